@@ -1,0 +1,86 @@
+"""The command line: a click group whose commands live one per module.
+
+In: argv. Out: text on stdout, messages on stderr, an exit code (0 ok,
+2 the user's input is wrong, 1 the work could not be done). Commands are
+imported only when run, so `exprgrad eval` never pays for scipy or graphviz.
+Nothing in the library imports this package.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import ExprgradError
+
+# command name -> "module:attribute" within this package
+COMMANDS = {
+    "eval": "eval_cmd:eval_command",
+    "diff": "diff_cmd:diff_command",
+    "check": "check_cmd:check_command",
+    "render": "render_cmd:render_command",
+    "fit": "fit_cmd:fit_command",
+}
+
+
+def _show_error(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module the first time it is needed,
+    and turns every expected failure into one `error:` line and an exit code."""
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        try:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{module_name}":
+                return None  # a command this checkout does not have yet
+            raise
+        return getattr(module, attribute)
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            result = super().main(args, prog_name or "exprgrad", standalone_mode=False, **extra)
+        except ExprgradError as exc:
+            _show_error(str(exc))
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            _show_error(exc.format_message() + hint)
+            sys.exit(2)
+        except click.ClickException as exc:
+            _show_error(exc.format_message())
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            _show_error("interrupted")
+            sys.exit(130)
+        except BrokenPipeError:
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="exprgrad")
+def cli():
+    """exprgrad: cost functions as text -> operation graphs -> derivatives, values, drawings, fits.
+
+    \b
+    Examples:
+      exprgrad eval   "mean((a*x + b - y)^2)" --at a=2,b=1 --data samples/linear.csv
+      exprgrad diff   "mean((a*x + b - y)^2)" --wrt a,b
+      exprgrad render "mean((a*x + b - y)^2)" --wrt a -o graph.svg
+      exprgrad fit    samples/linear.csv --model "a*x + b" --target y
+    """

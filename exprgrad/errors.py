@@ -1,0 +1,102 @@
+"""The exception hierarchy: every mistake a user can make maps to one class here.
+
+In: a message, and where there is one, the place in the source text.
+Out: an exception whose ``str()`` is what the user reads after ``error:``.
+The CLI turns ``ExprgradError`` into one ``error:`` line and ``exit_code``;
+nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+
+class ExprgradError(Exception):
+    """Base of every error exprgrad raises about its input.
+
+    ``exit_code`` is 2 for a mistake in the user's input, 1 for work that
+    could not be done (a missing program, a diverged fit).
+
+    Args:
+        message: what went wrong, in words a beginner understands.
+        source: the full source text, when the error has a place in it.
+        line, column: 1-based position of the spot the caret points at.
+        width: how many characters the caret underlines (at least 1).
+    """
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        width: int = 1,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.source = source
+        self.line = line
+        self.column = column
+        self.width = max(1, width)
+
+    def caret_lines(self) -> list[str]:
+        """The offending source line and a caret under the spot ([] without one)."""
+        if self.source is None or self.line is None or self.column is None:
+            return []
+        lines = self.source.splitlines() or [""]
+        if not 1 <= self.line <= len(lines):
+            return []
+        text = lines[self.line - 1].expandtabs(1)
+        width = min(self.width, max(1, len(text) - self.column + 1))
+        return ["  " + text, "  " + " " * (self.column - 1) + "^" * width]
+
+    def __str__(self) -> str:
+        where = ""
+        if self.line is not None and self.column is not None:
+            where = f"line {self.line}, column {self.column}: "
+        return "\n".join([where + self.message, *self.caret_lines()])
+
+
+class ExprSyntaxError(ExprgradError):
+    """The text is not a valid expression (position, caret, what was expected)."""
+
+
+class NameResolutionError(ExprgradError):
+    """An unknown function, a circular or repeated definition, a name used two ways."""
+
+
+class ArityError(ExprgradError):
+    """A function called with the wrong number of arguments."""
+
+
+class LimitError(ExprgradError):
+    """The input is past a documented size limit (nesting depth, graph size)."""
+
+
+class DisconnectedError(ExprgradError):
+    """A derivative was asked for a name the function does not depend on."""
+
+
+class EvaluationError(ExprgradError):
+    """Values are missing or inconsistent (an unbound parameter, a clashing binding)."""
+
+
+class OptionError(ExprgradError):
+    """A command-line option value is malformed (``--at a=``, an unknown format)."""
+
+
+class DataError(ExprgradError):
+    """A CSV file is malformed or lacks a column the expression needs."""
+
+
+class FitError(ExprgradError):
+    """A fit could not finish: the cost diverged or became NaN."""
+
+    exit_code = 1
+
+
+class ToolMissingError(ExprgradError):
+    """An outside program exprgrad needs (Graphviz's ``dot``) is not installed."""
+
+    exit_code = 1

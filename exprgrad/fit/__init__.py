@@ -1,0 +1,1 @@
+"""Fitting: CSV data loading, optimizers, and the fit loop."""

@@ -1,0 +1,201 @@
+"""The operation graph: immutable, interned nodes and one iterative toposort.
+
+In: an op name, input nodes, and for leaves a constant value or a variable name.
+Out: ``Node`` objects. Building the same (op, inputs) twice gives back the same
+node, so structural equality is identity and shared subexpressions are shared
+by construction. This module knows operators only by name; the algebra that
+runs while nodes are built (folding, identities, operand order) lives in the
+checked builders of ``ops``. Nothing here recurses on graph depth.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+import zlib
+from collections.abc import Iterable
+
+# Leaves are the only ops this module names.
+CONST = "const"
+VAR = "var"
+
+_interned: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+class Node:
+    """One vertex of the operation graph. Never build one directly: use ``ops``.
+
+    Attributes:
+        op: "const", "var", or the name of an entry of ``ops.OPS``.
+        inputs: the ordered operand nodes (empty for leaves).
+        value: the float of a constant (None otherwise).
+        name: the variable name ("a", "theta[1]"), or the symbol of a named
+            constant ("pi", "e"); None otherwise.
+        per_row: True when the node has one value per data row.
+        sort_key: a deterministic key (independent of the process and of the
+            order nodes were built in) that puts commutative operands in a
+            canonical order.
+    """
+
+    __slots__ = ("op", "inputs", "value", "name", "per_row", "sort_key", "__weakref__")
+
+    op: str
+    inputs: tuple[Node, ...]
+    value: float | None
+    name: str | None
+    per_row: bool
+    sort_key: tuple
+
+    def __setattr__(self, key, value):
+        raise AttributeError("Node is immutable")
+
+    def __repr__(self) -> str:
+        if self.op == CONST:
+            return f"Node(const {self.name or self.value!r})"
+        if self.op == VAR:
+            return f"Node(var {self.name}{' per-row' if self.per_row else ''})"
+        return f"Node({self.op}, {len(self.inputs)} inputs)"
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.inputs
+
+    @property
+    def is_const(self) -> bool:
+        return self.op == CONST
+
+    @property
+    def is_var(self) -> bool:
+        return self.op == VAR
+
+    @property
+    def family(self) -> str | None:
+        """``theta`` for ``theta[3]``; the name itself for a plain variable."""
+        if self.op != VAR:
+            return None
+        return self.name.split("[", 1)[0]
+
+
+def _stable_hash(text: str) -> int:
+    # str hashes are salted per process; crc32 is not, so operand order and
+    # therefore printed and rendered output are the same in every run.
+    return zlib.crc32(text.encode("utf-8"))
+
+
+def _make(op: str, inputs: tuple, value, name, per_row: bool, sort_key: tuple) -> Node:
+    node = object.__new__(Node)
+    for slot, item in (
+        ("op", op),
+        ("inputs", inputs),
+        ("value", value),
+        ("name", name),
+        ("per_row", per_row),
+        ("sort_key", sort_key),
+    ):
+        object.__setattr__(node, slot, item)
+    return node
+
+
+def const(value: float, name: str | None = None) -> Node:
+    """The constant ``value``; ``name`` ("pi") keeps it symbolic in printed output."""
+    value = float(value)
+    if value == 0.0:
+        value = 0.0  # -0.0 and 0.0 are one node
+    key = (CONST, value if not math.isnan(value) else "nan", name)
+    node = _interned.get(key)
+    if node is None:
+        sort_key = (0, 0 if name is None else 1, value if not math.isnan(value) else math.inf, name or "")
+        node = _make(CONST, (), value, name, False, sort_key)
+        _interned[key] = node
+    return node
+
+
+def var(name: str, per_row: bool = False) -> Node:
+    """The variable ``name``: a scalar parameter, or a data column when ``per_row``."""
+    key = (VAR, name, per_row)
+    node = _interned.get(key)
+    if node is None:
+        node = _make(VAR, (), None, name, per_row, (1, name, per_row))
+        _interned[key] = node
+    return node
+
+
+def apply(op: str, inputs: Iterable[Node], *, reduces: bool = False) -> Node:
+    """The interned node ``op(*inputs)``, unchecked: ``ops`` builders call this.
+
+    Args:
+        op: the registry name.
+        inputs: operand nodes in their final order.
+        reduces: True for a reduction over rows (its result is a scalar).
+    """
+    inputs = tuple(inputs)
+    key = (op, inputs)
+    node = _interned.get(key)
+    if node is None:
+        per_row = False if reduces else any(i.per_row for i in inputs)
+        digest = hash((_stable_hash(op), *(_key_hash(i) for i in inputs)))
+        node = _make(op, inputs, None, None, per_row, (2, op, digest))
+        _interned[key] = node
+    return node
+
+
+def _key_hash(node: Node) -> int:
+    # Tuples of ints and floats hash the same in every process.
+    key = node.sort_key
+    if key[0] == 2:
+        return key[2]
+    return hash((key[0], _stable_hash(repr(key[1:]))))
+
+
+def toposort(roots: Iterable[Node]) -> list[Node]:
+    """Every node reachable from ``roots``, each after its inputs, each once.
+
+    Deterministic: the same roots give the same order. Iterative, so a
+    10,000-deep chain is fine.
+    """
+    order: list[Node] = []
+    seen: set[int] = set()
+    for root in roots:
+        if id(root) in seen:
+            continue
+        stack = [(root, 0)]
+        seen.add(id(root))
+        while stack:
+            node, next_input = stack[-1]
+            if next_input < len(node.inputs):
+                stack[-1] = (node, next_input + 1)
+                child = node.inputs[next_input]
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    stack.append((child, 0))
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def variables(roots: Iterable[Node]) -> list[Node]:
+    """The variable leaves reachable from ``roots``, sorted by name."""
+    found = [n for n in toposort(roots) if n.op == VAR]
+    return sorted(found, key=lambda n: natural_key(n.name))
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that puts theta[2] before theta[10]."""
+    family, _, rest = name.partition("[")
+    index = int(rest[:-1]) if rest.endswith("]") and rest[:-1].isdigit() else -1
+    return (family, index, name)
+
+
+def count_nodes(roots: Iterable[Node]) -> int:
+    """How many distinct nodes the graphs of ``roots`` hold together."""
+    return len(toposort(roots))
+
+
+def users(order: list[Node]) -> dict[int, int]:
+    """For each node id in ``order``, how many times it is used as an input in it."""
+    count: dict[int, int] = {id(n): 0 for n in order}
+    for node in order:
+        for child in node.inputs:
+            count[id(child)] = count.get(id(child), 0) + 1
+    return count
