@@ -146,5 +146,6 @@ def parse(text: str, columns: Iterable[str] | None = None) -> Function:
     Raises:
         ExprSyntaxError, NameResolutionError, ArityError: the text is wrong.
     """
-    program = parse_program(text)
-    return Function(lower(program, None if columns is None else list(columns)), text)
+    with graph.gc_paused():
+        program = parse_program(text)
+        return Function(lower(program, None if columns is None else list(columns)), text)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Collection
+from dataclasses import dataclass, field
 
 from . import ast_nodes as A
 from . import graph, ops
@@ -29,18 +30,18 @@ def presumed_column(name: str) -> bool:
     return bool(_PRESUMED_DATA.match(name))
 
 
+_CHILDREN = {
+    A.Sum: lambda e: e.terms,
+    A.Product: lambda e: e.factors,
+    A.Power: lambda e: (e.base, e.exponent),
+    A.Negate: lambda e: (e.operand,),
+    A.Call: lambda e: e.args,
+}
+
+
 def _children(expr) -> tuple:
-    if isinstance(expr, A.Sum):
-        return expr.terms
-    if isinstance(expr, A.Product):
-        return expr.factors
-    if isinstance(expr, A.Power):
-        return (expr.base, expr.exponent)
-    if isinstance(expr, A.Negate):
-        return (expr.operand,)
-    if isinstance(expr, A.Call):
-        return expr.args
-    return ()
+    get = _CHILDREN.get(type(expr))
+    return get(expr) if get is not None else ()
 
 
 def _walk(expr):
@@ -50,6 +51,31 @@ def _walk(expr):
         node = stack.pop()
         yield node
         stack.extend(_children(node))
+
+
+@dataclass
+class _Scan:
+    """What one walk over an expression finds: the names it uses and whether it reduces."""
+
+    names: dict[str, A.Span] = field(default_factory=dict)  # plain names, first use
+    indexed: dict[str, A.Span] = field(default_factory=dict)  # family -> first use
+    reduces: bool = False
+    uses: list[A.Name] = field(default_factory=list)  # every plain-name use, in order
+
+
+def _scan(expr) -> _Scan:
+    found = _Scan()
+    for n in _walk(expr):
+        kind = type(n)
+        if kind is A.Name:
+            found.names.setdefault(n.name, n.span)
+            found.uses.append(n)
+        elif kind is A.Indexed:
+            found.indexed.setdefault(n.name, n.span)
+            found.names.setdefault(f"{n.name}[{n.index}]", n.span)
+        elif kind is A.Call and n.name in ops.OPS and ops.OPS[n.name].reduction:
+            found.reduces = True
+    return found
 
 
 class _Lowering:
@@ -66,30 +92,38 @@ class _Lowering:
                     definition.span,
                 )
             self.definitions[definition.name] = definition
+        self.scans = {name: _scan(d.value) for name, d in self.definitions.items()}
+        self.result_scan = _scan(program.result)
         self.columns = self._decide_columns(columns)
         self.lowered: dict[str, Node] = {}
+        self._builders = {
+            A.Number: lambda node, args: ops.const(node.value),
+            A.Name: lambda node, args: self._name(node),
+            A.Indexed: self._indexed,
+            A.Negate: lambda node, args: ops.neg(args[0]),
+            A.Power: lambda node, args: ops.pow_(args[0], args[1]),
+            A.Sum: self._sum,
+            A.Product: self._product,
+            A.Call: self._call,
+        }
 
     def error(self, cls, message: str, span: A.Span) -> ExprgradError:
         return cls(message, source=self.source, line=span.line, column=span.column, width=span.width)
 
+    def _all_scans(self) -> list[_Scan]:
+        return [self.result_scan, *self.scans.values()]
+
     def _decide_columns(self, columns: Collection[str] | None) -> set[str]:
         if columns is not None:
             return set(columns)
-        exprs = [self.program.result, *(d.value for d in self.program.definitions)]
-        reduces = any(
-            isinstance(n, A.Call) and n.name in ops.OPS and ops.OPS[n.name].reduction
-            for e in exprs
-            for n in _walk(e)
-        )
-        if not reduces:
+        if not any(scan.reduces for scan in self._all_scans()):
             return set()
-        names = set()
-        for e in exprs:
-            for n in _walk(e):
-                if isinstance(n, A.Name) and presumed_column(n.name):
-                    names.add(n.name)
-                elif isinstance(n, A.Indexed) and presumed_column(n.name):
-                    names.add(f"{n.name}[{n.index}]")
+        names = {
+            name
+            for scan in self._all_scans()
+            for name in scan.names
+            if presumed_column(name.split("[", 1)[0])
+        }
         return names - set(self.definitions)
 
     def run(self) -> Node:
@@ -101,12 +135,12 @@ class _Lowering:
     def _check_families(self) -> None:
         plain: dict[str, A.Span] = {}
         indexed: dict[str, A.Span] = {}
-        for expr in [self.program.result, *(d.value for d in self.program.definitions)]:
-            for n in _walk(expr):
-                if isinstance(n, A.Name):
-                    plain.setdefault(n.name, n.span)
-                elif isinstance(n, A.Indexed):
-                    indexed.setdefault(n.name, n.span)
+        for scan in self._all_scans():
+            for name, span in scan.names.items():
+                if "[" not in name:
+                    plain.setdefault(name, span)
+            for name, span in scan.indexed.items():
+                indexed.setdefault(name, span)
         for name, span in indexed.items():
             if name in self.definitions:
                 raise self.error(
@@ -126,8 +160,8 @@ class _Lowering:
     def _definition_order(self) -> list[str]:
         """Definitions ordered so each comes after those it uses; cycles are errors."""
         uses = {
-            name: [n for n in _walk(d.value) if isinstance(n, A.Name) and n.name in self.definitions]
-            for name, d in self.definitions.items()
+            name: [n for n in scan.uses if n.name in self.definitions]
+            for name, scan in self.scans.items()
         }
         order: list[str] = []
         state: dict[str, int] = {}  # 1 = in progress, 2 = done
@@ -176,30 +210,23 @@ class _Lowering:
         return results[0]
 
     def _build(self, node, args: list[Node]) -> Node:
-        if isinstance(node, A.Number):
-            return ops.const(node.value)
-        if isinstance(node, A.Name):
-            return self._name(node)
-        if isinstance(node, A.Indexed):
-            name = f"{node.name}[{node.index}]"
-            return graph.var(name, per_row=name in self.columns)
-        if isinstance(node, A.Negate):
-            return ops.neg(args[0])
-        if isinstance(node, A.Power):
-            return ops.pow_(args[0], args[1])
-        if isinstance(node, A.Sum):
-            plus = [a for a, s in zip(args, node.signs) if s > 0]
-            minus = [a for a, s in zip(args, node.signs) if s < 0]
-            total = ops.add(*plus)
-            return ops.sub(total, ops.add(*minus)) if minus else total
-        if isinstance(node, A.Product):
-            top = [a for a, d in zip(args, node.divides) if not d]
-            bottom = [a for a, d in zip(args, node.divides) if d]
-            numerator = ops.mul(*top)
-            return ops.div(numerator, ops.mul(*bottom)) if bottom else numerator
-        if isinstance(node, A.Call):
-            return self._call(node, args)
-        raise TypeError(f"unknown syntax node {type(node).__name__}")
+        return self._builders[type(node)](node, args)
+
+    def _indexed(self, node: A.Indexed, args) -> Node:
+        name = f"{node.name}[{node.index}]"
+        return graph.var(name, per_row=name in self.columns)
+
+    def _sum(self, node: A.Sum, args: list[Node]) -> Node:
+        plus = [a for a, s in zip(args, node.signs) if s > 0]
+        minus = [a for a, s in zip(args, node.signs) if s < 0]
+        total = ops.add(*plus)
+        return ops.sub(total, ops.add(*minus)) if minus else total
+
+    def _product(self, node: A.Product, args: list[Node]) -> Node:
+        top = [a for a, d in zip(args, node.divides) if not d]
+        bottom = [a for a, d in zip(args, node.divides) if d]
+        numerator = ops.mul(*top)
+        return ops.div(numerator, ops.mul(*bottom)) if bottom else numerator
 
     def _name(self, node: A.Name) -> Node:
         name = node.name

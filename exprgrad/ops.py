@@ -445,7 +445,10 @@ def named_const(name: str) -> Node:
 
 def _foldable(*nodes: Node) -> bool:
     # Named constants (pi) stay symbolic.
-    return all(n.is_const and n.name is None for n in nodes)
+    for n in nodes:
+        if n.op != graph.CONST or n.name is not None:
+            return False
+    return True
 
 
 def _is(node: Node, value: float) -> bool:

@@ -1,0 +1,87 @@
+"""Lowering: names, definitions, families, calls and arity against the registry."""
+
+from __future__ import annotations
+
+import pytest
+
+from exprgrad import graph, ops
+from exprgrad.errors import ArityError, NameResolutionError
+from exprgrad.function import parse
+
+
+def test_parameters_and_presumed_columns():
+    f = parse("mean((a*x + b - y)^2)")
+    assert f.params == ["a", "b"]
+    assert f.columns == ["x", "y"]
+
+
+def test_without_reduction_every_name_is_a_parameter():
+    assert parse("sin(x)^2").params == ["x"]
+
+
+def test_columns_given_decide_exactly():
+    f = parse("mean((w*u - v)^2)", columns=["u", "v"])
+    assert f.params == ["w"] and f.columns == ["u", "v"]
+
+
+def test_definitions_in_any_order_are_shared():
+    f = parse("J = mean((h - y)^2); h = a*x + b; J")
+    g = parse("mean((a*x + b - y)^2)")
+    assert f.output is g.output
+
+
+def test_families_and_indexed_names():
+    f = parse("theta[0] + theta[1]*t + theta[10]")
+    assert f.params == ["t", "theta[0]", "theta[1]", "theta[10]"]
+
+
+def test_unicode_names_and_constants():
+    f = parse("θ0*cos(pi*α) + e")
+    assert f.params == ["α", "θ0"]
+    assert any(n.name == "pi" for n in graph.toposort([f.output]) if n.is_const)
+
+
+def test_user_definition_shadows_constant():
+    assert parse("e = 2; e*x").output is ops.mul(ops.const(2), graph.var("x"))
+
+
+def test_long_sum_is_one_n_ary_node():
+    text = " + ".join(f"a{i}*x" for i in range(2000))
+    f = parse(text)
+    assert f.output.op == "add" and len(f.output.inputs) == 2000
+
+
+@pytest.mark.parametrize(
+    "text, error, message",
+    [
+        ("sinn(x)", NameResolutionError, "unknown function 'sinn'; did you mean 'sin'?"),
+        ("atan2(x)", ArityError, "atan2() takes 2 arguments, got 1"),
+        ("sin(x, y)", ArityError, "sin() takes 1 argument, got 2"),
+        ("h = h + 1; h", NameResolutionError, "the definition of 'h' refers to itself"),
+        ("f = g*2; g = f + 1; f", NameResolutionError, "definitions refer to each other in a circle"),
+        ("h = 1; h = 2; h", NameResolutionError, "'h' is defined twice"),
+        ("theta + theta[1]", NameResolutionError, "used both as a plain name and as a family"),
+        ("h = x; h(2)", NameResolutionError, "'h' is a definition, not a function"),
+        ("sin + 1", NameResolutionError, "'sin' is a function"),
+        ("__import__(x)", NameResolutionError, "unknown function '__import__'"),
+    ],
+)
+def test_name_errors_say_what_is_wrong(text, error, message):
+    with pytest.raises(error) as caught:
+        parse(text)
+    assert message in str(caught.value)
+    assert caught.value.line == 1 and caught.value.column is not None
+
+
+def test_unknown_function_error_points_at_the_name():
+    with pytest.raises(NameResolutionError) as caught:
+        parse("a + sinn(x)")
+    assert caught.value.column == 5
+    assert str(caught.value).splitlines()[-1] == "      ^^^^"
+
+
+def test_deep_nesting_lowers_without_recursion():
+    f = parse("(" * 10000 + "x" + ")" * 10000)
+    assert f.output is graph.var("x")
+    g = parse("sin(" * 10000 + "x" + ")" * 10000)
+    assert graph.count_nodes([g.output]) == 10001
