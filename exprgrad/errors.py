@@ -44,7 +44,7 @@ class ExprgradError(Exception):
         """The offending source line and a caret under the spot ([] without one)."""
         if self.source is None or self.line is None or self.column is None:
             return []
-        lines = self.source.splitlines() or [""]
+        lines = self.source.split("\n")  # the parser counts lines by "\n" only
         if not 1 <= self.line <= len(lines):
             return []
         text = lines[self.line - 1].expandtabs(1)

@@ -1,0 +1,380 @@
+"""parse: text -> AST shapes, spans, syntax errors in words, and inputs too deep to recurse on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import exprgrad.parse as parse_module
+from exprgrad.ast_nodes import Call, Definition, Indexed, Name, Negate, Number, Power, Product, Sum
+from exprgrad.errors import ExprSyntaxError
+from exprgrad.parse import grammar_path, parse
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def result(text: str):
+    return parse(text).result
+
+
+def shape(node) -> object:
+    """A compact, comparable picture of an AST: names as str, numbers as float, nodes as tuples."""
+    if isinstance(node, Name):
+        return node.name
+    if isinstance(node, Number):
+        return node.value
+    if isinstance(node, Indexed):
+        return ("[]", node.name, node.index)
+    if isinstance(node, Negate):
+        return ("neg", shape(node.operand))
+    if isinstance(node, Power):
+        return ("^", shape(node.base), shape(node.exponent))
+    if isinstance(node, Sum):
+        return ("+", tuple(shape(t) for t in node.terms), node.signs)
+    if isinstance(node, Product):
+        return ("*", tuple(shape(f) for f in node.factors), node.divides)
+    if isinstance(node, Call):
+        return ("call", node.name, tuple(shape(a) for a in node.args))
+    raise TypeError(node)
+
+
+def syntax_error(text: str) -> ExprSyntaxError:
+    with pytest.raises(ExprSyntaxError) as caught:
+        parse(text)
+    return caught.value
+
+
+# ---- shapes -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, value", [("3", 3.0), ("0.5", 0.5), (".5", 0.5), ("5.", 5.0), ("1e-3", 1e-3), ("2.5E+4", 2.5e4)]
+)
+def test_numbers_keep_value_and_text(text, value):
+    node = result(text)
+    assert isinstance(node, Number)
+    assert node.value == value
+    assert node.text == text
+
+
+@pytest.mark.parametrize("text", ["θ", "α", "θ0", "x_1", "_x", "Größe", "theta"])
+def test_names_may_be_unicode(text):
+    assert shape(result(text)) == text
+
+
+def test_indexed_names():
+    assert shape(result("theta[1]")) == ("[]", "theta", 1)
+    assert shape(result("θ[ 12 ]")) == ("[]", "θ", 12)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a + b - c + d", ("+", ("a", "b", "c", "d"), (1, 1, -1, 1))),
+        ("a - b - c", ("+", ("a", "b", "c"), (1, -1, -1))),
+        ("a*b/c*d", ("*", ("a", "b", "c", "d"), (False, False, True, False))),
+        ("a/b*c", ("*", ("a", "b", "c"), (False, True, False))),
+        ("a + b*c", ("+", ("a", ("*", ("b", "c"), (False, False))), (1, 1))),
+        ("(a + b) + c", ("+", (("+", ("a", "b"), (1, 1)), "c"), (1, 1))),
+        ("(a + b)*c", ("*", (("+", ("a", "b"), (1, 1)), "c"), (False, False))),
+        ("-a + b", ("+", (("neg", "a"), "b"), (1, 1))),
+        ("-x*y", ("*", (("neg", "x"), "y"), (False, False))),
+        ("a * -b", ("*", ("a", ("neg", "b")), (False, False))),
+        ("-x^2", ("neg", ("^", "x", 2.0))),
+        ("2^-1", ("^", 2.0, ("neg", 1.0))),
+        ("2^-x", ("^", 2.0, ("neg", "x"))),
+        ("a^b^c", ("^", "a", ("^", "b", "c"))),
+        ("a**b**c", ("^", "a", ("^", "b", "c"))),
+        ("a^-b^c", ("^", "a", ("neg", ("^", "b", "c")))),
+        ("a^+b", ("^", "a", "b")),
+        ("(a^b)^c", ("^", ("^", "a", "b"), "c")),
+        ("--x", ("neg", ("neg", "x"))),
+        ("-(-x)", ("neg", ("neg", "x"))),
+        ("+x", "x"),
+        ("+-+x", ("neg", "x")),
+        ("((x))", "x"),
+    ],
+)
+def test_precedence_associativity_and_flat_chains(text, expected):
+    assert shape(result(text)) == expected
+
+
+def test_a_single_term_is_the_term_itself():
+    assert isinstance(result("x"), Name)
+    assert isinstance(result("(x)"), Name)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("f()", ("call", "f", ())),
+        ("sin(x)", ("call", "sin", ("x",))),
+        ("atan2(y, x)", ("call", "atan2", ("y", "x"))),
+        ("mean((h - y)^2)", ("call", "mean", (("^", ("+", ("h", "y"), (1, -1)), 2.0),))),
+        ("notafunction(1, 2, 3)", ("call", "notafunction", (1.0, 2.0, 3.0))),
+    ],
+)
+def test_calls_are_not_checked_here(text, expected):
+    assert shape(result(text)) == expected
+
+
+def test_program_definitions_then_result():
+    text = "# a model\nh = theta[0] + theta[1]*x   # a line\nJ = mean((h - y)^2) / 2\nJ\n"
+    program = parse(text)
+    assert [d.name for d in program.definitions] == ["h", "J"]
+    assert all(isinstance(d, Definition) for d in program.definitions)
+    assert shape(program.definitions[0].value) == (
+        "+",
+        (("[]", "theta", 0), ("*", (("[]", "theta", 1), "x"), (False, False))),
+        (1, 1),
+    )
+    assert shape(program.result) == "J"
+    assert program.source == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a = 1; b = 2; a + b",
+        "a = 1\nb = 2\na + b",
+        "\n\n  a = 1 ;; \n\n# comment\nb = 2 # trailing\n\n  a + b  \n\n",
+        "a = 1\r\nb = 2\r\na + b\r\n",
+        "a = 1; b = 2; a + b;",
+        "a=1;b=2;a+b\n# the end",
+    ],
+)
+def test_separators_comments_and_blank_lines(text):
+    program = parse(text)
+    assert [d.name for d in program.definitions] == ["a", "b"]
+    assert shape(program.result) == ("+", ("a", "b"), (1, 1))
+
+
+def test_line_breaks_inside_parentheses_continue_the_statement():
+    program = parse("J = mean(\n  (a*x\n   + b - y)^2\n)\nJ")
+    assert shape(program.definitions[0].value)[0] == "call"
+    assert shape(result("f(a,\n  b)")) == ("call", "f", ("a", "b"))
+    assert shape(result("theta[\n1]")) == ("[]", "theta", 1)
+
+
+# ---- spans ------------------------------------------------------------------
+
+
+def covered(text: str, node) -> str:
+    """The source text a one-line node's span covers."""
+    line = text.splitlines()[node.span.line - 1]
+    return line[node.span.column - 1 : node.span.column - 1 + node.span.width]
+
+
+def test_spans_cover_each_node_on_its_line():
+    text = "z = 1\nJ = mean((a*x + b - y)^2) / -c + theta[2]\nJ"
+    value = parse(text).definitions[1].value
+    assert covered(text, parse(text).definitions[1]) == "J = mean((a*x + b - y)^2) / -c + theta[2]"
+    assert value.span.line == 2
+    assert covered(text, value) == "mean((a*x + b - y)^2) / -c + theta[2]"
+    product, indexed = value.terms
+    assert covered(text, product) == "mean((a*x + b - y)^2) / -c"
+    call, negate = product.factors
+    assert covered(text, call) == "mean((a*x + b - y)^2)"
+    assert (call.name_span.line, call.name_span.column, call.name_span.width) == (2, 5, 4)
+    assert covered(text, negate) == "-c"
+    assert covered(text, indexed) == "theta[2]"
+    power = call.args[0]
+    assert covered(text, power) == "(a*x + b - y)^2"
+    assert covered(text, power.base) == "a*x + b - y"
+    assert covered(text, power.exponent) == "2"
+    assert covered(text, power.base.terms[0]) == "a*x"
+
+
+def test_a_node_over_several_lines_has_width_one():
+    text = "f(a,\n  b)"
+    node = result(text)
+    assert (node.span.line, node.span.column, node.span.width) == (1, 1, 1)
+    b = node.args[1]
+    assert (b.span.line, b.span.column, b.span.width) == (2, 3, 1)
+
+
+# ---- errors -----------------------------------------------------------------
+
+EQUAL_IN_PARENTHESES = "'=' cannot be used inside parentheses; a definition is a statement: name = expression"
+LAST_IS_A_DEFINITION = "the last statement must be the expression to compute, not a definition"
+EXPRESSION_NOT_LAST = (
+    "an expression can only come last; only definitions (name = expression) may come before it"
+)
+
+
+@pytest.mark.parametrize(
+    "text, message, line, column, width",
+    [
+        ("a * )", "expected an operand after '*'", 1, 5, 1),
+        ("a*/b", "expected an operand after '*'", 1, 3, 1),
+        ("a * ", "expected an operand after '*', but the input ended", 1, 4, 1),
+        ("a +", "expected an operand after '+', but the input ended", 1, 4, 1),
+        ("a ** ** b", "expected an operand after '**'", 1, 6, 2),
+        ("a ^ )", "expected an operand after '^'", 1, 5, 1),
+        ("-", "expected an operand after '-', but the input ended", 1, 2, 1),
+        ("f(a +, b)", "expected an operand after '+'", 1, 6, 1),
+        ("a + b)", "unmatched closing parenthesis", 1, 6, 1),
+        (")", "unmatched closing parenthesis", 1, 1, 1),
+        ("f(x))", "unmatched closing parenthesis", 1, 5, 1),
+        ("$", "unexpected character '$'", 1, 1, 1),
+        ("a + 2 $ 3", "unexpected character '$'", 1, 7, 1),
+        ("a − b", "unexpected character '−' (write '-' for minus)", 1, 3, 1),
+        ("x²", "unexpected character '²' (write ^2 for a power)", 1, 2, 1),
+        ("__import__('os')", 'unexpected character "\'" (exprgrad has no strings)', 1, 12, 1),
+        ("", "empty expression: there is nothing to compute", 1, 1, 1),
+        ("# only a comment\n\n", "empty expression: there is nothing to compute", 1, 1, 1),
+        ("a b", "missing operator between 'a' and 'b' (write '*' to multiply)", 1, 3, 1),
+        ("2 x", "missing operator between '2' and 'x' (write '*' to multiply)", 1, 3, 1),
+        ("2(x + 1)", "missing operator between '2' and '(' (write '*' to multiply)", 1, 2, 1),
+        ("f(a b)", "missing operator between 'a' and 'b' (write '*' to multiply)", 1, 5, 1),
+        ("2 = x", "'=' can only follow a plain name", 1, 3, 1),
+        ("a+b = c", "'=' can only follow a plain name", 1, 5, 1),
+        ("theta[0] = 1", "'=' can only follow a plain name", 1, 10, 1),
+        ("a = b = c", "a statement can contain only one '='", 1, 7, 1),
+        ("f(a=1)", EQUAL_IN_PARENTHESES, 1, 4, 1),
+        ("a =", "expected an expression after '=', but the input ended", 1, 4, 1),
+        ("f(a,)", "missing argument", 1, 5, 1),
+        ("f(,a)", "missing argument", 1, 3, 1),
+        ("f(a,,b)", "missing argument", 1, 5, 1),
+        ("f(a,", "expected an argument after ',', but the input ended", 1, 5, 1),
+        ("()", "empty parentheses", 1, 2, 1),
+        ("*a", "expected an operand before '*'", 1, 1, 1),
+        ("a, b", "',' can only separate the arguments of a function call, as in atan2(y, x)", 1, 2, 1),
+        ("(a, b)", "',' can only separate the arguments of a function call, as in atan2(y, x)", 1, 3, 1),
+        ("2[1]", "'[' can only follow a name, as in theta[0]", 1, 2, 1),
+        ("theta[1][2]", "'[' can only follow a name, as in theta[0]", 1, 9, 1),
+        ("a]", "unmatched closing bracket ']'", 1, 2, 1),
+        ("theta[a]", "an index must be a whole number, like theta[0]", 1, 7, 1),
+        ("theta[-1]", "an index must be a whole number, like theta[0]", 1, 7, 1),
+        ("theta[1.5]", "an index must be a whole number, like theta[0]", 1, 7, 3),
+        ("theta[]", "an index must be a whole number, like theta[0]", 1, 7, 1),
+        ("theta[1", "missing closing bracket ']'", 1, 8, 1),
+        ("1e999", "the number '1e999' is too large", 1, 1, 5),
+        ("a = 1", LAST_IS_A_DEFINITION + " (add a last line such as 'a')", 1, 1, 5),
+        ("x; a = 1", EXPRESSION_NOT_LAST, 1, 1, 1),
+        ("a = 1; a; b = a", EXPRESSION_NOT_LAST, 1, 8, 1),
+    ],
+)
+def test_error_messages_in_words(text, message, line, column, width):
+    err = syntax_error(text)
+    assert (err.message, err.line, err.column, err.width) == (message, line, column, width)
+    lines = str(err).splitlines()
+    assert lines[0] == f"line {line}, column {column}: {message}"
+    assert lines[-1] == "  " + " " * (column - 1) + "^" * width
+
+
+@pytest.mark.parametrize(
+    "text, opened",
+    [("(a + b", (1, 1)), ("sin(x", (1, 4)), ("f(a, (b", (1, 6)), ("(a; b)", (1, 1)), ("(", (1, 1))],
+)
+def test_missing_closing_parenthesis_names_the_open_one(text, opened):
+    err = syntax_error(text)
+    assert err.message == (
+        f"missing closing parenthesis: the '(' at line {opened[0]}, column {opened[1]} is never closed"
+    )
+    # At the end of the input the caret sits just past the last character.
+    if ";" not in text:
+        assert (err.line, err.column) == (1, len(text) + 1)
+
+
+def test_errors_on_later_lines_point_into_their_own_line():
+    err = syntax_error("h = a*x + b\nJ = (h - y^2   # comment\n")
+    assert err.message.startswith("missing closing parenthesis: the '(' at line 2, column 5")
+    assert (err.line, err.column) == (2, 13)
+    assert str(err).splitlines()[1:] == ["  J = (h - y^2   # comment", "  " + " " * 12 + "^"]
+
+    err = syntax_error("h = a*x +\nJ")
+    assert err.message.startswith("expected an operand after '+', but the line ended")
+    assert (err.line, err.column) == (1, 10)
+
+    err = syntax_error("a = 1\nb = 2 $\nb")
+    assert (err.message, err.line, err.column) == ("unexpected character '$'", 2, 7)
+
+    err = syntax_error("(a + b\nc)")
+    assert err.message == (
+        "missing operator between 'b' and 'c' (write '*' to multiply), "
+        "or the '(' at line 1, column 1 is never closed"
+    )
+    assert (err.line, err.column) == (2, 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab2.e()[],;=+-*/^# \n$θ", max_size=25))
+def test_any_text_parses_or_raises_a_syntax_error_with_a_place(text):
+    try:
+        parse(text)
+    except ExprSyntaxError as err:
+        assert err.line is not None and err.column is not None and err.width >= 1
+        assert 1 <= err.line <= max(1, text.count("\n") + 1)
+        assert str(err)
+
+
+# ---- depth and size ---------------------------------------------------------
+
+
+def test_ten_thousand_nested_parentheses():
+    assert shape(result("(" * 10_000 + "x" + ")" * 10_000)) == "x"
+    node = result("(" * 10_000 + "x+1" + ")" * 10_000)
+    assert isinstance(node, Sum)
+
+
+def test_ten_thousand_nested_calls():
+    node = result("sin(" * 10_000 + "x" + ")" * 10_000)
+    depth = 0
+    while isinstance(node, Call):
+        node, depth = node.args[0], depth + 1
+    assert depth == 10_000 and shape(node) == "x"
+
+
+def test_ten_thousand_signs_and_powers():
+    node = result("-" * 10_000 + "x")
+    assert isinstance(node, Negate)
+    node = result("^".join(["x"] * 10_000))
+    depth = 0
+    while isinstance(node, Power):
+        node, depth = node.exponent, depth + 1
+    assert depth == 9_999
+
+
+def test_errors_deep_inside_nesting():
+    err = syntax_error("(" * 10_000 + "x")
+    assert err.message.startswith("missing closing parenthesis: the '(' at line 1, column 10000")
+
+
+@pytest.mark.slow
+def test_a_hundred_thousand_term_sum_is_one_flat_node():
+    node = result(" + ".join(f"x{i}" for i in range(100_000)))
+    assert isinstance(node, Sum) and len(node.terms) == 100_000
+    assert node.terms[-1].name == "x99999" and set(node.signs) == {1}
+
+
+# ---- the grammar file and the lazy parser -------------------------------------
+
+
+def test_grammar_found_in_the_checkout():
+    assert grammar_path() == ROOT / "grammar" / "exprgrad.lark"
+
+
+def test_grammar_path_prefers_the_copy_inside_the_package(tmp_path, monkeypatch):
+    package = tmp_path / "exprgrad"
+    (package / "grammar").mkdir(parents=True)
+    (tmp_path / "grammar").mkdir()
+    monkeypatch.setattr(parse_module, "__file__", str(package / "parse.py"))
+    with pytest.raises(FileNotFoundError, match="grammar file is missing"):
+        grammar_path()
+    (tmp_path / "grammar" / "exprgrad.lark").write_text("")
+    assert grammar_path() == tmp_path / "grammar" / "exprgrad.lark"
+    (package / "grammar" / "exprgrad.lark").write_text("")
+    assert grammar_path() == package / "grammar" / "exprgrad.lark"
+
+
+def test_importing_does_not_build_the_parser():
+    code = "import exprgrad.parse as p; assert p._parser is None; p.parse('x'); assert p._parser is not None"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
