@@ -1,0 +1,442 @@
+"""Drawings of the operation graph and its derivative graphs: Graphviz DOT, then SVG, PNG or PDF.
+
+In: the output node of a function, the variable nodes to differentiate with
+respect to, and optionally the values of its parameters and data columns.
+Out: DOT text (``to_dot``), and the bytes of a picture made from it by
+Graphviz's ``dot`` program (``render``), run in memory through the ``graphviz``
+package (``pipe``, never ``render``): no .gv file is ever written.
+
+One DOT node per interned node, so a shared subexpression is drawn once (the
+DAG, not a tree); DOT ids are topological indices (n0, n1, ...), so the same
+input gives the same text byte for byte. Operations are labelled from their
+registry entry (``OpSpec.text``); every user-supplied name goes through
+``_html``, so quotes, backslashes, <, >, & and control characters cannot break
+the DOT or the SVG.
+
+With values, every node shows its value and its adjoint dJ/d(node): numbers
+from one reverse sweep over the local partials (``OpSpec.partials``), which
+are evaluated in the same compiled schedule as the nodes (``node_values``).
+
+Must not: change the graph (the title's text comes from ``printing``), write
+files, or import ``graphviz`` before a picture is asked for (``exprgrad eval``
+never loads it).
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ExprgradError, LimitError, OptionError, ToolMissingError
+from ..graph import Node, toposort, variables
+from ..ops import OPS
+
+GRAPHS = ("function", "gradient", "both")
+FORMATS = ("svg", "png", "pdf", "dot")
+RANKDIRS = ("LR", "TB")
+DEFAULT_MAX_NODES = 2000
+# Labels longer than this are cut with an ellipsis: a 200-character column name
+# would otherwise make its node as wide as the whole drawing.
+MAX_NAME_CHARS = 40
+SHOWN_ROWS = 3
+MAX_INCHES = "100,100"
+MAX_TITLE_CHARS = 120
+
+INSTALL_DOT = (
+    "Graphviz's 'dot' program is needed for svg, png and pdf but was not found on PATH: "
+    "install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; "
+    "Windows: winget install graphviz or choco install graphviz), or use --format dot"
+)
+
+DERIVATIVE_COLOR = "#7a3ea1"
+_KIND_STYLE = {
+    "parameter": {"shape": "box", "style": "filled,bold", "fillcolor": "#ffe1b3", "color": "#b36b00"},
+    "data column": {"shape": "cylinder", "style": "filled", "fillcolor": "#cfe3f7", "color": "#2f6ea5"},
+    "constant": {"shape": "box", "style": "filled", "fillcolor": "#eeeeee", "color": "#999999", "fontsize": "11"},
+    "operation": {"shape": "box", "style": "rounded,filled", "fillcolor": "white"},
+    "per-row operation": {"shape": "box", "style": "rounded,filled", "fillcolor": "white", "peripheries": "2"},
+}
+_DERIVATIVE_STYLE = {"fillcolor": "#efe3f8", "color": DERIVATIVE_COLOR, "fontcolor": "#3d1f50"}
+_MARKER_STYLE = {"shape": "box", "style": "rounded,bold", "margin": "0.12,0.04"}
+
+
+class RenderError(ExprgradError):
+    """Graphviz's dot ran but failed (exit 1: not the user's input)."""
+
+    exit_code = 1
+
+
+# ---------------------------------------------------------------- labels
+
+
+def _html(text: str) -> str:
+    """``text`` as the content of a Graphviz HTML-like label.
+
+    XML escaping for & < > " ', a doubled backslash (Graphviz reads \\N, \\G
+    even inside HTML labels), and control characters as visible control
+    pictures (XML refuses most of them).
+    """
+    shown = []
+    for char in text:
+        code = ord(char)
+        if code < 0x20 or code == 0x7F:
+            char = chr(0x2400 + code) if code < 0x20 else "\u2421"  # ␀ .. ␟, ␡
+        elif 0x80 <= code < 0xA0 or 0xD800 <= code < 0xE000:
+            char = "\ufffd"  # C1 controls, lone surrogates
+        shown.append(char)
+    return html.escape("".join(shown), quote=True).replace("\\", "\\\\")
+
+
+def _number(value: float) -> str:
+    return f"{float(value):.4g}"  # also "nan", "inf", "-inf"
+
+
+def summary(value) -> str:
+    """A float as 4 significant digits; per-row values as their mean and first rows."""
+    rows = np.ravel(np.asarray(value, dtype=float))
+    if rows.size <= 1:
+        return _number(rows[0]) if rows.size else "(no rows)"
+    with np.errstate(all="ignore"):
+        mean = _number(np.mean(rows))
+    first = ", ".join(_number(v) for v in rows[:SHOWN_ROWS])
+    return f"mean {mean} [{first}{', …' if rows.size > SHOWN_ROWS else ''}]"
+
+
+def _kind(node: Node) -> str:
+    if node.is_var:
+        return "data column" if node.per_row else "parameter"
+    if node.is_const:
+        return "constant"
+    return "per-row operation" if node.per_row else "operation"
+
+
+def _title(node: Node) -> str:
+    """The node's own text: a name, a number, or the operation from its registry entry."""
+    if node.is_var:
+        name = node.name
+        return name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 1] + "…"
+    if node.is_const:
+        return node.name or _number(node.value)
+    spec = OPS[node.op]
+    return spec.name if spec.notation == "prefix" else spec.text
+
+
+def _label(title: str, rows: Sequence[tuple[str, str]] = ()) -> str:
+    """An HTML-like label: the title in bold, then (caption, value) rows."""
+    if not rows:
+        return f"<<B>{_html(title)}</B>>"
+    cells = "".join(
+        f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="9" COLOR="#555555">{_html(caption)}</FONT></TD>'
+        f'<TD ALIGN="LEFT"><FONT POINT-SIZE="10">{_html(text)}</FONT></TD></TR>'
+        for caption, text in rows
+    )
+    return (
+        '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+        f'<TR><TD COLSPAN="2"><B>{_html(title)}</B></TD></TR>{cells}</TABLE>>'
+    )
+
+
+# ---------------------------------------------------------------- values and adjoints
+
+
+def node_values(output: Node, others: Sequence[Node], values: Mapping[str, object]) -> tuple[dict, dict]:
+    """Values of the nodes of ``output`` and ``others``, and the adjoints dJ/d(node) of the former.
+
+    One compiled schedule computes every node and every local partial.
+
+    Args:
+        output: the function J.
+        others: more nodes to evaluate (the derivative graphs).
+        values: parameter values (numbers) and data columns (arrays) by name.
+
+    Returns:
+        ({node id: value}, {node id: adjoint}): floats, or arrays of one value
+        per row for per-row nodes over data. A node of J that only flat ops
+        (sign) reach has no adjoint entry (it is 0); one whose adjoint is a
+        Jacobian (under a reduction in a per-row J), or depends on one, maps
+        to None.
+
+    Raises:
+        EvaluationError: a parameter or column has no value.
+    """
+    from .evaluate import compile_schedule
+
+    params = {name: float(v) for name, v in values.items() if np.ndim(v) == 0}
+    columns = {name: np.asarray(v, dtype=float) for name, v in values.items() if np.ndim(v) > 0}
+    forward = toposort([output])
+    partials = {
+        id(node): OPS[node.op].partials(node)
+        for node in forward
+        if node.inputs and OPS[node.op].partials is not None
+    }
+    extra = [p for local in partials.values() for p in local if p is not None]
+    nodes = toposort([*forward, *others, *extra])
+    results = compile_schedule(nodes).run(params, columns or None)
+    value = {id(node): result for node, result in zip(nodes, results)}
+    rows = len(next(iter(columns.values()))) if columns else 1
+    return value, _adjoints(forward, value, partials, rows)
+
+
+def _adjoints(forward: list[Node], value: dict, partials: dict, rows: int) -> dict[int, object]:
+    """One numeric reverse sweep from the output (the last of ``forward``).
+
+    A reduction passes its adjoint to every row (divided by n for mean); a
+    scalar read by per-row nodes sums their contributions over the rows.
+    For a per-row output (over more than one row) adjoints are per row,
+    d out_i/d(node), as diff returns them. The rows under a reduction then
+    have an n-by-n Jacobian, not a vector: their entry is None, and so is
+    that of every node they depend on (its adjoint needs the whole matrix).
+    """
+    output = forward[-1]
+    per_row_output = output.per_row and rows > 1
+    adj: dict[int, object] = {id(output): 1.0}
+    unknown: set[int] = set()
+    for node in reversed(forward):
+        if id(node) in unknown:
+            unknown.update(id(child) for child in node.inputs)
+            continue
+        a = adj.get(id(node))
+        if a is None or node.is_leaf:
+            continue
+        spec = OPS[node.op]
+        if spec.reduction:
+            (child,) = node.inputs
+            if not child.per_row:
+                terms = [(child, a if spec.averages else a * rows)]
+            elif per_row_output:
+                unknown.add(id(child))
+                continue
+            else:
+                share = a / rows if spec.averages else a
+                terms = [(child, np.full(rows, share) if rows > 1 else share)]
+        else:
+            terms = []
+            for child, partial in zip(node.inputs, partials[id(node)]):
+                if partial is None:
+                    continue
+                with np.errstate(all="ignore"):
+                    term = a * value[id(partial)]
+                if not child.per_row and not per_row_output and np.ndim(term) > 0:
+                    term = math.fsum(np.ravel(term))  # a scalar used in every row
+                terms.append((child, term))
+        for child, term in terms:
+            with np.errstate(all="ignore"):
+                adj[id(child)] = adj[id(child)] + term if id(child) in adj else term
+    adj.update(dict.fromkeys(unknown))
+    return adj
+
+
+# ---------------------------------------------------------------- DOT
+
+
+def _choose(output: Node, wrt_nodes: Sequence[Node], kind: str | None) -> tuple[str, list[Node]]:
+    if kind is None:
+        kind = "both" if wrt_nodes else "function"
+    if kind not in GRAPHS:
+        raise OptionError(f"unknown graph '{kind}' (choose from {', '.join(GRAPHS)})")
+    if kind == "function":
+        return kind, []
+    if not wrt_nodes:
+        wrt_nodes = [v for v in variables([output]) if not v.per_row]
+    return kind, list(wrt_nodes)
+
+
+def to_dot(
+    output: Node,
+    wrt_nodes: Sequence[Node] = (),
+    *,
+    graph: str | None = None,
+    values: Mapping[str, object] | None = None,
+    rankdir: str = "LR",
+    max_nodes: int = DEFAULT_MAX_NODES,
+    legend: bool = True,
+) -> str:
+    """The DOT text of the function's graph and/or its derivative graphs.
+
+    Args:
+        output: the function's output node (J).
+        wrt_nodes: variables whose derivative graphs to draw (dJ/da ...).
+        graph: "function", "gradient" or "both"; None means "both" when
+            ``wrt_nodes`` is given, else "function". "gradient" or "both"
+            without ``wrt_nodes`` draws every parameter's derivative.
+        values: parameter values (numbers) and data columns (arrays) by name;
+            with them every node shows its value and its adjoint dJ/d(node).
+        rankdir: "LR" (data flows left to right) or "TB" (top to bottom).
+        max_nodes: refuse drawings with more graph nodes than this.
+        legend: draw a legend of the node kinds present.
+
+    Returns:
+        DOT source text, the same for the same input.
+
+    Raises:
+        LimitError: more than ``max_nodes`` nodes to draw.
+        OptionError: an unknown ``graph`` or ``rankdir``.
+        EvaluationError: ``values`` lacks a parameter or column.
+    """
+    graphviz = _graphviz()
+    kind, wrt_nodes = _choose(output, wrt_nodes, graph)
+    if rankdir not in RANKDIRS:
+        raise OptionError(f"unknown rankdir '{rankdir}' (choose from {', '.join(RANKDIRS)})")
+    derivatives = {}
+    if wrt_nodes:
+        from ..passes.diff import diff
+
+        derivatives = diff(output, wrt_nodes)
+    roots = ([output] if kind != "gradient" else []) + list(derivatives.values())
+    order = toposort(roots)
+    if len(order) > max_nodes:
+        raise LimitError(
+            f"the drawing would have {len(order)} nodes, more than the limit of {max_nodes} "
+            "(--max-nodes): draw less with --graph function or fewer --wrt names, "
+            "or raise --max-nodes"
+        )
+    forward = toposort([output])
+    in_function = {id(n) for n in forward}
+    value, adjoint = node_values(output, order, values) if values is not None else ({}, {})
+    index = {id(node): i for i, node in enumerate(order)}
+
+    dot = graphviz.Digraph("exprgrad")
+    # size: a drawing past 100 inches is scaled to fit, which keeps a 500-node PNG
+    # under 10,000 pixels a side (3 s instead of 9 s; svg and pdf just scale).
+    dot.attr(rankdir=rankdir, fontname="Helvetica", nodesep="0.25", ranksep="0.35",
+             newrank="true", labelloc="t", size=MAX_INCHES, label=_graph_title(output))
+    dot.attr("node", fontname="Helvetica", fontsize="12", height="0.3", margin="0.06,0.03")
+    dot.attr("edge", arrowsize="0.6", color="#444444", fontname="Helvetica")
+
+    def draw(target, node):
+        rows = []
+        if id(node) in value:
+            rows.append(("value", summary(value[id(node)])))
+            if id(node) in in_function and not node.is_const:
+                # No entry: nothing reaches the node but flat ops (sign), so 0.
+                grad = adjoint.get(id(node), 0.0)
+                rows.append(("grad", "n/a" if grad is None else summary(grad)))
+        style = dict(_KIND_STYLE[_kind(node)])
+        if id(node) not in in_function:
+            style.update(_DERIVATIVE_STYLE)
+        target.node(f"n{index[id(node)]}", _label(_title(node), rows), **style)
+
+    def marker(target, name, title, node):
+        text = title if id(node) not in value else f"{title} = {summary(value[id(node)])}"
+        color = "black" if name == "out" else DERIVATIVE_COLOR
+        target.node(name, f"<<B>{_html(text)}</B>>", **_MARKER_STYLE, color=color)
+        target.edge(f"n{index[id(node)]}", name, penwidth="1.5", color=color)
+
+    with dot.subgraph(name="cluster_function") as cluster:
+        cluster.attr(label="function J" if kind != "gradient" else "function nodes the gradient uses",
+                     style="rounded", color="#bbbbbb", fontcolor="#555555")
+        for node in order:
+            if id(node) in in_function:
+                draw(cluster, node)
+        if kind != "gradient":
+            marker(cluster, "out", "J", output)
+    if derivatives:
+        with dot.subgraph(name="cluster_gradient") as cluster:
+            cluster.attr(label="gradient", style="rounded,dashed", color=DERIVATIVE_COLOR,
+                         fontcolor=DERIVATIVE_COLOR)
+            for node in order:
+                if id(node) not in in_function:
+                    draw(cluster, node)
+            for k, (name, node) in enumerate(derivatives.items()):
+                marker(cluster, f"d{k}", f"∂J/∂{name}", node)
+    for node in order:
+        _draw_edges(dot, node, index, derivative=id(node) not in in_function)
+    if legend:
+        note = None
+        if values is not None:
+            note = "value: the node's value<BR/>grad: ∂J/∂(this node)"
+            if any(adjoint.get(id(n), 0) is None for n in order):
+                note += "<BR/>n/a: a Jacobian (per-row J over a reduction)"
+        _draw_legend(dot, order, in_function, note)
+    return dot.source
+
+
+def _graph_title(output: Node) -> str:
+    """"J = <the function's text>", cut to MAX_TITLE_CHARS, as an HTML-like label."""
+    from .printing import to_text
+
+    text = f"J = {to_text(output)}"
+    if len(text) > MAX_TITLE_CHARS:
+        text = text[: MAX_TITLE_CHARS - 1] + "…"
+    return f"<{_html(text)}>"
+
+
+def _draw_edges(dot, node: Node, index: dict[int, int], derivative: bool) -> None:
+    spec = OPS.get(node.op)
+    numbered = spec is not None and len(node.inputs) > 1 and not spec.commutative
+    style = {"color": DERIVATIVE_COLOR} if derivative else {}
+    for position, child in enumerate(node.inputs, start=1):
+        extra = dict(style)
+        if numbered:
+            # Near the head, where the operand order matters (1 - 2, 1 ^ 2).
+            extra.update(headlabel=str(position), labelfontsize="8", labelfontcolor="#777777",
+                         labeldistance="1.2", labelangle="40")
+        dot.edge(f"n{index[id(child)]}", f"n{index[id(node)]}", **extra)
+
+
+def _draw_legend(dot, order: list[Node], in_function: set[int], note: str | None) -> None:
+    kinds = [k for k in _KIND_STYLE if any(_kind(n) == k for n in order)]
+    with dot.subgraph(name="cluster_legend") as legend:
+        legend.attr(label="legend", style="rounded", color="#dddddd", fontcolor="#777777", fontsize="10")
+        for k, kind in enumerate(kinds):
+            text = "per-row operation (one value per data row)" if kind == "per-row operation" else kind
+            legend.node(f"legend{k}", f"<{_html(text)}>", **{**_KIND_STYLE[kind], "fontsize": "9"})
+        names = [f"legend{k}" for k in range(len(kinds))]
+        if any(id(n) not in in_function for n in order):
+            names.append("legend_d")
+            legend.node("legend_d", "<derivative operation>",
+                        **{**_KIND_STYLE["operation"], **_DERIVATIVE_STYLE, "fontsize": "9"})
+        if note:
+            names.append("legend_v")
+            legend.node("legend_v", f"<{note}>", shape="plaintext", fontsize="9")
+        # Invisible edges chain the entries into one row (one column with TB).
+        for tail, head in itertools.pairwise(names):
+            legend.edge(tail, head, style="invis")
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def _graphviz():
+    """The graphviz package, imported only when a drawing is asked for."""
+    try:
+        import graphviz
+    except ImportError:
+        raise ToolMissingError("the graphviz Python package is missing: pip install graphviz") from None
+    return graphviz
+
+
+def render(dot_text: str, fmt: str) -> bytes:
+    """The picture of ``dot_text`` in ``fmt`` ("svg", "png", "pdf", or "dot" for the text itself).
+
+    Runs Graphviz's ``dot`` through pipes; writes no file.
+
+    Raises:
+        OptionError: an unknown format.
+        ToolMissingError: ``dot`` (or the graphviz package) is not installed.
+        RenderError: ``dot`` failed.
+    """
+    if fmt not in FORMATS:
+        raise OptionError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    if fmt == "dot":
+        return dot_text.encode("utf-8")
+    graphviz = _graphviz()
+    try:
+        return graphviz.Source(dot_text).pipe(format=fmt, quiet=True)
+    except graphviz.ExecutableNotFound:
+        raise ToolMissingError(INSTALL_DOT) from None
+    except graphviz.CalledProcessError as exc:
+        detail = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        raise RenderError("Graphviz's dot failed" + (f": {detail[0]}" if detail else "")) from None
+
+
+def svg_or_none(node: Node) -> str | None:
+    """The SVG of ``node``'s graph, or None when dot is missing or the graph is too large (notebooks)."""
+    try:
+        return render(to_dot(node), "svg").decode("utf-8")
+    except (ToolMissingError, LimitError, RenderError):
+        return None

@@ -1,0 +1,103 @@
+"""`exprgrad render`: the operation graph and its derivative graphs, drawn with Graphviz."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import OptionError
+from .common import (
+    EXPR_SETTINGS,
+    build_function,
+    check_bindings,
+    load_data,
+    parse_bindings,
+    warn,
+    write_atomically,
+)
+
+# Mirrors render.FORMATS / GRAPHS / RANKDIRS, which this module must not import
+# at startup (it would load numpy and the registry just to build --help).
+FORMATS = ("svg", "png", "pdf", "dot")
+SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+DEFAULT_MAX_NODES = 2000
+
+
+def choose_format(fmt: str | None, output: str | None) -> str:
+    """--format when given, else -o's suffix, else svg; binary formats need -o."""
+    suffix_format = SUFFIXES.get(Path(output).suffix.lower()) if output else None
+    if fmt is None:
+        if output is not None and suffix_format is None:
+            raise OptionError(
+                f"cannot tell the format from the name '{output}': end it with .svg, .png, .pdf "
+                "or .dot, or give --format"
+            )
+        fmt = suffix_format or "svg"
+    elif suffix_format is not None and suffix_format != fmt:
+        warn(f"writing {fmt} to '{output}', whose name ends like a {suffix_format} file")
+    if output is None and fmt in ("png", "pdf"):
+        raise OptionError(f"{fmt} is binary: give a file to write it to with -o FILE.{fmt}")
+    return fmt
+
+
+@click.command("render", context_settings=EXPR_SETTINGS)
+@click.argument("expr")
+@click.option("--wrt", metavar="NAMES", default="",
+              help="Draw the derivative graphs for these names or families (comma-separated).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write here (whole or not at all); without it svg or dot text goes to stdout.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="Default: from the suffix of -o, else svg.")
+@click.option("--graph", "graph_kind", type=click.Choice(["function", "gradient", "both"]), default=None,
+              help="What to draw. Default: both with --wrt, else function; "
+                   "gradient or both without --wrt use every parameter.")
+@click.option("--at", "at", multiple=True, metavar="a=1,b=2",
+              help="Parameter values: each node then shows its value and its gradient dJ/dnode.")
+@click.option("--data", type=click.Path(dir_okay=False), metavar="FILE.csv",
+              help="CSV file whose header names the data columns; with --at, values are over its rows.")
+@click.option("--rankdir", type=click.Choice(["LR", "TB"]), default="LR", show_default=True,
+              help="Data flows left to right or top to bottom.")
+@click.option("--max-nodes", type=click.IntRange(min=1), default=DEFAULT_MAX_NODES, show_default=True,
+              help="Refuse to draw more graph nodes than this.")
+def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_nodes):
+    """Draw EXPR (the text, '-' for stdin, or @file) and its derivative graphs.
+
+    Parameters, data columns, constants, operations and the derivative part
+    are styled apart; a shared subexpression is drawn once. svg, png and pdf
+    need Graphviz's dot program; --format dot does not.
+
+    \b
+    Examples:
+      exprgrad render "mean((a*x + b - y)^2)" -o graph.svg
+      exprgrad render "mean((a*x + b - y)^2)" --wrt a,b --at a=2,b=1 \\
+          --data samples/linear.csv -o docs/linear_gradient.svg
+      exprgrad render "tanh(a*x + b)" --wrt a,b --at a=0.5,b=-1,x=3 --format dot
+    """
+    from ..backends.render import render, to_dot
+
+    fmt = choose_format(fmt, output)
+    dataset = load_data(data)
+    function = build_function(expr, dataset)
+    names = [name for name in wrt.split(",") if name.strip()]
+    kind = graph_kind or ("both" if names else "function")
+    wrt_nodes = []
+    if kind != "function":
+        from ..passes.diff import resolve_wrt
+
+        wrt_nodes, warnings = resolve_wrt(function.output, names)
+        for message in warnings:
+            warn(message)
+    elif names:
+        warn("--wrt is ignored with --graph function")
+    values = None
+    if at or dataset is not None:
+        bindings = parse_bindings(at)
+        values = {**bindings, **check_bindings(function, bindings, dataset)}
+    dot_text = to_dot(function.output, wrt_nodes, graph=kind, values=values,
+                      rankdir=rankdir, max_nodes=max_nodes)
+    content = render(dot_text, fmt)
+    if output is None:
+        click.echo(content.decode("utf-8"), nl=False)
+    else:
+        write_atomically(output, content)

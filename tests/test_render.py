@@ -1,0 +1,412 @@
+"""exprgrad.backends.render and `exprgrad render`: DOT text, pictures, values, errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exprgrad import graph, ops
+from exprgrad.backends import render as R
+from exprgrad.backends.evaluate import evaluate
+from exprgrad.cli import cli
+from exprgrad.errors import LimitError, OptionError, ToolMissingError
+from exprgrad.function import parse
+from exprgrad.passes.diff import diff
+
+ROOT = Path(__file__).resolve().parent.parent
+HAS_DOT = shutil.which("dot") is not None
+needs_dot = pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot is not installed")
+SVG = "{http://www.w3.org/2000/svg}"
+
+NODE_LINE = re.compile(r"^\s*(n\d+) \[", re.MULTILINE)
+EDGE_LINE = re.compile(r"^\s*(n\d+) -> (n\d+)\b", re.MULTILINE)
+HOSTILE = 'a"b\\N<&>{}|[x]θ\t\x07\'"\\'
+
+
+def node_ids(dot: str) -> list[str]:
+    return NODE_LINE.findall(dot)
+
+
+def edges(dot: str) -> list[tuple[str, str]]:
+    return EDGE_LINE.findall(dot)
+
+
+def label_of(dot: str, node_id: str) -> str:
+    match = re.search(rf"^\s*{node_id} \[label=<(.*?)> ", dot, re.MULTILINE)
+    return match.group(1)
+
+
+def svg_texts(svg: bytes | str) -> list[str]:
+    root = ET.fromstring(svg)
+    return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+
+
+def linear_cost():
+    """mean((a*x + b - y)^2) over three rows, built with the builders."""
+    a, b = graph.var("a"), graph.var("b")
+    x, y = graph.var("x", per_row=True), graph.var("y", per_row=True)
+    residual = ops.sub(ops.add(ops.mul(a, x), b), y)
+    return ops.call("mean", ops.pow_(residual, ops.const(2))), a, b
+
+
+LINEAR_VALUES = {"a": 2.0, "b": 1.0, "x": np.array([0.0, 1.0, 2.0]), "y": np.array([1.0, 2.0, 6.0])}
+
+
+# ---------------------------------------------------------------- DOT structure
+
+
+def test_function_graph_has_one_dot_node_and_one_edge_per_graph_node_and_input():
+    f = parse("h = a*x + b; (h - y)^2 + sin(h)")
+    order = graph.toposort([f.output])
+    dot = R.to_dot(f.output)
+    assert node_ids(dot) == [f"n{i}" for i in range(len(order))]
+    assert len(edges(dot)) == sum(len(n.inputs) for n in order)
+
+
+def test_shared_subexpression_is_drawn_once():
+    f = parse("sin(a*b) + cos(a*b) + (a*b)^2")
+    dot = R.to_dot(f.output)
+    products = [i for i in node_ids(dot) if label_of(dot, i) == "<B>*</B>"]
+    assert len(products) == 1
+    users = [tail for tail, head in edges(dot) if tail == products[0]]
+    assert len(users) == 3  # sin, cos and ^ read the one product
+
+
+def test_gradient_graph_reuses_function_nodes_and_is_styled_apart():
+    output, a, b = linear_cost()
+    derivatives = diff(output, [a, b])
+    dot = R.to_dot(output, [a, b])
+    drawn = graph.toposort([output, *derivatives.values()])
+    forward = {id(n) for n in graph.toposort([output])}
+    assert len(node_ids(dot)) == len(drawn)
+    assert len(edges(dot)) == sum(len(n.inputs) for n in drawn)
+    assert "subgraph cluster_function" in dot and "subgraph cluster_gradient" in dot
+    for i, node in enumerate(drawn):
+        line = re.search(rf"^\s*n{i} \[.*$", dot, re.MULTILINE).group(0)
+        assert (R.DERIVATIVE_COLOR in line) == (id(node) not in forward)
+    assert "∂J/∂a" in dot and "∂J/∂b" in dot
+    assert re.search(r"-> d0 ", dot) and re.search(r"-> d1 ", dot)
+    assert "label=<J = mean((a*x + b - y)^2)>" in dot
+
+
+def test_graph_choices():
+    output, a, _ = linear_cost()
+    function_only = R.to_dot(output, [a], graph="function")
+    assert "cluster_gradient" not in function_only and "∂J" not in function_only
+    both = R.to_dot(output, [a])
+    gradient = R.to_dot(output, [a], graph="gradient")
+    assert "∂J/∂a" in gradient and "-> out " not in gradient
+    assert len(node_ids(gradient)) == graph.count_nodes(diff(output, [a]).values())
+    assert len(node_ids(gradient)) < len(node_ids(both))
+    every = R.to_dot(output, [], graph="both")  # no wrt: every parameter
+    assert "∂J/∂a" in every and "∂J/∂b" in every
+    with pytest.raises(OptionError):
+        R.to_dot(output, graph="everything")
+    with pytest.raises(OptionError):
+        R.to_dot(output, rankdir="RL")
+
+
+def test_dot_text_is_deterministic_across_processes():
+    script = (
+        "from exprgrad.function import parse\n"
+        "from exprgrad.backends.render import to_dot\n"
+        "f = parse('h = a*x + b; mean((h - y)^2) + log(1 + exp(-h*c))')\n"
+        "print(to_dot(f.output, f._wrt(['a', 'b', 'c'])), end='')\n"
+    )
+    outputs = set()
+    for seed in ("0", "1", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        outputs.add(done.stdout)
+    assert len(outputs) == 1
+    assert "id(" not in outputs.pop()
+
+
+@pytest.mark.parametrize("name", sorted(R.OPS))
+def test_every_operation_is_labelled_from_its_registry_entry(name):
+    spec = R.OPS[name]
+    count = 2 if spec.arity == ops.VARIADIC else spec.arity
+    args = [graph.var(f"p{i}", per_row=spec.reduction) for i in range(count)]
+    node = ops.call(name, *args)
+    assert node.op == name
+    dot = R.to_dot(node, legend=False)
+    title = spec.name if spec.notation == "prefix" else spec.text
+    assert label_of(dot, f"n{count}") == f"<B>{R._html(title)}</B>"
+
+
+# ---------------------------------------------------------------- escaping
+
+
+def test_html_escaping_of_hostile_text():
+    escaped = R._html(HOSTILE)
+    for raw in ('"', "<", ">", "\t", "\x07"):
+        assert raw not in escaped
+    assert "&amp;" in escaped and "&lt;" in escaped and "&quot;" in escaped
+    assert "\\\\N" in escaped  # Graphviz would read \N as the node's name
+    assert "θ" in escaped and "{}|[x]" in escaped
+
+
+def test_hostile_names_keep_the_dot_text_parseable():
+    p, c = graph.var(HOSTILE), graph.var("<col>&", per_row=True)
+    output = ops.call("mean", ops.mul(p, c))
+    dot = R.to_dot(output, [p], values={HOSTILE: 1.5, "<col>&": np.array([1.0, 2.0])})
+    assert HOSTILE not in dot and "<col>" not in dot
+    assert len(node_ids(dot)) == graph.count_nodes([output, *diff(output, [p]).values()])
+
+
+@needs_dot
+def test_hostile_names_render_to_well_formed_svg_with_the_names():
+    p, c = graph.var(HOSTILE), graph.var("<col>&", per_row=True)
+    output = ops.call("mean", ops.pow_(ops.mul(p, c), ops.const(2)))
+    svg = R.render(R.to_dot(output, [p], values={HOSTILE: 1.5, "<col>&": np.array([1.0, 2.0])}), "svg")
+    texts = svg_texts(svg)
+    assert 'a"b\\N<&>{}|[x]θ␉␇\'"\\' in texts
+    assert "<col>&" in texts
+    assert f"∂J/∂{HOSTILE}".replace("\t", "␉").replace("\x07", "␇") in " ".join(texts)
+
+
+def test_long_names_are_shortened():
+    node = graph.var("w" * 200)
+    dot = R.to_dot(node)
+    assert label_of(dot, "n0") == f"<B>{'w' * (R.MAX_NAME_CHARS - 1)}…</B>"
+    assert f"label=<J = {'w' * (R.MAX_TITLE_CHARS - 5)}…>" in dot  # the title, cut too
+
+
+# ---------------------------------------------------------------- values and adjoints
+
+
+def test_summary_of_values():
+    assert R.summary(2.0) == "2"
+    assert R.summary(np.array([3.14159265])) == "3.142"
+    assert R.summary(np.array([0.1, 0.7, 0.2, 0.5])) == "mean 0.375 [0.1, 0.7, 0.2, …]"
+    assert R.summary(np.array([1.0, 2.0])) == "mean 1.5 [1, 2]"
+    assert R.summary(float("nan")) == "nan"
+
+
+def test_values_and_adjoints_are_drawn():
+    output, a, b = linear_cost()
+    dot = R.to_dot(output, [a, b], values=LINEAR_VALUES)
+    # residuals 0, 1, -1: J = 2/3; dJ/da = mean(2 r x) = -2/3; dJ/db = mean(2 r) = 0
+    assert "J = 0.6667" in dot
+    assert "∂J/∂a = -0.6667" in dot and "∂J/∂b = 0" in dot
+    assert "mean 1 [0, 1, 2]" in dot  # the column x
+    assert "grad" in dot and "value" in dot
+
+
+def test_node_adjoints_agree_with_diff():
+    rng = np.random.default_rng(7)
+    for text in (
+        "mean((a*x + b - y)^2)",
+        "h = a*x + b; mean((h - y)^2) + sum(log(1 + exp(-h*c)))/3 + a^2*c",
+        "mean(x - mean(x*a))^2 + sin(a)*sum(c)",
+        "max(a*x, b) * sign(c) + abs(a - b)",
+    ):
+        f = parse(text, columns=["x", "y"])
+        values = {"a": 0.7, "b": -0.3, "c": 1.9, "x": rng.normal(size=5), "y": rng.normal(size=5)}
+        variables = graph.variables([f.output])
+        derivatives = diff(f.output, variables)
+        value, adjoint = R.node_values(f.output, [], values)
+        params = {k: v for k, v in values.items() if np.ndim(v) == 0}
+        columns = {k: v for k, v in values.items() if np.ndim(v) > 0}
+        expected = evaluate(list(derivatives.values()), params, columns)
+        for variable, want in zip(variables, expected):
+            got = adjoint.get(id(variable), 0.0)
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=f"{text}: {variable.name}")
+        assert value[id(f.output)] == pytest.approx(evaluate([f.output], params, columns)[0])
+
+
+def test_per_row_output_without_data_is_micrograd():
+    f = parse("tanh(a*x + b)")
+    dot = R.to_dot(f.output, f._wrt(["a", "b", "x"]), values={"a": 0.5, "b": -1.0, "x": 3.0})
+    # tanh(0.5) = 0.4621; its derivative 0.7864 reaches b, times x reaches a
+    assert "J = 0.4621" in dot and "∂J/∂b = 0.7864" in dot and "∂J/∂a = 2.359" in dot
+
+
+def test_per_row_output_over_data_marks_jacobian_rows():
+    f = parse("x*a - mean(x*a)", columns=["x"])
+    _, adjoint = R.node_values(f.output, [], {"a": 2.0, "x": np.array([1.0, 2.0, 3.0])})
+    inner, reduction = f.output.inputs  # x*a, read directly and under the mean
+    assert adjoint[id(inner)] is None and adjoint[id(f.output.inputs[0].inputs[0])] is None
+    assert adjoint[id(reduction)] == -1.0
+    dot = R.to_dot(f.output, f._wrt("a"), values={"a": 2.0, "x": np.array([1.0, 2.0, 3.0])})
+    assert "n/a" in dot
+    assert "∂J/∂a = mean 0 [-1, 0, 1]" in dot  # from diff: x_i - mean(x)
+
+
+# ---------------------------------------------------------------- limits and pictures
+
+
+def wide(k: int):
+    x = graph.var("x", per_row=True)
+    terms = [ops.mul(graph.var(f"t[{i}]"), ops.call("tanh", ops.mul(graph.var(f"w[{i}]"), x))) for i in range(k)]
+    return ops.call("mean", ops.pow_(ops.sub(ops.add(*terms), graph.var("y", per_row=True)), ops.const(2)))
+
+
+def test_too_many_nodes_is_a_limit_error_that_suggests_less():
+    output = wide(40)
+    with pytest.raises(LimitError) as info:
+        R.to_dot(output, [], graph="both", max_nodes=100)
+    assert "--graph function" in str(info.value) and "fewer --wrt" in str(info.value)
+    assert info.value.exit_code == 2
+    assert R.to_dot(output, max_nodes=graph.count_nodes([output]))
+
+
+@needs_dot
+@pytest.mark.parametrize("fmt,magic", [("svg", b"<?xml"), ("png", b"\x89PNG"), ("pdf", b"%PDF")])
+def test_render_formats(fmt, magic):
+    output, a, _ = linear_cost()
+    assert R.render(R.to_dot(output, [a]), fmt).startswith(magic)
+
+
+@needs_dot
+def test_svg_is_well_formed_with_the_expected_labels():
+    output, a, b = linear_cost()
+    texts = svg_texts(R.render(R.to_dot(output, [a, b], values=LINEAR_VALUES), "svg"))
+    for label in ("a", "b", "x", "y", "mean", "^", "J = 0.6667", "∂J/∂a = -0.6667", "∂J/∂b = 0", "legend"):
+        assert label in texts
+
+
+def test_render_dot_format_is_the_text():
+    assert R.render("digraph { n0 }", "dot") == b"digraph { n0 }"
+    with pytest.raises(OptionError):
+        R.render("digraph { n0 }", "jpeg")
+
+
+@pytest.fixture
+def no_dot(monkeypatch, tmp_path):
+    """A PATH without Graphviz's programs."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+
+
+def test_missing_dot_names_what_to_install(no_dot):
+    with pytest.raises(ToolMissingError) as info:
+        R.render("digraph { n0 }", "svg")
+    message = str(info.value)
+    assert "apt-get install graphviz" in message and "brew install graphviz" in message
+    assert "--format dot" in message and info.value.exit_code == 1
+    assert R.render("digraph { n0 }", "dot") == b"digraph { n0 }"
+    assert R.svg_or_none(graph.var("a")) is None
+
+
+def test_function_methods():
+    f = parse("mean((a*x + b - y)^2)")
+    dot = f.to_dot("a")
+    assert "∂J/∂a" in dot
+    svg = f._repr_svg_()
+    if HAS_DOT:
+        assert "<svg" in svg and ET.fromstring(svg.encode())
+    else:
+        assert svg is None
+
+
+def test_importing_render_does_not_import_graphviz():
+    script = "import sys, exprgrad.backends.render, exprgrad.cli.render_cmd; print('graphviz' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------- command line
+
+
+EXPR = "mean((a*x + b - y)^2)"
+
+
+def write_csv(tmp_path, text="x,y\n0,1\n1,2\n2,6\n", name="d.csv") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_cli_help(runner):
+    result = runner.invoke(cli, ["render", "--help"])
+    assert result.exit_code == 0 and "--max-nodes" in result.output and "--rankdir" in result.output
+
+
+def test_cli_dot_to_stdout(runner):
+    result = runner.invoke(cli, ["render", EXPR, "--wrt", "a,b", "--format", "dot"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("digraph exprgrad {") and "∂J/∂b" in result.stdout
+
+
+def test_cli_same_input_same_file(runner, tmp_path):
+    paths = [tmp_path / "one.dot", tmp_path / "two.dot"]
+    for path in paths:
+        assert runner.invoke(cli, ["render", EXPR, "--wrt", "a", "-o", str(path)]).exit_code == 0
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+
+
+@needs_dot
+def test_cli_svg_to_stdout_by_default(runner):
+    result = runner.invoke(cli, ["render", "a*b + sin(a)"])
+    assert result.exit_code == 0
+    assert "sin" in svg_texts(result.stdout.encode())
+
+
+@needs_dot
+@pytest.mark.parametrize("suffix,magic", [(".svg", b"<?xml"), (".png", b"\x89PNG"), (".pdf", b"%PDF"),
+                                          (".dot", b"digraph"), (".gv", b"digraph")])
+def test_cli_format_from_suffix_and_no_stray_files(runner, tmp_path, suffix, magic):
+    data = write_csv(tmp_path)
+    out = tmp_path / f"graph{suffix}"
+    result = runner.invoke(cli, ["render", EXPR, "--wrt", "a,b", "--at", "a=2,b=1", "--data", data,
+                                 "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(magic)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["d.csv", out.name])
+
+
+@needs_dot
+def test_cli_values_over_data_with_unicode_column(runner, tmp_path):
+    data = write_csv(tmp_path, "θ,y\n0,1\n1,2\n2,6\n")
+    out = tmp_path / "g.svg"
+    result = runner.invoke(cli, ["render", "mean((a*θ + b - y)^2)", "--wrt", "a", "--at", "a=2,b=1",
+                                 "--data", data, "-o", str(out), "--rankdir", "TB"])
+    assert result.exit_code == 0, result.output
+    texts = svg_texts(out.read_bytes())
+    assert "θ" in texts and "J = 0.6667" in texts and "mean 1 [0, 1, 2]" in texts
+
+
+def test_cli_errors(runner, tmp_path):
+    png = runner.invoke(cli, ["render", EXPR, "--format", "png"])
+    assert png.exit_code == 2 and "-o" in png.stderr
+    unknown = runner.invoke(cli, ["render", EXPR, "-o", str(tmp_path / "g.jpg")])
+    assert unknown.exit_code == 2 and "--format" in unknown.stderr
+    limit = runner.invoke(cli, ["render", EXPR, "--wrt", "a,b", "--max-nodes", "5", "--format", "dot"])
+    assert limit.exit_code == 2 and "--graph function" in limit.stderr
+    syntax = runner.invoke(cli, ["render", "a*(b", "--format", "dot"])
+    assert syntax.exit_code == 2 and syntax.stderr.startswith("error:")
+    missing = runner.invoke(cli, ["render", EXPR, "--at", "a=1", "--data", write_csv(tmp_path),
+                                  "--format", "dot"])
+    assert missing.exit_code == 2 and "b=" in missing.stderr
+    assert not list(tmp_path.glob("g.*"))
+
+
+def test_cli_warns_about_unknown_wrt_name(runner):
+    result = runner.invoke(cli, ["render", EXPR, "--wrt", "a,q", "--format", "dot"])
+    assert result.exit_code == 0 and "'q'" in result.stderr and "∂J/∂q" in result.stdout
+
+
+def test_cli_gradient_without_wrt_uses_every_parameter(runner):
+    result = runner.invoke(cli, ["render", EXPR, "--graph", "gradient", "--format", "dot"])
+    assert result.exit_code == 0 and "∂J/∂a" in result.stdout and "∂J/∂b" in result.stdout
+
+
+def test_cli_missing_dot(runner, tmp_path, no_dot):
+    out = tmp_path / "g.svg"
+    out.write_text("old picture")
+    result = runner.invoke(cli, ["render", EXPR, "-o", str(out)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: Graphviz's 'dot' program") and "apt-get install graphviz" in result.stderr
+    assert out.read_text() == "old picture"  # whole or not at all
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.svg"]
+    dot = runner.invoke(cli, ["render", EXPR, "-o", str(tmp_path / "g.dot")])
+    assert dot.exit_code == 0 and (tmp_path / "g.dot").read_text().startswith("digraph")
