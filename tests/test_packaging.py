@@ -49,7 +49,7 @@ def test_wheel_installed_elsewhere_finds_its_grammar(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout == "1.5\n"
     where = subprocess.run(
-        [str(python), "-c", "import exprgrad.parse as p; print(p.grammar_path())"],
+        [str(python), "-c", "from exprgrad.parse import grammar_path; print(grammar_path())"],
         capture_output=True, text=True, cwd=elsewhere, check=True, env=clean,
     ).stdout
     assert str(env_dir) in where
