@@ -1,0 +1,172 @@
+"""`exprgrad diff`: partial derivatives printed as text, LaTeX, Python or JSON, with values."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .common import (
+    EXPR_SETTINGS,
+    build_function,
+    check_bindings,
+    format_number,
+    load_data,
+    parse_bindings,
+    warn,
+)
+from .eval_cmd import json_value, text_lines
+
+
+def _unicode_ok(ascii_flag: bool) -> bool:
+    if ascii_flag:
+        return False
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        "∂²".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def derivative_label(names: tuple[str, ...], unicode: bool) -> str:
+    """∂/∂a, ∂²/∂a∂b (d/da, d2/dadb in ASCII)."""
+    if len(names) == 1:
+        return f"∂/∂{names[0]}" if unicode else f"d/d{names[0]}"
+    first, second = names
+    if unicode:
+        return f"∂²/∂{first}²" if first == second else f"∂²/∂{first}∂{second}"
+    return f"d2/d{first}2" if first == second else f"d2/d{first}d{second}"
+
+
+def differentiate(function, wrt_text: str, order: int, mode: str):
+    """The wrt names, {key: raw derivative node}, and {key: simplified node}.
+
+    Keys are tuples of variable names: (a,) for each first partial, and with
+    order 2 also (a, b) for each Hessian entry with a not after b in --wrt
+    order (each symmetric pair once).
+    """
+    from ..passes.diff import diff, hessian, resolve_wrt
+    from ..passes.simplify import simplify_many
+
+    wrt_nodes, warnings = resolve_wrt(function.output, wrt_text.split(","))
+    for message in warnings:
+        warn(message)
+    names = [node.name for node in wrt_nodes]
+    raw: dict[tuple[str, ...], object] = {
+        (name,): node for name, node in diff(function.output, wrt_nodes, mode=mode).items()
+    }
+    if order == 2:
+        table = hessian(function.output, wrt_nodes)
+        for i, first in enumerate(names):
+            for second in names[i:]:
+                raw[(first, second)] = table[first][second]
+    simplified = dict(zip(raw, simplify_many(list(raw.values()))))
+    return names, raw, simplified
+
+
+@click.command("diff", context_settings=EXPR_SETTINGS)
+@click.argument("expr")
+@click.option("--wrt", default="", metavar="NAMES",
+              help="Comma-separated names or families (theta = theta[0], theta[1], ...); default: every parameter.")
+@click.option("--order", type=click.IntRange(1, 2), default=1, show_default=True,
+              help="1: the gradient; 2: also the Hessian.")
+@click.option("--format", "fmt", type=click.Choice(["text", "latex", "python", "json"]), default="text",
+              show_default=True)
+@click.option("--at", "at", multiple=True, metavar="a=1,b=2", help="Also evaluate at these parameter values.")
+@click.option("--data", type=click.Path(dir_okay=False), metavar="FILE.csv", help="Data columns for --at.")
+@click.option("--let", "let", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Name shared subexpressions t1, t2, ... before the results (auto: when worth it).")
+@click.option("--mode", type=click.Choice(["reverse", "forward"]), default="reverse", show_default=True,
+              help="Differentiation mode (the printed results are the same function).")
+@click.option("--ascii", "ascii_only", is_flag=True, help="Write d/da instead of ∂/∂a.")
+@click.option("--allow-nan", is_flag=True, help="Keep NaN/inf cells in the data.")
+def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_nan):
+    """Partial derivatives of EXPR (the text, '-' for stdin, or @file).
+
+    \b
+    Examples:
+      exprgrad diff "mean((a*x + b - y)^2)" --wrt a,b
+      exprgrad diff "sin(x)^2"
+      exprgrad diff "mean((a*x + b - y)^2)" --order 2 --format json
+      exprgrad diff "mean((a*x + b - y)^2)" --at a=2,b=1 --data samples/linear.csv
+    """
+    from ..backends import printing
+
+    dataset = load_data(data, allow_nan)
+    function = build_function(expr, dataset)
+    names, raw, simplified = differentiate(function, wrt, order, mode)
+    values = None
+    if at or data:
+        from ..backends.evaluate import compile_schedule
+
+        bindings = parse_bindings(at)
+        columns = check_bindings(function, bindings, dataset)
+        results = compile_schedule([function.output, *raw.values()]).run(bindings, columns or None)
+        values = {"value": results[0], **dict(zip(raw, results[1:]))}
+
+    if fmt == "json":
+        click.echo(json.dumps(_json_result(function, names, simplified, values, let), ensure_ascii=False))
+    elif fmt == "python":
+        outputs = {"value": function.output}
+        outputs.update({derivative_label(key, False): node for key, node in simplified.items()})
+        click.echo(printing.to_python(outputs, "derivatives"), nl=False)
+    elif fmt == "latex":
+        lets, texts = printing.to_latex_many({key: node for key, node in simplified.items()}, let=let)
+        lines = [f"{printing.latex_name(name)} = {text}" for name, text in lets]
+        lines += [f"{printing.latex_derivative_label(list(key))} = {texts[key]}" for key in simplified]
+        click.echo(" \\\\\n".join(lines))
+    else:
+        unicode = _unicode_ok(ascii_only)
+        lets, texts = printing.to_text_many(simplified, let=let)
+        lines = [f"{name} = {text}" for name, text in lets]
+        lines += [f"{derivative_label(key, unicode)} = {texts[key]}" for key in simplified]
+        if values is not None:
+            lines += ["", _at_heading(at, dataset)]
+            lines += text_lines("J", values["value"])
+            for key in simplified:
+                label = derivative_label(key, unicode).replace("/", "J/", 1)
+                lines += text_lines(label, values[key])
+        click.echo("\n".join(lines))
+
+
+def _at_heading(at, dataset) -> str:
+    where = ", ".join(f"{k}={format_number(v)}" for k, v in parse_bindings(at).items())
+    heading = f"at {where}" if where else "values"
+    if dataset is not None:
+        heading += f" over {dataset.path} ({dataset.rows} rows)"
+    return heading + ":"
+
+
+def _json_result(function, names, simplified, values, let) -> dict:
+    """The documented JSON shape; each text is a complete exprgrad program."""
+    from ..backends import printing
+
+    named = {"function": function.output}
+    named.update({"|".join(key): node for key, node in simplified.items()})
+    lets, texts = printing.to_text_many(named, let=let)
+
+    def program(key: str) -> str:
+        return printing.program_text(lets, texts[key]).replace("\n", "; ")
+
+    pairs = [key for key in simplified if len(key) == 2]
+    result: dict = {
+        "function": program("function"),
+        "wrt": names,
+        "derivatives": {name: program(name) for name in names},
+    }
+    if pairs:
+        result["hessian"] = _symmetric(names, pairs, lambda key: program("|".join(key)))
+    if values is not None:
+        result["value"] = json_value(values["value"])
+        result["gradient"] = {name: json_value(values[(name,)]) for name in names}
+        if pairs:
+            result["hessian_values"] = _symmetric(names, pairs, lambda key: json_value(values[key]))
+    return result
+
+
+def _symmetric(names, pairs, entry) -> dict:
+    """{a: {b: entry((a, b))}} for every a, b, from the pairs with a not after b."""
+    half = {key: entry(key) for key in pairs}
+    return {a: {b: half.get((a, b), half.get((b, a))) for b in names} for a in names}

@@ -1,0 +1,132 @@
+"""`exprgrad diff`, `exprgrad check` and `exprgrad eval --grad` through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from exprgrad.cli import cli
+
+
+def run_ok(runner, *args):
+    result = runner.invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize(
+    "expr, wrt, expected",
+    [
+        ("mean((a*x + b - y)^2)", "a", "∂/∂a = 2*mean(x*(a*x + b - y))"),
+        ("mean((a*x + b - y)^2)", "b", "∂/∂b = 2*mean(a*x + b - y)"),
+        ("log(1 + exp(-y*w*x))", "w", "∂/∂w = -x*y*sigmoid(-w*x*y)"),
+        ("sin(x)^2", "x", "∂/∂x = 2*cos(x)*sin(x)"),
+        ("x^3", "x", "∂/∂x = 3*x^2"),
+        ("exp(2*x)", "x", "∂/∂x = 2*exp(2*x)"),
+    ],
+)
+def test_textbook_derivatives(runner, expr, wrt, expected):
+    assert run_ok(runner, "diff", expr, "--wrt", wrt).strip() == expected
+
+
+def test_default_wrt_is_every_parameter_and_ascii(runner):
+    output = run_ok(runner, "diff", "mean((a*x + b - y)^2)", "--ascii")
+    assert output.splitlines() == ["d/da = 2*mean(x*(a*x + b - y))", "d/db = 2*mean(a*x + b - y)"]
+
+
+def test_family_and_unused_name_warning(runner):
+    result = runner.invoke(cli, ["diff", "theta[0] + theta[1]*t", "--wrt", "theta,c"])
+    assert result.exit_code == 0
+    assert "∂/∂theta[0] = 1" in result.output and "∂/∂theta[1] = t" in result.output
+    assert "∂/∂c = 0" in result.output
+    assert "warning: 'c' does not occur" in result.output
+
+
+def test_json_shape_and_texts_evaluate_to_the_values(runner, samples):
+    data = str(samples / "linear.csv")
+    output = run_ok(runner, "diff", "mean((a*x + b - y)^2)", "--wrt", "a,b", "--order", "2",
+                    "--format", "json", "--at", "a=2,b=1", "--data", data)
+    result = json.loads(output)
+    assert list(result) == ["function", "wrt", "derivatives", "hessian", "value", "gradient", "hessian_values"]
+    assert result["wrt"] == ["a", "b"]
+    assert result["hessian"]["a"]["b"] == result["hessian"]["b"]["a"]
+    for name in ("a", "b"):
+        again = json.loads(run_ok(runner, "eval", result["derivatives"][name], "--at", "a=2,b=1",
+                                  "--data", data, "--format", "json"))
+        assert again["value"] == pytest.approx(result["gradient"][name], rel=1e-12)
+    again = json.loads(run_ok(runner, "eval", result["hessian"]["a"]["a"], "--at", "a=2,b=1",
+                              "--data", data, "--format", "json"))
+    assert again["value"] == pytest.approx(result["hessian_values"]["a"]["a"], rel=1e-12)
+
+
+def test_json_without_values_has_only_the_texts(runner):
+    result = json.loads(run_ok(runner, "diff", "a*b^2", "--format", "json"))
+    assert result == {"function": "a*b^2", "wrt": ["a", "b"], "derivatives": {"a": "b^2", "b": "2*a*b"}}
+
+
+def test_per_row_derivative_is_a_list(runner, samples):
+    result = json.loads(run_ok(runner, "diff", "mean((a*x + b - y)^2)", "--wrt", "x", "--format", "json",
+                               "--at", "a=2,b=1", "--data", str(samples / "linear.csv")))
+    assert isinstance(result["gradient"]["x"], list) and len(result["gradient"]["x"]) == 40
+
+
+def test_latex_format(runner):
+    output = run_ok(runner, "diff", "sqrt(x)/y", "--wrt", "x", "--format", "latex")
+    assert output.startswith(r"\frac{\partial J}{\partial x} = ")
+    assert r"\frac" in output.split("=", 1)[1] and r"\sqrt" in output
+
+
+def test_python_format_runs_and_matches(runner, samples):
+    source = run_ok(runner, "diff", "mean((a*x + b - y)^2)", "--format", "python")
+    namespace: dict = {}
+    exec(source, namespace)
+    data = np.loadtxt(samples / "linear.csv", delimiter=",", skiprows=1)
+    values = namespace["derivatives"]({"a": 2.0, "b": 1.0}, {"x": data[:, 0], "y": data[:, 1]})
+    residual = 2 * data[:, 0] + 1 - data[:, 1]
+    assert values["d/da"] == pytest.approx(np.mean(2 * data[:, 0] * residual), rel=1e-12)
+
+
+def test_shared_subexpressions_named_once(runner):
+    output = run_ok(runner, "diff", "exp(sin(a*b + c)^2)", "--let", "always")
+    assert output.splitlines()[0].startswith("t1 = ")
+
+
+def test_text_values_with_at(runner):
+    output = run_ok(runner, "diff", "a^2*b", "--at", "a=3,b=2")
+    assert output.splitlines()[-3:] == ["J = 18", "∂J/∂a = 12", "∂J/∂b = 9"]
+
+
+def test_eval_grad_one_pass(runner):
+    output = run_ok(runner, "eval", "a^2*b", "--at", "a=3,b=2", "--grad", "--format", "json")
+    assert json.loads(output) == {"value": 18.0, "gradient": {"a": 12.0, "b": 9.0}}
+
+
+def test_check_agrees(runner, samples):
+    output = run_ok(runner, "check", "mean((a*x + b - y)^2) + atan2(a, b)", "--at", "a=2,b=1",
+                    "--data", str(samples / "linear.csv"))
+    lines = output.splitlines()
+    assert lines[0].split() == ["wrt", "analytic", "numeric", "rel.", "error"]
+    assert all(line.endswith("ok") for line in lines[1:])
+
+
+def test_check_data_column_and_json(runner, samples):
+    output = run_ok(runner, "check", "mean((a*x + b - y)^2)", "--at", "a=2,b=1", "--wrt", "x,a",
+                    "--data", str(samples / "linear.csv"), "--format", "json")
+    result = json.loads(output)
+    assert result["ok"] and set(result["partials"]) == {"x", "a"}
+
+
+def test_check_exit_1_when_a_derivative_disagrees(runner):
+    # at the kink of abs the one-sided slopes differ: the conventional 0 against a step
+    result = runner.invoke(cli, ["check", "abs(a - 1) + relu(a - 1)", "--at", "a=1"])
+    assert result.exit_code == 1
+    assert "disagree with finite differences" in result.output
+
+
+def test_diff_errors_exit_2(runner):
+    result = runner.invoke(cli, ["diff", "sin(x", "--wrt", "x"])
+    assert result.exit_code == 2 and result.output.startswith("error: line 1")
+    result = runner.invoke(cli, ["diff", "x^2", "--wrt", "1x"])
+    assert result.exit_code == 2 and "not a variable name" in result.output
