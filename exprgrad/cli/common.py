@@ -166,3 +166,25 @@ def check_bindings(function, bindings: dict[str, float], dataset) -> dict:
         example = ",".join(f"{m}=1" for m in missing)
         raise EvaluationError(f"no value given for {names}: give it with --at {example}")
     return dict(dataset.columns) if dataset is not None else {}
+
+
+def unicode_ok(ascii_flag: bool) -> bool:
+    """Whether stdout can show ∂ (and --ascii was not asked for)."""
+    if ascii_flag:
+        return False
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        "∂²".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def derivative_label(names: tuple[str, ...], unicode: bool) -> str:
+    """∂/∂a, ∂²/∂a∂b (d/da, d2/dadb in ASCII)."""
+    if len(names) == 1:
+        return f"∂/∂{names[0]}" if unicode else f"d/d{names[0]}"
+    first, second = names
+    if unicode:
+        return f"∂²/∂{first}²" if first == second else f"∂²/∂{first}∂{second}"
+    return f"d2/d{first}2" if first == second else f"d2/d{first}d{second}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
@@ -11,33 +10,14 @@ from .common import (
     EXPR_SETTINGS,
     build_function,
     check_bindings,
+    derivative_label,
     format_number,
     load_data,
     parse_bindings,
+    unicode_ok,
     warn,
 )
 from .eval_cmd import json_value, text_lines
-
-
-def _unicode_ok(ascii_flag: bool) -> bool:
-    if ascii_flag:
-        return False
-    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
-    try:
-        "∂²".encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        return False
-    return True
-
-
-def derivative_label(names: tuple[str, ...], unicode: bool) -> str:
-    """∂/∂a, ∂²/∂a∂b (d/da, d2/dadb in ASCII)."""
-    if len(names) == 1:
-        return f"∂/∂{names[0]}" if unicode else f"d/d{names[0]}"
-    first, second = names
-    if unicode:
-        return f"∂²/∂{first}²" if first == second else f"∂²/∂{first}∂{second}"
-    return f"d2/d{first}2" if first == second else f"d2/d{first}d{second}"
 
 
 def differentiate(function, wrt_text: str, order: int, mode: str):
@@ -118,7 +98,7 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
         lines += [f"{printing.latex_derivative_label(list(key))} = {texts[key]}" for key in simplified]
         click.echo(" \\\\\n".join(lines))
     else:
-        unicode = _unicode_ok(ascii_only)
+        unicode = unicode_ok(ascii_only)
         lets, texts = printing.to_text_many(simplified, let=let)
         lines = [f"{name} = {text}" for name, text in lets]
         lines += [f"{derivative_label(key, unicode)} = {texts[key]}" for key in simplified]

@@ -11,9 +11,11 @@ from .common import (
     EXPR_SETTINGS,
     build_function,
     check_bindings,
+    derivative_label,
     format_number,
     load_data,
     parse_bindings,
+    unicode_ok,
     warn,
 )
 
@@ -45,8 +47,9 @@ def warn_nonfinite(what: str, value) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--grad", is_flag=True, help="Also the gradient, in the same pass over the data.")
 @click.option("--wrt", metavar="NAMES", default="", help="With --grad: names or families (default: every parameter).")
+@click.option("--ascii", "ascii_only", is_flag=True, help="With --grad: write dJ/da instead of ∂J/∂a.")
 @click.option("--allow-nan", is_flag=True, help="Keep NaN/inf cells in the data instead of refusing them.")
-def eval_command(expr, at, data, fmt, grad, wrt, allow_nan):
+def eval_command(expr, at, data, fmt, grad, wrt, ascii_only, allow_nan):
     """Evaluate EXPR (the text, '-' for stdin, or @file).
 
     \b
@@ -83,7 +86,8 @@ def eval_command(expr, at, data, fmt, grad, wrt, allow_nan):
     if not grad:
         click.echo("\n".join(text_lines("", value)))
         return
-    lines = text_lines("value", value)
+    unicode = unicode_ok(ascii_only)
+    lines = text_lines("J", value)
     for name, v in partials.items():
-        lines += text_lines(f"d/d{name}", v)
+        lines += text_lines(derivative_label((name,), unicode).replace("/", "J/", 1), v)
     click.echo("\n".join(lines))
