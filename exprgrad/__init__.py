@@ -8,7 +8,8 @@
 
 __version__ = "0.1.0"
 
+from . import fit  # noqa: E402  (a callable package: exprgrad.fit(...) runs a fit)
 from .errors import ExprgradError  # noqa: E402
 from .function import Function, parse  # noqa: E402
 
-__all__ = ["ExprgradError", "Function", "parse", "__version__"]
+__all__ = ["ExprgradError", "Function", "fit", "parse", "__version__"]

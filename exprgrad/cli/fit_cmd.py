@@ -120,6 +120,8 @@ def fit_command(
 
         write_atomically(plot, plot_fit(result, problem, plot_format))
     if result.diverged:
+        if not result.history:
+            raise FitError("the fit could not start: the cost is not finite at the starting point")
         raise FitError("the fit diverged; the values shown are the last finite point")
     if not result.converged and not quiet:
         warn(f"the fit did not converge: {result.message}")

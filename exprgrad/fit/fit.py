@@ -1,0 +1,232 @@
+"""The fit: data and a cost (or a model and a target column) in, fitted parameters out.
+
+In: data (a CSV path, a ``Dataset`` or a dict of arrays), and either a scalar
+cost to minimize or a per-row model with the name of the target column (then
+the cost is sum((model - target)^2)); starting values; a method name.
+Out: ``FitResult``: fitted values, standard errors, cost, residual sum of
+squares, iterations, evaluations, whether and why it converged.
+
+``problem.prepare`` builds the graphs and checks names against the data;
+``plan`` checks the options; ``solve`` runs a method on the compiled
+``Objective`` and works out the standard errors; ``fit`` does it all.
+Must not: print, exit, read options, or know the CLI.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+
+from .. import ops
+from ..errors import DataError, OptionError
+from . import methods
+from .linear import hessian_stderr, least_squares_stderr
+from .optimizers import OPTIMIZERS, descend
+from .problem import FitProblem, load_data, prepare
+from .result import FitResult
+
+__all__ = ["DEFAULTS", "METHODS", "FitProblem", "fit", "load_data", "plan", "prepare", "solve"]
+
+METHODS = ("auto", "gd", "momentum", "adam", "lbfgs", "newton", "lm")
+# Per method: (default iteration limit, default tolerance). For lm the limit
+# counts residual evaluations; its tolerance is MINPACK's ftol = xtol = gtol.
+DEFAULTS = {
+    "gd": (10000, 1e-10),
+    "momentum": (10000, 1e-10),
+    "adam": (10000, 1e-10),
+    "lbfgs": (15000, 1e-13),
+    "newton": (1000, 1e-10),
+    "lm": (10000, 1e-15),
+    "qr": (1, 0.0),
+}
+Progress = Callable[[int, int, float, "float | None"], None]
+
+
+def plan(
+    problem: FitProblem,
+    method: str = "auto",
+    *,
+    lr: float | None = None,
+    max_iter: int | None = None,
+    tol: float | None = None,
+    nll: bool = False,
+) -> tuple[str, int, float]:
+    """Check the options against the problem: (method to run, iteration limit, tolerance).
+
+    The method is "qr" when ``method`` is auto or lm and the residuals are
+    linear in the parameters.
+
+    Raises:
+        OptionError: an unknown method, lm without a sum of squares, --nll with
+            --model, --lr for a method without a learning rate, a bad limit.
+    """
+    chosen = _choose(problem, method, nll)
+    limit, tolerance = DEFAULTS[chosen]
+    limit = limit if max_iter is None else int(max_iter)
+    tolerance = tolerance if tol is None else float(tol)
+    if limit < 1:
+        raise OptionError("--max-iter must be at least 1")
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise OptionError("--tol must be a number >= 0")
+    if chosen == "lm" and problem.rows < len(problem.params):
+        raise DataError(
+            f"{problem.rows} data rows cannot determine {len(problem.params)} parameters "
+            "(least squares needs at least as many rows as parameters)"
+        )
+    if lr is not None:
+        if not (math.isfinite(lr) and lr > 0):
+            raise OptionError("--lr must be a positive number")
+        if chosen not in OPTIMIZERS:
+            raise OptionError(f"--lr is for gd, momentum and adam; {chosen} chooses its own steps")
+    return chosen, limit, tolerance
+
+
+def solve(
+    problem: FitProblem,
+    method: str = "auto",
+    *,
+    lr: float | None = None,
+    max_iter: int | None = None,
+    tol: float | None = None,
+    nll: bool = False,
+    progress: Progress | None = None,
+) -> FitResult:
+    """Run ``method`` on a prepared problem; standard errors and the report at the end."""
+    start = time.perf_counter()
+    objective = problem.objective
+    chosen, limit, tolerance = plan(problem, method, lr=lr, max_iter=max_iter, tol=tol, nll=nll)
+    report = None if progress is None else (lambda step, cost, norm: progress(step, limit, cost, norm))
+    x0 = problem.x0.copy()
+    if chosen in OPTIMIZERS:
+        outcome = descend(objective, x0, OPTIMIZERS[chosen](lr), limit, tolerance, report)
+    elif chosen == "qr":
+        outcome = methods.direct(objective, x0)
+    else:
+        outcome = getattr(methods, chosen)(objective, x0, limit, tolerance, report)
+    params = dict(zip(problem.params, map(float, outcome.x)))
+    stderr, notes, condition, rss = _uncertainty(problem, outcome, nll)
+    cost = outcome.cost
+    if problem.residual is not None and not outcome.diverged:
+        cost = objective.value(outcome.x)  # the cost as written (mean, /2 ...), not only the RSS
+    message = "; ".join([outcome.reason, *[n for n in notes if n]])
+    return FitResult(
+        params=params,
+        stderr=stderr,
+        cost=float(cost),
+        rss=rss,
+        iterations=outcome.iterations,
+        evaluations=objective.evaluations,
+        converged=outcome.converged,
+        message=message,
+        method=chosen,
+        rows=problem.rows,
+        history=list(outcome.history),
+        wall_time=time.perf_counter() - start,
+        diverged=outcome.diverged,
+        defaulted=list(problem.defaulted),
+        condition=condition,
+        stderr_kind="hessian" if nll else "least squares" if problem.residual is not None else None,
+    )
+
+
+def fit(
+    data,
+    cost=None,
+    model=None,
+    target: str | None = None,
+    init: Mapping[str, float] | None = None,
+    method: str = "auto",
+    *,
+    lr: float | None = None,
+    max_iter: int | None = None,
+    tol: float | None = None,
+    nll: bool = False,
+    allow_nan: bool = False,
+    progress: Progress | None = None,
+) -> FitResult:
+    """Fit the parameters of ``cost`` (or of ``model`` to column ``target``) to ``data``.
+
+    Args:
+        data: a CSV path, a ``Dataset``, or a dict of equal-length arrays.
+        cost: exprgrad text of a scalar cost to minimize (sum or mean over rows).
+        model, target: a per-row model and the column it should reproduce;
+            the cost is then sum((model - target)^2).
+        init: starting values by parameter name (others start at 0).
+        method: auto (lm for a model, lbfgs for a cost; a direct QR solve when
+            the residuals are linear in the parameters), gd, momentum, adam,
+            lbfgs, newton or lm.
+        lr: learning rate of gd, momentum, adam. max_iter, tol: stopping limits.
+        nll: the cost is a negative log-likelihood: standard errors from the
+            inverse of its exact Hessian.
+        allow_nan: keep nan/inf cells when reading a CSV file.
+        progress: called as progress(step, limit, cost, gradient norm or None).
+
+    Returns:
+        A ``FitResult`` (``diverged`` set, and the last finite point, when the
+        cost became nan/inf or the parameters ran away).
+
+    Raises:
+        OptionError, DataError, ExprSyntaxError, NameResolutionError: bad input.
+    """
+    problem = prepare(data, cost, model, target, init, allow_nan=allow_nan)
+    return solve(problem, method, lr=lr, max_iter=max_iter, tol=tol, nll=nll, progress=progress)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _choose(problem: FitProblem, method: str, nll: bool) -> str:
+    """The method to run: 'qr' for linear residuals under auto or lm."""
+    if method not in METHODS:
+        raise OptionError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
+    if nll and problem.model is not None:
+        raise OptionError(
+            "--nll is for a --cost that is a negative log-likelihood; a --model/--target fit is least squares"
+        )
+    least_squares = problem.residual is not None
+    if method == "lm" and not least_squares:
+        raise OptionError(
+            "--method lm needs a sum of squares: use --model and --target "
+            "(or a --cost of the form sum((...)^2))"
+        )
+    if method in ("auto", "lm") and least_squares and problem.objective.residuals_are_linear():
+        return "qr"
+    if method == "auto":
+        return "lm" if problem.model is not None else "lbfgs"
+    return method
+
+
+def _uncertainty(problem: FitProblem, outcome, nll: bool):
+    """(stderr by name, notes, condition number, RSS) at the outcome's point."""
+    names = problem.params
+    none = {name: None for name in names}
+    if outcome.diverged:
+        return none, [], None, None
+    objective = problem.objective
+    rss = matrix = None
+    if problem.residual is not None:
+        r, matrix = outcome.residuals, outcome.jacobian
+        if r is None or matrix is None:
+            r, matrix = objective.residuals_jacobian(outcome.x)
+        rss = math.fsum((r * r).tolist())
+    notes = []
+    if nll:
+        # A mean is the likelihood per row: the total negative log-likelihood is n times it.
+        cost = objective.cost
+        per_row = len(cost.inputs) == 1 and ops.call("mean", cost.inputs[0]) is cost
+        errors, state = hessian_stderr(objective.hessian(outcome.x) * (problem.rows if per_row else 1), names)
+        if per_row:
+            notes.append(
+                "the cost is a mean, so standard errors use n times its Hessian (the total likelihood)"
+            )
+    elif matrix is not None:
+        errors, state = least_squares_stderr(matrix, rss, names)
+    else:
+        return none, [], None, None
+    stderr = none if errors is None else dict(zip(names, map(float, errors)))
+    return stderr, [state.note, *notes], _finite_or_none(state.condition), rss
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

@@ -1,0 +1,304 @@
+"""The second-order and least-squares methods: scipy.optimize fed by exact derivatives.
+
+In: an ``Objective`` (compiled value/gradient, Hessian, residual/Jacobian
+schedules) and a starting vector. Out: an ``Outcome`` (see ``optimizers``).
+
+- ``lbfgs``: L-BFGS-B with the exact gradient (value and gradient in one pass).
+- ``newton``: a trust-region Newton method with the exact Hessian ('trust-exact').
+- ``lm``: Levenberg-Marquardt (MINPACK, through least_squares) with the exact
+  Jacobian of the residuals, then Gauss-Newton polishing steps solved by QR.
+- ``direct``: residuals linear in the parameters: one QR solve, no iterations.
+
+scipy is imported inside these functions only, so nothing on the eval path
+pays for it. Must not: difference numerically, print, or evaluate graphs
+except through the Objective.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .linear import gauss_newton_step, solve_direct
+from .objective import sum_of_squares
+from .optimizers import Outcome, bad_start, ran_away
+
+# How much a polishing step may raise the residual sum of squares (rounding).
+RSS_NOISE = 1e-10
+# Residuals past this are replaced so MINPACK sees a huge, finite misfit and
+# shrinks its step, instead of propagating nan through its norms.
+_HUGE = 1e150
+
+
+def lbfgs(objective, x0: np.ndarray, max_iter: int, tol: float, progress=None) -> Outcome:
+    """Minimize with L-BFGS-B; stops on relative cost reduction ``tol`` or gradient size."""
+    from scipy.optimize import minimize
+
+    cost0, _ = objective.value_grad(x0)
+    if not math.isfinite(cost0):
+        return bad_start(x0, cost0)
+    history = [cost0]
+    callback = _Callback(objective, x0, history, progress)
+    options = {
+        "maxiter": max_iter,
+        "maxfun": max(15000, 4 * max_iter),
+        "ftol": tol,
+        "gtol": tol * max(1.0, abs(cost0)),
+        "maxcor": 20,
+    }
+    result = minimize(
+        _guarded(objective), x0, jac=True, method="L-BFGS-B", callback=callback, options=options
+    )
+    converged = result.status == 0 and not callback.ran_away
+    reason = _lbfgs_reason(result)
+    if result.status == 2 and _flat(objective, result.x, result.fun):
+        converged, reason = True, "no further decrease possible at floating-point precision"
+    return _finish(objective, x0, result.x, result.fun, result.nit, converged, reason, history)
+
+
+def newton(objective, x0: np.ndarray, max_iter: int, tol: float, progress=None) -> Outcome:
+    """Minimize with a trust-region Newton method and the exact Hessian."""
+    from scipy.optimize import minimize
+
+    cost0, _ = objective.value_grad(x0)
+    if not math.isfinite(cost0):
+        return bad_start(x0, cost0)
+    history = [cost0]
+    # Newton converges quadratically: stop once a step no longer changes the cost
+    # at double precision (the gradient test uses --tol).
+    callback = _Callback(objective, x0, history, progress, stop_tol=4 * np.finfo(float).eps)
+    result = minimize(
+        _guarded(objective),
+        x0,
+        jac=True,
+        hess=objective.hessian,
+        method="trust-exact",
+        callback=callback,
+        options={"maxiter": max_iter, "gtol": tol * max(1.0, abs(cost0))},
+    )
+    if callback.ran_away:
+        converged, reason = False, "the parameters ran away"
+    elif callback.stopped:
+        converged, reason = True, "the cost no longer changes at floating-point precision"
+    else:
+        converged = bool(result.success)
+        reason = str(result.message).rstrip(".")
+        if not converged and _flat(objective, result.x, result.fun):
+            converged, reason = True, "no further decrease possible at floating-point precision"
+    return _finish(objective, x0, result.x, result.fun, result.nit, converged, reason, history)
+
+
+def lm(objective, x0: np.ndarray, max_iter: int, tol: float, progress=None) -> Outcome:
+    """Levenberg-Marquardt with the exact Jacobian, then Gauss-Newton polishing.
+
+    ``max_iter`` bounds the residual evaluations; ``tol`` is MINPACK's
+    ftol, xtol and gtol. Parameters are scaled by the Jacobian's column norms.
+    """
+    from scipy.optimize import least_squares
+
+    cache: dict[str, np.ndarray] = {}
+
+    def residuals(x):
+        if "x" in cache and np.array_equal(cache["x"], x):
+            r = cache["r"]  # the point just evaluated (x0): no second pass
+        else:
+            r, cache["jac"] = objective.residuals_jacobian(x)
+            cache["x"], cache["r"] = np.array(x), r
+            if progress is not None:
+                progress(objective.evaluations, sum_of_squares(r), None)
+        return np.where(np.isfinite(r), r, _HUGE)
+
+    def jacobian(x):
+        if "x" not in cache or not np.array_equal(cache["x"], x):
+            residuals(x)
+        return np.where(np.isfinite(cache["jac"]), cache["jac"], 0.0)
+
+    residuals(np.asarray(x0, dtype=float))
+    cost0 = sum_of_squares(cache["r"])
+    if not math.isfinite(cost0):
+        return bad_start(x0, cost0)
+    result = least_squares(
+        residuals,
+        x0,
+        jac=jacobian,
+        method="lm",
+        x_scale="jac",
+        ftol=tol,
+        xtol=tol,
+        gtol=tol,
+        max_nfev=max_iter,
+    )
+    x, iterations = result.x, int(result.njev or 0)
+    converged = result.status > 0
+    reason = _lm_reason(result.status, max_iter)
+    x, polished, r, matrix = _polish(objective, x)
+    if polished:
+        reason += f"; then {polished} Gauss-Newton step{'s' if polished > 1 else ''}"
+    # Trial points MINPACK rejects are in the evaluation log; the history keeps the best so far.
+    history = np.fmin.accumulate(np.array(objective.history, dtype=float)).tolist()
+    outcome = _finish(objective, x0, x, sum_of_squares(r), iterations + polished, converged, reason, history)
+    if not outcome.diverged:
+        outcome.residuals, outcome.jacobian = r, matrix
+    return outcome
+
+
+def direct(objective, x0: np.ndarray) -> Outcome:
+    """Residuals linear in the parameters: the least-squares solution by one QR solve."""
+    origin = np.zeros_like(x0)
+    r0, matrix = objective.residuals_jacobian(origin)
+    if not (np.all(np.isfinite(r0)) and np.all(np.isfinite(matrix))):
+        r0, matrix = objective.residuals_jacobian(x0)
+        origin = x0
+    if not (np.all(np.isfinite(r0)) and np.all(np.isfinite(matrix))):
+        return bad_start(x0, math.nan)
+    step, refinements, full_rank = solve_direct(matrix, -r0)
+    x = origin + step
+    r, matrix = objective.residuals_jacobian(x)
+    cost = sum_of_squares(r)
+    reason = "linear in the parameters: solved directly by QR"
+    if not full_rank:
+        reason = "linear in the parameters: solved directly (minimum-norm solution by SVD)"
+    elif refinements:
+        reason += f" ({refinements} refinement step{'s' if refinements > 1 else ''} in extended precision)"
+    outcome = _finish(objective, x0, x, cost, 0, math.isfinite(cost), reason, [cost])
+    if not outcome.diverged:
+        outcome.residuals, outcome.jacobian = r, matrix
+    return outcome
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _polish(objective, x: np.ndarray, max_steps: int = 8):
+    """Gauss-Newton steps from LM's answer while they bring it closer to the minimum.
+
+    Near the minimum the sum of squares changes below its own rounding (which
+    is about eps * sum|r_i * y_i|, far above eps * RSS when the residuals are
+    small against the data), so a step is judged by the column-scaled gradient
+    Jᵀr: kept while that shrinks and the sum of squares grows by no more than
+    RSS_NOISE relatively. Measured on the 27 NIST nonlinear problems from both
+    starts: minimum LRE 6.8 without polishing, 8.0 with it.
+
+    Returns (x, steps taken, residuals at x, Jacobian at x).
+    """
+    r, matrix = objective.residuals_jacobian(x)
+    rss, slope = sum_of_squares(r), _scaled_gradient(matrix, r)
+    taken = 0
+    for _ in range(max_steps):
+        if not (math.isfinite(rss) and math.isfinite(slope)) or slope == 0.0:
+            break
+        step = gauss_newton_step(matrix, r)
+        if not np.all(np.isfinite(step)) or not np.any(step):
+            break
+        candidate = x + step
+        r_new, matrix_new = objective.residuals_jacobian(candidate)
+        rss_new, slope_new = sum_of_squares(r_new), _scaled_gradient(matrix_new, r_new)
+        if not (rss_new <= rss * (1 + RSS_NOISE) and slope_new < slope):
+            break
+        x, r, matrix, rss, slope = candidate, r_new, matrix_new, rss_new, slope_new
+        taken += 1
+    return x, taken, r, matrix
+
+
+def _scaled_gradient(matrix: np.ndarray, r: np.ndarray) -> float:
+    """max |Jᵀr| with J's columns scaled to unit length: how far from stationary."""
+    with np.errstate(all="ignore"):
+        norms = np.linalg.norm(matrix, axis=0)
+        return float(np.max(np.abs((matrix / np.where(norms > 0, norms, 1.0)).T @ r), initial=0.0))
+
+
+class _Callback:
+    """scipy's per-iteration callback: history, progress, and an optional stop on small change."""
+
+    def __init__(self, objective, x0, history, progress, stop_tol: float | None = None):
+        self.objective, self.history, self.progress = objective, history, progress
+        self.stop_tol, self.stopped, self.iteration = stop_tol, False, 0
+        self.x0, self.x_previous, self.ran_away = np.asarray(x0, dtype=float), None, False
+
+    def __call__(self, intermediate_result):
+        self.iteration += 1
+        cost = float(intermediate_result.fun)
+        previous = self.history[-1]
+        self.history.append(cost)
+        if self.progress is not None:
+            self.progress(self.iteration, cost, self.objective.last_grad_norm)
+        if ran_away(intermediate_result.x, self.x0):
+            self.ran_away = True
+            raise StopIteration
+        moved = self.x_previous is None or not np.array_equal(self.x_previous, intermediate_result.x)
+        self.x_previous = np.array(intermediate_result.x)
+        if (
+            self.stop_tol is not None
+            and moved
+            and math.isfinite(cost)
+            and abs(previous - cost) <= self.stop_tol * max(abs(cost), 1e-300)
+        ):
+            self.stopped = True
+            raise StopIteration
+
+
+def _guarded(objective):
+    """value_grad, with a non-finite cost shown to scipy as +inf (so a line search backs off)."""
+
+    def function(x):
+        cost, grad = objective.value_grad(x)
+        if not math.isfinite(cost) or not np.all(np.isfinite(grad)):
+            return math.inf, np.zeros_like(x)
+        return cost, grad
+
+    return function
+
+
+def _flat(objective, x, cost) -> bool:
+    """True when the gradient at ``x`` is down at rounding level for a cost of this size."""
+    _, grad = objective.value_grad(x)
+    return math.isfinite(cost) and float(np.max(np.abs(grad), initial=0.0)) <= 1e-6 * max(1.0, abs(cost))
+
+
+def _lbfgs_reason(result) -> str:
+    message = result.message.decode() if isinstance(result.message, bytes) else str(result.message)
+    words = {
+        "CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH": "relative change of the cost below the tolerance",
+        "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL": "gradient below the tolerance",
+    }
+    if result.status == 1:
+        return f"stopped at the iteration limit (--max-iter) before converging ({message.lower()})"
+    return words.get(message, message.lower())
+
+
+def _lm_reason(status: int, max_iter: int) -> str:
+    return {
+        0: f"stopped after --max-iter {max_iter} evaluations before converging",
+        1: "gradient below the tolerance",
+        2: "relative reduction of the residual sum of squares below the tolerance",
+        3: "relative change of the parameters below the tolerance",
+        4: "relative reduction of the sum of squares and change of the parameters below the tolerance",
+    }.get(status, f"Levenberg-Marquardt stopped with status {status}")
+
+
+def _finish(objective, x0, x, cost, iterations, converged, reason, history) -> Outcome:
+    """The Outcome, turned into a divergence report when the end point is not finite or ran away."""
+    x = np.asarray(x, dtype=float)
+    finite = math.isfinite(cost) and bool(np.all(np.isfinite(x)))
+    if finite and not (not converged and ran_away(x, np.asarray(x0, dtype=float))):
+        return Outcome(x, float(cost), int(iterations), bool(converged), reason, history=list(history))
+    if finite:
+        x_last, cost_last = x, cost
+        what = (
+            f"the parameters ran away (largest |value| {np.max(np.abs(x)):.3g}); "
+            "the cost may decrease without bound"
+        )
+    else:
+        last = objective.last_finite
+        x_last, cost_last = last if last is not None else (x, cost)
+        what = f"the cost became {cost}"
+    return Outcome(
+        np.array(x_last),
+        float(cost_last),
+        int(iterations),
+        False,
+        f"diverged: {what}; try other --init values",
+        diverged=True,
+        history=list(history),
+    )

@@ -1,0 +1,169 @@
+"""The compiled objective of a fit: a parameter vector in, numbers out.
+
+In: the cost graph (a scalar node), when the cost is a sum of squares the
+per-row residual graph whose squares it sums, the names of the parameters
+(their order is the order of the vector), and the data columns.
+Out: ``Objective``, whose methods return the cost with its gradient, the
+Hessian, the residuals with their Jacobian: each call is one run of one
+compiled schedule, that is one pass over the rows whatever the number of
+parameters. The derivative graphs come from ``passes.diff`` and are compiled
+once, when first needed.
+
+Must not: differentiate numerically, know any optimizer, print.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from .. import graph
+from ..backends.evaluate import compile_schedule
+from ..graph import Node
+from ..passes.diff import diff, hessian, jacobian
+
+# Called after every evaluation: (evaluation number, cost, gradient norm or None).
+EvalHook = Callable[[int, float, "float | None"], None]
+
+
+def sum_of_squares(r: np.ndarray) -> float:
+    """sum(r^2), inf on overflow (no warning: callers treat inf as a failed point)."""
+    with np.errstate(all="ignore"):
+        return float(np.dot(r, r))
+
+
+class Objective:
+    """Cost, gradient, Hessian, residuals and Jacobian of one fit, by compiled schedules.
+
+    Attributes:
+        params: the parameter names, in the order of the vectors.
+        rows: the number of data rows.
+        evaluations: how many schedule runs (passes over the data) so far.
+        last_finite: (x, cost) of the last evaluation whose cost was finite.
+        history: the cost of every evaluation, in order.
+    """
+
+    def __init__(
+        self,
+        cost: Node,
+        params: Sequence[str],
+        columns: Mapping[str, np.ndarray],
+        rows: int,
+        residual: Node | None = None,
+    ):
+        self.cost = cost
+        self.residual_node = residual
+        self.params = list(params)
+        self.param_nodes = [graph.var(name) for name in self.params]
+        self.rows = rows
+        self.columns = dict(columns)
+        self.evaluations = 0
+        self.last_finite: tuple[np.ndarray, float] | None = None
+        self.history: list[float] = []
+        self.on_eval: EvalHook | None = None
+        self.last_grad_norm: float | None = None
+        self._memo: tuple[bytes, float, np.ndarray] | None = None
+        self._schedules: dict[str, object] = {}
+        self._graphs: dict[str, list[Node]] = {}
+
+    # ------------------------------------------------------------ graphs
+
+    def gradient_nodes(self) -> list[Node]:
+        """d cost/d param, one graph per parameter (one reverse sweep)."""
+        if "grad" not in self._graphs:
+            table = diff(self.cost, self.param_nodes)
+            self._graphs["grad"] = [table[name] for name in self.params]
+        return self._graphs["grad"]
+
+    def jacobian_nodes(self) -> list[Node]:
+        """d residual_i/d param, one per-row graph per parameter."""
+        if "jac" not in self._graphs:
+            table = jacobian(self.residual_node, self.param_nodes)
+            self._graphs["jac"] = [table[name] for name in self.params]
+        return self._graphs["jac"]
+
+    def hessian_nodes(self) -> list[Node]:
+        """The upper triangle of the Hessian of the cost, row by row."""
+        if "hess" not in self._graphs:
+            table = hessian(self.cost, self.param_nodes)
+            p = self.params
+            self._graphs["hess"] = [table[p[i]][p[j]] for i in range(len(p)) for j in range(i, len(p))]
+        return self._graphs["hess"]
+
+    def residuals_are_linear(self) -> bool:
+        """True when no Jacobian graph reads a parameter: the residuals are affine in them."""
+        if self.residual_node is None:
+            return False
+        return not any(not v.per_row for v in graph.variables(self.jacobian_nodes()))
+
+    # ------------------------------------------------------------ running
+
+    def _run(self, key: str, outputs: Callable[[], list[Node]], x: np.ndarray) -> list:
+        schedule = self._schedules.get(key)
+        if schedule is None:
+            schedule = self._schedules[key] = compile_schedule(outputs())
+        bindings = {name: float(v) for name, v in zip(self.params, x)}
+        values = schedule.run(bindings, self.columns or None)
+        self.evaluations += 1
+        return values
+
+    def _record(self, x: np.ndarray, cost: float, grad_norm: float | None) -> None:
+        self.history.append(cost)
+        if math.isfinite(cost) and np.all(np.isfinite(x)):
+            self.last_finite = (np.array(x, dtype=float), cost)
+        if self.on_eval is not None:
+            self.on_eval(self.evaluations, cost, grad_norm)
+
+    def value(self, x: np.ndarray) -> float:
+        """The cost at ``x``."""
+        cost = float(self._run("value", lambda: [self.cost], x)[0])
+        self._record(x, cost, None)
+        return cost
+
+    def value_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """The cost and its gradient at ``x``, in one pass over the data.
+
+        Asking again for the point of the previous call costs no pass.
+        """
+        key = np.asarray(x, dtype=float).tobytes()
+        if self._memo is not None and self._memo[0] == key:
+            return self._memo[1], self._memo[2].copy()
+        values = self._run("value_grad", lambda: [self.cost, *self.gradient_nodes()], x)
+        cost = float(values[0])
+        grad = np.array([float(v) for v in values[1:]])
+        self.last_grad_norm = float(np.linalg.norm(grad))
+        self._memo = (key, cost, grad.copy())
+        self._record(x, cost, self.last_grad_norm)
+        return cost, grad
+
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        """The p-by-p Hessian of the cost at ``x``, every entry in one pass."""
+        values = self._run("hessian", self.hessian_nodes, x)
+        p = len(self.params)
+        matrix = np.empty((p, p))
+        k = 0
+        for i in range(p):
+            for j in range(i, p):
+                matrix[i, j] = matrix[j, i] = float(values[k])
+                k += 1
+        return matrix
+
+    def residuals_jacobian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The residuals and their n-by-p Jacobian at ``x``, in one pass over the data."""
+        values = self._run("residual_jacobian", lambda: [self.residual_node, *self.jacobian_nodes()], x)
+        r = self._per_row(values[0])
+        matrix = np.empty((self.rows, len(self.params)))
+        for j, column in enumerate(values[1:]):
+            matrix[:, j] = column  # a scalar (the same in every row) broadcasts
+        cost = sum_of_squares(r)
+        with np.errstate(all="ignore"):
+            norm = float(np.linalg.norm(2.0 * (matrix.T @ r))) if math.isfinite(cost) else None
+        self._record(x, cost, norm)
+        return r, matrix
+
+    def _per_row(self, value) -> np.ndarray:
+        if isinstance(value, np.ndarray):
+            return value
+        return np.full(self.rows, float(value))

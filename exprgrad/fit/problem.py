@@ -1,0 +1,217 @@
+"""A fit, prepared: the data, the cost (or model and target) and the starting point, checked.
+
+In: data (a CSV path, a ``Dataset`` or a dict of arrays), a scalar cost or a
+per-row model with the name of its target column, starting values.
+Out: ``FitProblem``: the parameter names, the starting vector, the compiled
+``Objective`` (and, when the cost is a sum of squares, its residual), and
+warnings for the caller to show. Every mistake in the input is a DataError or
+an OptionError here, before any optimization.
+Must not: optimize, print, or know the command line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import graph, ops
+from ..errors import DataError, OptionError
+from ..graph import Node
+from .data import Dataset, load_csv, require_columns
+from .objective import Objective
+
+
+@dataclass
+class FitProblem:
+    """Everything a method needs, checked against the data.
+
+    objective: the compiled cost (and residuals, for least squares).
+    params: parameter names, natural order. x0: their starting values.
+    defaulted: parameters without a starting value (they start at 0).
+    residual: the per-row residual when the cost is a sum of squares, else None.
+    model, target: the --model graph and target column (None for --cost).
+    warnings: things the caller may want to show (unknown --init names).
+    """
+
+    objective: Objective
+    params: list[str]
+    x0: np.ndarray
+    defaulted: list[str]
+    residual: Node | None
+    model: Node | None = None
+    target: str | None = None
+    dataset: Dataset | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return self.objective.rows
+
+    def predictors(self) -> list[str]:
+        """The data columns the model reads (empty for a --cost fit)."""
+        if self.model is None:
+            return []
+        return [v.name for v in graph.variables([self.model]) if v.per_row]
+
+    def model_values(self, params: Mapping[str, float], columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The model at ``params`` over ``columns`` (e.g. a grid, to draw the fitted curve)."""
+        from ..backends.evaluate import compile_schedule
+
+        value = compile_schedule([self.model]).run(dict(params), dict(columns))[0]
+        n = len(next(iter(columns.values())))
+        return value if isinstance(value, np.ndarray) else np.full(n, float(value))
+
+
+def load_data(data, allow_nan: bool = False) -> Dataset:
+    """A Dataset from a CSV path, a Dataset, or a dict of equal-length arrays."""
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return load_csv(data, allow_nonfinite=allow_nan)
+    if isinstance(data, Mapping):
+        columns = {}
+        for name, values in data.items():
+            array = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+            if not allow_nan and not np.all(np.isfinite(array)):
+                raise DataError(f"column '{name}' holds nan or inf values (pass allow_nan=True to keep them)")
+            columns[str(name)] = array
+        if (
+            not columns
+            or len({len(c) for c in columns.values()}) != 1
+            or not len(next(iter(columns.values())))
+        ):
+            raise DataError("data must be non-empty columns of the same length")
+        return Dataset(path="<data>", columns=columns)
+    raise DataError(f"data must be a CSV path, a Dataset or a dict of arrays, not {type(data).__name__}")
+
+
+def prepare(
+    data,
+    cost=None,
+    model=None,
+    target: str | None = None,
+    init: Mapping[str, float] | None = None,
+    *,
+    allow_nan: bool = False,
+) -> FitProblem:
+    """Parse, check and compile a fit, before any optimization.
+
+    Raises:
+        OptionError: both or neither of cost and model, a target without a
+            model, a per-row cost, no parameters, an --init name that is a column.
+        DataError: the data cannot be read, the target or a column the
+            expression reads is not in it.
+        ExprSyntaxError, NameResolutionError, ArityError: the expression is wrong.
+    """
+    dataset = load_data(data, allow_nan)
+    if (cost is None) == (model is None):
+        raise OptionError(
+            "give either a cost to minimize (--cost) or a model and a target column (--model, --target)"
+        )
+    if model is not None and not target:
+        raise OptionError("--model needs --target: the column the model should reproduce")
+    if cost is not None and target:
+        raise OptionError("--target goes with --model; a --cost names its columns itself")
+    names = dataset.names
+    if model is not None:
+        require_columns(dataset, [target], what="--target")
+        model_node = _lower(model, names)
+        residual = ops.sub(model_node, graph.var(target, per_row=True))
+        cost_node = ops.call("sum", ops.pow_(residual, ops.const(2)))
+        what = "--model"
+    else:
+        model_node = None
+        cost_node = _lower(cost, names)
+        if cost_node.per_row:
+            raise OptionError(
+                "--cost must be one number, but it has one value per data row: "
+                "wrap it in sum(...) or mean(...), e.g. mean((a*x + b - y)^2)"
+            )
+        residual = _squared_residual(cost_node)
+        what = "--cost"
+    init = dict(init or {})
+    dataset, dropped = _finite_rows(dataset, [v.name for v in graph.variables([cost_node]) if v.per_row])
+    params = [v.name for v in graph.variables([cost_node]) if not v.per_row]
+    _check_names(params, init, dataset, what)
+    if not params:
+        raise OptionError(
+            f"{what} has no parameters to fit: every name in it is a data column ({', '.join(names)})"
+        )
+    warnings = [f"--init gives '{n}', which {what} does not use; ignored" for n in init if n not in params]
+    if dropped:
+        used = ", ".join(v.name for v in graph.variables([cost_node]) if v.per_row)
+        warnings.append(
+            f"left out {dropped} row{'s' if dropped > 1 else ''} with nan or inf in the columns "
+            f"the fit reads ({used}); fitting the other {dataset.rows}"
+        )
+    defaulted = [p for p in params if p not in init]
+    x0 = np.array([float(init.get(p, 0.0)) for p in params])
+    objective = Objective(cost_node, params, dataset.columns, dataset.rows, residual)
+    return FitProblem(objective, params, x0, defaulted, residual, model_node, target, dataset, warnings)
+
+
+def _lower(expr, names) -> Node:
+    """The graph of ``expr`` (text, a Function or a Node), the data header naming the columns."""
+    if isinstance(expr, Node):
+        return expr
+    from ..function import Function, parse
+
+    if isinstance(expr, Function):
+        if expr._text is None:
+            return expr.output
+        expr = expr._text
+    return parse(expr, columns=names).output
+
+
+def _finite_rows(dataset: Dataset, used: list[str]) -> tuple[Dataset, int]:
+    """The rows whose used columns are all finite (data read with allow_nan), and how many were left out."""
+    keep = np.ones(dataset.rows, dtype=bool)
+    for name in used:
+        if name in dataset.columns:
+            keep &= np.isfinite(dataset.columns[name])
+    dropped = int(dataset.rows - np.count_nonzero(keep))
+    if not dropped:
+        return dataset, 0
+    if not keep.any():
+        raise DataError(f"every row of {dataset.path} has nan or inf in a column the fit reads")
+    columns = {name: np.ascontiguousarray(values[keep]) for name, values in dataset.columns.items()}
+    return Dataset(path=dataset.path, columns=columns), dropped
+
+
+def _squared_residual(cost: Node) -> Node | None:
+    """r when ``cost`` is c*sum(r^2), c*mean(r^2) or sum(r^2)/c with c > 0; else None."""
+    node = cost
+    if len(node.inputs) == 2:
+        first, second = node.inputs
+        for c, rest in ((first, second), (second, first)):
+            if c.is_const and c.value > 0 and (ops.mul(c, rest) is node or ops.div(rest, c) is node):
+                node = rest
+                break
+    if len(node.inputs) != 1 or len(node.inputs[0].inputs) != 2:
+        return None
+    residual = node.inputs[0].inputs[0]
+    if not residual.per_row:
+        return None
+    for reduction in ("sum", "mean"):
+        if ops.call(reduction, ops.pow_(residual, ops.const(2))) is node:
+            return residual
+    return None
+
+
+def _check_names(params: list[str], init: Mapping[str, float], dataset: Dataset, what: str) -> None:
+    from ..lower import presumed_column
+
+    for name in init:
+        if name in dataset.columns:
+            raise OptionError(f"--init {name}: '{name}' is a data column of {dataset.path}, not a parameter")
+    lacking = [p for p in params if presumed_column(p) and p not in init]
+    if lacking:
+        quoted = ", ".join(f"'{n}'" for n in lacking)
+        raise DataError(
+            f"{what} reads {quoted}, which {dataset.path} lacks as a column (it has: {', '.join(dataset.names)}); "
+            f"if {'it is a parameter' if len(lacking) == 1 else 'they are parameters'}, give a start with "
+            f"--init {','.join(f'{n}=0' for n in lacking)}"
+        )

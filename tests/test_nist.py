@@ -1,0 +1,76 @@
+"""Accuracy on NIST StRD regression problems: a fast subset with certified answers.
+
+The data (public domain, NIST) is in tests/data/nist/; benchmarks/bench_nist.py
+runs all 38 problems. LRE = digits that agree with the certified value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exprgrad.fit import fit
+from exprgrad.fit.data import load_csv
+
+DATA = Path(__file__).resolve().parent / "data" / "nist"
+PROBLEMS = {p["name"]: p for p in json.loads((DATA / "problems.json").read_text())["problems"]}
+
+
+def lre(estimate, certified: str, digits: int) -> float:
+    truth = float(certified)
+    if estimate is None or not math.isfinite(estimate):
+        return 0.0
+    error = abs(estimate - truth) / abs(truth) if truth else abs(estimate - truth)
+    return float(digits) if error == 0 else max(0.0, min(float(digits), -math.log10(error)))
+
+
+def solve(name: str, start: str | None):
+    problem = PROBLEMS[name]
+    columns = dict(load_csv(DATA / problem["csv"]).columns)
+    target = "y"
+    if problem["response"] == "log(y)":
+        columns["log_y"], target = np.log(columns["y"]), "log_y"
+    init = None if start is None else dict(zip(problem["params"], map(float, problem[start])))
+    result = fit(columns, model=problem["model"], target=target, init=init)
+    digits = problem["certified_digits"]
+    names = problem["params"]
+    values = min(lre(result.params[n], c, digits) for n, c in zip(names, problem["certified_values"]))
+    errors = min(lre(result.stderr[n], c, digits) for n, c in zip(names, problem["certified_std_dev"]))
+    return result, values, errors
+
+
+@pytest.mark.parametrize("start", ["start1", "start2"])
+@pytest.mark.parametrize("name", ["Misra1a", "Thurber", "MGH09", "BoxBOD", "Nelson"])
+def test_nonlinear_problem_reaches_six_digits(name, start):
+    result, values, errors = solve(name, start)
+    assert result.method == "lm"
+    assert result.converged, result.message
+    assert values >= 6, f"{name} from {start}: parameters LRE {values:.1f}"
+    assert errors >= 4, f"{name} from {start}: standard errors LRE {errors:.1f}"
+
+
+@pytest.mark.parametrize("name", ["Longley", "Filip"])
+def test_linear_problem_reaches_seven_digits_without_iterating(name):
+    result, values, errors = solve(name, None)
+    assert result.method == "qr"
+    assert result.iterations == 0
+    assert "linear in the parameters: solved directly by QR" in result.message
+    assert values >= 7, f"{name}: parameters LRE {values:.1f}"
+    assert errors >= 4, f"{name}: standard errors LRE {errors:.1f}"
+
+
+def test_filip_reports_its_ill_conditioning():
+    result, _, _ = solve("Filip", None)
+    assert "ill-conditioned" in result.message
+    assert result.condition > 1e9
+
+
+def test_certified_residual_sum_of_squares():
+    for name, start in [("Misra1a", "start1"), ("Longley", None)]:
+        result, _, _ = solve(name, start)
+        problem = PROBLEMS[name]
+        assert lre(result.rss, problem["residual_sum_of_squares"], problem["certified_digits"]) >= 8
