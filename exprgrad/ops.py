@@ -173,9 +173,9 @@ def _mul_partials(node):
 
 
 def _div_partials(node):
-    """d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2."""
+    """d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2, built as -(x/y)/y to reuse the quotient."""
     x, y = node.inputs
-    return (div(ONE, y), neg(div(x, pow_(y, const(2)))))
+    return (div(ONE, y), neg(div(node, y)))
 
 
 def _neg_partials(node):

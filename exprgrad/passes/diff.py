@@ -1,0 +1,401 @@
+"""Derivatives as graph-to-graph transformations: reverse mode, forward mode, Hessians.
+
+In: an output node and the variable nodes (``var`` leaves) to differentiate
+with respect to; for ``resolve_wrt``, the names a user typed after ``--wrt``.
+Out: one derivative graph per variable, built with the checked builders of
+``ops``, so (by interning) it shares every node of the function it can.
+Must not: simplify, evaluate, print, recurse on graph depth (every walk is an
+explicit loop over ``graph.toposort``), or branch on an operator's name: the
+registry entry says what is needed (``partials``, ``reduction``).
+
+What a derivative means. A scalar node has one value, a per-row node one per
+data row. The derivative of the output with respect to a parameter ``a`` is
+d out/d a: a scalar for a scalar output, per row (d out_i/d a) for a per-row
+one. With respect to a data column ``x`` it is per row: d out/d x_i for a
+scalar output, d out_i/d x_i (the diagonal of the Jacobian) for a per-row one.
+A derivative that is the same in every row may come back as a scalar node.
+
+Reverse mode and reductions. Adjoints flow backwards along the reverse
+toposort, contributions summed with ``ops.add``. A scalar node (parameter,
+reduction, anything computed from scalars) has one adjoint, d out/d s (per
+row when the output is). A per-row node's adjoint lives in a *scope*: a
+reduction op and an optional per-row factor ``outer`` outside it (the rows of
+a per-row output are the scope with no op). With g the adjoint of per-row p in
+scope (op, outer), a scalar s that p uses gets
+
+    adj(s) += outer * op(g * dp/ds)        (no op(...) for the output's rows)
+
+and a data column x gets, per row, outer * g * op(1)/n (1 for sum, 1/n for
+mean; n is the node ``sum(1)``). A reduction R = op(e) is reached after all
+its users, so its adjoint A_R is complete; a scalar A_R is folded into the
+seed of scope (op, no outer), a per-row one (per-row output) becomes the outer
+factor of scope (op, A_R) seeded with 1. By linearity every sum reduction with
+a scalar adjoint shares one scope, and every mean another: d/da mean((a*x + b
+- y)^2) is mean(2*(a*x + b - y)*x), a scalar gets one reduction per scope
+however many per-row nodes feed it, and a per-row node used under several
+reductions has one adjoint per scope (at most two for a scalar output), not
+one per reduction. A reduction of a scalar (sum(a) = n*a) passes A_R * op(1).
+Adjoints and tangents carry their sign beside the node (see ``Signed``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .. import graph, ops
+from ..errors import DisconnectedError, OptionError
+from ..graph import Node
+from ..ops import OPS
+
+MODES = ("reverse", "forward")
+
+# ``a``, ``θ``, ``x_2``, ``theta[3]``: what --wrt accepts.
+_WRT_NAME = re.compile(r"^[^\W\d]\w*(\[\d+\])?$")
+
+
+# A signed graph: (magnitude, negated). Adjoints and tangents carry their sign
+# beside the node, because the builders pull signs out of products: a sign
+# kept inside would come back as one more neg node at every later step.
+Signed = tuple[Node, bool]
+
+
+def _split(node: Node) -> Signed:
+    """``node`` as (magnitude, negated): -u is (u, True). Asks the builder, not the op name."""
+    if len(node.inputs) == 1 and ops.neg(node) is node.inputs[0]:
+        return node.inputs[0], True
+    return node, False
+
+
+def _signed_node(term: Signed) -> Node:
+    return ops.neg(term[0]) if term[1] else term[0]
+
+
+def _map(term: Signed, build) -> Signed:
+    """A linear map applied to a signed term: build(-u) = -build(u)."""
+    magnitude, negated = _split(build(term[0]))
+    return magnitude, negated != term[1]
+
+
+def _scaled(term: Signed, factor: Node) -> Signed:
+    return _map(term, lambda u: ops.mul(u, factor))
+
+
+def _total(terms: list[Signed]) -> Signed:
+    """The sum of signed terms: add(positives) - add(negatives)."""
+    plus = [u for u, negated in terms if not negated]
+    minus = [u for u, negated in terms if negated]
+    if not minus:
+        return _split(ops.add(*plus))
+    if not plus:
+        magnitude, negated = _split(ops.add(*minus))
+        return magnitude, not negated
+    return _split(ops.sub(ops.add(*plus), ops.add(*minus)))
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Where a per-row adjoint lives: under reduction ``op`` (None: the output's
+    own rows), times a per-row ``outer`` factor (None: folded into the seed)."""
+
+    op: str | None
+    outer: Node | None
+
+    def reduce(self, rows: Signed) -> Signed:
+        """The contribution to a scalar of per-row terms ``rows`` in this scope."""
+        if self.op is None:
+            return rows
+        reduced = _map(rows, lambda u: ops.call(self.op, u))
+        return reduced if self.outer is None else _scaled(reduced, self.outer)
+
+    def row_share(self, adj: Signed) -> Signed:
+        """d out/d x_i for a data column x whose adjoint here is ``adj``."""
+        if self.op is None:
+            return adj
+        share = _map(adj, lambda u: _row_weighted(self.op, u))
+        return share if self.outer is None else _scaled(share, self.outer)
+
+
+def _row_count() -> Node:
+    """n, the number of data rows, as the graph writes it: sum(1)."""
+    return ops.call("sum", ops.ONE)
+
+
+def _row_weighted(op: str, adj: Node) -> Node:
+    """adj * d op(e)/d e_i. A linear reduction treats rows alike, so it is op(1)/n."""
+    whole = ops.call(op, ops.ONE)
+    count = _row_count()
+    if whole is count:
+        return adj
+    if whole is ops.ONE:
+        return ops.div(adj, count)
+    return ops.mul(adj, ops.div(whole, count))
+
+
+def _live(order: list[Node], targets: set[int]) -> set[int]:
+    """Ids of the nodes in ``order`` that depend on a target (targets included)."""
+    live = set()
+    for node in order:
+        if id(node) in targets or any(id(child) in live for child in node.inputs):
+            live.add(id(node))
+    return live
+
+
+def _reverse(output: Node, targets: Sequence[Node]) -> dict[int, Node]:
+    """One backward sweep: the adjoint of each connected target, by id.
+
+    A target the output does not reach is missing from the result; one it
+    reaches only through ops with no derivative (sign) maps to ZERO.
+    """
+    target_ids = {id(t) for t in targets}
+    order = graph.toposort([output])
+    live = _live(order, target_ids)
+    found: dict[int, Node] = {}
+    if id(output) not in live:
+        return found
+    scopes: dict[tuple, _Scope] = {}
+    # Contributions not yet summed: to scalars directly, to scalars as per-row
+    # terms still to be reduced (by scope), and to per-row nodes (by scope).
+    scalar_terms: dict[int, list[Signed]] = defaultdict(list)
+    pending: dict[int, dict[tuple, list[Signed]]] = defaultdict(lambda: defaultdict(list))
+    row_terms: dict[int, dict[tuple, list[Signed]]] = defaultdict(lambda: defaultdict(list))
+    seed = (ops.ONE, False)
+    if output.per_row:
+        top = (None, 0)
+        scopes[top] = _Scope(None, None)
+        row_terms[id(output)][top].append(seed)
+    else:
+        scalar_terms[id(output)].append(seed)
+
+    for node in reversed(order):
+        if id(node) not in live:
+            continue
+        if node.per_row:
+            by_scope = row_terms.pop(id(node), None) or {}
+            adjs = {key: _total(terms) for key, terms in by_scope.items()}
+            if id(node) in target_ids:
+                shares = [scopes[key].row_share(adj) for key, adj in adjs.items()]
+                found[id(node)] = _signed_node(_total(shares)) if shares else ops.ZERO
+            if node.is_leaf or not adjs:
+                continue
+            partials = OPS[node.op].partials(node)
+            for key, adj in adjs.items():
+                for child, partial in zip(node.inputs, partials):
+                    if partial is None or id(child) not in live:
+                        continue
+                    term = _scaled(adj, partial)
+                    if child.per_row:
+                        row_terms[id(child)][key].append(term)
+                    else:
+                        pending[id(child)][key].append(term)
+            continue
+
+        terms = scalar_terms.pop(id(node), [])
+        for key, rows in pending.pop(id(node), {}).items():
+            terms.append(scopes[key].reduce(_total(rows)))
+        adj = _total(terms) if terms else None
+        if id(node) in target_ids:
+            found[id(node)] = _signed_node(adj) if adj is not None else ops.ZERO
+        if node.is_leaf or adj is None:
+            continue
+        spec = OPS[node.op]
+        if spec.reduction:
+            (child,) = node.inputs
+            if id(child) not in live:
+                continue
+            magnitude, negated = adj
+            if not child.per_row:
+                scalar_terms[id(child)].append(_scaled(adj, ops.call(node.op, ops.ONE)))
+            elif magnitude.per_row:
+                key = (node.op, id(magnitude))
+                scopes[key] = _Scope(node.op, magnitude)
+                row_terms[id(child)][key].append((ops.ONE, negated))
+            else:
+                key = (node.op, 0)
+                scopes.setdefault(key, _Scope(node.op, None))
+                row_terms[id(child)][key].append(adj)
+            continue
+        # A scalar node that is not a reduction has only scalar inputs.
+        for child, partial in zip(node.inputs, spec.partials(node)):
+            if partial is not None and id(child) in live:
+                scalar_terms[id(child)].append(_scaled(adj, partial))
+    return found
+
+
+def _forward(output: Node, wrt: Node) -> Node | None:
+    """The tangent of ``output`` when ``wrt`` moves at unit speed; None if unreached."""
+    tangents: dict[int, Signed] = {id(wrt): (ops.ONE, False)}
+    for node in graph.toposort([output]):
+        if node.is_leaf or id(node) in tangents:
+            continue
+        spec = OPS[node.op]
+        if spec.reduction:
+            inner = tangents.get(id(node.inputs[0]))
+            if inner is not None:
+                # Linear: the tangent of op(e) is op(tangent of e).
+                tangents[id(node)] = _map(inner, lambda u, op=node.op: ops.call(op, u))
+            continue
+        if not any(id(child) in tangents for child in node.inputs):
+            continue
+        terms = [
+            _scaled(tangents[id(child)], partial)
+            for child, partial in zip(node.inputs, spec.partials(node))
+            if partial is not None and id(child) in tangents
+        ]
+        tangents[id(node)] = _total(terms) if terms else (ops.ZERO, False)
+    tangent = tangents.get(id(output))
+    return None if tangent is None else _signed_node(tangent)
+
+
+def _unique_vars(wrt: Sequence[Node]) -> list[Node]:
+    unique: dict[int, Node] = {}
+    for node in wrt:
+        if not isinstance(node, Node) or not node.is_var:
+            raise TypeError(f"diff: wrt must hold variable nodes, got {node!r}")
+        unique.setdefault(id(node), node)
+    names = [v.name for v in unique.values()]
+    if len(set(names)) != len(names):
+        raise TypeError("diff: a name is both a parameter and a data column in wrt")
+    return list(unique.values())
+
+
+def diff(
+    output: Node,
+    wrt: Sequence[Node],
+    *,
+    mode: str = "reverse",
+    strict: bool = False,
+) -> dict[str, Node]:
+    """The partial derivatives of ``output`` with respect to each of ``wrt``.
+
+    Args:
+        output: the function's graph (scalar or per-row).
+        wrt: variable nodes (parameters or data columns); repeats count once.
+        mode: "reverse" (one backward sweep for every variable) or "forward"
+            (one tangent pass per variable; parameters only).
+        strict: raise instead of returning 0 for a variable the output does
+            not depend on.
+
+    Returns:
+        {variable name: derivative graph}, in the order of ``wrt``. Raw
+        builder output that shares the function's nodes; not simplified.
+
+    Raises:
+        DisconnectedError: ``strict`` and the output does not reach a variable.
+        OptionError: an unknown mode, or forward mode for a data column (its
+            per-row derivative is a gradient, which needs reverse mode).
+    """
+    if mode not in MODES:
+        raise OptionError(f"unknown differentiation mode '{mode}' (choose from {', '.join(MODES)})")
+    variables = _unique_vars(wrt)
+    if mode == "reverse":
+        adjoints = _reverse(output, variables)
+        derivatives = {v.name: adjoints.get(id(v)) for v in variables}
+    else:
+        for v in variables:
+            if v.per_row:
+                raise OptionError(
+                    f"forward mode differentiates with respect to parameters; '{v.name}' is a "
+                    "data column, whose per-row derivative needs reverse mode"
+                )
+        derivatives = {v.name: _forward(output, v) for v in variables}
+    for name, derivative in derivatives.items():
+        if derivative is None:
+            if strict:
+                raise DisconnectedError(f"the function does not depend on '{name}'")
+            derivatives[name] = ops.ZERO
+    return derivatives
+
+
+def hessian(output: Node, wrt: Sequence[Node], *, strict: bool = False) -> dict[str, dict[str, Node]]:
+    """Second partial derivatives, reverse mode over reverse mode.
+
+    Row i is one backward sweep over the graph of d out/d wrt[i] for
+    wrt[i], wrt[i+1], ...; the entry for (j, i), j > i, is the same node
+    object as (i, j), so each symmetric pair is built once. With a data
+    column, the entries are per row (the diagonal of the n-by-n block).
+
+    Returns:
+        {name: {name: graph}}, both levels in the order of ``wrt``.
+
+    Raises:
+        DisconnectedError: ``strict`` and the output does not reach a variable.
+    """
+    variables = _unique_vars(wrt)
+    gradient = diff(output, variables, strict=strict)
+    table: dict[str, dict[str, Node]] = {v.name: {} for v in variables}
+    for i, first in enumerate(variables):
+        row = diff(gradient[first.name], variables[i:])
+        for second in variables[i:]:
+            table[first.name][second.name] = row[second.name]
+            table[second.name][first.name] = row[second.name]
+    return {v.name: {w.name: table[v.name][w.name] for w in variables} for v in variables}
+
+
+def jacobian(residual: Node, wrt: Sequence[Node]) -> dict[str, Node]:
+    """The columns of the Jacobian of a per-row ``residual``, one per variable.
+
+    For a parameter, d residual_i/d a per row: the whole column, also when
+    the residual contains reductions. This is the reverse sweep over the
+    residual's own rows (the top-level scope): for a least-squares residual
+    without reductions every adjoint stays per row and no reduction node is
+    built. For a data column only the diagonal d residual_i/d x_i is given,
+    which is the whole Jacobian block when no reduction depends on x. An
+    unused variable gets ZERO.
+    """
+    return diff(residual, wrt)
+
+
+def resolve_wrt(
+    output: Node,
+    names: Sequence[str],
+    *,
+    default: str = "parameters",
+) -> tuple[list[Node], list[str]]:
+    """The variable nodes that ``--wrt`` names select, and warnings to show.
+
+    Args:
+        output: the function's graph.
+        names: names as typed: ``a``, a family ``theta`` (every theta[i] of
+            the function, in natural order), a member ``theta[2]``, or a data
+            column. Blank entries are ignored; repeats count once.
+        default: what no names select: "parameters" (every scalar variable)
+            or "variables" (data columns too), in natural order.
+
+    Returns:
+        (variable nodes, warning strings). A name the function does not use
+        gives a warning and a scalar variable node, whose derivative is 0.
+
+    Raises:
+        OptionError: a name that is not a variable name, or a bad default.
+    """
+    present = graph.variables([output])
+    names = [name.strip() for name in names if name.strip()]
+    if not names:
+        if default == "parameters":
+            return [v for v in present if not v.per_row], []
+        if default == "variables":
+            return list(present), []
+        raise OptionError(f"unknown default '{default}' (choose parameters or variables)")
+    by_name = {v.name: v for v in present}
+    families: dict[str, list[Node]] = defaultdict(list)
+    for v in present:
+        if "[" in v.name:
+            families[v.family].append(v)
+    chosen: dict[int, Node] = {}
+    warnings: list[str] = []
+    for name in names:
+        if not _WRT_NAME.match(name):
+            raise OptionError(f"'{name}' is not a variable name (expected e.g. a, theta or theta[0])")
+        if name in by_name:
+            selected = [by_name[name]]
+        elif name in families:
+            selected = families[name]  # already in natural order
+        else:
+            warnings.append(f"'{name}' does not occur in the function; its derivative is 0")
+            selected = [graph.var(name)]
+        for v in selected:
+            chosen.setdefault(id(v), v)
+    return list(chosen.values()), warnings

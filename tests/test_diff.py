@@ -1,0 +1,595 @@
+"""diff: reverse and forward mode, Hessians, Jacobians, --wrt resolution.
+
+Values are checked with the reference evaluator of ``helpers`` against
+central finite differences; graphs are built with the ``ops`` builders.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+
+import numpy as np
+import pytest
+from helpers import assert_close, evaluate, evaluate_one, numeric_partial, show
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from exprgrad import graph, ops
+from exprgrad.errors import DisconnectedError, OptionError
+from exprgrad.ops import OPS, VARIADIC
+from exprgrad.passes.diff import diff, hessian, jacobian, resolve_wrt
+
+A, B, C = graph.var("a"), graph.var("b"), graph.var("c")
+X, Y, Z = graph.var("x", per_row=True), graph.var("y", per_row=True), graph.var("z", per_row=True)
+TWO = ops.const(2)
+COLUMNS = {
+    "x": np.array([0.3, -1.2, 0.9, 1.7]),
+    "y": np.array([1.1, 0.4, -0.6, 2.0]),
+    "z": np.array([-0.8, 0.5, 1.3, -0.2]),
+}
+PARAMS = {"a": 0.7, "b": -0.4, "c": 1.3}
+
+
+def mean(e):
+    return ops.call("mean", e)
+
+
+def total(e):
+    return ops.call("sum", e)
+
+
+def value(node, params=PARAMS, columns=COLUMNS):
+    return evaluate_one(node, params, columns)
+
+
+def check_gradient(output, wrt, params=PARAMS, columns=COLUMNS, mode="reverse", rtol=1e-5):
+    grads = diff(output, wrt, mode=mode)
+    for v in wrt:
+        expected = numeric_partial(output, v.name, params, columns)
+        assert_close(
+            value(grads[v.name], params, columns),
+            expected,
+            rtol=rtol,
+            message=f"d/d{v.name} {show(output)} = {show(grads[v.name])}",
+        )
+    return grads
+
+
+# ---------------------------------------------------------------- per-op partials
+
+# Points away from 0, taken pairwise distinct: no kink (abs, relu, min, max) sits on one.
+_GRID = (-1.7, -0.6, 0.35, 0.8, 1.45, 2.3)
+
+
+def _op_inputs(spec):
+    count = 3 if spec.arity == VARIADIC else spec.arity
+    return [graph.var(f"u{i}") for i in range(count)]
+
+
+def _smooth_points(node, inputs, limit=6):
+    """Grid points where the node is finite and locally smooth (differences agree)."""
+    points = []
+    for values in itertools.permutations(_GRID, len(inputs)):
+        params = {v.name: p for v, p in zip(inputs, values)}
+        if not np.isfinite(evaluate_one(node, params)):
+            continue
+        smooth = True
+        for v in inputs:
+            fine = numeric_partial(node, v.name, params, step=1e-6)
+            coarse = numeric_partial(node, v.name, params, step=4e-6)
+            if not (np.isfinite(fine) and abs(fine) < 1e4 and abs(fine - coarse) <= 1e-5 * (1 + abs(fine))):
+                smooth = False
+        if smooth:
+            points.append(params)
+    # Spread the chosen points over the grid.
+    return points[:: max(1, len(points) // limit)][:limit]
+
+
+_DIFFERENTIABLE = sorted(name for name, spec in OPS.items() if not spec.reduction)
+
+
+@pytest.mark.parametrize("name", _DIFFERENTIABLE)
+def test_op_partials_match_differences(name):
+    spec = OPS[name]
+    inputs = _op_inputs(spec)
+    node = ops.call(name, *inputs)
+    assert node.op == name
+    partials = spec.partials(node)
+    assert len(partials) == len(inputs)
+    points = _smooth_points(node, inputs)
+    assert points, f"no smooth point of {name} on the grid"
+    for params in points:
+        for v, partial in zip(inputs, partials):
+            analytic = 0.0 if partial is None else evaluate_one(partial, params)
+            assert_close(
+                analytic,
+                numeric_partial(node, v.name, params),
+                rtol=1e-6,
+                message=f"d{name}/d{v.name} at {params}",
+            )
+
+
+@pytest.mark.parametrize("name", _DIFFERENTIABLE)
+def test_op_second_derivatives_match_differences(name):
+    spec = OPS[name]
+    inputs = _op_inputs(spec)
+    node = ops.call(name, *inputs)
+    partials = [ops.ZERO if p is None else p for p in spec.partials(node)]
+    points = _smooth_points(node, inputs)
+    second = [diff(p, inputs) for p in partials]
+    for params in points:
+        for i, j in itertools.product(range(len(inputs)), repeat=2):
+            analytic = evaluate_one(second[i][inputs[j].name], params)
+            numeric = numeric_partial(partials[i], inputs[j].name, params)
+            assert_close(
+                analytic,
+                numeric,
+                rtol=1e-5,
+                atol=1e-5,
+                message=f"d2 {name}/d{inputs[i].name} d{inputs[j].name} at {params}",
+            )
+            if i < j:  # mixed partials are symmetric
+                other = evaluate_one(second[j][inputs[i].name], params)
+                assert_close(analytic, other, rtol=1e-9, message=f"{name} mixed partials")
+
+
+@pytest.mark.parametrize("exponent", [2.0, 3.0, 0.5, -1.0, -2.5])
+def test_pow_with_constant_exponent(exponent):
+    f = ops.pow_(A, ops.const(exponent))
+    check_gradient(f, [A], params={"a": 1.7})
+    d2 = diff(diff(f, [A])["a"], [A])["a"]
+    assert_close(value(d2, {"a": 1.7}), exponent * (exponent - 1) * 1.7 ** (exponent - 2))
+
+
+# ---------------------------------------------------------------- reductions
+
+
+def test_least_squares_gradient_is_a_mean_of_the_residual_times_x():
+    residual = ops.sub(ops.add(ops.mul(A, X), B), Y)
+    f = mean(ops.pow_(residual, TWO))
+    grads = check_gradient(f, [A, B])
+    assert OPS[grads["a"].op].reduction and grads["a"].op == "mean"
+    two_r = ops.mul(TWO, residual)
+    assert grads["a"] is mean(ops.mul(X, two_r))
+    assert grads["b"] is mean(two_r)
+
+
+def test_reduction_inside_a_per_row_output():
+    # a*x + mean(a*x): per row, d/da = x + mean(x)
+    f = ops.add(ops.mul(A, X), mean(ops.mul(A, X)))
+    grads = check_gradient(f, [A, X])
+    assert grads["a"] is ops.add(X, mean(X))
+    assert_close(value(grads["a"]), COLUMNS["x"] + COLUMNS["x"].mean())
+
+
+def test_per_row_factor_outside_a_reduction():
+    # x * mean(a*x): the reduction's adjoint x is per row and stays outside it.
+    f = ops.mul(X, mean(ops.mul(A, X)))
+    grads = check_gradient(f, [A, X])
+    assert grads["a"] is ops.mul(X, mean(X))
+
+
+def test_sum_of_a_scalar_is_n_times_it():
+    grads = check_gradient(total(A), [A])
+    assert grads["a"] is total(ops.ONE)
+    assert value(grads["a"]) == 4.0
+    assert value(diff(total(ops.mul(A, B)), [A])["a"]) == pytest.approx(4 * PARAMS["b"])
+
+
+def test_mean_of_a_column_times_a_parameter():
+    f = ops.mul(mean(X), A)
+    grads = check_gradient(f, [A, X])
+    assert grads["a"] is mean(X)
+    assert_close(value(grads["x"]), np.full(4, PARAMS["a"] / 4))
+
+
+def test_nested_reductions():
+    centered = ops.sub(ops.mul(A, X), mean(ops.mul(A, X)))
+    variance = mean(ops.pow_(centered, TWO))
+    check_gradient(variance, [A, X])
+    # a sum over a term containing a mean, and a mean of a mean-shifted sum
+    f = total(ops.mul(ops.call("sin", ops.mul(B, X)), mean(ops.mul(A, ops.pow_(X, TWO)))))
+    check_gradient(f, [A, B, X])
+    g = mean(ops.call("tanh", ops.add(ops.mul(A, X), total(ops.mul(B, ops.call("exp", ops.mul(A, Z)))))))
+    check_gradient(g, [A, B, X, Z])
+    h = ops.mul(X, total(ops.mul(A, ops.mul(X, mean(ops.mul(B, X))))))
+    check_gradient(h, [A, B, X])
+
+
+def test_per_row_node_shared_by_a_sum_and_a_mean():
+    u = ops.call("tanh", ops.add(ops.mul(A, X), B))
+    f = ops.add(mean(ops.pow_(ops.sub(u, Y), TWO)), ops.mul(C, total(ops.pow_(u, TWO))), u)
+    check_gradient(f, [A, B, C, X])
+    check_gradient(mean(f), [A, B, C, X])
+
+
+def test_reductions_of_one_kind_share_one_scope():
+    # mean(u) + mean(u^2) + ... + sum(sin(u)): u's adjoint is built once per
+    # kind of reduction, and each parameter gets one mean and one sum.
+    u = ops.call("tanh", ops.add(ops.mul(A, X), B))
+    means = [mean(ops.pow_(u, ops.const(k))) for k in range(1, 6)]
+    f = ops.add(*means, total(ops.call("sin", u)))
+    grads = check_gradient(f, [A, B])
+    forward = set(map(id, graph.toposort([f])))
+    built = [n for n in graph.toposort(grads.values()) if id(n) not in forward]
+    reductions = sorted(n.op for n in built if not n.is_leaf and OPS[n.op].reduction)
+    assert reductions == ["mean", "mean", "sum", "sum"]
+    assert len(built) <= len(forward)
+
+
+def test_mean_of_a_per_row_and_scalar_mix_without_data():
+    # No data: one row; a per-row variable bound to a number.
+    f = mean(ops.mul(A, ops.pow_(X, TWO)))
+    grads = diff(f, [A, X])
+    assert evaluate_one(grads["a"], {"a": 2.0, "x": 3.0}) == 9.0
+    assert evaluate_one(grads["x"], {"a": 2.0, "x": 3.0}) == 12.0
+
+
+# ---------------------------------------------------------------- random expressions
+
+_LEAVES = [A, B, C, X, Z, ops.const(0.5), ops.const(-1.5), ops.named_const("pi")]
+_PROBE = np.linspace(-3, 3, 25)
+
+
+def _squashers():
+    """Wrappers that put any value into a domain: as is, (-0.5, 0.5), (1, 2)."""
+    return [
+        lambda u: u,
+        lambda u: ops.mul(ops.const(0.5), ops.call("tanh", u)),
+        lambda u: ops.add(ops.const(1.5), ops.mul(ops.const(0.5), ops.call("tanh", u))),
+    ]
+
+
+def _choose_squashers(name):
+    """For each input of op ``name``, the first wrapper (in order) that keeps it well-behaved."""
+    spec = OPS[name]
+    inputs = _op_inputs(spec)
+    for choice in itertools.product(_squashers(), repeat=len(inputs)):
+        node = ops.call(name, *(s(v) for s, v in zip(choice, inputs)))
+        derivatives = [node, *diff(node, inputs).values()]
+        values = evaluate(
+            derivatives, {}, {v.name: _probe_column(len(inputs), i) for i, v in enumerate(inputs)}
+        )
+        if all(np.all(np.isfinite(v)) and np.max(np.abs(v)) < 1e3 for v in values):
+            return choice
+    raise AssertionError(f"no domain wrapper for {name}")
+
+
+def _probe_column(count, i):
+    grid = np.meshgrid(*([_PROBE] * count), indexing="ij")
+    return grid[i].ravel()
+
+
+_WRAPPERS = {name: _choose_squashers(name) for name in _DIFFERENTIABLE}
+_REDUCTIONS = sorted(name for name, spec in OPS.items() if spec.reduction)
+_COMBINING = [name for name in _DIFFERENTIABLE if OPS[name].arity != 1]
+
+
+def random_expression(rng, depth=4, top=True):
+    """A random graph over every registered op, parameters, columns, nested reductions."""
+    if depth == 0 or (not top and rng.random() < 0.15):
+        return _LEAVES[rng.integers(len(_LEAVES))]
+    kind = rng.random()
+    if kind < 0.25:
+        name = _REDUCTIONS[rng.integers(len(_REDUCTIONS))]
+        return ops.call(name, random_expression(rng, depth - 1, top=False))
+    # Half the rest combine several operands, or most graphs would be chains.
+    names = _COMBINING if kind < 0.6 else _DIFFERENTIABLE
+    name = names[rng.integers(len(names))]
+    spec = OPS[name]
+    count = int(rng.integers(2, 4)) if spec.arity == VARIADIC else spec.arity
+    wrappers = _WRAPPERS[name]
+    args = [
+        wrappers[min(i, len(wrappers) - 1)](random_expression(rng, depth - 1, top=False))
+        for i in range(count)
+    ]
+    return ops.call(name, *args)
+
+
+@st.composite
+def cases(draw, depth=5):
+    """(output, params, columns): a random expression and a point to evaluate it at."""
+    value = st.floats(-1.5, 1.5, allow_nan=False).map(lambda v: round(v, 3))
+    params = {name: draw(value) for name in "abc"}
+    columns = {name: np.array(draw(st.lists(value, min_size=3, max_size=3))) for name in "xz"}
+    # The graph is drawn from a seed mixed with the point: an even spread of
+    # sizes and nestings (hypothesis's own recursion favours tiny graphs, and
+    # it repeats small seeds); a failure prints the graph itself.
+    entropy = [draw(st.integers(0, 2**32 - 1)), *(int(1000 * v) % 2**32 for v in params.values())]
+    output = random_expression(np.random.default_rng(entropy), depth)
+    return output, params, columns
+
+
+def _well_behaved(output, params, columns):
+    """Finite, moderate values everywhere, and no kink op evaluated at its kink."""
+    order = graph.toposort([output])
+    values = evaluate(order, params, columns)
+    by_id = {id(n): v for n, v in zip(order, values)}
+    for node, v in zip(order, values):
+        if not np.all(np.isfinite(v)) or np.max(np.abs(v)) > 1e4:
+            return False
+        if not node.is_leaf and OPS[node.op].kink:
+            args = [np.asarray(by_id[id(c)]) for c in node.inputs]
+            if any(np.min(np.abs(arg)) < 1e-2 for arg in args):
+                return False
+            if len(args) == 2 and np.min(np.abs(args[0] - args[1])) < 1e-2:
+                return False
+    return True
+
+
+def _smooth_partial(output, name, params, columns):
+    fine = numeric_partial(output, name, params, columns, step=1e-6)
+    coarse = numeric_partial(output, name, params, columns, step=3e-6)
+    return fine, np.all(np.abs(fine - coarse) <= 1e-5 * (1 + np.abs(fine)))
+
+
+_RANDOM = settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+)
+_ALL_VARS = [A, B, C, X, Z]
+
+
+@_RANDOM
+@given(cases())
+def test_random_reverse_mode_matches_differences(case):
+    output, params, columns = case
+    assume(_well_behaved(output, params, columns))
+    grads = diff(output, _ALL_VARS)
+    present = {v.name for v in graph.variables([output])}
+    for v in _ALL_VARS:
+        if v.name not in present:
+            assert grads[v.name] is ops.ZERO
+            continue
+        numeric, smooth = _smooth_partial(output, v.name, params, columns)
+        assume(smooth)
+        assert_close(
+            evaluate_one(grads[v.name], params, columns),
+            numeric,
+            rtol=1e-4,
+            atol=1e-5,
+            message=f"d/d{v.name} {show(output)}",
+        )
+
+
+@_RANDOM
+@given(cases())
+def test_random_forward_mode_matches_reverse_mode(case):
+    output, params, columns = case
+    assume(_well_behaved(output, params, columns))
+    wrt = [A, B, C]
+    reverse = diff(output, wrt)
+    forward = diff(output, wrt, mode="forward")
+    for v in wrt:
+        assert_close(
+            evaluate_one(forward[v.name], params, columns),
+            evaluate_one(reverse[v.name], params, columns),
+            rtol=1e-9,
+            atol=1e-12,
+            message=f"forward vs reverse d/d{v.name} {show(output)}",
+        )
+
+
+@settings(_RANDOM, max_examples=30)
+@given(cases(depth=3))
+def test_random_hessian_is_symmetric_and_matches_differences_of_the_gradient(case):
+    output, params, columns = case
+    assume(_well_behaved(output, params, columns))
+    wrt = [A, B, X]
+    gradient = diff(output, wrt)
+    table = hessian(output, wrt)
+    for first, second in itertools.product(wrt, repeat=2):
+        entry = table[first.name][second.name]
+        assert entry is table[second.name][first.name]
+        analytic = evaluate_one(entry, params, columns)
+        numeric, smooth = _smooth_partial(gradient[first.name], second.name, params, columns)
+        assume(smooth)
+        assert_close(
+            analytic, numeric, rtol=1e-4, atol=1e-5, message=f"d2/d{first.name}d{second.name} {show(output)}"
+        )
+        # built independently the other way round, the value is the same
+        other = diff(gradient[second.name], [first])[first.name]
+        assert_close(
+            analytic, evaluate_one(other, params, columns), rtol=1e-7, atol=1e-9, message="Hessian symmetry"
+        )
+
+
+def test_backend_evaluator_agrees_on_random_gradients():
+    backend = pytest.importorskip("exprgrad.backends.evaluate")
+    checked = 0
+    for seed in range(80):
+        rng = np.random.default_rng(seed)
+        output = random_expression(rng, 5)
+        params = {k: round(float(rng.uniform(-1.5, 1.5)), 3) for k in "abc"}
+        columns = {k: np.round(rng.uniform(-1.5, 1.5, 3), 3) for k in "xz"}
+        if not _well_behaved(output, params, columns):
+            continue
+        grads = list(diff(output, _ALL_VARS).values())
+        theirs = backend.evaluate(grads, params, columns)
+        ours = evaluate(grads, params, columns)
+        for got, expected in zip(theirs, ours):
+            assert_close(got, expected, rtol=1e-9, atol=1e-12, message=f"seed {seed}")
+        checked += 1
+    assert checked > 50
+
+
+# ---------------------------------------------------------------- modes, errors, hessian, jacobian
+
+
+def test_disconnected_variable_is_zero_or_an_error_when_strict():
+    f = ops.mul(A, ops.call("sin", B))
+    assert diff(f, [C])["c"] is ops.ZERO
+    assert diff(f, [C], mode="forward")["c"] is ops.ZERO
+    with pytest.raises(DisconnectedError, match="'c'"):
+        diff(f, [A, C], strict=True)
+    # reached only through a flat op: connected, derivative 0
+    assert diff(ops.call("sign", A), [A], strict=True)["a"] is ops.ZERO
+
+
+def test_mode_and_wrt_are_checked():
+    with pytest.raises(OptionError, match="sideways"):
+        diff(A, [A], mode="sideways")
+    with pytest.raises(OptionError, match="data column"):
+        diff(mean(X), [X], mode="forward")
+    with pytest.raises(TypeError):
+        diff(A, [ops.mul(A, B)])
+
+
+def test_derivative_of_a_variable_itself_is_one():
+    assert diff(A, [A])["a"] is ops.ONE
+    assert diff(X, [X, A])["x"] is ops.ONE
+    assert diff(X, [X], mode="reverse", strict=True)["x"] is ops.ONE
+
+
+def test_results_keep_the_order_of_wrt_and_count_repeats_once():
+    f = ops.mul(A, B, C)
+    assert list(diff(f, [C, A, C, B])) == ["c", "a", "b"]
+
+
+def test_hessian_of_least_squares():
+    f = mean(ops.pow_(ops.sub(ops.add(ops.mul(A, X), B), Y), TWO))
+    table = hessian(f, [A, B])
+    x = COLUMNS["x"]
+    assert_close(value(table["a"]["a"]), 2 * np.mean(x * x))
+    assert_close(value(table["a"]["b"]), 2 * np.mean(x))
+    assert_close(value(table["b"]["b"]), 2.0)
+    assert table["b"]["a"] is table["a"]["b"]
+    assert list(table) == ["a", "b"] and list(table["b"]) == ["a", "b"]
+
+
+def test_jacobian_of_a_residual_is_per_row():
+    residual = ops.sub(ops.mul(A, ops.call("exp", ops.mul(B, X))), Y)
+    columns = jacobian(residual, [A, B])
+    x = COLUMNS["x"]
+    assert_close(value(columns["a"]), np.exp(PARAMS["b"] * x))
+    assert_close(value(columns["b"]), PARAMS["a"] * x * np.exp(PARAMS["b"] * x))
+    assert not any(OPS[n.op].reduction for n in graph.toposort(columns.values()) if not n.is_leaf)
+
+
+# ---------------------------------------------------------------- resolve_wrt
+
+
+def _family_function():
+    thetas = [graph.var(f"theta[{i}]") for i in (10, 2, 0, 1)]
+    return ops.mul(ops.add(*thetas), A, X)
+
+
+def test_resolve_wrt_families_names_and_defaults():
+    f = _family_function()
+    nodes, warnings = resolve_wrt(f, ["theta"])
+    assert [n.name for n in nodes] == ["theta[0]", "theta[1]", "theta[2]", "theta[10]"]
+    assert warnings == []
+    nodes, _ = resolve_wrt(f, [])
+    assert [n.name for n in nodes] == ["a", "theta[0]", "theta[1]", "theta[2]", "theta[10]"]
+    nodes, _ = resolve_wrt(f, [" a", "x", "theta[2]", "a", ""])
+    assert [n.name for n in nodes] == ["a", "x", "theta[2]"]
+    assert nodes[1].per_row
+
+
+def test_resolve_wrt_unknown_name_warns_and_gives_zero():
+    f = _family_function()
+    nodes, warnings = resolve_wrt(f, ["c", "theta[7]"])
+    assert warnings == [
+        "'c' does not occur in the function; its derivative is 0",
+        "'theta[7]' does not occur in the function; its derivative is 0",
+    ]
+    assert all(d is ops.ZERO for d in diff(f, nodes).values())
+    with pytest.raises(OptionError):
+        resolve_wrt(f, ["2x"])
+
+
+# ---------------------------------------------------------------- size and depth
+
+
+def chain(depth):
+    f = X
+    for k in range(depth):
+        f = ops.call("sin", ops.add(ops.mul(f, X), graph.var(f"c[{k}]")))
+    return f
+
+
+def product(count):
+    return ops.mul(*(graph.var(f"u[{i}]") for i in range(count)))
+
+
+def product_of_terms(count):
+    return ops.mul(*(ops.sub(A, graph.var(f"c[{i}]")) for i in range(count)))
+
+
+def least_squares(terms):
+    theta = [graph.var(f"theta[{i}]") for i in range(2 * terms)]
+    model = ops.add(
+        *(ops.mul(theta[i], ops.call("exp", ops.neg(ops.mul(theta[i + terms], X)))) for i in range(terms))
+    )
+    return mean(ops.pow_(ops.sub(model, Y), TWO))
+
+
+def network(units):
+    hidden = [
+        ops.mul(
+            graph.var(f"v[{j}]"),
+            ops.call("tanh", ops.add(ops.mul(graph.var(f"w[{j}]"), X), graph.var(f"c[{j}]"))),
+        )
+        for j in range(units)
+    ]
+    return mean(ops.pow_(ops.sub(ops.add(*hidden, B), Y), TWO))
+
+
+def gradient_ratio(f):
+    wrt = [v for v in graph.variables([f]) if not v.per_row]
+    grads = diff(f, wrt)
+    return graph.count_nodes([f, *grads.values()]) / graph.count_nodes([f])
+
+
+@pytest.mark.parametrize(
+    "family, size", [(chain, 10), (least_squares, 8), (network, 8), (product_of_terms, 12)]
+)
+def test_gradient_is_at_most_three_times_the_function(family, size):
+    assert gradient_ratio(family(size)) <= 3.0
+
+
+def test_gradient_of_an_n_ary_product_of_leaves_is_linear():
+    # prefix and suffix products: about 3 nodes per factor on top of the factors
+    # (all-but-one products need 3n - 6 multiplications without division).
+    for count in (10, 40):
+        f = product(count)
+        grads = diff(f, graph.variables([f]))
+        assert graph.count_nodes([f, *grads.values()]) <= 4 * (count + 1)
+
+
+def test_size_families_are_differentiated_correctly():
+    params = {v.name: 0.1 * (i % 7) - 0.3 for i, v in enumerate(graph.variables([least_squares(3)]))}
+    check_gradient(
+        least_squares(3), [v for v in graph.variables([least_squares(3)]) if not v.per_row], params=params
+    )
+    net = network(3)
+    params = {v.name: 0.2 * (i % 5) - 0.4 for i, v in enumerate(graph.variables([net]))}
+    check_gradient(net, [v for v in graph.variables([net]) if not v.per_row], params=params)
+    f = product(6)
+    params = {f"u[{i}]": 0.5 + 0.1 * i for i in range(6)}
+    check_gradient(f, graph.variables([f]), params=params, columns={})
+
+
+def test_ten_thousand_deep_chain_without_recursion():
+    depth = 10_000
+    f = A
+    for _ in range(depth):
+        f = ops.call("sin", f)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(200)  # nothing in diff may recurse on depth
+    try:
+        grads = diff(f, [A])
+        forward = diff(f, [A], mode="forward")
+        second = hessian(ops.call("sin", ops.call("sin", A)), [A])
+    finally:
+        sys.setrecursionlimit(limit)
+    assert graph.count_nodes([f, grads["a"]]) <= 3 * graph.count_nodes([f])
+    got = evaluate_one(grads["a"], {"a": 0.3})
+    assert got == pytest.approx(evaluate_one(forward["a"], {"a": 0.3}))
+    assert got == pytest.approx(numeric_partial(f, "a", {"a": 0.3}), rel=1e-6)
+    assert evaluate_one(second["a"]["a"], {"a": 0.3}) == pytest.approx(
+        numeric_partial(diff(ops.call("sin", ops.call("sin", A)), [A])["a"], "a", {"a": 0.3}), rel=1e-6
+    )
