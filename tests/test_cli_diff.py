@@ -130,3 +130,13 @@ def test_diff_errors_exit_2(runner):
     assert result.exit_code == 2 and result.output.startswith("error: line 1")
     result = runner.invoke(cli, ["diff", "x^2", "--wrt", "1x"])
     assert result.exit_code == 2 and "not a variable name" in result.output
+
+
+def test_derivative_constant_over_rows_is_still_per_row(runner, samples):
+    data = str(samples / "linear.csv")
+    result = json.loads(run_ok(runner, "diff", "a*x", "--wrt", "x", "--at", "a=2", "--data", data,
+                               "--format", "json"))
+    assert result["gradient"]["x"] == [2.0] * 40
+    result = json.loads(run_ok(runner, "eval", "mean(a*x)", "--grad", "--wrt", "x", "--at", "a=2",
+                               "--data", data, "--format", "json"))
+    assert result["gradient"]["x"] == [2.0 / 40] * 40

@@ -188,3 +188,13 @@ def derivative_label(names: tuple[str, ...], unicode: bool) -> str:
     if unicode:
         return f"∂²/∂{first}²" if first == second else f"∂²/∂{first}∂{second}"
     return f"d2/d{first}2" if first == second else f"d2/d{first}d{second}"
+
+
+def as_rows(value, per_row: bool, dataset):
+    """A derivative that is the same in every row comes back as one number;
+    show it per row (a column, a JSON list) when it is a per-row quantity."""
+    import numpy as np
+
+    if per_row and dataset is not None and np.ndim(value) == 0:
+        return np.full(dataset.rows, float(value))
+    return value

@@ -8,6 +8,7 @@ import click
 
 from .common import (
     EXPR_SETTINGS,
+    as_rows,
     build_function,
     check_bindings,
     derivative_label,
@@ -84,7 +85,10 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
         bindings = parse_bindings(at)
         columns = check_bindings(function, bindings, dataset)
         results = compile_schedule([function.output, *raw.values()]).run(bindings, columns or None)
-        values = {"value": results[0], **dict(zip(raw, results[1:]))}
+        values = {"value": results[0]}
+        for key, value in zip(raw, results[1:]):
+            per_row = function.output.per_row or any(name in function.columns for name in key)
+            values[key] = as_rows(value, per_row, dataset)
 
     if fmt == "json":
         click.echo(json.dumps(_json_result(function, names, simplified, values, let), ensure_ascii=False))

@@ -9,6 +9,7 @@ import numpy as np
 
 from .common import (
     EXPR_SETTINGS,
+    as_rows,
     build_function,
     check_bindings,
     derivative_label,
@@ -75,7 +76,11 @@ def eval_command(expr, at, data, fmt, grad, wrt, ascii_only, allow_nan):
         names = list(gradient)
         outputs += [gradient[name] for name in names]
     values = compile_schedule(outputs).run(bindings, columns or None)
-    value, partials = values[0], dict(zip(names, values[1:]))
+    value = values[0]
+    partials = {
+        name: as_rows(v, function.output.per_row or name in function.columns, dataset)
+        for name, v in zip(names, values[1:])
+    }
     warn_nonfinite("the value", value)
     if fmt == "json":
         result = {"value": json_value(value)}
