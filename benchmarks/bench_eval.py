@@ -16,23 +16,14 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-import time
 import tokenize
 
 import numpy as np
+from timing import best_time
 
 from exprgrad import graph
 from exprgrad.backends.evaluate import compile_schedule
 from exprgrad.function import parse
-
-
-def best_of(fn, repeat=5):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def bench_parse():
@@ -45,18 +36,18 @@ def bench_parse():
         f = parse(text)
         ops_count = graph.count_nodes([f.output])
 
-    ours = best_of(run, 3)
+    ours = best_time(run, 3)
     # Python's compile() hits its recursion limit on a sum this long, so the
     # baseline is Python's own tokenizer over the same text: lexing alone.
-    python = best_of(lambda: list(tokenize.generate_tokens(io.StringIO(text).readline)), 3)
+    python = best_time(lambda: list(tokenize.generate_tokens(io.StringIO(text).readline)), 3)
     print(f"parse+lower  {len(terms) * 3:,} operators ({ops_count:,} graph nodes): {ours:.3f} s "
           f"(target < 1 s); python tokenize of the same text {python:.3f} s; ratio {ours / python:.2f}")
 
 
 def bench_startup():
     command = [sys.executable, "-m", "exprgrad", "eval", "-x^2 + 2*y", "--at", "x=3,y=1"]
-    ours = best_of(lambda: subprocess.run(command, capture_output=True, check=True), 5)
-    bare = best_of(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), 5)
+    ours = best_time(lambda: subprocess.run(command, capture_output=True, check=True), 5)
+    bare = best_time(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), 5)
     probe = subprocess.run(
         [sys.executable, "-c",
          "import sys; from exprgrad.cli import cli\n"
@@ -84,8 +75,8 @@ def bench_rows():
         return (a * np.sin(x) + b * np.exp(-x**2) + np.tanh(y * x) + np.sqrt(y**2 + 1)) \
             * np.log1p((x - y) ** 2) / (1 + c * x**2)
 
-    ours = best_of(lambda: schedule.run(params, columns))
-    hand = best_of(numpy_by_hand)
+    ours = best_time(lambda: schedule.run(params, columns))
+    hand = best_time(numpy_by_hand)
     assert np.allclose(schedule.run(params, columns)[0], numpy_by_hand())
     print(f"{count}-operator expression over {n:,} rows: exprgrad {ours * 1e3:.1f} ms, "
           f"numpy by hand {hand * 1e3:.1f} ms, ratio {ours / hand:.2f} (target <= 1)")

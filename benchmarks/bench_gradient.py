@@ -15,24 +15,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import numpy as np
+from timing import best_time
 
 from exprgrad.backends.evaluate import compile_schedule
 from exprgrad.function import parse
 from exprgrad.passes.diff import diff, resolve_wrt
 
 N = 1_000_000
-
-
-def best_of(fn, repeat=7):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def network_text(units: int) -> str:
@@ -82,12 +73,12 @@ def bench_value_and_gradient():
         columns = {"x": x, "y": target}
         value_only = compile_schedule([f.output])
         with_grad = compile_schedule([f.output, *grads])
-        value_time = best_of(lambda: value_only.run(params, columns))
-        grad_time = best_of(lambda: with_grad.run(params, columns))
+        value_time = best_time(lambda: value_only.run(params, columns))
+        grad_time = best_time(lambda: with_grad.run(params, columns))
         line = (f"  {label:24s} value {value_time * 1e3:6.1f} ms, value+gradient ({len(grads)} partials) "
                 f"{grad_time * 1e3:6.1f} ms: ratio {grad_time / value_time:.2f}")
         if hand_value is not None:
-            hv, hg = best_of(hand_value), best_of(hand_grad)
+            hv, hg = best_time(hand_value), best_time(hand_grad)
             line += f"; numpy by hand {hg / hv:.2f} (its value {hv * 1e3:.1f} ms, ours/hand {value_time / hv:.2f})"
         print(line)
 
@@ -104,8 +95,8 @@ def big_expression(operators: int) -> str:
 def bench_diff_command():
     text = big_expression(10_000)
     command = [sys.executable, "-m", "exprgrad"]
-    ours = best_of(lambda: subprocess.run([*command, "diff", text], capture_output=True, check=True), 3)
-    baseline = best_of(lambda: subprocess.run([*command, "eval", text, "--format", "json", "--at",
+    ours = best_time(lambda: subprocess.run([*command, "diff", text], capture_output=True, check=True), 3)
+    baseline = best_time(lambda: subprocess.run([*command, "eval", text, "--format", "json", "--at",
                                                ",".join(f"p[{k}]=0.1" for k in range(100)) + ",x=1,y=2"],
                                               capture_output=True, check=True), 3)
     print(f"exprgrad diff, 10,000 operators, 100 parameters: {ours:.2f} s (target < 1 s); "

@@ -15,27 +15,17 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from timing import best_time  # noqa: E402
+
 from exprgrad import graph, ops  # noqa: E402
 from exprgrad.backends.render import render, to_dot  # noqa: E402
 from exprgrad.passes.diff import diff  # noqa: E402
-
-
-def best_time(work: Callable[[], object], repeat: int) -> float:
-    """The fastest of ``repeat`` runs, in seconds."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def cost(units: int) -> graph.Node:
