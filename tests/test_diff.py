@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from exprgrad import graph, ops
 from exprgrad.errors import DisconnectedError, OptionError
 from exprgrad.ops import OPS, VARIADIC
-from exprgrad.passes.diff import diff, hessian, jacobian, resolve_wrt
+from exprgrad.passes.diff import adjoints, diff, hessian, jacobian, resolve_wrt
 
 A, B, C = graph.var("a"), graph.var("b"), graph.var("c")
 X, Y, Z = graph.var("x", per_row=True), graph.var("y", per_row=True), graph.var("z", per_row=True)
@@ -467,6 +467,103 @@ def test_jacobian_of_a_residual_is_per_row():
     assert_close(value(columns["a"]), np.exp(PARAMS["b"] * x))
     assert_close(value(columns["b"]), PARAMS["a"] * x * np.exp(PARAMS["b"] * x))
     assert not any(OPS[n.op].reduction for n in graph.toposort(columns.values()) if not n.is_leaf)
+
+
+# ---------------------------------------------------------------- adjoints of every node
+
+
+def cut(output, node, name="cut_"):
+    """``output`` with ``node`` replaced by a fresh variable (per row if the node is)."""
+    leaf = graph.var(name, per_row=node.per_row)
+    rebuilt = {}
+    for n in graph.toposort([output]):
+        rebuilt[id(n)] = leaf if n is node else ops.rebuild(n, tuple(rebuilt[id(c)] for c in n.inputs))
+    return rebuilt[id(output)], leaf
+
+
+def numeric_adjoint(output, node, params=PARAMS, columns=COLUMNS, step=None):
+    """d output/d node by central differences: the node cut out and moved (row by row if per row)."""
+    cut_output, leaf = cut(output, node)
+    at = evaluate_one(node, params, columns)
+    if node.per_row:
+        return numeric_partial(cut_output, leaf.name, params, {**columns, leaf.name: at}, step=step)
+    return numeric_partial(cut_output, leaf.name, {**params, leaf.name: at}, columns, step=step)
+
+
+def check_adjoints(output, params=PARAMS, columns=COLUMNS):
+    """Every non-constant node's adjoint against differences; the variables' against diff."""
+    order = graph.toposort([output])
+    found = adjoints(output)
+    assert list(found) == [id(n) for n in order]
+    assert found[id(output)] is ops.ONE
+    for v in graph.variables([output]):
+        assert found[id(v)] is diff(output, [v])[v.name]
+    for node in order:
+        if not node.is_const:
+            assert_close(
+                evaluate_one(found[id(node)], params, columns),
+                numeric_adjoint(output, node, params, columns),
+                rtol=1e-5,
+                atol=1e-7,
+                message=f"d/d[{show(node)}] {show(output)} = {show(found[id(node)])}",
+            )
+    return found
+
+
+def test_adjoint_of_a_column_minus_its_mean_is_the_jacobian_diagonal():
+    # out_i = x_i - mean(x): d out_i/d x_i = 1 - 1/n, d out_i/d mean(x) = -1.
+    f = ops.sub(X, mean(X))
+    found = check_adjoints(f)
+    assert_close(value(found[id(X)]), 1 - 1 / 4)
+    assert_close(value(found[id(mean(X))]), -1.0)
+    assert found[id(X)] is diff(f, [X])["x"]
+
+
+def test_adjoints_of_inner_per_row_nodes_under_reductions():
+    u = ops.mul(A, X)
+    check_adjoints(ops.sub(u, mean(u)))  # per-row output, u read directly and under the mean
+    centered = ops.sub(X, mean(X))
+    check_adjoints(ops.div(centered, ops.call("sqrt", mean(ops.pow_(centered, TWO)))))  # standardized x
+    check_adjoints(ops.mul(X, total(ops.mul(A, ops.mul(X, mean(ops.mul(B, X)))))))  # per-row factor outside
+    check_adjoints(mean(ops.pow_(ops.sub(u, mean(u)), TWO)))  # scalar output: d out/d u_i
+    tanh = ops.call("tanh", ops.add(u, B))
+    check_adjoints(
+        ops.add(mean(ops.pow_(ops.sub(tanh, Y), TWO)), ops.mul(C, total(ops.pow_(tanh, TWO))), tanh)
+    )
+
+
+def test_adjoints_of_chosen_nodes_and_of_unreached_ones():
+    u = ops.mul(A, X)
+    f = ops.add(ops.call("sign", u), ops.mul(B, mean(u)))
+    found = adjoints(f, [B, C, u])
+    assert list(found) == [id(B), id(C), id(u)]
+    assert found[id(C)] is ops.ZERO  # not in the graph
+    assert found[id(B)] is mean(u)
+    assert_close(value(found[id(u)]), np.full(4, PARAMS["b"] / 4))  # the sign path adds nothing
+    assert adjoints(ops.call("sign", A))[id(A)] is ops.ZERO
+
+
+@settings(_RANDOM, max_examples=30)
+@given(cases(depth=4))
+def test_random_adjoints_of_every_node_match_differences(case):
+    output, params, columns = case
+    assume(_well_behaved(output, params, columns))
+    found = adjoints(output)
+    for v in graph.variables([output]):
+        assert found[id(v)] is diff(output, [v])[v.name]
+    for node in graph.toposort([output]):
+        if node.is_const:
+            continue
+        fine = numeric_adjoint(output, node, params, columns, step=1e-6)
+        coarse = numeric_adjoint(output, node, params, columns, step=3e-6)
+        assume(np.all(np.abs(fine - coarse) <= 1e-5 * (1 + np.abs(fine))))
+        assert_close(
+            evaluate_one(found[id(node)], params, columns),
+            fine,
+            rtol=1e-4,
+            atol=1e-5,
+            message=f"d/d[{show(node)}] {show(output)}",
+        )
 
 
 # ---------------------------------------------------------------- resolve_wrt

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import numeric_partial
 
 from exprgrad import graph, ops
 from exprgrad.backends import render as R
@@ -208,6 +209,8 @@ def test_node_adjoints_agree_with_diff():
         "h = a*x + b; mean((h - y)^2) + sum(log(1 + exp(-h*c)))/3 + a^2*c",
         "mean(x - mean(x*a))^2 + sin(a)*sum(c)",
         "max(a*x, b) * sign(c) + abs(a - b)",
+        "x*a - mean(x*a)",
+        "(x - mean(x))*a/sum(y^2) + c",
     ):
         f = parse(text, columns=["x", "y"])
         values = {"a": 0.7, "b": -0.3, "c": 1.9, "x": rng.normal(size=5), "y": rng.normal(size=5)}
@@ -218,7 +221,7 @@ def test_node_adjoints_agree_with_diff():
         columns = {k: v for k, v in values.items() if np.ndim(v) > 0}
         expected = evaluate(list(derivatives.values()), params, columns)
         for variable, want in zip(variables, expected):
-            got = adjoint.get(id(variable), 0.0)
+            got = adjoint[id(variable)]
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=f"{text}: {variable.name}")
         assert value[id(f.output)] == pytest.approx(evaluate([f.output], params, columns)[0])
 
@@ -230,15 +233,56 @@ def test_per_row_output_without_data_is_micrograd():
     assert "J = 0.4621" in dot and "∂J/∂b = 0.7864" in dot and "∂J/∂a = 2.359" in dot
 
 
-def test_per_row_output_over_data_marks_jacobian_rows():
+def test_per_row_output_over_data_shows_the_jacobian_diagonal_not_na():
     f = parse("x*a - mean(x*a)", columns=["x"])
-    _, adjoint = R.node_values(f.output, [], {"a": 2.0, "x": np.array([1.0, 2.0, 3.0])})
+    values = {"a": 2.0, "x": np.array([1.0, 2.0, 3.0])}
+    _, adjoint = R.node_values(f.output, [], values)
     inner, reduction = f.output.inputs  # x*a, read directly and under the mean
-    assert adjoint[id(inner)] is None and adjoint[id(f.output.inputs[0].inputs[0])] is None
-    assert adjoint[id(reduction)] == -1.0
-    dot = R.to_dot(f.output, f._wrt("a"), values={"a": 2.0, "x": np.array([1.0, 2.0, 3.0])})
-    assert "n/a" in dot
-    assert "∂J/∂a = mean 0 [-1, 0, 1]" in dot  # from diff: x_i - mean(x)
+    a, x = graph.variables([f.output])
+    # d J_i/d (x*a)_i = 1 - 1/3 (row i moves J_i directly and through the mean), as diff gives for x
+    np.testing.assert_allclose(adjoint[id(inner)], [2 / 3] * 3)
+    np.testing.assert_allclose(adjoint[id(x)], [4 / 3] * 3)
+    np.testing.assert_allclose(adjoint[id(reduction)], [-1.0] * 3)
+    np.testing.assert_allclose(adjoint[id(a)], [-1.0, 0.0, 1.0])
+    dot = R.to_dot(f.output, f._wrt("a"), values=values)
+    assert "n/a" not in dot and "∂J_i" in dot  # the legend says grad is per row of J
+    assert "∂J/∂a = mean 0 [-1, 0, 1]" in dot
+
+
+def cut(output, node):
+    """``output`` with ``node`` replaced by a fresh variable (per row if the node is)."""
+    leaf = graph.var("cut_", per_row=node.per_row)
+    rebuilt = {}
+    for n in graph.toposort([output]):
+        rebuilt[id(n)] = leaf if n is node else ops.rebuild(n, tuple(rebuilt[id(c)] for c in n.inputs))
+    return rebuilt[id(output)], leaf
+
+
+@pytest.mark.parametrize("text", [
+    "x - mean(x)",
+    "(x - mean(x)) / sqrt(mean((x - mean(x))^2))",
+    "tanh(a*x + b) * mean(x*y) - sum(exp(b*x))/3",
+    "mean((a*x - mean(a*x) - y)^2)",
+])
+def test_node_adjoints_match_differences_row_by_row(text):
+    f = parse(text, columns=["x", "y"])
+    params = {"a": 0.7, "b": -0.3}
+    columns = {"x": np.array([0.4, -1.1, 1.6, 0.9]), "y": np.array([1.2, 0.3, -0.5, 2.0])}
+    value, adjoint = R.node_values(f.output, [], {**params, **columns})
+    for node in graph.toposort([f.output]):
+        if node.is_const:
+            continue
+        # The node cut out of J and moved: one row at a time if it is per row.
+        cut_output, leaf = cut(f.output, node)
+        at = value[id(node)]
+        if node.per_row:
+            expected = numeric_partial(cut_output, leaf.name, params, {**columns, leaf.name: at})
+        else:
+            expected = numeric_partial(cut_output, leaf.name, {**params, leaf.name: at}, columns)
+        got = adjoint[id(node)]
+        assert np.shape(got) == ((4,) if node.per_row or f.output.per_row else ())
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8, err_msg=f"{text}: {R._title(node)}")
+    assert "n/a" not in R.to_dot(f.output, values={**params, **columns})
 
 
 # ---------------------------------------------------------------- limits and pictures

@@ -13,9 +13,9 @@ registry entry (``OpSpec.text``); every user-supplied name goes through
 ``_html``, so quotes, backslashes, <, >, & and control characters cannot break
 the DOT or the SVG.
 
-With values, every node shows its value and its adjoint dJ/d(node): numbers
-from one reverse sweep over the local partials (``OpSpec.partials``), which
-are evaluated in the same compiled schedule as the nodes (``node_values``).
+With values, every node shows its value and its adjoint dJ/d(node): the
+adjoint graphs of ``diff.adjoints`` (per row d J_i/d node_i for a per-row J),
+evaluated in one compiled schedule with the nodes (``node_values``).
 
 Must not: change the graph (the title's text comes from ``printing``), write
 files, or import ``graphviz`` before a picture is asked for (``exprgrad eval``
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import html
 import itertools
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -34,6 +33,7 @@ import numpy as np
 from ..errors import ExprgradError, LimitError, OptionError, ToolMissingError
 from ..graph import Node, toposort, variables
 from ..ops import OPS
+from ..passes.diff import adjoints, diff
 
 GRAPHS = ("function", "gradient", "both")
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -146,7 +146,7 @@ def _label(title: str, rows: Sequence[tuple[str, str]] = ()) -> str:
 def node_values(output: Node, others: Sequence[Node], values: Mapping[str, object]) -> tuple[dict, dict]:
     """Values of the nodes of ``output`` and ``others``, and the adjoints dJ/d(node) of the former.
 
-    One compiled schedule computes every node and every local partial.
+    One compiled schedule computes every node and every adjoint graph.
 
     Args:
         output: the function J.
@@ -155,10 +155,9 @@ def node_values(output: Node, others: Sequence[Node], values: Mapping[str, objec
 
     Returns:
         ({node id: value}, {node id: adjoint}): floats, or arrays of one value
-        per row for per-row nodes over data. A node of J that only flat ops
-        (sign) reach has no adjoint entry (it is 0); one whose adjoint is a
-        Jacobian (under a reduction in a per-row J), or depends on one, maps
-        to None.
+        per row for per-row nodes over data. Every node of J but the constants
+        has an adjoint, as ``adjoints`` means it: per row, dJ/d node_i, or
+        dJ_i/d node_i for a per-row J (over a reduction, the Jacobian's diagonal).
 
     Raises:
         EvaluationError: a parameter or column has no value.
@@ -167,67 +166,18 @@ def node_values(output: Node, others: Sequence[Node], values: Mapping[str, objec
 
     params = {name: float(v) for name, v in values.items() if np.ndim(v) == 0}
     columns = {name: np.asarray(v, dtype=float) for name, v in values.items() if np.ndim(v) > 0}
-    forward = toposort([output])
-    partials = {
-        id(node): OPS[node.op].partials(node)
-        for node in forward
-        if node.inputs and OPS[node.op].partials is not None
-    }
-    extra = [p for local in partials.values() for p in local if p is not None]
-    nodes = toposort([*forward, *others, *extra])
-    results = compile_schedule(nodes).run(params, columns or None)
+    shown = [node for node in toposort([output]) if not node.is_const]
+    adj_graphs = adjoints(output, shown).values()
+    nodes = toposort([output, *others])
+    results = compile_schedule([*nodes, *adj_graphs]).run(params, columns or None)
     value = {id(node): result for node, result in zip(nodes, results)}
-    rows = len(next(iter(columns.values()))) if columns else 1
-    return value, _adjoints(forward, value, partials, rows)
-
-
-def _adjoints(forward: list[Node], value: dict, partials: dict, rows: int) -> dict[int, object]:
-    """One numeric reverse sweep from the output (the last of ``forward``).
-
-    A reduction passes its adjoint to every row (divided by n for mean); a
-    scalar read by per-row nodes sums their contributions over the rows.
-    For a per-row output (over more than one row) adjoints are per row,
-    d out_i/d(node), as diff returns them. The rows under a reduction then
-    have an n-by-n Jacobian, not a vector: their entry is None, and so is
-    that of every node they depend on (its adjoint needs the whole matrix).
-    """
-    output = forward[-1]
-    per_row_output = output.per_row and rows > 1
-    adj: dict[int, object] = {id(output): 1.0}
-    unknown: set[int] = set()
-    for node in reversed(forward):
-        if id(node) in unknown:
-            unknown.update(id(child) for child in node.inputs)
-            continue
-        a = adj.get(id(node))
-        if a is None or node.is_leaf:
-            continue
-        spec = OPS[node.op]
-        if spec.reduction:
-            (child,) = node.inputs
-            if not child.per_row:
-                terms = [(child, a if spec.averages else a * rows)]
-            elif per_row_output:
-                unknown.add(id(child))
-                continue
-            else:
-                share = a / rows if spec.averages else a
-                terms = [(child, np.full(rows, share) if rows > 1 else share)]
-        else:
-            terms = []
-            for child, partial in zip(node.inputs, partials[id(node)]):
-                if partial is None:
-                    continue
-                with np.errstate(all="ignore"):
-                    term = a * value[id(partial)]
-                if not child.per_row and not per_row_output and np.ndim(term) > 0:
-                    term = math.fsum(np.ravel(term))  # a scalar used in every row
-                terms.append((child, term))
-        for child, term in terms:
-            with np.errstate(all="ignore"):
-                adj[id(child)] = adj[id(child)] + term if id(child) in adj else term
-    adj.update(dict.fromkeys(unknown))
-    return adj
+    adjoint = {}
+    for node, adj in zip(shown, results[len(nodes) :]):
+        if columns and (node.per_row or output.per_row) and np.ndim(adj) == 0:
+            # The same in every row (1/n under a mean), yet one value per row.
+            adj = np.full(len(next(iter(columns.values()))), adj)
+        adjoint[id(node)] = adj
+    return value, adjoint
 
 
 # ---------------------------------------------------------------- DOT
@@ -281,11 +231,7 @@ def to_dot(
     kind, wrt_nodes = _choose(output, wrt_nodes, graph)
     if rankdir not in RANKDIRS:
         raise OptionError(f"unknown rankdir '{rankdir}' (choose from {', '.join(RANKDIRS)})")
-    derivatives = {}
-    if wrt_nodes:
-        from ..passes.diff import diff
-
-        derivatives = diff(output, wrt_nodes)
+    derivatives = diff(output, wrt_nodes) if wrt_nodes else {}
     roots = ([output] if kind != "gradient" else []) + list(derivatives.values())
     order = toposort(roots)
     if len(order) > max_nodes:
@@ -312,9 +258,7 @@ def to_dot(
         if id(node) in value:
             rows.append(("value", summary(value[id(node)])))
             if id(node) in in_function and not node.is_const:
-                # No entry: nothing reaches the node but flat ops (sign), so 0.
-                grad = adjoint.get(id(node), 0.0)
-                rows.append(("grad", "n/a" if grad is None else summary(grad)))
+                rows.append(("grad", summary(adjoint[id(node)])))
         style = dict(_KIND_STYLE[_kind(node)])
         if id(node) not in in_function:
             style.update(_DERIVATIVE_STYLE)
@@ -349,8 +293,8 @@ def to_dot(
         note = None
         if values is not None:
             note = "value: the node's value<BR/>grad: ∂J/∂(this node)"
-            if any(adjoint.get(id(n), 0) is None for n in order):
-                note += "<BR/>n/a: a Jacobian (per-row J over a reduction)"
+            if output.per_row and any(np.ndim(v) > 0 for v in values.values()):
+                note += "<BR/>(J per row: ∂J_i/∂(this node in row i))"
         _draw_legend(dot, order, in_function, note)
     return dot.source
 

@@ -1,9 +1,9 @@
 """Derivatives as graph-to-graph transformations: reverse mode, forward mode, Hessians.
 
-In: an output node and the variable nodes (``var`` leaves) to differentiate
-with respect to; for ``resolve_wrt``, the names a user typed after ``--wrt``.
-Out: one derivative graph per variable, built with the checked builders of
-``ops``, so (by interning) it shares every node of the function it can.
+In: an output node and the variable nodes (``var`` leaves; for ``adjoints``, any
+nodes) to differentiate with respect to; for ``resolve_wrt``, names from ``--wrt``.
+Out: one derivative graph per variable (or node), built with the checked
+builders of ``ops``, so (by interning) it shares every node of the function.
 Must not: simplify, evaluate, print, recurse on graph depth (every walk is an
 explicit loop over ``graph.toposort``), or branch on an operator's name: the
 registry entry says what is needed (``partials``, ``reduction``).
@@ -31,11 +31,9 @@ its users, so its adjoint A_R is complete; a scalar A_R is folded into the
 seed of scope (op, no outer), a per-row one (per-row output) becomes the outer
 factor of scope (op, A_R) seeded with 1. By linearity every sum reduction with
 a scalar adjoint shares one scope, and every mean another: d/da mean((a*x + b
-- y)^2) is mean(2*(a*x + b - y)*x), a scalar gets one reduction per scope
-however many per-row nodes feed it, and a per-row node used under several
-reductions has one adjoint per scope (at most two for a scalar output), not
-one per reduction. A reduction of a scalar (sum(a) = n*a) passes A_R * op(1).
-Adjoints and tangents carry their sign beside the node (see ``Signed``).
+- y)^2) is mean(2*(a*x + b - y)*x), a scalar gets one reduction per scope, and
+a per-row node under several reductions one adjoint per scope (at most two for
+a scalar output). A reduction of a scalar (sum(a) = n*a) passes A_R * op(1).
 """
 
 from __future__ import annotations
@@ -118,15 +116,10 @@ class _Scope:
         return share if self.outer is None else _scaled(share, self.outer)
 
 
-def _row_count() -> Node:
-    """n, the number of data rows, as the graph writes it: sum(1)."""
-    return ops.call("sum", ops.ONE)
-
-
 def _row_weighted(op: str, adj: Node) -> Node:
     """adj * d op(e)/d e_i. A linear reduction treats rows alike, so it is op(1)/n."""
     whole = ops.call(op, ops.ONE)
-    count = _row_count()
+    count = ops.call("sum", ops.ONE)  # n, the number of rows, as the graph writes it
     if whole is count:
         return adj
     if whole is ops.ONE:
@@ -152,22 +145,15 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[int, Node]:
     target_ids = {id(t) for t in targets}
     order = graph.toposort([output])
     live = _live(order, target_ids)
-    found: dict[int, Node] = {}
-    if id(output) not in live:
-        return found
-    scopes: dict[tuple, _Scope] = {}
+    found: dict[int, Node] = {}  # stays empty when the output reaches no target
+    scopes: dict[tuple, _Scope] = {(None, 0): _Scope(None, None)}  # the output's own rows
     # Contributions not yet summed: to scalars directly, to scalars as per-row
     # terms still to be reduced (by scope), and to per-row nodes (by scope).
     scalar_terms: dict[int, list[Signed]] = defaultdict(list)
     pending: dict[int, dict[tuple, list[Signed]]] = defaultdict(lambda: defaultdict(list))
     row_terms: dict[int, dict[tuple, list[Signed]]] = defaultdict(lambda: defaultdict(list))
-    seed = (ops.ONE, False)
-    if output.per_row:
-        top = (None, 0)
-        scopes[top] = _Scope(None, None)
-        row_terms[id(output)][top].append(seed)
-    else:
-        scalar_terms[id(output)].append(seed)
+    seeded = row_terms[id(output)][(None, 0)] if output.per_row else scalar_terms[id(output)]
+    seeded.append((ops.ONE, False))
 
     for node in reversed(order):
         if id(node) not in live:
@@ -185,11 +171,8 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[int, Node]:
                 for child, partial in zip(node.inputs, partials):
                     if partial is None or id(child) not in live:
                         continue
-                    term = _scaled(adj, partial)
-                    if child.per_row:
-                        row_terms[id(child)][key].append(term)
-                    else:
-                        pending[id(child)][key].append(term)
+                    bucket = row_terms if child.per_row else pending
+                    bucket[id(child)][key].append(_scaled(adj, partial))
             continue
 
         terms = scalar_terms.pop(id(node), [])
@@ -255,8 +238,7 @@ def _unique_vars(wrt: Sequence[Node]) -> list[Node]:
         if not isinstance(node, Node) or not node.is_var:
             raise TypeError(f"diff: wrt must hold variable nodes, got {node!r}")
         unique.setdefault(id(node), node)
-    names = [v.name for v in unique.values()]
-    if len(set(names)) != len(names):
+    if len({v.name for v in unique.values()}) != len(unique):
         raise TypeError("diff: a name is both a parameter and a data column in wrt")
     return list(unique.values())
 
@@ -291,8 +273,8 @@ def diff(
         raise OptionError(f"unknown differentiation mode '{mode}' (choose from {', '.join(MODES)})")
     variables = _unique_vars(wrt)
     if mode == "reverse":
-        adjoints = _reverse(output, variables)
-        derivatives = {v.name: adjoints.get(id(v)) for v in variables}
+        found = _reverse(output, variables)
+        derivatives = {v.name: found.get(id(v)) for v in variables}
     else:
         for v in variables:
             if v.per_row:
@@ -301,12 +283,37 @@ def diff(
                     "data column, whose per-row derivative needs reverse mode"
                 )
         derivatives = {v.name: _forward(output, v) for v in variables}
-    for name, derivative in derivatives.items():
-        if derivative is None:
-            if strict:
-                raise DisconnectedError(f"the function does not depend on '{name}'")
-            derivatives[name] = ops.ZERO
-    return derivatives
+    missing = [name for name, derivative in derivatives.items() if derivative is None]
+    if strict and missing:
+        raise DisconnectedError(f"the function does not depend on '{missing[0]}'")
+    return {name: ops.ZERO if d is None else d for name, d in derivatives.items()}
+
+
+def adjoints(output: Node, nodes: Sequence[Node] | None = None) -> dict[int, Node]:
+    """The adjoints d out/d node of ``nodes`` (any nodes), from one backward sweep.
+
+    A node is treated as ``diff`` treats a variable: ``adjoints(out, [v])[id(v)]``
+    is ``diff(out, [v])[v.name]``. A scalar node s gets d out/d s (per row for
+    a per-row output). A per-row node p gets, per row i, the derivative with
+    respect to p_i, p's value in row i alone (the other rows fixed), along every
+    path, the reductions that read p included: d out/d p_i for a scalar output,
+    d out_i/d p_i for a per-row one, as for a data column. So for p under a
+    reduction in a per-row output (out = p - mean(p)) it is the diagonal of the
+    n-by-n Jacobian d out_i/d p_j (here 1 - 1/n), not a sum over its rows.
+
+    Args:
+        output: the function's graph.
+        nodes: the nodes wanted; None: every node of ``output``'s graph.
+
+    Returns:
+        {id(node): adjoint graph}, in the order of ``nodes``: ONE for the output,
+        ZERO for a node it does not reach or reaches only through ops with no
+        derivative (sign). Raw builder output sharing the function's nodes; a
+        per-row node's adjoint may be a scalar graph (the same in every row).
+    """
+    wanted = graph.toposort([output]) if nodes is None else list(nodes)
+    found = _reverse(output, wanted)
+    return {id(node): found.get(id(node), ops.ZERO) for node in wanted}
 
 
 def hessian(output: Node, wrt: Sequence[Node], *, strict: bool = False) -> dict[str, dict[str, Node]]:
@@ -329,21 +336,17 @@ def hessian(output: Node, wrt: Sequence[Node], *, strict: bool = False) -> dict[
     for i, first in enumerate(variables):
         row = diff(gradient[first.name], variables[i:])
         for second in variables[i:]:
-            table[first.name][second.name] = row[second.name]
-            table[second.name][first.name] = row[second.name]
-    return {v.name: {w.name: table[v.name][w.name] for w in variables} for v in variables}
+            table[first.name][second.name] = table[second.name][first.name] = row[second.name]
+    return table  # inserted in the order of wrt: (j, i) before (i, i) before (i, j)
 
 
 def jacobian(residual: Node, wrt: Sequence[Node]) -> dict[str, Node]:
     """The columns of the Jacobian of a per-row ``residual``, one per variable.
 
-    For a parameter, d residual_i/d a per row: the whole column, also when
-    the residual contains reductions. This is the reverse sweep over the
-    residual's own rows (the top-level scope): for a least-squares residual
-    without reductions every adjoint stays per row and no reduction node is
-    built. For a data column only the diagonal d residual_i/d x_i is given,
-    which is the whole Jacobian block when no reduction depends on x. An
-    unused variable gets ZERO.
+    For a parameter, d residual_i/d a per row: the whole column, reductions
+    inside or not (without them every adjoint stays per row and no reduction
+    node is built). For a data column, the diagonal d residual_i/d x_i: the
+    whole block when no reduction depends on x. An unused variable gets ZERO.
     """
     return diff(residual, wrt)
 
@@ -374,11 +377,9 @@ def resolve_wrt(
     present = graph.variables([output])
     names = [name.strip() for name in names if name.strip()]
     if not names:
-        if default == "parameters":
-            return [v for v in present if not v.per_row], []
-        if default == "variables":
-            return list(present), []
-        raise OptionError(f"unknown default '{default}' (choose parameters or variables)")
+        if default not in ("parameters", "variables"):
+            raise OptionError(f"unknown default '{default}' (choose parameters or variables)")
+        return [v for v in present if default == "variables" or not v.per_row], []
     by_name = {v.name: v for v in present}
     families: dict[str, list[Node]] = defaultdict(list)
     for v in present:
