@@ -1,6 +1,8 @@
 """The abstract syntax tree: what the parser builds and lowering reads.
 
-Small frozen dataclasses with source positions. ``eq=False`` on purpose:
+Small dataclasses with source positions, never changed after the parser
+builds them (not declared frozen: frozen dataclasses are three times slower to
+create, which is most of parsing a 100,000-term sum). ``eq=False`` on purpose:
 comparing or hashing a 10,000-deep tree field by field would recurse, and
 nothing needs structural equality of syntax (the graph owns that).
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Span:
     """1-based line and column of the first character, and the width on that line."""
 
@@ -19,14 +21,14 @@ class Span:
     width: int = 1
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Number:
     value: float
     text: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Name:
     """A bare name: a definition, a constant (pi, e), a parameter or a data column."""
 
@@ -34,7 +36,7 @@ class Name:
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Indexed:
     """A member of a family: ``theta[1]`` is Indexed("theta", 1)."""
 
@@ -43,7 +45,7 @@ class Indexed:
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Negate:
     """Unary minus (``-x``); a unary plus is dropped by the parser."""
 
@@ -51,7 +53,7 @@ class Negate:
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Sum:
     """``t0 + t1 - t2 ...`` as one flat node; signs[i] is +1 or -1, signs[0] == +1."""
 
@@ -60,7 +62,7 @@ class Sum:
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Product:
     """``f0 * f1 / f2 ...`` as one flat node; divides[i] is True for a divisor."""
 
@@ -69,7 +71,7 @@ class Product:
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Power:
     """``base ^ exponent`` (``**`` too); right-associative."""
 
@@ -78,7 +80,7 @@ class Power:
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Call:
     """``name(args...)``; name_span covers the function name alone."""
 
@@ -88,7 +90,7 @@ class Call:
     name_span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Definition:
     """``name = value``."""
 
@@ -97,7 +99,7 @@ class Definition:
     span: Span
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Program:
     """Definitions in source order, then the result expression; ``source`` is the text."""
 

@@ -147,5 +147,7 @@ def parse(text: str, columns: Iterable[str] | None = None) -> Function:
         ExprSyntaxError, NameResolutionError, ArityError: the text is wrong.
     """
     with graph.gc_paused():
-        program = parse_program(text)
-        return Function(lower(program, None if columns is None else list(columns)), text)
+        # The syntax tree dies inside the pause: freeing it after would
+        # trigger a collection over all of its nodes.
+        output = lower(parse_program(text), None if columns is None else list(columns))
+        return Function(output, text)

@@ -30,51 +30,51 @@ def presumed_column(name: str) -> bool:
     return bool(_PRESUMED_DATA.match(name))
 
 
-_CHILDREN = {
-    A.Sum: lambda e: e.terms,
-    A.Product: lambda e: e.factors,
-    A.Power: lambda e: (e.base, e.exponent),
-    A.Negate: lambda e: (e.operand,),
-    A.Call: lambda e: e.args,
-}
-
-
-def _children(expr) -> tuple:
-    get = _CHILDREN.get(type(expr))
-    return get(expr) if get is not None else ()
-
-
-def _walk(expr):
-    """Every node of an expression tree, parents before children, iteratively."""
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(_children(node))
-
-
 @dataclass
 class _Scan:
-    """What one walk over an expression finds: the names it uses and whether it reduces."""
+    """What one walk over an expression finds: the names it uses, whether it reduces, its nodes."""
 
     names: dict[str, A.Span] = field(default_factory=dict)  # plain names, first use
     indexed: dict[str, A.Span] = field(default_factory=dict)  # family -> first use
     reduces: bool = False
     uses: list[A.Name] = field(default_factory=list)  # every plain-name use, in order
+    # Every node, parents before children, a parent's last child first: read
+    # backwards, children before parents in source order (what lowering needs).
+    order: list = field(default_factory=list)
 
 
 def _scan(expr) -> _Scan:
+    """One iterative walk over ``expr`` (the AST types are spelled out: this loop is hot)."""
     found = _Scan()
-    for n in _walk(expr):
-        kind = type(n)
+    names, uses, order = found.names, found.uses, found.order
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        kind = type(node)
         if kind is A.Name:
-            found.names.setdefault(n.name, n.span)
-            found.uses.append(n)
+            if node.name not in names:
+                names[node.name] = node.span
+            uses.append(node)
+        elif kind is A.Number:
+            pass
+        elif kind is A.Sum:
+            stack += node.terms
+        elif kind is A.Product:
+            stack += node.factors
+        elif kind is A.Call:
+            stack += node.args
+            spec = ops.OPS.get(node.name)
+            if spec is not None and spec.reduction:
+                found.reduces = True
+        elif kind is A.Power:
+            stack.append(node.base)
+            stack.append(node.exponent)
+        elif kind is A.Negate:
+            stack.append(node.operand)
         elif kind is A.Indexed:
-            found.indexed.setdefault(n.name, n.span)
-            found.names.setdefault(f"{n.name}[{n.index}]", n.span)
-        elif kind is A.Call and n.name in ops.OPS and ops.OPS[n.name].reduction:
-            found.reduces = True
+            found.indexed.setdefault(node.name, node.span)
+            found.names.setdefault(f"{node.name}[{node.index}]", node.span)
     return found
 
 
@@ -96,16 +96,9 @@ class _Lowering:
         self.result_scan = _scan(program.result)
         self.columns = self._decide_columns(columns)
         self.lowered: dict[str, Node] = {}
-        self._builders = {
-            A.Number: lambda node, args: ops.const(node.value),
-            A.Name: lambda node, args: self._name(node),
-            A.Indexed: self._indexed,
-            A.Negate: lambda node, args: ops.neg(args[0]),
-            A.Power: lambda node, args: ops.pow_(args[0], args[1]),
-            A.Sum: self._sum,
-            A.Product: self._product,
-            A.Call: self._call,
-        }
+        # Each plain name means one node for the whole program (a definition is
+        # lowered before every use of it), so it is resolved once.
+        self.resolved: dict[str, Node] = {}
 
     def error(self, cls, message: str, span: A.Span) -> ExprgradError:
         return cls(message, source=self.source, line=span.line, column=span.column, width=span.width)
@@ -129,8 +122,8 @@ class _Lowering:
     def run(self) -> Node:
         self._check_families()
         for name in self._definition_order():
-            self.lowered[name] = self.lower_expr(self.definitions[name].value)
-        return self.lower_expr(self.program.result)
+            self.lowered[name] = self.lower_expr(self.scans[name])
+        return self.lower_expr(self.result_scan)
 
     def _check_families(self) -> None:
         plain: dict[str, A.Span] = {}
@@ -160,8 +153,7 @@ class _Lowering:
     def _definition_order(self) -> list[str]:
         """Definitions ordered so each comes after those it uses; cycles are errors."""
         uses = {
-            name: [n for n in scan.uses if n.name in self.definitions]
-            for name, scan in self.scans.items()
+            name: [n for n in scan.uses if n.name in self.definitions] for name, scan in self.scans.items()
         }
         order: list[str] = []
         state: dict[str, int] = {}  # 1 = in progress, 2 = done
@@ -177,7 +169,7 @@ class _Lowering:
                     used = uses[name][i]
                     if state.get(used.name) == 1:
                         path = [n for n, _ in stack]
-                        cycle = path[path.index(used.name):] + [used.name]
+                        cycle = path[path.index(used.name) :] + [used.name]
                         if len(cycle) == 2:
                             message = f"the definition of '{used.name}' refers to itself"
                         else:
@@ -192,27 +184,53 @@ class _Lowering:
                     order.append(name)
         return order
 
-    def lower_expr(self, expr) -> Node:
-        """Post-order over the tree with an explicit stack."""
+    def lower_expr(self, scan: _Scan) -> Node:
+        """The graph of a scanned expression: its nodes children first, one stack of results.
+
+        The AST types are spelled out and the common cases (a sum without
+        minus, a product without division) built inline: this loop runs once per
+        AST node, so a 100,000-term expression spends most of lowering here.
+        """
         results: list[Node] = []
-        stack = [(expr, False)]
-        while stack:
-            node, expanded = stack.pop()
-            children = _children(node)
-            if not expanded and children:
-                stack.append((node, True))
-                stack.extend((c, False) for c in reversed(children))
-                continue
-            args = results[len(results) - len(children):] if children else []
-            if children:
-                del results[len(results) - len(children):]
-            results.append(self._build(node, args))
+        push = results.append
+        resolved = self.resolved
+        for node in reversed(scan.order):
+            kind = type(node)
+            if kind is A.Name:
+                value = resolved.get(node.name)
+                if value is None:
+                    value = resolved[node.name] = self._name(node)
+                push(value)
+            elif kind is A.Number:
+                push(ops.const(node.value))
+            elif kind is A.Sum:
+                n = len(node.terms)
+                args = results[-n:]
+                del results[-n:]
+                push(ops.add(*args) if -1 not in node.signs else self._sum(node, args))
+            elif kind is A.Product:
+                n = len(node.factors)
+                args = results[-n:]
+                del results[-n:]
+                push(ops.mul(*args) if True not in node.divides else self._product(node, args))
+            elif kind is A.Call:
+                n = len(node.args)
+                args = results[-n:] if n else []
+                if n:
+                    del results[-n:]
+                push(self._call(node, args))
+            elif kind is A.Power:
+                exponent = results.pop()
+                results[-1] = ops.pow_(results[-1], exponent)
+            elif kind is A.Negate:
+                results[-1] = ops.neg(results[-1])
+            elif kind is A.Indexed:
+                push(self._indexed(node))
+            else:
+                raise TypeError(f"not an expression node: {node!r}")
         return results[0]
 
-    def _build(self, node, args: list[Node]) -> Node:
-        return self._builders[type(node)](node, args)
-
-    def _indexed(self, node: A.Indexed, args) -> Node:
+    def _indexed(self, node: A.Indexed) -> Node:
         name = f"{node.name}[{node.index}]"
         return graph.var(name, per_row=name in self.columns)
 

@@ -5,23 +5,32 @@ in the language of ``grammar/exprgrad.lark``.
 Out: an ``exprgrad.ast_nodes.Program`` whose nodes carry 1-based source spans,
 or an ``ExprSyntaxError`` with line, column and a message in words.
 
+How: Lark analyses the grammar once (LALR(1)); ``_Automaton`` takes Lark's
+terminal definitions and parse table and runs them in one loop that scans
+with a single regular expression and builds AST nodes at each reduction, with
+no parse tree and no Token objects (a 100,000-term sum is ~300,000 tokens and
+~500,000 reductions, so per-step cost is the whole budget). Only when that
+loop rejects the text does Lark's own parser run on it, for the exception the
+error messages are made from.
+
 It must not: evaluate or ``eval`` anything, know function names or arities
 (lowering checks those against the registry), recurse on expression depth
-(the LALR parser and ``Transformer_NonRecursive`` both work with explicit
-stacks), build the Lark parser at import time, or let a Lark exception out.
+(the LALR loop keeps explicit stacks), build the Lark parser at import time,
+or let a Lark exception out.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lark import Lark, Token, Transformer_NonRecursive, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lark import PostLex
-from lark.tree import Meta
 
 from exprgrad.ast_nodes import (
     Call,
@@ -54,6 +63,7 @@ _CHARACTER_HINTS = {
 }
 
 _parser: Lark | None = None  # built by the first parse() call, then reused
+_automaton: _Automaton | None = None  # read from _parser at the same time
 
 
 def grammar_path() -> Path:
@@ -72,6 +82,11 @@ def grammar_path() -> Path:
     )
 
 
+# Bracket depth steps. A line break at depth > 0 is no separator: it is dropped
+# by _ContinueInsideBrackets for Lark, and by _Automaton.run for the fast path.
+_DEPTH_STEP = {"LPAR": 1, "LSQB": 1, "RPAR": -1, "RSQB": -1}
+
+
 class _ContinueInsideBrackets(PostLex):
     """Drops line breaks inside () and [], so a long expression may span lines."""
 
@@ -81,94 +96,284 @@ class _ContinueInsideBrackets(PostLex):
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         depth = 0
         for token in stream:
-            if token.type in ("LPAR", "LSQB"):
-                depth += 1
-            elif token.type in ("RPAR", "RSQB") and depth:
-                depth -= 1
+            step = _DEPTH_STEP.get(token.type, 0)
+            if step:
+                depth = max(depth + step, 0)
             elif token.type == "_SEP" and depth and token == "\n":
                 continue
             yield token
 
 
 def _get_parser() -> Lark:
-    global _parser
+    global _parser, _automaton
     if _parser is None:
-        _parser = Lark(
+        lark = Lark(
             grammar_path().read_text(encoding="utf-8"),
             parser="lalr",
-            propagate_positions=True,
             postlex=_ContinueInsideBrackets(),
         )
+        _automaton = _Automaton(lark)
+        _parser = lark
     return _parser
 
 
-def _span(where: Token | Meta) -> Span:
-    """The span of a token or a tree's meta: its start, and its width if on one line."""
-    width = where.end_column - where.column if where.line == where.end_line else 1
-    return Span(where.line, where.column, width)
+def _get_automaton() -> _Automaton:
+    _get_parser()
+    return _automaton
 
 
-def _error(message: str, text: str, where: Span) -> ExprSyntaxError:
-    return ExprSyntaxError(message, source=text, line=where.line, column=where.column, width=where.width)
+# ---- the fast path: Lark's terminals and LALR table, one loop ----------------
 
 
-class _AstBuilder(Transformer_NonRecursive):
-    """Lark tree -> AST nodes, bottom-up with an explicit stack. Builds, never evaluates."""
+class _Rejected(Exception):
+    """The automaton cannot go on: the text has a syntax error (Lark says which)."""
+
+
+_END = "_end_of_input"  # the scanner's group for the end of the text (terminals are upper case)
+
+# How a reduction builds its value, decided once per rule from Lark's rule options:
+_UNIT = 0  # ?rule with one kept child: the child itself, same span (atom: NAME)
+_APPEND = 1  # a left-recursive helper Lark made for (...)*: the list grows in place
+_LIST = 2  # another rule named _x: a list, spliced into the parent's children
+_NODE = 3  # a rule or alias: the _AstBuilder method of that name (or, for a
+#            ?rule left with one child, that child, spanning the whole rule)
+
+
+class _Rule:
+    """One grammar rule as the loop needs it."""
+
+    __slots__ = ("inline", "keep", "kind", "name", "origin", "size", "whole")
+
+    def __init__(self, rule):
+        expansion = rule.expansion
+        self.size = len(expansion)
+        self.origin = str(rule.origin.name)
+        self.name = str(rule.alias or self.origin)
+        self.inline = rule.options.expand1 and not rule.alias
+        # The children Lark keeps (anonymous strings and _TERMINALS are dropped),
+        # and whether each is a _rule whose own children are spliced in.
+        self.keep = tuple(
+            (i, not symbol.is_term and symbol.name.startswith("_"))
+            for i, symbol in enumerate(expansion)
+            if not (symbol.is_term and symbol.filter_out)
+        )
+        self.whole = self.keep == tuple((i, False) for i in range(self.size))  # kept as they are
+        if self.origin.startswith("_"):
+            recursive = self.size > 1 and self.keep[:1] == ((0, True),) and expansion[0] == rule.origin
+            self.kind = _APPEND if recursive else _LIST
+        elif self.inline and self.keep == ((0, False),) and self.size == 1:
+            self.kind = _UNIT
+        else:
+            self.kind = _NODE
+
+    def kept(self, stack: list, skip: int) -> list:
+        """The kept children on top of ``stack``, _rule lists spliced, the first ``skip`` left out."""
+        base = len(stack) - self.size
+        if self.whole:
+            return stack[base + skip :]
+        out: list = []
+        for i, splice in self.keep[skip:]:
+            if splice:
+                out += stack[base + i]
+            else:
+                out.append(stack[base + i])
+        return out
+
+
+class _Automaton:
+    """Lark's lexical and LALR(1) analysis of the grammar, in the form one loop runs fast.
+
+    The scanner is one regular expression made from Lark's terminal
+    definitions, in the order Lark's own lexer tries them, with the %ignore'd
+    terminals (spaces, comments) skipped in front of every token.
+    """
+
+    def __init__(self, lark: Lark):
+        def order(t):  # the order in which Lark's lexer tries terminals
+            return (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name)
+
+        terminals = sorted(lark.terminals, key=order)
+        ignored = set(lark.ignore_tokens)
+        words = [t for t in terminals if t.pattern.type == "str"]
+        for t in terminals:
+            for word in words:
+                if t.pattern.type == "re" and re.fullmatch(t.pattern.to_regexp(), word.pattern.value):
+                    # Lark would retype such a match (a keyword); this scanner does not.
+                    raise RuntimeError(
+                        f"terminal {t.name} also matches {word.name}: teach _Automaton keywords"
+                    )
+        skip = "|".join(t.pattern.to_regexp() for t in terminals if t.name in ignored)
+        tokens = "|".join(
+            f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in terminals if t.name not in ignored
+        )
+        self.scanner = re.compile(f"(?>(?:{skip})*)(?:{tokens}|(?P<{_END}>\\Z))", lark.options.g_regex_flags)
+
+        conf = lark.parse_interactive("").parser_state.parse_conf
+        self.start_state, self.end_state = conf.start_state, conf.end_state
+        rules: dict = {}
+        # table[state][symbol]: the next state (a shift, or a goto after a
+        # reduction), or ~i to reduce by self.rules[i].
+        self.table: list[dict[str, int]] = [{} for _ in conf.states]
+        for state, row in conf.states.items():
+            for symbol, (action, arg) in row.items():
+                # str(): Lark's names are Token objects, slow to compare as dict keys.
+                if action.name == "Shift":
+                    self.table[state][str(symbol)] = arg
+                else:
+                    self.table[state][str(symbol)] = ~rules.setdefault(arg, len(rules))
+        self.rules = [_Rule(rule) for rule in rules]
+
+    def run(self, text: str, build: _AstBuilder) -> list:
+        """The statements of ``text``, built by ``build``.
+
+        Raises:
+            _Rejected: a character no terminal matches, or a token the grammar
+                does not allow where it stands.
+        """
+        table, rules, end_state, depth_step = self.table, self.rules, self.end_state, _DEPTH_STEP
+        methods = [getattr(build, rule.name, None) for rule in rules]
+        name_token, number_token = build.NAME, build.NUMBER
+        states, values, spans = [self.start_state], [], []
+        pos = depth = 0
+        try:
+            for match in self.scanner.finditer(text):
+                kind = match.lastgroup
+                if match.start() != pos:
+                    raise _Rejected  # characters no terminal matches
+                span = match.span(kind)
+                start, pos = span
+                if kind == "NAME":
+                    value = name_token(start, pos)
+                elif kind == "NUMBER":
+                    value = number_token(start, pos)
+                else:
+                    value = kind
+                    if kind in depth_step:
+                        depth = max(depth + depth_step[kind], 0)
+                    elif kind == "_SEP" and depth and text[start] == "\n":
+                        continue
+                    elif kind == _END:
+                        kind = "$END"
+                action = table[states[-1]][kind]
+                while action < 0:  # reduce, then goto
+                    rule = rules[~action]
+                    how, n = rule.kind, rule.size
+                    if how == _UNIT:
+                        states[-1] = table[states[-2]][rule.origin]
+                        action = table[states[-1]][kind]
+                        continue
+                    if how == _APPEND:  # the list stays where it is, one slot lower
+                        merged = values[-n]
+                        merged += rule.kept(values, 1)
+                        del values[1 - n :]
+                    else:
+                        children = rule.kept(values, 0)
+                        if how == _LIST:
+                            merged = children
+                        elif rule.inline and len(children) == 1:
+                            merged = children[0]
+                        elif n:
+                            merged = methods[~action](children, spans[-n][0], spans[-1][1])
+                        else:
+                            merged = methods[~action](children, start, start)
+                        if n:
+                            values[-n:] = (merged,)
+                        else:
+                            values.append(merged)
+                    if n:
+                        spans[-n:] = ((spans[-n][0], spans[-1][1]),)
+                        del states[-n:]
+                    else:
+                        spans.append((start, start))
+                    states.append(table[states[-1]][rule.origin])
+                    if states[-1] == end_state:
+                        return values[-1]
+                    action = table[states[-1]][kind]
+                states.append(action)
+                values.append(value)
+                spans.append(span)
+        except KeyError:
+            raise _Rejected from None
+        raise AssertionError("the scanner always ends with the end of the text")
+
+
+# The operator tokens of a chain: what each means for the Sum or Product.
+_SIGN = {"PLUS": 1, "MINUS": -1}
+_DIVIDES = {"STAR": False, "SLASH": True}
+
+
+class _AstBuilder:
+    """AST nodes for tokens and reductions, with spans. Builds, never evaluates.
+
+    A node spans its whole rule: parentheses and signs around an operand belong
+    to the node that contains them ('(x)^2' is the power's text, 'x' the base's).
+    A problem in a well-formed text (a number too large) is kept, not raised:
+    a syntax error anywhere in the text is reported first.
+    """
 
     def __init__(self, text: str):
-        super().__init__(visit_tokens=True)
         self.text = text
+        self.newlines = [m.start() for m in re.finditer("\n", text)]
+        self.problem: tuple[str, Span] | None = None  # the first one
 
-    def NUMBER(self, token: Token) -> Number:
-        value = float(token)
+    def span(self, start: int, end: int) -> Span:
+        """The span of text[start:end]: line and column of the start, width if on one line."""
+        if not self.newlines:
+            return Span(1, start + 1, end - start)
+        line = bisect_left(self.newlines, start)  # line breaks before start
+        column = start - (self.newlines[line - 1] + 1 if line else 0) + 1
+        same_line = line == bisect_left(self.newlines, end)
+        return Span(line + 1, column, end - start if same_line else 1)
+
+    def report(self, message: str, where: Span) -> None:
+        if self.problem is None:
+            self.problem = (message, where)
+
+    def NUMBER(self, start: int, end: int) -> Number:
+        text = self.text[start:end]
+        value = float(text)
         if not math.isfinite(value):
-            raise _error(f"the number '{token}' is too large", self.text, _span(token))
-        return Number(value, str(token), _span(token))
+            self.report(f"the number '{text}' is too large", self.span(start, end))
+        return Number(value, text, self.span(start, end))
 
-    def NAME(self, token: Token) -> Name:
+    def NAME(self, start: int, end: int) -> Name:
+        text = self.text[start:end]
         # The grammar's \w admits numeric symbols ('x²'); a name must be an identifier.
-        if not token.isidentifier():
-            bad = next((i for i, c in enumerate(token) if not ("_" + c).isidentifier()), 0)
-            where = Span(token.line, token.column + bad, 1)
-            raise _error(_unexpected_character(token[bad]), self.text, where)
-        return Name(str(token), _span(token))
+        if not text.isidentifier():
+            bad = next((i for i, c in enumerate(text) if not ("_" + c).isidentifier()), 0)
+            self.report(_unexpected_character(text[bad]), self.span(start + bad, start + bad + 1))
+        return Name(text, self.span(start, end))
 
-    @v_args(meta=True)
-    def sum(self, meta: Meta, children: list) -> Sum:
-        signs = (1, *(1 if op.type == "PLUS" else -1 for op in children[1::2]))
-        return Sum(tuple(children[0::2]), signs, _span(meta))
+    def sum(self, children: list, start: int, end: int) -> Sum:
+        signs = (1, *map(_SIGN.__getitem__, children[1::2]))
+        return Sum(tuple(children[0::2]), signs, self.span(start, end))
 
-    @v_args(meta=True)
-    def product(self, meta: Meta, children: list) -> Product:
-        divides = (False, *(op.type == "SLASH" for op in children[1::2]))
-        return Product(tuple(children[0::2]), divides, _span(meta))
+    def product(self, children: list, start: int, end: int) -> Product:
+        divides = (False, *map(_DIVIDES.__getitem__, children[1::2]))
+        return Product(tuple(children[0::2]), divides, self.span(start, end))
 
-    @v_args(meta=True)
-    def negate(self, meta: Meta, children: list) -> Negate:
-        return Negate(children[0], _span(meta))
+    def negate(self, children: list, start: int, end: int) -> Negate:
+        return Negate(children[0], self.span(start, end))
 
-    @v_args(meta=True)
-    def power(self, meta: Meta, children: list) -> Power:
-        return Power(children[0], children[1], _span(meta))
+    def power(self, children: list, start: int, end: int) -> Power:
+        return Power(children[0], children[1], self.span(start, end))
 
-    @v_args(meta=True)
-    def call(self, meta: Meta, children: list) -> Call:
+    def call(self, children: list, start: int, end: int) -> Call:
         name = children[0]
-        return Call(name.name, tuple(children[1:]), _span(meta), name.span)
+        return Call(name.name, tuple(children[1:]), self.span(start, end), name.span)
 
-    @v_args(meta=True)
-    def indexed(self, meta: Meta, children: list) -> Indexed:
+    def indexed(self, children: list, start: int, end: int) -> Indexed:
         name, index = children
         if not index.text.isdigit():
-            raise _error("an index must be a whole number, like theta[0]", self.text, index.span)
-        return Indexed(name.name, int(index.text), _span(meta))
+            self.report("an index must be a whole number, like theta[0]", index.span)
+            return Indexed(name.name, 0, self.span(start, end))
+        return Indexed(name.name, int(index.text), self.span(start, end))
 
-    @v_args(meta=True)
-    def definition(self, meta: Meta, children: list) -> Definition:
+    def definition(self, children: list, start: int, end: int) -> Definition:
         name, value = children
-        return Definition(name.name, value, _span(meta))
+        return Definition(name.name, value, self.span(start, end))
 
-    def start(self, children: list) -> list[Definition | Expr]:
+    def start(self, children: list, start: int, end: int) -> list[Definition | Expr]:
         return children
 
 
@@ -186,17 +391,24 @@ def parse(text: str) -> Program:
     Raises:
         ExprSyntaxError: the text is not a program, with line, column and width.
     """
+    build = _AstBuilder(text)
     try:
-        tree = _get_parser().parse(text)
-    except UnexpectedInput as exc:
-        raise _syntax_error(text, exc) from None
-    try:
-        statements = _AstBuilder(text).transform(tree)
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, ExprSyntaxError):
-            raise exc.orig_exc from None
-        raise
+        statements = _get_automaton().run(text, build)
+    except _Rejected:
+        raise _lark_syntax_error(text) from None
+    if build.problem is not None:
+        message, where = build.problem
+        raise _error(message, text, where)
     return _program(text, statements)
+
+
+def _lark_syntax_error(text: str) -> ExprSyntaxError:
+    """The error for a text the automaton rejected, from Lark's own parse of it."""
+    try:
+        _get_parser().parse(text)
+    except UnexpectedInput as exc:
+        return _syntax_error(text, exc)
+    raise RuntimeError(f"exprgrad's parser rejected a text Lark accepts (a bug): {text[:200]!r}")
 
 
 def _program(text: str, statements: list[Definition | Expr]) -> Program:
@@ -220,6 +432,16 @@ def _program(text: str, statements: list[Definition | Expr]) -> Program:
 
 
 # ---- syntax errors in words -------------------------------------------------
+
+
+def _error(message: str, text: str, where: Span) -> ExprSyntaxError:
+    return ExprSyntaxError(message, source=text, line=where.line, column=where.column, width=where.width)
+
+
+def _span(token: Token) -> Span:
+    """The span of a Lark token: its start, and its width if on one line."""
+    width = token.end_column - token.column if token.line == token.end_line else 1
+    return Span(token.line, token.column, width)
 
 
 def _unexpected_character(char: str) -> str:

@@ -85,3 +85,34 @@ def test_deep_nesting_lowers_without_recursion():
     assert f.output is graph.var("x")
     g = parse("sin(" * 10000 + "x" + ")" * 10000)
     assert graph.count_nodes([g.output]) == 10001
+
+
+@pytest.mark.parametrize(
+    "text, error, message",
+    [
+        ("sinn(x) + atan2(x)", NameResolutionError, "unknown function 'sinn'"),
+        ("atan2(x) + sinn(x)", ArityError, "atan2() takes 2 arguments, got 1"),
+        ("sin + sinn(x)", NameResolutionError, "'sin' is a function"),
+        ("sinn(sin)", NameResolutionError, "'sin' is a function"),
+    ],
+)
+def test_the_first_problem_in_the_text_is_reported(text, error, message):
+    with pytest.raises(error) as caught:
+        parse(text)
+    assert message in str(caught.value)
+
+
+def test_signs_and_divisions_in_long_chains():
+    f = parse("a - b + c - d")
+    assert f.output is ops.sub(ops.add(*(graph.var(n) for n in "ac")), ops.add(*(graph.var(n) for n in "bd")))
+    g = parse("a / b * c / d")
+    assert g.output is ops.div(ops.mul(*(graph.var(n) for n in "ac")), ops.mul(*(graph.var(n) for n in "bd")))
+
+
+@pytest.mark.slow
+def test_a_hundred_thousand_operators_lower_to_shared_nodes():
+    # The workload of benchmarks/bench_eval.py: 33,333 terms a*sin(x + i).
+    f = parse(" + ".join(f"a{i % 50}*sin(x{i % 7} + {i})" for i in range(33_333)))
+    assert f.output.op == "add" and len(f.output.inputs) == 33_333
+    assert graph.count_nodes([f.output]) == 133_388  # 50 + 7 names, each one node
+    assert len(f.params) == 57

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -10,13 +11,16 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lark.exceptions import UnexpectedInput
 
-import exprgrad.parse as parse_module
 from exprgrad.ast_nodes import Call, Definition, Indexed, Name, Negate, Number, Power, Product, Sum
 from exprgrad.errors import ExprSyntaxError
 from exprgrad.parse import grammar_path, parse
 
 ROOT = Path(__file__).resolve().parent.parent
+# The module, not the function: ``exprgrad.parse`` is the public parse() once
+# the package is imported, so ``import exprgrad.parse as m`` gives the function.
+parse_module = importlib.import_module("exprgrad.parse")
 
 
 def result(text: str):
@@ -191,6 +195,20 @@ def test_spans_cover_each_node_on_its_line():
     assert covered(text, power.base.terms[0]) == "a*x"
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("(x)^2", "(x)^2"),
+        ("-(x)", "-(x)"),
+        ("(2)*x", "(2)*x"),
+        ("a + (b)", "a + (b)"),
+        ("+(b) - c", "+(b) - c"),
+    ],
+)
+def test_parentheses_and_signs_around_an_operand_belong_to_its_parent(text, expected):
+    assert covered(text, result(text)) == expected
+
+
 def test_a_node_over_several_lines_has_width_one():
     text = "f(a,\n  b)"
     node = result(text)
@@ -267,6 +285,20 @@ def test_error_messages_in_words(text, message, line, column, width):
     lines = str(err).splitlines()
     assert lines[0] == f"line {line}, column {column}: {message}"
     assert lines[-1] == "  " + " " * (column - 1) + "^" * width
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1e999 +", "expected an operand after '+', but the input ended"),  # a syntax error first
+        ("x² + 1e999", "unexpected character '²' (write ^2 for a power)"),  # then the first problem
+        ("1e999 + x²", "the number '1e999' is too large"),
+        ("theta[1.5] + 1e999", "an index must be a whole number, like theta[0]"),
+        ("x²(1e999)", "unexpected character '²' (write ^2 for a power)"),
+    ],
+)
+def test_the_error_reported_is_the_first_in_the_text(text, message):
+    assert syntax_error(text).message == message
 
 
 @pytest.mark.parametrize(
@@ -354,6 +386,56 @@ def test_a_hundred_thousand_term_sum_is_one_flat_node():
     assert node.terms[-1].name == "x99999" and set(node.signs) == {1}
 
 
+@pytest.mark.slow
+def test_a_hundred_thousand_operators_with_calls_and_nesting():
+    # The shape of benchmarks/bench_eval.py: 33,333 terms a*sin(x + i).
+    node = result(" + ".join(f"a{i % 50}*sin(x{i % 7} + {i})" for i in range(33_333)))
+    assert isinstance(node, Sum) and len(node.terms) == 33_333
+    assert shape(node.terms[-1]) == (
+        "*",
+        ("a32", ("call", "sin", (("+", ("x5", 33332.0), (1, 1)),))),
+        (False, False),
+    )
+
+
+# ---- the fast path: Lark's table in one loop, Lark's parser only for errors ---
+
+
+def test_a_valid_text_never_goes_through_lark_parse(monkeypatch):
+    def no_parse_tree(*args, **kwargs):
+        raise AssertionError("Lark.parse ran on a valid text")
+
+    monkeypatch.setattr(parse_module._get_parser(), "parse", no_parse_tree)
+    program = parse("h = a*x + b  # model\nmean((h - y)^2) / 2")
+    assert shape(program.result)[0] == "*"
+
+
+def test_the_scanner_has_the_grammar_terminals():
+    lark = parse_module._get_parser()
+    scanned = set(parse_module._get_automaton().scanner.groupindex) - {parse_module._END}
+    assert scanned == {t.name for t in lark.terminals} - set(lark.ignore_tokens)
+
+
+_OPERANDS = ["a", "x1", "θ", "2", "1.5", "1e3", "sin(", "theta[1]", "$", "²", " ", "\n", "# c\n"]
+_PUNCTUATION = ["(", ")", "[", "]", ",", ";", "=", "+", "-", "*", "/", "^", "**"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_OPERANDS + _PUNCTUATION), max_size=16).map("".join))
+def test_the_fast_path_accepts_exactly_what_lark_accepts(text):
+    try:
+        parse_module._get_parser().parse(text)
+        lark_accepts = True
+    except UnexpectedInput:
+        lark_accepts = False
+    try:
+        parse_module._get_automaton().run(text, parse_module._AstBuilder(text))
+        fast_accepts = True
+    except parse_module._Rejected:
+        fast_accepts = False
+    assert fast_accepts == lark_accepts
+
+
 # ---- the grammar file and the lazy parser -------------------------------------
 
 
@@ -375,6 +457,9 @@ def test_grammar_path_prefers_the_copy_inside_the_package(tmp_path, monkeypatch)
 
 
 def test_importing_does_not_build_the_parser():
-    code = "import exprgrad.parse as p; assert p._parser is None; p.parse('x'); assert p._parser is not None"
+    code = (
+        "import importlib; p = importlib.import_module('exprgrad.parse'); "
+        "assert p._parser is None; p.parse('x'); assert p._parser is not None"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)

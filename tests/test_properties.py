@@ -78,7 +78,10 @@ def test_evaluation_matches_plain_numpy(tree):
         expected = np.broadcast_to(reference(tree), (len(ROWS["x"]),))
         got = parse(text, columns=list(ROWS)).evaluate(ROWS, **PARAMS)
     got = np.broadcast_to(got, expected.shape)
-    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=text)
+    # Values are kept where the expression is defined; where it is not (nan),
+    # algebra such as x - x -> 0 may give a number.
+    defined = ~np.isnan(expected)
+    np.testing.assert_allclose(got[defined], expected[defined], rtol=1e-9, atol=1e-12, err_msg=text)
 
 
 alphabet = st.sampled_from(list("ab xy+-*/^()[],;=#\n.0123456789e_θ") + ["sin", "mean", "**", "pi"])
