@@ -191,7 +191,18 @@ def toposort(roots: Iterable[Node]) -> list[Node]:
 
 def variables(roots: Iterable[Node]) -> list[Node]:
     """The variable leaves reachable from ``roots``, sorted by name."""
-    found = [n for n in toposort(roots) if n.op == VAR]
+    # Order does not matter before the sort, so a plain depth-first visit
+    # (cheaper than a toposort) finds them.
+    found, seen, stack = [], set(), list(roots)
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.op == VAR:
+            found.append(node)
+        else:
+            stack.extend(node.inputs)
     return sorted(found, key=lambda n: natural_key(n.name))
 
 
