@@ -13,7 +13,7 @@ from exprgrad.cli import cli
 def run_ok(runner, *args):
     result = runner.invoke(cli, list(args))
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 @pytest.mark.parametrize(

@@ -113,3 +113,15 @@ def test_installed_console_script_runs():
     assert done.returncode == 0 and done.stdout == "-3\n"
     bad = subprocess.run([*command, "eval", "1 +", "--at", "x=2"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+
+
+def test_at_naming_a_data_column_is_refused(runner, samples):
+    result = runner.invoke(cli, ["eval", "mean(a*x)", "--at", "a=1,x=2", "--data", str(samples / "linear.csv")])
+    assert result.exit_code == 2
+    assert "'x' is a column of" in result.output
+
+
+def test_at_name_the_function_does_not_use_warns(runner):
+    result = runner.invoke(cli, ["eval", "a*b", "--at", "a=1,b=2,c=3"])
+    assert result.exit_code == 0
+    assert "warning: --at gives 'c', which the function does not use" in result.output

@@ -154,6 +154,16 @@ def check_bindings(function, bindings: dict[str, float], dataset) -> dict:
     """
     from ..lower import presumed_column
 
+    if dataset is not None:
+        clashing = [name for name in bindings if name in dataset.names]
+        if clashing:
+            raise OptionError(
+                f"--at {clashing[0]}: '{clashing[0]}' is a column of {dataset.path}; "
+                "a name is either data or a parameter, not both"
+            )
+    unused = [name for name in bindings if name not in function.params and name not in function.columns]
+    if unused:
+        warn("--at gives " + ", ".join(f"'{u}'" for u in unused) + ", which the function does not use")
     missing = [p for p in function.params if p not in bindings]
     if dataset is not None:
         looks_like_data = [m for m in missing if presumed_column(m)]
