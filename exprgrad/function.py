@@ -96,13 +96,13 @@ class Function:
 
     def latex(self) -> str:
         """The function in LaTeX."""
-        from .backends.printing import to_latex
+        from .backends.latex import to_latex
 
         return to_latex(self.output)
 
     def python(self, function_name: str = "f") -> str:
         """Self-contained numpy source computing the function."""
-        from .backends.printing import to_python
+        from .backends.python_source import to_python
 
         return to_python({"value": self.output}, function_name)
 

@@ -73,7 +73,7 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
       exprgrad diff "mean((a*x + b - y)^2)" --order 2 --format json
       exprgrad diff "mean((a*x + b - y)^2)" --at a=2,b=1 --data samples/linear.csv
     """
-    from ..backends import printing
+    from ..backends import latex, printing, python_source
 
     dataset = load_data(data, allow_nan)
     function = build_function(expr, dataset)
@@ -95,11 +95,11 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
     elif fmt == "python":
         outputs = {"value": function.output}
         outputs.update({derivative_label(key, False): node for key, node in simplified.items()})
-        click.echo(printing.to_python(outputs, "derivatives"), nl=False)
+        click.echo(python_source.to_python(outputs, "derivatives"), nl=False)
     elif fmt == "latex":
-        lets, texts = printing.to_latex_many({key: node for key, node in simplified.items()}, let=let)
-        lines = [f"{printing.latex_name(name)} = {text}" for name, text in lets]
-        lines += [f"{printing.latex_derivative_label(list(key))} = {texts[key]}" for key in simplified]
+        lets, texts = latex.to_latex_many({key: node for key, node in simplified.items()}, let=let)
+        lines = [f"{latex.latex_name(name)} = {text}" for name, text in lets]
+        lines += [f"{latex.latex_derivative_label(list(key))} = {texts[key]}" for key in simplified]
         click.echo(" \\\\\n".join(lines))
     else:
         unicode = unicode_ok(ascii_only)

@@ -1,0 +1,171 @@
+"""Graph -> LaTeX: the LaTeX style of the one printer, names and derivative labels.
+
+In: output nodes (one, or several by name), exprgrad variable names. Out:
+LaTeX math strings (no surrounding $...$). The templates come from the
+registry's ``latex`` field; parentheses, operand order and the let-form are
+``printing.Printer``'s, shared with text and Python source. Here is only
+what LaTeX spells differently: names (theta[1] -> \\theta_{1}), numbers
+(1 \\cdot 10^{-7}), \\left( \\right), products by juxtaposition.
+Must not: change the graph, evaluate, parenthesize on its own, or keep an
+operator table (no list of function names: the registry has them).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+from ..graph import Node
+from ..ops import PREC_ATOM, PREC_MUL, PREC_NEG, OpSpec
+from .layout import Style
+from .printing import Printer, number_text, variable_names
+
+# ---------------------------------------------------------------- names and numbers
+
+# fmt: off
+_GREEK = [
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda",
+    "mu", "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega",
+]
+# fmt: on
+# Uppercase Greek letters LaTeX writes as commands (the others look like Latin letters).
+_GREEK_UPPER = {"Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"}
+_GREEK_CHARS = {chr(0x3B1 + i + (i >= 17)): name for i, name in enumerate(_GREEK)}  # skips final sigma
+_GREEK_CHARS["ς"] = "varsigma"
+_GREEK_CHARS.update({chr(0x391 + i + (i >= 17)): name.capitalize() for i, name in enumerate(_GREEK)})
+
+
+_LATIN_LOOKALIKE = {
+    "Alpha": "A",
+    "Beta": "B",
+    "Epsilon": "E",
+    "Zeta": "Z",
+    "Eta": "H",
+    "Iota": "I",
+    "Kappa": "K",
+    "Mu": "M",
+    "Nu": "N",
+    "Omicron": "O",
+    "Rho": "P",
+    "Tau": "T",
+    "Chi": "X",
+}
+
+
+def _latex_base(base: str) -> str:
+    """A name without subscript: Greek (ASCII or Unicode) as \\theta, one letter as is, else upright."""
+    name = _GREEK_CHARS.get(base, base)
+    if name in _LATIN_LOOKALIKE or name == "omicron":
+        return _LATIN_LOOKALIKE.get(name, "o")
+    if name in _GREEK or name in _GREEK_UPPER or name == "varsigma":
+        return "\\" + name
+    if len(base) == 1:
+        return base
+    return r"\mathrm{" + base.replace("_", r"\_") + "}"
+
+
+def latex_name(name: str) -> str:
+    """theta[1] -> \\theta_{1}, θ -> \\theta, x2 -> x_{2}, y_obs -> y_{\\mathrm{obs}}, rate -> \\mathrm{rate}."""
+    if "\\" in name or "{" in name:
+        return name  # already LaTeX (a let name from to_latex_many); exprgrad names have neither
+    family, _, index = name.partition("[")
+    subscripts = []
+    match = re.fullmatch(r"(.+?)_(.+)", family)
+    if match:
+        family, rest = match.groups()
+        subscripts.append(rest if rest.isdigit() else _latex_base(rest))
+    else:
+        match = re.fullmatch(r"(.*?\D)(\d+)", family)
+        if match:
+            family, digits = match.groups()
+            subscripts.append(digits)
+    if index:
+        subscripts.append(index.rstrip("]"))
+    text = _latex_base(family)
+    if subscripts:
+        text += "_{" + ",".join(subscripts) + "}"
+    return text
+
+
+def _latex_number(value: float) -> tuple[str, int]:
+    if math.isnan(value):
+        return r"\mathrm{NaN}", PREC_ATOM
+    if math.isinf(value):
+        return (r"\infty", PREC_ATOM) if value > 0 else (r"-\infty", PREC_NEG)
+    text = number_text(value)
+    prec = PREC_NEG if value < 0 else PREC_ATOM
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa} \\cdot 10^{{{int(exponent)}}}"
+        prec = min(prec, PREC_MUL)
+    return text, prec
+
+
+# ---------------------------------------------------------------- style
+
+
+class _LatexStyle(Style):
+    open = r"\left("
+    close = r"\right)"
+
+    def template(self, spec: OpSpec) -> str:
+        if "$" in spec.latex:
+            return spec.latex
+        if spec.notation == "prefix":
+            return f"{spec.latex}$0"
+        return f"$0 {spec.latex} $1"
+
+    def leaf(self, node: Node) -> tuple[str, int]:
+        if node.is_var or node.name is not None:
+            return latex_name(node.name), PREC_ATOM
+        return _latex_number(node.value)
+
+    def separator(self, sep: str) -> tuple[str, str]:
+        # Products by juxtaposition; \cdot only where a number follows (2 \cdot 3^{x}).
+        if sep.strip() == r"\cdot":
+            return " ", sep
+        return sep, sep
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def to_latex(node: Node) -> str:
+    """``node`` as a LaTeX math expression (no surrounding $...$).
+
+    \\frac for division, \\sqrt, \\left( \\right), function names from the
+    registry (\\sin, \\operatorname{mean}), products by juxtaposition,
+    theta[1] as \\theta_{1}, multi-letter names upright.
+
+    Raises:
+        LimitError: the text would pass printing.MAX_INLINE_CHARS.
+    """
+    printer = Printer(_LatexStyle(), [node])
+    return printer.write(node)
+
+
+def to_latex_many(
+    named: Mapping[str, Node], let: str = "auto"
+) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """Like ``to_text_many``, in LaTeX; let names print as t_{1}, t_{2}, ..."""
+    roots = list(named.values())
+    printer = Printer(_LatexStyle(), roots, let=let, reserved=variable_names(roots))
+    for i, node in enumerate(printer.named_order, start=1):
+        printer.names[id(node)] = latex_name(f"{printer.prefix}{i}")
+    results = {name: printer.write(node) for name, node in named.items()}
+    return printer.lets(), results
+
+
+def latex_derivative_label(wrt: str | Sequence[str], of: str = "J") -> str:
+    """\\frac{\\partial J}{\\partial a}; for (a, b): \\frac{\\partial^{2} J}{\\partial a \\partial b}."""
+    names = [wrt] if isinstance(wrt, str) else list(wrt)
+    top = latex_name(of)
+    if len(names) == 1:
+        return rf"\frac{{\partial {top}}}{{\partial {latex_name(names[0])}}}"
+    parts = []
+    for name in dict.fromkeys(names):
+        count = names.count(name)
+        power = f"^{{{count}}}" if count > 1 else ""
+        parts.append(rf"\partial {latex_name(name)}{power}")
+    return rf"\frac{{\partial^{{{len(names)}}} {top}}}{{{' '.join(parts)}}}"

@@ -1,0 +1,329 @@
+"""Graph -> docs: how each node of a printed graph is laid out, before any text exists.
+
+In: the nodes to print (in ``graph.toposort`` order) and a ``Style``, the one
+thing that differs between text, LaTeX and Python source. Out: a ``Layout``
+holding, for every node, a *doc*: literal strings and references to its
+operands, each reference with the rule that says when the operand needs
+parentheses. ``printing.Printer`` measures the docs, names shared nodes
+(let-form) and writes them, applying those rules in its one parenthesizer.
+
+Must not: write text, decide which nodes get a let name, recurse on graph
+depth, or keep an operator table of its own. Every form comes from the
+registry entry (``text``/``latex``/``python``, ``notation``, ``precedence``,
+``assoc``, ``associative``, ``commutative``) through the style's template.
+
+Layout: operands of a commutative op are put in a textbook order (sums by
+degree, products with the number first); a negated term of a sum prints with
+the subtraction's template (a + (-b) reads a - b) and a subtracted sum term
+by term (a - (b + c) reads a - b - c). A faithful style (Python source) keeps
+graph order and every nesting instead, so it rounds exactly as the evaluator.
+
+Slot rules: an operand needs parentheses when its precedence is below its
+slot's, or equal where the op's associativity does not allow it (a - (b - c),
+a/(b*c), (a^b)^c), or when it begins with a sign and something precedes it
+(x^(-1), a*(-b)). A prefix sign binds products without parentheses, since
+-(x*y) = (-x)*y: -x*y.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .. import graph, ops
+from ..graph import Node
+from ..ops import OPS, PREC_ADD, PREC_MUL, PREC_POW, OpSpec
+
+# ---------------------------------------------------------------- templates
+
+
+@dataclass(frozen=True)
+class _Form:
+    """A parsed template: literals and slot numbers, and the kind of layout.
+
+    kind: "infix" ($0 sep $1, repeated for a variadic op), "prefix" (sym $0)
+    or "template" (anything else: calls, \\frac, {$0}^{$1}).
+    """
+
+    kind: str
+    parts: tuple
+    sep: str = ""
+
+
+def _parse_template(spec: OpSpec, template: str) -> _Form:
+    pieces = [p for p in re.split(r"(\$\d)", template) if p != ""]
+    parts = tuple(int(p[1:]) if re.fullmatch(r"\$\d", p) else p for p in pieces)
+    if spec.notation == "infix" and len(parts) == 3 and parts[0] == 0 and parts[2] == 1:
+        return _Form("infix", parts, parts[1])
+    if spec.notation == "prefix" and len(parts) == 2 and parts[1] == 0:
+        return _Form("prefix", parts)
+    return _Form("template", parts)
+
+
+def _slot_is_enclosed(before: str, spec: OpSpec) -> bool:
+    """Does the template itself delimit the operand after ``before``?"""
+    if spec.notation == "call":
+        return True  # sin(...), \sqrt{...}, np.float_power(..., ...)
+    if before.endswith(("(", "|", ", ", "[")):
+        return True
+    return before.endswith("{") and len(before) > 1  # ^{...}, \frac{...}{...}; not {$0}^
+
+
+def _follows_operator(before: str) -> bool:
+    tail = before.rstrip()
+    return bool(tail) and tail[-1] in "+-*/^="
+
+
+# ---------------------------------------------------------------- styles
+
+
+class Style:
+    """What differs between targets: the template of an op, leaves, parentheses."""
+
+    open = "("
+    close = ")"
+    # Faithful: operands in graph order and parentheses wherever the graph
+    # nests, so floating point gives the evaluator's numbers bit for bit
+    # (a*(b/c) is not a*b/c once b*a overflows). Otherwise textbook layout.
+    faithful = False
+
+    def template(self, spec: OpSpec) -> str:
+        """The op's form in this target, read from its registry entry ($0, $1: operands)."""
+        raise NotImplementedError
+
+    def leaf(self, node: Node) -> tuple[str, int]:
+        """(text, precedence) of a variable or constant."""
+        raise NotImplementedError
+
+    def separator(self, sep: str) -> tuple[str, str]:
+        """(plain, before a number): how ``sep`` joins two operands."""
+        return sep, sep
+
+    def reduction_argument(self, child: Node) -> tuple[str, str] | None:
+        """Literals wrapped around a reduction's operand, or None."""
+        return None
+
+
+# ---------------------------------------------------------------- display order
+
+
+class _Keys:
+    """Per-node facts for a textbook order of commutative operands, bottom-up."""
+
+    def __init__(self, order: list[Node]):
+        self.first_var: dict[int, tuple] = {}
+        self.degree: dict[int, float] = {}
+        for node in order:
+            self._visit(node)
+
+    def _visit(self, node: Node) -> None:
+        i = id(node)
+        if node.is_var:
+            self.first_var[i], self.degree[i] = (0, graph.natural_key(node.name)), 1.0
+            return
+        if node.is_const:
+            self.first_var[i], self.degree[i] = (1,), 0.0
+            return
+        kids = [id(c) for c in node.inputs]
+        self.first_var[i] = min(self.first_var[k] for k in kids)
+        spec = OPS[node.op]
+        degrees = [self.degree[k] for k in kids]
+        if self.first_var[i] == (1,):
+            degree = 0.0
+        elif spec.notation == "prefix":
+            degree = degrees[0]
+        elif spec.notation != "infix":
+            degree = 1.0
+        elif spec.precedence == PREC_ADD:
+            degree = max(degrees)
+        elif spec.precedence == PREC_MUL:
+            degree = sum(degrees)
+        else:  # a power: x^3 has degree 3
+            exponent = node.inputs[-1]
+            scale = exponent.value if exponent.is_const and math.isfinite(exponent.value) else 1.0
+            degree = degrees[0] * scale
+        self.degree[i] = degree
+
+    def term(self, node: Node) -> tuple:
+        """Sums: terms with variables first, higher degree first, then by first variable."""
+        i = id(node)
+        constant = self.first_var[i] == (1,)
+        return (constant, -self.degree[i], self.first_var[i], node.sort_key)
+
+    def factor(self, node: Node) -> tuple:
+        """Products: the number, named constants, variables and their powers, calls, the rest."""
+        if node.is_const:
+            rank = 0 if node.name is None else 1
+        elif node.is_var:
+            rank = 2
+        else:
+            spec = OPS[node.op]
+            if spec.notation == "infix" and spec.precedence == PREC_POW:
+                rank = 2 if node.inputs[0].is_var else 3
+            elif spec.notation == "call":
+                rank = 4
+            else:
+                rank = 5
+        op = "" if node.is_leaf else node.op
+        return (rank, self.first_var[id(node)], op, node.sort_key)
+
+
+def _positive(node: Node) -> Node | None:
+    """u when ``node`` is a negation the builders make of u (-u, or -2 for 2), else None."""
+    if node.is_const and node.name is None and node.value < 0:
+        return ops.const(-node.value)
+    if len(node.inputs) == 1 and OPS[node.op].notation == "prefix" and ops.neg(node.inputs[0]) is node:
+        return node.inputs[0]
+    return None
+
+
+def _additive_ops() -> tuple[OpSpec, OpSpec] | None:
+    """(sum, subtraction): the commutative infix op with identity 0, and the
+    non-commutative infix op of its precedence. They let the printer write
+    a + (-b) as a - b and a - (b + c) as a - b - c."""
+    for plus in OPS.values():
+        if plus.notation == "infix" and plus.commutative and plus.identity == 0.0:
+            for minus in OPS.values():
+                if (
+                    minus.notation == "infix"
+                    and minus.precedence == plus.precedence
+                    and not minus.commutative
+                ):
+                    return plus, minus
+    return None
+
+
+_ADDITIVE = _additive_ops()
+_ADDITIVE_NAMES = {spec.name for spec in _ADDITIVE} if _ADDITIVE else set()
+
+# ---------------------------------------------------------------- docs
+
+# A doc item is a literal str, a reference ("ref", node, min_prec, strict,
+# sign_guard), or a separator ("sep", plain, before_number, ref).
+
+
+class Layout:
+    """The docs of the nodes ``order`` in one style (and of nodes made while laying out)."""
+
+    def __init__(self, style: Style, order: Sequence[Node]):
+        self.style = style
+        self.keys = _Keys(order)
+        self.forms: dict[str, _Form] = {}
+        self.docs: dict[int, list] = {}
+        self.prec: dict[int, int] = {}
+        self.extra: list[Node] = []  # leaves made while printing; measured first
+        for node in order:
+            self._doc(node)
+
+    def form(self, spec: OpSpec) -> _Form:
+        form = self.forms.get(spec.name)
+        if form is None:
+            form = self.forms[spec.name] = _parse_template(spec, self.style.template(spec))
+        return form
+
+    def _doc(self, node: Node) -> None:
+        if node.is_leaf:
+            text, prec = self.style.leaf(node)
+            self.docs[id(node)], self.prec[id(node)] = [text], prec
+            return
+        spec = OPS[node.op]
+        form = self.form(spec)
+        self.prec[id(node)] = spec.precedence
+        if form.kind == "infix":
+            self.docs[id(node)] = self._infix_doc(node, spec, form)
+        elif form.kind == "prefix":
+            # A sign binds products without parentheses: -(x*y) prints -x*y.
+            self.docs[id(node)] = [form.parts[0], ("ref", node.inputs[0], PREC_MUL, False, True)]
+        else:
+            self.docs[id(node)] = self._template_doc(node, spec, form)
+
+    def _infix_doc(self, node: Node, spec: OpSpec, form: _Form) -> list:
+        additive = _ADDITIVE if spec.name in _ADDITIVE_NAMES else None
+        signed = self._signed_operands(node, spec, additive)
+        doc: list = [("ref", signed[0][1], spec.precedence, spec.assoc != "left", False)]
+        for sign, operand in signed[1:]:
+            joining = spec if additive is None else additive[0 if sign == 1 else 1]
+            strict = joining.assoc != "right" and (self.style.faithful or not joining.associative)
+            ref = ("ref", operand, joining.precedence, strict, True)
+            plain, before_number = self.style.separator(self.form(joining).sep)
+            doc.append(("sep", plain, before_number, ref))
+            doc.append(ref)
+        return doc
+
+    def _signed_operands(self, node: Node, spec: OpSpec, additive) -> list[tuple[int, Node]]:
+        """Operands in display order, each with the sign it prints with.
+
+        A sum's negated terms print subtracted (a + (-b) -> a - b), and a sum
+        that is subtracted prints term by term (a - (b + c) -> a - b - c).
+        Products put their operands in textbook order (2*x*sin(x)).
+        """
+        faithful = self.style.faithful
+        if additive is None:
+            if spec.commutative and not faithful:
+                return [(1, o) for o in sorted(node.inputs, key=self.keys.factor)]
+            return [(1, o) for o in node.inputs]
+        plus, _ = additive
+        if spec is not plus:  # the subtraction
+            left, right = node.inputs
+            if right.op == plus.name and not faithful:
+                return [(1, left), *((-sign, term) for sign, term in self._sum_terms(right))]
+            return [(1, left), (-1, right)]
+        if faithful:  # a + (-b) is a - b exactly, in any rounding
+            terms = [(1, node.inputs[0])]
+            for sign, term in self._sum_terms(node, ordered=False)[1:]:
+                terms.append((sign, term))
+            return terms
+        terms = self._sum_terms(node)
+        first_plus = next((i for i, (sign, _) in enumerate(terms) if sign == 1), None)
+        if first_plus is None:  # every term negative: the first keeps its sign
+            terms[0] = (1, ops.neg(terms[0][1]))
+            self._ensure(terms[0][1])
+        else:
+            terms.insert(0, terms.pop(first_plus))  # 1 - x^2, not -x^2 + 1
+        return terms
+
+    def _sum_terms(self, node: Node, ordered: bool = True) -> list[tuple[int, Node]]:
+        """(sign, positive term) for each operand of a sum, in display order."""
+        terms = []
+        for operand in node.inputs:
+            positive = _positive(operand)
+            if positive is None:
+                terms.append((1, operand))
+            else:
+                self._ensure(positive)
+                terms.append((-1, positive))
+        if ordered:
+            terms.sort(key=lambda t: self.keys.term(t[1]))
+        return terms
+
+    def _template_doc(self, node: Node, spec: OpSpec, form: _Form) -> list:
+        doc: list = []
+        before = ""
+        for part in form.parts:
+            if isinstance(part, str):
+                doc.append(part)
+                before += part
+                continue
+            child = node.inputs[part]
+            if _slot_is_enclosed(before, spec):
+                ref = ("ref", child, 0, False, _follows_operator(before))
+            else:
+                leading = before in ("", "{")  # {$0}^{$1}: the base is a bare left operand
+                strict = spec.assoc != "left" if leading else (spec.assoc != "right" and not spec.associative)
+                ref = ("ref", child, spec.precedence, strict, not leading)
+            wrap = self.style.reduction_argument(child) if spec.reduction else None
+            if wrap is not None:
+                doc.extend([wrap[0], ("ref", child, 0, False, False), wrap[1]])
+            else:
+                doc.append(ref)
+            before = ""
+        return doc
+
+    def _ensure(self, node: Node) -> None:
+        """A doc for a node made while printing (2 for the term -2 of a sum)."""
+        if id(node) not in self.docs:
+            self.keys._visit(node)
+            self._doc(node)
+            self.extra.append(node)

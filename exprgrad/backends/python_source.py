@@ -1,0 +1,158 @@
+"""Graph -> Python source: a self-contained numpy module computing the outputs.
+
+In: output nodes by name and a function name. Out: the source text of a
+module defining ``function_name(params, data=None)``. The expressions are
+written by ``printing.Printer`` in a faithful style: the registry's
+``python`` templates, graph order and every nesting kept, so the generated
+code rounds exactly as the evaluator does. Every shared node gets one
+assignment (let="always"), as does any node nested deeper than
+PYTHON_MAX_DEPTH; wide sums and products are split into statements of
+PYTHON_CHUNK operands.
+Must not: change the graph, evaluate or run the source, parenthesize on its
+own, or keep an operator table (helpers come from ``OpSpec.python_helper``).
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+from collections.abc import Iterable, Mapping
+
+from .. import graph
+from ..errors import OptionError
+from ..graph import Node
+from ..ops import OPS, PREC_ATOM, PREC_NEG, OpSpec
+from .layout import Style
+from .printing import Printer
+
+# Python source: a node whose inline expression would nest deeper gets its own
+# assignment (CPython's parser and compiler have fixed nesting limits) ...
+PYTHON_MAX_DEPTH = 40
+# ... and an n-ary sum or product is written this many operands per statement.
+PYTHON_CHUNK = 32
+
+# ---------------------------------------------------------------- style
+
+
+class _PythonStyle(Style):
+    faithful = True
+
+    def __init__(self, local_names: Mapping[str, str]):
+        self.local_names = local_names
+
+    def template(self, spec: OpSpec) -> str:
+        return spec.python
+
+    def leaf(self, node: Node) -> tuple[str, int]:
+        if node.is_var:
+            return self.local_names[node.name], PREC_ATOM
+        value = node.value
+        if math.isnan(value):
+            return "np.nan", PREC_ATOM
+        if math.isinf(value):
+            return ("np.inf", PREC_ATOM) if value > 0 else ("-np.inf", PREC_NEG)
+        if value == 0:
+            return "np.float64(0.0)", PREC_ATOM  # x / 0 is inf, as in numpy, not ZeroDivisionError
+        return repr(value), (PREC_NEG if value < 0 else PREC_ATOM)
+
+    def reduction_argument(self, child: Node) -> tuple[str, str] | None:
+        # A scalar stands for the same value in every row: sum(s) = n*s.
+        if child.per_row:
+            return None
+        return "np.broadcast_to(", ", (n,))"
+
+
+# ---------------------------------------------------------------- source
+
+
+def _python_locals(names: Iterable[str], taken: set[str]) -> dict[str, str]:
+    """exprgrad name -> a Python identifier: theta[1] -> theta_1, θ stays θ."""
+    result = {}
+    for name in names:
+        local = re.sub(r"\W+", "_", name).strip("_") or "v"
+        if not local.isidentifier() or local[0].isdigit():
+            local = "v_" + local
+        while local in taken or keyword.iskeyword(local):
+            local += "_"
+        taken.add(local)
+        result[name] = local
+    return result
+
+
+def to_python(named: Mapping[str, Node], function_name: str = "f") -> str:
+    """A self-contained Python module defining ``function_name(params, data=None)``.
+
+    The function takes ``params``, a mapping from parameter name to float
+    (exprgrad names: "a", "theta[1]"), and ``data``, a mapping from column
+    name to a 1-d array (all of one length n), or None without data (n = 1;
+    a data column may then be given as a number in ``params``). It returns
+    the value of the single output, or a dict {name: value} for several; a
+    per-row output is an array of n values. Each shared subexpression is
+    computed once, in one assignment, in topological order; sum and mean
+    of a scalar treat it as repeated in each of the n rows.
+
+    Args:
+        named: output name -> node.
+        function_name: a Python identifier.
+
+    Raises:
+        OptionError: ``function_name`` is not a valid Python identifier.
+    """
+    if not function_name.isidentifier() or keyword.iskeyword(function_name):
+        raise OptionError(f"'{function_name}' is not a valid Python function name")
+    roots = list(named.values())
+    variables = graph.variables(roots)
+    used_ops = {n.op for n in graph.toposort(roots) if not n.is_leaf}
+    helpers = [spec.python_helper for spec in OPS.values() if spec.name in used_ops and spec.python_helper]
+    taken = {"np", "params", "data", "n", function_name, "len", "next", "iter", "float", "dict"}
+    for helper in helpers:
+        taken.update(re.findall(r"^def (\w+)", helper, flags=re.MULTILINE))
+    local = _python_locals([v.name for v in variables], taken)
+    printer = Printer(
+        _PythonStyle(local),
+        roots,
+        let="always",
+        reserved=[*local.values(), *taken],
+        max_depth=PYTHON_MAX_DEPTH,
+    )
+    body = [
+        "data = {} if data is None else data",
+        "n = len(next(iter(data.values()))) if data else 1",
+    ]
+    for v in variables:
+        key = repr(v.name)
+        # numpy floats: 1/0 is inf (with a warning), as in the evaluator.
+        if v.per_row:
+            body.append(
+                f"{local[v.name]} = np.asarray(data[{key}], dtype=float) if {key} in data "
+                f"else np.float64(params[{key}])"
+            )
+        else:
+            body.append(f"{local[v.name]} = np.float64(params[{key}])")
+    for node in printer.named_order:
+        name = printer.names[id(node)]
+        pieces = printer.chunks(node, PYTHON_CHUNK)
+        body.append(f"{name} = {pieces[0]}")
+        body.extend(f"{name} = {name}{piece}" for piece in pieces[1:])
+    values = {name: printer.write(node) for name, node in named.items()}
+    if len(values) == 1:
+        body.append(f"return {next(iter(values.values()))}")
+    else:
+        body.append("return {")
+        body.extend(f"    {name!r}: {text}," for name, text in values.items())
+        body.append("}")
+    params = [v.name for v in variables if not v.per_row]
+    columns = [v.name for v in variables if v.per_row]
+    doc = [
+        f'"""Generated by exprgrad: {", ".join(named)}.',
+        "",
+        f"params: {', '.join(params) or '(none)'}; data columns: {', '.join(columns) or '(none)'}.",
+        '"""',
+    ]
+    lines = ["import numpy as np", ""]
+    for helper in helpers:
+        lines.extend(["", helper.rstrip("\n"), ""])
+    lines.extend(["", f"def {function_name}(params, data=None):"])
+    lines.extend("    " + line if line else "" for line in [*doc, *body])
+    return "\n".join(lines) + "\n"

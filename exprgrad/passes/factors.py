@@ -1,0 +1,99 @@
+"""The product simplify is building: its coefficient and its factors, base -> exponent.
+
+In: the operands of a product, quotient, power or root, with their
+exponents, from ``passes.simplify``'s ``Simplifier`` (the owner, which
+reads and rebuilds nodes in normal form). Out: an exact coefficient and a
+dict base -> exponent, with powers of one base combined (x^2*x -> x^3),
+numeric factors folded (2*x*3 -> 6*x), integer powers of products expanded
+((2*x)^2 -> 4*x^2) and the PRODUCT_RULES applied (exp(u)/(1 + exp(u)) ->
+sigmoid(u)). The owner assembles the result node.
+Must not: assemble the product node itself, print, or evaluate beyond
+constant folding.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from .. import ops
+from ..graph import Node
+from .coefficients import Number, is_integer, is_number_const, numeric_power, tidy
+from .rules import PRODUCT, PRODUCT_RULES, match_factors
+
+if TYPE_CHECKING:
+    from .simplify import Simplifier
+
+# Integer powers of a product are expanded ((2*x)^2 -> 4*x^2) up to this exponent.
+EXPAND_POWER_MAX = 64
+
+
+class Factors:
+    """The coefficient and the factors (base -> exponent) of a product being built."""
+
+    def __init__(self, owner: Simplifier):
+        self.owner = owner
+        self.coefficient: Number = 1
+        self.factors: dict[Node, object] = {}
+
+    def add(self, base: Node, e) -> None:
+        """Multiply by base^e."""
+        if base in self.factors:
+            self.factors[base] = self.owner.add_exponents(self.factors[base], e)  # x^2*x -> x^3
+        else:
+            self.factors[base] = e
+
+    def absorb(self, kid: Node, e, own: bool) -> None:
+        """Multiply by kid^e, splicing the kid's own factors in when that is valid and cheap."""
+        if isinstance(e, Node):
+            self.add(kid, e)
+            return
+        if is_number_const(kid):
+            folded = numeric_power(kid.value, e)
+            if folded is not None:
+                self.coefficient = tidy(self.coefficient * folded)  # 2*x*3 -> 6*x
+            else:
+                self.add(kid, e)
+            return
+        if not is_integer(e) or abs(e) > EXPAND_POWER_MAX:
+            self.add(kid, e)  # (a*b)^(1/2) is not sqrt(a)*sqrt(b) for a, b < 0
+            return
+        c, factors = self.owner.splice_parts(kid, own)
+        n = int(e)
+        try:
+            power = (Fraction(c) if type(c) is int else c) ** n
+            scaled = tidy(self.coefficient * power)  # (2*x)^2 -> 4*x^2, (-x)^2 -> x^2
+            finite = math.isfinite(float(scaled)) and scaled != 0
+        except (OverflowError, ZeroDivisionError):
+            finite = False
+        if not finite:
+            self.add(kid, e)
+            return
+        self.coefficient = scaled
+        for base, k in factors:
+            # (x^k)^n -> x^(k*n) for integer n
+            self.add(
+                base, tidy(k * n) if not isinstance(k, Node) else self.owner.op(PRODUCT, [ops.const(n), k])
+            )
+
+    def apply_rules(self) -> None:
+        """Rewrite the factors by PRODUCT_RULES until none applies."""
+        fired = True
+        while fired:
+            fired = False
+            present = {base.op for base in self.factors}
+            for found, put in PRODUCT_RULES:
+                if any(pattern[0] not in present for pattern, _ in found):
+                    continue
+                match = match_factors(found, self.factors, self.owner.instantiate)
+                if match is None:
+                    continue
+                bound, bases = match
+                for base, (_, e) in zip(bases, found):
+                    left = self.factors.pop(base) - e  # exp(u)^2 holds exp(u) once more
+                    if left != 0:
+                        self.factors[base] = left
+                for pattern, e in put:
+                    self.add(self.owner.instantiate(pattern, bound), e)
+                fired = True
