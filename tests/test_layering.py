@@ -1,0 +1,83 @@
+"""The pipeline runs one way: a module imports only stages before its own, and nothing imports the CLI."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "exprgrad"
+
+# Stages in pipeline order; a module may import its own stage or earlier ones.
+STAGES = [
+    "exprgrad.errors",
+    "exprgrad.graph",
+    "exprgrad.ops",
+    "exprgrad.ast_nodes",
+    "exprgrad.parse",
+    "exprgrad.lower",
+    "exprgrad.passes",
+    "exprgrad.backends",
+    "exprgrad.function",
+    "exprgrad.fit",
+    "exprgrad.cli",
+]
+
+
+def stage(module: str) -> int | None:
+    for rank, prefix in enumerate(STAGES):
+        if module == prefix or module.startswith(prefix + "."):
+            return rank
+    return None
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(path: Path) -> list[str]:
+    """Every exprgrad module ``path`` imports (at the top or inside functions)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name.startswith("exprgrad")]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("exprgrad"):
+                continue
+            # `from .. import graph` imports the module exprgrad.graph.
+            candidates = [f"{target}.{alias.name}" for alias in node.names]
+            found += [c if stage(c) is not None and stage(c) != stage(target) else target for c in candidates]
+    return found
+
+
+# Every module but the package's own __init__ and __main__, which sit above all stages.
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.parent != PACKAGE or p.name not in ("__init__.py", "__main__.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_imports_flow_one_way(path):
+    own = stage(module_name(path))
+    assert own is not None, f"{module_name(path)} is not in STAGES"
+    for target in imported_modules(path):
+        if target == "exprgrad":
+            continue  # the package itself: __version__
+        assert stage(target) is not None, target
+        assert stage(target) <= own, f"{module_name(path)} imports {target}, a later stage"
+
+
+def test_nothing_outside_the_cli_imports_it():
+    for path in PACKAGE.rglob("*.py"):
+        if "cli" in path.relative_to(PACKAGE).parts or path.name == "__main__.py":
+            continue
+        assert not any(stage(t) == STAGES.index("exprgrad.cli") for t in imported_modules(path)), path
