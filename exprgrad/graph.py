@@ -11,6 +11,7 @@ checked builders of ``ops``. Nothing here recurses on graph depth.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import math
 import zlib
@@ -97,6 +98,7 @@ class Node:
         return self.name.split("[", 1)[0]
 
 
+@functools.lru_cache(maxsize=4096)
 def _stable_hash(text: str) -> int:
     # str hashes are salted per process; crc32 is not, so operand order and
     # therefore printed and rendered output are the same in every run.
@@ -155,8 +157,13 @@ def apply(op: str, inputs: Iterable[Node], *, reduces: bool = False) -> Node:
     key = (op, inputs)
     node = _interned.get(key)
     if node is None:
-        per_row = False if reduces else any(i.per_row for i in inputs)
-        digest = hash((_stable_hash(op), *(i.sort_key[-1] for i in inputs)))
+        per_row = False
+        if not reduces:
+            for i in inputs:
+                if i.per_row:
+                    per_row = True
+                    break
+        digest = hash((_stable_hash(op), *[i.sort_key[-1] for i in inputs]))
         node = _make(op, inputs, None, None, per_row, (2, op, digest))
         _interned[key] = node
     return node

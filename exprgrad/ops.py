@@ -13,6 +13,7 @@ parenthesizer in the printer reads. No other module branches on an op name.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -463,8 +464,11 @@ def _fold(spec: OpSpec, args: tuple[Node, ...]) -> Node | None:
     return None
 
 
+_SORT_KEY = operator.attrgetter("sort_key")
+
+
 def _ordered(nodes) -> tuple[Node, ...]:
-    return tuple(sorted(nodes, key=lambda n: n.sort_key))
+    return tuple(sorted(nodes, key=_SORT_KEY))
 
 
 def add(*terms: Node) -> Node:
