@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from timing import best_time  # noqa: E402
+from timing import best_time
 
-from exprgrad.fit.data import load_csv  # noqa: E402
+from exprgrad.fit.data import load_csv
 
 
 def main() -> None:

@@ -21,11 +21,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from timing import best_time  # noqa: E402
+from timing import best_time
 
-from exprgrad import graph, ops  # noqa: E402
-from exprgrad.backends.render import render, to_dot  # noqa: E402
-from exprgrad.passes.diff import diff  # noqa: E402
+from exprgrad import graph, ops
+from exprgrad.backends.render import render, to_dot
+from exprgrad.passes.diff import diff
 
 
 def cost(units: int) -> graph.Node:

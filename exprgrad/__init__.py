@@ -8,8 +8,9 @@
 
 __version__ = "0.1.0"
 
-from . import fit  # noqa: E402  (a callable package: exprgrad.fit(...) runs a fit)
-from .errors import ExprgradError  # noqa: E402
-from .function import Function, parse  # noqa: E402
+# The fit subpackage is callable: exprgrad.fit(...) runs a fit (see fit/__init__.py).
+from . import fit
+from .errors import ExprgradError
+from .function import Function, parse
 
-__all__ = ["ExprgradError", "Function", "fit", "parse", "__version__"]
+__all__ = ["ExprgradError", "Function", "__version__", "fit", "parse"]

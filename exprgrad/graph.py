@@ -59,7 +59,7 @@ class Node:
             ints hash the same in every process, unlike strings).
     """
 
-    __slots__ = ("op", "inputs", "value", "name", "per_row", "sort_key")
+    __slots__ = ("inputs", "name", "op", "per_row", "sort_key", "value")
 
     op: str
     inputs: tuple[Node, ...]

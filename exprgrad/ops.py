@@ -175,7 +175,7 @@ def _mul_partials(node):
 
 def _div_partials(node):
     """d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2, built as -(x/y)/y to reuse the quotient."""
-    x, y = node.inputs
+    y = node.inputs[1]
     return (div(ONE, y), neg(div(node, y)))
 
 

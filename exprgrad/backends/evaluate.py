@@ -243,14 +243,16 @@ class Schedule:
             m = stop - start
             views = buffers if m == width else [b[:m] for b in buffers]
 
-            def fetch(source):
+            # The chunk's columns, sliced once: views, not copies.
+            chunk_columns = {
+                name: value if isinstance(value, float) else value[start:stop]
+                for name, value in column_values.items()
+            }
+            sources = {"buf": views, "scalar": scalars, "column": chunk_columns}
+
+            def fetch(source, sources=sources):
                 kind, key = source
-                if kind == "buf":
-                    return views[key]
-                if kind == "scalar":
-                    return scalars[key]
-                value = column_values[key]
-                return value if isinstance(value, float) else value[start:stop]
+                return sources[kind][key]
 
             for step in plan.steps:
                 step.fn(*[fetch(s) for s in step.inputs], out=views[step.buffer])
