@@ -8,6 +8,7 @@ only when a method needs them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -30,9 +31,19 @@ class Function:
     def __init__(self, output: Node, text: str | None = None):
         self.output = output
         self._text = text
-        variables = graph.variables([output])
-        self.params = [v.name for v in variables if not v.per_row]
-        self.columns = [v.name for v in variables if v.per_row]
+
+    @functools.cached_property
+    def _variables(self) -> list[Node]:
+        # A walk over the whole graph: done when first asked, not on parsing.
+        return graph.variables([self.output])
+
+    @property
+    def params(self) -> list[str]:
+        return [v.name for v in self._variables if not v.per_row]
+
+    @property
+    def columns(self) -> list[str]:
+        return [v.name for v in self._variables if v.per_row]
 
     # ------------------------------------------------------------ values
 

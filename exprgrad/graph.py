@@ -98,6 +98,14 @@ class Node:
         return self.name.split("[", 1)[0]
 
 
+_SET_OP = Node.op.__set__
+_SET_INPUTS = Node.inputs.__set__
+_SET_VALUE = Node.value.__set__
+_SET_NAME = Node.name.__set__
+_SET_PER_ROW = Node.per_row.__set__
+_SET_SORT_KEY = Node.sort_key.__set__
+
+
 @functools.lru_cache(maxsize=4096)
 def _stable_hash(text: str) -> int:
     # str hashes are salted per process; crc32 is not, so operand order and
@@ -106,16 +114,15 @@ def _stable_hash(text: str) -> int:
 
 
 def _make(op: str, inputs: tuple, value, name, per_row: bool, sort_key: tuple) -> Node:
+    # Node refuses attribute assignment; the slot descriptors themselves still
+    # set a new node's fields (a few times cheaper than object.__setattr__).
     node = object.__new__(Node)
-    for slot, item in (
-        ("op", op),
-        ("inputs", inputs),
-        ("value", value),
-        ("name", name),
-        ("per_row", per_row),
-        ("sort_key", sort_key),
-    ):
-        object.__setattr__(node, slot, item)
+    _SET_OP(node, op)
+    _SET_INPUTS(node, inputs)
+    _SET_VALUE(node, value)
+    _SET_NAME(node, name)
+    _SET_PER_ROW(node, per_row)
+    _SET_SORT_KEY(node, sort_key)
     return node
 
 
