@@ -26,15 +26,18 @@ from exprgrad.backends.evaluate import compile_schedule
 from exprgrad.function import parse
 
 
+TERMS = 25_000  # a*sin(x + c) terms: 99,999 operators
+
+
 def bench_parse():
     def text_for(run: int) -> str:
         # A different text each run, so every run builds its graph nodes anew.
-        return " + ".join(f"a{i % 50}*sin(x{i % 7} + {i + 100_000 * run})" for i in range(100_000 // 3))
+        return " + ".join(f"a{i % 50}*sin(x{i % 7} + {i + 100_000 * run})" for i in range(TERMS))
 
     texts = iter([text_for(run) for run in range(4)])
     ours = best_time(lambda: parse(next(texts)), 3)
     text = text_for(3)
-    operators = 3 * (100_000 // 3)  # each term: *, sin, +; and the + joining the terms
+    operators = 4 * TERMS - 1  # each term has *, sin and +; a + joins each pair of terms
     ops_count = graph.count_nodes([parse(text).output])
     # Python's compile() hits its recursion limit on a sum this long, so the
     # baseline is Python's own tokenizer over the same text: lexing alone.
