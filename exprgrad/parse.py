@@ -10,13 +10,13 @@ terminal definitions and parse table and runs them in one loop that scans
 with a single regular expression and builds AST nodes at each reduction, with
 no parse tree and no Token objects (a 100,000-term sum is ~300,000 tokens and
 ~500,000 reductions, so per-step cost is the whole budget). Only when that
-loop rejects the text does Lark's own parser run on it, for the exception the
-error messages are made from.
+loop rejects the text does ``exprgrad.syntax_errors`` run Lark's own parser on
+it and put the error in words.
 
 It must not: evaluate or ``eval`` anything, know function names or arities
 (lowering checks those against the registry), recurse on expression depth
 (the LALR loop keeps explicit stacks), build the Lark parser at import time,
-or let a Lark exception out.
+run Lark's parser on a text the loop accepts, or let a Lark exception out.
 """
 
 from __future__ import annotations
@@ -25,11 +25,9 @@ import math
 import re
 from bisect import bisect_left
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from lark import Lark, Token
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lark import PostLex
 
 from exprgrad.ast_nodes import (
@@ -46,21 +44,7 @@ from exprgrad.ast_nodes import (
     Span,
     Sum,
 )
-from exprgrad.errors import ExprSyntaxError
-
-_OPERATORS = frozenset({"PLUS", "MINUS", "STAR", "SLASH", "_POW"})
-_OPERAND_STARTS = frozenset({"NAME", "NUMBER", "LPAR"})
-# Characters people paste from papers, with the spelling exprgrad wants instead.
-_CHARACTER_HINTS = {
-    "−": "write '-' for minus",
-    "×": "write '*' to multiply",
-    "·": "write '*' to multiply",
-    "÷": "write '/' to divide",
-    "²": "write ^2 for a power",
-    "³": "write ^3 for a power",
-    "'": "exprgrad has no strings",
-    '"': "exprgrad has no strings",
-}
+from exprgrad.syntax_errors import WHOLE_INDEX, diagnose, syntax_error, unexpected_character
 
 _parser: Lark | None = None  # built by the first parse() call, then reused
 _automaton: _Automaton | None = None  # read from _parser at the same time
@@ -341,7 +325,7 @@ class _AstBuilder:
         # The grammar's \w admits numeric symbols ('x²'); a name must be an identifier.
         if not text.isidentifier():
             bad = next((i for i, c in enumerate(text) if not ("_" + c).isidentifier()), 0)
-            self.report(_unexpected_character(text[bad]), self.span(start + bad, start + bad + 1))
+            self.report(unexpected_character(text[bad]), self.span(start + bad, start + bad + 1))
         return Name(text, self.span(start, end))
 
     def sum(self, children: list, start: int, end: int) -> Sum:
@@ -365,7 +349,7 @@ class _AstBuilder:
     def indexed(self, children: list, start: int, end: int) -> Indexed:
         name, index = children
         if not index.text.isdigit():
-            self.report("an index must be a whole number, like theta[0]", index.span)
+            self.report(WHOLE_INDEX, index.span)
             return Indexed(name.name, 0, self.span(start, end))
         return Indexed(name.name, int(index.text), self.span(start, end))
 
@@ -395,163 +379,28 @@ def parse(text: str) -> Program:
     try:
         statements = _get_automaton().run(text, build)
     except _Rejected:
-        raise _lark_syntax_error(text) from None
+        raise diagnose(text, _get_parser()) from None
     if build.problem is not None:
         message, where = build.problem
-        raise _error(message, text, where)
+        raise syntax_error(message, text, where)
     return _program(text, statements)
-
-
-def _lark_syntax_error(text: str) -> ExprSyntaxError:
-    """The error for a text the automaton rejected, from Lark's own parse of it."""
-    try:
-        _get_parser().parse(text)
-    except UnexpectedInput as exc:
-        return _syntax_error(text, exc)
-    raise RuntimeError(f"exprgrad's parser rejected a text Lark accepts (a bug): {text[:200]!r}")
 
 
 def _program(text: str, statements: list[Definition | Expr]) -> Program:
     """Checks the statement order: definitions first, exactly one expression last."""
     if not statements:
-        raise _error("empty expression: there is nothing to compute", text, Span(1, 1))
+        raise syntax_error("empty expression: there is nothing to compute", text, Span(1, 1))
     *definitions, result = statements
     for statement in definitions:
         if not isinstance(statement, Definition):
             message = (
                 "an expression can only come last; only definitions (name = expression) may come before it"
             )
-            raise _error(message, text, statement.span)
+            raise syntax_error(message, text, statement.span)
     if isinstance(result, Definition):
         message = (
             "the last statement must be the expression to compute, not a definition "
             f"(add a last line such as '{result.name}')"
         )
-        raise _error(message, text, result.span)
+        raise syntax_error(message, text, result.span)
     return Program(tuple(definitions), result, text)
-
-
-# ---- syntax errors in words -------------------------------------------------
-
-
-def _error(message: str, text: str, where: Span) -> ExprSyntaxError:
-    return ExprSyntaxError(message, source=text, line=where.line, column=where.column, width=where.width)
-
-
-def _span(token: Token) -> Span:
-    """The span of a Lark token: its start, and its width if on one line."""
-    width = token.end_column - token.column if token.line == token.end_line else 1
-    return Span(token.line, token.column, width)
-
-
-def _unexpected_character(char: str) -> str:
-    shown = f'"{char}"' if char == "'" else f"'{char}'" if char.isprintable() else repr(char)
-    hint = _CHARACTER_HINTS.get(char)
-    return f"unexpected character {shown}" + (f" ({hint})" if hint else "")
-
-
-@dataclass
-class _Context:
-    """What came before the offending token, from lexing the text up to it."""
-
-    prev: Token | None = None  # the token just before (a line break counts)
-    opens: list[Token] = field(default_factory=list)  # unclosed '(' and '[', innermost last
-    has_equal: bool = False  # an '=' earlier in the same statement
-
-
-def _context(text: str, stop: int) -> _Context:
-    ctx = _Context()
-    for token in _get_parser().lex(text[:stop]):
-        if token.type in ("LPAR", "LSQB"):
-            ctx.opens.append(token)
-        elif token.type in ("RPAR", "RSQB") and ctx.opens:
-            ctx.opens.pop()
-        elif token.type == "EQUAL":
-            ctx.has_equal = True
-        elif token.type == "_SEP" and not ctx.opens:
-            ctx.has_equal = False
-        ctx.prev = token
-    return ctx
-
-
-def _syntax_error(text: str, exc: UnexpectedInput) -> ExprSyntaxError:
-    if isinstance(exc, UnexpectedCharacters):
-        where = Span(exc.line, exc.column)
-        return _error(_unexpected_character(text[exc.pos_in_stream]), text, where)
-    token = getattr(exc, "token", None)
-    if not isinstance(exc, UnexpectedToken) or token is None or token.type == "$END":
-        ctx = _context(text, len(text))
-        token = Token("$END", "")
-        last = ctx.prev
-        if last is None:
-            where = Span(1, 1)
-        elif last.type == "_SEP" and last == "\n":
-            where = Span(last.line, last.column)
-        else:  # just past the last character of the input
-            where = Span(last.end_line, last.end_column)
-    else:
-        ctx = _context(text, token.start_pos)
-        where = _span(token) if "\n" not in token else Span(token.line, token.column)
-    expected = set(getattr(exc, "expected", ()) or ())
-    return _error(_message(token, expected, ctx), text, where)
-
-
-def _ending(token: Token) -> str:
-    """How a statement that stops early stopped, for the end of a message."""
-    if token.type == "$END":
-        return ", but the input ended"
-    if token.type == "_SEP" and token == "\n":
-        return ", but the line ended (inside parentheses a statement may continue on the next line)"
-    return ""
-
-
-def _message(token: Token, expected: set[str], ctx: _Context) -> str:
-    """The words for one parse error: the offending token, in its context."""
-    kind, prev = token.type, ctx.prev
-    prev_kind = prev.type if prev is not None else None
-    wants_operand = bool(expected & {"NAME", "NUMBER"})
-    ends = kind in ("$END", "_SEP")
-    opener = ctx.opens[-1] if ctx.opens else None
-
-    if opener is not None and opener.type == "LSQB":
-        if prev_kind == "NUMBER" and (ends or kind == "RPAR"):
-            return "missing closing bracket ']'"
-        return "an index must be a whole number, like theta[0]"
-    if prev_kind in _OPERATORS and wants_operand:
-        return f"expected an operand after '{prev}'" + _ending(token)
-    if (prev_kind == "COMMA" and wants_operand) or (kind == "COMMA" and prev_kind == "LPAR"):
-        return ("expected an argument after ','" + _ending(token)) if ends else "missing argument"
-    if kind == "EQUAL":
-        if opener is not None:
-            return "'=' cannot be used inside parentheses; a definition is a statement: name = expression"
-        if ctx.has_equal:
-            return "a statement can contain only one '='"
-        return "'=' can only follow a plain name"
-    if prev_kind == "EQUAL" and wants_operand:
-        return "expected an expression after '='" + _ending(token)
-    if kind == "RPAR":
-        if prev_kind == "LPAR":
-            return "empty parentheses"
-        if opener is None:
-            return "unmatched closing parenthesis"
-    if ends and opener is not None:
-        return (
-            f"missing closing parenthesis: the '(' at line {opener.line}, "
-            f"column {opener.column} is never closed"
-        )
-    if kind in _OPERAND_STARTS and not wants_operand and prev is not None:
-        message = f"missing operator between '{prev}' and '{token}' (write '*' to multiply)"
-        if opener is not None and prev.end_line != token.line:
-            message += f", or the '(' at line {opener.line}, column {opener.column} is never closed"
-        return message
-    if kind == "COMMA":
-        return "',' can only separate the arguments of a function call, as in atan2(y, x)"
-    if kind in _OPERATORS and wants_operand:
-        return f"expected an operand before '{token}'"
-    if kind == "LSQB":
-        return "'[' can only follow a name, as in theta[0]"
-    if kind == "RSQB":
-        return "unmatched closing bracket ']'"
-    if kind == "$END":
-        return "unexpected end of input"
-    return "unexpected ';'" if kind == "_SEP" and token == ";" else f"unexpected '{token}'"

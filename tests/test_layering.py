@@ -15,6 +15,7 @@ STAGES = [
     "exprgrad.graph",
     "exprgrad.ops",
     "exprgrad.ast_nodes",
+    "exprgrad.syntax_errors",
     "exprgrad.parse",
     "exprgrad.lower",
     "exprgrad.passes",

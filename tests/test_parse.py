@@ -1,4 +1,4 @@
-"""parse: text -> AST shapes, spans, syntax errors in words, and inputs too deep to recurse on."""
+"""parse: text -> AST shapes, spans, inputs too deep to recurse on, the fast path and the grammar file."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 
 from exprgrad.ast_nodes import Call, Definition, Indexed, Name, Negate, Number, Power, Product, Sum
-from exprgrad.errors import ExprSyntaxError
 from exprgrad.parse import grammar_path, parse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,12 +45,6 @@ def shape(node) -> object:
     if isinstance(node, Call):
         return ("call", node.name, tuple(shape(a) for a in node.args))
     raise TypeError(node)
-
-
-def syntax_error(text: str) -> ExprSyntaxError:
-    with pytest.raises(ExprSyntaxError) as caught:
-        parse(text)
-    return caught.value
 
 
 # ---- shapes -----------------------------------------------------------------
@@ -217,136 +210,6 @@ def test_a_node_over_several_lines_has_width_one():
     assert (b.span.line, b.span.column, b.span.width) == (2, 3, 1)
 
 
-# ---- errors -----------------------------------------------------------------
-
-EQUAL_IN_PARENTHESES = "'=' cannot be used inside parentheses; a definition is a statement: name = expression"
-LAST_IS_A_DEFINITION = "the last statement must be the expression to compute, not a definition"
-EXPRESSION_NOT_LAST = (
-    "an expression can only come last; only definitions (name = expression) may come before it"
-)
-
-
-@pytest.mark.parametrize(
-    "text, message, line, column, width",
-    [
-        ("a * )", "expected an operand after '*'", 1, 5, 1),
-        ("a*/b", "expected an operand after '*'", 1, 3, 1),
-        ("a * ", "expected an operand after '*', but the input ended", 1, 4, 1),
-        ("a +", "expected an operand after '+', but the input ended", 1, 4, 1),
-        ("a ** ** b", "expected an operand after '**'", 1, 6, 2),
-        ("a ^ )", "expected an operand after '^'", 1, 5, 1),
-        ("-", "expected an operand after '-', but the input ended", 1, 2, 1),
-        ("f(a +, b)", "expected an operand after '+'", 1, 6, 1),
-        ("a + b)", "unmatched closing parenthesis", 1, 6, 1),
-        (")", "unmatched closing parenthesis", 1, 1, 1),
-        ("f(x))", "unmatched closing parenthesis", 1, 5, 1),
-        ("$", "unexpected character '$'", 1, 1, 1),
-        ("a + 2 $ 3", "unexpected character '$'", 1, 7, 1),
-        ("a − b", "unexpected character '−' (write '-' for minus)", 1, 3, 1),
-        ("x²", "unexpected character '²' (write ^2 for a power)", 1, 2, 1),
-        ("__import__('os')", 'unexpected character "\'" (exprgrad has no strings)', 1, 12, 1),
-        ("", "empty expression: there is nothing to compute", 1, 1, 1),
-        ("# only a comment\n\n", "empty expression: there is nothing to compute", 1, 1, 1),
-        ("a b", "missing operator between 'a' and 'b' (write '*' to multiply)", 1, 3, 1),
-        ("2 x", "missing operator between '2' and 'x' (write '*' to multiply)", 1, 3, 1),
-        ("2(x + 1)", "missing operator between '2' and '(' (write '*' to multiply)", 1, 2, 1),
-        ("f(a b)", "missing operator between 'a' and 'b' (write '*' to multiply)", 1, 5, 1),
-        ("2 = x", "'=' can only follow a plain name", 1, 3, 1),
-        ("a+b = c", "'=' can only follow a plain name", 1, 5, 1),
-        ("theta[0] = 1", "'=' can only follow a plain name", 1, 10, 1),
-        ("a = b = c", "a statement can contain only one '='", 1, 7, 1),
-        ("f(a=1)", EQUAL_IN_PARENTHESES, 1, 4, 1),
-        ("a =", "expected an expression after '=', but the input ended", 1, 4, 1),
-        ("f(a,)", "missing argument", 1, 5, 1),
-        ("f(,a)", "missing argument", 1, 3, 1),
-        ("f(a,,b)", "missing argument", 1, 5, 1),
-        ("f(a,", "expected an argument after ',', but the input ended", 1, 5, 1),
-        ("()", "empty parentheses", 1, 2, 1),
-        ("*a", "expected an operand before '*'", 1, 1, 1),
-        ("a, b", "',' can only separate the arguments of a function call, as in atan2(y, x)", 1, 2, 1),
-        ("(a, b)", "',' can only separate the arguments of a function call, as in atan2(y, x)", 1, 3, 1),
-        ("2[1]", "'[' can only follow a name, as in theta[0]", 1, 2, 1),
-        ("theta[1][2]", "'[' can only follow a name, as in theta[0]", 1, 9, 1),
-        ("a]", "unmatched closing bracket ']'", 1, 2, 1),
-        ("theta[a]", "an index must be a whole number, like theta[0]", 1, 7, 1),
-        ("theta[-1]", "an index must be a whole number, like theta[0]", 1, 7, 1),
-        ("theta[1.5]", "an index must be a whole number, like theta[0]", 1, 7, 3),
-        ("theta[]", "an index must be a whole number, like theta[0]", 1, 7, 1),
-        ("theta[1", "missing closing bracket ']'", 1, 8, 1),
-        ("1e999", "the number '1e999' is too large", 1, 1, 5),
-        ("a = 1", LAST_IS_A_DEFINITION + " (add a last line such as 'a')", 1, 1, 5),
-        ("x; a = 1", EXPRESSION_NOT_LAST, 1, 1, 1),
-        ("a = 1; a; b = a", EXPRESSION_NOT_LAST, 1, 8, 1),
-    ],
-)
-def test_error_messages_in_words(text, message, line, column, width):
-    err = syntax_error(text)
-    assert (err.message, err.line, err.column, err.width) == (message, line, column, width)
-    lines = str(err).splitlines()
-    assert lines[0] == f"line {line}, column {column}: {message}"
-    assert lines[-1] == "  " + " " * (column - 1) + "^" * width
-
-
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        ("1e999 +", "expected an operand after '+', but the input ended"),  # a syntax error first
-        ("x² + 1e999", "unexpected character '²' (write ^2 for a power)"),  # then the first problem
-        ("1e999 + x²", "the number '1e999' is too large"),
-        ("theta[1.5] + 1e999", "an index must be a whole number, like theta[0]"),
-        ("x²(1e999)", "unexpected character '²' (write ^2 for a power)"),
-    ],
-)
-def test_the_error_reported_is_the_first_in_the_text(text, message):
-    assert syntax_error(text).message == message
-
-
-@pytest.mark.parametrize(
-    "text, opened",
-    [("(a + b", (1, 1)), ("sin(x", (1, 4)), ("f(a, (b", (1, 6)), ("(a; b)", (1, 1)), ("(", (1, 1))],
-)
-def test_missing_closing_parenthesis_names_the_open_one(text, opened):
-    err = syntax_error(text)
-    assert err.message == (
-        f"missing closing parenthesis: the '(' at line {opened[0]}, column {opened[1]} is never closed"
-    )
-    # At the end of the input the caret sits just past the last character.
-    if ";" not in text:
-        assert (err.line, err.column) == (1, len(text) + 1)
-
-
-def test_errors_on_later_lines_point_into_their_own_line():
-    err = syntax_error("h = a*x + b\nJ = (h - y^2   # comment\n")
-    assert err.message.startswith("missing closing parenthesis: the '(' at line 2, column 5")
-    assert (err.line, err.column) == (2, 13)
-    assert str(err).splitlines()[1:] == ["  J = (h - y^2   # comment", "  " + " " * 12 + "^"]
-
-    err = syntax_error("h = a*x +\nJ")
-    assert err.message.startswith("expected an operand after '+', but the line ended")
-    assert (err.line, err.column) == (1, 10)
-
-    err = syntax_error("a = 1\nb = 2 $\nb")
-    assert (err.message, err.line, err.column) == ("unexpected character '$'", 2, 7)
-
-    err = syntax_error("(a + b\nc)")
-    assert err.message == (
-        "missing operator between 'b' and 'c' (write '*' to multiply), "
-        "or the '(' at line 1, column 1 is never closed"
-    )
-    assert (err.line, err.column) == (2, 1)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text(alphabet="ab2.e()[],;=+-*/^# \n$θ", max_size=25))
-def test_any_text_parses_or_raises_a_syntax_error_with_a_place(text):
-    try:
-        parse(text)
-    except ExprSyntaxError as err:
-        assert err.line is not None and err.column is not None and err.width >= 1
-        assert 1 <= err.line <= max(1, text.count("\n") + 1)
-        assert str(err)
-
-
 # ---- depth and size ---------------------------------------------------------
 
 
@@ -372,11 +235,6 @@ def test_ten_thousand_signs_and_powers():
     while isinstance(node, Power):
         node, depth = node.exponent, depth + 1
     assert depth == 9_999
-
-
-def test_errors_deep_inside_nesting():
-    err = syntax_error("(" * 10_000 + "x")
-    assert err.message.startswith("missing closing parenthesis: the '(' at line 1, column 10000")
 
 
 @pytest.mark.slow
