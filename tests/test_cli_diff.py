@@ -81,7 +81,7 @@ def test_latex_format(runner):
 def test_python_format_runs_and_matches(runner, samples):
     source = run_ok(runner, "diff", "mean((a*x + b - y)^2)", "--format", "python")
     namespace: dict = {}
-    exec(source, namespace)
+    exec(source, namespace)  # noqa: S102  (running the generated source is the point)
     data = np.loadtxt(samples / "linear.csv", delimiter=",", skiprows=1)
     values = namespace["derivatives"]({"a": 2.0, "b": 1.0}, {"x": data[:, 0], "y": data[:, 1]})
     residual = 2 * data[:, 0] + 1 - data[:, 1]

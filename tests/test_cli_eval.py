@@ -109,9 +109,9 @@ def test_version(runner):
 def test_installed_console_script_runs():
     script = shutil.which("exprgrad")
     command = [script] if script else [sys.executable, "-m", "exprgrad"]
-    done = subprocess.run([*command, "eval", "-x^2 + 1", "--at", "x=2"], capture_output=True, text=True)
+    done = subprocess.run([*command, "eval", "-x^2 + 1", "--at", "x=2"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and done.stdout == "-3\n"
-    bad = subprocess.run([*command, "eval", "1 +", "--at", "x=2"], capture_output=True, text=True)
+    bad = subprocess.run([*command, "eval", "1 +", "--at", "x=2"], capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
 
 
