@@ -25,7 +25,6 @@ from exprgrad import graph
 from exprgrad.backends.evaluate import compile_schedule
 from exprgrad.function import parse
 
-
 TERMS = 25_000  # a*sin(x + c) terms: 99,999 operators
 
 
