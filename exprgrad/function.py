@@ -58,8 +58,17 @@ class Function:
             EvaluationError: a parameter or column has no value.
         """
         from .backends.evaluate import evaluate
+        from .errors import EvaluationError
 
         params, columns = _split_bindings(data, bindings)
+        per_row = [name for name in columns if name in self.params]
+        if per_row:
+            # Otherwise the run reports "no value given for parameter", which misleads.
+            name = per_row[0]
+            raise EvaluationError(
+                f"'{name}' is a parameter of this function (one number), but was given a sequence: "
+                f"parse it with columns=[{name!r}] to make it a data column"
+            )
         return evaluate([self.output], params, columns or None)[0]
 
     # ------------------------------------------------------------ derivatives

@@ -54,3 +54,16 @@ def test_errors_are_exprgrad_errors():
     with pytest.raises(EvaluationError):
         exprgrad.parse("a + b").evaluate(a=1)
     assert issubclass(ExprSyntaxError, exprgrad.ExprgradError)
+
+
+def test_sequence_for_a_parameter_says_how_to_make_it_a_column():
+    # 'a*x' has no reduction, so x is a parameter: a list for it must not read
+    # as "no value given".
+    with pytest.raises(EvaluationError, match=r"'x' is a parameter .* columns=\['x'\]"):
+        exprgrad.parse("a*x").evaluate(a=1, x=[1, 2])
+    assert list(exprgrad.parse("a*x", columns=["x"]).evaluate(a=1, x=[1, 2])) == [1.0, 2.0]
+
+
+def test_readme_gradient_example():
+    f = exprgrad.parse("mean((a*x + b - y)^2)")
+    assert f.grad("a,b")["b"].evaluate(a=2, b=1, x=[1, 2], y=[3, 4]) == 1.0

@@ -140,3 +140,12 @@ def test_derivative_constant_over_rows_is_still_per_row(runner, samples):
     result = json.loads(run_ok(runner, "eval", "mean(a*x)", "--grad", "--wrt", "x", "--at", "a=2",
                                "--data", data, "--format", "json"))
     assert result["gradient"]["x"] == [2.0 / 40] * 40
+
+
+def test_check_json_is_strict_json_when_the_error_is_infinite(runner):
+    # log(a) at a=-1: the numeric derivative is nan and the relative error inf;
+    # JSON has no Infinity, so it is null like every other non-finite number.
+    result = runner.invoke(cli, ["check", "log(a)", "--at", "a=-1", "--format", "json"])
+    assert result.exit_code == 1
+    partial = json.loads(result.stdout, parse_constant=pytest.fail)["partials"]["a"]
+    assert partial == {"analytic": -1.0, "numeric": None, "relative_error": None, "ok": False}

@@ -275,3 +275,12 @@ def test_require_columns_missing_several(tmp_path):
     with pytest.raises(DataError) as info:
         require_columns(data, iter(["w", "x", "v", "w"]), what="--target")
     assert str(info.value) == f"--target needs columns 'w', 'v', which {path} lacks (it has: x, y)"
+
+
+def test_quoted_header_names_lose_their_quotes(tmp_path):
+    # R's write.csv quotes the header of an all-numeric table: "x","y".
+    data = load_csv(write(tmp_path, '"x", "θ 1" ,y\n1,2,3\n'))
+    assert data.names == ("x", "θ 1", "y")
+    np.testing.assert_array_equal(data.columns["θ 1"], [2.0])
+    path = write(tmp_path, '"x","x"\n1,2\n', name="dup.csv")
+    assert error_of(path) == f"{path}:1: column name 'x' appears twice (columns 1 and 2)"

@@ -145,3 +145,13 @@ def test_schedule_reused_with_new_parameters(rng):
     one = schedule.run({"a": 1.0}, cols)[0]
     two = schedule.run({"a": 2.0}, cols)[0]
     assert math.isclose(two, 2 * one)
+
+
+def test_reductions_over_no_rows():
+    # Columns with no rows (a Python caller's empty lists): mean is nan, as
+    # np.mean gives, sum is 0; never a ZeroDivisionError.
+    empty = {"x": np.array([]), "y": np.array([])}
+    mean_value, sum_value, per_row = evaluate(
+        [ops.call("mean", ops.sub(x, y)), ops.call("sum", x), ops.mul(a, x)], {"a": 2.0}, empty
+    )
+    assert math.isnan(mean_value) and sum_value == 0.0 and per_row.shape == (0,)

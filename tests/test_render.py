@@ -454,3 +454,17 @@ def test_cli_missing_dot(runner, tmp_path, no_dot):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.svg"]
     dot = runner.invoke(cli, ["render", EXPR, "-o", str(tmp_path / "g.dot")])
     assert dot.exit_code == 0 and (tmp_path / "g.dot").read_text().startswith("digraph")
+
+
+def test_cli_unwritable_folder_is_one_error_line(runner, tmp_path, monkeypatch):
+    # A folder the user may not write to fails when the temporary file is made
+    # (simulated: the tests may run as root, who can write anywhere).
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("exprgrad.cli.common.tempfile.mkstemp", refuse)
+    result = runner.invoke(cli, ["render", EXPR, "-o", str(tmp_path / "g.dot")])
+    assert result.exit_code == 1
+    assert result.stderr == f"error: cannot write '{tmp_path / 'g.dot'}': Permission denied\n"
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert list(tmp_path.iterdir()) == []

@@ -262,7 +262,8 @@ class Schedule:
                 results[k][start:stop] = fetch(source)
         for rid, _, is_mean in plan.reductions:
             total = math.fsum(partial_sums[rid])
-            scalars[rid] = total / n if is_mean else total
+            # The mean of no rows is nan, as np.mean gives (without its warning).
+            scalars[rid] = (total / n if n else math.nan) if is_mean else total
 
 
 def _block_sums(value, m: int) -> list[float]:

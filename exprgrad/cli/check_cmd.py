@@ -90,10 +90,13 @@ def check_command(expr, at, data, wrt, tol, fmt, allow_nan):
             "tolerance": tol,
             "ok": all(r[4] for r in rows),
             "partials": {
-                name: {"analytic": json_value(a), "numeric": json_value(n), "relative_error": e, "ok": ok}
+                name: {
+                    "analytic": json_value(a), "numeric": json_value(n),
+                    "relative_error": json_value(e), "ok": ok,  # inf as null: strict JSON
+                }
                 for name, a, n, e, ok in rows
             },
-        }, ensure_ascii=False))
+        }, ensure_ascii=False, allow_nan=False))
     else:
         table = [("wrt", "analytic", "numeric", "rel. error", "")]
         for name, a, n, e, ok in rows:

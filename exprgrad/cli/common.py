@@ -106,8 +106,10 @@ def write_atomically(path: str, content: str | bytes) -> None:
     if not directory.is_dir():
         raise OptionError(f"cannot write '{path}': folder '{directory}' does not exist")
     data = content.encode("utf-8") if isinstance(content, str) else content
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    temporary = None
     try:
+        # Inside the try: an unwritable folder fails here, at the temporary file.
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         # mkstemp makes the file private (0600); give it the mode a plain open() would.
@@ -116,7 +118,7 @@ def write_atomically(path: str, content: str | bytes) -> None:
         os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, target)
     except OSError as exc:
-        if os.path.exists(temporary):
+        if temporary is not None and os.path.exists(temporary):
             os.unlink(temporary)
         raise WriteError(f"cannot write '{path}': {_reason(exc)}") from None
 

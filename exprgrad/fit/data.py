@@ -5,7 +5,9 @@ non-blank line names the columns, separated by commas, followed by rows of
 numbers, one cell per column. Line endings may be LF, CRLF or CR; the last line
 may or may not end with one. Lines that are empty or hold only whitespace are
 skipped wherever they appear. There is no quoting: a comma always separates
-cells, and names are kept exactly as written (surrounding whitespace removed).
+cells, and a cell in quotes is not a number. Names are kept exactly as written
+(surrounding whitespace removed), except that one pair of double quotes around
+a name is dropped, as R's write.csv quotes the header of a numeric table.
 
 Out: a frozen ``Dataset`` mapping each name, in header order, to a read-only,
 C-contiguous float64 array, and ``require_columns`` to check that a file has
@@ -146,7 +148,7 @@ def _read_header(path: str) -> tuple[int, str]:
 
 def _parse_header(path: str, line: int, header: str) -> list[str]:
     """Column names from the header line; refuses empty and repeated names."""
-    names = [cell.strip() for cell in header.split(",")]
+    names = [_unquote(cell.strip()) for cell in header.split(",")]
     first_seen: dict[str, int] = {}
     for column, column_name in enumerate(names, start=1):
         if not column_name:
@@ -245,6 +247,13 @@ def _read_cell(
             "(pass --allow-nan to keep it)"
         )
     return value
+
+
+def _unquote(text: str) -> str:
+    """A header name ``"x"`` -> ``x``: one pair of surrounding double quotes removed, then spaces."""
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1].strip()
+    return text
 
 
 def _to_float(text: str) -> float | None:
