@@ -446,3 +446,13 @@ def test_cli_plot_without_matplotlib_names_the_install_command(runner, line_csv,
 def test_cli_help(runner):
     result = runner.invoke(cli, ["fit", "--help"])
     assert result.exit_code == 0 and "--model" in result.output and "--nll" in result.output
+
+
+def test_output_into_a_missing_folder_is_refused_before_fitting(runner, samples, tmp_path):
+    from exprgrad.cli import cli
+
+    result = runner.invoke(cli, ["fit", str(samples / "linear.csv"), "--model", "a*x + b", "--target", "y",
+                                 "-o", str(tmp_path / "nowhere" / "r.json")])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: cannot write")
+    assert "parameter" not in result.output  # nothing was fitted or printed first

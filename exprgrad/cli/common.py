@@ -99,12 +99,21 @@ def load_data(path: str | None, allow_nan: bool = False):
     return load_csv(path, allow_nonfinite=allow_nan)
 
 
-def write_atomically(path: str, content: str | bytes) -> None:
-    """Write ``content`` to ``path`` whole or not at all (temporary file, then rename)."""
+def check_output_folder(path: str | None) -> None:
+    """Refuse an output path whose folder does not exist, before any work is done."""
+    if path is None:
+        return
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise OptionError(f"cannot write '{path}': folder '{directory}' does not exist")
+
+
+def write_atomically(path: str, content: str | bytes) -> None:
+    """Write ``content`` to ``path`` whole or not at all (temporary file, then rename)."""
+    check_output_folder(path)
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
     data = content.encode("utf-8") if isinstance(content, str) else content
     temporary = None
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from ..errors import FitError, OptionError
-from .common import load_data, parse_bindings, read_expr, warn, write_atomically
+from .common import check_output_folder, load_data, parse_bindings, read_expr, warn, write_atomically
 
 METHOD_CHOICES = ["auto", "gd", "momentum", "adam", "lbfgs", "newton", "lm"]
 # Seconds between redraws of the progress line.
@@ -82,6 +82,8 @@ def fit_command(
     from ..fit import plan, prepare, solve
 
     plot_format = _plot_format(plot)
+    check_output_folder(output)
+    check_output_folder(plot)
     dataset = load_data(data, allow_nan)
     start = _read_init(init)
     problem = prepare(
