@@ -8,7 +8,7 @@ import math
 import click
 import numpy as np
 
-from .common import EXPR_SETTINGS, build_function, check_bindings, load_data, parse_bindings
+from .common import EXPR_SETTINGS, build_function, check_bindings, json_value, load_data, parse_bindings
 from .diff_cmd import differentiate
 
 # Central differences: error ~ h^2 f''' + eps f / h, smallest near h = eps^(1/3),
@@ -84,8 +84,6 @@ def check_command(expr, at, data, wrt, tol, fmt, allow_nan):
         rows.append((name, derivative, numeric, error, error <= tol))
 
     if fmt == "json":
-        from .eval_cmd import json_value
-
         click.echo(json.dumps({
             "tolerance": tol,
             "ok": all(r[4] for r in rows),

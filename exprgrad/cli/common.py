@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import click
+import numpy as np
 
 from ..errors import EvaluationError, ExprgradError, OptionError
 
@@ -214,8 +215,20 @@ def derivative_label(names: tuple[str, ...], unicode: bool) -> str:
 def as_rows(value, per_row: bool, dataset):
     """A derivative that is the same in every row comes back as one number;
     show it per row (a column, a JSON list) when it is a per-row quantity."""
-    import numpy as np
-
     if per_row and dataset is not None and np.ndim(value) == 0:
         return np.full(dataset.rows, float(value))
     return value
+
+
+def json_value(value):
+    """A float, or a list of floats for a per-row result (NaN and inf as null)."""
+    if isinstance(value, np.ndarray):
+        return [float(v) if np.isfinite(v) else None for v in value.tolist()]
+    return float(value) if np.isfinite(value) else None
+
+
+def text_lines(label: str, value) -> list[str]:
+    """'label = v' for one value; the label, then one value a line, for a per-row result."""
+    if isinstance(value, np.ndarray):
+        return ([label] if label else []) + [format_number(v) for v in value.tolist()]
+    return [f"{label} = {format_number(value)}" if label else format_number(value)]

@@ -13,12 +13,13 @@ from .common import (
     check_bindings,
     derivative_label,
     format_number,
+    json_value,
     load_data,
     parse_bindings,
+    text_lines,
     unicode_ok,
     warn,
 )
-from .eval_cmd import json_value, text_lines
 
 
 def differentiate(function, wrt_text: str, order: int, mode: str):

@@ -13,25 +13,13 @@ from .common import (
     build_function,
     check_bindings,
     derivative_label,
-    format_number,
+    json_value,
     load_data,
     parse_bindings,
+    text_lines,
     unicode_ok,
     warn,
 )
-
-
-def json_value(value):
-    """A float, or a list of floats for a per-row result (NaN and inf as null)."""
-    if isinstance(value, np.ndarray):
-        return [float(v) if np.isfinite(v) else None for v in value.tolist()]
-    return float(value) if np.isfinite(value) else None
-
-
-def text_lines(label: str, value) -> list[str]:
-    if isinstance(value, np.ndarray):
-        return ([label] if label else []) + [format_number(v) for v in value.tolist()]
-    return [f"{label} = {format_number(value)}" if label else format_number(value)]
 
 
 def warn_nonfinite(what: str, value) -> None:
