@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
 import venv
 import zipfile
 from pathlib import Path
@@ -31,15 +32,30 @@ def test_wheel_installed_elsewhere_finds_its_grammar(tmp_path):
     (wheel,) = wheels.glob("exprgrad-*.whl")
     assert "exprgrad/grammar/exprgrad.lark" in zipfile.ZipFile(wheel).namelist()
 
-    # The scratch environment sees this one's dependencies but not its exprgrad.
+    # The scratch environment sees this environment's dependencies (a .pth file
+    # naming its site-packages) but not its exprgrad, and never the base
+    # interpreter's packages: system_site_packages would expose those, so a
+    # dependency the README's commands do not install could pass here unseen.
     # No PYTHONPATH: the scratch environment must find exprgrad in the wheel alone.
     clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    venv.EnvBuilder(system_site_packages=False, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
+    scratch_site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True, env=clean,
+    ).stdout.strip()
+    ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    Path(scratch_site, "outer_dependencies.pth").write_text("\n".join(sorted(ours)) + "\n")
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True, env=clean,
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "-q",
+         "--target", scratch_site, str(wheel)],
+        check=True, env=clean,
     )
+    # The wheel's console script, made the way pip makes one in that environment.
+    script = env_dir / "bin" / "exprgrad"
+    script.write_text(f"#!{python}\nimport sys\nfrom exprgrad.cli import cli\nsys.exit(cli())\n")
+    script.chmod(0o755)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     done = subprocess.run(

@@ -462,7 +462,7 @@ def test_cli_unwritable_folder_is_one_error_line(runner, tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("exprgrad.cli.common.tempfile.mkstemp", refuse)
+    monkeypatch.setattr("exprgrad.cli.output.tempfile.mkstemp", refuse)
     result = runner.invoke(cli, ["render", EXPR, "-o", str(tmp_path / "g.dot")])
     assert result.exit_code == 1
     assert result.stderr == f"error: cannot write '{tmp_path / 'g.dot'}': Permission denied\n"

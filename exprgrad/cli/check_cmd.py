@@ -8,8 +8,9 @@ import math
 import click
 import numpy as np
 
-from .common import EXPR_SETTINGS, build_function, check_bindings, json_value, load_data, parse_bindings
 from .diff_cmd import differentiate
+from .inputs import EXPR_SETTINGS, build_function, check_bindings, load_data, parse_bindings
+from .output import json_value
 
 # Central differences: error ~ h^2 f''' + eps f / h, smallest near h = eps^(1/3),
 # scaled by the size of the variable.

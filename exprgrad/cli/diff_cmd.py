@@ -6,20 +6,8 @@ import json
 
 import click
 
-from .common import (
-    EXPR_SETTINGS,
-    as_rows,
-    build_function,
-    check_bindings,
-    derivative_label,
-    format_number,
-    json_value,
-    load_data,
-    parse_bindings,
-    text_lines,
-    unicode_ok,
-    warn,
-)
+from .inputs import EXPR_SETTINGS, build_function, check_bindings, load_data, parse_bindings
+from .output import as_rows, derivative_label, format_number, json_value, text_lines, unicode_ok, warn
 
 
 def differentiate(function, wrt_text: str, order: int, mode: str):

@@ -7,19 +7,8 @@ import json
 import click
 import numpy as np
 
-from .common import (
-    EXPR_SETTINGS,
-    as_rows,
-    build_function,
-    check_bindings,
-    derivative_label,
-    json_value,
-    load_data,
-    parse_bindings,
-    text_lines,
-    unicode_ok,
-    warn,
-)
+from .inputs import EXPR_SETTINGS, build_function, check_bindings, load_data, parse_bindings
+from .output import as_rows, derivative_label, json_value, text_lines, unicode_ok, warn
 
 
 def warn_nonfinite(what: str, value) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 import click
 
 from ..errors import FitError, OptionError
-from .common import check_output_folder, load_data, parse_bindings, read_expr, warn, write_atomically
+from .inputs import load_data, parse_bindings, read_expr
+from .output import check_output_folder, warn, write_atomically
 
 METHOD_CHOICES = ["auto", "gd", "momentum", "adam", "lbfgs", "newton", "lm"]
 # Seconds between redraws of the progress line.

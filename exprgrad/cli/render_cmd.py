@@ -7,15 +7,8 @@ from pathlib import Path
 import click
 
 from ..errors import OptionError
-from .common import (
-    EXPR_SETTINGS,
-    build_function,
-    check_bindings,
-    load_data,
-    parse_bindings,
-    warn,
-    write_atomically,
-)
+from .inputs import EXPR_SETTINGS, build_function, check_bindings, load_data, parse_bindings
+from .output import warn, write_atomically
 
 # Mirrors render.FORMATS / GRAPHS / RANKDIRS, which this module must not import
 # at startup (it would load numpy and the registry just to build --help).
