@@ -50,6 +50,14 @@ class LazyGroup(click.Group):
             raise
         return getattr(module, attribute)
 
+    def parse_args(self, ctx, args):
+        if not args:
+            # As pip, cargo and kubectl do: the help on stdout, exit 0 (click's
+            # default is the help as a usage error, exit 2).
+            click.echo(ctx.get_help())
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
         try:

@@ -9,7 +9,8 @@ import click
 import numpy as np
 
 from .diff_cmd import differentiate
-from .inputs import EXPR_SETTINGS, build_function, check_bindings, load_data, parse_bindings
+from .command import ExprCommand
+from .inputs import build_function, check_bindings, load_data, parse_bindings
 from .output import json_value
 
 # Central differences: error ~ h^2 f''' + eps f / h, smallest near h = eps^(1/3),
@@ -40,7 +41,7 @@ def relative_error(analytic, numeric) -> float:
     return float(np.max(np.abs(a - n) / np.maximum(1.0, np.maximum(np.abs(a), np.abs(n)))))
 
 
-@click.command("check", context_settings=EXPR_SETTINGS)
+@click.command("check", cls=ExprCommand)
 @click.argument("expr")
 @click.option("--at", "at", multiple=True, metavar="a=1,b=2", help="The point to check at.")
 @click.option("--data", type=click.Path(dir_okay=False), metavar="FILE.csv", help="Data columns.")

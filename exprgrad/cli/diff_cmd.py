@@ -6,7 +6,8 @@ import json
 
 import click
 
-from .inputs import EXPR_SETTINGS, build_function, check_bindings, load_data, parse_bindings
+from .command import ExprCommand
+from .inputs import build_function, check_bindings, load_data, parse_bindings
 from .output import as_rows, derivative_label, format_number, json_value, text_lines, unicode_ok, warn
 
 
@@ -36,7 +37,7 @@ def differentiate(function, wrt_text: str, order: int, mode: str):
     return names, raw, simplified
 
 
-@click.command("diff", context_settings=EXPR_SETTINGS)
+@click.command("diff", cls=ExprCommand)
 @click.argument("expr")
 @click.option("--wrt", default="", metavar="NAMES",
               help="Comma-separated names or families (theta = theta[0], theta[1], ...); default: every parameter.")

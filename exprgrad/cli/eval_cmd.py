@@ -7,7 +7,8 @@ import json
 import click
 import numpy as np
 
-from .inputs import EXPR_SETTINGS, build_function, check_bindings, load_data, parse_bindings
+from .command import ExprCommand
+from .inputs import build_function, check_bindings, load_data, parse_bindings
 from .output import as_rows, derivative_label, json_value, text_lines, unicode_ok, warn
 
 
@@ -17,7 +18,7 @@ def warn_nonfinite(what: str, value) -> None:
              "a division by zero or an overflow somewhere")
 
 
-@click.command("eval", context_settings=EXPR_SETTINGS)
+@click.command("eval", cls=ExprCommand)
 @click.argument("expr")
 @click.option("--at", "at", multiple=True, metavar="a=1,b=2", help="Parameter values.")
 @click.option("--data", type=click.Path(dir_okay=False), metavar="FILE.csv",

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from ..errors import OptionError
-from .inputs import EXPR_SETTINGS, build_function, check_bindings, load_data, parse_bindings
+from .command import ExprCommand
+from .inputs import build_function, check_bindings, load_data, parse_bindings
 from .output import warn, write_atomically
 
 # Mirrors render.FORMATS / GRAPHS / RANKDIRS, which this module must not import
@@ -34,7 +35,7 @@ def choose_format(fmt: str | None, output: str | None) -> str:
     return fmt
 
 
-@click.command("render", context_settings=EXPR_SETTINGS)
+@click.command("render", cls=ExprCommand)
 @click.argument("expr")
 @click.option("--wrt", metavar="NAMES", default="",
               help="Draw the derivative graphs for these names or families (comma-separated).")
