@@ -70,7 +70,10 @@ def test_linear_model_is_solved_directly_with_exact_standard_errors(line):
 )
 def test_each_method_finds_the_least_squares_line(line, method, lr):
     data, solution, stderr = line
-    result = fit(data, cost=LINE_COST, method=method, lr=lr, max_iter=20000)
+    # tol=1e-16: a first-order method must not stop on a small change of the cost
+    # before the first-order conditions hold (converged is verified, not claimed).
+    tol = 1e-16 if method in ("gd", "momentum", "adam") else None
+    result = fit(data, cost=LINE_COST, method=method, lr=lr, max_iter=20000, tol=tol)
     assert result.method == method and result.converged, result.message
     got = [result.params["a"], result.params["b"]]
     assert np.allclose(got, solution, atol=1e-3 if method in ("gd", "momentum", "adam") else 1e-9)
@@ -105,7 +108,7 @@ def test_lm_with_a_cost_in_least_squares_form(line):
 def test_nll_standard_errors_come_from_the_exact_hessian(samples):
     data = load_csv(samples / "logistic.csv")
     result = fit(data, cost=LOGISTIC_NLL, nll=True)
-    assert result.method == "lbfgs" and result.converged and result.rss is None
+    assert result.method == "newton" and result.converged and result.rss is None
     x, w, c = data.columns["x"], result.params["w"], result.params["c"]
     p = 1 / (1 + np.exp(-(w * x + c)))
     features = np.column_stack([np.ones_like(x), x])  # order c, w
@@ -167,9 +170,10 @@ def test_one_pass_per_evaluation_whatever_the_parameter_count(rng):
     columns["y"] = x @ np.arange(1.0, 7.0) + 0.01 * rng.standard_normal(200)
     model = " + ".join(f"p{i}*x{i}" for i in range(6))
     result = fit(columns, cost=f"mean(({model} - y)^2)", method="gd", lr=0.1, max_iter=50)
-    # 50 iterations: 51 value+gradient passes, +1 Jacobian pass for the standard
-    # errors and +1 for the final cost. Never one pass per parameter.
-    assert result.iterations == 50 and result.evaluations == 53
+    # 50 iterations: 51 value+gradient passes, +1 Jacobian pass for the check of
+    # the first-order conditions (reused by the standard errors), +2 for the
+    # run-off probes (one per ray). Never one pass per parameter.
+    assert result.iterations == 50 and result.evaluations == 54
 
 
 def test_divergence_stops_and_keeps_the_last_finite_point(line):
@@ -271,9 +275,9 @@ def line_csv(tmp_path, line):
     [
         ["--model", "a*x + b", "--target", "y"],
         ["--model", "a*exp(b*x)", "--target", "y", "--init", "a=1,b=0.5", "--method", "lm"],
-        ["--cost", LINE_COST, "--method", "gd", "--lr", "0.2"],
-        ["--cost", LINE_COST, "--method", "momentum", "--lr", "0.05"],
-        ["--cost", LINE_COST, "--method", "adam", "--lr", "0.05", "--max-iter", "20000"],
+        ["--cost", LINE_COST, "--method", "gd", "--lr", "0.2", "--tol", "1e-16"],
+        ["--cost", LINE_COST, "--method", "momentum", "--lr", "0.05", "--tol", "1e-16"],
+        ["--cost", LINE_COST, "--method", "adam", "--lr", "0.05", "--max-iter", "20000", "--tol", "1e-16"],
         ["--cost", LINE_COST, "--method", "lbfgs"],
         ["--cost", LINE_COST, "--method", "newton"],
     ],
@@ -439,7 +443,7 @@ def test_cli_plot_without_matplotlib_names_the_install_command(runner, line_csv,
         cli, ["fit", line_csv, "--model", "a*x", "--target", "y", "--plot", str(tmp_path / "p.png")]
     )
     assert result.exit_code == 1
-    assert "pip install 'exprgrad[plot]'" in result.stderr
+    assert "pip install" in result.stderr and "[plot]'" in result.stderr
     assert not (tmp_path / "p.png").exists()
 
 
@@ -451,8 +455,19 @@ def test_cli_help(runner):
 def test_output_into_a_missing_folder_is_refused_before_fitting(runner, samples, tmp_path):
     from exprgrad.cli import cli
 
-    result = runner.invoke(cli, ["fit", str(samples / "linear.csv"), "--model", "a*x + b", "--target", "y",
-                                 "-o", str(tmp_path / "nowhere" / "r.json")])
+    result = runner.invoke(
+        cli,
+        [
+            "fit",
+            str(samples / "linear.csv"),
+            "--model",
+            "a*x + b",
+            "--target",
+            "y",
+            "-o",
+            str(tmp_path / "nowhere" / "r.json"),
+        ],
+    )
     assert result.exit_code == 2
     assert result.output.startswith("error: cannot write")
     assert "parameter" not in result.output  # nothing was fitted or printed first

@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
+
+import numpy as np
 
 from .. import ops
 from ..errors import DataError, OptionError
 from . import methods
 from .linear import hessian_stderr, least_squares_stderr
+from .newton import newton
+from .optimality import verify
 from .optimizers import OPTIMIZERS, descend
 from .problem import FitProblem, load_data, prepare
 from .result import FitResult
@@ -40,6 +45,9 @@ DEFAULTS = {
     "lm": (10000, 1e-15),
     "qr": (1, 0.0),
 }
+# auto fits a general cost with Newton's method (exact Hessian) up to this many
+# parameters, with L-BFGS-B past it (the Hessian has p(p+1)/2 graphs).
+NEWTON_PARAMS = 50
 Progress = Callable[[int, int, float, "float | None"], None]
 
 
@@ -98,17 +106,27 @@ def solve(
     chosen, limit, tolerance = plan(problem, method, lr=lr, max_iter=max_iter, tol=tol, nll=nll)
     report = None if progress is None else (lambda step, cost, norm: progress(step, limit, cost, norm))
     x0 = problem.x0.copy()
-    if chosen in OPTIMIZERS:
-        outcome = descend(objective, x0, OPTIMIZERS[chosen](lr), limit, tolerance, report)
-    elif chosen == "qr":
-        outcome = methods.direct(objective, x0)
-    else:
-        outcome = getattr(methods, chosen)(objective, x0, limit, tolerance, report)
+    least_squares = problem.residual is not None
+    # Overflow in a trial point is a rejected step, not news for the user: every
+    # claim is checked below, so numpy's and scipy's warnings stay inside.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if chosen in OPTIMIZERS:
+            outcome = descend(objective, x0, OPTIMIZERS[chosen](lr), limit, tolerance, report)
+        elif chosen == "qr":
+            outcome = methods.direct(objective, x0)
+        elif chosen == "newton":
+            outcome = newton(objective, x0, limit, tolerance, report)
+        else:
+            outcome = getattr(methods, chosen)(objective, x0, limit, tolerance, report)
+        verdict = verify(objective, outcome, problem.x0, least_squares=least_squares)
+        outcome = verdict.outcome
+        stderr, notes, condition, rss = _uncertainty(problem, outcome, nll)
+    if verdict.no_minimum:
+        stderr = {name: None for name in problem.params}
+        notes = ["no standard errors: there is no finite minimum"]
     params = dict(zip(problem.params, map(float, outcome.x)))
-    stderr, notes, condition, rss = _uncertainty(problem, outcome, nll)
-    cost = outcome.cost
-    if problem.residual is not None and not outcome.diverged:
-        cost = objective.value(outcome.x)  # the cost as written (mean, /2 ...), not only the RSS
+    cost = outcome.cost  # evaluated at params: the cost as written (mean, /2 ...), not only the RSS
     message = "; ".join([outcome.reason, *[n for n in notes if n]])
     return FitResult(
         params=params,
@@ -190,11 +208,11 @@ def _choose(problem: FitProblem, method: str, nll: bool) -> str:
             "--method lm needs a sum of squares: use --model and --target "
             "(or a --cost of the form sum((...)^2))"
         )
-    if method in ("auto", "lm") and least_squares and problem.objective.residuals_are_linear():
-        return "qr"
-    if method == "auto":
-        return "lm" if problem.model is not None else "lbfgs"
-    return method
+    if method != "auto":
+        return method  # the user's choice runs as chosen
+    if least_squares:
+        return "qr" if problem.objective.residuals_are_linear() else "lm"
+    return "newton" if len(problem.params) <= NEWTON_PARAMS else "lbfgs"
 
 
 def _uncertainty(problem: FitProblem, outcome, nll: bool):

@@ -1,10 +1,10 @@
 """The second-order and least-squares methods: scipy.optimize fed by exact derivatives.
 
-In: an ``Objective`` (compiled value/gradient, Hessian, residual/Jacobian
-schedules) and a starting vector. Out: an ``Outcome`` (see ``optimizers``).
+In: an ``Objective`` (compiled value/gradient, residual/Jacobian schedules)
+and a starting vector. Out: an ``Outcome`` (see ``optimizers``); whether it
+converged is then checked by ``optimality`` (Newton's method is ``newton``).
 
 - ``lbfgs``: L-BFGS-B with the exact gradient (value and gradient in one pass).
-- ``newton``: a trust-region Newton method with the exact Hessian ('trust-exact').
 - ``lm``: Levenberg-Marquardt (MINPACK, through least_squares) with the exact
   Jacobian of the residuals, then Gauss-Newton polishing steps solved by QR.
 - ``direct``: residuals linear in the parameters: one QR solve, no iterations.
@@ -54,38 +54,6 @@ def lbfgs(objective, x0: np.ndarray, max_iter: int, tol: float, progress=None) -
     reason = _lbfgs_reason(result)
     if result.status == 2 and _flat(objective, result.x, result.fun):
         converged, reason = True, "no further decrease possible at floating-point precision"
-    return _finish(objective, x0, result.x, result.fun, result.nit, converged, reason, history)
-
-
-def newton(objective, x0: np.ndarray, max_iter: int, tol: float, progress=None) -> Outcome:
-    """Minimize with a trust-region Newton method and the exact Hessian."""
-    from scipy.optimize import minimize
-
-    cost0, _ = objective.value_grad(x0)
-    if not math.isfinite(cost0):
-        return bad_start(x0, cost0)
-    history = [cost0]
-    # Newton converges quadratically: stop once a step no longer changes the cost
-    # at double precision (the gradient test uses --tol).
-    callback = _Callback(objective, x0, history, progress, stop_tol=4 * np.finfo(float).eps)
-    result = minimize(
-        _guarded(objective),
-        x0,
-        jac=True,
-        hess=objective.hessian,
-        method="trust-exact",
-        callback=callback,
-        options={"maxiter": max_iter, "gtol": tol * max(1.0, abs(cost0))},
-    )
-    if callback.ran_away:
-        converged, reason = False, "the parameters ran away"
-    elif callback.stopped:
-        converged, reason = True, "the cost no longer changes at floating-point precision"
-    else:
-        converged = bool(result.success)
-        reason = str(result.message).rstrip(".")
-        if not converged and _flat(objective, result.x, result.fun):
-            converged, reason = True, "no further decrease possible at floating-point precision"
     return _finish(objective, x0, result.x, result.fun, result.nit, converged, reason, history)
 
 

@@ -1,0 +1,260 @@
+"""What "converged" means: the first-order conditions, checked at the point a fit reports.
+
+In: the ``Objective``, the ``Outcome`` a method returned, the starting vector.
+Out: the ``Outcome`` as it is reported: its cost evaluated at its own point,
+``converged`` true only when the point is verified stationary, ``diverged``
+when the cost falls without bound, and a reason in words.
+
+The measures are free of the units of the parameters and of the cost:
+
+- a general cost: the scaled gradient max_i |g_i| * max(|x_i|, 1) / max(|f|, 1),
+  the relative change of the cost per relative change of each parameter
+  (absolute below 1); stationary when it is at most ``GTOL``;
+- a sum of squares: the largest cosine between the residual vector r and a
+  column J_j of its Jacobian, |J_jᵀr| / (||J_j|| ||r||) (MINPACK's gtol test);
+  stationary when it is at most ``COSINE_TOL``, or when the Gauss-Newton step
+  moves no parameter by more than ``XTOL`` of its size (a fit whose residuals
+  are rounding noise).
+
+Parameters running off along a direction are found by walking the ray from
+the start through the reported point: a cost that keeps falling at every
+doubling of the distance with falls that do not shrink decreases without
+bound (divergence); one whose falls shrink approaches an asymptote at
+infinity (no finite minimum: not converged, the parameters named).
+
+Must not: print, choose a method, or evaluate graphs except through the Objective.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .linear import gauss_newton_step
+
+if TYPE_CHECKING:  # optimizers may import this module: no cycle at run time
+    from .optimizers import Outcome
+
+# The scaled gradient of a verified stationary point of a general cost.
+GTOL = 1e-6
+# The largest residual-Jacobian cosine of a verified least-squares solution.
+COSINE_TOL = 1e-6
+# A Gauss-Newton step this small (relative to each parameter) means the fit is at rounding level.
+XTOL = 1e-10
+# Doublings of the distance walked along the ray before calling a fall endless.
+PROBES = 8
+# The ratio of successive falls along the ray above which they are not shrinking: no bound below.
+ENDLESS = 0.75
+
+
+def scaled_gradient(x: np.ndarray, grad: np.ndarray, cost: float) -> float:
+    """max_i |g_i| * max(|x_i|, 1) / max(|cost|, 1); inf when anything is not finite."""
+    x, grad = np.asarray(x, dtype=float), np.asarray(grad, dtype=float)
+    if not (math.isfinite(cost) and np.all(np.isfinite(grad)) and np.all(np.isfinite(x))):
+        return math.inf
+    with np.errstate(all="ignore"):
+        value = np.max(np.abs(grad) * np.maximum(np.abs(x), 1.0), initial=0.0) / max(abs(cost), 1.0)
+    return float(value) if math.isfinite(value) else math.inf
+
+
+def residual_cosines(r: np.ndarray, jacobian: np.ndarray) -> np.ndarray:
+    """|J_jᵀr| / (||J_j|| ||r||) per column (0 for a zero column or zero residuals)."""
+    with np.errstate(all="ignore"):
+        norms = np.linalg.norm(jacobian, axis=0) * np.linalg.norm(r)
+        dots = np.abs(jacobian.T @ r)
+        return np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
+
+
+def residual_cosine(r: np.ndarray, jacobian: np.ndarray) -> float:
+    """The largest residual-Jacobian cosine (inf when anything is not finite)."""
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(jacobian))):
+        return math.inf
+    return float(np.max(residual_cosines(r, jacobian), initial=0.0))
+
+
+@dataclass
+class Verdict:
+    """certify's answer with what the report needs besides the Outcome.
+
+    outcome: the Outcome as reported. no_minimum: the cost approaches an
+    asymptote as parameters run off (no finite minimum: no standard errors).
+    """
+
+    outcome: Outcome
+    no_minimum: bool = False
+
+
+def certify(
+    objective,
+    outcome: Outcome,
+    x0: np.ndarray,
+    *,
+    least_squares: bool,
+    tol: float | None = None,
+) -> Outcome:
+    """The Outcome as reported: its own point's cost, and converged only when verified.
+
+    See ``verify`` (this is its ``outcome``).
+    """
+    return verify(objective, outcome, x0, least_squares=least_squares, tol=tol).outcome
+
+
+def verify(
+    objective,
+    outcome: Outcome,
+    x0: np.ndarray,
+    *,
+    least_squares: bool,
+    tol: float | None = None,
+) -> Verdict:
+    """The Outcome as reported: its own point's cost, and converged only when verified.
+
+    Args:
+        objective: the fit's ``Objective``.
+        outcome: where the method stopped; ``converged`` there means only that
+            its own stopping test passed.
+        x0: the starting vector (the ray to probe for run-off starts there).
+        least_squares: the cost is a sum of squares (residuals and Jacobian exist).
+        tol: the threshold of the measure (default ``COSINE_TOL`` or ``GTOL``).
+
+    Returns:
+        A ``Verdict`` whose outcome is a new Outcome.
+    """
+    x = np.asarray(outcome.x, dtype=float)
+    x0 = np.asarray(x0, dtype=float)
+    names = objective.params
+    if outcome.diverged:
+        return Verdict(_belonging(objective, outcome, x))
+    if not np.all(np.isfinite(x)):
+        return Verdict(
+            replace(outcome, converged=False, diverged=True, reason="diverged: the parameters are not finite")
+        )
+    cost, grad = _quiet_value_grad(objective, x)
+    if not math.isfinite(cost):
+        reason = f"diverged: the cost is {cost} at the point reached"
+        return Verdict(replace(outcome, cost=cost, converged=False, diverged=True, reason=reason))
+    residuals = jacobian = None
+    if least_squares:
+        residuals, jacobian = outcome.residuals, outcome.jacobian
+        if residuals is None or jacobian is None:
+            residuals, jacobian = objective.residuals_jacobian(x)
+            outcome = replace(outcome, residuals=residuals, jacobian=jacobian)
+        stationary, measure = _least_squares_stationary(x, residuals, jacobian, tol)
+    else:
+        measure = scaled_gradient(x, grad, cost)
+        stationary = measure <= (GTOL if tol is None else max(tol, GTOL))
+    runoff = _runoff(objective, x, x0, cost, grad)
+    if runoff is not None:
+        endless, direction, cost_far, x_far = runoff
+        moving = _moving(names, direction)
+        if endless:
+            reason = (
+                f"diverged: the parameters ran away: the cost falls without bound as {moving} "
+                f"(it is {cost_far:.6g} at {_point(names, x_far)})"
+            )
+            return Verdict(replace(outcome, cost=cost, converged=False, diverged=True, reason=reason))
+        reason = (
+            f"stopped ({outcome.reason}), but there is no finite minimum: the cost keeps decreasing "
+            f"toward an asymptote as {moving} without bound (separable data, or a parameter that is not identified)"
+        )
+        return Verdict(replace(outcome, cost=cost, converged=False, reason=reason), no_minimum=True)
+    if stationary:
+        reason = (
+            outcome.reason
+            if outcome.converged
+            else f"{outcome.reason}; the first-order conditions hold there"
+        )
+        return Verdict(replace(outcome, cost=cost, converged=True, reason=reason))
+    what = "largest residual-Jacobian cosine" if least_squares else "scaled gradient"
+    threshold = (COSINE_TOL if least_squares else GTOL) if tol is None else tol
+    worst = _worst(names, x, grad, cost, residuals, jacobian)
+    verdict = f"not a verified minimum: {what} {measure:.2g} > {threshold:.0e} (largest for {worst})"
+    reason = f"stopped: {outcome.reason}; {verdict}" if outcome.converged else f"{outcome.reason}; {verdict}"
+    return Verdict(replace(outcome, cost=cost, converged=False, reason=reason))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _quiet_value_grad(objective, x):
+    with np.errstate(all="ignore"):
+        cost, grad = objective.value_grad(x)
+    return float(cost), grad
+
+
+def _quiet_value(objective, x) -> float:
+    with np.errstate(all="ignore"):
+        return float(objective.value(x))
+
+
+def _belonging(objective, outcome: Outcome, x: np.ndarray) -> Outcome:
+    """A diverged outcome, its cost evaluated at the point it reports."""
+    if not np.all(np.isfinite(x)):
+        return outcome
+    cost = _quiet_value(objective, x)
+    return outcome if cost == outcome.cost or not math.isfinite(cost) else replace(outcome, cost=cost)
+
+
+def _least_squares_stationary(x, r, jacobian, tol) -> tuple[bool, float]:
+    cosine = residual_cosine(r, jacobian)
+    if cosine <= (COSINE_TOL if tol is None else tol):
+        return True, cosine
+    if not math.isfinite(cosine):
+        return False, cosine
+    with np.errstate(all="ignore"):
+        step = gauss_newton_step(jacobian, r)
+    floor = np.all(np.isfinite(step)) and bool(np.all(np.abs(step) <= XTOL * np.maximum(np.abs(x), XTOL)))
+    return floor, cosine
+
+
+def _runoff(objective, x, x0, cost, grad):
+    """(endless, direction, cost, point) when the cost keeps falling along a ray from ``x``; else None.
+
+    Two rays: from the start through ``x`` (where the method was heading) and
+    down the gradient with a step of the size of ``x``. At a minimum the first
+    probe of each already rises, so this costs two evaluations.
+    """
+    directions = []
+    if np.any(x != x0):
+        directions.append(x - x0)
+    if np.any(grad) and np.all(np.isfinite(grad)):
+        size = max(float(np.max(np.abs(x), initial=0.0)), 1.0)
+        directions.append(-grad / float(np.max(np.abs(grad))) * size)
+    for direction in directions:
+        falls, previous, point = [], cost, x
+        for k in range(PROBES):
+            point = x + (2.0**k) * direction
+            value = _quiet_value(objective, point)
+            if not (math.isfinite(value) and value < previous - 4 * np.finfo(float).eps * abs(previous)):
+                break
+            falls.append(previous - value)
+            previous = value
+        else:
+            endless = falls[-1] >= ENDLESS * falls[-2]
+            return endless, direction, previous, point
+    return None
+
+
+def _moving(names, direction) -> str:
+    """'w grows and b decreases': the parameters that carry the direction."""
+    big = np.max(np.abs(direction))
+    parts = [
+        f"{name} {'grows' if d > 0 else 'decreases'}"
+        for name, d in zip(names, direction)
+        if abs(d) >= 0.05 * big
+    ]
+    return " and ".join(parts)
+
+
+def _point(names, x) -> str:
+    return ", ".join(f"{name} = {value:.3g}" for name, value in zip(names, x))
+
+
+def _worst(names, x, grad, cost, r, jacobian) -> str:
+    if r is not None:
+        return names[int(np.argmax(residual_cosines(r, jacobian)))]
+    with np.errstate(all="ignore"):
+        return names[int(np.argmax(np.abs(grad) * np.maximum(np.abs(x), 1.0)))]
