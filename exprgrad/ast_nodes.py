@@ -81,6 +81,16 @@ class Power:
 
 
 @dataclass(slots=True, eq=False)
+class Compare:
+    """``left op right`` for op one of < <= > >= == != (the grammar's terminal name: LT ... NE)."""
+
+    left: Expr
+    op: str
+    right: Expr
+    span: Span
+
+
+@dataclass(slots=True, eq=False)
 class Call:
     """``name(args...)``; name_span covers the function name alone."""
 
@@ -108,4 +118,4 @@ class Program:
     source: str
 
 
-Expr = Number | Name | Indexed | Negate | Sum | Product | Power | Call
+Expr = Number | Name | Indexed | Negate | Sum | Product | Power | Compare | Call

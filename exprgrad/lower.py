@@ -25,6 +25,10 @@ from .graph import Node
 _PRESUMED_DATA = re.compile(r"^[xyz](\d+|_\w*)?$")
 
 
+# The grammar's comparison terminals and the registry's comparison ops.
+_COMPARISON_OPS = {"LT": "lt", "LE": "le", "GT": "gt", "GE": "ge", "EQ": "eq", "NE": "ne"}
+
+
 def presumed_column(name: str) -> bool:
     """True for names taken as data columns when no data file says otherwise."""
     return bool(_PRESUMED_DATA.match(name))
@@ -72,6 +76,9 @@ def _scan(expr) -> _Scan:
             stack.append(node.exponent)
         elif kind is A.Negate:
             stack.append(node.operand)
+        elif kind is A.Compare:
+            stack.append(node.left)
+            stack.append(node.right)
         elif kind is A.Indexed:
             found.indexed.setdefault(node.name, node.span)
             found.names.setdefault(f"{node.name}[{node.index}]", node.span)
@@ -224,6 +231,9 @@ class _Lowering:
                 results[-1] = ops.pow_(results[-1], exponent)
             elif kind is A.Negate:
                 results[-1] = ops.neg(results[-1])
+            elif kind is A.Compare:
+                right = results.pop()
+                results[-1] = ops.call(_COMPARISON_OPS[node.op], results[-1], right)
             elif kind is A.Indexed:
                 push(self._indexed(node))
             else:
@@ -280,6 +290,15 @@ class _Lowering:
             ops.check_arity(spec, len(node.args))
         except ArityError as exc:
             raise self.error(ArityError, exc.message, node.name_span) from None
+        for position in spec.orders:
+            order = args[position]
+            if order.is_const and not order.value.is_integer():
+                raise self.error(
+                    ArityError,
+                    f"{spec.text}()'s argument {position + 1} is an order: a whole number (0, 1, 2, ...), "
+                    f"as in {spec.text}(1, x)",
+                    node.args[position].span,
+                )
         return ops.call(node.name, *args)
 
 

@@ -26,6 +26,7 @@ from .graph import Node
 VARIADIC = -1
 
 # Binding strength, loosest first; the printer's only precedence table.
+PREC_CMP = 5  # x > y, below + and -, as in Python; never chained
 PREC_ADD = 10
 PREC_MUL = 20
 PREC_NEG = 30
@@ -55,6 +56,11 @@ class OpSpec:
     averages: a reduction that divides its sum by the row count (mean).
     callable: users may write it as a function call ``name(...)``.
     kink: the value a non-smooth op's derivative takes at its kink.
+    boolean: its value is always exactly 0 or 1 (the comparisons).
+    orders: positions of inputs that are orders, whole numbers (polygamma's n):
+        lowering refuses a number that is not whole, a negative order gives
+        nan, and one computed from parameters is rounded to the nearest whole
+        number (derivative 0).
     """
 
     name: str
@@ -75,6 +81,8 @@ class OpSpec:
     callable: bool = True
     python_helper: str = ""
     kink: str = ""
+    boolean: bool = False
+    orders: tuple[int, ...] = ()
 
 
 # ---------------------------------------------------------------- numpy kernels
@@ -130,6 +138,98 @@ def _relu(x, out=None):
 
 def _step(x, out=None):
     return np.heaviside(x, 0.0, out=out)
+
+
+def _logsumexp(*xs, out=None):
+    # log(exp(x0) + exp(x1) + ...) without overflow: logaddexp, pairwise in order.
+    result = np.logaddexp(xs[0], xs[1], out=out)
+    for x in xs[2:]:
+        result = np.logaddexp(result, x, out=result if out is not None else None)
+    return result
+
+
+def _into(out, value):
+    """``value`` written into ``out`` when the evaluator gave a buffer."""
+    if out is None:
+        return value
+    out[...] = value
+    return out
+
+
+def _compare(ufunc, x, y, out):
+    # 1.0 or 0.0, never a bool array: numpy adds bools as logical or.
+    result = ufunc(x, y, out=out)
+    return result if out is not None else np.asarray(result, dtype=np.float64)[()]
+
+
+def _greater(x, y, out=None):
+    return _compare(np.greater, x, y, out)
+
+
+def _greater_equal(x, y, out=None):
+    return _compare(np.greater_equal, x, y, out)
+
+
+def _less(x, y, out=None):
+    return _compare(np.less, x, y, out)
+
+
+def _less_equal(x, y, out=None):
+    return _compare(np.less_equal, x, y, out)
+
+
+def _equal(x, y, out=None):
+    return _compare(np.equal, x, y, out)
+
+
+def _not_equal(x, y, out=None):
+    return _compare(np.not_equal, x, y, out)
+
+
+def _where(c, a, b, out=None):
+    # c nonzero -> a, c zero -> b; an undefined condition (nan) gives nan.
+    chosen = np.where(np.asarray(c) == 0, b, np.where(np.isnan(c), np.nan, a))
+    return _into(out, chosen)
+
+
+def _special():
+    """scipy.special, imported the first time a kernel needs it (never at start-up)."""
+    import scipy.special
+
+    return scipy.special
+
+
+def _erf(x, out=None):
+    return _special().erf(x, out=out)
+
+
+def _erfc(x, out=None):
+    return _special().erfc(x, out=out)
+
+
+def _normcdf(x, out=None):
+    return _special().ndtr(x, out=out)
+
+
+def _lognormcdf(x, out=None):
+    # log of the normal CDF, accurate far into the lower tail (log_ndtr(-40) = -804.6).
+    return _special().log_ndtr(x, out=out)
+
+
+def _lgamma(x, out=None):
+    return _special().gammaln(x, out=out)
+
+
+def _digamma(x, out=None):
+    return _special().psi(x, out=out)
+
+
+def _polygamma(n, x, out=None):
+    # The order is rounded to a whole number; a negative order has no value.
+    special = _special()
+    order = np.rint(n)
+    value = np.where(order >= 0, special.polygamma(np.maximum(order, 0.0), x), np.nan)
+    return _into(out, value)
 
 
 def _reduce_sum(x, out=None):
@@ -339,6 +439,73 @@ def _log10_partials(node):
     return (div(ONE, mul(node.inputs[0], call("log", const(10)))),)
 
 
+def _erf_partials(node):
+    """d erf(x)/dx = 2*exp(-x^2)/sqrt(pi)."""
+    return (_erf_slope(node.inputs[0]),)
+
+
+def _erfc_partials(node):
+    """d erfc(x)/dx = -2*exp(-x^2)/sqrt(pi)."""
+    return (neg(_erf_slope(node.inputs[0])),)
+
+
+def _erf_slope(x):
+    return div(mul(const(2), call("exp", neg(pow_(x, const(2))))), call("sqrt", named_const("pi")))
+
+
+def _half_square(x):
+    """-x^2/2, the exponent of the normal density."""
+    return neg(div(pow_(x, const(2)), const(2)))
+
+
+def _normcdf_partials(node):
+    """d normcdf(x)/dx = the normal density exp(-x^2/2)/sqrt(2*pi)."""
+    x = node.inputs[0]
+    return (div(call("exp", _half_square(x)), _sqrt_two_pi()),)
+
+
+def _lognormcdf_partials(node):
+    """d lognormcdf(x)/dx = density/cdf, as exp(-x^2/2 - lognormcdf(x))/sqrt(2*pi).
+
+    The ratio is formed in logs, so it stays finite where both the density
+    and the CDF underflow (x = -40 gives about 40, not 0/0).
+    """
+    x = node.inputs[0]
+    return (div(call("exp", sub(_half_square(x), node)), _sqrt_two_pi()),)
+
+
+def _sqrt_two_pi():
+    return call("sqrt", mul(const(2), named_const("pi")))
+
+
+def _lgamma_partials(node):
+    """d lgamma(x)/dx = digamma(x) (also for log|gamma(x)| at negative x)."""
+    return (call("digamma", node.inputs[0]),)
+
+
+def _digamma_partials(node):
+    """d digamma(x)/dx = polygamma(1, x), the trigamma function."""
+    return (call("polygamma", ONE, node.inputs[0]),)
+
+
+def _polygamma_partials(node):
+    """d polygamma(n, x)/dx = polygamma(n + 1, x); the order n is whole: derivative 0."""
+    n, x = node.inputs
+    return (None, call("polygamma", add(n, ONE), x))
+
+
+def _logsumexp_partials(node):
+    """d logsumexp(x0, x1, ...)/dxi = exp(xi - logsumexp(...)), the softmax weight (never overflows)."""
+    return tuple(call("exp", sub(x, node)) for x in node.inputs)
+
+
+def _where_partials(node):
+    """where(c, a, b): d/da = [c != 0], d/db = 1 - [c != 0], d/dc = 0 (a jump, not a slope)."""
+    c = node.inputs[0]
+    picks_a = c if c.op in _BOOLEAN_OPS else call("ne", c, ZERO)
+    return (None, picks_a, sub(ONE, picks_a))
+
+
 # ---------------------------------------------------------------- the registry
 
 
@@ -361,6 +528,40 @@ _SIGMOID_HELPER = '''def _sigmoid(x):
     z = np.exp(-np.abs(x))
     return np.where(np.asarray(x) >= 0, 1.0, z) / (1.0 + z)
 '''
+
+# Generated Python computes what the kernels above compute, with the same
+# numpy and scipy calls; scipy is imported when a generated function runs.
+_LOGSUMEXP_HELPER = '''def _logsumexp(*xs):
+    result = np.logaddexp(xs[0], xs[1])
+    for x in xs[2:]:
+        result = np.logaddexp(result, x)
+    return result
+'''
+
+_WHERE_HELPER = '''def _where(c, a, b):
+    return np.where(np.asarray(c) == 0, b, np.where(np.isnan(c), np.nan, a))
+'''
+
+
+def _scipy_helper(name: str, scipy_name: str) -> str:
+    """A generated function calling scipy.special.<scipy_name>, importing it on first use."""
+    return f"def _{name}(x):\n    from scipy.special import {scipy_name}\n\n    return {scipy_name}(x)\n"
+
+
+_POLYGAMMA_HELPER = '''def _polygamma(n, x):
+    from scipy.special import polygamma
+
+    order = np.rint(n)
+    return np.where(order >= 0, polygamma(np.maximum(order, 0.0), x), np.nan)
+'''
+
+
+def _comparison(name, evaluate, text, latex, numpy_name):
+    """An infix comparison: 1 where it holds, 0 where not (nan compares false, != true)."""
+    return OpSpec(name, 2, evaluate, _flat_partials, "infix", text, latex,
+                  f"np.{numpy_name}($0, $1).astype(float)", precedence=PREC_CMP, callable=False,
+                  boolean=True, kink=f"{text} jumps where its sides are equal; its derivative is 0 everywhere")
+
 
 _ENTRIES = [
     OpSpec("add", VARIADIC, _sum_inputs, _add_partials, "infix", "+", "+", "$0 + $1",
@@ -415,6 +616,32 @@ _ENTRIES = [
     _fn("expm1", np.expm1, _expm1_partials, latex=r"\left(\exp\left($0\right) - 1\right)"),
     _fn("log2", np.log2, _log2_partials, latex=r"\log_{2}\left($0\right)"),
     _fn("log10", np.log10, _log10_partials, latex=r"\log_{10}\left($0\right)"),
+    _fn("erf", _erf, _erf_partials, python="_erf($0)", python_helper=_scipy_helper("erf", "erf")),
+    _fn("erfc", _erfc, _erfc_partials, python="_erfc($0)", python_helper=_scipy_helper("erfc", "erfc")),
+    _fn("normcdf", _normcdf, _normcdf_partials, latex=r"\Phi\left($0\right)",
+        python="_normcdf($0)", python_helper=_scipy_helper("normcdf", "ndtr")),
+    _fn("lognormcdf", _lognormcdf, _lognormcdf_partials, latex=r"\log\Phi\left($0\right)",
+        python="_lognormcdf($0)", python_helper=_scipy_helper("lognormcdf", "log_ndtr")),
+    _fn("lgamma", _lgamma, _lgamma_partials, latex=r"\log\Gamma\left($0\right)",
+        python="_lgamma($0)", python_helper=_scipy_helper("lgamma", "gammaln")),
+    _fn("digamma", _digamma, _digamma_partials, latex=r"\psi\left($0\right)",
+        python="_digamma($0)", python_helper=_scipy_helper("digamma", "psi")),
+    _fn("polygamma", _polygamma, _polygamma_partials, arity=2, orders=(0,),
+        latex=r"\psi^{($0)}\left($1\right)", python="_polygamma($0, $1)",
+        python_helper=_POLYGAMMA_HELPER),
+    _fn("logsumexp", _logsumexp, _logsumexp_partials, arity=VARIADIC,
+        latex=r"\log\sum\exp\left($*\right)", python="_logsumexp($*)",
+        python_helper=_LOGSUMEXP_HELPER),
+    _fn("where", _where, _where_partials, arity=3,
+        latex=r"\begin{cases} $1 & \text{if } $0 \\ $2 & \text{otherwise} \end{cases}",
+        python="_where($0, $1, $2)", python_helper=_WHERE_HELPER,
+        kink="where(c, a, b) jumps where c becomes 0; its derivative in c is 0"),
+    _comparison("gt", _greater, ">", ">", "greater"),
+    _comparison("ge", _greater_equal, ">=", r"\geq", "greater_equal"),
+    _comparison("lt", _less, "<", "<", "less"),
+    _comparison("le", _less_equal, "<=", r"\leq", "less_equal"),
+    _comparison("eq", _equal, "==", "=", "equal"),
+    _comparison("ne", _not_equal, "!=", r"\neq", "not_equal"),
     _fn("sum", _reduce_sum, None, latex=r"\sum_{i}\left($0\right)", python="np.sum($0)",
         reduction=True),
     _fn("mean", _reduce_mean, None, latex=r"\operatorname{mean}\left($0\right)",
@@ -422,6 +649,7 @@ _ENTRIES = [
 ]
 
 OPS: dict[str, OpSpec] = {spec.name: spec for spec in _ENTRIES}
+_BOOLEAN_OPS = frozenset(name for name, spec in OPS.items() if spec.boolean)
 
 # Named constants of the language; a user definition shadows them.
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
@@ -578,13 +806,59 @@ def pow_(x: Node, y: Node) -> Node:
     return graph.apply("pow", (x, y))
 
 
+def where(c: Node, a: Node, b: Node) -> Node:
+    """where(c, a, b): a constant condition picks its branch (a nan one stays a node)."""
+    if c.is_const and not math.isnan(c.value):
+        return a if c.value != 0 else b
+    return graph.apply("where", (c, a, b))
+
+
+def polygamma(n: Node, x: Node) -> Node:
+    """polygamma(n, x): a constant order is rounded as the kernel rounds it (a negative one gives nan)."""
+    if n.is_const and math.isfinite(n.value):
+        n = graph.const(float(np.rint(n.value)))
+        if _foldable(x):
+            folded = _fold(OPS["polygamma"], (n, x))
+            if folded is not None:
+                return folded
+    return graph.apply("polygamma", (n, x))
+
+
+def log(x: Node) -> Node:
+    """log(x), with the log-likelihoods of the logistic function built in their stable form.
+
+    log(sigmoid(u)) -> -softplus(-u), log(1 - sigmoid(u)) -> -softplus(u),
+    log(1 + exp(u)) -> softplus(u) and log(exp(u)) -> u: equal values, and
+    these stay finite where sigmoid(u) rounds to 0 or 1 or exp(u) overflows
+    (the cross-entropy of a confident model), for evaluation, derivatives and fits.
+    """
+    if x.op == "sigmoid":
+        return neg(call("softplus", neg(x.inputs[0])))
+    if x.op == "sub" and _is(x.inputs[0], 1.0) and x.inputs[1].op == "sigmoid":
+        return neg(call("softplus", x.inputs[1].inputs[0]))
+    if x.op == "add" and len(x.inputs) == 2 and _is(x.inputs[0], 1.0) != _is(x.inputs[1], 1.0):
+        other = x.inputs[1] if _is(x.inputs[0], 1.0) else x.inputs[0]
+        if other.op == "exp":
+            return call("softplus", other.inputs[0])
+    if x.op == "exp":
+        return x.inputs[0]
+    if _foldable(x):
+        folded = _fold(OPS["log"], (x,))
+        if folded is not None:
+            return folded
+    return graph.apply("log", (x,))
+
+
 _BUILDERS: dict[str, Callable[..., Node]] = {
     "add": add,
+    "log": log,
     "sub": sub,
     "mul": mul,
     "div": div,
     "neg": neg,
     "pow": pow_,
+    "where": where,
+    "polygamma": polygamma,
 }
 
 

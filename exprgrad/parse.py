@@ -32,6 +32,7 @@ from lark.lark import PostLex
 
 from exprgrad.ast_nodes import (
     Call,
+    Compare,
     Definition,
     Expr,
     Indexed,
@@ -341,6 +342,10 @@ class _AstBuilder:
 
     def power(self, children: list, start: int, end: int) -> Power:
         return Power(children[0], children[1], self.span(start, end))
+
+    def compare(self, children: list, start: int, end: int) -> Compare:
+        left, op, right = children
+        return Compare(left, str(op), right, self.span(start, end))
 
     def call(self, children: list, start: int, end: int) -> Call:
         name = children[0]

@@ -26,7 +26,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from exprgrad.ast_nodes import Span
 from exprgrad.errors import ExprSyntaxError
 
-_OPERATORS = frozenset({"PLUS", "MINUS", "STAR", "SLASH", "_POW"})
+_COMPARISONS = frozenset({"LT", "LE", "GT", "GE", "EQ", "NE"})
+_OPERATORS = frozenset({"PLUS", "MINUS", "STAR", "SLASH", "_POW"}) | _COMPARISONS
 _OPERAND_STARTS = frozenset({"NAME", "NUMBER", "LPAR"})
 # Characters people paste from papers, with the spelling exprgrad wants instead.
 _CHARACTER_HINTS = {
@@ -36,6 +37,10 @@ _CHARACTER_HINTS = {
     "÷": "write '/' to divide",
     "²": "write ^2 for a power",
     "³": "write ^3 for a power",
+    "≤": "write <= for less or equal",
+    "≥": "write >= for greater or equal",
+    "≠": "write != for not equal",
+    "!": "write != for not equal",
     "'": "exprgrad has no strings",
     '"': "exprgrad has no strings",
 }
@@ -88,6 +93,9 @@ class _Context:
     prev: Token | None = None  # the token just before (a line break counts)
     opens: list[Token] = field(default_factory=list)  # unclosed '(' and '[', innermost last
     has_equal: bool = False  # an '=' earlier in the same statement
+    # Per bracket depth (outermost first), the comparison already made in the
+    # current operand there: a second one would chain (a < b < c).
+    compared: list[Token | None] = field(default_factory=lambda: [None])
 
 
 def _context(text: str, stop: int, lark: Lark) -> _Context:
@@ -95,12 +103,19 @@ def _context(text: str, stop: int, lark: Lark) -> _Context:
     for token in lark.lex(text[:stop]):
         if token.type in ("LPAR", "LSQB"):
             ctx.opens.append(token)
+            ctx.compared.append(None)
         elif token.type in ("RPAR", "RSQB") and ctx.opens:
             ctx.opens.pop()
+            ctx.compared.pop()
         elif token.type == "EQUAL":
             ctx.has_equal = True
         elif token.type == "_SEP" and not ctx.opens:
             ctx.has_equal = False
+            ctx.compared[-1] = None
+        elif token.type == "COMMA":
+            ctx.compared[-1] = None
+        elif token.type in _COMPARISONS:
+            ctx.compared[-1] = token
         ctx.prev = token
     return ctx
 
@@ -148,6 +163,13 @@ def _message(token: Token, expected: set[str], ctx: _Context) -> str:
         if prev_kind == "NUMBER" and (ends or kind == "RPAR"):
             return "missing closing bracket ']'"
         return WHOLE_INDEX
+    if kind in _COMPARISONS and ctx.compared[-1] is not None and not wants_operand:
+        first = ctx.compared[-1]
+        at = f"column {first.column}" if first.line == token.line else f"line {first.line}, column {first.column}"
+        return (
+            f"comparisons do not chain: this '{token}' would compare the result of the "
+            f"'{first}' at {at}; write (a < b)*(b < c) for 'a < b and b < c'"
+        )
     if prev_kind in _OPERATORS and wants_operand:
         return f"expected an operand after '{prev}'" + _ending(token)
     if (prev_kind == "COMMA" and wants_operand) or (kind == "COMMA" and prev_kind == "LPAR"):

@@ -13,9 +13,13 @@ from exprgrad.function import parse
 
 ROWS = {"x": np.linspace(-1.5, 2.0, 7), "y": np.linspace(0.3, 1.1, 7)}
 PARAMS = {"a": 0.7, "b": -1.3}
-INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
+INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^",
+         "gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "==", "ne": "!="}
 NUMPY_INFIX = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-               "pow": np.float_power}
+               "pow": np.float_power, "gt": np.greater, "ge": np.greater_equal, "lt": np.less,
+               "le": np.less_equal, "eq": np.equal, "ne": np.not_equal}
+# Orders (polygamma's n) are whole numbers written as numbers.
+ORDERS = st.sampled_from([0.0, 1.0, 2.0]).map(lambda v: ("num", v))
 FUNCTIONS = sorted(n for n, s in ops.OPS.items() if s.callable and not s.reduction and s.arity != ops.VARIADIC)
 
 leaves = st.one_of(
@@ -27,12 +31,17 @@ leaves = st.one_of(
 def _extend(children):
     return st.one_of(
         st.tuples(st.sampled_from(sorted(INFIX)), children, children).map(lambda t: ("infix", *t)),
-        st.tuples(st.sampled_from(FUNCTIONS), st.lists(children, min_size=2, max_size=2)).map(
-            lambda t: ("call", t[0], t[1][: ops.OPS[t[0]].arity])
+        st.tuples(st.sampled_from(FUNCTIONS), st.lists(children, min_size=3, max_size=3), ORDERS).map(
+            lambda t: ("call", t[0], _with_orders(t[0], t[1][: ops.OPS[t[0]].arity], t[2]))
         ),
+        st.lists(children, min_size=2, max_size=4).map(lambda t: ("call", "logsumexp", t)),
         children.map(lambda c: ("neg", c)),
         st.tuples(st.sampled_from(["sum", "mean"]), children).map(lambda t: ("reduce", *t)),
     )
+
+
+def _with_orders(name, args, order):
+    return [order if i in ops.OPS[name].orders else arg for i, arg in enumerate(args)]
 
 
 trees = st.recursive(leaves, _extend, max_leaves=12)
@@ -63,7 +72,8 @@ def reference(tree):
     if kind == "neg":
         return -reference(tree[1])
     if kind == "infix":
-        return NUMPY_INFIX[tree[1]](reference(tree[2]), reference(tree[3]))
+        value = NUMPY_INFIX[tree[1]](reference(tree[2]), reference(tree[3]))
+        return value * 1.0  # comparisons: 1.0 or 0.0
     if kind == "reduce":
         inner = np.broadcast_to(reference(tree[2]), (len(ROWS["x"]),))
         return np.sum(inner) if tree[1] == "sum" else np.mean(inner)
@@ -84,7 +94,9 @@ def test_evaluation_matches_plain_numpy(tree):
     np.testing.assert_allclose(got[defined], expected[defined], rtol=1e-9, atol=1e-12, err_msg=text)
 
 
-alphabet = st.sampled_from(list("ab xy+-*/^()[],;=#\n.0123456789e_θ") + ["sin", "mean", "**", "pi"])
+alphabet = st.sampled_from(
+    list("ab xy+-*/^()[],;=#\n.0123456789e_θ<>!") + ["sin", "mean", "**", "pi", "where", "==", "\u0301"]
+)
 
 
 @settings(max_examples=500, deadline=None)

@@ -261,9 +261,34 @@ class Schedule:
             for k, source in plan.outputs:
                 results[k][start:stop] = fetch(source)
         for rid, _, is_mean in plan.reductions:
-            total = math.fsum(partial_sums[rid])
+            total = exact_sum(partial_sums[rid])
             # The mean of no rows is nan, as np.mean gives (without its warning).
             scalars[rid] = (total / n if n else math.nan) if is_mean else total
+
+
+# Block sums are scaled by this power of two when their exact total passes the
+# float range on the way (1e308 + 1e308 - 1e308); scaling by 2**k is exact.
+_SCALE_DOWN = 2.0**-64
+
+
+def exact_sum(values: Sequence[float]) -> float:
+    """The correctly rounded sum of ``values``, as IEEE arithmetic would give it when it is not finite.
+
+    A total past the float range is inf (or -inf), as numpy gives; inf - inf
+    and any nan are nan. Never raises (``math.fsum`` raises OverflowError
+    and ValueError for those).
+    """
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        # Finite values whose exact total, or a partial one, passes the range.
+        scaled = math.fsum(v * _SCALE_DOWN for v in values)
+        return scaled / _SCALE_DOWN if abs(scaled) <= _MAX_SCALED else math.copysign(math.inf, scaled)
+    except ValueError:  # inf and -inf among the values
+        return math.nan
+
+
+_MAX_SCALED = 1.7976931348623157e308 * _SCALE_DOWN
 
 
 def _block_sums(value, m: int) -> list[float]:

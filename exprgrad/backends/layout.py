@@ -52,9 +52,11 @@ class _Form:
     sep: str = ""
 
 
-def _parse_template(spec: OpSpec, template: str) -> _Form:
-    pieces = [p for p in re.split(r"(\$\d)", template) if p != ""]
-    parts = tuple(int(p[1:]) if re.fullmatch(r"\$\d", p) else p for p in pieces)
+def _parse_template(spec: OpSpec, template: str, count: int) -> _Form:
+    # "$*" stands for all ``count`` operands of a variadic call: $0, $1, ...
+    template = template.replace("$*", ", ".join(f"${i}" for i in range(count)))
+    pieces = [p for p in re.split(r"(\$\d+)", template) if p != ""]
+    parts = tuple(int(p[1:]) if re.fullmatch(r"\$\d+", p) else p for p in pieces)
     if spec.notation == "infix" and len(parts) == 3 and parts[0] == 0 and parts[2] == 1:
         return _Form("infix", parts, parts[1])
     if spec.notation == "prefix" and len(parts) == 2 and parts[1] == 0:
@@ -210,17 +212,18 @@ class Layout:
     def __init__(self, style: Style, order: Sequence[Node]):
         self.style = style
         self.keys = _Keys(order)
-        self.forms: dict[str, _Form] = {}
+        self.forms: dict = {}  # op name (or name and operand count) -> form
         self.docs: dict[int, list] = {}
         self.prec: dict[int, int] = {}
         self.extra: list[Node] = []  # leaves made while printing; measured first
         for node in order:
             self._doc(node)
 
-    def form(self, spec: OpSpec) -> _Form:
-        form = self.forms.get(spec.name)
+    def form(self, spec: OpSpec, count: int = 2) -> _Form:
+        key = (spec.name, count) if spec.arity == ops.VARIADIC else spec.name
+        form = self.forms.get(key)
         if form is None:
-            form = self.forms[spec.name] = _parse_template(spec, self.style.template(spec))
+            form = self.forms[key] = _parse_template(spec, self.style.template(spec), count)
         return form
 
     def _doc(self, node: Node) -> None:
@@ -229,7 +232,7 @@ class Layout:
             self.docs[id(node)], self.prec[id(node)] = [text], prec
             return
         spec = OPS[node.op]
-        form = self.form(spec)
+        form = self.form(spec, len(node.inputs))
         self.prec[id(node)] = spec.precedence
         if form.kind == "infix":
             self.docs[id(node)] = self._infix_doc(node, spec, form)

@@ -254,8 +254,9 @@ class _TextStyle(Style):
             return f"$0{space}{spec.text}{space}$1"
         if spec.notation == "prefix":
             return f"{spec.text}$0"
-        arity = max(spec.arity, 1)
-        return f"{spec.text}(" + ", ".join(f"${i}" for i in range(arity)) + ")"
+        if spec.arity < 0:  # variadic: every operand
+            return f"{spec.text}($*)"
+        return f"{spec.text}(" + ", ".join(f"${i}" for i in range(spec.arity)) + ")"
 
     def leaf(self, node: Node) -> tuple[str, int]:
         if node.is_var or node.name is not None:
