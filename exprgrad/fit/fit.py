@@ -124,7 +124,7 @@ def solve(
         stderr, notes, condition, rss = _uncertainty(problem, outcome, nll)
     if verdict.no_minimum:
         stderr = {name: None for name in problem.params}
-        notes = ["no standard errors: there is no finite minimum"]
+        notes = ["so no standard errors"]
     params = dict(zip(problem.params, map(float, outcome.x)))
     cost = outcome.cost  # evaluated at params: the cost as written (mean, /2 ...), not only the RSS
     message = "; ".join([outcome.reason, *[n for n in notes if n]])

@@ -16,11 +16,13 @@ The measures are free of the units of the parameters and of the cost:
   moves no parameter by more than ``XTOL`` of its size (a fit whose residuals
   are rounding noise).
 
-Parameters running off along a direction are found by walking the ray from
-the start through the reported point: a cost that keeps falling at every
-doubling of the distance with falls that do not shrink decreases without
-bound (divergence); one whose falls shrink approaches an asymptote at
-infinity (no finite minimum: not converged, the parameters named).
+Parameters running off along a direction are found by walking two rays from
+the reported point (away from the start, and down the gradient) at doubling
+distances: a cost that keeps falling at every doubling with falls that do not
+shrink decreases without bound (divergence); one whose falls shrink, or that
+falls and then stays flat at floating-point precision, approaches an
+asymptote at infinity (no finite minimum: not converged, the parameters
+named). At a minimum the first probe of each ray rises: two evaluations.
 
 Must not: print, choose a method, or evaluate graphs except through the Objective.
 """
@@ -226,12 +228,16 @@ def _runoff(objective, x, x0, cost, grad):
     for direction in directions:
         falls, previous, point = [], cost, x
         for k in range(PROBES):
-            point = x + (2.0**k) * direction
-            value = _quiet_value(objective, point)
-            if not (math.isfinite(value) and value < previous - 4 * np.finfo(float).eps * abs(previous)):
+            probe = x + (2.0**k) * direction
+            value = _quiet_value(objective, probe)
+            if not (math.isfinite(value) and value <= previous):
+                break  # rises (or leaves the domain): not running off this way
+            if value >= previous - 4 * np.finfo(float).eps * abs(previous):
+                if len(falls) >= 2:
+                    return False, direction, previous, point  # fell, then flat: the asymptote, at precision
                 break
             falls.append(previous - value)
-            previous = value
+            previous, point = value, probe
         else:
             endless = falls[-1] >= ENDLESS * falls[-2]
             return endless, direction, previous, point
