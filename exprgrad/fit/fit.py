@@ -8,7 +8,9 @@ squares, iterations, evaluations, whether and why it converged.
 
 ``problem.prepare`` builds the graphs and checks names against the data;
 ``plan`` checks the options; ``solve`` runs a method on the compiled
-``Objective`` and works out the standard errors; ``fit`` does it all.
+``Objective``, has ``optimality`` verify where it stopped (converged only
+when the first-order conditions hold there; the cost always that point's),
+and works out the standard errors; ``fit`` does it all.
 Must not: print, exit, read options, or know the CLI.
 """
 
@@ -62,8 +64,11 @@ def plan(
 ) -> tuple[str, int, float]:
     """Check the options against the problem: (method to run, iteration limit, tolerance).
 
-    The method is "qr" when ``method`` is auto or lm and the residuals are
-    linear in the parameters.
+    A chosen method runs as chosen. ``auto`` picks: for a sum of squares (a
+    --model, or a --cost of the form sum/mean of squares) a direct QR solve
+    when the residuals are linear in the parameters, else lm; for any other
+    cost Newton's method with the exact Hessian (up to NEWTON_PARAMS
+    parameters), else lbfgs.
 
     Raises:
         OptionError: an unknown method, lm without a sum of squares, --nll with
@@ -171,9 +176,10 @@ def fit(
         model, target: a per-row model and the column it should reproduce;
             the cost is then sum((model - target)^2).
         init: starting values by parameter name (others start at 0).
-        method: auto (lm for a model, lbfgs for a cost; a direct QR solve when
-            the residuals are linear in the parameters), gd, momentum, adam,
-            lbfgs, newton or lm.
+        method: auto (for a sum of squares lm, or a direct QR solve when the
+            residuals are linear in the parameters; newton for any other cost,
+            lbfgs past NEWTON_PARAMS parameters), gd, momentum, adam, lbfgs,
+            newton or lm.
         lr: learning rate of gd, momentum, adam. max_iter, tol: stopping limits.
         nll: the cost is a negative log-likelihood: standard errors from the
             inverse of its exact Hessian.
@@ -195,7 +201,7 @@ def fit(
 
 
 def _choose(problem: FitProblem, method: str, nll: bool) -> str:
-    """The method to run: 'qr' for linear residuals under auto or lm."""
+    """The method to run: the user's, or auto's choice (see ``plan``)."""
     if method not in METHODS:
         raise OptionError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
     if nll and problem.model is not None:

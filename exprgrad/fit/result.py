@@ -17,7 +17,7 @@ METHOD_NAMES = {
     "momentum": "gradient descent with momentum",
     "adam": "Adam",
     "lbfgs": "L-BFGS-B, exact gradient",
-    "newton": "trust-region Newton, exact Hessian",
+    "newton": "damped Newton, exact Hessian, scaled parameters",
     "lm": "Levenberg-Marquardt, exact Jacobian",
     "qr": "direct least squares by QR",
 }
@@ -31,15 +31,18 @@ class FitResult:
         params: fitted value by parameter name (natural order).
         stderr: standard error by name (None where there is none: a general
             cost without nll=True, a singular matrix, a diverged fit).
-        cost: the final value of the cost. rss: residual sum of squares for a
+        cost: the cost at ``params`` (always evaluated there). rss: residual sum of squares for a
             least-squares fit, else None.
         iterations, evaluations: method iterations; passes over the data.
-        converged: a stopping test passed. message: why it stopped, and any
-            warning about the conditioning of the problem.
+        converged: the first-order conditions were verified at ``params``
+            (see ``fit.optimality``), not merely a stopping test passed.
+            message: why it stopped (and, when not converged, which check
+            failed), and any warning about the conditioning of the problem.
         method: the method that ran ("qr" for the direct linear solve).
         rows: data rows. history: the cost per iteration (per evaluation for lm).
-        wall_time: seconds. diverged: the cost became nan/inf or the
-            parameters ran away; params then hold the last finite point.
+        wall_time: seconds. diverged: the cost became nan/inf, or fell
+            without bound as the parameters ran away; params then hold the
+            last finite point reached.
         defaulted: parameters that started at 0 for want of a start value.
         condition: condition number of the scaled Jacobian (or Hessian).
         stderr_kind: "least squares", "hessian" or None.
