@@ -321,3 +321,112 @@ def test_huge_constant_exponent_is_not_expanded_exactly():
     f = parse("atan(2^1e20*x)")
     (derivative,) = diff(f.output, graph.variables([f.output])).values()
     assert "2^1e20" in to_text(simplify(derivative))
+
+
+# ---------------------------------------------------------------- stable log-likelihoods
+# log(sigmoid(u)) is built as -softplus(-u), log(1 - sigmoid(u)) as -softplus(u):
+# the cross-entropy of a saturated model stays finite, in values, derivatives and fits.
+
+CROSS_ENTROPY = "mean(-y*log(sigmoid(w*x + b)) - (1 - y)*log(1 - sigmoid(w*x + b)))"
+
+
+def test_log_of_sigmoid_is_built_as_softplus():
+    assert call("log", call("sigmoid", u)) is neg(call("softplus", neg(u)))
+    assert call("log", sub(k(1), call("sigmoid", u))) is neg(call("softplus", u))
+    assert call("log", call("sigmoid", neg(u))) is neg(call("softplus", u))
+    assert call("log", add(k(1), call("exp", u))) is call("softplus", u)
+    assert call("log", call("exp", u)) is u
+    assert call("log", k(1)) is ops.ZERO
+    assert call("log", add(k(2), call("exp", u))).op == "log"  # log(2 + exp(u)) is no softplus
+
+
+@pytest.mark.parametrize("z", [-800.0, -40.0, -1.0, 0.0, 1.0, 40.0, 800.0])
+def test_log_sigmoid_stays_finite_where_sigmoid_saturates(z):
+    from exprgrad.function import parse
+
+    with np.errstate(all="ignore"):
+        assert parse("log(sigmoid(z))").evaluate(z=z) == pytest.approx(-np.logaddexp(0, -z), rel=1e-12)
+        assert parse("log(1 - sigmoid(z))").evaluate(z=z) == pytest.approx(-np.logaddexp(0, z), rel=1e-12)
+        assert parse("log(1 + exp(z))").evaluate(z=z) == pytest.approx(np.logaddexp(0, z), rel=1e-12)
+        grad = parse("log(sigmoid(z))").grad("z")["z"].evaluate(z=z)
+    assert np.isfinite(grad) and grad == pytest.approx(np.exp(-np.logaddexp(0, z)), rel=1e-9, abs=1e-300)
+
+
+def test_saturated_cross_entropy_has_finite_values_gradient_and_fit(samples):
+    from exprgrad.fit import fit
+    from exprgrad.function import parse
+
+    path = str(samples / "logistic.csv")
+    f = parse(CROSS_ENTROPY, columns=["x", "y"])
+    softplus_form = parse("mean(y*softplus(-(w*x + b)) + (1 - y)*softplus(w*x + b))", columns=["x", "y"])
+    from exprgrad.fit.data import load_csv
+
+    columns = load_csv(samples / "logistic.csv").columns
+    for w in (10.0, 100.0, 1000.0):
+        value = f.evaluate(columns, w=w, b=0.0)
+        assert np.isfinite(value) and value == pytest.approx(softplus_form.evaluate(columns, w=w, b=0.0))
+        for name, derivative in f.grad().items():
+            assert np.isfinite(derivative.evaluate(columns, w=w, b=0.0)), name
+    ours = fit(path, cost=CROSS_ENTROPY, init={"w": 10, "b": 0})
+    reference = fit(path, cost="sum(softplus(w*x + b) - y*(w*x + b))", init={"w": 10, "b": 0})
+    assert ours.params == pytest.approx(reference.params, rel=1e-5)
+
+
+def test_check_of_saturated_cross_entropy_is_finite(runner, samples):
+    from exprgrad.cli import cli
+
+    result = runner.invoke(cli, ["check", CROSS_ENTROPY, "--at", "w=10,b=0", "--data", str(samples / "logistic.csv")])
+    assert result.exit_code == 0, result.output
+    assert "nan" not in result.output and "inf" not in result.output
+
+
+# ---------------------------------------------------------------- linear time, no recursion
+
+
+def _tower(depth: int) -> Node:
+    node = a
+    for _ in range(depth):
+        node = pow_(a, node)
+    return node
+
+
+def test_power_tower_derivative_simplifies_without_recursion():
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(400)  # far below the tower's depth: any walk on depth would fail
+    try:
+        tower = _tower(600)
+        derivative = simplify(diff(tower, [a])["a"])
+    finally:
+        sys.setrecursionlimit(limit)
+    assert graph.count_nodes([derivative]) < 10 * graph.count_nodes([tower])
+
+
+def test_long_products_are_simplified_in_linear_size():
+    # d/da of sin(sin(...sin(a))) is a product of n cosines: splicing each level's
+    # product into the next without a bound copies n^2/2 factors.
+    node = a
+    for _ in range(4_000):
+        node = call("sin", node)
+    raw = diff(node, [a])["a"]
+    derivative = simplify(raw)
+    assert graph.count_nodes([derivative]) < 3 * graph.count_nodes([raw])
+    widest = max(len(n.inputs) for n in graph.toposort([derivative]))
+    assert widest <= 64
+
+
+def test_nested_negative_symbolic_exponents_do_not_recurse():
+    import sys
+
+    node = b
+    for _ in range(300):
+        node = pow_(a, mul(k(-2), node))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(400)
+    try:
+        out = simplify(node)
+    finally:
+        sys.setrecursionlimit(limit)
+    point = {"a": 1.0001, "b": 0.5}
+    assert evaluate([out], point, {})[0] == pytest.approx(evaluate([node], point, {})[0])

@@ -17,10 +17,9 @@ import math
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from .. import ops
 from ..graph import Node
 from .coefficients import Number, is_integer, is_number_const, numeric_power, tidy
-from .rules import PRODUCT, PRODUCT_RULES, match_factors
+from .rules import PRODUCT_RULES, match_factors
 
 if TYPE_CHECKING:
     from .simplify import Simplifier
@@ -72,10 +71,9 @@ class Factors:
             return
         self.coefficient = scaled
         for base, k in factors:
-            # (x^k)^n -> x^(k*n) for integer n
-            self.add(
-                base, tidy(k * n) if not isinstance(k, Node) else self.owner.op(PRODUCT, [ops.const(n), k])
-            )
+            # (x^k)^n -> x^(k*n) for integer n; a symbolic k is scaled, never
+            # rebuilt through the owner's op (that would recurse on its depth)
+            self.add(base, tidy(k * n) if not isinstance(k, Node) else self.owner.scale(n, k))
 
     def apply_rules(self) -> None:
         """Rewrite the factors by PRODUCT_RULES until none applies."""

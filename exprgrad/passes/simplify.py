@@ -46,6 +46,16 @@ from .rules import LINEAR_FORMS, POWER, PRODUCT, PRODUCT_FORMS, RULES, SQRT, SUM
 # A shared input is spliced into each of its users only up to this many
 # operands; beyond it, it stays one operand (sharing survives, size stays linear).
 SPLICE_SHARED_MAX = 4
+# A private input (one user) is spliced up to this many operands. Without a
+# bound, a chain of products (the derivative of sin(sin(...sin(x)))) copies
+# every factor again at every level: quadratic time and memory.
+SPLICE_PRIVATE_MAX = 16
+# The main loop rebuilds each node from simplified inputs, but a rebuild may
+# build a few nodes of its own (a rule's rewrite, a sum of exponents, a
+# negated or rescaled symbolic exponent, whose own exponents are rescaled in
+# turn: x^(-2*y^(-2*z))). Past this nesting such a node is built plainly by the
+# builders (same value, maybe not in normal form), so nothing recurses on depth.
+NESTING_MAX = 24
 
 
 def _negated(node: Node) -> Node | None:
@@ -56,6 +66,15 @@ def _negated(node: Node) -> Node | None:
     return None
 
 
+def _width(node: Node) -> int:
+    """An upper bound on the terms ``Simplifier._terms`` reads from ``node``, in O(1)."""
+    inner = _negated(node)
+    if inner is not None:
+        node = inner
+    halves = node.inputs if LINEAR_FORMS.get(node.op) == (1, -1) else (node,)
+    return sum(len(h.inputs) if LINEAR_FORMS.get(h.op, ()) is None else 1 for h in halves)
+
+
 class Simplifier:
     """Rebuilds nodes into the normal forms; one instance per ``simplify_many`` call."""
 
@@ -63,21 +82,28 @@ class Simplifier:
         self._parts_memo: dict[int, tuple] = {}
         self._split_memo: dict[int, tuple] = {}
         self._keep: list[Node] = []  # keeps memo keys (ids) alive
+        self._depth = 0  # nesting of op and scale calls, bounded by NESTING_MAX
 
     # ------------------------------------------------------------ dispatch
 
     def op(self, op: str, kids: list[Node], private: Iterable[bool] | None = None) -> Node:
         """The simplified ``op(*kids)``; ``private[i]``: kid i has no other user."""
+        if self._depth > NESTING_MAX:
+            return ops.call(op, *kids)  # see NESTING_MAX: correct, maybe not in normal form
         private = list(private) if private is not None else [False] * len(kids)
-        if op in LINEAR_FORMS:
-            node = self._linear(op, kids, private)
-        elif op in PRODUCT_FORMS:
-            node = self._product(op, kids, private)
-        elif ops.OPS[op].reduction:
-            node = self._reduction(op, kids[0])
-        else:
-            node = ops.call(op, *kids)
-        return self._rewrite(node)
+        self._depth += 1
+        try:
+            if op in LINEAR_FORMS:
+                node = self._linear(op, kids, private)
+            elif op in PRODUCT_FORMS:
+                node = self._product(op, kids, private)
+            elif ops.OPS[op].reduction:
+                node = self._reduction(op, kids[0])
+            else:
+                node = ops.call(op, *kids)
+            return self._rewrite(node)
+        finally:
+            self._depth -= 1
 
     def _rewrite(self, node: Node) -> Node:
         for pattern, rewrite in RULES:
@@ -101,9 +127,8 @@ class Simplifier:
         coefficients = LINEAR_FORMS[op] or (1,) * len(kids)
         pieces: list[tuple[Node, Number]] = []
         for kid, c, own in zip(kids, coefficients, private):
-            inner = self._terms(kid)
-            if own or len(inner) <= SPLICE_SHARED_MAX:
-                pieces.extend((g, c * cg) for g, cg in inner)  # (a + b) + c -> a + b + c
+            if _width(kid) <= (SPLICE_PRIVATE_MAX if own else SPLICE_SHARED_MAX):
+                pieces.extend((g, c * cg) for g, cg in self._terms(kid))  # (a + b) + c -> a + b + c
             else:
                 pieces.append((kid, c))
         terms: dict[Node, Number] = {}
@@ -123,14 +148,14 @@ class Simplifier:
         for m, c in terms.items():
             if c == 0:
                 continue  # x - x -> 0
-            term = self._scale(c, m)
+            term = self.scale(c, m)
             positive = _negated(term)
             if positive is not None:
                 minus.append(positive)
             elif c > 0 or term.op in PRODUCT_FORMS:
                 plus.append(term)  # a - (b - c)*x -> a + (c - b)*x: the sign went into a difference
             else:
-                minus.append(self._scale(-c, m))
+                minus.append(self.scale(-c, m))
         if constant > 0:
             plus.append(ops.const(float(constant)))
         elif constant < 0:
@@ -139,7 +164,7 @@ class Simplifier:
             return ops.add(*plus)
         if not plus:
             if len(minus) == 1:
-                return self._scale(-1, minus[0])
+                return self.scale(-1, minus[0])
             return ops.neg(ops.add(*minus))  # -a - b -> -(a + b)
         return ops.sub(ops.add(*plus), ops.add(*minus))  # a + (-b) + (-c) -> a - (b + c)
 
@@ -171,7 +196,7 @@ class Simplifier:
         one factor: only its coefficient comes out.
         """
         c, factors = self.parts(node)
-        if not own and len(factors) > SPLICE_SHARED_MAX:
+        if len(factors) > (SPLICE_PRIVATE_MAX if own else SPLICE_SHARED_MAX):
             factors = [(self.split(node)[1], 1)]
         return c, factors
 
@@ -191,10 +216,19 @@ class Simplifier:
         self._keep.append(node)
         return result
 
-    def _scale(self, c: Number, node: Node) -> Node:
+    def scale(self, c: Number, node: Node) -> Node:
         """c*node in normal form (1*x -> x, (-1)*x -> -x, -(a - b)*x -> (b - a)*x)."""
         if c == 1:
             return node
+        if self._depth > NESTING_MAX:
+            return ops.mul(ops.const(float(c)), node)  # see NESTING_MAX
+        self._depth += 1
+        try:
+            return self._scale(c, node)
+        finally:
+            self._depth -= 1
+
+    def _scale(self, c: Number, node: Node) -> Node:
         coefficient, factors = self.parts(node)
         if len(factors) > 2 * SPLICE_SHARED_MAX:
             # Large monomials are not copied for a new coefficient: c*(m) nests.
@@ -296,7 +330,7 @@ class Simplifier:
             if isinstance(e, Node):
                 c, m = self.split(e)
                 if c < 0:  # x^(-a) -> 1/x^a
-                    den.append(self._power(base, self._scale(-c, m)))
+                    den.append(self._power(base, self.scale(-c, m)))
                 else:
                     num.append(self._power(base, e))
             elif e > 0:
@@ -329,7 +363,7 @@ class Simplifier:
     def _reduction(self, op: str, kid: Node) -> Node:
         # sum and mean are linear: constant factors come out, mean(2*u) -> 2*mean(u)
         c, rest = self.split(kid)
-        return self._scale(c, ops.call(op, rest))
+        return self.scale(c, ops.call(op, rest))
 
 
 # ---------------------------------------------------------------- entry points
