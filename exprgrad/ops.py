@@ -849,34 +849,8 @@ def log(x: Node) -> Node:
     return graph.apply("log", (x,))
 
 
-def log(x: Node) -> Node:
-    """log(x), with the log-likelihoods of the logistic function built in their stable form.
-
-    log(sigmoid(u)) -> -softplus(-u), log(1 - sigmoid(u)) -> -softplus(u),
-    log(1 + exp(u)) -> softplus(u) and log(exp(u)) -> u: equal values, and
-    these stay finite where sigmoid(u) rounds to 0 or 1 or exp(u) overflows
-    (the cross-entropy of a confident model), for evaluation, derivatives and fits.
-    """
-    if x.op == "sigmoid":
-        return neg(call("softplus", neg(x.inputs[0])))
-    if x.op == "sub" and _is(x.inputs[0], 1.0) and x.inputs[1].op == "sigmoid":
-        return neg(call("softplus", x.inputs[1].inputs[0]))
-    if x.op == "add" and len(x.inputs) == 2 and _is(x.inputs[0], 1.0) != _is(x.inputs[1], 1.0):
-        other = x.inputs[1] if _is(x.inputs[0], 1.0) else x.inputs[0]
-        if other.op == "exp":
-            return call("softplus", other.inputs[0])
-    if x.op == "exp":
-        return x.inputs[0]
-    if _foldable(x):
-        folded = _fold(OPS["log"], (x,))
-        if folded is not None:
-            return folded
-    return graph.apply("log", (x,))
-
-
 _BUILDERS: dict[str, Callable[..., Node]] = {
     "add": add,
-    "log": log,
     "log": log,
     "sub": sub,
     "mul": mul,
