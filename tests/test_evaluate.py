@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 from scipy import special
 
 from exprgrad import graph, ops
-from exprgrad.backends.evaluate import BLOCK_ROWS, compile_schedule, evaluate
+from exprgrad.backends.evaluate import BLOCK_ROWS, compile_schedule, evaluate, exact_sum
+from exprgrad.cli import cli
 from exprgrad.errors import EvaluationError
 
 x = graph.var("x", per_row=True)
@@ -166,3 +168,72 @@ def test_reductions_over_no_rows():
         [ops.call("mean", ops.sub(x, y)), ops.call("sum", x), ops.mul(a, x)], {"a": 2.0}, empty
     )
     assert math.isnan(mean_value) and sum_value == 0.0 and per_row.shape == (0,)
+
+
+# ---------------------------------------------------------------- sums past the float range
+
+
+def _spread(n_rows: int, values: dict[int, float]) -> np.ndarray:
+    column = np.zeros(n_rows)
+    for row, value in values.items():
+        column[row] = value
+    return column
+
+
+def test_exact_sum_never_raises():
+    inf = math.inf
+    assert exact_sum([1e308, 1e308]) == inf and exact_sum([-1e308, -1e308]) == -inf
+    assert exact_sum([1e308, 1e308, -1e308]) == 1e308  # an intermediate total past the range
+    assert math.isnan(exact_sum([inf, -inf])) and math.isnan(exact_sum([math.nan, 1.0]))
+    assert exact_sum([inf, 1.0]) == inf and exact_sum([]) == 0.0
+    assert exact_sum([1.7976931348623157e308, 1e292]) == inf  # rounds past the largest float
+
+
+def test_sums_that_overflow_across_blocks_are_inf():
+    # One huge value in each of two blocks: each block sum is finite, their total is not.
+    values = _spread(2 * BLOCK_ROWS, {0: 1e308, BLOCK_ROWS: 1e308})
+    outputs = [ops.call("sum", x), ops.call("mean", x), ops.call("sum", ops.sub(x, ops.call("mean", x))),
+               ops.call("sum", ops.neg(x))]
+    total, mean, centred, negated = evaluate(outputs, {}, {"x": values})
+    assert total == math.inf and mean == math.inf and centred == -math.inf and negated == -math.inf
+    both = _spread(2 * BLOCK_ROWS, {0: math.inf, BLOCK_ROWS: -math.inf})
+    assert all(math.isnan(v) for v in evaluate(outputs[:2], {}, {"x": both}))
+
+
+def test_sum_of_huge_and_infinite_data_through_the_command_line(runner, tmp_path):
+    huge = tmp_path / "huge.csv"
+    rows = _spread(2 * BLOCK_ROWS, {0: 1e308, BLOCK_ROWS: 1e308})
+    huge.write_text("x\n" + "\n".join(repr(float(v)) for v in rows) + "\n")
+    infinite = tmp_path / "inf.csv"
+    cells = ["0"] * (2 * BLOCK_ROWS)
+    cells[0], cells[BLOCK_ROWS] = "inf", "-inf"
+    infinite.write_text("x\n" + "\n".join(cells) + "\n")
+    for expr, path, extra, shown in [
+        ("sum(x)", huge, [], "inf"),
+        ("mean(x)", huge, [], "inf"),
+        ("sum(x - mean(x))", huge, [], "-inf"),
+        ("sum(x)", infinite, ["--allow-nan"], "nan"),
+        ("mean(x^2)", infinite, ["--allow-nan"], "inf"),
+    ]:
+        result = runner.invoke(cli, ["eval", expr, "--data", str(path), *extra])
+        assert result.exit_code == 0, (expr, result.output)
+        assert "Traceback" not in result.output and result.stdout.splitlines()[0] == shown, (expr, result.output)
+
+
+# ---------------------------------------------------------------- no raw warnings
+
+
+HOSTILE = np.array([0.0, -0.0, -1.0, 1.0, -1e308, 1e308, math.inf, -math.inf, math.nan, 5e-324, -2.0, 800.0])
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in ops.OPS.items() if not s.reduction))
+def test_no_numpy_or_scipy_warning_escapes_evaluation(name):
+    spec = ops.OPS[name]
+    count = 3 if spec.arity == ops.VARIADIC else spec.arity
+    columns = {f"u{i}": np.roll(HOSTILE, i) for i in range(count)}
+    node = graph.apply(name, tuple(graph.var(f"u{i}", per_row=True) for i in range(count)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluate([node, ops.call("sum", node), ops.call("mean", node)], {}, columns)
+        for row in range(len(HOSTILE)):  # one scalar at a time: the scalar kernels
+            evaluate([node], {k: float(v[row]) for k, v in columns.items()})
