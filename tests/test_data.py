@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import re
 import sys
+import threading
 
 import numpy as np
 import pytest
 
-from exprgrad.errors import DataError
-from exprgrad.fit.data import Dataset, load_csv, require_columns
+from exprgrad.errors import DataError, OptionError
+from exprgrad.fit.data import MAX_CSV_BYTES, Dataset, load_csv, read_text, require_columns
 
 
 def write(tmp_path, text: str | bytes, name: str = "d.csv") -> str:
@@ -21,8 +24,10 @@ def write(tmp_path, text: str | bytes, name: str = "d.csv") -> str:
 
 
 def error_of(path: str, **options) -> str:
+    """The message of reading ``path`` and asking for every column as numbers."""
     with pytest.raises(DataError) as info:
-        load_csv(path, **options)
+        data = load_csv(path, **options)
+        require_columns(data, data.names)
     return str(info.value)
 
 
@@ -284,3 +289,267 @@ def test_quoted_header_names_lose_their_quotes(tmp_path):
     np.testing.assert_array_equal(data.columns["θ 1"], [2.0])
     path = write(tmp_path, '"x","x"\n1,2\n', name="dup.csv")
     assert error_of(path) == f"{path}:1: column name 'x' appears twice (columns 1 and 2)"
+
+
+# --- every input read once, and bounded ----------------------------------------------
+
+ROWS_5000 = "x\n" + "".join(f"{i}\n" for i in range(5000))
+
+
+def test_a_stream_is_read_once_to_its_end():
+    """A pipe cannot be read twice: every row of it must be in the data."""
+    read_fd, write_fd = os.pipe()
+    writer = threading.Thread(target=_write_and_close, args=(write_fd, ROWS_5000.encode()))
+    writer.start()
+    with open(read_fd, "rb") as stream:
+        data = load_csv(stream)
+    writer.join()
+    assert data.rows == 5000 and data.columns["x"][-1] == 4999.0
+
+
+def _write_and_close(fd: int, payload: bytes) -> None:
+    with open(fd, "wb") as stream:
+        stream.write(payload)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+@pytest.mark.parametrize("text", [ROWS_5000, "x,y\n1,2\n3,abc\n", "x\n1\n  \n2\n"])
+def test_a_named_pipe_is_opened_once(tmp_path, text):
+    """Opening a FIFO a second time would wait forever for a writer that has gone."""
+    fifo = tmp_path / "rows.csv"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(text))
+    writer.daemon = True
+    writer.start()
+    data = load_csv(fifo)
+    writer.join(timeout=5)
+    expected = 5000 if text == ROWS_5000 else 2
+    assert data.rows == expected
+
+
+def test_stream_name_labels_messages():
+    stream = io.BytesIO(b"x,y\n1,2\n3\n")
+    stream.name = "<stdin>"
+    with pytest.raises(DataError) as info:
+        load_csv(stream)
+    assert str(info.value) == "<stdin>:3: expected 2 cells (x, y), found 1"
+
+
+def test_regular_file_over_the_limit_is_refused_before_reading(tmp_path):
+    path = tmp_path / "sparse.csv"
+    with open(path, "wb") as file:
+        file.truncate(MAX_CSV_BYTES + 1)  # sparse: no disk used, nothing worth reading
+    assert error_of(str(path)) == f"data file '{path}' is larger than 1 GiB, the most exprgrad reads"
+
+
+def test_stream_over_the_limit_stops_at_the_limit():
+    stream = io.BytesIO(b"x\n" + b"1\n" * 5000)
+    with pytest.raises(DataError, match="larger than 1 KiB, the most exprgrad reads"):
+        load_csv(stream, max_bytes=1024)
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_endless_binary_devices_are_refused_at_once(device):
+    if not os.path.exists(device):
+        pytest.skip(f"no {device}")
+    message = error_of(device)
+    assert message.startswith(f"cannot read data file '{device}': it ")
+    assert "binary data" in message or "not UTF-8" in message
+
+
+def test_nul_byte_is_binary_data_with_its_line(tmp_path):
+    path = write(tmp_path, b"x,y\n1,2\n3,\x004\n")
+    assert (
+        error_of(path)
+        == f"cannot read data file '{path}': it holds binary data, not text (a NUL byte on line 3)"
+    )
+
+
+def test_not_utf8_after_the_first_chunk(tmp_path):
+    path = write(tmp_path, b"x\n" + b"1\n" * 600_000 + b"\xff\n")
+    assert (
+        error_of(path) == f"cannot read data file '{path}': it is not UTF-8 text (byte 0xff on line 600002)"
+    )
+
+
+def test_character_cut_off_at_the_end(tmp_path):
+    path = write(tmp_path, b"x\n1\n" + "θ".encode()[:1])
+    assert error_of(path) == (f"cannot read data file '{path}': it is not UTF-8 text (byte 0xce on line 3)")
+
+
+def test_read_text_limits_and_bom(tmp_path):
+    path = write(tmp_path, b"\xef\xbb\xbfa + 1", "e.txt")
+    assert read_text(path, max_bytes=100) == "a + 1"
+    with pytest.raises(OptionError, match="expression file '.*' is larger than 4 bytes"):
+        read_text(path, max_bytes=4, what="expression file", error=OptionError)
+    assert read_text(io.BytesIO("é".encode("latin-1")), max_bytes=10, encoding="latin-1") == "é"
+
+
+# --- columns the expression does not read may hold anything -------------------------
+
+
+def test_text_column_does_not_make_the_file_unreadable(tmp_path):
+    path = write(tmp_path, "x,y,name\n1,2,a\n2,4.1,b\n3,5.9,c\n")
+    data = load_csv(path)
+    assert data.names == ("x", "y", "name")
+    assert list(data.columns) == ["x", "y"] and data.rows == 3
+    np.testing.assert_array_equal(data.columns["y"], [2.0, 4.1, 5.9])
+    require_columns(data, ["x", "y"])
+    assert "name" not in data.columns and data.columns.get("name") is None
+    with pytest.raises(DataError) as info:
+        require_columns(data, ["y", "name"])
+    assert str(info.value) == f"{path}:2:3: cannot read 'a' as a number in column 'name'"
+    with pytest.raises(DataError, match=r":2:3: cannot read 'a'"):
+        data.columns["name"]
+    with pytest.raises(KeyError):
+        data.columns["nowhere"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "problem"),
+    [
+        ("", "empty cell in column 'c'"),
+        ("nan", "'nan' in column 'c' is not a finite number"),
+        ("1_0", "cannot read"),
+    ],
+)
+def test_any_bad_cell_only_matters_when_its_column_is_used(tmp_path, cell, problem):
+    path = write(tmp_path, f"a,b,c\n1,2,3\n4,5,{cell}\n")
+    data = load_csv(path)
+    np.testing.assert_array_equal(data.columns["a"], [1.0, 4.0])
+    with pytest.raises(DataError, match=f"^{re.escape(path)}:3:3: {re.escape(problem)}"):
+        require_columns(data, ["a", "c"])
+
+
+def test_text_column_read_by_the_scan_matches_the_fast_path(tmp_path, rng):
+    table = rng.standard_normal((200, 2)) * 10.0 ** rng.integers(-30, 30, (200, 2))
+    body = "".join(f"{float(a)!r},label {i},{float(b)!r}\n" for i, (a, b) in enumerate(table))
+    data = load_csv(write(tmp_path, "a,t,b\n" + body))
+    np.testing.assert_array_equal(data.columns["a"], table[:, 0])
+    np.testing.assert_array_equal(data.columns["b"], table[:, 1])
+    assert data.columns["b"].flags.c_contiguous and not data.columns["b"].flags.writeable
+
+
+def test_ragged_rows_are_refused_even_in_unused_columns(tmp_path):
+    path = write(tmp_path, "x,name\n1,a\n2,b,c\n")
+    assert error_of(path) == f"{path}:3: expected 2 cells (x, name), found 3"
+
+
+# --- separators and decimal commas ---------------------------------------------------
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_separator_is_sniffed(tmp_path, sep):
+    data = load_csv(
+        write(tmp_path, sep.join(["x", "y", "note"]) + "\n" + sep.join(["1", "2", "a, b"]) + "\n")
+    )
+    assert data.names == ("x", "y", "note")
+    np.testing.assert_array_equal(data.columns["y"], [2.0])
+
+
+def test_separator_can_be_forced(tmp_path):
+    path = write(tmp_path, "x;y\n1;2\n")
+    assert load_csv(path, sep=",").names == ("x;y",)
+    assert load_csv(path, sep=";").names == ("x", "y")
+
+
+def test_separator_agreed_by_header_and_rows_wins(tmp_path):
+    # The header has one comma and one semicolon; only the semicolon splits every row alike.
+    data = load_csv(write(tmp_path, "a,b;c\n1;2\n3;4\n"))
+    assert data.names == ("a,b", "c")
+
+
+def test_decimal_commas_are_recognised_and_read(tmp_path):
+    path = write(tmp_path, "x;y\n1,5;2,25\n-3,0;1e3\n")
+    with pytest.raises(DataError) as info:
+        require_columns(load_csv(path), ["x"])
+    assert str(info.value) == (
+        f"{path}:2:1: cannot read '1,5' as a number in column 'x' (it looks like a decimal comma: pass --decimal ,)"
+    )
+    data = load_csv(path, decimal=",")
+    np.testing.assert_array_equal(data.columns["x"], [1.5, -3.0])
+    np.testing.assert_array_equal(data.columns["y"], [2.25, 1000.0])
+
+
+def test_decimal_comma_single_column(tmp_path):
+    path = write(tmp_path, "x\n1,5\n2,25\n")
+    assert "pass --decimal ," in error_of(path)
+    np.testing.assert_array_equal(load_csv(path, decimal=",").columns["x"], [1.5, 2.25])
+
+
+def test_decimal_point_refused_where_commas_were_promised(tmp_path):
+    path = write(tmp_path, "x;y\n1,5;2\n1.234;3\n")
+    data = load_csv(path, decimal=",")
+    np.testing.assert_array_equal(data.columns["y"], [2.0, 3.0])
+    assert error_of(path, decimal=",") == (
+        f"{path}:3:1: cannot read '1.234' as a number in column 'x' (with --decimal , a number is written 1,5)"
+    )
+
+
+def test_semicolon_file_with_crlf_and_bom(tmp_path):
+    data = load_csv(write(tmp_path, b"\xef\xbb\xbfx;y\r\n1,5;2\r\n"), decimal=",")
+    assert data.names == ("x", "y")
+    np.testing.assert_array_equal(data.columns["x"], [1.5])
+
+
+def test_ragged_row_names_the_separator(tmp_path):
+    path = write(tmp_path, "x;y\n1;2\n3\n")
+    assert error_of(path) == f"{path}:3: expected 2 cells (x, y) separated by semicolons, found 1"
+
+
+# --- control characters never reach a message raw -----------------------------------
+
+
+@pytest.mark.parametrize("bad", ["\x1b[31m", "\x07", "\u202e", "\x9b"])
+def test_control_characters_are_escaped(tmp_path, bad):
+    path = write(tmp_path, f"x,y{bad}\n1,2{bad}\n")
+    message = error_of(path)
+    assert bad not in message and repr(bad)[1:-1] in message
+    dup = write(tmp_path, f"x{bad},x{bad}\n1,2\n", "dup.csv")
+    assert bad not in error_of(dup)
+    data = load_csv(write(tmp_path, f"a{bad}\n1\n", "names.csv"))
+    with pytest.raises(DataError) as info:
+        require_columns(data, ["z"])
+    assert bad not in str(info.value)
+
+
+# --- wrong types through the Python API ---------------------------------------------
+
+
+@pytest.mark.parametrize("source", [None, 3, 2.5, ["x"], b"x.csv"])
+def test_load_csv_source_of_the_wrong_type(source):
+    with pytest.raises(DataError, match="expected the path of a file or a binary stream"):
+        load_csv(source)
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"sep": "|"}, "sep must be"),
+        ({"sep": 1}, "sep must be"),
+        ({"decimal": ";"}, "decimal must be"),
+        ({"sep": ",", "decimal": ","}, "both ','"),
+        ({"allow_nonfinite": "yes"}, "allow_nonfinite must be True or False"),
+        ({"max_bytes": 0}, "max_bytes must be a positive int"),
+        ({"max_bytes": "1"}, "max_bytes must be a positive int"),
+    ],
+)
+def test_load_csv_options_of_the_wrong_kind(tmp_path, options, words):
+    with pytest.raises(OptionError, match=re.escape(words)):
+        load_csv(write(tmp_path, "x\n1\n"), **options)
+
+
+def test_require_columns_and_dataset_misuse():
+    with pytest.raises(DataError, match="needs a Dataset"):
+        require_columns({"x": [1.0]}, ["x"])
+    with pytest.raises(DataError, match="path must be a string"):
+        Dataset(path=None, columns={})
+    with pytest.raises(DataError, match="mappings"):
+        Dataset(path="d", columns=[1, 2])
+    with pytest.raises(DataError, match="one-dimensional numpy array"):
+        Dataset(path="d", columns={"x": [1.0, 2.0]})
+    with pytest.raises(DataError, match="same length"):
+        Dataset(path="d", columns={"x": np.zeros(2), "y": np.zeros(3)})
+    data = Dataset(path="d", columns={"x": np.zeros(2)})
+    assert data.names == ("x",) and data.rows == 2
+    require_columns(data, "x")

@@ -10,7 +10,7 @@ import numpy as np
 
 from .diff_cmd import differentiate
 from .command import ExprCommand
-from .inputs import build_function, check_bindings, load_data, parse_bindings
+from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
 from .output import json_value
 
 # Central differences: error ~ h^2 f''' + eps f / h, smallest near h = eps^(1/3),
@@ -42,6 +42,7 @@ def relative_error(analytic, numeric) -> float:
 
 
 @click.command("check", cls=ExprCommand)
+@data_options
 @click.argument("expr")
 @click.option("--at", "at", multiple=True, metavar="a=1,b=2", help="The point to check at.")
 @click.option("--data", type=click.Path(dir_okay=False), metavar="FILE.csv", help="Data columns.")

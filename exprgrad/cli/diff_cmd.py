@@ -7,7 +7,7 @@ import json
 import click
 
 from .command import ExprCommand
-from .inputs import build_function, check_bindings, load_data, parse_bindings
+from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
 from .output import as_rows, derivative_label, format_number, json_value, text_lines, unicode_ok, warn
 
 
@@ -38,6 +38,7 @@ def differentiate(function, wrt_text: str, order: int, mode: str):
 
 
 @click.command("diff", cls=ExprCommand)
+@data_options
 @click.argument("expr")
 @click.option("--wrt", default="", metavar="NAMES",
               help="Comma-separated names or families (theta = theta[0], theta[1], ...); default: every parameter.")

@@ -8,7 +8,7 @@ import click
 import numpy as np
 
 from .command import ExprCommand
-from .inputs import build_function, check_bindings, load_data, parse_bindings
+from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
 from .output import as_rows, derivative_label, json_value, text_lines, unicode_ok, warn
 
 
@@ -19,6 +19,7 @@ def warn_nonfinite(what: str, value) -> None:
 
 
 @click.command("eval", cls=ExprCommand)
+@data_options
 @click.argument("expr")
 @click.option("--at", "at", multiple=True, metavar="a=1,b=2", help="Parameter values.")
 @click.option("--data", type=click.Path(dir_okay=False), metavar="FILE.csv",

@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from ..errors import FitError, OptionError
-from .inputs import load_data, parse_bindings, read_expr
+from .inputs import data_options, load_data, parse_bindings, read_expr
 from .output import check_output_folder, warn, write_atomically
 
 METHOD_CHOICES = ["auto", "gd", "momentum", "adam", "lbfgs", "newton", "lm"]
@@ -26,6 +26,7 @@ PROGRESS_INTERVAL = 0.1
 
 
 @click.command("fit", context_settings={"help_option_names": ["-h", "--help"]})
+@data_options
 @click.argument("data", type=click.Path(dir_okay=False), metavar="DATA.csv")
 @click.option("--cost", metavar="EXPR", help="A scalar cost to minimize (text, '-' for stdin, or @file).")
 @click.option(

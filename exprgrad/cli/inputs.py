@@ -6,12 +6,19 @@ group turns into one `error:` line and an exit code. No math here.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import sys
-from pathlib import Path
+from dataclasses import dataclass
+
+import click
 
 from ..errors import EvaluationError, OptionError
-from .output import reason, warn
+from .output import format_number, warn
+
+# The most an expression file, standard input or an --at file may hold.
+MAX_EXPR_BYTES = 8 << 20
 
 # Every command takes EXPR as its first argument; these let "-x^2" through
 # as the expression instead of reading it as options.
@@ -19,39 +26,122 @@ EXPR_SETTINGS = {"ignore_unknown_options": True, "help_option_names": ["-h", "--
 
 
 def read_expr(expr: str) -> str:
-    """EXPR as given: the text itself, '-' for standard input, '@path' for a file."""
+    """EXPR as given: the text itself, '-' for standard input, '@path' for a file.
+
+    Standard input and files are read once, in at most MAX_EXPR_BYTES; a
+    byte-order mark at the start is dropped.
+    """
     if expr == "-":
-        return sys.stdin.read()
+        return read_stdin("EXPR '-'")
     if expr.startswith("@"):
-        path = expr[1:]
-        try:
-            return Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise OptionError(f"cannot read expression file '{path}': no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise OptionError(f"cannot read expression file '{path}': {reason(exc)}") from None
+        return _read_small(expr[1:], "expression file")
     return expr
 
+
+def read_stdin(who: str, *, binary: bool = False):
+    """Standard input, for the one input that names it ('-'): its text, or with
+    ``binary`` the stream itself. A second input asking for it is refused."""
+    import locale
+
+    from ..fit.data import read_text
+
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        meta = context.find_root().meta
+        first = meta.get("exprgrad.stdin")
+        if first is not None:
+            raise OptionError(f"{who} and {first} cannot both read standard input: give one of them a file")
+        meta["exprgrad.stdin"] = who
+    stream = getattr(sys.stdin, "buffer", sys.stdin)  # bytes: the reader checks the encoding
+    if binary:
+        return stream
+    encoding = getattr(sys.stdin, "encoding", None) or locale.getpreferredencoding(False)
+    return read_text(
+        stream,
+        max_bytes=MAX_EXPR_BYTES,
+        what="standard input",
+        error=OptionError,
+        encoding=encoding,
+        label="",
+    )
+
+
+def shown(text: str) -> str:
+    """``text`` for a one-line message, control characters escaped."""
+    from ..fit.data import shown as escaped
+
+    return escaped(text)
+
+
+def _read_small(path: str, what: str) -> str:
+    from ..fit.data import read_text
+
+    return read_text(path, max_bytes=MAX_EXPR_BYTES, what=what, error=OptionError)
 
 
 def parse_bindings(specs: tuple[str, ...] | str | None, option: str = "--at") -> dict[str, float]:
     """'a=1,b=2' (option given once or several times) -> {'a': 1.0, 'b': 2.0}.
 
     Values are numbers (1, -0.5, 1e-3, inf is refused) or the constants pi and e.
+    A spec '@result.json' gives the "params" of a saved fit result; a name=value
+    overrides what a file gives, whatever the order, but a name given twice as
+    name=value is refused. A family name (w=0 for w[0], w[1], ...) is kept as
+    given: check_bindings fills in its members.
     """
     if not specs:
         return {}
     if isinstance(specs, str):
         specs = (specs,)
+    from_files: dict[str, float] = {}
     bindings: dict[str, float] = {}
     for spec in specs:
+        if spec.startswith("@"):
+            from_files.update(read_params_file(spec[1:], option))
+            continue
         for item in _split_top_level(spec):
             name, sep, text = item.partition("=")
             name, text = name.strip(), text.strip()
             if not sep or not name or not text:
-                raise OptionError(f"{option}: expected name=value pairs like a=1,b=2, got '{item}'")
-            bindings[name] = _number(text, f"{option} {name}")
-    return bindings
+                raise OptionError(f"{option}: expected name=value pairs like a=1,b=2, got '{shown(item)}'")
+            value = _number(text, f"{option} {shown(name)}")
+            if name in bindings:
+                raise OptionError(
+                    f"{option} {shown(name)}: given twice ({format_number(bindings[name])} and "
+                    f"{format_number(value)}); give each name once"
+                )
+            bindings[name] = value
+    return {**from_files, **bindings}
+
+
+def read_params_file(path: str, option: str = "--at") -> dict[str, float]:
+    """The "params" object of a fit result saved as JSON (fit -o, --format json)."""
+    where = f"{option} @{shown(path)}"
+    try:
+        text = _read_small(path, "parameter file")
+    except OptionError as exc:
+        raise OptionError(f"{where}: {_after_colon(str(exc))}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise OptionError(f"{where}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise OptionError(f"{where}: not JSON a fit result could be (nested too deeply)") from None
+    params = document.get("params") if isinstance(document, dict) else None
+    if not isinstance(params, dict):
+        raise OptionError(f'{where}: expected a fit result with a "params" object')
+    values = {}
+    for name, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise OptionError(f"{where}: params.{shown(name)} is not a number")
+        if not math.isfinite(value):
+            raise OptionError(f"{where}: params.{shown(name)} is not a finite number")
+        values[name] = float(value)
+    return values
+
+
+def _after_colon(message: str) -> str:
+    # "cannot read parameter file 'r.json': no such file" -> "no such file"
+    return message.split("': ", 1)[-1]
 
 
 def _split_top_level(spec: str) -> list[str]:
@@ -84,13 +174,73 @@ def _number(text: str, what: str) -> float:
     return value
 
 
-def load_data(path: str | None, allow_nan: bool = False):
-    """The Dataset of --data (None without one)."""
-    if path is None:
+# --sep values -> the separator character.
+SEPARATOR_NAMES = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t"}
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A data file as the command line names it: a path or '-', and how to read it."""
+
+    path: str
+    sep: str | None = None
+    decimal: str = "."
+
+    def __str__(self) -> str:
+        return self.path
+
+
+def _separator(ctx, param, value):
+    if value is None:
+        return None
+    if value.lower() in SEPARATOR_NAMES:
+        return SEPARATOR_NAMES[value.lower()]
+    raise click.BadParameter(f"'{shown(value)}' is not one of ',', ';', 'tab'", ctx=ctx, param=param)
+
+
+def data_options(command):
+    """--sep and --decimal for a command's data file (its ``data`` argument or
+    option), which the command then receives as a DataSource for load_data."""
+
+    @functools.wraps(command)
+    def run(*args, sep=None, decimal=".", **kwargs):
+        if kwargs.get("data") is not None:
+            kwargs["data"] = DataSource(str(kwargs["data"]), sep, decimal)
+        elif sep is not None or decimal != ".":
+            warn("--sep and --decimal are for a data file; there is none")
+        return command(*args, **kwargs)
+
+    run = click.option(
+        "--decimal",
+        type=click.Choice([".", ","]),
+        default=".",
+        show_default=True,
+        help="The data file's decimal mark: 1.5, or 1,5 with --decimal , (cells then "
+        "separated by ; or tabs).",
+    )(run)
+    return click.option(
+        "--sep",
+        callback=_separator,
+        metavar="[,|;|tab]",
+        help="The data file's cell separator (default: the one its header and first rows use).",
+    )(run)
+
+
+def load_data(source, allow_nan: bool = False):
+    """The Dataset of --data or DATA (None without one): a path, or '-' for
+    standard input, read once."""
+    if source is None:
         return None
     from ..fit.data import load_csv
 
-    return load_csv(path, allow_nonfinite=allow_nan)
+    if not isinstance(source, DataSource):
+        source = DataSource(str(source))
+    path, label = source.path, None
+    if path == "-":
+        path, label = read_stdin("--data -", binary=True), "<stdin>"
+    return load_csv(
+        path, allow_nonfinite=bool(allow_nan), sep=source.sep, decimal=source.decimal, label=label
+    )
 
 
 def build_function(expr: str, dataset=None):
@@ -103,30 +253,49 @@ def build_function(expr: str, dataset=None):
 def check_bindings(function, bindings: dict[str, float], dataset) -> dict:
     """The data columns for a run, after checking every parameter has a value.
 
+    A family name in ``bindings`` (w=0, the function using w[0], w[1], ...) is
+    replaced, in place, by each of its members that has no value of its own.
     A missing name that looks like data (x, y, x1) is reported as a column the
-    file lacks; any other as a parameter to give with --at.
+    file lacks; any other as a parameter to give with --at. A column the
+    function reads must hold numbers (a text column it does not read is fine).
     """
+    from ..fit.data import require_columns
     from ..lower import presumed_column
 
     if dataset is not None:
         clashing = [name for name in bindings if name in dataset.names]
         if clashing:
             raise OptionError(
-                f"--at {clashing[0]}: '{clashing[0]}' is a column of {dataset.path}; "
+                f"--at {shown(clashing[0])}: '{shown(clashing[0])}' is a column of {shown(dataset.path)}; "
                 "a name is either data or a parameter, not both"
             )
+    _fill_families(function.params, bindings)
     unused = [name for name in bindings if name not in function.params and name not in function.columns]
     if unused:
-        warn("--at gives " + ", ".join(f"'{u}'" for u in unused) + ", which the function does not use")
+        warn("--at gives " + ", ".join(f"'{shown(u)}'" for u in unused) + ", which the function does not use")
     missing = [p for p in function.params if p not in bindings]
     if dataset is not None:
         looks_like_data = [m for m in missing if presumed_column(m)]
         if looks_like_data:
-            from ..fit.data import require_columns
-
             require_columns(dataset, looks_like_data)
     if missing:
         names = ", ".join(f"'{m}'" for m in missing)
         example = ",".join(f"{m}=1" for m in missing)
         raise EvaluationError(f"no value given for {names}: give it with --at {example}")
-    return dict(dataset.columns) if dataset is not None else {}
+    if dataset is None:
+        return {}
+    require_columns(dataset, [c for c in function.columns if c not in bindings])
+    if not dataset.columns and dataset.problems:
+        # The rows are counted from the numeric columns; without one, sum(1) would say 1.
+        require_columns(dataset, dataset.names)
+    return dict(dataset.columns)
+
+
+def _fill_families(params: list[str], bindings: dict[str, float]) -> None:
+    """w=0 -> w[0]=0, w[1]=0, ... for the members of family w the function uses, unless given."""
+    for name in [n for n in bindings if n not in params and "[" not in n]:
+        members = [p for p in params if p.startswith(name + "[")]
+        if members:
+            value = bindings.pop(name)
+            for member in members:
+                bindings.setdefault(member, value)

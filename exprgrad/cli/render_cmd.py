@@ -8,7 +8,7 @@ import click
 
 from ..errors import OptionError
 from .command import ExprCommand
-from .inputs import build_function, check_bindings, load_data, parse_bindings
+from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
 from .output import warn, write_atomically
 
 # Mirrors render.FORMATS / GRAPHS / RANKDIRS, which this module must not import
@@ -36,6 +36,7 @@ def choose_format(fmt: str | None, output: str | None) -> str:
 
 
 @click.command("render", cls=ExprCommand)
+@data_options
 @click.argument("expr")
 @click.option("--wrt", metavar="NAMES", default="",
               help="Draw the derivative graphs for these names or families (comma-separated).")
@@ -87,7 +88,8 @@ def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_no
     values = None
     if at or dataset is not None:
         bindings = parse_bindings(at)
-        values = {**bindings, **check_bindings(function, bindings, dataset)}
+        columns = check_bindings(function, bindings, dataset)  # fills in --at families
+        values = {**bindings, **columns}
     dot_text = to_dot(function.output, wrt_nodes, graph=kind, values=values,
                       rankdir=rankdir, max_nodes=max_nodes)
     content = render(dot_text, fmt)

@@ -1,47 +1,86 @@
 """CSV data: a file of numbers in, one float64 column per header name out.
 
-In: the path of a UTF-8 text file (a byte-order mark is allowed) whose first
-non-blank line names the columns, separated by commas, followed by rows of
-numbers, one cell per column. Line endings may be LF, CRLF or CR; the last line
-may or may not end with one. Lines that are empty or hold only whitespace are
-skipped wherever they appear. There is no quoting: a comma always separates
-cells, and a cell in quotes is not a number. Names are kept exactly as written
-(surrounding whitespace removed), except that one pair of double quotes around
-a name is dropped, as R's write.csv quotes the header of a numeric table.
+In: a path, or a binary stream such as standard input, of UTF-8 text (a
+byte-order mark is allowed), read once and at most ``MAX_CSV_BYTES`` bytes.
+Its first non-blank line names the columns; the rows below hold one cell per
+column. Cells are separated by a comma, a semicolon or a tab: the separator is
+the one the header and the first rows agree on, unless ``sep`` says which.
+Numbers use a decimal point, or a decimal comma with ``decimal=","``. Line
+endings may be LF, CRLF or CR; the last line may or may not end with one.
+Lines that are empty or hold only whitespace are skipped wherever they appear.
+There is no quoting: the separator always separates cells, and a cell in
+quotes is not a number. Names are kept exactly as written (surrounding
+whitespace removed), except that one pair of double quotes around a name is
+dropped, as R's write.csv quotes the header of a numeric table.
 
-Out: a frozen ``Dataset`` mapping each name, in header order, to a read-only,
-C-contiguous float64 array, and ``require_columns`` to check that a file has
-the columns an expression reads.
+Out: a frozen ``Dataset`` mapping each name whose cells are all numbers to a
+read-only, C-contiguous float64 array. A column with a cell that is not a
+number (a text column, an empty or a non-finite cell) is kept aside with the
+reason: nothing fails until that column is asked for, so a file may carry
+columns the expression does not use. ``require_columns`` checks that a file has
+the columns an expression reads, as numbers. ``read_text`` is the bounded
+reader, shared with the command line's expression files.
 
 Every problem with the file is a ``DataError`` whose one-line message says
 where it is (``file:line`` or ``file:line:column``, with physical line numbers
-and 1-based cell indices) and what was found there. This module must not
-print, exit, know the expression language, or import anything from exprgrad
-but ``errors``.
+and 1-based cell indices) and what was found there, with control characters
+escaped. This module must not print, exit, know the expression language, or
+import anything from exprgrad but ``errors``.
 
-Speed: the common, clean file is read by ``np.loadtxt`` (numpy's C parser).
-Only when that fails, or finds a value that is not finite, does a slower
-Python scan read the file again, line by line; it is the reference: it either
-names the first bad line or cell, or returns the same numbers.
+Speed: the common, clean file is read by ``np.loadtxt`` (numpy's C parser)
+from the bytes already in memory. Only when that fails, or finds a value that
+is not finite, does a slower scan split the rows and read each column on its
+own; it is the reference: it either names the first bad line or cell, or
+returns the same numbers.
 """
 
 from __future__ import annotations
 
 import codecs
+import io
 import math
 import os
+import re
+import stat
 import warnings
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from exprgrad.errors import DataError
+from exprgrad.errors import DataError, ExprgradError, OptionError
 
-__all__ = ["Dataset", "load_csv", "require_columns"]
+__all__ = ["MAX_CSV_BYTES", "SEPARATORS", "Dataset", "load_csv", "read_text", "require_columns", "shown"]
 
+# The most a data file may hold; a larger one is refused before it is read.
+MAX_CSV_BYTES = 1 << 30
+# Separator -> its name in messages; sniffed in this order of preference.
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
 # Cells longer than this are shortened in messages, so one line stays one line.
 _SHOWN_CELL_CHARS = 40
+# Bytes per read: a NUL byte or invalid UTF-8 is refused after at most this much.
+_CHUNK_BYTES = 1 << 20
+# Data lines the separator sniffer looks at after the header.
+_SNIFF_LINES = 20
+_DECIMAL_COMMA = re.compile(r"\s*[+-]?\d*,\d+(?:[eE][+-]?\d+)?\s*")
+
+
+class _Columns(dict):
+    """name -> column, for the columns that are all numbers.
+
+    Asking for a column whose cells are not all numbers (``columns["name"]``)
+    raises its DataError, which says where; ``in``, ``get`` and iteration see
+    only the numeric columns.
+    """
+
+    def __init__(self, columns: Mapping[str, np.ndarray], problems: Mapping[str, str]):
+        super().__init__(columns)
+        self.problems = dict(problems)
+
+    def __missing__(self, name):
+        if name in self.problems:
+            raise DataError(self.problems[name])
+        raise KeyError(name)
 
 
 @dataclass(frozen=True)
@@ -49,13 +88,42 @@ class Dataset:
     """The columns of one CSV file.
 
     Attributes:
-        path: the file the data came from, as given to ``load_csv``.
-        columns: column name -> read-only, C-contiguous float64 array, in the
-            order of the header; every array has the same length.
+        path: where the data came from, as given to ``load_csv`` (``<stdin>``
+            for standard input).
+        columns: column name -> read-only, C-contiguous float64 array, for
+            every column whose cells are all numbers, in header order; every
+            array has the same length.
+        problems: column name -> why it is not a column of numbers (the
+            message of the DataError raised when it is asked for).
+        header: every column name, in file order (default: the names of
+            ``columns``).
     """
 
     path: str
     columns: dict[str, np.ndarray]
+    problems: dict[str, str] = field(default_factory=dict)
+    header: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not isinstance(self.path, str):
+            raise DataError(f"Dataset path must be a string, not {type(self.path).__name__}")
+        if not isinstance(self.columns, Mapping) or not isinstance(self.problems, Mapping):
+            raise DataError("Dataset columns and problems must be mappings of column name -> values")
+        lengths = set()
+        for name, column in self.columns.items():
+            if not isinstance(name, str) or not isinstance(column, np.ndarray) or column.ndim != 1:
+                raise DataError(
+                    f"Dataset column {name!r} must be a one-dimensional numpy array under a str name"
+                )
+            lengths.add(len(column))
+        if len(lengths) > 1:
+            raise DataError("Dataset columns must all have the same length")
+        header = tuple(self.header) or tuple(self.columns) + tuple(
+            n for n in self.problems if n not in self.columns
+        )
+        object.__setattr__(self, "header", header)
+        object.__setattr__(self, "columns", _Columns(self.columns, self.problems))
+        object.__setattr__(self, "problems", dict(self.problems))
 
     @property
     def rows(self) -> int:
@@ -64,11 +132,19 @@ class Dataset:
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The column names, in header order."""
-        return tuple(self.columns)
+        """Every column name, numeric or not, in header order."""
+        return self.header
 
 
-def load_csv(path: str | os.PathLike[str], *, allow_nonfinite: bool = False) -> Dataset:
+def load_csv(
+    path,
+    *,
+    allow_nonfinite: bool = False,
+    sep: str | None = None,
+    decimal: str = ".",
+    max_bytes: int = MAX_CSV_BYTES,
+    label: str | None = None,
+) -> Dataset:
     """Read a CSV file of numbers into columns named by its header row.
 
     The header is the first non-blank line. Blank (empty or whitespace-only)
@@ -79,38 +155,60 @@ def load_csv(path: str | os.PathLike[str], *, allow_nonfinite: bool = False) -> 
 
     Cells hold numbers in any syntax numpy's and Python's float parsers share,
     such as ``-3``, ``.11019``, ``10.07E0``, ``1e-3``, with optional
-    surrounding spaces; ``nan`` and ``inf`` are refused unless asked for.
+    surrounding spaces; ``nan`` and ``inf`` are refused unless asked for. A
+    column with a cell that is not a number does not stop the file being
+    read: it is left out of ``columns``, and asking for it raises the
+    DataError that points at the cell.
 
     Args:
-        path: the CSV file.
+        path: the CSV file: a path, or a binary stream read to its end
+            (``sys.stdin.buffer``; its ``name`` labels the messages).
         allow_nonfinite: keep ``nan``/``inf`` cells (and numbers too large
             for float64) instead of refusing them.
+        sep: ``","``, ``";"`` or ``"\\t"``; None sniffs it from the header and
+            the first rows.
+        decimal: ``"."``, or ``","`` for numbers written ``1,5``.
+        max_bytes: refuse a file larger than this.
+        label: how messages and ``Dataset.path`` name the data (default: the
+            path, or the stream's name).
 
     Returns:
-        The Dataset, one float64 column per header name.
+        The Dataset, one float64 column per numeric header name.
 
     Raises:
-        DataError: the file cannot be read or is not UTF-8; it is empty or has
-            no data rows; a column name is empty or repeated; a row has the
-            wrong number of cells; a cell is empty, not a number, or (without
-            ``allow_nonfinite``) not finite.
+        DataError: the file cannot be read, is larger than ``max_bytes``, is
+            not UTF-8 text or holds binary data; it is empty or has no data
+            rows; a column name is empty or repeated; a row has the wrong
+            number of cells.
+        OptionError: ``sep``, ``decimal``, ``allow_nonfinite`` or
+            ``max_bytes`` is not one of the accepted values.
     """
-    filename = os.fspath(path)
-    header_line, header = _read_header(filename)
-    names = _parse_header(filename, header_line, header)
-    table = _load_fast(filename, header_line, len(names), allow_nonfinite)
+    _check_options(sep, decimal, allow_nonfinite, max_bytes)
+    label = _label(path) if label is None else str(label)
+    data = _read_checked(path, label, max_bytes, "data file", DataError)
+    if b"\r" in data:  # numpy splits a stream on \n only
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    header_line, header, body = _find_header(data, label)
+    if sep is None:
+        sep = _sniff(header, data, body, decimal)
+    names = _parse_header(label, header_line, header, sep)
+    table = _load_fast(data, body, len(names), sep, decimal, allow_nonfinite)
+    problems: dict[str, str] = {}
     if table is None:
-        table = _scan(filename, header_line, names, allow_nonfinite)
-    columns = {}
-    for index, column_name in enumerate(names):
-        column = np.ascontiguousarray(table[:, index], dtype=np.float64)
+        text = data[body:].decode("utf-8")
+        del data
+        columns, problems = _scan(label, header_line, text, names, sep, decimal, allow_nonfinite)
+    else:
+        columns = {name: table[:, index] for index, name in enumerate(names)}
+    for name, column in columns.items():
+        column = np.ascontiguousarray(column, dtype=np.float64)
         column.flags.writeable = False
-        columns[column_name] = column
-    return Dataset(path=filename, columns=columns)
+        columns[name] = column
+    return Dataset(path=label, columns=columns, problems=problems, header=tuple(names))
 
 
 def require_columns(dataset: Dataset, names: Iterable[str], *, what: str = "the expression") -> None:
-    """Check that the dataset has every column in ``names``.
+    """Check that the dataset has every column in ``names``, as numbers.
 
     Args:
         dataset: the loaded data.
@@ -119,134 +217,246 @@ def require_columns(dataset: Dataset, names: Iterable[str], *, what: str = "the 
 
     Raises:
         DataError: naming every missing column, in the order asked for, and
-            listing the columns the file has.
+            listing the columns the file has; or, when all are there, pointing
+            at the first cell that is not a number in the first column asked
+            for that has one.
     """
-    missing = list(dict.fromkeys(n for n in names if n not in dataset.columns))
-    if not missing:
-        return
-    quoted = ", ".join(f"'{n}'" for n in missing)
-    noun = "column" if len(missing) == 1 else "columns"
-    raise DataError(
-        f"{what} needs {noun} {quoted}, which {dataset.path} lacks (it has: {', '.join(dataset.names)})"
-    )
+    if not isinstance(dataset, Dataset):
+        raise DataError(f"require_columns needs a Dataset, not {type(dataset).__name__}")
+    if isinstance(names, str):
+        names = [names]
+    wanted = list(dict.fromkeys(names))
+    missing = [n for n in wanted if n not in dataset.columns and n not in dataset.problems]
+    if missing:
+        quoted = ", ".join(f"'{shown(str(n))}'" for n in missing)
+        noun = "column" if len(missing) == 1 else "columns"
+        raise DataError(
+            f"{what} needs {noun} {quoted}, which {shown(dataset.path)} lacks "
+            f"(it has: {', '.join(shown(n) for n in dataset.names)})"
+        )
+    for name in wanted:
+        if name in dataset.problems:
+            raise DataError(dataset.problems[name])
 
 
-def _read_header(path: str) -> tuple[int, str]:
-    """The first non-blank line and its 1-based line number."""
+def read_text(
+    path,
+    *,
+    max_bytes: int,
+    what: str = "data file",
+    error: type[ExprgradError] = DataError,
+    encoding: str = "utf-8",
+    label: str | None = None,
+) -> str:
+    """A whole text file or stream, read once, in at most ``max_bytes`` bytes.
+
+    A byte-order mark is dropped. Reading stops at the first NUL byte (binary
+    data, or a device such as /dev/zero), the first byte that is not UTF-8, or
+    when the limit is passed; a regular file larger than the limit is refused
+    before any read.
+
+    Args:
+        path: a path, or a binary stream (its ``name`` labels the messages).
+        max_bytes: the most to read.
+        what: what the file is, for messages ("expression file").
+        error: the ExprgradError subclass to raise.
+        encoding: the text's encoding, when not UTF-8 (then the limit and the
+            NUL check apply, the UTF-8 check does not).
+        label: how messages name the file (default: the path or the
+            stream's name; "" for none, as for standard input).
+
+    Raises:
+        ``error``: the file cannot be read, is too large, holds binary data or
+            is not text in ``encoding``.
+    """
+    label = _label(path) if label is None else label
+    utf8 = codecs.lookup(encoding).name == "utf-8"
+    data = _read_checked(path, label, max_bytes, what, error, validate=utf8)
+    if utf8:
+        return data.decode("utf-8")
     try:
-        # Text mode with newline=None splits on \n, \r\n and \r, as np.loadtxt does.
-        with open(path, encoding="utf-8-sig") as lines:
-            for number, line in enumerate(lines, start=1):
-                if line.strip():
-                    return number, line
+        return data.decode(encoding)
     except UnicodeDecodeError:
-        _read_text(path)  # raises the error with the line of the bad byte
-    except OSError as error:
-        raise _unreadable(path, error) from None
-    raise DataError(f"data file '{path}' is empty: expected a header row naming the columns")
+        raise error(f"cannot read {_named(what, label)}: it is not {encoding} text") from None
 
 
-def _parse_header(path: str, line: int, header: str) -> list[str]:
+def shown(text: str, limit: int | None = None) -> str:
+    """``text`` for a one-line message: shortened to ``limit`` characters, control characters escaped."""
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 3] + "..."
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+def _label(path) -> str:
+    if isinstance(path, (str, os.PathLike)):
+        label = os.fspath(path)
+        if isinstance(label, str):
+            return label
+    elif hasattr(path, "read"):
+        name = getattr(path, "name", None)
+        return name if isinstance(name, str) else "<stream>"
+    raise DataError(f"expected the path of a file or a binary stream, not {type(path).__name__}")
+
+
+def _named(what: str, label: str) -> str:
+    """ "data file 'x.csv'", or ``what`` alone for an unnamed stream."""
+    return f"{what} '{shown(label)}'" if label else what
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:g} {unit}"
+    return f"{count} bytes"
+
+
+def _read_checked(path, label, max_bytes, what, error, validate: bool = True) -> bytes:
+    """The bytes of a file or stream, read once; without a BOM, checked for NUL and UTF-8."""
+    too_large = error(f"{_named(what, label)} is larger than {_size(max_bytes)}, the most exprgrad reads")
+    try:
+        if hasattr(path, "read"):
+            return _read_stream(path, label, max_bytes, what, error, validate, too_large)
+        with open(path, "rb") as stream:
+            info = os.fstat(stream.fileno())
+            if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
+                raise too_large
+            return _read_stream(stream, label, max_bytes, what, error, validate, too_large)
+    except OSError as exc:
+        raise _unreadable(label, exc, what, error) from None
+
+
+def _read_stream(stream, label, max_bytes, what, error, validate, too_large) -> bytes:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = stream.read(_CHUNK_BYTES)
+        if isinstance(chunk, str):
+            chunk = chunk.encode("utf-8", "surrogateescape")
+        if not chunk:
+            break
+        if not chunks:
+            chunk = chunk.removeprefix(codecs.BOM_UTF8)
+        total += len(chunk)
+        if total > max_bytes:
+            raise too_large
+        nul = chunk.find(b"\0")
+        if nul >= 0:
+            line = _line_of(b"".join(chunks) + chunk[:nul])
+            raise error(
+                f"cannot read {_named(what, label)}: it holds binary data, not text (a NUL byte on line {line})"
+            )
+        if validate:
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:
+                _raise_not_utf8(b"".join(chunks) + chunk, label, what, error)
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    if validate:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            _raise_not_utf8(data, label, what, error)
+    return data
+
+
+def _raise_not_utf8(data: bytes, label: str, what: str, error) -> None:
+    """Raise the error naming the first byte of ``data`` that is not UTF-8, and its line."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"cannot read {_named(what, label)}: it is not UTF-8 text "
+            f"(byte 0x{data[exc.start]:02x} on line {_line_of(data[: exc.start])})"
+        ) from None
+
+
+def _line_of(before: bytes) -> int:
+    """The 1-based line a position is on, given the bytes before it (\\n, \\r\\n and \\r end lines)."""
+    return before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
+
+
+def _unreadable(label: str, exc: OSError, what: str, error) -> ExprgradError:
+    """The error for a file that cannot be opened or read."""
+    if isinstance(exc, FileNotFoundError):
+        reason = "no such file"
+    elif isinstance(exc, IsADirectoryError):
+        reason = "it is a directory"
+    elif isinstance(exc, PermissionError):
+        reason = "permission denied"
+    else:
+        reason = (exc.strerror or str(exc)).lower()
+    return error(f"cannot read {_named(what, label)}: {reason}")
+
+
+def _check_options(sep, decimal, allow_nonfinite, max_bytes) -> None:
+    if sep is not None and sep not in SEPARATORS:
+        raise OptionError(f"sep must be None (sniff it), ',', ';' or '\\t', not {sep!r}")
+    if decimal not in (".", ","):
+        raise OptionError(f"decimal must be '.' or ',', not {decimal!r}")
+    if sep is not None and sep == decimal:
+        raise OptionError("sep and decimal are both ',': separate the cells with ';' or a tab")
+    if not isinstance(allow_nonfinite, bool):
+        raise OptionError(f"allow_nonfinite must be True or False, not {allow_nonfinite!r}")
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise OptionError(f"max_bytes must be a positive int, not {max_bytes!r}")
+
+
+# --- header and separator -----------------------------------------------------------
+
+
+def _find_header(data: bytes, label: str) -> tuple[int, str, int]:
+    """The first non-blank line's number and text, and the offset where the rows start."""
+    position, number = 0, 1
+    while position < len(data):
+        end = data.find(b"\n", position)
+        end = len(data) if end < 0 else end
+        line = data[position:end].decode("utf-8")
+        if line.strip():
+            return number, line, end + 1
+        position, number = end + 1, number + 1
+    raise DataError(f"data file '{shown(label)}' is empty: expected a header row naming the columns")
+
+
+def _sniff(header: str, data: bytes, body: int, decimal: str) -> str:
+    """The separator the header and the first rows agree on; else the one the header uses most."""
+    sample = []
+    end = body + 64 * 1024
+    lines = data[body:end].decode("utf-8", "ignore").split("\n")
+    for line in lines if end >= len(data) else lines[:-1]:
+        if line.strip():
+            sample.append(line)
+            if len(sample) == _SNIFF_LINES:
+                break
+    candidates = [s for s in SEPARATORS if s != decimal]
+    counts = {s: header.count(s) for s in candidates}
+    for separator in candidates:
+        if counts[separator] and all(line.count(separator) == counts[separator] for line in sample):
+            return separator
+    best = max(candidates, key=lambda s: counts[s])
+    return best if counts[best] else candidates[0]
+
+
+def _parse_header(label: str, line: int, header: str, sep: str) -> list[str]:
     """Column names from the header line; refuses empty and repeated names."""
-    names = [_unquote(cell.strip()) for cell in header.split(",")]
+    names = [_unquote(cell.strip()) for cell in header.split(sep)]
     first_seen: dict[str, int] = {}
     for column, column_name in enumerate(names, start=1):
         if not column_name:
-            raise DataError(f"{path}:{line}: column {column} has no name")
+            raise DataError(f"{shown(label)}:{line}: column {column} has no name")
         if column_name in first_seen:
             raise DataError(
-                f"{path}:{line}: column name '{column_name}' appears twice "
+                f"{shown(label)}:{line}: column name '{shown(column_name)}' appears twice "
                 f"(columns {first_seen[column_name]} and {column})"
             )
         first_seen[column_name] = column
     return names
-
-
-def _load_fast(path: str, header_line: int, width: int, allow_nonfinite: bool) -> np.ndarray | None:
-    """The table via np.loadtxt, or None when the exact scan must decide."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "input contained no data": the scan says it better
-            table = np.loadtxt(
-                path,
-                dtype=np.float64,
-                delimiter=",",
-                comments=None,
-                skiprows=header_line,
-                encoding="utf-8-sig",
-                ndmin=2,
-            )
-    except (ValueError, OSError):  # UnicodeDecodeError is a ValueError
-        return None
-    if table.shape[0] == 0 or table.shape[1] != width:
-        return None
-    if not allow_nonfinite and not np.isfinite(table).all():
-        return None
-    return table
-
-
-def _scan(path: str, header_line: int, names: list[str], allow_nonfinite: bool) -> np.ndarray:
-    """Read the data rows line by line; the first problem found is raised."""
-    lines = _split_lines(_read_text(path))
-    width = len(names)
-    values: list[float] = []
-    for number in range(header_line + 1, len(lines) + 1):
-        line = lines[number - 1]
-        row = _quick_row(line, width, allow_nonfinite)
-        if row is None:
-            if not line.strip():
-                continue
-            row = _checked_row(path, number, line, names, allow_nonfinite)
-        values.extend(row)
-    if not values:
-        raise DataError(f"data file '{path}' has a header but no data rows")
-    return np.array(values, dtype=np.float64).reshape(-1, width)
-
-
-def _quick_row(line: str, width: int, allow_nonfinite: bool) -> list[float] | None:
-    """A well-formed row's numbers, or None when ``_checked_row`` must look closer."""
-    cells = line.split(",")
-    # '_' and non-ASCII text: see _to_float.
-    if len(cells) != width or "_" in line or not line.isascii():
-        return None
-    try:
-        row = [float(cell) for cell in cells]
-    except ValueError:
-        return None
-    if not allow_nonfinite and not all(map(math.isfinite, row)):
-        return None
-    return row
-
-
-def _checked_row(path: str, line: int, text: str, names: list[str], allow_nonfinite: bool) -> list[float]:
-    """A row's numbers, checked cell by cell; raises at the first problem."""
-    cells = text.split(",")
-    if len(cells) != len(names):
-        expected = f"{len(names)} cells ({', '.join(names)})"
-        raise DataError(f"{path}:{line}: expected {expected}, found {len(cells)}")
-    return [
-        _read_cell(path, line, column, names[column - 1], cell.strip(), allow_nonfinite)
-        for column, cell in enumerate(cells, start=1)
-    ]
-
-
-def _read_cell(
-    path: str, line: int, column: int, column_name: str, text: str, allow_nonfinite: bool
-) -> float:
-    """One stripped cell as a float, or a DataError pointing at it."""
-    where = f"{path}:{line}:{column}"
-    if not text:
-        raise DataError(f"{where}: empty cell in column '{column_name}'")
-    shown = text if len(text) <= _SHOWN_CELL_CHARS else text[: _SHOWN_CELL_CHARS - 3] + "..."
-    value = _to_float(text)
-    if value is None:
-        raise DataError(f"{where}: cannot read '{shown}' as a number in column '{column_name}'")
-    if not allow_nonfinite and not math.isfinite(value):
-        raise DataError(
-            f"{where}: '{shown}' in column '{column_name}' is not a finite number "
-            "(pass --allow-nan to keep it)"
-        )
-    return value
 
 
 def _unquote(text: str) -> str:
@@ -256,49 +466,133 @@ def _unquote(text: str) -> str:
     return text
 
 
-def _to_float(text: str) -> float | None:
-    """``float(text)``, or None if it is not a number np.loadtxt would read either."""
+# --- rows ---------------------------------------------------------------------------
+
+
+def _load_fast(data: bytes, body: int, width: int, sep: str, decimal: str, allow_nonfinite: bool):
+    """The table via np.loadtxt, or None when the exact scan must decide."""
+    if decimal == ",":
+        if b"." in data[body:]:
+            return None  # a decimal point where commas were promised: the scan says where
+        data = data[:body] + data[body:].replace(b",", b".")
+    stream = io.BytesIO(data)
+    stream.seek(body)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data": the scan says it better
+            table = np.loadtxt(
+                stream, dtype=np.float64, delimiter=sep, comments=None, encoding="utf-8", ndmin=2
+            )
+    except ValueError:  # UnicodeDecodeError is a ValueError
+        return None
+    if table.shape[0] == 0 or table.shape[1] != width:
+        return None
+    if not allow_nonfinite and not np.isfinite(table).all():
+        return None
+    return table
+
+
+def _scan(label, header_line, text, names, sep, decimal, allow_nonfinite):
+    """Rows split and checked for width; each column read on its own.
+
+    Returns (numeric columns, {column name: the problem of a column that is not}).
+    """
+    width = len(names)
+    rows, numbers = [], []
+    for offset, line in enumerate(text.split("\n"), start=header_line + 1):
+        if not line.strip():
+            continue
+        cells = line.split(sep)
+        if len(cells) != width:
+            raise DataError(_width_problem(label, offset, cells, names, sep, decimal))
+        rows.append(cells)
+        numbers.append(offset)
+    if not rows:
+        raise DataError(f"data file '{shown(label)}' has a header but no data rows")
+    columns: dict[str, np.ndarray] = {}
+    problems: dict[str, str] = {}
+    for index, (column_name, cells) in enumerate(zip(names, zip(*rows)), start=1):
+        values = _column(cells, decimal, allow_nonfinite)
+        if values is None:
+            problems[column_name] = _cell_problem(
+                label, numbers, index, column_name, cells, decimal, allow_nonfinite
+            )
+        else:
+            columns[column_name] = values
+    return columns, problems
+
+
+def _width_problem(label, line, cells, names, sep, decimal) -> str:
+    separated = "" if sep == "," else f" separated by {SEPARATORS[sep]}s"
+    message = (
+        f"{shown(label)}:{line}: expected {len(names)} cells ({', '.join(shown(n) for n in names)}){separated}, "
+        f"found {len(cells)}"
+    )
+    if (
+        sep == ","
+        and decimal == "."
+        and len(cells) == 2 * len(names)
+        and all(c.strip().isdigit() for c in cells)
+    ):
+        message += " (if the numbers have decimal commas, separate the cells with ';' and pass --decimal ,)"
+    return message
+
+
+def _column(cells: tuple[str, ...], decimal: str, allow_nonfinite: bool) -> np.ndarray | None:
+    """A column's numbers, or None when a cell is not a number (or not finite, unless allowed)."""
+    joined = "\n".join(cells)
     # float() also takes '1_000' and non-ASCII digits, which np.loadtxt refuses.
+    if "_" in joined or not joined.isascii():
+        return None
+    if decimal == ",":
+        if "." in joined:
+            return None
+        cells = joined.replace(",", ".").split("\n")
+    try:
+        values = np.array(cells, dtype=np.float64)
+    except ValueError:
+        read = [_to_float(cell) for cell in cells]
+        if None in read:
+            return None
+        values = np.array(read, dtype=np.float64)
+    if not allow_nonfinite and not np.isfinite(values).all():
+        return None
+    return values
+
+
+def _cell_problem(label, numbers, column, column_name, cells, decimal, allow_nonfinite) -> str:
+    """The message for the first cell of a column that is not a (finite) number."""
+    for line, raw in zip(numbers, cells):
+        text = raw.strip()
+        where = f"{shown(label)}:{line}:{column}"
+        name = shown(column_name)
+        if not text:
+            return f"{where}: empty cell in column '{name}'"
+        cell = shown(text, _SHOWN_CELL_CHARS)
+        value = _to_float(text, decimal)
+        if value is None:
+            message = f"{where}: cannot read '{cell}' as a number in column '{name}'"
+            if decimal == "." and _DECIMAL_COMMA.fullmatch(text):
+                message += " (it looks like a decimal comma: pass --decimal ,)"
+            elif decimal == "," and "." in text:
+                message += " (with --decimal , a number is written 1,5)"
+            return message
+        if not allow_nonfinite and not math.isfinite(value):
+            return (
+                f"{where}: '{cell}' in column '{name}' is not a finite number (pass --allow-nan to keep it)"
+            )
+    return f"{shown(label)}: column '{shown(column_name)}' is not a column of numbers"  # pragma: no cover
+
+
+def _to_float(text: str, decimal: str = ".") -> float | None:
+    """``float(text)``, or None if it is not a number np.loadtxt would read either."""
     if "_" in text or not text.isascii():
         return None
+    if decimal == ",":
+        if "." in text:
+            return None
+        text = text.replace(",", ".")
     try:
         return float(text)
     except ValueError:
         return None
-
-
-def _read_text(path: str) -> str:
-    """The whole file as text, without a byte-order mark."""
-    try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except OSError as error:
-        raise _unreadable(path, error) from None
-    data = data.removeprefix(codecs.BOM_UTF8)  # so error offsets index this same buffer
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        before = data[: error.start].decode("utf-8", "replace")
-        line = len(_split_lines(before))
-        bad = data[error.start]
-        raise DataError(
-            f"cannot read data file '{path}': it is not UTF-8 text (byte 0x{bad:02x} on line {line})"
-        ) from None
-
-
-def _split_lines(text: str) -> list[str]:
-    """Physical lines, ended by \\n, \\r\\n or \\r (as text-mode reading and np.loadtxt count them)."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
-def _unreadable(path: str, error: OSError) -> DataError:
-    """The DataError for a file that cannot be opened or read."""
-    if isinstance(error, FileNotFoundError):
-        reason = "no such file"
-    elif isinstance(error, IsADirectoryError):
-        reason = "it is a directory"
-    elif isinstance(error, PermissionError):
-        reason = "permission denied"
-    else:
-        reason = (error.strerror or str(error)).lower()
-    return DataError(f"cannot read data file '{path}': {reason}")

@@ -132,6 +132,7 @@ def prepare(
             )
         residual = _squared_residual(cost_node)
         what = "--cost"
+    require_columns(dataset, [v.name for v in graph.variables([cost_node]) if v.per_row], what=what)
     init = dict(init or {})
     dataset, dropped = _finite_rows(dataset, [v.name for v in graph.variables([cost_node]) if v.per_row])
     params = [v.name for v in graph.variables([cost_node]) if not v.per_row]
