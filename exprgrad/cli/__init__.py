@@ -27,7 +27,11 @@ COMMANDS = {
 
 
 def _show_error(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
+    """One `error: ...` on stderr, safe to show whatever it quotes (control
+    characters escaped, overlong lines cut, never an encoding error)."""
+    from .output import show_message  # on the error path only: output loads numpy
+
+    show_message("error", message)
 
 
 class LazyGroup(click.Group):
@@ -62,6 +66,7 @@ class LazyGroup(click.Group):
         extra.pop("standalone_mode", None)
         try:
             result = super().main(args, prog_name or "exprgrad", standalone_mode=False, **extra)
+            sys.stdout.flush()  # a full disk or a closed pipe shows here, as an error line
         except ExprgradError as exc:
             _show_error(str(exc))
             sys.exit(exc.exit_code)
@@ -76,6 +81,21 @@ class LazyGroup(click.Group):
             _show_error("interrupted")
             sys.exit(130)
         except BrokenPipeError:
+            from .output import silence_stdout
+
+            silence_stdout()
+            sys.exit(1)
+        except UnicodeEncodeError as exc:
+            from .output import show_unencodable
+
+            sys.exit(show_unencodable(exc))
+        except OSError as exc:
+            from .output import reason, silence_stdout
+
+            silence_stdout()
+            # Files are opened and reported by the commands; what is left is stdout.
+            where = f"'{exc.filename}'" if exc.filename else "cannot write to standard output"
+            _show_error(f"{where}: {reason(exc)}")
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
 

@@ -8,8 +8,8 @@ import click
 
 from ..errors import OptionError
 from .command import ExprCommand
-from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
-from .output import warn, write_atomically
+from .inputs import build_function, check_bindings, load_data, parse_bindings
+from .output import check_output_folder, is_stream, warn, write_atomically
 
 # Mirrors render.FORMATS / GRAPHS / RANKDIRS, which this module must not import
 # at startup (it would load numpy and the registry just to build --help).
@@ -19,8 +19,10 @@ DEFAULT_MAX_NODES = 2000
 
 
 def choose_format(fmt: str | None, output: str | None) -> str:
-    """--format when given, else -o's suffix, else svg; binary formats need -o."""
+    """--format when given, else -o's suffix, else svg; binary formats need -o ('-o -' is stdout)."""
     suffix_format = SUFFIXES.get(Path(output).suffix.lower()) if output else None
+    if output is not None and suffix_format is None and is_stream(output):
+        return fmt or "svg"  # '-o -', /dev/stdout, a FIFO: even png goes where it was asked
     if fmt is None:
         if output is not None and suffix_format is None:
             raise OptionError(
@@ -36,7 +38,6 @@ def choose_format(fmt: str | None, output: str | None) -> str:
 
 
 @click.command("render", cls=ExprCommand)
-@data_options
 @click.argument("expr")
 @click.option("--wrt", metavar="NAMES", default="",
               help="Draw the derivative graphs for these names or families (comma-separated).")
@@ -72,6 +73,7 @@ def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_no
     from ..backends.render import render, to_dot
 
     fmt = choose_format(fmt, output)
+    check_output_folder(output)  # a missing folder or a read-only file, before any drawing
     dataset = load_data(data)
     function = build_function(expr, dataset)
     names = [name for name in wrt.split(",") if name.strip()]
@@ -88,12 +90,9 @@ def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_no
     values = None
     if at or dataset is not None:
         bindings = parse_bindings(at)
-        columns = check_bindings(function, bindings, dataset)  # fills in --at families
-        values = {**bindings, **columns}
+        values = {**bindings, **check_bindings(function, bindings, dataset)}
     dot_text = to_dot(function.output, wrt_nodes, graph=kind, values=values,
                       rankdir=rankdir, max_nodes=max_nodes)
     content = render(dot_text, fmt)
-    if output is None:
-        click.echo(content.decode("utf-8"), nl=False)
-    else:
-        write_atomically(output, content)
+    # Without -o, stdout: the UTF-8 bytes as they are (an SVG says it is UTF-8), whatever the locale.
+    write_atomically(output or "-", content)
