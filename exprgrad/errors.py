@@ -20,6 +20,9 @@ class ExprgradError(Exception):
         source: the full source text, when the error has a place in it.
         line, column: 1-based position of the spot the caret points at.
         width: how many characters the caret underlines (at least 1).
+        argument: the Python argument the message is about (``tol``,
+            ``max_nodes``); ``str()`` starts with it, and the CLI shows the
+            command-line option instead (``shown_as``: ``--tol``).
     """
 
     exit_code = 2
@@ -32,9 +35,12 @@ class ExprgradError(Exception):
         line: int | None = None,
         column: int | None = None,
         width: int = 1,
+        argument: str | None = None,
     ):
         super().__init__(message)
         self.message = message
+        self.argument = argument
+        self.shown_as: str | None = None
         self.source = source
         self.line = line
         self.column = column
@@ -55,6 +61,8 @@ class ExprgradError(Exception):
         where = ""
         if self.line is not None and self.column is not None:
             where = f"line {self.line}, column {self.column}: "
+        if self.argument is not None:
+            where = f"{self.shown_as or self.argument}: " + where
         return "\n".join([where + self.message, *self.caret_lines()])
 
 
@@ -80,6 +88,12 @@ class DisconnectedError(ExprgradError):
 
 class EvaluationError(ExprgradError):
     """Values are missing or inconsistent (an unbound parameter, a clashing binding)."""
+
+
+class ArgumentError(ExprgradError, TypeError, ValueError):
+    """A Python argument has the wrong type or value (None, text or a complex
+    number for a parameter, a tolerance of nan); ``argument`` names it.
+    Also a TypeError and a ValueError, as Python's own checks would raise."""
 
 
 class OptionError(ExprgradError):

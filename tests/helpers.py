@@ -1,4 +1,4 @@
-"""Test helpers: a plain reference evaluator and central finite differences.
+"""Test helpers: a plain reference evaluator, finite differences over it (exprgrad.check).
 
 The evaluator walks ``graph.toposort`` and calls each registry entry's
 ``evaluate``: deliberately simple (no chunks, no buffer reuse), so the
@@ -8,7 +8,7 @@ rows; a reduction of a scalar sees it repeated in every row (sum(a) = n*a).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -54,39 +54,21 @@ def evaluate_one(node: Node, params, columns=None):
     return evaluate([node], params, columns)[0]
 
 
-def central_difference(function: Callable[[float], object], at: float, step: float | None = None):
-    """(f(at + h) - f(at - h)) / 2h, with h scaled to the size of ``at``."""
-    h = step if step is not None else 1e-6 * max(1.0, abs(at))
-    return (np.asarray(function(at + h)) - np.asarray(function(at - h))) / (2 * h)
-
-
 def numeric_partial(node: Node, name: str, params, columns=None, step=None):
-    """d node/d name by central differences.
+    """d node/d name by finite differences (``exprgrad.check``), on the reference evaluator.
 
-    For a parameter: one difference (per row for a per-row node). For a data
-    column: per row i, the change of the output (row i of a per-row output)
-    when only x_i moves, matching what ``diff`` means for a column.
+    For a parameter: per row for a per-row node. For a data column: per row i,
+    the change of the output (row i of a per-row output) when only x_i moves,
+    matching what ``diff`` means for a column. Without ``step``, Ridders'
+    extrapolation; with it, one central difference with that step.
     """
-    params = dict(params)
-    columns = {k: np.asarray(v, dtype=float) for k, v in (columns or {}).items()}
-    if name not in columns:
+    from exprgrad.check import numeric_partial as library_partial
 
-        def moved(value):
-            return evaluate_one(node, {**params, name: value}, columns)
+    def run(p, c):
+        return evaluate_one(node, p, c)
 
-        return central_difference(moved, float(params[name]), step)
-    column = columns[name]
-    out = np.empty(len(column))
-    for i in range(len(column)):
-
-        def moved_row(value, i=i):
-            changed = column.copy()
-            changed[i] = value
-            result = evaluate_one(node, params, {**columns, name: changed})
-            return result[i] if np.ndim(result) else result
-
-        out[i] = central_difference(moved_row, float(column[i]), step)
-    return out
+    params = {**params}
+    return library_partial(run, name, params, columns, step=step).value
 
 
 def assert_close(actual, expected, rtol=1e-5, atol=1e-6, message=""):

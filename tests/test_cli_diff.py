@@ -107,7 +107,7 @@ def test_check_agrees(runner, samples):
     output = run_ok(runner, "check", "mean((a*x + b - y)^2) + atan2(a, b)", "--at", "a=2,b=1",
                     "--data", str(samples / "linear.csv"))
     lines = output.splitlines()
-    assert lines[0].split() == ["wrt", "analytic", "numeric", "rel.", "error"]
+    assert lines[0].split() == ["wrt", "analytic", "numeric", "rel.", "error", "fd.", "error", "status"]
     assert all(line.endswith("ok") for line in lines[1:])
 
 
@@ -123,6 +123,7 @@ def test_check_exit_1_when_a_derivative_disagrees(runner):
     result = runner.invoke(cli, ["check", "abs(a - 1) + relu(a - 1)", "--at", "a=1"])
     assert result.exit_code == 1
     assert "disagree with finite differences" in result.output
+    assert result.stdout.splitlines()[1].split()[-1] == "DISAGREES"
 
 
 def test_diff_errors_exit_2(runner):
@@ -148,4 +149,5 @@ def test_check_json_is_strict_json_when_the_error_is_infinite(runner):
     result = runner.invoke(cli, ["check", "log(a)", "--at", "a=-1", "--format", "json"])
     assert result.exit_code == 1
     partial = json.loads(result.stdout, parse_constant=pytest.fail)["partials"]["a"]
-    assert partial == {"analytic": -1.0, "numeric": None, "relative_error": None, "ok": False}
+    assert partial == {"analytic": -1.0, "numeric": None, "relative_error": None, "fd_error": None,
+                       "status": "not finite", "ok": False}

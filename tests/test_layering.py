@@ -20,6 +20,7 @@ STAGES = [
     "exprgrad.lower",
     "exprgrad.passes",
     "exprgrad.backends",
+    "exprgrad.check",
     "exprgrad.function",
     "exprgrad.fit",
     "exprgrad.cli",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 import click
 
@@ -32,6 +33,49 @@ def _show_error(message: str) -> None:
     from .output import show_message  # on the error path only: output loads numpy
 
     show_message("error", message)
+
+
+# numpy's floating-point warnings, in plain words (None: not worth a line).
+_NUMPY_WORDS = {
+    "divide by zero": "a division by zero (or the log of 0) gave an infinite value",
+    "overflow": "a number grew past the largest float (about 1.8e308) and became infinite",
+    "invalid value": "an undefined operation (log or sqrt of a negative number, 0/0, inf - inf) gave nan",
+    "underflow": None,
+}
+
+
+def _warning_printer(previous):
+    """A ``warnings.showwarning`` that shows a library's warning as one `warning:` line, once each.
+
+    Deprecation warnings are for developers (Python hides them by default): they
+    go to ``previous``, the handler that was in place (a test runner's).
+    """
+    shown_before: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        from .output import warn  # only when there is a warning: output loads numpy
+
+        if issubclass(category, (DeprecationWarning, PendingDeprecationWarning)):
+            previous(message, category, filename, lineno, file, line)
+            return
+        text = (str(message).strip().splitlines() or [category.__name__])[0]
+        key = next((key for key in _NUMPY_WORDS if text.startswith(key)), None)
+        shown = text if key is None else _NUMPY_WORDS[key] and f"{_NUMPY_WORDS[key]} (numpy: {text})"
+        if shown and shown not in shown_before:
+            shown_before.add(shown)
+            warn(shown)
+
+    return show
+
+
+def _name_option(exc: ExprgradError, command) -> None:
+    """Say the option (--max-nodes) where the library's error names its Python argument (max_nodes)."""
+    if exc.argument is None or command is None:
+        return
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name == exc.argument:
+            exc.shown_as = max(param.opts, key=len)
+            return
 
 
 class LazyGroup(click.Group):
@@ -61,6 +105,15 @@ class LazyGroup(click.Group):
             click.echo(ctx.get_help())
             ctx.exit(0)
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(warnings.showwarning)
+            try:
+                return super().invoke(ctx)
+            except ExprgradError as exc:
+                _name_option(exc, self.get_command(ctx, ctx.invoked_subcommand or ""))
+                raise
 
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)

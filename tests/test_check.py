@@ -1,0 +1,172 @@
+"""exprgrad.check: finite differences that never call a correct derivative wrong, nor a nan ok."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import exprgrad
+from exprgrad.check import (
+    Estimate,
+    check_partials,
+    check_tol,
+    compare,
+    derivative,
+    numeric_partial,
+    reads_elementwise,
+    sample_rows,
+)
+from exprgrad.cli import cli
+from exprgrad.errors import ArgumentError, ExprgradError
+from exprgrad.passes.diff import resolve_wrt
+
+
+def checked(text, params, columns=None, wrt=(), **options):
+    f = exprgrad.parse(text, columns=list(columns) if columns else None)
+    nodes = resolve_wrt(f.output, list(wrt))[0] if wrt else None
+    return {r.name: r for r in check_partials(f.output, params, columns, nodes, **options)}
+
+
+# ---------------------------------------------------------------- scale
+
+
+@pytest.mark.parametrize("offset", ["0", "1e6", "1e10", "1e12", "-1e12"])
+@pytest.mark.parametrize("scale", ["1e-20", "1", "1e20"])
+@pytest.mark.parametrize("body", ["sin(a)", "exp(a)", "log(a)", "a^3", "sqrt(a)*b", "atan2(a, b)"])
+def test_correct_derivatives_pass_whatever_the_size_of_the_function(offset, scale, body):
+    results = checked(f"{offset} + {scale}*{body}", {"a": 1.3, "b": -0.7})
+    # Never called wrong; ok wherever float64 can see the change at all (the
+    # offset at most 1e10 times the varying part), else said to be unresolved.
+    assert all(r.status in ("ok", "unresolved") for r in results.values()), results
+    if abs(float(offset)) <= 1e10 * float(scale):
+        assert all(r.ok for r in results.values()), results
+
+
+@pytest.mark.parametrize("at", [1e-8, 1e-3, 0.5, 3.0, 1e4, 1e8])
+def test_correct_derivatives_pass_whatever_the_size_of_the_variable(at):
+    # log near 0: the first steps leave its domain and are retried smaller
+    for text in ("log(a)", "a^2", "exp(-a/1e4)", "1/a"):
+        assert checked(text, {"a": at})["a"].ok, (text, at)
+
+
+def test_near_the_largest_float():
+    assert checked("exp(a)", {"a": 709.7})["a"].ok
+
+
+def test_a_wrong_derivative_is_caught_even_on_a_large_offset():
+    # a + 1e10 at a = 1: the numeric side knows d/da to about 1e-6; 1.0001 is outside
+    estimate = derivative(lambda v: v + 1e10, 1.0)
+    assert compare("a", 1.0, estimate, None, 1e-6).ok
+    assert compare("a", 1.0001, estimate, None, 1e-6).status == "disagrees"
+    assert compare("a", 1.01, estimate, None, 1e-6).status == "disagrees"
+
+
+def test_zero_derivative_against_rounding_noise_is_ok():
+    result = checked("(a - 1)^2 + 1", {"a": 1.0})["a"]
+    assert result.analytic == 0 and result.ok
+
+
+def test_unresolvable_is_not_ok():
+    # d/da (1e14 + 1e-3*a): rounding of 1e14 swamps every difference
+    result = checked("1e14 + 1e-3*a", {"a": 1.0})["a"]
+    assert result.status == "unresolved"
+    estimate = Estimate(np.array(0.6), np.array(0.5), np.array(1e-8))
+    assert compare("a", 1.0, estimate, None, 1e-6).status == "unresolved"
+
+
+# ---------------------------------------------------------------- never ok when not finite
+
+
+@pytest.mark.parametrize(
+    "text, params",
+    [("log(a)", {"a": -1.0}), ("sqrt(a)", {"a": 0.0}), ("a*1e308*10", {"a": 1.0}),
+     ("1/a", {"a": 0.0}), ("exp(a)", {"a": 800.0})],
+)
+def test_nan_or_inf_on_either_side_is_never_ok(text, params):
+    result = checked(text, params)["a"]
+    assert result.status == "not finite" and not result.ok and result.error == float("inf")
+
+
+def test_nan_on_both_sides_is_not_ok():
+    estimate = Estimate(np.array(np.nan), np.array(np.nan), np.array(np.nan))
+    assert compare("a", float("nan"), estimate, None, 1e-6).status == "not finite"
+    per_row = Estimate(np.array([1.0, np.nan]), np.array([0.0, 0.0]), np.array([0.0, 0.0]))
+    assert compare("x", np.array([1.0, np.nan]), per_row, [0, 1], 1e-6).status == "not finite"
+
+
+def test_cli_nan_check_exits_1_with_the_status(runner, samples):
+    cost = "mean(-y*log(sigmoid(w*x + b)) - (1 - y)*log(1 - sigmoid(w*x + b)))"
+    # at w=1 every value is finite: ok, exit 0
+    fine = runner.invoke(cli, ["check", cost, "--at", "w=1,b=0", "--data", str(samples / "logistic.csv")])
+    assert fine.exit_code == 0, fine.output
+    # a column of data that overflows the model: the value is inf, never "ok"
+    result = runner.invoke(cli, ["check", "mean(exp(w*x))", "--at", "w=1e4,b=0",
+                                 "--data", str(samples / "logistic.csv"), "--format", "json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["ok"] is False
+    text = runner.invoke(cli, ["check", "log(a)", "--at", "a=-1"])
+    assert text.exit_code == 1 and "NOT FINITE" in text.stdout and " ok" not in text.stdout
+    assert "nan or inf" in text.stderr
+
+
+# ---------------------------------------------------------------- like with like over rows
+
+
+def test_per_row_function_through_a_reduction_compares_the_diagonal():
+    x = np.array([0.5, 1.0, 2.0, 4.0])
+    result = checked("x - mean(x)", {}, {"x": x}, wrt=["x"])["x"]
+    assert result.ok and result.rows == [0, 1, 2, 3]
+    assert np.allclose(result.analytic, 1 - 1 / 4) and np.allclose(result.numeric, 1 - 1 / 4)
+
+
+def test_elementwise_per_row_function_moves_every_row_at_once():
+    f = exprgrad.parse("a*x^2", columns=["x"])
+    x_node = next(v for v in exprgrad.graph.variables([f.output]) if v.name == "x")
+    assert reads_elementwise(f.output, x_node)
+    g = exprgrad.parse("x - mean(x)", columns=["x"])
+    assert not reads_elementwise(g.output, next(v for v in exprgrad.graph.variables([g.output])))
+    x = np.linspace(-2, 3, 50)
+    result = checked("a*x^2", {"a": 2.0}, {"x": x}, wrt=["x"])["x"]
+    assert result.ok and result.rows == list(range(50))
+
+
+def test_scalar_function_of_a_column_moves_sampled_rows_one_at_a_time():
+    x = np.linspace(0.1, 1, 30)
+    y = np.sin(x)
+    result = checked("mean((a*x - y)^2)", {"a": 1.5}, {"x": x, "y": y}, wrt=["x"], rows=4)["x"]
+    assert result.ok and result.rows == sample_rows(30, 4) == [0, 10, 19, 29]
+    expected = 2 * (1.5 * x - y) * 1.5 / 30
+    assert np.allclose(result.numeric, expected[result.rows], rtol=1e-9)
+
+
+def test_numeric_partial_of_a_column_is_per_row():
+    def run(params, columns):
+        return float(np.sum(columns["x"] ** 2))
+
+    estimate = numeric_partial(run, "x", {}, {"x": np.array([1.0, 2.0, 3.0])})
+    assert np.allclose(estimate.value, [2.0, 4.0, 6.0], rtol=1e-12)
+
+
+# ---------------------------------------------------------------- arguments
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -1, 0, 1, 2.5, float("inf"), "1e-6", None, True])
+def test_tolerance_out_of_range_is_refused(bad):
+    with pytest.raises(ArgumentError) as caught:
+        check_tol(bad)
+    assert isinstance(caught.value, ExprgradError) and str(caught.value).startswith("tol: ")
+
+
+@pytest.mark.parametrize("bad", ["nan", "-1", "0", "inf"])
+def test_cli_tolerance_out_of_range_exits_2_naming_the_option(runner, bad):
+    result = runner.invoke(cli, ["check", "a^2", "--at", "a=1", "--tol", bad])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: --tol: must be a number between 0 and 1")
+
+
+def test_rows_must_be_positive(runner):
+    with pytest.raises(ArgumentError, match="rows"):
+        checked("a", {"a": 1.0}, rows=0)
+    assert runner.invoke(cli, ["check", "a", "--at", "a=1", "--rows", "0"]).exit_code == 2
