@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from exprgrad.errors import DataError, OptionError
-from exprgrad.fit.data import MAX_CSV_BYTES, Dataset, load_csv, read_text, require_columns
+from exprgrad.fit.data import MAX_CSV_BYTES, Dataset, load_csv, require_columns
+from exprgrad.fit.reading import read_text
 
 
 def write(tmp_path, text: str | bytes, name: str = "d.csv") -> str:

@@ -43,7 +43,7 @@ def read_stdin(who: str, *, binary: bool = False):
     ``binary`` the stream itself. A second input asking for it is refused."""
     import locale
 
-    from ..fit.data import read_text
+    from ..fit.reading import read_text
 
     context = click.get_current_context(silent=True)
     if context is not None:
@@ -68,13 +68,13 @@ def read_stdin(who: str, *, binary: bool = False):
 
 def shown(text: str) -> str:
     """``text`` for a one-line message, control characters escaped."""
-    from ..fit.data import shown as escaped
+    from ..fit.reading import shown as escaped
 
     return escaped(text)
 
 
 def _read_small(path: str, what: str) -> str:
-    from ..fit.data import read_text
+    from ..fit.reading import read_text
 
     return read_text(path, max_bytes=MAX_EXPR_BYTES, what=what, error=OptionError)
 

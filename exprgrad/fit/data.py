@@ -18,14 +18,13 @@ read-only, C-contiguous float64 array. A column with a cell that is not a
 number (a text column, an empty or a non-finite cell) is kept aside with the
 reason: nothing fails until that column is asked for, so a file may carry
 columns the expression does not use. ``require_columns`` checks that a file has
-the columns an expression reads, as numbers. ``read_text`` is the bounded
-reader, shared with the command line's expression files.
+the columns an expression reads, as numbers.
 
 Every problem with the file is a ``DataError`` whose one-line message says
 where it is (``file:line`` or ``file:line:column``, with physical line numbers
 and 1-based cell indices) and what was found there, with control characters
 escaped. This module must not print, exit, know the expression language, or
-import anything from exprgrad but ``errors``.
+import anything from exprgrad but ``errors`` and ``reading`` (the bounded read).
 
 Speed: the common, clean file is read by ``np.loadtxt`` (numpy's C parser)
 from the bytes already in memory. Only when that fails, or finds a value that
@@ -36,21 +35,19 @@ returns the same numbers.
 
 from __future__ import annotations
 
-import codecs
 import io
 import math
-import os
 import re
-import stat
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from exprgrad.errors import DataError, ExprgradError, OptionError
+from exprgrad.errors import DataError, OptionError
+from exprgrad.fit.reading import label_of, read_bytes, shown
 
-__all__ = ["MAX_CSV_BYTES", "SEPARATORS", "Dataset", "load_csv", "read_text", "require_columns", "shown"]
+__all__ = ["MAX_CSV_BYTES", "SEPARATORS", "Dataset", "load_csv", "require_columns"]
 
 # The most a data file may hold; a larger one is refused before it is read.
 MAX_CSV_BYTES = 1 << 30
@@ -58,8 +55,6 @@ MAX_CSV_BYTES = 1 << 30
 SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
 # Cells longer than this are shortened in messages, so one line stays one line.
 _SHOWN_CELL_CHARS = 40
-# Bytes per read: a NUL byte or invalid UTF-8 is refused after at most this much.
-_CHUNK_BYTES = 1 << 20
 # Data lines the separator sniffer looks at after the header.
 _SNIFF_LINES = 20
 _DECIMAL_COMMA = re.compile(r"\s*[+-]?\d*,\d+(?:[eE][+-]?\d+)?\s*")
@@ -184,8 +179,8 @@ def load_csv(
             ``max_bytes`` is not one of the accepted values.
     """
     _check_options(sep, decimal, allow_nonfinite, max_bytes)
-    label = _label(path) if label is None else str(label)
-    data = _read_checked(path, label, max_bytes, "data file", DataError)
+    label = label_of(path) if label is None else str(label)
+    data = read_bytes(path, label, max_bytes=max_bytes, what="data file", error=DataError)
     if b"\r" in data:  # numpy splits a stream on \n only
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     header_line, header, body = _find_header(data, label)
@@ -237,162 +232,6 @@ def require_columns(dataset: Dataset, names: Iterable[str], *, what: str = "the 
     for name in wanted:
         if name in dataset.problems:
             raise DataError(dataset.problems[name])
-
-
-def read_text(
-    path,
-    *,
-    max_bytes: int,
-    what: str = "data file",
-    error: type[ExprgradError] = DataError,
-    encoding: str = "utf-8",
-    label: str | None = None,
-) -> str:
-    """A whole text file or stream, read once, in at most ``max_bytes`` bytes.
-
-    A byte-order mark is dropped. Reading stops at the first NUL byte (binary
-    data, or a device such as /dev/zero), the first byte that is not UTF-8, or
-    when the limit is passed; a regular file larger than the limit is refused
-    before any read.
-
-    Args:
-        path: a path, or a binary stream (its ``name`` labels the messages).
-        max_bytes: the most to read.
-        what: what the file is, for messages ("expression file").
-        error: the ExprgradError subclass to raise.
-        encoding: the text's encoding, when not UTF-8 (then the limit and the
-            NUL check apply, the UTF-8 check does not).
-        label: how messages name the file (default: the path or the
-            stream's name; "" for none, as for standard input).
-
-    Raises:
-        ``error``: the file cannot be read, is too large, holds binary data or
-            is not text in ``encoding``.
-    """
-    label = _label(path) if label is None else label
-    utf8 = codecs.lookup(encoding).name == "utf-8"
-    data = _read_checked(path, label, max_bytes, what, error, validate=utf8)
-    if utf8:
-        return data.decode("utf-8")
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError:
-        raise error(f"cannot read {_named(what, label)}: it is not {encoding} text") from None
-
-
-def shown(text: str, limit: int | None = None) -> str:
-    """``text`` for a one-line message: shortened to ``limit`` characters, control characters escaped."""
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 3] + "..."
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
-
-
-# --- reading ------------------------------------------------------------------------
-
-
-def _label(path) -> str:
-    if isinstance(path, (str, os.PathLike)):
-        label = os.fspath(path)
-        if isinstance(label, str):
-            return label
-    elif hasattr(path, "read"):
-        name = getattr(path, "name", None)
-        return name if isinstance(name, str) else "<stream>"
-    raise DataError(f"expected the path of a file or a binary stream, not {type(path).__name__}")
-
-
-def _named(what: str, label: str) -> str:
-    """ "data file 'x.csv'", or ``what`` alone for an unnamed stream."""
-    return f"{what} '{shown(label)}'" if label else what
-
-
-def _size(count: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if count >= scale:
-            return f"{count / scale:g} {unit}"
-    return f"{count} bytes"
-
-
-def _read_checked(path, label, max_bytes, what, error, validate: bool = True) -> bytes:
-    """The bytes of a file or stream, read once; without a BOM, checked for NUL and UTF-8."""
-    too_large = error(f"{_named(what, label)} is larger than {_size(max_bytes)}, the most exprgrad reads")
-    try:
-        if hasattr(path, "read"):
-            return _read_stream(path, label, max_bytes, what, error, validate, too_large)
-        with open(path, "rb") as stream:
-            info = os.fstat(stream.fileno())
-            if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
-                raise too_large
-            return _read_stream(stream, label, max_bytes, what, error, validate, too_large)
-    except OSError as exc:
-        raise _unreadable(label, exc, what, error) from None
-
-
-def _read_stream(stream, label, max_bytes, what, error, validate, too_large) -> bytes:
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    chunks: list[bytes] = []
-    total = 0
-    while True:
-        chunk = stream.read(_CHUNK_BYTES)
-        if isinstance(chunk, str):
-            chunk = chunk.encode("utf-8", "surrogateescape")
-        if not chunk:
-            break
-        if not chunks:
-            chunk = chunk.removeprefix(codecs.BOM_UTF8)
-        total += len(chunk)
-        if total > max_bytes:
-            raise too_large
-        nul = chunk.find(b"\0")
-        if nul >= 0:
-            line = _line_of(b"".join(chunks) + chunk[:nul])
-            raise error(
-                f"cannot read {_named(what, label)}: it holds binary data, not text (a NUL byte on line {line})"
-            )
-        if validate:
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError:
-                _raise_not_utf8(b"".join(chunks) + chunk, label, what, error)
-        chunks.append(chunk)
-    data = b"".join(chunks)
-    if validate:
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            _raise_not_utf8(data, label, what, error)
-    return data
-
-
-def _raise_not_utf8(data: bytes, label: str, what: str, error) -> None:
-    """Raise the error naming the first byte of ``data`` that is not UTF-8, and its line."""
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise error(
-            f"cannot read {_named(what, label)}: it is not UTF-8 text "
-            f"(byte 0x{data[exc.start]:02x} on line {_line_of(data[: exc.start])})"
-        ) from None
-
-
-def _line_of(before: bytes) -> int:
-    """The 1-based line a position is on, given the bytes before it (\\n, \\r\\n and \\r end lines)."""
-    return before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
-
-
-def _unreadable(label: str, exc: OSError, what: str, error) -> ExprgradError:
-    """The error for a file that cannot be opened or read."""
-    if isinstance(exc, FileNotFoundError):
-        reason = "no such file"
-    elif isinstance(exc, IsADirectoryError):
-        reason = "it is a directory"
-    elif isinstance(exc, PermissionError):
-        reason = "permission denied"
-    else:
-        reason = (exc.strerror or str(exc)).lower()
-    return error(f"cannot read {_named(what, label)}: {reason}")
 
 
 def _check_options(sep, decimal, allow_nonfinite, max_bytes) -> None:
