@@ -214,9 +214,9 @@ def _replace(target: str, data: bytes, info: os.stat_result | None) -> None:
                     # mkstemp makes the file private (0600); give it the mode a plain open() would.
                     umask = os.umask(0)
                     os.umask(umask)
-                    os.fchmod(fd, 0o666 & ~umask)
+                    os.chmod(temporary, 0o666 & ~umask)
                 else:
-                    os.fchmod(fd, stat.S_IMODE(info.st_mode))
+                    os.chmod(temporary, stat.S_IMODE(info.st_mode))
                     _keep_owner(fd, info)
                 os.fsync(fd)  # a full disk shows here, before the old file is replaced
             finally:
@@ -229,7 +229,7 @@ def _replace(target: str, data: bytes, info: os.stat_result | None) -> None:
 
 
 def _keep_owner(fd: int, info: os.stat_result) -> None:
-    if (info.st_uid, info.st_gid) == (os.geteuid(), os.getegid()):
+    if not hasattr(os, "fchown") or (info.st_uid, info.st_gid) == (os.geteuid(), os.getegid()):
         return
     try:
         os.fchown(fd, info.st_uid, info.st_gid)
