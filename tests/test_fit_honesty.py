@@ -221,3 +221,33 @@ def test_lm_on_a_linear_model_runs_lm(samples):
     direct = fit(path, model="a*x + b", target="y")
     assert chosen.method == "lm" and direct.method == "qr"
     assert chosen.converged and chosen.params == pytest.approx(direct.params, rel=1e-10)
+
+
+# ---------------------------------------------------------------- saddle points and words
+
+
+@pytest.mark.parametrize("method", ["auto", "lbfgs", "newton", "gd"])
+def test_a_saddle_point_is_left_not_reported_as_a_minimum(samples, method):
+    data = dict(load_csv(samples / "linear.csv").columns)
+    cost = "sum((a*b*x - y)^2)"  # a = b = 0 has zero gradient and is a saddle
+    result = fit(data, cost=cost, method=method, max_iter=20000, tol=1e-16 if method == "gd" else None)
+    x, y = data["x"], data["y"]
+    best = float(np.sum(y**2) - np.sum(x * y) ** 2 / np.sum(x**2))
+    assert result.converged and "saddle point" in result.message, result.message
+    assert result.cost == pytest.approx(best, rel=1e-9)
+    assert_honest(result, data, cost=cost)
+
+
+def test_a_saddle_point_that_cannot_be_left_is_said(samples):
+    # one iteration from beside the saddle does not reach the minimum: not converged
+    data = {"x": np.array([1.0, 2.0]), "y": np.array([1.0, 2.0])}
+    result = fit(data, cost="sum((a*b*x - y)^2)", method="gd", max_iter=1)
+    assert not result.converged
+
+
+def test_lbfgs_speaks_our_words(samples):
+    data = nelson_data()
+    for limit in (1, 3, 15000):
+        result = fit(data, cost=NELSON, init=NELSON_START, method="lbfgs", max_iter=limit)
+        for scipy_words in ("CONVERGENCE", "ABNORMAL", "LNSRCH", "FACTR", "PGTOL"):
+            assert scipy_words not in result.message

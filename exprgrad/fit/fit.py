@@ -50,6 +50,8 @@ DEFAULTS = {
 # auto fits a general cost with Newton's method (exact Hessian) up to this many
 # parameters, with L-BFGS-B past it (the Hessian has p(p+1)/2 graphs).
 NEWTON_PARAMS = 50
+# How many times a fit that stopped at a saddle point starts again beside it.
+SADDLE_RESTARTS = 3
 Progress = Callable[[int, int, float, "float | None"], None]
 
 
@@ -116,16 +118,21 @@ def solve(
     # claim is checked below, so numpy's and scipy's warnings stay inside.
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if chosen in OPTIMIZERS:
-            outcome = descend(objective, x0, OPTIMIZERS[chosen](lr), limit, tolerance, report)
-        elif chosen == "qr":
-            outcome = methods.direct(objective, x0)
-        elif chosen == "newton":
-            outcome = newton(objective, x0, limit, tolerance, report)
-        else:
-            outcome = getattr(methods, chosen)(objective, x0, limit, tolerance, report)
+        outcome = _run(chosen, objective, x0, lr, limit, tolerance, report)
         verdict = verify(objective, outcome, problem.x0, least_squares=least_squares)
+        restarts = 0
+        while verdict.escape is not None and restarts < SADDLE_RESTARTS:
+            # A saddle point: start again from the lower point next to it.
+            restarts += 1
+            before = outcome
+            outcome = _run(chosen, objective, verdict.escape, lr, limit, tolerance, report)
+            outcome.history = [*before.history, *outcome.history]
+            outcome.iterations += before.iterations
+            verdict = verify(objective, outcome, problem.x0, least_squares=least_squares)
         outcome = verdict.outcome
+        if restarts:
+            again = "once" if restarts == 1 else f"{restarts} times"
+            outcome.reason = f"{outcome.reason} (started again {again} beside a saddle point)"
         stderr, notes, condition, rss = _uncertainty(problem, outcome, nll)
     if verdict.no_minimum:
         stderr = {name: None for name in problem.params}
@@ -154,7 +161,7 @@ def solve(
 
 
 def fit(
-    data,
+    data=None,
     cost=None,
     model=None,
     target: str | None = None,
@@ -171,7 +178,8 @@ def fit(
     """Fit the parameters of ``cost`` (or of ``model`` to column ``target``) to ``data``.
 
     Args:
-        data: a CSV path, a ``Dataset``, or a dict of equal-length arrays.
+        data: a CSV path, a ``Dataset``, a dict of equal-length arrays, or
+            None for a cost without data (every name in it is a parameter).
         cost: exprgrad text of a scalar cost to minimize (sum or mean over rows).
         model, target: a per-row model and the column it should reproduce;
             the cost is then sum((model - target)^2).
@@ -198,6 +206,17 @@ def fit(
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _run(chosen: str, objective, x0, lr, limit: int, tolerance: float, report):
+    """One run of the chosen method from ``x0``: its Outcome, unverified."""
+    if chosen in OPTIMIZERS:
+        return descend(objective, x0, OPTIMIZERS[chosen](lr), limit, tolerance, report)
+    if chosen == "qr":
+        return methods.direct(objective, x0)
+    if chosen == "newton":
+        return newton(objective, x0, limit, tolerance, report)
+    return getattr(methods, chosen)(objective, x0, limit, tolerance, report)
 
 
 def _choose(problem: FitProblem, method: str, nll: bool) -> str:

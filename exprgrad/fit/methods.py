@@ -225,14 +225,22 @@ def _flat(objective, x, cost) -> bool:
 
 
 def _lbfgs_reason(result) -> str:
+    """Why L-BFGS-B stopped, in our words (never scipy's message)."""
     message = result.message.decode() if isinstance(result.message, bytes) else str(result.message)
-    words = {
-        "CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH": "relative change of the cost below the tolerance",
-        "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL": "gradient below the tolerance",
-    }
+    message = message.upper()
+    if result.status == 0:
+        if "REDUCTION OF F" in message:
+            return "relative change of the cost below the tolerance"
+        return "gradient below the tolerance"
     if result.status == 1:
-        return f"stopped at the iteration limit (--max-iter) before converging ({message.lower()})"
-    return words.get(message, message.lower())
+        if "EVALUATIONS" in message:
+            return "stopped at the limit of cost evaluations before converging"
+        return "stopped at the iteration limit (--max-iter) before converging"
+    if "ROUNDING" in message or "LNSRCH" in message or "LINE SEARCH" in message or "ABNORMAL" in message:
+        return "the line search found no lower cost along the search direction"
+    if "CALLBACK" in message:
+        return "stopped by the progress check"
+    return "stopped for a reason other than convergence"
 
 
 def _lm_reason(status: int, max_iter: int) -> str:

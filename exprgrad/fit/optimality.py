@@ -23,6 +23,8 @@ shrink decreases without bound (divergence); one whose falls shrink, or that
 falls and then stays flat at floating-point precision, approaches an
 asymptote at infinity (no finite minimum: not converged, the parameters
 named). At a minimum the first probe of each ray rises: two evaluations.
+A stationary point with up to ``SECOND_ORDER_PARAMS`` parameters is also
+checked for negative curvature: a saddle point is not a minimum.
 
 Must not: print, choose a method, or evaluate graphs except through the Objective.
 """
@@ -46,6 +48,9 @@ GTOL = 1e-6
 COSINE_TOL = 1e-6
 # A Gauss-Newton step this small (relative to each parameter) means the fit is at rounding level.
 XTOL = 1e-10
+# Up to this many parameters a stationary point's Hessian is checked for a
+# direction of negative curvature (a saddle point is not a minimum).
+SECOND_ORDER_PARAMS = 20
 # Doublings of the distance walked along the ray before calling a fall endless.
 PROBES = 8
 # The ratio of successive falls along the ray above which they are not shrinking: no bound below.
@@ -83,10 +88,13 @@ class Verdict:
 
     outcome: the Outcome as reported. no_minimum: the cost approaches an
     asymptote as parameters run off (no finite minimum: no standard errors).
+    escape: at a saddle point, a point nearby with a lower cost (a method
+    may restart there), else None.
     """
 
     outcome: Outcome
     no_minimum: bool = False
+    escape: np.ndarray | None = None
 
 
 def certify(
@@ -164,6 +172,13 @@ def verify(
         )
         return Verdict(replace(outcome, cost=cost, converged=False, reason=reason), no_minimum=True)
     if stationary:
+        saddle = _saddle(objective, x, cost) if len(names) <= SECOND_ORDER_PARAMS else None
+        if saddle is not None:
+            reason = (
+                f"stopped ({outcome.reason}) at a saddle point, not a minimum: the cost decreases "
+                f"as {_moving(names, saddle)} (try other --init values)"
+            )
+            return Verdict(replace(outcome, cost=cost, converged=False, reason=reason), escape=x + saddle)
         reason = (
             outcome.reason
             if outcome.converged
@@ -241,6 +256,33 @@ def _runoff(objective, x, x0, cost, grad):
         else:
             endless = falls[-1] >= ENDLESS * falls[-2]
             return endless, direction, previous, point
+    return None
+
+
+def _saddle(objective, x, cost):
+    """A direction along which the cost falls from a stationary ``x`` (negative curvature), or None.
+
+    The Hessian, scaled to a unit diagonal, must have a clearly negative
+    eigenvalue, and a step along its eigenvector (either way) must lower the
+    cost beyond rounding: a negative eigenvalue from rounding alone is not enough.
+    """
+    hess = objective.hessian(x)
+    if not np.all(np.isfinite(hess)):
+        return None
+    scale = np.sqrt(np.abs(np.diag(hess)))
+    scale[scale == 0] = 1.0
+    values, vectors = np.linalg.eigh(hess / np.outer(scale, scale))
+    top = max(float(np.max(np.abs(values))), 1.0)
+    if values[0] >= -1e-8 * top:
+        return None
+    direction = vectors[:, 0] / scale
+    size = max(float(np.max(np.abs(x), initial=0.0)), 1.0) / float(np.max(np.abs(direction)))
+    floor = 16 * np.finfo(float).eps * max(abs(cost), 1.0)
+    for t in (1e-4, 1e-2, 1.0):
+        for sign in (1.0, -1.0):
+            step = sign * t * size * direction
+            if _quiet_value(objective, x + step) < cost - floor:
+                return step
     return None
 
 
