@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import importlib.util
+import json
 import os
 import signal
 import stat
@@ -437,7 +438,6 @@ def test_no_traceback_whatever_stdout_encoding(tmp_path, line_csv):
     refused = [
         ["diff", "sin(θ)^2"],
         ["eval", "sin(θ)^2", "--at", "θ=1", "--grad"],
-        ["eval", "sin(θ)^2", "--at", "θ=1", "--grad", "--format", "json"],
         ["check", "sin(θ)^2", "--at", "θ=1"],
         ["fit", line_csv, "--model", "θ*x + b", "--target", "y", "-q"],
     ]
@@ -446,7 +446,16 @@ def test_no_traceback_whatever_stdout_encoding(tmp_path, line_csv):
         assert done.returncode == 1, (args, done.stderr)
         assert done.stderr.startswith(b"error: the output contains U+03B8 GREEK SMALL LETTER THETA"), args
         assert b"PYTHONIOENCODING=utf-8" in done.stderr and done.stderr.count(b"\n") == 1, args
-    # What can be shown is shown: ASCII labels for the derivative, bytes for a drawing.
+    # What can be shown is shown: JSON in its ASCII form, ASCII labels for the derivative,
+    # bytes for a drawing, the help with escapes.
+    for args in (
+        ["eval", "sin(θ)^2", "--at", "θ=1", "--grad", "--format", "json"],
+        ["diff", "sin(θ)^2", "--format", "json"],
+        ["fit", line_csv, "--model", "θ*x + b", "--target", "y", "-q", "--format", "json"],
+    ):
+        done = run_exprgrad(args, cwd=tmp_path, env=env)
+        assert done.returncode == 0 and not done.stderr, args
+        assert b"\\u03b8" in done.stdout and "θ" in json.dumps(json.loads(done.stdout), ensure_ascii=False)
     done = run_exprgrad(["diff", "sin(x)^2"], cwd=tmp_path, env=env)
     assert done.returncode == 0 and done.stdout == b"d/dx = 2*cos(x)*sin(x)\n"
     done = run_exprgrad(["render", "sin(θ)", "--format", "dot"], cwd=tmp_path, env=env)

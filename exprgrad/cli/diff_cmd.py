@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from .command import ExprCommand
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
-from .output import as_rows, derivative_label, format_number, json_value, text_lines, unicode_ok, warn
+from .output import (
+    as_rows,
+    derivative_label,
+    format_number,
+    json_text,
+    json_value,
+    text_lines,
+    unicode_ok,
+    warn,
+)
 
 
 def differentiate(function, wrt_text: str, order: int, mode: str):
@@ -82,7 +89,7 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
             values[key] = as_rows(value, per_row, dataset)
 
     if fmt == "json":
-        click.echo(json.dumps(_json_result(function, names, simplified, values, let), ensure_ascii=False))
+        click.echo(json_text(_json_result(function, names, simplified, values, let)))
     elif fmt == "python":
         outputs = {"value": function.output}
         outputs.update({derivative_label(key, False): node for key, node in simplified.items()})

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 import numpy as np
 
 from .command import ExprCommand
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
-from .output import as_rows, derivative_label, json_value, text_lines, unicode_ok, warn
+from .output import as_rows, derivative_label, json_text, json_value, text_lines, unicode_ok, warn
 
 
 def warn_nonfinite(what: str, value) -> None:
@@ -65,7 +63,7 @@ def eval_command(expr, at, data, fmt, grad, wrt, ascii_only, allow_nan):
         result = {"value": json_value(value)}
         if grad:
             result["gradient"] = {name: json_value(v) for name, v in partials.items()}
-        click.echo(json.dumps(result, ensure_ascii=False))
+        click.echo(json_text(result))
         return
     if not grad:
         click.echo("\n".join(text_lines("", value)))

@@ -18,7 +18,7 @@ import click
 
 from ..errors import FitError, OptionError
 from .inputs import data_options, load_data, parse_bindings, read_expr
-from .output import check_output_folder, warn, write_atomically
+from .output import check_output_folder, json_text, warn, write_atomically
 
 METHOD_CHOICES = ["auto", "gd", "momentum", "adam", "lbfgs", "newton", "lm"]
 # Seconds between redraws of the progress line.
@@ -116,7 +116,7 @@ def fit_command(
         if progress is not None:
             progress.clear()
     document = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
-    click.echo(document if fmt == "json" else result.summary())
+    click.echo(json_text(result.to_dict(), indent=2) if fmt == "json" else result.summary())
     if output:
         write_atomically(output, document + "\n")
     if plot_format is not None:

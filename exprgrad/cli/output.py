@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import math
 import os
 import re
@@ -438,6 +439,17 @@ def as_rows(value, per_row: bool, dataset):
     if per_row and dataset is not None and np.ndim(value) == 0:
         return np.full(dataset.rows, float(value))
     return value
+
+
+def json_text(value, **options) -> str:
+    """``value`` as JSON for stdout: characters as they are where stdout's encoding
+    can show them, else as ``\\u`` escapes (the same JSON, in ASCII)."""
+    text = json.dumps(value, ensure_ascii=False, **options)
+    try:
+        text.encode(getattr(sys.stdout, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return json.dumps(value, ensure_ascii=True, **options)
+    return text
 
 
 def json_value(value):
