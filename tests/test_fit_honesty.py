@@ -154,7 +154,7 @@ def test_auto_reaches_statsmodels_glm_fits(name):
     agree = min(digits(result.params[n], c) for n, c in zip(problem["params"], problem["coefficients"]))
     assert agree >= 10, f"{name}: {agree:.1f} digits"  # measured: 12.9 or more on every problem
     spread = min(digits(result.stderr[n], c) for n, c in zip(problem["params"], problem["stderr"]))
-    assert spread >= 6, f"{name}: standard errors {spread:.1f} digits"
+    assert spread >= 8, f"{name}: standard errors {spread:.1f} digits"  # measured: 8.5 or more
 
 
 @pytest.mark.parametrize("name", sorted(GLM))

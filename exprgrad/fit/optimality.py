@@ -137,7 +137,12 @@ def verify(
     x0 = np.asarray(x0, dtype=float)
     names = objective.params
     if outcome.diverged:
-        return Verdict(_belonging(objective, outcome, x))
+        outcome = _belonging(objective, outcome, x)
+        if math.isfinite(outcome.cost) and np.all(np.isfinite(x)):
+            runoff = _runoff(objective, x, x0, outcome.cost, _quiet_value_grad(objective, x)[1])
+            if runoff is not None and runoff[0]:
+                return Verdict(replace(outcome, reason=_endless_reason(names, runoff)))
+        return Verdict(outcome)
     if not np.all(np.isfinite(x)):
         return Verdict(
             replace(outcome, converged=False, diverged=True, reason="diverged: the parameters are not finite")
@@ -158,13 +163,10 @@ def verify(
         stationary = measure <= (GTOL if tol is None else max(tol, GTOL))
     runoff = _runoff(objective, x, x0, cost, grad)
     if runoff is not None:
-        endless, direction, cost_far, x_far = runoff
+        endless, direction, _, _ = runoff
         moving = _moving(names, direction)
         if endless:
-            reason = (
-                f"diverged: the parameters ran away: the cost falls without bound as {moving} "
-                f"(it is {cost_far:.6g} at {_point(names, x_far)})"
-            )
+            reason = _endless_reason(names, runoff)
             return Verdict(replace(outcome, cost=cost, converged=False, diverged=True, reason=reason))
         reason = (
             f"stopped ({outcome.reason}), but there is no finite minimum: the cost keeps decreasing "
@@ -284,6 +286,14 @@ def _saddle(objective, x, cost):
             if _quiet_value(objective, x + step) < cost - floor:
                 return step
     return None
+
+
+def _endless_reason(names, runoff) -> str:
+    _, direction, cost_far, x_far = runoff
+    return (
+        f"diverged: the parameters ran away: the cost falls without bound as {_moving(names, direction)} "
+        f"(it is {cost_far:.6g} at {_point(names, x_far)})"
+    )
 
 
 def _moving(names, direction) -> str:
