@@ -18,7 +18,7 @@ from exprgrad import graph, ops
 from exprgrad.backends import render as R
 from exprgrad.backends.evaluate import evaluate
 from exprgrad.cli import cli
-from exprgrad.errors import LimitError, OptionError, ToolMissingError
+from exprgrad.errors import ExprgradError, LimitError, OptionError, ToolMissingError
 from exprgrad.function import parse
 from exprgrad.passes.diff import diff
 
@@ -297,9 +297,13 @@ def wide(k: int):
 def test_too_many_nodes_is_a_limit_error_that_suggests_less():
     output = wide(40)
     with pytest.raises(LimitError) as info:
-        R.to_dot(output, [], graph="both", max_nodes=100)
-    assert "--graph function" in str(info.value) and "fewer --wrt" in str(info.value)
+        R.to_dot(output, [], graph="both", max_nodes=graph.count_nodes([output]))
+    # The library names its own arguments; the command line says --graph and --wrt.
+    assert "graph='function'" in str(info.value) and "fewer wrt" in str(info.value)
+    assert str(info.value).startswith("max_nodes: the drawing would have")
     assert info.value.exit_code == 2
+    with pytest.raises(LimitError, match="the function alone has 207 nodes, more than the limit of 100: raise"):
+        R.to_dot(output, [], graph="both", max_nodes=100)
     assert R.to_dot(output, max_nodes=graph.count_nodes([output]))
 
 
@@ -424,8 +428,12 @@ def test_cli_errors(runner, tmp_path):
     assert png.exit_code == 2 and "-o" in png.stderr
     unknown = runner.invoke(cli, ["render", EXPR, "-o", str(tmp_path / "g.jpg")])
     assert unknown.exit_code == 2 and "--format" in unknown.stderr
-    limit = runner.invoke(cli, ["render", EXPR, "--wrt", "a,b", "--max-nodes", "5", "--format", "dot"])
+    fits = str(graph.count_nodes([parse(EXPR).output]))  # the function fits, its derivatives do not
+    limit = runner.invoke(cli, ["render", EXPR, "--wrt", "a,b", "--max-nodes", fits, "--format", "dot"])
     assert limit.exit_code == 2 and "--graph function" in limit.stderr
+    assert limit.stderr.startswith("error: --max-nodes: the drawing would have")
+    alone = runner.invoke(cli, ["render", EXPR, "--wrt", "a,b", "--max-nodes", "5", "--format", "dot"])
+    assert alone.exit_code == 2 and "the function alone has" in alone.stderr
     syntax = runner.invoke(cli, ["render", "a*(b", "--format", "dot"])
     assert syntax.exit_code == 2 and syntax.stderr.startswith("error:")
     missing = runner.invoke(cli, ["render", EXPR, "--at", "a=1", "--data", write_csv(tmp_path),
@@ -468,3 +476,73 @@ def test_cli_unwritable_folder_is_one_error_line(runner, tmp_path, monkeypatch):
     assert result.stderr == f"error: cannot write '{tmp_path / 'g.dot'}': Permission denied\n"
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- bounded work
+
+
+@pytest.fixture
+def slow_dot(monkeypatch, tmp_path):
+    """A 'dot' on PATH that never finishes; it writes its process id first."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    pid_file = tmp_path / "dot.pid"
+    script = folder / "dot"
+    script.write_text(f"#!/bin/sh\necho $$ > '{pid_file}'\nexec sleep 30\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
+    return pid_file
+
+
+def test_dot_past_the_timeout_is_stopped(slow_dot):
+    with pytest.raises(R.RenderTimeout) as info:
+        R.render("digraph { n0 }", "svg", timeout=0.5)
+    assert info.value.exit_code == 1 and "0.5 s" in str(info.value)
+    pid = int(slow_dot.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed and reaped, not left running
+
+
+def test_cli_timeout_writes_nothing_and_says_what_to_draw_instead(runner, slow_dot, tmp_path):
+    out = tmp_path / "g.svg"
+    result = runner.invoke(cli, ["render", EXPR, "--wrt", "a", "-o", str(out), "--timeout", "0.5"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: Graphviz's dot did not finish laying out the drawing in 0.5 s")
+    for advice in ("--wrt", "--graph function", "--format dot", "--timeout"):
+        assert advice in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "dot.pid"]  # no g.svg, no temporary file
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "nan", "x"])
+def test_cli_timeout_must_be_positive(runner, bad):
+    result = runner.invoke(cli, ["render", EXPR, "--timeout", bad, "--format", "dot"])
+    assert result.exit_code == 2 and "--timeout" in result.stderr
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "60", True])
+def test_library_timeout_must_be_positive(bad):
+    with pytest.raises(ExprgradError, match="^timeout: "):
+        R.render("digraph { n0 }", "svg", timeout=bad)
+
+
+def test_node_limit_is_checked_before_differentiating(monkeypatch):
+    def no_diff(*args, **kwargs):
+        raise AssertionError("differentiated a graph past the node limit")
+
+    monkeypatch.setattr(R, "diff", no_diff)
+    output = wide(40)
+    with pytest.raises(LimitError, match="the function alone has"):
+        R.to_dot(output, [graph.var("w[0]")], max_nodes=50)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "100", None, True])
+def test_library_max_nodes_must_be_a_positive_whole_number(bad):
+    with pytest.raises(ExprgradError, match="^max_nodes: "):
+        R.to_dot(parse("a*b").output, max_nodes=bad)
+
+
+def test_negative_zero_is_drawn_as_zero():
+    assert R.summary(-0.0) == "0"
+    assert R.summary(np.array([-0.0, -0.0, 1.0])) == "mean 0.3333 [0, 0, 1]"
+    dot = R.to_dot(parse("a*b").output, values={"a": -0.0, "b": 2.0})
+    assert ">-0<" not in dot and ">0<" in dot

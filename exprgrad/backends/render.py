@@ -2,9 +2,11 @@
 
 In: the output node of a function, the variable nodes to differentiate with
 respect to, and optionally the values of its parameters and data columns.
-Out: DOT text (``to_dot``), and the bytes of a picture made from it by
-Graphviz's ``dot`` program (``render``), run in memory through the ``graphviz``
-package (``pipe``, never ``render``): no .gv file is ever written.
+Out: DOT text (``to_dot``, built with the ``graphviz`` package), and the bytes
+of a picture made from it by Graphviz's ``dot`` program (``render``), run
+through pipes with a time limit (killed when it runs past it): no .gv file is
+ever written. The node limit is checked on the function before any derivative
+graph is built, and again on the whole drawing.
 
 One DOT node per interned node, so a shared subexpression is drawn once (the
 DAG, not a tree); DOT ids are topological indices (n0, n1, ...), so the same
@@ -26,11 +28,13 @@ from __future__ import annotations
 
 import html
 import itertools
+import shutil
+import subprocess
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..errors import ExprgradError, LimitError, OptionError, ToolMissingError
+from ..errors import ArgumentError, ExprgradError, LimitError, OptionError, ToolMissingError
 from ..graph import Node, toposort, variables
 from ..ops import OPS
 from ..passes.diff import adjoints, diff
@@ -45,6 +49,8 @@ MAX_NAME_CHARS = 40
 SHOWN_ROWS = 3
 MAX_INCHES = "100,100"
 MAX_TITLE_CHARS = 120
+# Seconds dot may take: a power tower 150 deep keeps it busy for minutes.
+DEFAULT_TIMEOUT = 60.0
 
 INSTALL_DOT = (
     "Graphviz's 'dot' program is needed for svg, png and pdf but was not found on PATH: "
@@ -70,6 +76,10 @@ class RenderError(ExprgradError):
     exit_code = 1
 
 
+class RenderTimeout(RenderError):
+    """Graphviz's dot did not finish within the time limit (it was stopped)."""
+
+
 # ---------------------------------------------------------------- labels
 
 
@@ -92,7 +102,8 @@ def _html(text: str) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{float(value):.4g}"  # also "nan", "inf", "-inf"
+    value = float(value)
+    return f"{value + 0.0 if value == 0 else value:.4g}"  # -0 drawn as 0; also "nan", "inf", "-inf"
 
 
 def summary(value) -> str:
@@ -231,16 +242,18 @@ def to_dot(
     kind, wrt_nodes = _choose(output, wrt_nodes, graph)
     if rankdir not in RANKDIRS:
         raise OptionError(f"unknown rankdir '{rankdir}' (choose from {', '.join(RANKDIRS)})")
+    if isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer)) or max_nodes < 1:
+        raise ArgumentError(f"must be a whole number >= 1, got {max_nodes!r}", argument="max_nodes")
+    # The function first: differentiating costs time in proportion to it, so a
+    # graph past the limit is refused before any derivative is built.
+    forward = toposort([output])
+    if len(forward) > max_nodes:
+        raise DrawingTooLarge(len(forward), max_nodes, bool(wrt_nodes), function_alone=True)
     derivatives = diff(output, wrt_nodes) if wrt_nodes else {}
     roots = ([output] if kind != "gradient" else []) + list(derivatives.values())
     order = toposort(roots)
     if len(order) > max_nodes:
-        raise LimitError(
-            f"the drawing would have {len(order)} nodes, more than the limit of {max_nodes} "
-            "(--max-nodes): draw less with --graph function or fewer --wrt names, "
-            "or raise --max-nodes"
-        )
-    forward = toposort([output])
+        raise DrawingTooLarge(len(order), max_nodes, bool(derivatives), function_alone=False)
     in_function = {id(n) for n in forward}
     value, adjoint = node_values(output, order, values) if values is not None else ({}, {})
     index = {id(node): i for i, node in enumerate(order)}
@@ -299,6 +312,17 @@ def to_dot(
     return dot.source
 
 
+class DrawingTooLarge(LimitError):
+    """More nodes to draw than ``max_nodes``: ``nodes`` of them, ``derivatives`` drawn or not."""
+
+    def __init__(self, nodes: int, limit: int, derivatives: bool, function_alone: bool):
+        what = "the function alone has" if function_alone else "the drawing would have"
+        less = "draw less (graph='function' or fewer wrt names) or " if derivatives and not function_alone else ""
+        super().__init__(f"{what} {nodes} nodes, more than the limit of {limit}: {less}raise the limit",
+                         argument="max_nodes")
+        self.nodes, self.limit, self.derivatives, self.function_alone = nodes, limit, derivatives, function_alone
+
+
 def _graph_title(output: Node) -> str:
     """"J = <the function's text>", cut to MAX_TITLE_CHARS, as an HTML-like label."""
     from .printing import to_text
@@ -354,33 +378,54 @@ def _graphviz():
     return graphviz
 
 
-def render(dot_text: str, fmt: str) -> bytes:
+def render(dot_text: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> bytes:
     """The picture of ``dot_text`` in ``fmt`` ("svg", "png", "pdf", or "dot" for the text itself).
 
-    Runs Graphviz's ``dot`` through pipes; writes no file.
+    Runs Graphviz's ``dot`` through pipes; writes no file. A ``dot`` still
+    running after ``timeout`` seconds (None: no limit) is killed.
 
     Raises:
         OptionError: an unknown format.
-        ToolMissingError: ``dot`` (or the graphviz package) is not installed.
+        ArgumentError: ``timeout`` is not a number > 0.
+        ToolMissingError: ``dot`` is not installed.
+        RenderTimeout: ``dot`` ran past ``timeout``.
         RenderError: ``dot`` failed.
     """
     if fmt not in FORMATS:
         raise OptionError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)):
+            raise ArgumentError(f"must be a number of seconds, got {timeout!r}", argument="timeout")
+        if not timeout > 0:  # also nan
+            raise ArgumentError(f"must be a number of seconds > 0, got {timeout!r}", argument="timeout")
+        timeout = float(timeout)
     if fmt == "dot":
         return dot_text.encode("utf-8")
-    graphviz = _graphviz()
+    program = shutil.which("dot")
+    if program is None:
+        raise ToolMissingError(INSTALL_DOT)
     try:
-        return graphviz.Source(dot_text).pipe(format=fmt, quiet=True)
-    except graphviz.ExecutableNotFound:
-        raise ToolMissingError(INSTALL_DOT) from None
-    except graphviz.CalledProcessError as exc:
-        detail = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-        raise RenderError("Graphviz's dot failed" + (f": {detail[0]}" if detail else "")) from None
+        # On a timeout, subprocess.run kills dot and waits for it before raising.
+        done = subprocess.run([program, f"-T{fmt}"], input=dot_text.encode("utf-8"),
+                              capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise RenderTimeout(
+            f"Graphviz's dot did not finish laying out the drawing in {timeout:g} s and was stopped: "
+            "draw less (fewer derivatives, or the function alone), ask for the DOT text, "
+            "or allow more time",
+            argument="timeout",
+        ) from None
+    except OSError as exc:
+        raise ToolMissingError(f"{INSTALL_DOT} ({exc.strerror or exc})") from None
+    if done.returncode != 0:
+        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise RenderError("Graphviz's dot failed" + (f": {detail[0]}" if detail else ""))
+    return done.stdout
 
 
-def svg_or_none(node: Node) -> str | None:
+def svg_or_none(node: Node, *, timeout: float = DEFAULT_TIMEOUT, **options) -> str | None:
     """The SVG of ``node``'s graph, or None when dot is missing or the graph is too large (notebooks)."""
     try:
-        return render(to_dot(node), "svg").decode("utf-8")
+        return render(to_dot(node, **options), "svg", timeout=timeout).decode("utf-8")
     except (ToolMissingError, LimitError, RenderError):
         return None

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from ..errors import OptionError
+from ..errors import LimitError, OptionError
 from .command import ExprCommand
-from .inputs import build_function, check_bindings, load_data, parse_bindings
+from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
 from .output import check_output_folder, is_stream, warn, write_atomically
 
 # Mirrors render.FORMATS / GRAPHS / RANKDIRS, which this module must not import
@@ -16,6 +16,7 @@ from .output import check_output_folder, is_stream, warn, write_atomically
 FORMATS = ("svg", "png", "pdf", "dot")
 SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 DEFAULT_MAX_NODES = 2000
+DEFAULT_TIMEOUT = 60.0
 
 
 def choose_format(fmt: str | None, output: str | None) -> str:
@@ -38,6 +39,7 @@ def choose_format(fmt: str | None, output: str | None) -> str:
 
 
 @click.command("render", cls=ExprCommand)
+@data_options
 @click.argument("expr")
 @click.option("--wrt", metavar="NAMES", default="",
               help="Draw the derivative graphs for these names or families (comma-separated).")
@@ -55,8 +57,11 @@ def choose_format(fmt: str | None, output: str | None) -> str:
 @click.option("--rankdir", type=click.Choice(["LR", "TB"]), default="LR", show_default=True,
               help="Data flows left to right or top to bottom.")
 @click.option("--max-nodes", type=click.IntRange(min=1), default=DEFAULT_MAX_NODES, show_default=True,
-              help="Refuse to draw more graph nodes than this.")
-def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_nodes):
+              help="Refuse to draw more graph nodes than this (checked before differentiating).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT,
+              show_default=True, metavar="SECONDS",
+              help="Stop Graphviz's dot when its layout takes longer than this (nothing is written).")
+def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_nodes, timeout):
     """Draw EXPR (the text, '-' for stdin, or @file) and its derivative graphs.
 
     Parameters, data columns, constants, operations and the derivative part
@@ -70,7 +75,7 @@ def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_no
           --data samples/linear.csv -o docs/linear_gradient.svg
       exprgrad render "tanh(a*x + b)" --wrt a,b --at a=0.5,b=-1,x=3 --format dot
     """
-    from ..backends.render import render, to_dot
+    from ..backends.render import DrawingTooLarge, RenderTimeout, render, to_dot
 
     fmt = choose_format(fmt, output)
     check_output_folder(output)  # a missing folder or a read-only file, before any drawing
@@ -90,9 +95,23 @@ def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_no
     values = None
     if at or dataset is not None:
         bindings = parse_bindings(at)
-        values = {**bindings, **check_bindings(function, bindings, dataset)}
-    dot_text = to_dot(function.output, wrt_nodes, graph=kind, values=values,
-                      rankdir=rankdir, max_nodes=max_nodes)
-    content = render(dot_text, fmt)
+        columns = check_bindings(function, bindings, dataset)  # fills in --at families
+        values = {**bindings, **columns}
+    try:
+        dot_text = to_dot(function.output, wrt_nodes, graph=kind, values=values,
+                          rankdir=rankdir, max_nodes=max_nodes)
+    except DrawingTooLarge as exc:
+        what = "the function alone has" if exc.function_alone else "the drawing would have"
+        less = "draw less (--graph function or fewer --wrt names) or " if exc.derivatives and not exc.function_alone else ""
+        raise LimitError(f"{what} {exc.nodes} nodes, more than the limit of {exc.limit}: {less}raise the limit",
+                         argument="max_nodes") from None
+    try:
+        content = render(dot_text, fmt, timeout=timeout)
+    except RenderTimeout:
+        raise RenderTimeout(
+            f"Graphviz's dot did not finish laying out the drawing in {timeout:g} s and was stopped "
+            "(nothing written): draw less (fewer --wrt names, or --graph function), write the DOT text "
+            "with --format dot, or allow more time with --timeout"
+        ) from None
     # Without -o, stdout: the UTF-8 bytes as they are (an SVG says it is UTF-8), whatever the locale.
     write_atomically(output or "-", content)
