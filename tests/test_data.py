@@ -554,3 +554,18 @@ def test_require_columns_and_dataset_misuse():
     data = Dataset(path="d", columns={"x": np.zeros(2)})
     assert data.names == ("x",) and data.rows == 2
     require_columns(data, "x")
+
+
+def test_columns_read_one_by_one_match_and_keep_header_order(tmp_path, rng):
+    """A bad cell in one numeric-looking column sends every such column down the one-by-one read."""
+    table = rng.standard_normal((100, 2)) * 10.0 ** rng.integers(-30, 30, (100, 2))
+    body = "".join(
+        f"{float(a)!r},t{i},{float(b)!r},{i if i < 99 else 'oops'}\n" for i, (a, b) in enumerate(table)
+    )
+    path = write(tmp_path, "a,name,b,c\n" + body)
+    data = load_csv(path)
+    assert list(data.columns) == ["a", "b"] and data.names == ("a", "name", "b", "c")
+    np.testing.assert_array_equal(data.columns["a"], table[:, 0])
+    np.testing.assert_array_equal(data.columns["b"], table[:, 1])
+    assert data.problems["c"] == f"{path}:101:4: cannot read 'oops' as a number in column 'c'"
+    assert data.problems["name"] == f"{path}:2:2: cannot read 't0' as a number in column 'name'"

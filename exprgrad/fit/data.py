@@ -332,33 +332,77 @@ def _load_fast(data: bytes, body: int, width: int, sep: str, decimal: str, allow
 
 
 def _scan(label, header_line, text, names, sep, decimal, allow_nonfinite):
-    """Rows split and checked for width; each column read on its own.
+    """Rows checked for width; the columns read together in C where they can be, else one by one.
 
     Returns (numeric columns, {column name: the problem of a column that is not}).
     """
     width = len(names)
-    rows, numbers = [], []
-    for offset, line in enumerate(text.split("\n"), start=header_line + 1):
-        if not line.strip():
-            continue
-        cells = line.split(sep)
-        if len(cells) != width:
-            raise DataError(_width_problem(label, offset, cells, names, sep, decimal))
-        rows.append(cells)
-        numbers.append(offset)
-    if not rows:
+    lines = text.split("\n")
+    del text
+    # Blank lines are among the lines of the wrong width, unless a row of one cell
+    # or a whitespace separator lets a blank line look like a row.
+    if width == 1 or sep.isspace():
+        suspects = range(len(lines))
+    else:
+        suspects = [k for k, line in enumerate(lines) if line.count(sep) != width - 1]
+    blank = set()
+    for k in suspects:
+        if not lines[k].strip():
+            blank.add(k)
+        elif lines[k].count(sep) != width - 1:
+            raise DataError(
+                _width_problem(label, header_line + 1 + k, lines[k].split(sep), names, sep, decimal)
+            )
+    kept = [k for k in range(len(lines)) if k not in blank]
+    numbers = [header_line + 1 + k for k in kept]
+    if blank:
+        lines = [lines[k] for k in kept]
+    if not lines:
         raise DataError(f"data file '{shown(label)}' has a header but no data rows")
-    columns: dict[str, np.ndarray] = {}
+    columns = _numeric_columns(lines, names, sep, decimal, allow_nonfinite)
     problems: dict[str, str] = {}
-    for index, (column_name, cells) in enumerate(zip(names, zip(*rows)), start=1):
-        values = _column(cells, decimal, allow_nonfinite)
-        if values is None:
+    first = lines[0].split(sep)
+    unresolved = []
+    for index, column_name in enumerate(names):
+        if column_name in columns:
+            continue
+        if _to_float(first[index], decimal) is None:  # the first row says it already
             problems[column_name] = _cell_problem(
-                label, numbers, index, column_name, cells, decimal, allow_nonfinite
+                label, numbers, index + 1, column_name, first[index : index + 1], decimal, allow_nonfinite
             )
         else:
-            columns[column_name] = values
-    return columns, problems
+            unresolved.append(index)
+    if unresolved:
+        rows = [line.split(sep) for line in lines]
+        for index in unresolved:
+            column_name, cells = names[index], [row[index] for row in rows]
+            values = _column(cells, decimal, allow_nonfinite)
+            if values is None:
+                problems[column_name] = _cell_problem(
+                    label, numbers, index + 1, column_name, cells, decimal, allow_nonfinite
+                )
+            else:
+                columns[column_name] = values
+    return {name: columns[name] for name in names if name in columns}, problems
+
+
+def _numeric_columns(lines, names, sep, decimal, allow_nonfinite) -> dict[str, np.ndarray]:
+    """The columns whose first cell is a number, read by np.loadtxt if every one of them reads; else {}."""
+    first = lines[0].split(sep)
+    candidates = [i for i, cell in enumerate(first) if _to_float(cell, decimal) is not None]
+    if not candidates or decimal != ".":
+        return {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = np.loadtxt(
+                lines, dtype=np.float64, delimiter=sep, comments=None, usecols=candidates, ndmin=2
+            )
+    except ValueError:
+        return {}
+    if table.shape != (len(lines), len(candidates)) or not (allow_nonfinite or np.isfinite(table).all()):
+        return {}
+    return {names[i]: table[:, k] for k, i in enumerate(candidates)}
 
 
 def _width_problem(label, line, cells, names, sep, decimal) -> str:
@@ -379,21 +423,19 @@ def _width_problem(label, line, cells, names, sep, decimal) -> str:
 
 def _column(cells: tuple[str, ...], decimal: str, allow_nonfinite: bool) -> np.ndarray | None:
     """A column's numbers, or None when a cell is not a number (or not finite, unless allowed)."""
-    joined = "\n".join(cells)
-    # float() also takes '1_000' and non-ASCII digits, which np.loadtxt refuses.
-    if "_" in joined or not joined.isascii():
-        return None
     if decimal == ",":
+        joined = "\n".join(cells)
         if "." in joined:
             return None
         cells = joined.replace(",", ".").split("\n")
     try:
-        values = np.array(cells, dtype=np.float64)
+        values = np.fromiter(map(float, cells), dtype=np.float64, count=len(cells))
     except ValueError:
-        read = [_to_float(cell) for cell in cells]
-        if None in read:
-            return None
-        values = np.array(read, dtype=np.float64)
+        return None
+    # float() also takes '1_000' and non-ASCII digits, which np.loadtxt refuses.
+    joined = "".join(cells)
+    if "_" in joined or not joined.isascii():
+        return None
     if not allow_nonfinite and not np.isfinite(values).all():
         return None
     return values
@@ -402,13 +444,15 @@ def _column(cells: tuple[str, ...], decimal: str, allow_nonfinite: bool) -> np.n
 def _cell_problem(label, numbers, column, column_name, cells, decimal, allow_nonfinite) -> str:
     """The message for the first cell of a column that is not a (finite) number."""
     for line, raw in zip(numbers, cells):
+        value = _to_float(raw, decimal)
+        if value is not None and (allow_nonfinite or math.isfinite(value)):
+            continue
         text = raw.strip()
         where = f"{shown(label)}:{line}:{column}"
         name = shown(column_name)
         if not text:
             return f"{where}: empty cell in column '{name}'"
         cell = shown(text, _SHOWN_CELL_CHARS)
-        value = _to_float(text, decimal)
         if value is None:
             message = f"{where}: cannot read '{cell}' as a number in column '{name}'"
             if decimal == "." and _DECIMAL_COMMA.fullmatch(text):
@@ -416,10 +460,7 @@ def _cell_problem(label, numbers, column, column_name, cells, decimal, allow_non
             elif decimal == "," and "." in text:
                 message += " (with --decimal , a number is written 1,5)"
             return message
-        if not allow_nonfinite and not math.isfinite(value):
-            return (
-                f"{where}: '{cell}' in column '{name}' is not a finite number (pass --allow-nan to keep it)"
-            )
+        return f"{where}: '{cell}' in column '{name}' is not a finite number (pass --allow-nan to keep it)"
     return f"{shown(label)}: column '{shown(column_name)}' is not a column of numbers"  # pragma: no cover
 
 
