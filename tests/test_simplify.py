@@ -430,3 +430,90 @@ def test_nested_negative_symbolic_exponents_do_not_recurse():
         sys.setrecursionlimit(limit)
     point = {"a": 1.0001, "b": 0.5}
     assert evaluate([out], point, {})[0] == pytest.approx(evaluate([node], point, {})[0])
+
+
+# ---------------------------------------------------------------- textbook losses and the laws of the functions
+
+
+def test_textbook_derivative_of_cross_entropy():
+    z = add(mul(w, x), b)
+    s_z = call("sigmoid", z)
+    loss = call("mean", sub(mul(neg(y), call("log", s_z)), mul(sub(k(1), y), call("log", sub(k(1), s_z)))))
+    assert d(loss, w) == "mean(x*(sigmoid(w*x + b) - y))"
+    assert d(loss, b) == "mean(sigmoid(w*x + b) - y)"
+
+
+def test_textbook_derivative_of_binary_entropy():
+    p = graph.var("p")
+    entropy = sub(mul(neg(p), call("log", p)), mul(sub(k(1), p), call("log", sub(k(1), p))))
+    assert d(entropy, p) == "log(1 - p) - log(p)"
+
+
+def test_derivative_of_the_logistic_function():
+    assert d(div(k(1), add(k(1), call("exp", neg(a)))), a) == "sigmoid(-a)*sigmoid(a)"
+    assert d(call("sigmoid", a), a) == "sigmoid(-a)*sigmoid(a)"
+    assert d(call("softplus", a), a) == "sigmoid(a)"
+
+
+def test_a_difference_and_its_negation_are_one_base():
+    assert s(div(sub(u, k(1)), sub(k(1), u))) == "-1"
+    assert s(mul(sub(a, b), sub(b, a))) == "-(a - b)^2"
+    assert s(div(pow_(sub(a, b), k(3)), sub(b, a))) == "-(a - b)^2"
+    assert s(div(sub(a, b), call("sqrt", sub(b, a)))).count("sqrt") == 1  # (a - b)^(1/2) is no (b - a)^(1/2)
+
+
+def test_sum_laws_of_the_functions():
+    sig, sp = (lambda v: call("sigmoid", v)), (lambda v: call("softplus", v))
+    assert s(add(sig(u), sig(neg(u)))) == "1"
+    assert s(sub(k(1), sig(u))) == "sigmoid(-u)"
+    assert s(sub(k(1), sig(neg(u)))) == "sigmoid(u)"
+    assert s(sub(mul(k(2), a), mul(k(2), a, sig(u)))) == "2*a*sigmoid(-u)"
+    assert s(sub(sp(u), sp(neg(u)))) == "u"
+    assert s(sub(sp(add(a, b)), sp(neg(add(a, b))))) == "a + b"
+    assert s(add(pow_(call("sin", u), k(2)), pow_(call("cos", u), k(2)))) == "1"
+    assert s(sub(k(1), pow_(call("cos", u), k(2)))) == "sin(u)^2"
+    assert s(sub(pow_(call("cosh", u), k(2)), pow_(call("sinh", u), k(2)))) == "1"
+    assert s(add(k(1), pow_(call("sinh", u), k(2)))) == "cosh(u)^2"
+    # no law: left alone
+    assert s(add(sig(u), mul(k(2), sig(neg(u))))) in ("sigmoid(u) + 2*sigmoid(-u)", "2*sigmoid(-u) + sigmoid(u)")
+
+
+def test_distributes_only_where_terms_combine():
+    sig_u = call("sigmoid", u)
+    assert s(sub(mul(sub(k(1), y), sig_u), mul(y, call("sigmoid", neg(u))))) == "sigmoid(u) - y"
+    assert s(sub(mul(add(x, k(1)), y), y)) == "x*y"
+    assert s(add(mul(a, add(x, y)), b)) == "a*(x + y) + b"  # nothing combines: stays factored
+
+
+sum_atoms = st.sampled_from(
+    [
+        call("sigmoid", u), call("sigmoid", neg(u)), call("sigmoid", add(a, x)), call("sigmoid", sub(neg(a), x)),
+        call("softplus", u), call("softplus", neg(u)), pow_(call("sin", a), k(2)), pow_(call("cos", a), k(2)),
+        pow_(call("cosh", b), k(2)), pow_(call("sinh", b), k(2)), u, a, x, y, k(1), k(2), sub(k(1), y),
+        sub(a, b), sub(b, a), div(k(1), sub(a, b)),
+    ]
+)
+sum_terms = st.tuples(st.sampled_from([k(1), k(-1), k(2), y, sub(k(1), y), a]), sum_atoms, sum_atoms).map(
+    lambda t: mul(*t)
+)
+sums = st.lists(sum_terms, min_size=1, max_size=5).map(lambda ts: ts[0] if len(ts) == 1 else add(*ts))
+law_points = st.tuples(
+    st.lists(numbers, min_size=3, max_size=3),
+    st.lists(st.floats(-40, 40).map(lambda v: 0.0 if abs(v) < 1e-3 else v), min_size=10, max_size=10),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sums, law_points)
+def test_sum_laws_keep_values_and_are_idempotent(node, point):
+    simple = simplify(node)
+    (pa, pb, pc), column = point
+    params = {"a": pa, "b": pb, "u": pc}
+    columns = {"x": np.array(column[:5]), "y": np.array(column[5:])}
+    with np.errstate(all="ignore"):
+        want = np.broadcast_to(np.asarray(evaluate([node], params, columns)[0], dtype=float), (5,))
+        got = np.broadcast_to(np.asarray(evaluate([simple], params, columns)[0], dtype=float), (5,))
+        scale = 1 + np.abs(want) + 1e3  # terms up to cosh(2.5)^2*2*2 cancel: absolute rounding
+        defined = np.isfinite(want)
+        assert np.all(np.abs(got - want)[defined] <= 1e-9 * scale[defined]), (to_text(node), to_text(simple))
+    assert simplify(simple) is simple, (to_text(node), to_text(simple), to_text(simplify(simple)))

@@ -17,9 +17,10 @@ import math
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
+from .. import ops
 from ..graph import Node
 from .coefficients import Number, is_integer, is_number_const, numeric_power, tidy
-from .rules import PRODUCT_RULES, match_factors
+from .rules import LINEAR_FORMS, PRODUCT_RULES, match_factors
 
 if TYPE_CHECKING:
     from .simplify import Simplifier
@@ -40,8 +41,16 @@ class Factors:
         """Multiply by base^e."""
         if base in self.factors:
             self.factors[base] = self.owner.add_exponents(self.factors[base], e)  # x^2*x -> x^3
-        else:
-            self.factors[base] = e
+            return
+        if is_integer(e) and LINEAR_FORMS.get(base.op) == (1, -1):
+            flipped = ops.neg(base)  # a - b -> b - a
+            held = self.factors.get(flipped)
+            if held is not None and not isinstance(held, Node):
+                # (a - b)^n = (-1)^n*(b - a)^n for integer n: (p - 1)/(1 - p) -> -1
+                self.coefficient = tidy(self.coefficient * (-1) ** int(e))
+                self.factors[flipped] = tidy(held + e)
+                return
+        self.factors[base] = e
 
     def absorb(self, kid: Node, e, own: bool) -> None:
         """Multiply by kid^e, splicing the kid's own factors in when that is valid and cheap."""

@@ -94,6 +94,22 @@ PRODUCT_RULES: list[tuple] = [
 ]
 # fmt: on
 
+# Laws A + s*B = R over the terms of one sum: ((A, a), (B, b), s, R), A a
+# pattern and B a template of factors with exponents a and b, R a number or
+# a template. For any rest (a product of other factors, or 1):
+#   c*rest*A^a + s*c*rest*B^b -> c*rest*R
+#   c*R*rest - c*rest*A^a -> s*c*rest*B^b        (R a number)
+# fmt: off
+SUM_RULES: list[tuple] = [
+    ((("sigmoid", "U"), 1), (("sigmoid", ("neg", "U")), 1), 1, 1),  # sigmoid(u) + sigmoid(-u) -> 1 ; 1 - sigmoid(u) -> sigmoid(-u)
+    ((("softplus", "U"), 1), (("softplus", ("neg", "U")), 1), -1, "U"),  # softplus(u) - softplus(-u) -> u
+    ((("sin", "U"), 2), (("cos", "U"), 2), 1, 1),  # sin(u)^2 + cos(u)^2 -> 1 ; 1 - sin(u)^2 -> cos(u)^2
+    ((("cos", "U"), 2), (("sin", "U"), 2), 1, 1),  # cos(u)^2 + sin(u)^2 -> 1 ; 1 - cos(u)^2 -> sin(u)^2
+    ((("cosh", "U"), 2), (("sinh", "U"), 2), -1, 1),  # cosh(u)^2 - sinh(u)^2 -> 1 ; 1 - cosh(u)^2 -> -sinh(u)^2
+    ((("sinh", "U"), 2), (("cosh", "U"), 2), -1, -1),  # sinh(u)^2 - cosh(u)^2 -> -1 ; 1 + sinh(u)^2 -> cosh(u)^2
+]
+# fmt: on
+
 # ---------------------------------------------------------------- matching
 
 

@@ -42,6 +42,7 @@ from ..graph import Node
 from .coefficients import Number, as_node, is_number_const, number, numeric_power, ratio, tidy
 from .factors import Factors
 from .rules import LINEAR_FORMS, POWER, PRODUCT, PRODUCT_FORMS, RULES, SQRT, SUM, match
+from .terms import Terms, negated, width
 
 # A shared input is spliced into each of its users only up to this many
 # operands; beyond it, it stays one operand (sharing survives, size stays linear).
@@ -56,23 +57,6 @@ SPLICE_PRIVATE_MAX = 16
 # turn: x^(-2*y^(-2*z))). Past this nesting such a node is built plainly by the
 # builders (same value, maybe not in normal form), so nothing recurses on depth.
 NESTING_MAX = 24
-
-
-def _negated(node: Node) -> Node | None:
-    """u when ``node`` is -u (an op whose linear form is (-1,)), else None."""
-    form = LINEAR_FORMS.get(node.op, ())
-    if form == (-1,):
-        return node.inputs[0]
-    return None
-
-
-def _width(node: Node) -> int:
-    """An upper bound on the terms ``Simplifier._terms`` reads from ``node``, in O(1)."""
-    inner = _negated(node)
-    if inner is not None:
-        node = inner
-    halves = node.inputs if LINEAR_FORMS.get(node.op) == (1, -1) else (node,)
-    return sum(len(h.inputs) if LINEAR_FORMS.get(h.op, ()) is None else 1 for h in halves)
 
 
 class Simplifier:
@@ -127,29 +111,21 @@ class Simplifier:
         coefficients = LINEAR_FORMS[op] or (1,) * len(kids)
         pieces: list[tuple[Node, Number]] = []
         for kid, c, own in zip(kids, coefficients, private):
-            if _width(kid) <= (SPLICE_PRIVATE_MAX if own else SPLICE_SHARED_MAX):
-                pieces.extend((g, c * cg) for g, cg in self._terms(kid))  # (a + b) + c -> a + b + c
+            if width(kid) <= (SPLICE_PRIVATE_MAX if own else SPLICE_SHARED_MAX):
+                pieces.extend((g, c * cg) for g, cg in self.sum_terms(kid))  # (a + b) + c -> a + b + c
             else:
                 pieces.append((kid, c))
-        terms: dict[Node, Number] = {}
-        constant: Number = 0
+        acc = Terms(self)
         for node, c in pieces:
-            inner = _negated(node)
-            while inner is not None:  # a + (-1)*b -> a - b
-                node, c = inner, -c
-                inner = _negated(node)
-            if is_number_const(node):
-                constant = tidy(constant + c * number(node.value))  # 1 + x + 2 -> x + 3
-                continue
-            coefficient, monomial = self.split(node)
-            # x + x -> 2*x ; 2*a*x - a*x -> a*x
-            terms[monomial] = tidy(terms.get(monomial, 0) + c * coefficient)
+            acc.add(node, c)
+        acc.distribute()
+        acc.apply_rules()
+        constant = acc.terms.pop(ops.ONE, 0)
+        terms = acc.terms
         plus, minus = [], []
         for m, c in terms.items():
-            if c == 0:
-                continue  # x - x -> 0
             term = self.scale(c, m)
-            positive = _negated(term)
+            positive = negated(term)
             if positive is not None:
                 minus.append(positive)
             elif c > 0 or term.op in PRODUCT_FORMS:
@@ -168,14 +144,14 @@ class Simplifier:
             return ops.neg(ops.add(*minus))  # -a - b -> -(a + b)
         return ops.sub(ops.add(*plus), ops.add(*minus))  # a + (-b) + (-c) -> a - (b + c)
 
-    def _terms(self, node: Node) -> list[tuple[Node, Number]]:
+    def sum_terms(self, node: Node) -> list[tuple[Node, Number]]:
         """The signed terms of a sum in normal form, [-](p1 + ... - (n1 + ...)).
 
         Reads only that fixed shape: an operand that is itself a sum there is
         a shared one kept whole, and stays one term.
         """
         sign = 1
-        inner = _negated(node)
+        inner = negated(node)
         if inner is not None:
             sign, node = -sign, inner
         halves = [(node, sign)]
@@ -211,7 +187,7 @@ class Simplifier:
         if coefficient == 1:
             result = (1, node)
         else:
-            result = (coefficient, self._assemble(1, factors))
+            result = (coefficient, self.assemble(1, factors))
         self._split_memo[id(node)] = result
         self._keep.append(node)
         return result
@@ -232,8 +208,8 @@ class Simplifier:
         coefficient, factors = self.parts(node)
         if len(factors) > 2 * SPLICE_SHARED_MAX:
             # Large monomials are not copied for a new coefficient: c*(m) nests.
-            return self._assemble(tidy(c * coefficient), [(self._assemble(1, factors), 1)])
-        return self._assemble(tidy(c * coefficient), factors)
+            return self.assemble(tidy(c * coefficient), [(self.assemble(1, factors), 1)])
+        return self.assemble(tidy(c * coefficient), factors)
 
     # ------------------------------------------------------------ products
 
@@ -250,7 +226,7 @@ class Simplifier:
         coefficient: Number = 1
         factors: list[tuple[Node, object]] = []
         top = node
-        inner = _negated(top)
+        inner = negated(top)
         if inner is not None:
             coefficient, top = -coefficient, inner
         halves = [(top, 1)]
@@ -298,7 +274,7 @@ class Simplifier:
         if acc.coefficient == 0:
             return ops.ZERO  # 0*x -> 0
         acc.apply_rules()
-        return self._assemble(acc.coefficient, list(acc.factors.items()))
+        return self.assemble(acc.coefficient, list(acc.factors.items()))
 
     def add_exponents(self, e1, e2):
         """The exponent of x^e1 * x^e2: a number, or a simplified node."""
@@ -316,7 +292,7 @@ class Simplifier:
             return ops.call(SQRT, base)  # x^(1/2) -> sqrt(x)
         return ops.pow_(base, ops.const(float(e)))
 
-    def _assemble(self, coefficient: Number, factors: list[tuple[Node, object]]) -> Node:
+    def assemble(self, coefficient: Number, factors: list[tuple[Node, object]]) -> Node:
         """[-] num / den from a coefficient and (base, exponent) factors."""
         num: list[Node] = []
         den: list[Node] = []

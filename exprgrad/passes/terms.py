@@ -1,0 +1,177 @@
+"""The sum simplify is building: its terms, monomial -> coefficient.
+
+In: the signed terms of a sum, difference or negation, from
+``passes.simplify``'s ``Simplifier`` (the owner, which reads and rebuilds
+nodes in normal form). Out: a dict monomial -> exact coefficient (the
+constant term under the key ``ops.ONE``), with like terms combined
+(2*a*x - a*x -> a*x), the SUM_RULES applied (sigmoid(u) + sigmoid(-u) -> 1,
+1 - sigmoid(u) -> sigmoid(-u), softplus(u) - softplus(-u) -> u) and a
+product of a small sum distributed where that lets terms combine
+((1 - y)*sigmoid(u) - y*sigmoid(-u) -> sigmoid(u) - y). The owner assembles
+the result node.
+Must not: assemble the sum node itself, print, evaluate beyond constant
+folding, or recurse on graph depth (every rebuild goes through the owner,
+which bounds its nesting).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import ops
+from ..graph import Node
+from .coefficients import Number, is_number_const, number, tidy
+from .rules import LINEAR_FORMS, PRODUCT, SUM_RULES, match
+
+if TYPE_CHECKING:
+    from .simplify import Simplifier
+
+# A product is tried distributed over a sum factor of at most this many terms,
+# in sums of at most DISTRIBUTE_TERMS_MAX terms (each trial copies the sum).
+DISTRIBUTE_WIDTH_MAX = 4
+DISTRIBUTE_TERMS_MAX = 12
+
+# The ops SUM_RULES look for, to skip monomials that hold none of them.
+_RULE_OPS = {found[0][0] for found, *_ in SUM_RULES}
+
+
+def negated(node: Node) -> Node | None:
+    """u when ``node`` is -u (an op whose linear form is (-1,)), else None."""
+    if LINEAR_FORMS.get(node.op, ()) == (-1,):
+        return node.inputs[0]
+    return None
+
+
+def width(node: Node) -> int:
+    """An upper bound, in O(1), on the terms ``Simplifier.sum_terms`` reads from ``node``."""
+    inner = negated(node)
+    if inner is not None:
+        node = inner
+    halves = node.inputs if LINEAR_FORMS.get(node.op) == (1, -1) else (node,)
+    return sum(len(h.inputs) if LINEAR_FORMS.get(h.op, ()) is None else 1 for h in halves)
+
+
+class Terms:
+    """The terms (monomial -> coefficient) of a sum being built; the constant is under ``ops.ONE``."""
+
+    def __init__(self, owner: Simplifier):
+        self.owner = owner
+        self.terms: dict[Node, Number] = {}
+
+    def add(self, node: Node, c: Number) -> None:
+        """Add c*node, one term (not a sum) in normal form."""
+        inner = negated(node)
+        while inner is not None:  # a + (-1)*b -> a - b
+            node, c = inner, -c
+            inner = negated(node)
+        if is_number_const(node):
+            coefficient, monomial = number(node.value), ops.ONE  # 1 + x + 2 -> x + 3
+        else:
+            coefficient, monomial = self.owner.split(node)
+        # x + x -> 2*x ; 2*a*x - a*x -> a*x
+        self.bump(monomial, c * coefficient)
+
+    def bump(self, monomial: Node, c: Number) -> None:
+        total = tidy(self.terms.get(monomial, 0) + c)
+        if total == 0:
+            self.terms.pop(monomial, None)  # x - x -> 0
+        else:
+            self.terms[monomial] = total
+
+    def add_sum(self, node: Node, c: Number) -> None:
+        """Add c*node, splicing the terms of a (small) sum in normal form."""
+        for term, ct in self.owner.sum_terms(node):
+            self.add(term, c * ct)
+
+    # ------------------------------------------------------------ sum rules
+
+    def apply_rules(self) -> None:
+        """Rewrite pairs of terms by SUM_RULES until none applies (each fires once per pair)."""
+        fired = True
+        while fired:
+            fired = False
+            for monomial in list(self.terms):
+                if monomial in self.terms and self._rewrite_pair(monomial):
+                    fired = True
+
+    def _rewrite_pair(self, monomial: Node) -> bool:
+        c_a = self.terms[monomial]
+        _, factors = self.owner.parts(monomial)
+        if not any(base.op in _RULE_OPS for base, _ in factors):
+            return False
+        for i, (base, e) in enumerate(factors):
+            if base.op not in _RULE_OPS:
+                continue
+            for (pattern_a, e_a), (template_b, e_b), s, result in SUM_RULES:
+                bound: dict = {}
+                if e != e_a or not match(pattern_a, base, bound, self.owner.instantiate):
+                    continue
+                rest = factors[:i] + factors[i + 1 :]
+                with_b = self._monomial(rest + [(self.owner.instantiate(template_b, bound), e_b)])
+                c_b = self.terms.get(with_b)
+                if c_b is not None and c_b == s * c_a:
+                    # c*A + s*c*B -> c*R: sigmoid(u) + sigmoid(-u) -> 1
+                    del self.terms[monomial], self.terms[with_b]
+                    numeric = isinstance(result, (int, float))
+                    self._add_product(rest, result if numeric else self.owner.instantiate(result, bound), c_a)
+                    return True
+                if not isinstance(result, (int, float)):
+                    continue
+                # c*r*rest - c*rest*A -> s*c*rest*B: 1 - sigmoid(u) -> sigmoid(-u)
+                without = self._monomial(rest)
+                c_r = self.terms.get(without)
+                if c_r is not None and c_r == -result * c_a:
+                    del self.terms[monomial], self.terms[without]
+                    self.bump(with_b, -s * c_a)
+                    return True
+        return False
+
+    def _monomial(self, factors: list) -> Node:
+        return self.owner.assemble(1, factors) if factors else ops.ONE
+
+    def _add_product(self, rest: list, r, c: Number) -> None:
+        """Add c * rest * r, r a number or a node (a sum is spliced)."""
+        if not isinstance(r, Node):
+            self.bump(self._monomial(rest), c * r)
+            return
+        if not rest:
+            self.add_sum(r, c)
+            return
+        self.add(self.owner.op(PRODUCT, [self._monomial(rest), r]), c)
+
+    # ------------------------------------------------------------ distribution
+
+    def distribute(self) -> None:
+        """Distribute products over small sum factors where that lets terms combine.
+
+        A trial is kept when the sum it gives, with SUM_RULES applied, has no
+        more terms than before: (1 - y)*sigmoid(u) - y*sigmoid(-u) becomes
+        sigmoid(u) - y*sigmoid(u) - y*sigmoid(-u), that is sigmoid(u) - y.
+        """
+        if len(self.terms) < 2 or len(self.terms) > DISTRIBUTE_TERMS_MAX:
+            return
+        for monomial in list(self.terms):
+            if monomial not in self.terms:
+                continue
+            c = self.terms[monomial]
+            _, factors = self.owner.parts(monomial)
+            for i, (base, e) in enumerate(factors):
+                if e != 1 or base.op not in LINEAR_FORMS or width(base) > DISTRIBUTE_WIDTH_MAX:
+                    continue
+                rest = self._monomial(factors[:i] + factors[i + 1 :])
+                trial = Terms(self.owner)
+                trial.terms = dict(self.terms)
+                del trial.terms[monomial]
+                for term, ct in self.owner.sum_terms(base):
+                    trial.add(self.owner.op(PRODUCT, [rest, term]), c * ct)
+                trial.apply_rules()
+                if len(trial.terms) < len(self.terms) or (
+                    len(trial.terms) == len(self.terms) and _sum_width(trial.terms) < _sum_width(self.terms)
+                ):
+                    self.terms = trial.terms
+                    break
+
+
+def _sum_width(terms: dict) -> int:
+    """How many factors of the monomials are themselves sums (fewer reads better)."""
+    return sum(1 for m in terms for f in (m.inputs if m.op == PRODUCT else (m,)) if f.op in LINEAR_FORMS)
