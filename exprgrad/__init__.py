@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 # The fit subpackage is callable: exprgrad.fit(...) runs a fit (see fit/__init__.py).
 from . import fit
-from .errors import ExprgradError
+from .errors import ArgumentError, ExprgradError
 from .function import Function, parse
 
-__all__ = ["ExprgradError", "Function", "__version__", "fit", "parse"]
+__all__ = ["ArgumentError", "ExprgradError", "Function", "__version__", "fit", "parse"]

@@ -9,11 +9,14 @@ only when a method needs them.
 from __future__ import annotations
 
 import functools
+import keyword
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from . import graph
+from .errors import ArgumentError, EvaluationError
 from .graph import Node
 from .lower import lower
 from .parse import parse as parse_program
@@ -26,11 +29,24 @@ class Function:
         output: the graph's output node.
         params: names of the scalar parameters, in natural order (theta[2] before theta[10]).
         columns: names of the data columns it reads (one value per row).
+        derivative_of: the names it is a derivative with respect to: () for the
+            function J itself, ("a",) for the Function ``f.diff("a")`` returns.
+        label: how it is titled: "J", "∂J/∂a", "∂²J/∂a∂b".
     """
 
-    def __init__(self, output: Node, text: str | None = None):
+    def __init__(self, output: Node, text: str | None = None, derivative_of: tuple[str, ...] = ()):
+        if not isinstance(output, Node):
+            raise ArgumentError(
+                f"must be a graph node, got {type(output).__name__}: use exprgrad.parse(text) for text",
+                argument="output",
+            )
         self.output = output
         self._text = text
+        self.derivative_of = tuple(derivative_of)
+
+    @property
+    def label(self) -> str:
+        return _text_label(self.derivative_of)
 
     @functools.cached_property
     def _variables(self) -> list[Node]:
@@ -47,19 +63,27 @@ class Function:
 
     # ------------------------------------------------------------ values
 
-    def evaluate(self, data: Mapping[str, Sequence[float]] | None = None, **bindings):
+    def evaluate(self, data: Mapping[str, Sequence[float]] | None = None, /, **bindings):
         """The value: a float, or one value per row for a per-row function.
 
         Args:
-            data: data columns by name (a dict of arrays, or a Dataset's ``columns``).
-            **bindings: parameter values; an array-valued keyword is a column.
+            data: data columns by name (a dict of arrays, or a Dataset's
+                ``columns``); positional, so a parameter may be called ``data``
+                (``data=`` with a dict still gives the columns).
+            **bindings: parameter values (real numbers); a sequence is a column.
+                Names the function does not use are ignored, so one set of
+                values serves a function and its derivatives.
 
         Raises:
-            EvaluationError: a parameter or column has no value.
+            ArgumentError: a value is not a real number (None, text, a complex
+                number, True/False), or a column is not one-dimensional.
+            EvaluationError: a parameter or column has no value, or columns
+                differ in length.
         """
         from .backends.evaluate import evaluate
-        from .errors import EvaluationError
 
+        if data is None and isinstance(bindings.get("data"), Mapping) and "data" not in self.params:
+            data = bindings.pop("data")
         params, columns = _split_bindings(data, bindings)
         per_row = [name for name in columns if name in self.params]
         if per_row:
@@ -73,17 +97,38 @@ class Function:
 
     # ------------------------------------------------------------ derivatives
 
-    def _wrt(self, names: str | Iterable[str] | None) -> list[Node]:
+    def _wrt(self, names, argument: str = "names") -> list[Node]:
         from .passes.diff import resolve_wrt
 
-        if isinstance(names, str):
+        if names is None:
+            names = []
+        elif isinstance(names, str):
             names = [n.strip() for n in names.split(",") if n.strip()]
-        nodes, _warnings = resolve_wrt(self.output, list(names or []))
+        elif isinstance(names, Iterable):
+            names = list(names)
+            wrong = [n for n in names if not isinstance(n, str)]
+            if wrong:
+                raise ArgumentError(f"names must be text, got {wrong[0]!r}", argument=argument)
+        else:
+            raise ArgumentError(
+                f"must be a name, names separated by commas, or a list of names, got {type(names).__name__}",
+                argument=argument,
+            )
+        nodes, _warnings = resolve_wrt(self.output, names)
         return nodes
 
     def diff(self, name: str) -> Function:
-        """The partial derivative with respect to ``name``, simplified."""
-        return self.grad([name])[name]
+        """The partial derivative with respect to ``name`` (a parameter, a family member, a column), simplified."""
+        if not isinstance(name, str) or not name.strip():
+            raise ArgumentError(f"must be a variable name like 'a' or 'theta[0]', got {name!r}", argument="name")
+        partials = self.grad([name.strip()])
+        if name.strip() in partials:
+            return partials[name.strip()]
+        if len(partials) == 1:
+            return next(iter(partials.values()))
+        members = ", ".join(partials)
+        raise ArgumentError(f"'{name}' is a family ({members}): use grad({name!r}) for all of them",
+                            argument="name")
 
     def grad(self, names: str | Iterable[str] | None = None) -> dict[str, Function]:
         """Partial derivatives for ``names`` (default: every parameter), one reverse sweep."""
@@ -91,7 +136,10 @@ class Function:
         from .passes.simplify import simplify
 
         wrt = self._wrt(names)
-        return {name: Function(simplify(node)) for name, node in diff(self.output, wrt).items()}
+        return {
+            name: Function(simplify(node), derivative_of=(*self.derivative_of, name))
+            for name, node in diff(self.output, wrt).items()
+        }
 
     def hessian(self, names: str | Iterable[str] | None = None) -> dict[str, dict[str, Function]]:
         """Second partial derivatives for ``names`` (default: every parameter)."""
@@ -100,9 +148,36 @@ class Function:
 
         wrt = self._wrt(names)
         return {
-            a: {b: Function(simplify(node)) for b, node in row.items()}
+            a: {b: Function(simplify(node), derivative_of=(*self.derivative_of, a, b)) for b, node in row.items()}
             for a, row in hessian(self.output, wrt).items()
         }
+
+    def check(
+        self,
+        values: Mapping[str, float],
+        data: Mapping[str, Sequence[float]] | None = None,
+        *,
+        wrt: str | Iterable[str] | None = None,
+        tol: float = 1e-6,
+        rows: int = 5,
+    ) -> list:
+        """Every partial derivative against finite differences (``exprgrad.check``).
+
+        Args:
+            values: parameter values by name. data: data columns by name.
+            wrt: names to check (default: every parameter).
+            tol: the largest accepted relative error, in (0, 1).
+            rows: for a column, how many rows to move one at a time.
+
+        Returns:
+            One ``exprgrad.check.PartialCheck`` per name: ``.ok``, ``.status``,
+            ``.analytic``, ``.numeric``, ``.error``.
+        """
+        from .check import check_partials
+
+        params, columns = _split_bindings(data, _checked_mapping(values, "values"))
+        nodes = self._wrt(wrt, "wrt") if wrt else None
+        return check_partials(self.output, params, columns, nodes, tol=tol, rows=rows)
 
     # ------------------------------------------------------------ printing
 
@@ -124,33 +199,134 @@ class Function:
         """Self-contained numpy source computing the function."""
         from .backends.python_source import to_python
 
+        if not isinstance(function_name, str) or not function_name.isidentifier() or keyword.iskeyword(function_name):
+            raise ArgumentError(f"must be a Python identifier, got {function_name!r}", argument="function_name")
         return to_python({"value": self.output}, function_name)
 
     def _repr_latex_(self) -> str:
-        return f"$\\displaystyle {self.latex()}$"
+        """The expression; a derivative is titled (\\frac{\\partial J}{\\partial a} = ...)."""
+        text = self.latex()
+        if self.derivative_of:
+            from .backends.latex import latex_derivative_label
+
+            text = f"{latex_derivative_label(self.derivative_of)} = {text}"
+        return f"$\\displaystyle {text}$"
 
     # ------------------------------------------------------------ drawing
 
     def to_dot(self, wrt: str | Iterable[str] | None = (), **options) -> str:
-        """Graphviz DOT text of the graph (and of its derivative graphs with ``wrt``)."""
+        """Graphviz DOT text of the graph (and of its derivative graphs with ``wrt``).
+
+        Args:
+            wrt: names whose derivative graphs to draw.
+            **options: graph ("function", "gradient", "both"), values (a dict
+                of parameter values and columns), rankdir ("LR", "TB"),
+                max_nodes, legend (see ``exprgrad.backends.render.to_dot``).
+        """
         from .backends.render import to_dot
 
-        return to_dot(self.output, self._wrt(wrt) if wrt else [], **options)
+        unknown = [key for key in options if key not in _DOT_OPTIONS]
+        if unknown:
+            raise ArgumentError(f"unknown option '{unknown[0]}' (choose from {', '.join(_DOT_OPTIONS)})",
+                                argument="options")
+        if options.get("values") is not None:
+            params, columns = _split_bindings(None, _checked_mapping(options["values"], "values"))
+            options["values"] = {**params, **columns}
+        nodes = self._wrt(wrt, "wrt") if wrt else []
+        return to_dot(self.output, nodes, name=self.label, **options)
 
     def _repr_svg_(self) -> str | None:
         from .backends.render import svg_or_none
 
-        return svg_or_none(self.output)
+        return svg_or_none(self.output, name=self.label)
+
+
+_DOT_OPTIONS = ("graph", "values", "rankdir", "max_nodes", "legend")
+_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _text_label(wrt: tuple[str, ...]) -> str:
+    """J, ∂J/∂a, ∂²J/∂a∂b, ∂²J/∂a²."""
+    if not wrt:
+        return "J"
+    order = str(len(wrt)).translate(_SUPERSCRIPTS) if len(wrt) > 1 else ""
+    parts = []
+    for name in dict.fromkeys(wrt):
+        count = wrt.count(name)
+        parts.append(f"∂{name}" + (str(count).translate(_SUPERSCRIPTS) if count > 1 else ""))
+    return f"∂{order}J/{''.join(parts)}"
+
+
+def _checked_mapping(value, argument: str) -> Mapping:
+    if not isinstance(value, Mapping):
+        raise ArgumentError(f"must be a dict of names to values, got {type(value).__name__}", argument=argument)
+    wrong = [key for key in value if not isinstance(key, str)]
+    if wrong:
+        raise ArgumentError(f"names must be text, got {wrong[0]!r}", argument=argument)
+    return value
+
+
+def _real(name: str, value, argument: str) -> float:
+    """A parameter's value as a float, or ArgumentError saying what is wrong with it."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ArgumentError(f"{value} is not a number: give {float(value)} for a parameter", argument=argument)
+    if value is None:
+        raise ArgumentError(f"None is not a number: give '{name}' a value", argument=argument)
+    if isinstance(value, (str, bytes)):
+        raise ArgumentError(f"{value!r} is text, not a number", argument=argument)
+    if isinstance(value, (complex, np.complexfloating)):
+        raise ArgumentError(f"{value!r} is a complex number: exprgrad computes with real numbers",
+                            argument=argument)
+    if not isinstance(value, (numbers.Real, np.number)):
+        raise ArgumentError(f"a {type(value).__name__} is not a number", argument=argument)
+    try:
+        return float(value)
+    except OverflowError:
+        raise ArgumentError("too large for a float (about 1.8e308 at most)", argument=argument) from None
+
+
+def _column(name: str, values, argument: str) -> np.ndarray:
+    """A column's values as a float64 array, or ArgumentError saying what is wrong with them."""
+    if isinstance(values, (str, bytes)):
+        raise ArgumentError(f"{values!r} is text, not a column of numbers", argument=argument)
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as exc:
+        raise ArgumentError(f"cannot read as a column of numbers: {exc}", argument=argument) from None
+    if array.ndim == 0:
+        raise ArgumentError("is one number, not a column: give a parameter as a keyword (evaluate(a=1.0))",
+                            argument=argument)
+    if array.ndim != 1:
+        raise ArgumentError(f"must be one-dimensional (one value per row), got shape {array.shape}",
+                            argument=argument)
+    if array.dtype.kind == "c":
+        raise ArgumentError("holds complex numbers: exprgrad computes with real numbers", argument=argument)
+    if array.dtype.kind not in "biuf":
+        try:
+            array = np.array([_real(name, v, argument) for v in array.tolist()], dtype=float)
+        except ArgumentError as exc:
+            raise ArgumentError(f"holds a value that is not a number: {exc.message}", argument=argument) from None
+    return array.astype(float)
 
 
 def _split_bindings(data, bindings) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    columns = {name: np.asarray(values, dtype=float) for name, values in (data or {}).items()}
+    """(parameter values, columns): numbers become parameters, sequences columns, all checked."""
+    columns: dict[str, np.ndarray] = {}
+    if data is not None:
+        for name, values in _checked_mapping(data, "data").items():
+            columns[name] = _column(name, values, f"data[{name!r}]")
     params: dict[str, float] = {}
     for name, value in bindings.items():
-        if np.ndim(value) == 0:
-            params[name] = float(value)
+        if name in columns:
+            raise EvaluationError(f"'{name}' is given twice: in data and as a keyword")
+        if isinstance(value, (str, bytes)) or np.ndim(value) == 0 or value is None:
+            params[name] = _real(name, value.item() if isinstance(value, np.ndarray) else value, name)
         else:
-            columns[name] = np.asarray(value, dtype=float)
+            columns[name] = _column(name, value, name)
+    lengths = {name: len(values) for name, values in columns.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"'{name}' has {n}" for name, n in lengths.items())
+        raise EvaluationError(f"data columns differ in length ({shown} rows)")
     return params, columns
 
 
@@ -165,9 +341,19 @@ def parse(text: str, columns: Iterable[str] | None = None) -> Function:
 
     Raises:
         ExprSyntaxError, NameResolutionError, ArityError: the text is wrong.
+        ArgumentError: ``text`` is not a str, or ``columns`` not a list of names.
     """
+    if not isinstance(text, str):
+        raise ArgumentError(f"must be exprgrad source text (a str), got {type(text).__name__}", argument="text")
+    if columns is not None:
+        if isinstance(columns, str) or not isinstance(columns, Iterable):
+            raise ArgumentError(f"must be a list of column names, got {columns!r}", argument="columns")
+        columns = list(columns)
+        wrong = [c for c in columns if not isinstance(c, str)]
+        if wrong:
+            raise ArgumentError(f"column names must be text, got {wrong[0]!r}", argument="columns")
     with graph.gc_paused():
         # The syntax tree dies inside the pause: freeing it after would
         # trigger a collection over all of its nodes.
-        output = lower(parse_program(text), None if columns is None else list(columns))
+        output = lower(parse_program(text), columns)
         return Function(output, text)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import exprgrad
-from exprgrad.errors import EvaluationError, ExprSyntaxError
+from exprgrad.errors import ArgumentError, EvaluationError, ExprSyntaxError
 
 
 def test_parse_params_columns_evaluate():
@@ -67,3 +67,106 @@ def test_sequence_for_a_parameter_says_how_to_make_it_a_column():
 def test_readme_gradient_example():
     f = exprgrad.parse("mean((a*x + b - y)^2)")
     assert f.grad("a,b")["b"].evaluate(a=2, b=1, x=[1, 2], y=[3, 4]) == 1.0
+
+
+# ---------------------------------------------------------------- misuse is an ExprgradError naming the argument
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [(None, "None is not a number"), ("1", "is text"), (1j, "complex"), (np.complex128(1), "complex"),
+     (True, "True is not a number"), (np.bool_(False), "False is not a number"), (10**400, "too large"),
+     (object(), "is not a number"), (np.array([[1.0, 2.0]]), "one-dimensional")],
+)
+def test_a_wrong_parameter_value_names_the_parameter(value, words):
+    with pytest.raises(ArgumentError) as info:
+        exprgrad.parse("a*b").evaluate(a=value, b=1)
+    assert str(info.value).startswith("a: ") and words in str(info.value)
+    assert isinstance(info.value, exprgrad.ExprgradError) and isinstance(info.value, TypeError)
+
+
+@pytest.mark.parametrize(
+    "column, words",
+    [([1, "q"], "is text"), ([1, None], "None is not a number"), ([1j, 2], "complex"), ("12", "is text"),
+     (np.ones((2, 2)), "one-dimensional")],
+)
+def test_a_wrong_column_names_the_column(column, words):
+    f = exprgrad.parse("mean((a*x - y)^2)")
+    with pytest.raises(ArgumentError) as info:
+        f.evaluate(a=1, x=column, y=[1, 2])
+    assert str(info.value).startswith("x: ") and words in str(info.value)
+    with pytest.raises(ArgumentError, match=r"^data\['x'\]: "):
+        f.evaluate({"x": column, "y": [1, 2]}, a=1)
+
+
+def test_boolean_columns_are_zero_and_one():
+    f = exprgrad.parse("mean(y)", columns=["y"])
+    assert f.evaluate(y=np.array([True, False, True, True])) == 0.75
+
+
+def test_columns_of_different_lengths_say_which():
+    with pytest.raises(EvaluationError, match="'x' has 2, 'y' has 3 rows"):
+        exprgrad.parse("mean(a*x - y)").evaluate(a=1, x=[1, 2], y=[1, 2, 3])
+
+
+def test_a_parameter_named_data():
+    f = exprgrad.parse("data*a")
+    assert f.params == ["a", "data"]
+    assert f.evaluate(data=3, a=2) == 6.0
+    g = exprgrad.parse("mean(a*x)")
+    assert g.evaluate(data={"x": [1, 3]}, a=2) == 4.0  # data= with a dict: the columns, as before
+    with pytest.raises(ArgumentError, match="^data: must be a dict"):
+        g.evaluate(5, a=1)
+    with pytest.raises(ArgumentError, match=r"^data\['a'\]: is one number, not a column"):
+        exprgrad.parse("a*b").evaluate({"a": 1}, b=1)
+
+
+def test_names_the_function_does_not_use_are_ignored():
+    f = exprgrad.parse("a^2*b")
+    values = {"a": 3.0, "b": 2.0}
+    assert f.diff("b").evaluate(**values) == 9.0
+
+
+@pytest.mark.parametrize(
+    "call, argument",
+    [(lambda f: f.diff(None), "name"), (lambda f: f.diff(3), "name"), (lambda f: f.diff(""), "name"),
+     (lambda f: f.grad(5), "names"), (lambda f: f.grad(["a", 5]), "names"), (lambda f: f.hessian(1.5), "names"),
+     (lambda f: f.to_dot(5), "wrt"), (lambda f: f.to_dot("a", bogus=1), "options"),
+     (lambda f: f.to_dot("a", max_nodes="x"), "max_nodes"), (lambda f: f.to_dot(values={"a": None}), "a"),
+     (lambda f: f.python(5), "function_name"), (lambda f: f.python("class"), "function_name"),
+     (lambda f: exprgrad.parse(None), "text"), (lambda f: exprgrad.parse(b"a"), "text"),
+     (lambda f: exprgrad.parse("a", columns="x"), "columns"), (lambda f: exprgrad.parse("a", columns=[1]), "columns"),
+     (lambda f: exprgrad.Function("a*b"), "output")],
+)
+def test_misused_methods_raise_argument_errors(call, argument):
+    with pytest.raises(ArgumentError) as info:
+        call(exprgrad.parse("a*b"))
+    assert info.value.argument == argument and str(info.value).startswith(f"{argument}: ")
+    assert "--" not in str(info.value)  # the library names Python arguments, not options
+
+
+def test_diff_of_a_family_points_to_grad():
+    f = exprgrad.parse("theta[0]*theta[1]")
+    with pytest.raises(ArgumentError, match=r"family \(theta\[0\], theta\[1\]\): use grad\('theta'\)"):
+        f.diff("theta")
+    assert str(f.diff("theta[1]")) == "theta[0]"
+
+
+def test_a_derivative_is_titled_as_one():
+    f = exprgrad.parse("a^2*b")
+    assert f.label == "J" and f._repr_latex_() == f"$\\displaystyle {f.latex()}$"
+    da = f.diff("a")
+    assert da.label == "∂J/∂a" and da.derivative_of == ("a",)
+    assert da._repr_latex_() == f"$\\displaystyle \\frac{{\\partial J}}{{\\partial a}} = {da.latex()}$"
+    assert f.hessian()["a"]["b"].label == "∂²J/∂a∂b" and da.diff("a").label == "∂²J/∂a²"
+    dot = da.to_dot()
+    assert "∂J/∂a = 2*a*b" in dot and "J = " not in dot.replace("∂J/∂a = ", "")
+
+
+def test_check_method():
+    f = exprgrad.parse("mean((a*x + b - y)^2)")
+    results = f.check({"a": 2, "b": 1}, {"x": [0.0, 1.0, 2.0], "y": [1.0, 3.0, 4.0]}, wrt="a,b,x")
+    assert [r.name for r in results] == ["a", "b", "x"] and all(r.ok for r in results)
+    assert exprgrad.parse("log(a)").check({"a": -1})[0].status == "not finite"
+    with pytest.raises(ArgumentError, match="^tol: "):
+        f.check({"a": 2, "b": 1}, {"x": [0.0], "y": [1.0]}, tol=float("nan"))

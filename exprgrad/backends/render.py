@@ -215,6 +215,7 @@ def to_dot(
     rankdir: str = "LR",
     max_nodes: int = DEFAULT_MAX_NODES,
     legend: bool = True,
+    name: str = "J",
 ) -> str:
     """The DOT text of the function's graph and/or its derivative graphs.
 
@@ -229,6 +230,8 @@ def to_dot(
         rankdir: "LR" (data flows left to right) or "TB" (top to bottom).
         max_nodes: refuse drawings with more graph nodes than this.
         legend: draw a legend of the node kinds present.
+        name: what the function is called in the title and the markers
+            ("J"; a derivative shown on its own: "∂J/∂a").
 
     Returns:
         DOT source text, the same for the same input.
@@ -262,7 +265,7 @@ def to_dot(
     # size: a drawing past 100 inches is scaled to fit, which keeps a 500-node PNG
     # under 10,000 pixels a side (3 s instead of 9 s; svg and pdf just scale).
     dot.attr(rankdir=rankdir, fontname="Helvetica", nodesep="0.25", ranksep="0.35",
-             newrank="true", labelloc="t", size=MAX_INCHES, label=_graph_title(output))
+             newrank="true", labelloc="t", size=MAX_INCHES, label=_graph_title(output, name))
     dot.attr("node", fontname="Helvetica", fontsize="12", height="0.3", margin="0.06,0.03")
     dot.attr("edge", arrowsize="0.6", color="#444444", fontname="Helvetica")
 
@@ -277,20 +280,20 @@ def to_dot(
             style.update(_DERIVATIVE_STYLE)
         target.node(f"n{index[id(node)]}", _label(_title(node), rows), **style)
 
-    def marker(target, name, title, node):
+    def marker(target, dot_id, title, node):
         text = title if id(node) not in value else f"{title} = {summary(value[id(node)])}"
-        color = "black" if name == "out" else DERIVATIVE_COLOR
-        target.node(name, f"<<B>{_html(text)}</B>>", **_MARKER_STYLE, color=color)
-        target.edge(f"n{index[id(node)]}", name, penwidth="1.5", color=color)
+        color = "black" if dot_id == "out" else DERIVATIVE_COLOR
+        target.node(dot_id, f"<<B>{_html(text)}</B>>", **_MARKER_STYLE, color=color)
+        target.edge(f"n{index[id(node)]}", dot_id, penwidth="1.5", color=color)
 
     with dot.subgraph(name="cluster_function") as cluster:
-        cluster.attr(label="function J" if kind != "gradient" else "function nodes the gradient uses",
+        cluster.attr(label=f"function {name}" if kind != "gradient" else "function nodes the gradient uses",
                      style="rounded", color="#bbbbbb", fontcolor="#555555")
         for node in order:
             if id(node) in in_function:
                 draw(cluster, node)
         if kind != "gradient":
-            marker(cluster, "out", "J", output)
+            marker(cluster, "out", name, output)
     if derivatives:
         with dot.subgraph(name="cluster_gradient") as cluster:
             cluster.attr(label="gradient", style="rounded,dashed", color=DERIVATIVE_COLOR,
@@ -298,8 +301,9 @@ def to_dot(
             for node in order:
                 if id(node) not in in_function:
                     draw(cluster, node)
-            for k, (name, node) in enumerate(derivatives.items()):
-                marker(cluster, f"d{k}", f"∂J/∂{name}", node)
+            for k, (wrt_name, node) in enumerate(derivatives.items()):
+                top = name if name == "J" else f"({name})"
+                marker(cluster, f"d{k}", f"∂{top}/∂{wrt_name}", node)
     for node in order:
         _draw_edges(dot, node, index, derivative=id(node) not in in_function)
     if legend:
@@ -323,11 +327,11 @@ class DrawingTooLarge(LimitError):
         self.nodes, self.limit, self.derivatives, self.function_alone = nodes, limit, derivatives, function_alone
 
 
-def _graph_title(output: Node) -> str:
+def _graph_title(output: Node, name: str = "J") -> str:
     """"J = <the function's text>", cut to MAX_TITLE_CHARS, as an HTML-like label."""
     from .printing import to_text
 
-    text = f"J = {to_text(output)}"
+    text = f"{name} = {to_text(output)}"
     if len(text) > MAX_TITLE_CHARS:
         text = text[: MAX_TITLE_CHARS - 1] + "…"
     return f"<{_html(text)}>"
