@@ -569,3 +569,22 @@ def test_columns_read_one_by_one_match_and_keep_header_order(tmp_path, rng):
     np.testing.assert_array_equal(data.columns["b"], table[:, 1])
     assert data.problems["c"] == f"{path}:101:4: cannot read 'oops' as a number in column 'c'"
     assert data.problems["name"] == f"{path}:2:2: cannot read 't0' as a number in column 'name'"
+
+
+def test_long_and_many_names_are_shortened_in_messages(tmp_path):
+    names = [f"column_{i}_" + "n" * 100 for i in range(30)]
+    data = load_csv(write(tmp_path, ",".join(names) + "\n" + ",".join("1" * 30) + "\n"))
+    with pytest.raises(DataError) as info:
+        require_columns(data, ["z" * 1000])
+    message = str(info.value)
+    assert len(message) < 2500 and "... (30 columns)" in message and "z" * 77 + "..." in message
+
+
+def test_wrong_separator_is_hinted(tmp_path):
+    path = write(tmp_path, "x,y\n1,2\n")
+    with pytest.raises(DataError) as info:
+        require_columns(load_csv(path, sep=";"), ["x"])
+    assert str(info.value) == (
+        f"the expression needs column 'x', which {path} lacks (it has: x,y); "
+        "its header is one name with a comma in it: are the cells separated by something else?"
+    )

@@ -53,8 +53,11 @@ __all__ = ["MAX_CSV_BYTES", "SEPARATORS", "Dataset", "load_csv", "require_column
 MAX_CSV_BYTES = 1 << 30
 # Separator -> its name in messages; sniffed in this order of preference.
 SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab"}
-# Cells longer than this are shortened in messages, so one line stays one line.
+# Cells and names longer than this are shortened in messages, and a list of
+# names stops after so many, so one line stays a readable line.
 _SHOWN_CELL_CHARS = 40
+_SHOWN_NAME_CHARS = 80
+_SHOWN_NAMES = 20
 # Data lines the separator sniffer looks at after the header.
 _SNIFF_LINES = 20
 _DECIMAL_COMMA = re.compile(r"\s*[+-]?\d*,\d+(?:[eE][+-]?\d+)?\s*")
@@ -223,15 +226,34 @@ def require_columns(dataset: Dataset, names: Iterable[str], *, what: str = "the 
     wanted = list(dict.fromkeys(names))
     missing = [n for n in wanted if n not in dataset.columns and n not in dataset.problems]
     if missing:
-        quoted = ", ".join(f"'{shown(str(n))}'" for n in missing)
+        quoted = ", ".join(f"'{_name(str(n))}'" for n in missing)
         noun = "column" if len(missing) == 1 else "columns"
         raise DataError(
             f"{what} needs {noun} {quoted}, which {shown(dataset.path)} lacks "
-            f"(it has: {', '.join(shown(n) for n in dataset.names)})"
+            f"(it has: {_names(dataset.names)}){_separator_hint(dataset)}"
         )
     for name in wanted:
         if name in dataset.problems:
             raise DataError(dataset.problems[name])
+
+
+def _name(name: str) -> str:
+    return shown(name, _SHOWN_NAME_CHARS)
+
+
+def _names(names) -> str:
+    """'x, y, z', or the first _SHOWN_NAMES names and how many there are."""
+    listed = ", ".join(_name(n) for n in names[:_SHOWN_NAMES])
+    return listed if len(names) <= _SHOWN_NAMES else f"{listed}, ... ({len(names)} columns)"
+
+
+def _separator_hint(dataset: Dataset) -> str:
+    """A header read as one name that holds a separator: the separator given is likely wrong."""
+    if len(dataset.names) == 1:
+        inside = [SEPARATORS[s] for s in SEPARATORS if s in dataset.names[0]]
+        if inside:
+            return f"; its header is one name with a {inside[0]} in it: are the cells separated by something else?"
+    return ""
 
 
 def _check_options(sep, decimal, allow_nonfinite, max_bytes) -> None:
@@ -291,7 +313,7 @@ def _parse_header(label: str, line: int, header: str, sep: str) -> list[str]:
             raise DataError(f"{shown(label)}:{line}: column {column} has no name")
         if column_name in first_seen:
             raise DataError(
-                f"{shown(label)}:{line}: column name '{shown(column_name)}' appears twice "
+                f"{shown(label)}:{line}: column name '{_name(column_name)}' appears twice "
                 f"(columns {first_seen[column_name]} and {column})"
             )
         first_seen[column_name] = column
@@ -408,8 +430,7 @@ def _numeric_columns(lines, names, sep, decimal, allow_nonfinite) -> dict[str, n
 def _width_problem(label, line, cells, names, sep, decimal) -> str:
     separated = "" if sep == "," else f" separated by {SEPARATORS[sep]}s"
     message = (
-        f"{shown(label)}:{line}: expected {len(names)} cells ({', '.join(shown(n) for n in names)}){separated}, "
-        f"found {len(cells)}"
+        f"{shown(label)}:{line}: expected {len(names)} cells ({_names(names)}){separated}, found {len(cells)}"
     )
     if (
         sep == ","
@@ -449,7 +470,7 @@ def _cell_problem(label, numbers, column, column_name, cells, decimal, allow_non
             continue
         text = raw.strip()
         where = f"{shown(label)}:{line}:{column}"
-        name = shown(column_name)
+        name = _name(column_name)
         if not text:
             return f"{where}: empty cell in column '{name}'"
         cell = shown(text, _SHOWN_CELL_CHARS)
@@ -461,7 +482,7 @@ def _cell_problem(label, numbers, column, column_name, cells, decimal, allow_non
                 message += " (with --decimal , a number is written 1,5)"
             return message
         return f"{where}: '{cell}' in column '{name}' is not a finite number (pass --allow-nan to keep it)"
-    return f"{shown(label)}: column '{shown(column_name)}' is not a column of numbers"  # pragma: no cover
+    return f"{shown(label)}: column '{_name(column_name)}' is not a column of numbers"  # pragma: no cover
 
 
 def _to_float(text: str, decimal: str = ".") -> float | None:
