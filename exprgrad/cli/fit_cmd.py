@@ -1,14 +1,17 @@
-"""`exprgrad fit`: fit a cost function's parameters to the rows of a CSV file.
+"""`exprgrad fit`: fit a cost function's parameters to the rows of a CSV file (or minimize one without data).
 
 In: argv. Out: the result as a text table or JSON on stdout (and, with -o, as
 JSON in a file written whole or not at all), notes and progress on stderr,
 an optional plot. Exit 0, 2 for a mistake in the input, 1 when the fit
-diverged (after printing the last finite point) or a tool is missing.
+diverged (after printing the point it reports) or a tool is missing.
+The data (DATA.csv or --data, '-' for standard input) is read once: the plot
+and every check use that one Dataset.
 No math here: exprgrad.fit prepares and solves.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -25,14 +28,41 @@ METHOD_CHOICES = ["auto", "gd", "momentum", "adam", "lbfgs", "newton", "lm"]
 PROGRESS_INTERVAL = 0.1
 
 
+def one_data_source(command):
+    """DATA.csv or --data FILE (as eval and check spell it), given at most once."""
+
+    @functools.wraps(command)
+    def run(*args, data_file=None, **kwargs):
+        if data_file is not None:
+            if kwargs.get("data") is not None:
+                raise OptionError(
+                    f"the data is given twice (DATA.csv {kwargs['data']} and --data {data_file}): give one"
+                )
+            kwargs["data"] = data_file
+        return command(*args, **kwargs)
+
+    return click.option(
+        "--data",
+        "data_file",
+        type=click.Path(dir_okay=False),
+        metavar="FILE.csv",
+        help="The data file, as DATA.csv ('-' for standard input).",
+    )(run)
+
+
 @click.command("fit", context_settings={"help_option_names": ["-h", "--help"]})
+@one_data_source
 @data_options
-@click.argument("data", type=click.Path(dir_okay=False), metavar="DATA.csv")
+@click.argument("data", type=click.Path(dir_okay=False), metavar="[DATA.csv]", required=False)
 @click.option("--cost", metavar="EXPR", help="A scalar cost to minimize (text, '-' for stdin, or @file).")
 @click.option(
     "--model", metavar="EXPR", help="A per-row model; with --target, minimize sum((model - target)^2)."
 )
-@click.option("--target", metavar="COLUMN", help="The column the --model should reproduce.")
+@click.option(
+    "--target",
+    metavar="COLUMN|EXPR",
+    help="The column the --model should reproduce, or an expression of columns (e.g. 'log(y)').",
+)
 @click.option(
     "--init",
     "init",
@@ -45,11 +75,19 @@ PROGRESS_INTERVAL = 0.1
     type=click.Choice(METHOD_CHOICES),
     default="auto",
     show_default=True,
-    help="auto: lm for --model (a direct QR solve when linear in the parameters), lbfgs for --cost.",
+    help="auto: lm for a sum of squares (QR when linear in the parameters), newton for any other --cost.",
 )
-@click.option("--lr", type=float, help="Learning rate of gd, momentum, adam (default 0.01, 0.01, 0.001).")
+@click.option(
+    "--lr",
+    type=float,
+    help="Fixed learning rate of gd, momentum, adam (default: their steps are found by a line search).",
+)
 @click.option("--max-iter", type=int, help="Iteration limit (residual evaluations for lm).")
-@click.option("--tol", type=float, help="Stopping tolerance (relative change of the cost, gradient size).")
+@click.option(
+    "--tol",
+    type=float,
+    help="Stopping tolerance (gd, momentum, adam: of the scaled gradient, default 1e-10).",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option(
     "-o",
@@ -74,10 +112,14 @@ def fit_command(
 ):
     """Fit parameters to DATA.csv: minimize --cost, or fit --model to the column --target.
 
+    Without DATA.csv, a --cost that reads no data is minimized: every name
+    in it is a parameter (x and y too).
+
     \b
     Examples:
       exprgrad fit samples/linear.csv --model "a*x + b" --target y
-      exprgrad fit samples/linear.csv --cost "mean((a*x + b - y)^2)" --method gd --lr 0.05
+      exprgrad fit samples/linear.csv --cost "mean((a*x + b - y)^2)" --method gd
+      exprgrad fit --cost "(1 - x)^2 + 100*(y - x^2)^2" --init x=-1.2,y=1
       exprgrad fit samples/logistic.csv --cost "sum(softplus(w*x + c) - y*(w*x + c))" --nll
       exprgrad fit samples/nonlinear.csv --model "b1*(1 - exp(-b2*x))" --target y --init b1=1,b2=1
     """
@@ -86,14 +128,15 @@ def fit_command(
     plot_format = _plot_format(plot)
     check_output_folder(output)
     check_output_folder(plot)
-    dataset = load_data(data, allow_nan)
-    start = _read_init(init)
+    dataset = load_data(data, allow_nan)  # the one read of the data
+    start = parse_bindings(init, option="--init")
     problem = prepare(
         dataset,
         cost=None if cost is None else read_expr(cost),
         model=None if model is None else read_expr(model),
         target=target,
         init=start,
+        allow_nan=allow_nan,
     )
     plan(problem, method, lr=lr, max_iter=max_iter, tol=tol, nll=nll)  # option mistakes before any note
     if not quiet:
@@ -125,10 +168,15 @@ def fit_command(
         write_atomically(plot, plot_fit(result, problem, plot_format))
     if result.diverged:
         if not result.history:
-            raise FitError("the fit could not start: the cost is not finite at the starting point")
-        raise FitError("the fit diverged; the values shown are the last finite point")
+            raise FitError(f"the fit could not start: {result.message}")
+        raise FitError(f"the fit {_diverged_words(result.message)}")
     if not result.converged and not quiet:
         warn(f"the fit did not converge: {result.message}")
+
+
+def _diverged_words(message: str) -> str:
+    """'diverged: the cost became inf; ...' (the result's message) as the end of 'the fit ...'."""
+    return message if message.startswith("diverged") else f"diverged: {message}"
 
 
 def _plot_format(path: str | None) -> str | None:
@@ -138,37 +186,6 @@ def _plot_format(path: str | None) -> str | None:
     if suffix not in ("svg", "png"):
         raise OptionError(f"--plot {path}: the file name must end in .svg or .png")
     return suffix
-
-
-def _read_init(specs: tuple[str, ...]) -> dict[str, float]:
-    """--init a=1,b=0 (repeatable) and --init @result.json (the "params" of a saved result)."""
-    start: dict[str, float] = {}
-    for spec in specs:
-        if spec.startswith("@"):
-            start.update(_params_of_result(spec[1:]))
-        else:
-            start.update(parse_bindings(spec, option="--init"))
-    return start
-
-
-def _params_of_result(path: str) -> dict[str, float]:
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise OptionError(f"--init @{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OptionError(f"--init @{path}: cannot read it ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise OptionError(f"--init @{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
-    params = document.get("params") if isinstance(document, dict) else None
-    if not isinstance(params, dict):
-        raise OptionError(f'--init @{path}: expected a fit result with a "params" object')
-    start = {}
-    for name, value in params.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise OptionError(f"--init @{path}: params.{name} is not a number")
-        start[str(name)] = float(value)
-    return start
 
 
 def _stderr_is_terminal() -> bool:

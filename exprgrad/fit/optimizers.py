@@ -1,11 +1,25 @@
 """The textbook first-order optimizers, and the loop that drives them.
 
-In: a parameter vector and the gradient of the cost there.
-Out: the next parameter vector. One small class per optimizer, all with the
-same interface: ``step(x, grad) -> x_next`` (each keeps its own state, such
-as a velocity). ``descend`` runs one of them against an ``Objective`` and
-stops on the gradient norm, the relative change of the cost, the iteration
-limit, or divergence (a cost that is not finite, parameters running away).
+In: a parameter vector, the cost and its gradient there (an ``Objective``
+evaluates them). Out: the next point. One small class per optimizer, all
+with the same interface: ``step(x, grad) -> x_next`` is the textbook update
+with a fixed learning rate, and ``move(point, evaluate) -> Point | None``
+takes one iteration, choosing its own step when no learning rate was given:
+
+- gd: gradient descent, each step by a backtracking (Armijo) line search,
+  the trial step doubled after a step accepted at its first trial;
+- momentum: heavy-ball momentum, its learning rate found by a line search on
+  the first step, restarted (velocity reset, step searched again) whenever
+  the cost rises;
+- adam: Adam, its learning rate found by a line search on the first step; a
+  step that raises the cost is undone, the rate halved and the moments reset.
+
+A given learning rate is used as given (no line search, no restart).
+``descend`` runs one of them against an ``Objective``: it stops when the
+scaled gradient is at most the tolerance, when no step lowers the cost at
+floating-point precision, at the iteration limit, or on divergence (a cost
+that is not finite or grows without bound, a cost falling without bound,
+parameters running away), and always reports the best point it visited.
 
 Must not: evaluate graphs itself (it asks the Objective), print, or import
 scipy. The quasi-Newton and least-squares methods live in ``fit.methods``.
@@ -14,21 +28,33 @@ scipy. The quasi-Newton and least-squares methods live in ``fit.methods``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .optimality import scaled_gradient
+
 # Parameters past this size have run away: the fit diverged.
 RUNAWAY = 1e100
-# A descent method whose cost has grown by this many times its starting size diverges.
+# A cost that has risen (or fallen) by this many times its starting size (at least 1) diverged.
 GROWTH = 1e8
-# A fit that stops unconverged with parameters this many times their starting
-# size (at least 1) ran away: the cost probably decreases without bound.
+# A fit whose parameters reach this many times their starting size (at least 1) ran away.
 DRIFT = 1e12
+# Armijo's constant: a step must lower the cost by this fraction of what the
+# gradient predicts. One half accepts, on a quadratic, exactly the steps up to
+# the minimum along the line, so a doubled trial step never zigzags across it.
+SUFFICIENT = 0.5
+# Costs this close (relative) are equal to rounding: a step is then judged by the
+# slope at its end, which tells the same as Armijo's test on a quadratic.
+NOISE = 1e-10
+# Halvings (and, on a first step, doublings) a line search tries before giving up.
+MAX_HALVINGS = 200
+MAX_DOUBLINGS = 40
 
 
 def ran_away(x: np.ndarray, x0: np.ndarray) -> bool:
-    """True when an unconverged fit's parameters have drifted off without bound."""
+    """True when a fit's parameters have drifted off without bound."""
     size = float(np.max(np.abs(x), initial=0.0))
     return (
         not math.isfinite(size)
@@ -37,27 +63,124 @@ def ran_away(x: np.ndarray, x0: np.ndarray) -> bool:
     )
 
 
+@dataclass
+class Point:
+    """A parameter vector with the cost and the gradient there."""
+
+    x: np.ndarray
+    cost: float
+    grad: np.ndarray
+
+    @property
+    def finite(self) -> bool:
+        return math.isfinite(self.cost) and bool(np.all(np.isfinite(self.grad)))
+
+
+Evaluate = Callable[[np.ndarray], Point]
+
+
+# ---------------------------------------------------------------- line search
+
+
+def acceptable(start: Point, trial: Point, t: float, direction: np.ndarray) -> bool:
+    """Armijo's sufficient decrease for the step ``t * direction`` from ``start``.
+
+    When the two costs agree to rounding (NOISE), the slope along the direction
+    at the trial point decides instead: it must not have risen past
+    (2*SUFFICIENT - 1) times the starting slope (on a quadratic, the same test
+    as Armijo's; with SUFFICIENT = 1/2: the cost still falls there).
+    """
+    if not trial.finite:
+        return False
+    slope = float(start.grad @ direction)
+    if abs(trial.cost - start.cost) <= NOISE * max(abs(start.cost), abs(trial.cost)):
+        # Below rounding, a lower cost may be luck: the slope decides.
+        return float(trial.grad @ direction) <= (2 * SUFFICIENT - 1) * slope
+    return trial.cost <= start.cost + SUFFICIENT * t * slope
+
+
+def backtrack(
+    evaluate: Evaluate, start: Point, direction: np.ndarray, t: float
+) -> tuple[Point, float, bool] | None:
+    """Halve ``t`` until the step is acceptable: (point, t, accepted at the first trial).
+
+    None when no step along ``direction`` lowers the cost at floating-point
+    precision (the step no longer changes the parameters).
+    """
+    for halvings in range(MAX_HALVINGS):
+        x = start.x + t * direction
+        if np.array_equal(x, start.x):
+            return None
+        trial = evaluate(x)
+        if acceptable(start, trial, t, direction):
+            return trial, t, halvings == 0
+        t *= 0.5
+    return None
+
+
+def first_step(evaluate: Evaluate, start: Point, direction: np.ndarray) -> tuple[Point, float] | None:
+    """The first step's size, free of the units of the cost: an expanding, then backtracking search.
+
+    The trial step first moves the largest component by max(1, |x|); it is
+    doubled while that stays acceptable, else halved until it is.
+    """
+    size = float(np.max(np.abs(direction), initial=0.0))
+    if size == 0.0 or not math.isfinite(size):
+        return None
+    t = max(1.0, float(np.max(np.abs(start.x), initial=0.0))) / size
+    trial = evaluate(start.x + t * direction)
+    if not acceptable(start, trial, t, direction):
+        found = backtrack(evaluate, start, direction, t / 2)
+        return None if found is None else found[:2]
+    for _ in range(MAX_DOUBLINGS):
+        longer = evaluate(start.x + 2 * t * direction)
+        if not acceptable(start, longer, 2 * t, direction):
+            break
+        trial, t = longer, 2 * t
+    return trial, t
+
+
+# ---------------------------------------------------------------- optimizers
+
+
 class GradientDescent:
-    """Plain gradient descent: x <- x - lr * grad."""
+    """Gradient descent: x <- x - lr * grad, lr given or found by a line search at each step."""
 
     name = "gd"
-    default_lr = 0.01
 
     def __init__(self, lr: float | None = None):
-        self.lr = self.default_lr if lr is None else lr
+        self.lr = lr
+        self.fixed = lr is not None
+        self.grow = True
 
     def step(self, x: np.ndarray, grad: np.ndarray) -> np.ndarray:
         return x - self.lr * grad
+
+    def move(self, point: Point, evaluate: Evaluate) -> Point | None:
+        if self.fixed:
+            return evaluate(self.step(point.x, point.grad))
+        direction = -point.grad
+        if self.lr is None:
+            found = first_step(evaluate, point, direction)
+            if found is None:
+                return None
+            trial, self.lr = found
+            return trial
+        found = backtrack(evaluate, point, direction, self.lr * (2.0 if self.grow else 1.0))
+        if found is None:
+            return None
+        trial, self.lr, self.grow = found
+        return trial
 
 
 class Momentum:
     """Heavy-ball momentum (Polyak): v <- beta*v - lr*grad; x <- x + v."""
 
     name = "momentum"
-    default_lr = 0.01
 
     def __init__(self, lr: float | None = None, beta: float = 0.9):
-        self.lr = self.default_lr if lr is None else lr
+        self.lr = lr
+        self.fixed = lr is not None
         self.beta = beta
         self.velocity: np.ndarray | None = None
 
@@ -67,39 +190,90 @@ class Momentum:
         self.velocity = self.beta * self.velocity - self.lr * grad
         return x + self.velocity
 
+    def move(self, point: Point, evaluate: Evaluate) -> Point | None:
+        if self.fixed:
+            return evaluate(self.step(point.x, point.grad))
+        if self.lr is None:
+            found = first_step(evaluate, point, -point.grad)
+            if found is None:
+                return None
+            trial, self.lr = found
+            self.velocity = trial.x - point.x
+            return trial
+        velocity = self.beta * self.velocity - self.lr * point.grad
+        trial = evaluate(point.x + velocity)
+        if trial.finite and trial.cost <= point.cost + NOISE * abs(point.cost):
+            self.velocity = velocity
+            return trial
+        # The cost rose: restart from rest with a searched gradient step.
+        found = backtrack(evaluate, point, -point.grad, self.lr)
+        if found is None:
+            return None
+        trial, self.lr, _ = found
+        self.velocity = trial.x - point.x
+        return trial
+
 
 class Adam:
     """Adam (Kingma & Ba 2015): bias-corrected moving averages of grad and grad²."""
 
     name = "adam"
-    default_lr = 0.001
 
     def __init__(self, lr: float | None = None, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
-        self.lr = self.default_lr if lr is None else lr
+        self.lr = lr
+        self.fixed = lr is not None
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m: np.ndarray | None = None
         self.v: np.ndarray | None = None
         self.t = 0
 
-    def step(self, x: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    def _update(self, grad: np.ndarray) -> np.ndarray:
+        """Advance the moments by one gradient; the direction of the next step (before lr)."""
         if self.m is None:
-            self.m, self.v = np.zeros_like(x), np.zeros_like(x)
+            self.m, self.v, self.t = np.zeros_like(grad), np.zeros_like(grad), 0
         self.t += 1
         self.m = self.beta1 * self.m + (1 - self.beta1) * grad
         self.v = self.beta2 * self.v + (1 - self.beta2) * grad * grad
         m_hat = self.m / (1 - self.beta1**self.t)
         v_hat = self.v / (1 - self.beta2**self.t)
-        return x - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        return -m_hat / (np.sqrt(v_hat) + self.eps)
+
+    def step(self, x: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        return x + self.lr * self._update(grad)
+
+    def move(self, point: Point, evaluate: Evaluate) -> Point | None:
+        if self.fixed:
+            return evaluate(self.step(point.x, point.grad))
+        if self.lr is None:
+            found = first_step(evaluate, point, self._update(point.grad))
+            if found is None:
+                return None
+            trial, self.lr = found
+            return trial
+        for _ in range(MAX_HALVINGS):
+            x = point.x + self.lr * self._update(point.grad)
+            if np.array_equal(x, point.x):
+                return None
+            trial = evaluate(x)
+            if trial.finite and trial.cost <= point.cost + NOISE * abs(point.cost):
+                return trial
+            # The cost rose: undo the step, halve the rate, restart the moments.
+            self.lr *= 0.5
+            self.m = self.v = None
+        return None
 
 
 OPTIMIZERS = {cls.name: cls for cls in (GradientDescent, Momentum, Adam)}
+
+
+# ---------------------------------------------------------------- the loop
 
 
 @dataclass
 class Outcome:
     """Where a method stopped, and why.
 
-    x, cost: the final point (the last finite one when the fit diverged).
+    x, cost: the reported point (the best one visited when the fit diverged).
     iterations: steps taken. converged: a stopping test passed.
     diverged: the cost became nan/inf or the parameters ran away.
     reason: why it stopped, in words. history: the cost after each iteration.
@@ -119,100 +293,151 @@ class Outcome:
 def descend(objective, x0: np.ndarray, optimizer, max_iter: int, tol: float, progress=None) -> Outcome:
     """Run a first-order ``optimizer`` from ``x0`` until a stopping test passes.
 
-    Stops when the largest gradient component is at most ``tol * max(1, |cost0|)``
-    (cost0: the cost at the start), when the cost changes by at most ``tol``
-    relative to its size, after ``max_iter`` steps, or when it diverges: the
-    cost is no longer finite, grows past GROWTH times its starting size, or
-    the parameters run away (then the last finite point is returned).
+    Stops when the scaled gradient (``optimality.scaled_gradient``) is at most
+    ``tol``, when no step lowers the cost at floating-point precision, after
+    ``max_iter`` iterations, or when it diverges: the cost is no longer finite
+    or has risen past GROWTH times its starting size (with a given learning
+    rate), has fallen by as much (a cost without a lower bound), or the
+    parameters ran away. The point reported is always the best one visited,
+    with its own cost.
 
     Args:
-        objective: an ``Objective`` (value_grad is called once per iteration).
+        objective: an ``Objective`` (value_grad is called once per trial point).
         progress: called as progress(iteration, cost, gradient norm) after each one.
     """
-    x = np.array(x0, dtype=float)
-    cost, grad = objective.value_grad(x)
-    history = [cost]
-    if not _finite(cost, grad):
-        return bad_start(x, cost)
-    scale = max(1.0, abs(cost))
+    x0 = np.array(x0, dtype=float)
+
+    def evaluate(x: np.ndarray) -> Point:
+        with np.errstate(all="ignore"):
+            cost, grad = objective.value_grad(x)
+        return Point(np.array(x, dtype=float), float(cost), np.asarray(grad, dtype=float))
+
+    point = evaluate(x0)
+    if not point.finite:
+        return bad_start(x0, point.cost, point.grad, objective.params)
+    best, lowest, history = point, point.cost, [point.cost]
+    scale = max(1.0, abs(point.cost))
     for iteration in range(1, max_iter + 1):
-        if np.max(np.abs(grad), initial=0.0) <= tol * scale:
-            return Outcome(
-                x,
-                cost,
+        measure = scaled_gradient(point.x, point.grad, point.cost)
+        if measure <= tol:
+            reason = f"scaled gradient {measure:.2g}, below the tolerance {tol:g}"
+            return _stopped(best, point, iteration - 1, history, reason, converged=True)
+        trial = optimizer.move(point, evaluate)
+        if trial is None:
+            return _stopped(
+                best,
+                point,
                 iteration - 1,
-                True,
-                f"gradient below the tolerance (norm {np.linalg.norm(grad):.3g})",
-                history=history,
+                history,
+                f"no step lowers the cost at floating-point precision (scaled gradient {measure:.2g})",
+                converged=False,
             )
-        x_next = optimizer.step(x, grad)
-        if not np.all(np.isfinite(x_next)) or np.max(np.abs(x_next)) > RUNAWAY:
-            return _diverged(x, cost, iteration - 1, history, "the parameters ran away")
-        cost_next, grad_next = objective.value_grad(x_next)
-        if not _finite(cost_next, grad_next):
-            return _diverged(x, cost, iteration - 1, history, f"the cost became {cost_next}")
-        if cost_next - history[0] > GROWTH * scale:
-            return _diverged(
-                x_next,
-                cost_next,
-                iteration,
-                history + [cost_next],
-                f"the cost grew from {history[0]:.6g} to {cost_next:.6g}",
-            )
-        history.append(cost_next)
+        what = _divergence(trial, history[0], scale, x0)
+        if trial.finite or what is None:
+            history.append(trial.cost)
+        if trial.finite and trial.cost <= lowest + NOISE * abs(lowest):
+            # The latest of the points within rounding of the lowest cost seen.
+            best, lowest = trial, min(lowest, trial.cost)
+        if what is not None:
+            return _diverged(best, len(history) - 1, history, what, optimizer.fixed)
         if progress is not None:
-            progress(iteration, cost_next, float(np.linalg.norm(grad_next)))
-        change = abs(cost - cost_next)
-        x, cost, grad = x_next, cost_next, grad_next
-        if change <= tol * max(abs(cost), abs(history[-2]), 1e-300):
-            return Outcome(
-                x, cost, iteration, True, "relative change of the cost below the tolerance", history=history
-            )
-    if ran_away(x, np.asarray(x0, dtype=float)):
-        return _diverged(x, cost, max_iter, history, _drift_text(x))
+            progress(iteration, trial.cost, float(np.linalg.norm(trial.grad)))
+        point = trial
+    measure = scaled_gradient(best.x, best.grad, best.cost)
     return Outcome(
-        x,
-        cost,
+        best.x,
+        best.cost,
         max_iter,
         False,
-        f"stopped after --max-iter {max_iter} iterations before converging "
-        f"(gradient norm {np.linalg.norm(grad):.3g})",
+        f"stopped after --max-iter {max_iter} iterations before converging (scaled gradient {measure:.2g})",
         history=history,
     )
 
 
-def bad_start(x0: np.ndarray, cost: float) -> Outcome:
-    """The Outcome of a fit whose cost (or gradient) is not finite where it starts."""
+def start_problem(cost: float, grad, names) -> str | None:
+    """What is not finite where a fit starts, in words (None when the cost and gradient are finite)."""
+    if not math.isfinite(cost):
+        return f"the cost is {cost} at the starting point"
+    grad = np.asarray(grad, dtype=float) if grad is not None else np.zeros(0)
+    bad = [(name, float(g)) for name, g in zip(names or [], grad) if not math.isfinite(g)]
+    if bad:
+        listed = ", ".join(f"{name} ({g})" for name, g in bad)
+        noun = "parameter" if len(bad) == 1 else "parameters"
+        return (
+            f"the cost is finite at the starting point ({cost:.6g}) but its gradient is not: "
+            f"the derivative by {noun} {listed}"
+        )
+    if grad.size and not np.all(np.isfinite(grad)):
+        return f"the cost is finite at the starting point ({cost:.6g}) but its gradient is not"
+    return None
+
+
+def bad_start(x0: np.ndarray, cost: float, grad=None, names=None) -> Outcome:
+    """The Outcome of a fit whose cost (or gradient) is not finite where it starts.
+
+    Args:
+        grad, names: the gradient there and the parameter names, to say which
+            derivative is not finite (without them: the cost, or "its gradient").
+    """
+    what = start_problem(cost, grad, names) or (
+        f"the cost or its gradient is not finite at the starting point (cost {cost})"
+    )
     return Outcome(
         np.array(x0, dtype=float),
         cost,
         0,
         False,
-        f"diverged: the cost or its gradient is {cost if not math.isfinite(cost) else 'nan'} at the "
-        "starting point; choose other --init values",
+        f"{what}; choose other --init values",
         diverged=True,
         history=[],
     )
 
 
-def _drift_text(x: np.ndarray) -> str:
-    return (
-        f"the parameters ran away (largest |value| {np.max(np.abs(x)):.3g}); "
-        "the cost may decrease without bound"
-    )
+def _divergence(trial: Point, cost0: float, scale: float, x0: np.ndarray) -> str | None:
+    """Why ``trial`` means the fit diverged, or None."""
+    if trial.cost == -math.inf or (trial.finite and trial.cost < cost0 - GROWTH * scale):
+        return f"the cost fell from {cost0:.6g} to {trial.cost:.6g}: it has no lower bound"
+    if not trial.finite:
+        return (
+            f"the cost became {trial.cost}"
+            if not math.isfinite(trial.cost)
+            else "the gradient became nan/inf"
+        )
+    if trial.cost - cost0 > GROWTH * scale:
+        return f"the cost grew from {cost0:.6g} to {trial.cost:.6g}"
+    if ran_away(trial.x, x0):
+        return (
+            f"the parameters ran away (largest |value| {np.max(np.abs(trial.x)):.3g}); "
+            "the cost may decrease without bound"
+        )
+    return None
 
 
-def _finite(cost: float, grad: np.ndarray) -> bool:
-    return math.isfinite(cost) and bool(np.all(np.isfinite(grad)))
+def _stopped(best: Point, point: Point, iterations: int, history, reason: str, converged: bool) -> Outcome:
+    """The Outcome of a stopping test passed at ``point`` (reported unless a better one was seen)."""
+    if best is not point:
+        measure = scaled_gradient(best.x, best.grad, best.cost)
+        return Outcome(
+            best.x,
+            best.cost,
+            iterations,
+            False,
+            f"{reason}, at a point worse than the best one seen (reported; scaled gradient {measure:.2g})",
+            history=history,
+        )
+    return Outcome(point.x, point.cost, iterations, converged, reason, history=history)
 
 
-def _diverged(x, cost, iterations, history, what: str) -> Outcome:
+def _diverged(best: Point, iterations: int, history, what: str, fixed: bool) -> Outcome:
+    advice = "try a smaller --lr or other --init values" if fixed else "try other --init values"
+    if "lower bound" in what or "decrease without bound" in what:
+        advice = "the cost has no minimum; the values shown are the best point seen"
     return Outcome(
-        x,
-        cost,
+        best.x,
+        best.cost,
         iterations,
         False,
-        f"diverged: {what}; try a smaller --lr or other --init values",
+        f"diverged: {what}; {advice}",
         diverged=True,
         history=history,
     )

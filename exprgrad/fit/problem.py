@@ -1,7 +1,9 @@
 """A fit, prepared: the data, the cost (or model and target) and the starting point, checked.
 
-In: data (a CSV path, a ``Dataset`` or a dict of arrays), a scalar cost or a
-per-row model with the name of its target column, starting values.
+In: data (a CSV path, a ``Dataset``, a dict of arrays, or None for a cost
+without data, whose every name is then a parameter), a scalar cost or a
+per-row model with its target (a column, or an expression of columns such as
+log(y)), starting values.
 Out: ``FitProblem``: the parameter names, the starting vector, the compiled
 ``Objective`` (and, when the cost is a sum of squares, its residual), and
 warnings for the caller to show. Every mistake in the input is a DataError or
@@ -65,6 +67,10 @@ class FitProblem:
         return value if isinstance(value, np.ndarray) else np.full(n, float(value))
 
 
+# The data of a fit without a data file: no columns, no rows; every name is a parameter.
+NO_DATA = Dataset(path="<no data>", columns={})
+
+
 def load_data(data, allow_nan: bool = False) -> Dataset:
     """A Dataset from a CSV path, a Dataset, or a dict of equal-length arrays."""
     if isinstance(data, Dataset):
@@ -89,7 +95,7 @@ def load_data(data, allow_nan: bool = False) -> Dataset:
 
 
 def prepare(
-    data,
+    data=None,
     cost=None,
     model=None,
     target: str | None = None,
@@ -99,25 +105,38 @@ def prepare(
 ) -> FitProblem:
     """Parse, check and compile a fit, before any optimization.
 
+    Args:
+        data: a CSV path, a Dataset, a dict of arrays, or None: a cost without
+            data columns, whose every name (x and y too) is a parameter.
+        target: the column the model should reproduce, or an expression of
+            columns (``log(y)``), evaluated once over the rows.
+
     Raises:
         OptionError: both or neither of cost and model, a target without a
-            model, a per-row cost, no parameters, an --init name that is a column.
+            model, a per-row cost, no parameters, an --init name that is a
+            column, a model or a sum/mean without data.
         DataError: the data cannot be read, the target or a column the
-            expression reads is not in it.
+            expression reads is not in it, a target expression that is not
+            finite in some row (unless allow_nan) or reads a parameter.
         ExprSyntaxError, NameResolutionError, ArityError: the expression is wrong.
     """
-    dataset = load_data(data, allow_nan)
+    dataset = NO_DATA if data is None else load_data(data, allow_nan)
     if (cost is None) == (model is None):
         raise OptionError(
             "give either a cost to minimize (--cost) or a model and a target column (--model, --target)"
         )
     if model is not None and not target:
         raise OptionError("--model needs --target: the column the model should reproduce")
+    if model is not None and data is None:
+        raise OptionError(
+            "--model needs data: give the CSV file (DATA.csv) whose --target the model should reproduce"
+        )
     if cost is not None and target:
         raise OptionError("--target goes with --model; a --cost names its columns itself")
-    names = dataset.names
+    # Without data the expression's own rule names the columns (x, y in a sum or mean).
+    names = dataset.names if data is not None else None
     if model is not None:
-        require_columns(dataset, [target], what="--target")
+        dataset, target = _target_column(dataset, target, allow_nan)
         model_node = _lower(model, names)
         residual = ops.sub(model_node, graph.var(target, per_row=True))
         cost_node = ops.call("sum", ops.pow_(residual, ops.const(2)))
@@ -130,6 +149,8 @@ def prepare(
                 "--cost must be one number, but it has one value per data row: "
                 "wrap it in sum(...) or mean(...), e.g. mean((a*x + b - y)^2)"
             )
+        if data is None:
+            _refuse_reductions(cost_node)
         residual = _squared_residual(cost_node)
         what = "--cost"
     require_columns(dataset, [v.name for v in graph.variables([cost_node]) if v.per_row], what=what)
@@ -139,7 +160,8 @@ def prepare(
     _check_names(params, init, dataset, what)
     if not params:
         raise OptionError(
-            f"{what} has no parameters to fit: every name in it is a data column ({', '.join(names)})"
+            f"{what} has no parameters to fit: "
+            + (f"every name in it is a data column ({', '.join(names)})" if names else "it names nothing")
         )
     warnings = [f"--init gives '{n}', which {what} does not use; ignored" for n in init if n not in params]
     if dropped:
@@ -152,6 +174,69 @@ def prepare(
     x0 = np.array([float(init.get(p, 0.0)) for p in params])
     objective = Objective(cost_node, params, dataset.columns, dataset.rows, residual)
     return FitProblem(objective, params, x0, defaulted, residual, model_node, target, dataset, warnings)
+
+
+def _target_column(dataset: Dataset, target, allow_nan: bool) -> tuple[Dataset, str]:
+    """The dataset with the --target's values as a column, and that column's name.
+
+    A plain column name is that column. Any other text is an expression of the
+    columns (log(y), y/n), evaluated once: it becomes a column named by its text.
+    """
+    if not isinstance(target, str):
+        raise OptionError(f"--target must be a column name or an expression, not {type(target).__name__}")
+    text = target.strip()
+    if text in dataset.names:
+        require_columns(dataset, [text], what="--target")
+        return dataset, text
+    from ..function import parse
+
+    node = parse(text, columns=dataset.names).output
+    if node.is_var and not node.per_row:
+        require_columns(dataset, [text], what="--target")  # a plain name the file lacks
+    free = [v.name for v in graph.variables([node]) if not v.per_row]
+    if free:
+        quoted = ", ".join(f"'{n}'" for n in free)
+        raise DataError(
+            f"--target {text} reads {quoted}, which {dataset.path} lacks as a column "
+            f"(it has: {', '.join(dataset.names)}); the target is computed from data columns only: "
+            "parameters go in --model"
+        )
+    require_columns(dataset, [v.name for v in graph.variables([node])], what=f"--target {text}")
+    from ..backends.evaluate import compile_schedule
+
+    with np.errstate(all="ignore"):
+        value = compile_schedule([node]).run({}, dict(dataset.columns) or None)[0]
+    values = np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=np.float64), (dataset.rows,)))
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size and not allow_nan:
+        row = int(bad[0])
+        cells = ", ".join(
+            f"{v.name} = {dataset.columns[v.name][row]:g}" for v in graph.variables([node]) if v.per_row
+        )
+        raise DataError(
+            f"--target {text} is {values[row]:g} in {bad.size} of {dataset.rows} rows "
+            f"(first: data row {row + 1}{', where ' + cells if cells else ''}); "
+            "pass --allow-nan to leave those rows out"
+        )
+    columns = {**dataset.columns, text: values}
+    return Dataset(path=dataset.path, columns=columns, header=(*dataset.names, text)), text
+
+
+def _refuse_reductions(cost: Node) -> None:
+    """Without data, sum and mean have no rows to run over: say so rather than sum one row."""
+    columns = [v.name for v in graph.variables([cost]) if v.per_row]
+    if columns:
+        quoted = ", ".join(f"'{n}'" for n in columns)
+        raise OptionError(
+            f"--cost reads {quoted} as data (it sums or averages over rows), but there is no data file: "
+            "give one (DATA.csv); without data, a cost without sum and mean has only parameters"
+        )
+    for node in graph.toposort([cost]):
+        if node.op in ops.OPS and ops.OPS[node.op].reduction:
+            raise OptionError(
+                f"--cost uses {node.op}(...), which runs over data rows, but there is no data file: "
+                "give one (DATA.csv), or write the cost without sum and mean"
+            )
 
 
 def _lower(expr, names) -> Node:
@@ -208,6 +293,8 @@ def _check_names(params: list[str], init: Mapping[str, float], dataset: Dataset,
     for name in init:
         if name in dataset.columns:
             raise OptionError(f"--init {name}: '{name}' is a data column of {dataset.path}, not a parameter")
+    if dataset is NO_DATA:
+        return  # without a data file every name is a parameter, x and y too
     lacking = [p for p in params if presumed_column(p) and p not in init]
     if lacking:
         quoted = ", ".join(f"'{n}'" for n in lacking)
