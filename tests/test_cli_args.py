@@ -99,3 +99,38 @@ def test_mark_expr_rule():
     assert mark_expr(["--grad", "-hx", "--at", "a=1"], arity)[1] == "-hx"
     assert mark_expr(["x", "-omega"], arity) == (["x", "-omega"], None)
     assert mark_expr(["--", "--at"], arity)[1] == "--at"
+
+
+# ---------------------------------------------------------------- warnings from libraries
+
+NOISY = """
+import warnings
+import numpy as np
+import exprgrad.cli.eval_cmd as command
+
+def noisy(what, value):
+    np.log(np.array([-1.0, 0.0]))               # invalid value, divide by zero
+    np.exp(np.array([1000.0])) * np.exp(np.array([-1000.0]))  # overflow, underflow (nothing)
+    np.exp(np.array([2000.0]))                  # overflow again: shown once
+    warnings.warn("Desired error not necessarily achieved due to precision loss.", RuntimeWarning)
+
+command.warn_nonfinite = noisy
+from exprgrad.cli import cli
+cli(["eval", "a", "--at", "a=1"])
+"""
+
+
+def test_library_warnings_are_one_plain_line_each():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", NOISY], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout == "1\n"
+    lines = done.stderr.splitlines()
+    assert all(line.startswith("warning: ") for line in lines), done.stderr
+    assert "RuntimeWarning" not in done.stderr and ".py:" not in done.stderr  # no raw warning, no source line
+    assert len(lines) == 4, lines  # invalid, divide, overflow (once), the message as words
+    assert any("gave nan" in line and "(numpy: invalid value encountered in log)" in line for line in lines)
+    assert any("division by zero" in line for line in lines)
+    assert any("became infinite" in line for line in lines)
+    assert "warning: Desired error not necessarily achieved due to precision loss." in lines
