@@ -517,3 +517,37 @@ def test_sum_laws_keep_values_and_are_idempotent(node, point):
         defined = np.isfinite(want)
         assert np.all(np.abs(got - want)[defined] <= 1e-9 * scale[defined]), (to_text(node), to_text(simple))
     assert simplify(simple) is simple, (to_text(node), to_text(simple), to_text(simplify(simple)))
+
+
+# ---------------------------------------------------------------- values shown are the printed formulas'
+
+
+@pytest.mark.parametrize(
+    "expr, at",
+    [
+        ("1/(1+exp(-a))", "a=-1000"),
+        ("sqrt(a)^2", "a=0"),
+        ("log(1 + exp(a))", "a=1000"),
+        ("mean(-y*log(sigmoid(w*x + b)) - (1 - y)*log(1 - sigmoid(w*x + b)))", "w=1000,b=0"),
+    ],
+)
+def test_values_shown_are_the_printed_formulas(runner, expr, at):
+    import json
+
+    from exprgrad.cli import cli
+
+    data = ["--data", str(__import__("pathlib").Path(__file__).parents[1] / "samples" / "logistic.csv")]
+    data = data if "x" in expr else []
+    shown = runner.invoke(cli, ["diff", expr, "--at", at, "--format", "json", *data])
+    assert shown.exit_code == 0, shown.output
+    result = json.loads(shown.output)
+    for name, program in result["derivatives"].items():
+        again = runner.invoke(cli, ["eval", program, "--at", at, "--format", "json", *data])
+        assert again.exit_code == 0, again.output
+        assert result["gradient"][name] == pytest.approx(json.loads(again.output.splitlines()[-1])["value"], rel=1e-12, abs=1e-300)
+        assert result["gradient"][name] is not None and np.isfinite(result["gradient"][name])
+    graded = runner.invoke(cli, ["eval", expr, "--at", at, "--grad", "--format", "json", *data])
+    assert graded.exit_code == 0, graded.output
+    assert json.loads(graded.output)["gradient"] == pytest.approx(result["gradient"], rel=1e-12, abs=1e-300)
+    text = runner.invoke(cli, ["diff", expr, "--at", at, *data])
+    assert "nan" not in text.output and "inf" not in text.output

@@ -82,9 +82,11 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
 
         bindings = parse_bindings(at)
         columns = check_bindings(function, bindings, dataset)
-        results = compile_schedule([function.output, *raw.values()]).run(bindings, columns or None)
+        # The values are the printed formulas': the simplified graphs, never the raw ones
+        # (the raw derivative of 1/(1 + exp(-a)) is inf*0 at a = -1000).
+        results = compile_schedule([function.output, *simplified.values()]).run(bindings, columns or None)
         values = {"value": results[0]}
-        for key, value in zip(raw, results[1:]):
+        for key, value in zip(simplified, results[1:]):
             per_row = function.output.per_row or any(name in function.columns for name in key)
             values[key] = as_rows(value, per_row, dataset)
 

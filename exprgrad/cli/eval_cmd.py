@@ -49,9 +49,13 @@ def eval_command(expr, at, data, fmt, grad, wrt, ascii_only, allow_nan):
         wrt_nodes, warnings = resolve_wrt(function.output, [w for w in wrt.split(",") if w.strip()])
         for message in warnings:
             warn(message)
+        from ..passes.simplify import simplify_many
+
         gradient = diff(function.output, wrt_nodes)
         names = list(gradient)
-        outputs += [gradient[name] for name in names]
+        # The simplified graphs, the ones `diff` prints and evaluates: the raw
+        # derivative of 1/(1 + exp(-a)) is inf*0 at a = -1000.
+        outputs += simplify_many([gradient[name] for name in names])
     values = compile_schedule(outputs).run(bindings, columns or None)
     value = values[0]
     partials = {
