@@ -200,6 +200,26 @@ def test_full_stdout_is_one_error_line(tmp_path):
         assert done.stderr == b"error: cannot write to standard output: No space left on device\n"
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX pipes")
+def test_stdout_cut_mid_write_is_not_success(tmp_path):
+    # The kernel takes part of a large write when the reader goes away (or the disk
+    # fills up) in the middle of it; Python's stdout would report the part as done.
+    big = " + ".join(f"sin(a{i}*x)" for i in range(2000))  # about 100 kB of derivatives
+    for args in (["diff", big], ["render", big, "--format", "dot", "--max-nodes", "100000"]):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "exprgrad", *args],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert os.read(process.stdout.fileno(), 10)
+        process.stdout.close()  # as `| head -c 10` does, while exprgrad is still writing
+        _, errors = process.communicate(timeout=60)
+        assert process.returncode == 1, args  # a closed pipe: exit 1, quietly
+        assert errors == b"", args
+
+
 def test_dash_is_stdout_and_never_a_file(runner, tmp_path, line_csv, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(cli, ["render", EXPR, "--format", "dot", "-o", "-"])

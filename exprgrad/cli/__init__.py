@@ -16,6 +16,7 @@ import click
 
 from .. import __version__
 from ..errors import ExprgradError
+from .output import guard_stdout
 
 # command name -> "module:attribute" within this package
 COMMANDS = {
@@ -30,7 +31,7 @@ COMMANDS = {
 def _show_error(message: str) -> None:
     """One `error: ...` on stderr, safe to show whatever it quotes (control
     characters escaped, overlong lines cut, never an encoding error)."""
-    from .output import show_message  # on the error path only: output loads numpy
+    from .output import show_message
 
     show_message("error", message)
 
@@ -59,11 +60,11 @@ def _warning_printer(previous):
             previous(message, category, filename, lineno, file, line)
             return
         text = (str(message).strip().splitlines() or [category.__name__])[0]
-        key = next((key for key in _NUMPY_WORDS if text.startswith(key)), text)
-        if key in shown_before or _NUMPY_WORDS.get(key, "") is None:
-            return
-        shown_before.add(key)  # each kind once: numpy says "overflow" once per operation
-        warn(f"{_NUMPY_WORDS[key]} (numpy: {text})" if key in _NUMPY_WORDS else text)
+        key = next((key for key in _NUMPY_WORDS if text.startswith(key)), None)
+        shown = text if key is None else _NUMPY_WORDS[key] and f"{_NUMPY_WORDS[key]} (numpy: {text})"
+        if shown and shown not in shown_before:
+            shown_before.add(shown)
+            warn(shown)
 
     return show
 
@@ -118,6 +119,7 @@ class LazyGroup(click.Group):
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
         try:
+            guard_stdout()  # a short write to stdout (a full disk) is an error, not a truncated result
             result = super().main(args, prog_name or "exprgrad", standalone_mode=False, **extra)
             sys.stdout.flush()  # a full disk or a closed pipe shows here, as an error line
         except ExprgradError as exc:

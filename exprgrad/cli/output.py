@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import math
 import os
@@ -20,7 +21,6 @@ import unicodedata
 from pathlib import Path
 
 import click
-import numpy as np
 
 from ..errors import ExprgradError, OptionError
 
@@ -172,11 +172,19 @@ def _write_stdout(data: bytes) -> None:
         if stream is None:  # a text-only stream (an embedding application's)
             sys.stdout.write(data.decode("utf-8", "backslashreplace"))
         else:
-            stream.write(data)
+            # A pipe whose reader has gone can take part of the data and report
+            # success: what write() says it wrote is checked, as _write_all does.
+            view = memoryview(data)
+            while view:
+                written = stream.write(view)
+                if not written:
+                    raise OSError(errno.EIO, f"short write ({len(data) - len(view)} of {len(data)} bytes)")
+                view = view[written:]
             stream.flush()
     except BrokenPipeError:
         raise
     except OSError as exc:
+        silence_stdout()  # what is still buffered would fail again at exit
         raise WriteError(f"cannot write to standard output: {reason(exc)}") from None
 
 
@@ -188,6 +196,8 @@ def _write_descriptor(path: str, fd: int, data: bytes) -> None:
     except BrokenPipeError:
         raise
     except OSError as exc:
+        if fd == 1:
+            silence_stdout()
         raise WriteError(f"cannot write '{path}': {reason(exc)}") from None
 
 
@@ -400,6 +410,64 @@ def show_unencodable(exc: UnicodeEncodeError) -> int:
     return 1
 
 
+class _WholeWrites(io.RawIOBase):
+    """A file descriptor whose every write is whole, or an OSError.
+
+    Python's own stdout can lose data without a word: when the kernel takes
+    only part of a write (a full disk, a reader that went away mid-write), the
+    buffered writer reports the part as done and the text layer ignores the
+    count, so `exprgrad diff ... > file` on a full disk would exit 0 with a
+    truncated file.
+    """
+
+    def __init__(self, fd: int):
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        _write_all(self._fd, view)
+        return len(view)
+
+    def close(self) -> None:
+        # The descriptor stays open: it is the process's stdout, not this object's.
+        super().close()
+
+
+def guard_stdout() -> None:
+    """Make sys.stdout report every short write as an OSError (see ``_WholeWrites``).
+
+    Only a real file descriptor is wrapped (a test runner's buffer is left
+    as it is); encoding, errors and line buffering stay what they were.
+    """
+    stream = sys.stdout
+    if not isinstance(stream, io.TextIOWrapper) or isinstance(
+        getattr(stream.buffer, "raw", None), _WholeWrites
+    ):
+        return
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return
+    stream.flush()
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(_WholeWrites(fd)),
+        encoding=stream.encoding,
+        errors=stream.errors,
+        line_buffering=stream.line_buffering,
+        write_through=stream.write_through,
+    )
+
+
 def silence_stdout() -> None:
     """After stdout failed (a closed pipe, a full disk), point it at /dev/null,
     so that Python's flush at exit does not print a second, raw error."""
@@ -436,6 +504,8 @@ def derivative_label(names: tuple[str, ...], unicode: bool) -> str:
 def as_rows(value, per_row: bool, dataset):
     """A derivative that is the same in every row comes back as one number;
     show it per row (a column, a JSON list) when it is a per-row quantity."""
+    import numpy as np  # here, not at import: the group loads this module before any command
+
     if per_row and dataset is not None and np.ndim(value) == 0:
         return np.full(dataset.rows, float(value))
     return value
@@ -454,6 +524,8 @@ def json_text(value, **options) -> str:
 
 def json_value(value):
     """A float, or a list of floats for a per-row result (NaN and inf as null)."""
+    import numpy as np
+
     if isinstance(value, np.ndarray):
         return [float(v) if np.isfinite(v) else None for v in value.tolist()]
     return float(value) if np.isfinite(value) else None
@@ -461,6 +533,8 @@ def json_value(value):
 
 def text_lines(label: str, value) -> list[str]:
     """'label = v' for one value; the label, then one value a line, for a per-row result."""
+    import numpy as np
+
     if isinstance(value, np.ndarray):
         return ([label] if label else []) + [format_number(v) for v in value.tolist()]
     return [f"{label} = {format_number(value)}" if label else format_number(value)]
