@@ -17,6 +17,8 @@ import math
 import zlib
 from collections.abc import Iterable, Iterator
 
+from . import names
+
 # Leaves are the only ops this module names.
 CONST = "const"
 VAR = "var"
@@ -221,10 +223,8 @@ def variables(roots: Iterable[Node]) -> list[Node]:
 
 
 def natural_key(name: str) -> tuple:
-    """Sort key that puts theta[2] before theta[10]."""
-    family, _, rest = name.partition("[")
-    index = int(rest[:-1]) if rest.endswith("]") and rest[:-1].isdigit() else -1
-    return (family, index, name)
+    """Sort key that puts w2 before w10 and theta[2] before theta[10] (``names.natural_key``)."""
+    return names.natural_key(name)
 
 
 def count_nodes(roots: Iterable[Node]) -> int:

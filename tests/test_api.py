@@ -170,3 +170,22 @@ def test_check_method():
     assert exprgrad.parse("log(a)").check({"a": -1})[0].status == "not finite"
     with pytest.raises(ArgumentError, match="^tol: "):
         f.check({"a": 2, "b": 1}, {"x": [0.0], "y": [1.0]}, tol=float("nan"))
+
+
+def test_names_sort_naturally_everywhere(runner):
+    from exprgrad.cli import cli
+    from exprgrad.names import natural_key
+
+    names = ["w10", "w2", "w1", "theta[10]", "theta[2]", "x_10", "x_9", "W[1,10]", "W[1,2]", "w01"]
+    assert sorted(names, key=natural_key) == [
+        "W[1,2]", "W[1,10]", "theta[2]", "theta[10]", "w01", "w1", "w2", "w10", "x_9", "x_10"]
+    f = exprgrad.parse("w10*x + w2*x + w1")
+    assert f.params == ["w1", "w2", "w10", "x"]
+    assert list(f.grad()) == ["w1", "w2", "w10", "x"]
+    diff = runner.invoke(cli, ["diff", "w10*x + w2*x + w1", "--ascii"]).output.splitlines()
+    assert [line.split(" = ")[0] for line in diff] == ["d/dw1", "d/dw2", "d/dw10", "d/dx"]
+    grad = runner.invoke(cli, ["eval", "w10*x + w2*x + w1", "--at", "w10=1,w2=2,w1=3,x=1", "--grad",
+                               "--format", "json"]).output
+    assert list(__import__("json").loads(grad)["gradient"]) == ["w1", "w2", "w10", "x"]
+    check = runner.invoke(cli, ["check", "w10*x + w2*x + w1", "--at", "w10=1,w2=2,w1=3,x=1"]).output
+    assert [line.split()[0] for line in check.splitlines()[1:]] == ["w1", "w2", "w10", "x"]

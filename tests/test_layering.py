@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "exprgrad"
 # Stages in pipeline order; a module may import its own stage or earlier ones.
 STAGES = [
     "exprgrad.errors",
+    "exprgrad.names",
     "exprgrad.graph",
     "exprgrad.ops",
     "exprgrad.ast_nodes",
