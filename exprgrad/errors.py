@@ -8,6 +8,18 @@ nothing here prints or exits.
 
 from __future__ import annotations
 
+# A caret display shows at most this many characters of the offending line.
+CARET_WINDOW = 80
+# Text from the user quoted in a message is cut to this many characters.
+QUOTE_LIMIT = 40
+
+
+def quoted(text: str) -> str:
+    """``text`` in single quotes for a message, cut with … past QUOTE_LIMIT characters."""
+    if len(text) > QUOTE_LIMIT:
+        text = text[: QUOTE_LIMIT - 1] + "…"
+    return f"'{text}'"
+
 
 class ExprgradError(Exception):
     """Base of every error exprgrad raises about its input.
@@ -54,8 +66,20 @@ class ExprgradError(Exception):
         if not 1 <= self.line <= len(lines):
             return []
         text = lines[self.line - 1].expandtabs(1)
-        width = min(self.width, max(1, len(text) - self.column + 1))
-        return ["  " + text, "  " + " " * (self.column - 1) + "^" * width]
+        start = self.column - 1
+        width = min(self.width, max(1, len(text) - start))
+        if len(text) <= CARET_WINDOW:
+            shown, offset = text, start
+        else:  # a long line: the part around the caret, with … where text is left out
+            left = max(0, min(start - CARET_WINDOW // 3, len(text) - CARET_WINDOW))
+            right = left + CARET_WINDOW
+            shown = ("…" if left else "") + text[left:right] + ("…" if right < len(text) else "")
+            offset = start - left + (1 if left else 0)
+            width = max(1, min(width, right - start))
+        # Control characters are shown as U+FFFD: never sent to the terminal raw.
+        if not shown.isprintable():
+            shown = "".join(c if c.isprintable() else "\ufffd" for c in shown)
+        return ["  " + shown, "  " + " " * offset + "^" * width]
 
     def __str__(self) -> str:
         where = ""

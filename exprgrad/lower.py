@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from . import ast_nodes as A
 from . import graph, ops
-from .errors import ArityError, ExprgradError, NameResolutionError
+from .errors import ArityError, ExprgradError, NameResolutionError, quoted
 from .graph import Node
 
 # Without a data file the row names are guessed: in an expression that reduces
@@ -95,12 +96,13 @@ class _Lowering:
                 first = self.definitions[definition.name].span.line
                 raise self.error(
                     NameResolutionError,
-                    f"'{definition.name}' is defined twice (first on line {first})",
+                    f"{quoted(definition.name)} is defined twice (first on line {first})",
                     definition.span,
                 )
             self.definitions[definition.name] = definition
         self.scans = {name: _scan(d.value) for name, d in self.definitions.items()}
         self.result_scan = _scan(program.result)
+        self._check_look_alikes(columns)
         self.columns = self._decide_columns(columns)
         self.lowered: dict[str, Node] = {}
         # Each plain name means one node for the whole program (a definition is
@@ -112,6 +114,34 @@ class _Lowering:
 
     def _all_scans(self) -> list[_Scan]:
         return [self.result_scan, *self.scans.values()]
+
+    def _check_look_alikes(self, columns: Collection[str] | None) -> None:
+        """Refuse two different names that are one name after compatibility folding.
+
+        ﬁ and fi, or the fullwidth ｘ and x, are different names here (the
+        text is only put in NFC), but they look alike, and Python folds them
+        into one (NFKC) in generated source: a program must not use both,
+        nor a name that looks like a data column it is not.
+        """
+        used: dict[str, A.Span] = {}
+        for definition in self.program.definitions:
+            used.setdefault(definition.name, definition.span)
+        for scan in self._all_scans():
+            for name, span in scan.names.items():
+                used.setdefault(name, span)
+        columns = [c for c in columns or () if c not in used]
+        if all(name.isascii() for name in [*used, *columns]):
+            return  # ASCII is its own compatibility form
+        seen = {unicodedata.normalize("NFKC", c): c for c in columns}
+        for name, span in sorted(used.items(), key=lambda item: (item[1].line, item[1].column)):
+            other = seen.setdefault(unicodedata.normalize("NFKC", name), name)
+            if other != name:
+                kind = "the data column" if other in columns else "the name"
+                message = (
+                    f"{quoted(name)} and {kind} {quoted(other)} are different names that look alike "
+                    "(the same after Unicode compatibility folding, NFKC); write one spelling"
+                )
+                raise self.error(NameResolutionError, message, span)
 
     def _decide_columns(self, columns: Collection[str] | None) -> set[str]:
         if columns is not None:
@@ -145,14 +175,14 @@ class _Lowering:
             if name in self.definitions:
                 raise self.error(
                     NameResolutionError,
-                    f"'{name}' is a definition, so '{name}[...]' means nothing; "
+                    f"{quoted(name)} is a definition, so {quoted(name + '[...]')} means nothing; "
                     "only parameter families take an index",
                     span,
                 )
             if name in plain:
                 raise self.error(
                     NameResolutionError,
-                    f"'{name}' is used both as a plain name and as a family ({name}[...]); "
+                    f"{quoted(name)} is used both as a plain name and as a family ({quoted(name + '[...]')}); "
                     "rename one of them",
                     plain[name],
                 )
@@ -178,7 +208,7 @@ class _Lowering:
                         path = [n for n, _ in stack]
                         cycle = path[path.index(used.name) :] + [used.name]
                         if len(cycle) == 2:
-                            message = f"the definition of '{used.name}' refers to itself"
+                            message = f"the definition of {quoted(used.name)} refers to itself"
                         else:
                             message = "definitions refer to each other in a circle: " + " -> ".join(cycle)
                         raise self.error(NameResolutionError, message, used.span)
@@ -268,7 +298,7 @@ class _Lowering:
         if spec is not None and spec.callable:
             raise self.error(
                 NameResolutionError,
-                f"'{name}' is a function: call it with arguments, e.g. {name}(x)",
+                f"{quoted(name)} is a function: call it with arguments, e.g. {name}(x)",
                 node.span,
             )
         return graph.var(name)
@@ -277,10 +307,12 @@ class _Lowering:
         spec = ops.OPS.get(node.name)
         if spec is None or not spec.callable:
             if node.name in self.definitions:
-                message = f"'{node.name}' is a definition, not a function: write {node.name} without (...)"
+                message = f"{quoted(node.name)} is a definition, not a function: write it without (...)"
             else:
-                message = f"unknown function '{node.name}'"
-                close = difflib.get_close_matches(node.name, ops.function_names(), n=1, cutoff=0.6)
+                message = f"unknown function {quoted(node.name)}"
+                folded = unicodedata.normalize("NFKC", node.name)
+                close = [folded] if folded in ops.function_names() else []
+                close = close or difflib.get_close_matches(node.name, ops.function_names(), n=1, cutoff=0.6)
                 if close:
                     message += f"; did you mean '{close[0]}'?"
                 else:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,7 @@ from exprgrad.ast_nodes import (
     Span,
     Sum,
 )
+from exprgrad.errors import quoted
 from exprgrad.syntax_errors import WHOLE_INDEX, diagnose, syntax_error, unexpected_character
 
 _parser: Lark | None = None  # built by the first parse() call, then reused
@@ -282,6 +284,13 @@ class _Automaton:
         raise AssertionError("the scanner always ends with the end of the text")
 
 
+def _name_character(char: str) -> bool:
+    """Letters, digits, '_', and the combining marks Python allows in identifiers."""
+    if char.isalnum() or char == "_":
+        return ("_" + char).isidentifier()
+    return unicodedata.category(char) in ("Mn", "Mc") and ("_" + char).isidentifier()
+
+
 # The operator tokens of a chain: what each means for the Sum or Product.
 _SIGN = {"PLUS": 1, "MINUS": -1}
 _DIVIDES = {"STAR": False, "SLASH": True}
@@ -318,14 +327,15 @@ class _AstBuilder:
         text = self.text[start:end]
         value = float(text)
         if not math.isfinite(value):
-            self.report(f"the number '{text}' is too large", self.span(start, end))
+            self.report(f"the number {quoted(text)} is too large", self.span(start, end))
         return Number(value, text, self.span(start, end))
 
     def NAME(self, start: int, end: int) -> Name:
         text = self.text[start:end]
-        # The grammar's \w admits numeric symbols ('x²'); a name must be an identifier.
-        if not text.isidentifier():
-            bad = next((i for i, c in enumerate(text) if not ("_" + c).isidentifier()), 0)
+        # The grammar admits numeric symbols ('x²') and any non-ASCII character
+        # after the first; a name is letters, digits, '_' and combining marks.
+        if not text.isidentifier() or not (text.isascii() or all(map(_name_character, text))):
+            bad = next((i for i, c in enumerate(text) if not _name_character(c)), 0)
             self.report(unexpected_character(text[bad]), self.span(start + bad, start + bad + 1))
         return Name(text, self.span(start, end))
 
@@ -370,7 +380,9 @@ def parse(text: str) -> Program:
     """Parse a program: definitions (``name = expr``), then the expression to compute.
 
     Args:
-        text: the source; statements are separated by ';' or line breaks.
+        text: the source; statements are separated by ';' or line breaks. It is
+            put in Unicode normal form NFC first (the program's ``source`` and
+            every position refer to that form), so a name has one spelling.
 
     Returns:
         The Program: definitions in source order, the final expression, the text.
@@ -380,6 +392,9 @@ def parse(text: str) -> Program:
     Raises:
         ExprSyntaxError: the text is not a program, with line, column and width.
     """
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+        # One spelling per name: é typed as e + U+0301 is the é of U+00E9.
+        text = unicodedata.normalize("NFC", text)
     build = _AstBuilder(text)
     try:
         statements = _get_automaton().run(text, build)
@@ -405,7 +420,7 @@ def _program(text: str, statements: list[Definition | Expr]) -> Program:
     if isinstance(result, Definition):
         message = (
             "the last statement must be the expression to compute, not a definition "
-            f"(add a last line such as '{result.name}')"
+            f"(add a last line such as {quoted(result.name)})"
         )
         raise syntax_error(message, text, result.span)
     return Program(tuple(definitions), result, text)

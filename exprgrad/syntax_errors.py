@@ -18,13 +18,14 @@ of a valid text, or let a Lark exception out.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from exprgrad.ast_nodes import Span
-from exprgrad.errors import ExprSyntaxError
+from exprgrad.errors import ExprSyntaxError, quoted
 
 _COMPARISONS = frozenset({"LT", "LE", "GT", "GE", "EQ", "NE"})
 _OPERATORS = frozenset({"PLUS", "MINUS", "STAR", "SLASH", "_POW"}) | _COMPARISONS
@@ -75,7 +76,12 @@ def syntax_error(message: str, text: str, where: Span) -> ExprSyntaxError:
 
 def unexpected_character(char: str) -> str:
     """The message for a character no token may contain, with a hint for common look-alikes."""
-    shown = f'"{char}"' if char == "'" else f"'{char}'" if char.isprintable() else repr(char)
+    if char == "'":
+        shown = f'"{char}"'
+    elif char.isprintable() and unicodedata.category(char)[0] not in "MC":
+        shown = f"'{char}'"
+    else:  # invisible, or a mark that would sit on the quote: by code point and name
+        shown = f"U+{ord(char):04X} ({unicodedata.name(char, 'a control character').lower()})"
     hint = _CHARACTER_HINTS.get(char)
     return f"unexpected character {shown}" + (f" ({hint})" if hint else "")
 
@@ -167,11 +173,11 @@ def _message(token: Token, expected: set[str], ctx: _Context) -> str:
         first = ctx.compared[-1]
         at = f"column {first.column}" if first.line == token.line else f"line {first.line}, column {first.column}"
         return (
-            f"comparisons do not chain: this '{token}' would compare the result of the "
-            f"'{first}' at {at}; write (a < b)*(b < c) for 'a < b and b < c'"
+            f"comparisons do not chain: this {quoted(token)} would compare the result of the "
+            f"{quoted(first)} at {at}; write (a < b)*(b < c) for 'a < b and b < c'"
         )
     if prev_kind in _OPERATORS and wants_operand:
-        return f"expected an operand after '{prev}'" + _ending(token)
+        return f"expected an operand after {quoted(prev)}" + _ending(token)
     if (prev_kind == "COMMA" and wants_operand) or (kind == "COMMA" and prev_kind == "LPAR"):
         return ("expected an argument after ','" + _ending(token)) if ends else "missing argument"
     if kind == "EQUAL":
@@ -193,18 +199,18 @@ def _message(token: Token, expected: set[str], ctx: _Context) -> str:
             f"column {opener.column} is never closed"
         )
     if kind in _OPERAND_STARTS and not wants_operand and prev is not None:
-        message = f"missing operator between '{prev}' and '{token}' (write '*' to multiply)"
+        message = f"missing operator between {quoted(prev)} and {quoted(token)} (write '*' to multiply)"
         if opener is not None and prev.end_line != token.line:
             message += f", or the '(' at line {opener.line}, column {opener.column} is never closed"
         return message
     if kind == "COMMA":
         return "',' can only separate the arguments of a function call, as in atan2(y, x)"
     if kind in _OPERATORS and wants_operand:
-        return f"expected an operand before '{token}'"
+        return f"expected an operand before {quoted(token)}"
     if kind == "LSQB":
         return "'[' can only follow a name, as in theta[0]"
     if kind == "RSQB":
         return "unmatched closing bracket ']'"
     if kind == "$END":
         return "unexpected end of input"
-    return "unexpected ';'" if kind == "_SEP" and token == ";" else f"unexpected '{token}'"
+    return "unexpected ';'" if kind == "_SEP" and token == ";" else f"unexpected {quoted(token)}"

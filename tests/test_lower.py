@@ -116,3 +116,41 @@ def test_a_hundred_thousand_operators_lower_to_shared_nodes():
     assert f.output.op == "add" and len(f.output.inputs) == 33_333
     assert graph.count_nodes([f.output]) == 133_388  # 50 + 7 names, each one node
     assert len(f.params) == 57
+
+
+# ---------------------------------------------------------------- look-alike names
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "second"),
+    [("ﬁ + fi", "fi", "ﬁ"), ("x*2 + ｘ", "ｘ", "x"), ("ℌ = 1; H + ℌ", "H", "ℌ"), ("a[1] + ａ[1]", "ａ[1]", "a[1]")],
+)
+def test_names_that_differ_only_by_compatibility_forms_are_refused(text, first, second):
+    with pytest.raises(NameResolutionError, match="look alike") as caught:
+        parse(text)
+    err = caught.value
+    assert f"'{first}'" in err.message and f"'{second}'" in err.message
+    assert text.split("\n")[err.line - 1][err.column - 1 :].startswith(first)
+
+
+def test_a_name_that_looks_like_a_data_column_is_refused():
+    with pytest.raises(NameResolutionError, match="the data column 'x'"):
+        parse("mean(ｘ - y)", columns=["x", "y"])
+    # Look-alike columns the expression does not use are no concern of it.
+    assert parse("mean(x)", columns=["x", "ﬁ", "fi"]).columns == ["x"]
+
+
+def test_decomposed_and_composed_accents_are_one_name():
+    f = parse("r\u00e9sum\u00e9 * 2 + re\u0301sume\u0301")
+    assert f.params == ["r\u00e9sum\u00e9"]
+    assert f.evaluate(résumé=1.5) == 4.5
+
+
+def test_a_fullwidth_function_name_suggests_the_function():
+    with pytest.raises(NameResolutionError, match="did you mean 'exp'"):
+        parse("ｅｘｐ(a)")
+
+
+def test_a_whole_number_order_is_required():
+    with pytest.raises(ArityError, match="order: a whole number"):
+        parse("polygamma(0.5, a)")

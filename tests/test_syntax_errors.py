@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exprgrad.errors import ExprSyntaxError
+from exprgrad.errors import CARET_WINDOW, ExprSyntaxError
 from exprgrad.parse import _get_parser, parse
 from exprgrad.syntax_errors import diagnose
 
@@ -153,3 +153,70 @@ def test_errors_deep_inside_nesting():
 def test_diagnosing_a_text_lark_accepts_is_a_bug():
     with pytest.raises(RuntimeError, match="rejected a text Lark accepts"):
         diagnose("x + 1", _get_parser())
+
+
+# ---------------------------------------------------------------- hostile lines
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x + " * 5_000 + ")",  # the caret at the end of a long line
+        ")" + " + x" * 5_000,  # at its start
+        "a + " * 2_500 + "$" + " + a" * 2_500,  # in its middle
+        "y = 1\n" + "b*" * 10_000 + "(",  # on a later line
+    ],
+)
+def test_a_long_line_is_shown_in_a_window_around_the_caret(text):
+    err = syntax_error(text)
+    shown, caret = str(err).splitlines()[-2:]
+    assert len(shown) <= 2 + CARET_WINDOW + 2 and len(caret) <= len(shown) + 1
+    line = text.split("\n")[err.line - 1]
+    # The caret points at the same character in the window as in the line.
+    under = shown[caret.index("^")] if caret.index("^") < len(shown) else ""
+    assert under == line[err.column - 1 : err.column] or (under == "" and err.column == len(line) + 1)
+    assert ("…" in shown) and len(str(err)) < 400
+
+
+def test_a_short_line_is_shown_whole():
+    err = syntax_error("a" * (CARET_WINDOW - 2) + " $")
+    assert str(err).splitlines()[-2] == "  " + "a" * (CARET_WINDOW - 2) + " $"
+
+
+def test_long_tokens_are_cut_in_messages():
+    name = "w" * 100_000
+    err = syntax_error(f"{name} {name}")
+    assert len(err.message) < 200 and "…" in err.message
+    assert len(syntax_error("1" * 5000 + "e999").message) < 100
+
+
+@pytest.mark.parametrize(
+    ("char", "shown"),
+    [("\x1b", "U+001B (a control character)"), ("\u200d", "U+200D (zero width joiner)"),
+     ("\u0301", "U+0301 (combining acute accent)"), ("\xa0", "U+00A0 (no-break space)"),
+     ("\r", None)],
+)
+def test_invisible_characters_are_named_and_never_echoed_raw(char, shown):
+    text = f"a + 1 {char}$"
+    err = syntax_error(text)
+    if shown is not None:
+        err = syntax_error(f"a + {char}b")
+        assert shown in err.message
+    assert all(c.isprintable() for line in str(err).splitlines() for c in line)
+
+
+def test_decomposed_accents_are_one_name_with_the_composed_ones():
+    composed, decomposed = "\u00e9", "e\u0301"
+    program = parse(f"{composed} = 2\n{decomposed} + 1")
+    assert program.result.terms[0].name == composed and program.definitions[0].name == composed
+    assert parse("x\u0302 * 2").result.factors[0].name == "x\u0302"  # no composed form: kept
+    assert parse("\u0915\u093e + 1").result.terms[0].name == "\u0915\u093e"  # a spacing mark (Devanagari)
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "message"),
+    [("a·b", 2, "write '*' to multiply"), ("x−1", 2, "write '-' for minus"), ("a\u200db", 2, "zero width joiner")],
+)
+def test_characters_that_python_names_accept_but_exprgrad_does_not(text, column, message):
+    err = syntax_error(text)
+    assert err.column == column and message in err.message
