@@ -203,6 +203,26 @@ def test_a_cost_falling_without_bound_is_divergence(samples, method, cost):
     assert_honest(result, data, cost=cost)
 
 
+@pytest.mark.parametrize("method", ["auto", "lbfgs", "newton"])
+def test_a_cost_falling_without_bound_at_the_edge_of_its_domain_is_divergence(samples, method):
+    data = dict(load_csv(samples / "linear.csv").columns)
+    cost = "sum(log(a)*x)"  # -> -inf as a -> 0+, where a ray from a would step past 0
+    result = fit(data, cost=cost, init={"a": 1.0}, method=method)
+    assert result.diverged and "a approaches 0" in result.message, result.message
+    assert_honest(result, data, cost=cost)
+
+
+@pytest.mark.parametrize("method", ["auto", "lbfgs", "newton"])
+def test_a_minimum_far_from_the_start_is_not_a_divergence(method):
+    x = np.linspace(0.1, 2.0, 20)
+    data = {"x": x, "y": 1.5 * x + 0.3}
+    cost = "sum(softplus(a*x) - y*a*x) + 1e-12*a^2"  # minimum at a = sum((y - 1)*x)/2e-12
+    result = fit(data, cost=cost, method=method)
+    assert result.converged and not result.diverged, result.message
+    assert result.params["a"] == pytest.approx(float(np.sum((data["y"] - 1) * x)) / 2e-12, rel=1e-9)
+    assert_honest(result, data, cost=cost)
+
+
 def test_cli_unbounded_cost_exits_1_with_the_printed_point_s_cost(runner, samples, tmp_path):
     out = tmp_path / "r.json"
     result = runner.invoke(cli, ["fit", str(samples / "linear.csv"), "--cost", "sum(a*x)", "-o", str(out)])

@@ -141,7 +141,8 @@ class Objective:
         values = self._run("value_grad", lambda: self.value_grad_nodes, x)
         cost = float(values[0])
         grad = np.array([float(v) for v in values[1:]])
-        self.last_grad_norm = float(np.linalg.norm(grad))
+        with np.errstate(all="ignore"):  # a huge gradient's norm is inf, not a warning
+            self.last_grad_norm = float(np.linalg.norm(grad))
         self._memo = (key, cost, grad.copy())
         self._record(x, cost, self.last_grad_norm)
         return cost, grad

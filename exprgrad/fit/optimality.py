@@ -18,7 +18,7 @@ The measures are free of the units of the parameters and of the cost:
 
 Parameters running off along a direction are found by walking two rays from
 the reported point (away from the start, and down the gradient) at doubling
-distances: a cost that keeps falling at every doubling with falls that do not
+distances, and toward 0 the parameters the gradient pushes there: a cost that keeps falling at every doubling with falls that do not
 shrink decreases without bound (divergence); one whose falls shrink, or that
 falls and then stays flat at floating-point precision, approaches an
 asymptote at infinity (no finite minimum: not converged, the parameters
@@ -163,7 +163,7 @@ def verify(
         stationary = measure <= (GTOL if tol is None else max(tol, GTOL))
     runoff = _runoff(objective, x, x0, cost, grad)
     if runoff is not None:
-        endless, direction, _, _ = runoff
+        endless, direction = runoff[:2]
         moving = _moving(names, direction)
         if endless:
             reason = _endless_reason(names, runoff)
@@ -230,11 +230,14 @@ def _least_squares_stationary(x, r, jacobian, tol) -> tuple[bool, float]:
 
 
 def _runoff(objective, x, x0, cost, grad):
-    """(endless, direction, cost, point) when the cost keeps falling along a ray from ``x``; else None.
+    """(endless, direction, cost, point, edge) when the cost keeps falling from ``x``; else None.
 
-    Two rays: from the start through ``x`` (where the method was heading) and
-    down the gradient with a step of the size of ``x``. At a minimum the first
-    probe of each already rises, so this costs two evaluations.
+    Two rays at doubling distances: from the start through ``x`` (where the
+    method was heading) and down the gradient with a step of the size of
+    ``x``. Then the edge: the parameters the gradient pushes toward 0 are
+    moved 1/2, 3/4, 7/8 ... of the way there (a cost such as log(a) falls
+    without bound as a approaches 0, where a ray would step past it). At a
+    minimum the first probe of each already rises: at most three evaluations.
     """
     directions = []
     if np.any(x != x0):
@@ -242,6 +245,7 @@ def _runoff(objective, x, x0, cost, grad):
     if np.any(grad) and np.all(np.isfinite(grad)):
         size = max(float(np.max(np.abs(x), initial=0.0)), 1.0)
         directions.append(-grad / float(np.max(np.abs(grad))) * size)
+    tiny = 4 * np.finfo(float).eps
     for direction in directions:
         falls, previous, point = [], cost, x
         for k in range(PROBES):
@@ -249,15 +253,27 @@ def _runoff(objective, x, x0, cost, grad):
             value = _quiet_value(objective, probe)
             if not (math.isfinite(value) and value <= previous):
                 break  # rises (or leaves the domain): not running off this way
-            if value >= previous - 4 * np.finfo(float).eps * abs(previous):
+            if value >= previous - tiny * abs(previous):
                 if len(falls) >= 2:
-                    return False, direction, previous, point  # fell, then flat: the asymptote, at precision
+                    return False, direction, previous, point, False  # fell, then flat: the asymptote
                 break
             falls.append(previous - value)
             previous, point = value, probe
         else:
-            endless = falls[-1] >= ENDLESS * falls[-2]
-            return endless, direction, previous, point
+            return falls[-1] >= ENDLESS * falls[-2], direction, previous, point, False
+    toward = np.where(np.isfinite(grad) & (np.sign(grad) == np.sign(x)), -x, 0.0)
+    if np.any(toward):
+        falls, previous, point = [], cost, x
+        for k in range(PROBES):
+            probe = x + (1.0 - 2.0 ** -(k + 1)) * toward
+            value = _quiet_value(objective, probe)
+            if not (math.isfinite(value) and value < previous - tiny * abs(previous)):
+                break
+            falls.append(previous - value)
+            previous, point = value, probe
+        else:
+            if falls[-1] >= ENDLESS * falls[-2]:
+                return True, toward, previous, point, True
     return None
 
 
@@ -289,7 +305,14 @@ def _saddle(objective, x, cost):
 
 
 def _endless_reason(names, runoff) -> str:
-    _, direction, cost_far, x_far = runoff
+    _, direction, cost_far, x_far, edge = runoff
+    if edge:
+        edging = [name for name, d in zip(names, direction) if d]
+        moving = " and ".join(edging) + (" approaches 0" if len(edging) == 1 else " approach 0")
+        return (
+            f"diverged: the cost falls without bound as {moving} "
+            f"(it is {cost_far:.6g} at {_point(names, x_far)})"
+        )
     return (
         f"diverged: the parameters ran away: the cost falls without bound as {_moving(names, direction)} "
         f"(it is {cost_far:.6g} at {_point(names, x_far)})"
