@@ -2,6 +2,10 @@
 
 In: raw option strings. Out: parsed values, or an ExprgradError that the
 group turns into one `error:` line and an exit code. No math here.
+Every input is read once and bounded (exprgrad.fit.reading): standard input
+goes to the one input that names it ('-'), a second is refused. --data's
+--sep and --decimal come from one decorator, ``data_options``, that every
+command reading data applies.
 """
 
 from __future__ import annotations
@@ -19,11 +23,6 @@ from .output import format_number, warn
 
 # The most an expression file, standard input or an --at file may hold.
 MAX_EXPR_BYTES = 8 << 20
-
-# Every command takes EXPR as its first argument; these let "-x^2" through
-# as the expression instead of reading it as options.
-EXPR_SETTINGS = {"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
-
 
 def read_expr(expr: str) -> str:
     """EXPR as given: the text itself, '-' for standard input, '@path' for a file.
