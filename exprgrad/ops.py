@@ -794,8 +794,10 @@ def div(x: Node, y: Node) -> Node:
 
 
 def pow_(x: Node, y: Node) -> Node:
-    """x ^ y: x^1 -> x, x^0 -> 1, 1^y -> 1, constants folded when exact."""
+    """x ^ y: x^1 -> x, x^0 -> 1, 1^y -> 1, b^k -> b for a 0-or-1 b and k > 0, constants folded when exact."""
     if _is(y, 1.0):
+        return x
+    if x.op in _BOOLEAN_OPS and _foldable(y) and y.value > 0:
         return x
     if _is(y, 0.0) or _is(x, 1.0):
         return ONE

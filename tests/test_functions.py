@@ -309,3 +309,15 @@ def test_plain_expressions_never_import_scipy():
 def test_special_functions_import_scipy_when_evaluated():
     imported, printed = _imports_scipy("eval", "erf(x)", "--at", "x=0.5")
     assert imported and float(printed) == pytest.approx(math.erf(0.5), rel=1e-15)
+
+
+def test_a_power_of_a_comparison_is_the_comparison():
+    assert parse("(a > b)^2").output is parse("a > b").output
+    assert parse("(a > b)^0.5*(a > b)").output is parse("a > b").output
+    assert parse("(a > b)^-1").output is not parse("a > b").output  # 1/0 where it is false
+
+
+def test_readme_where_example_has_a_finite_derivative():
+    slope = parse("where(x > 0, sqrt(where(x > 0, x, 1)), 0)").diff("x")
+    assert slope.evaluate(x=-1.0) == 0.0 and slope.evaluate(x=4.0) == 0.25
+    assert math.isnan(parse("where(x > 0, sqrt(x), 0)").diff("x").evaluate(x=-1.0))
