@@ -195,7 +195,7 @@ def fit(
         progress: called as progress(step, limit, cost, gradient norm or None).
 
     Returns:
-        A ``FitResult`` (``diverged`` set, and the last finite point, when the
+        A ``FitResult`` (``diverged`` set, and the best finite point reached, when the
         cost became nan/inf or the parameters ran away).
 
     Raises:

@@ -22,7 +22,8 @@ import numpy as np
 
 from .linear import gauss_newton_step, solve_direct
 from .objective import sum_of_squares
-from .optimizers import RUNAWAY, Outcome, bad_start
+from .optimality import falls_without_bound
+from .optimizers import DRIFT, RUNAWAY, Outcome, bad_start
 
 # How much a polishing step may raise the residual sum of squares (rounding).
 RSS_NOISE = 1e-10
@@ -35,9 +36,9 @@ def lbfgs(objective, x0: np.ndarray, max_iter: int, tol: float, progress=None) -
     """Minimize with L-BFGS-B; stops on relative cost reduction ``tol`` or gradient size."""
     from scipy.optimize import minimize
 
-    cost0, _ = objective.value_grad(x0)
-    if not math.isfinite(cost0):
-        return bad_start(x0, cost0)
+    cost0, grad0 = objective.value_grad(x0)
+    if not (math.isfinite(cost0) and np.all(np.isfinite(grad0))):
+        return bad_start(x0, cost0, grad0, objective.params)
     history = [cost0]
     callback = _Callback(objective, x0, history, progress)
     options = {
@@ -177,11 +178,18 @@ def _scaled_gradient(matrix: np.ndarray, r: np.ndarray) -> float:
 
 
 class _Callback:
-    """scipy's per-iteration callback: history, progress, and a stop when the parameters run away."""
+    """scipy's per-iteration callback: history, progress, and a stop when the parameters run away.
+
+    Past DRIFT times their starting size (and at every further factor of
+    1000) the cost is probed along rays: the method stops only when it falls
+    without bound, so a minimum far out is still reached.
+    """
 
     def __init__(self, objective, x0, history, progress):
         self.objective, self.history, self.progress = objective, history, progress
         self.iteration, self.ran_away = 0, False
+        self.x0 = np.asarray(x0, dtype=float)
+        self.next_check = DRIFT * max(1.0, float(np.max(np.abs(self.x0), initial=0.0)))
 
     def __call__(self, intermediate_result):
         self.iteration += 1
@@ -189,9 +197,14 @@ class _Callback:
         self.history.append(cost)
         if self.progress is not None:
             self.progress(self.iteration, cost, self.objective.last_grad_norm)
-        size = float(np.max(np.abs(intermediate_result.x), initial=0.0))
+        x = np.asarray(intermediate_result.x, dtype=float)
+        size = float(np.max(np.abs(x), initial=0.0))
         if not math.isfinite(size) or size > RUNAWAY:
             self.ran_away = True
+        elif size > self.next_check:
+            self.next_check = size * 1e3
+            self.ran_away = falls_without_bound(self.objective, x, self.x0)
+        if self.ran_away:
             raise StopIteration
 
 
@@ -257,7 +270,7 @@ def _finish(objective, x0, x, cost, iterations, converged, reason, history) -> O
             "the cost may decrease without bound"
         )
     else:
-        last = objective.last_finite
+        last = objective.best_finite
         x_last, cost_last = last if last is not None else (x, cost)
         what = f"the cost became {cost}"
     return Outcome(

@@ -44,6 +44,7 @@ class Objective:
         rows: the number of data rows.
         evaluations: how many schedule runs (passes over the data) so far.
         last_finite: (x, cost) of the last evaluation whose cost was finite.
+        best_finite: (x, cost) of the evaluation with the lowest finite cost.
         history: the cost of every evaluation, in order.
     """
 
@@ -63,6 +64,7 @@ class Objective:
         self.columns = dict(columns)
         self.evaluations = 0
         self.last_finite: tuple[np.ndarray, float] | None = None
+        self.best_finite: tuple[np.ndarray, float] | None = None
         self.history: list[float] = []
         self.on_eval: EvalHook | None = None
         self.last_grad_norm: float | None = None
@@ -121,6 +123,8 @@ class Objective:
         self.history.append(cost)
         if math.isfinite(cost) and np.all(np.isfinite(x)):
             self.last_finite = (np.array(x, dtype=float), cost)
+            if self.best_finite is None or cost < self.best_finite[1]:
+                self.best_finite = self.last_finite
         if self.on_eval is not None:
             self.on_eval(self.evaluations, cost, grad_norm)
 

@@ -195,6 +195,19 @@ def verify(
     return Verdict(replace(outcome, cost=cost, converged=False, reason=reason))
 
 
+def falls_without_bound(objective, x: np.ndarray, x0: np.ndarray) -> bool:
+    """True when the cost falls without bound along a ray from ``x`` (the probes of ``verify``).
+
+    For a method's own run-away test: a few evaluations, at most PROBES per ray.
+    """
+    x = np.asarray(x, dtype=float)
+    cost, grad = _quiet_value_grad(objective, x)
+    if not (math.isfinite(cost) and np.all(np.isfinite(x))):
+        return False
+    runoff = _runoff(objective, x, np.asarray(x0, dtype=float), cost, grad)
+    return runoff is not None and runoff[0]
+
+
 # ---------------------------------------------------------------- helpers
 
 

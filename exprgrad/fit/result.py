@@ -42,7 +42,7 @@ class FitResult:
         rows: data rows. history: the cost per iteration (per evaluation for lm).
         wall_time: seconds. diverged: the cost became nan/inf, or fell
             without bound as the parameters ran away; params then hold the
-            last finite point reached.
+            best finite point reached.
         defaulted: parameters that started at 0 for want of a start value.
         condition: condition number of the scaled Jacobian (or Hessian).
         stderr_kind: "least squares", "hessian" or None.
@@ -90,7 +90,7 @@ class FitResult:
             f"method       {self.method} ({METHOD_NAMES.get(self.method, self.method)})",
             f"converged    {status}: {self.message}",
             f"rows         {self.rows}",
-            *(["params       the last finite point"] if self.diverged else []),
+            *(["params       the best finite point reached"] if self.diverged else []),
             f"iterations   {self.iterations}   evaluations {self.evaluations}   time {self.wall_time:.3g} s",
             f"cost         {_text(self.cost)}",
         ]
