@@ -92,5 +92,25 @@ def _curve_panel(ax, result, problem, predictor: str) -> None:
     ax.set_xlabel(predictor)
     ax.set_ylabel(problem.target)
     ax.set_title("data and fitted model")
-    ax.legend()
+    # matplotlib's "best" place tests every point against every candidate box
+    # (0.6 s for 50,000 points); over many points, the emptiest corner will do.
+    ax.legend(loc="best" if len(rows) <= RASTERIZE_ABOVE else _emptiest_corner(x[rows], y[rows]))
     ax.grid(True, alpha=0.3)
+
+
+def _emptiest_corner(x: np.ndarray, y: np.ndarray) -> str:
+    """The corner of the data's box ("upper left", ...) with the fewest points near it."""
+    finite = np.isfinite(x) & np.isfinite(y)
+    x, y = x[finite], y[finite]
+    if x.size == 0:
+        return "best"
+    fx = (x - x.min()) / (np.ptp(x) or 1.0)
+    fy = (y - y.min()) / (np.ptp(y) or 1.0)
+    left, right, low, high = fx < 0.4, fx > 0.6, fy < 0.3, fy > 0.7
+    counts = {
+        "upper left": np.count_nonzero(left & high),
+        "upper right": np.count_nonzero(right & high),
+        "lower left": np.count_nonzero(left & low),
+        "lower right": np.count_nonzero(right & low),
+    }
+    return min(counts, key=counts.get)
