@@ -125,6 +125,20 @@ def test_an_infinite_gradient_at_the_start_is_named_as_such(runner):
     assert "the cost is not finite" not in line
 
 
+@pytest.mark.parametrize("method", [*TEXTBOOK, "newton", "auto"])
+def test_every_method_says_which_derivative_is_not_finite_at_the_start(method):
+    result = fit(str(SAMPLES / "linear.csv"), cost="mean(sqrt(a)*x - y)", method=method)
+    assert result.diverged and result.history == []
+    assert "its gradient is not: the derivative by parameter a (inf)" in result.message
+    assert "the cost is nan" not in result.message
+
+
+def test_newton_says_when_only_the_hessian_is_not_finite_at_the_start():
+    result = fit(str(SAMPLES / "linear.csv"), cost="mean(abs(a)^1.5*x)", method="newton")
+    assert result.diverged
+    assert "a second derivative is not (by a twice: nan)" in result.message
+
+
 @pytest.mark.parametrize("method", TEXTBOOK)
 def test_a_cost_not_finite_at_the_start_says_so(method):
     result = fit(str(SAMPLES / "linear.csv"), cost="mean(log(a)*x)", method=method)

@@ -51,7 +51,7 @@ def _run(objective, x, max_iter, tol, progress) -> Outcome:
     cost, grad = objective.value_grad(x)
     hess = objective.hessian(x) if _finite(cost, grad) else None
     if hess is None or not np.all(np.isfinite(hess)):
-        return bad_start(x, cost if not math.isfinite(cost) else math.nan)
+        return bad_start(x, cost, grad, objective.params, hess)
     history = [cost]
     scale = np.ones_like(x)
     damping, growth = 0.0, 2.0

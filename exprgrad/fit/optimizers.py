@@ -354,12 +354,19 @@ def descend(objective, x0: np.ndarray, optimizer, max_iter: int, tol: float, pro
     )
 
 
-def start_problem(cost: float, grad, names) -> str | None:
-    """What is not finite where a fit starts, in words (None when the cost and gradient are finite)."""
+def start_problem(cost: float, grad, names, hessian=None) -> str | None:
+    """What is not finite where a fit starts, in words (None when all of it is finite).
+
+    Args:
+        cost, grad: the cost and its gradient at the start (grad may be None).
+        names: the parameter names, in the order of ``grad``.
+        hessian: the Hessian there, for a method that needs it (else None).
+    """
     if not math.isfinite(cost):
         return f"the cost is {cost} at the starting point"
     grad = np.asarray(grad, dtype=float) if grad is not None else np.zeros(0)
-    bad = [(name, float(g)) for name, g in zip(names or [], grad) if not math.isfinite(g)]
+    names = list(names or [])
+    bad = [(name, float(g)) for name, g in zip(names, grad) if not math.isfinite(g)]
     if bad:
         listed = ", ".join(f"{name} ({g})" for name, g in bad)
         noun = "parameter" if len(bad) == 1 else "parameters"
@@ -369,17 +376,29 @@ def start_problem(cost: float, grad, names) -> str | None:
         )
     if grad.size and not np.all(np.isfinite(grad)):
         return f"the cost is finite at the starting point ({cost:.6g}) but its gradient is not"
+    if hessian is not None:
+        matrix = np.asarray(hessian, dtype=float)
+        rows, columns = np.nonzero(~np.isfinite(matrix))
+        if rows.size:
+            i, j = int(rows[0]), int(columns[0])
+            by = names[i] + (" twice" if i == j else f" and {names[j]}") if max(i, j) < len(names) else None
+            pair = f" (by {by}: {matrix[i, j]})" if by else ""
+            return (
+                "the cost and its gradient are finite at the starting point but a second "
+                f"derivative is not{pair}"
+            )
     return None
 
 
-def bad_start(x0: np.ndarray, cost: float, grad=None, names=None) -> Outcome:
-    """The Outcome of a fit whose cost (or gradient) is not finite where it starts.
+def bad_start(x0: np.ndarray, cost: float, grad=None, names=None, hessian=None) -> Outcome:
+    """The Outcome of a fit whose cost (or a derivative of it) is not finite where it starts.
 
     Args:
-        grad, names: the gradient there and the parameter names, to say which
-            derivative is not finite (without them: the cost, or "its gradient").
+        grad, names, hessian: the gradient (and Hessian) there and the parameter
+            names, to say which derivative is not finite (without them: the
+            cost, or "its gradient").
     """
-    what = start_problem(cost, grad, names) or (
+    what = start_problem(cost, grad, names, hessian) or (
         f"the cost or its gradient is not finite at the starting point (cost {cost})"
     )
     return Outcome(
