@@ -42,11 +42,11 @@ EPS = float(np.finfo(float).eps)
 # Ridders: step ratio, tableau size, when a higher order has gone bad.
 _CON, _NTAB, _SAFE = 1.4, 10, 2.0
 # First steps tried, relative to max(|x|, 1), and to |x| itself for a small
-# nonzero x (1/a at a = 1e-8): from the most local up (see ``derivative``).
-_FIRST_STEPS = (1e-9, 1e-7, 1e-5, 1e-3, 0.1, 10.0)
-_RELATIVE_STEPS = (1e-3, 0.1)
-# An estimate whose error is below this, relative, is taken without looking further.
-_CONVERGED = 1e-8
+# nonzero x (1/a at a = 1e-8), largest first (see ``derivative``).
+_FIRST_STEPS = (10.0, 0.1, 1e-3, 1e-5, 1e-7, 1e-9)
+_RELATIVE_STEPS = (0.1, 1e-3)
+# An estimate whose error is below this, relative, ends the search.
+_CONVERGED = 1e-11
 # A partial is within the numeric side's reach when the difference is below
 # this many times its error estimate (estimate and rounding error together).
 _REACH = 4.0
@@ -170,26 +170,35 @@ def derivative(f: Callable[[object], object], x, *, step=None) -> Estimate:
     small = (np.abs(x) < 1) & (x != 0)
     candidates = [first * scale for first in _FIRST_STEPS]
     candidates += [np.where(small, first * np.abs(x), first * scale) for first in _RELATIVE_STEPS]
-    steps = np.sort(np.stack(np.broadcast_arrays(*candidates)), axis=0)
-    best = np.full(np.shape(level), np.nan)
-    error = np.full(np.shape(level), np.inf)
-    settled = np.zeros(np.shape(level), dtype=bool)
-    # The most local estimate that has converged wins: a larger step can be
-    # fooled by curvature (1/a at a = 1e-8 looks smooth from 0.1 away), while a
-    # smaller one is only hurt by rounding, which its error estimate shows.
-    # Without one, the smallest error estimate.
+    steps = -np.sort(-np.stack(np.broadcast_arrays(*candidates)), axis=0)
+    shape = np.shape(level)
+    # Per element, the best estimate from steps that keep x on its side of 0
+    # (where 1/a, log(a), sqrt(a) and |a| change character), and from any step.
+    # A step across 0 can be fooled: 1/a at a = 1e-8 looks smooth from 0.1 away.
+    best = {True: np.full(shape, np.nan), False: np.full(shape, np.nan)}
+    error = {True: np.full(shape, np.inf), False: np.full(shape, np.inf)}
     for first in steps:
         value, estimate, reached = ridders(f, x, first)
         with np.errstate(all="ignore"):
             total = estimate + EPS * level / reached  # what rounding of f alone allows
-            usable = np.isfinite(value) & np.isfinite(total)
-            converged = usable & (total <= _CONVERGED * np.maximum(np.abs(value), floor))
-        take = ~settled & ((converged) | (usable & (total < error)))
-        best, error = np.where(take, value, best), np.where(take, total, error)
-        settled |= converged
-        if np.all(settled):
+        total = np.where(np.isfinite(value) & np.isfinite(total), total, np.inf)
+        within = (x == 0) | (first < np.abs(x))
+        for side in (True, False):
+            take = (total < error[side]) & (within if side else True)
+            best[side] = np.where(take, value, best[side])
+            error[side] = np.where(take, total, error[side])
+        with np.errstate(all="ignore"):
+            done = error[True] <= _CONVERGED * np.maximum(np.abs(best[True]), floor)
+        if np.all(done):
             break
-    return Estimate(best, error, np.broadcast_to(floor, np.shape(best)))
+    # A more precise estimate from across 0 is taken when it agrees with the
+    # local one within their errors (a + 1e10, exp(-a/1e4) near 0), not otherwise.
+    with np.errstate(all="ignore"):
+        agree = np.abs(best[False] - best[True]) <= error[True] + error[False]
+    across = ~np.isfinite(error[True]) | agree
+    value = np.where(across, best[False], best[True])
+    total = np.where(across, error[False], error[True])
+    return Estimate(value, total, np.broadcast_to(floor, np.shape(value)))
 
 
 def numeric_partial(

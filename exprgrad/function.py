@@ -84,6 +84,10 @@ class Function:
 
         if data is None and isinstance(bindings.get("data"), Mapping) and "data" not in self.params:
             data = bindings.pop("data")
+        params, columns = self._split(data, bindings)
+        return evaluate([self.output], params, columns or None)[0]
+
+    def _split(self, data, bindings) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         params, columns = _split_bindings(data, bindings)
         per_row = [name for name in columns if name in self.params]
         if per_row:
@@ -93,7 +97,7 @@ class Function:
                 f"'{name}' is a parameter of this function (one number), but was given a sequence: "
                 f"parse it with columns=[{name!r}] to make it a data column"
             )
-        return evaluate([self.output], params, columns or None)[0]
+        return params, columns
 
     # ------------------------------------------------------------ derivatives
 
@@ -175,7 +179,7 @@ class Function:
         """
         from .check import check_partials
 
-        params, columns = _split_bindings(data, _checked_mapping(values, "values"))
+        params, columns = self._split(data, _checked_mapping(values, "values"))
         nodes = self._wrt(wrt, "wrt") if wrt else None
         return check_partials(self.output, params, columns, nodes, tol=tol, rows=rows)
 
@@ -230,7 +234,7 @@ class Function:
             raise ArgumentError(f"unknown option '{unknown[0]}' (choose from {', '.join(_DOT_OPTIONS)})",
                                 argument="options")
         if options.get("values") is not None:
-            params, columns = _split_bindings(None, _checked_mapping(options["values"], "values"))
+            params, columns = self._split(None, _checked_mapping(options["values"], "values"))
             options["values"] = {**params, **columns}
         nodes = self._wrt(wrt, "wrt") if wrt else []
         return to_dot(self.output, nodes, name=self.label, **options)

@@ -170,3 +170,24 @@ def test_rows_must_be_positive(runner):
     with pytest.raises(ArgumentError, match="rows"):
         checked("a", {"a": 1.0}, rows=0)
     assert runner.invoke(cli, ["check", "a", "--at", "a=1", "--rows", "0"]).exit_code == 2
+
+
+def test_cli_large_offset_passes(runner):
+    for expr in ("a + 1e10", "a + 1e12", "1e10*exp(a) + 1e10"):
+        result = runner.invoke(cli, ["check", expr, "--at", "a=1"])
+        assert result.exit_code == 0, (expr, result.output)
+        assert result.stdout.splitlines()[1].split()[-1] == "ok"
+
+
+def test_a_sequence_for_a_parameter_in_check():
+    with pytest.raises(ExprgradError, match="'a' is a parameter"):
+        exprgrad.parse("a*b").check({"a": [1, 2], "b": 1})
+
+
+def test_per_row_residuals_near_zero_are_not_called_wrong(rng):
+    # Squared residuals of a near-perfect fit: in some rows a*x + b - y cancels
+    # to 1e-4, and a tiny step sees only its rounding.
+    x = rng.normal(size=20000)
+    y = 2 * x + 1 + 1e-3 * rng.normal(size=x.size)
+    results = checked("(a*x + b - y)^2", {"a": 2.0, "b": 1.0}, {"x": x, "y": y}, wrt=["a", "x"])
+    assert all(r.ok for r in results.values()), results
