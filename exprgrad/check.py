@@ -9,11 +9,13 @@ Must not: print, exit, or import the CLI.
 
 The numeric side is Ridders' extrapolation of central differences (Numerical
 Recipes, dfridr): differences at shrinking steps, extrapolated to step 0, with
-an error estimate from the tableau. Its starting step is tied to the size of
-the variable (retried smaller where the function is not finite, e.g. near the
-edge of log's domain), and the rounding error of the function's own value,
-eps*|f|/h, bounds how well any difference can do: a + 1e10 has derivative 1,
-known to about 1e-5, not 1e-16. A partial is ``ok`` when the difference is
+an error estimate from the tableau. It starts from several steps, tied to the
+size of the variable (and to |x| itself for a small x), and keeps the estimate
+with the smallest error among those whose steps keep x on its side of 0 (1/a,
+log(a), sqrt(a) change character there); an estimate from a step across 0 is
+taken only when it agrees with that one and is more precise. The rounding
+error of the function's own value, eps*|f|/h, is part of every error estimate:
+a + 1e10 has derivative 1, known to about 1e-6, not 1e-16. A partial is ``ok`` when the difference is
 within ``tol`` relative to the larger value, or within a few times what the
 finite differences can resolve; the verdict is never ``ok`` when either side
 is nan or inf, or when finite differences resolve fewer than two digits.
