@@ -191,3 +191,8 @@ def test_per_row_residuals_near_zero_are_not_called_wrong(rng):
     y = 2 * x + 1 + 1e-3 * rng.normal(size=x.size)
     results = checked("(a*x + b - y)^2", {"a": 2.0, "b": 1.0}, {"x": x, "y": y}, wrt=["a", "x"])
     assert all(r.ok for r in results.values()), results
+
+
+def test_cli_negative_zero_shows_as_zero(runner):
+    result = runner.invoke(cli, ["check", "-(a-1)^2", "--at", "a=1"])
+    assert result.exit_code == 0 and result.stdout.splitlines()[1].split()[1] == "0"

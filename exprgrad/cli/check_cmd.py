@@ -98,7 +98,7 @@ def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
 
 
 def _number(value) -> str:
-    return f"{float(value):.10g}"
+    return f"{float(value) + 0.0:.10g}"  # + 0.0: a negative zero shows as 0
 
 
 def _rows_note(result, dataset) -> str:
