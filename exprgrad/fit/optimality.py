@@ -161,7 +161,9 @@ def verify(
     else:
         measure = scaled_gradient(x, grad, cost)
         stationary = measure <= (GTOL if tol is None else max(tol, GTOL))
-    runoff = _runoff(objective, x, x0, cost, grad)
+    # Linear residuals make a convex sum of squares, bounded below by 0: no run-off, no saddle.
+    convex = least_squares and objective.residuals_are_linear()
+    runoff = None if convex else _runoff(objective, x, x0, cost, grad)
     if runoff is not None:
         endless, direction = runoff[:2]
         moving = _moving(names, direction)
@@ -174,7 +176,7 @@ def verify(
         )
         return Verdict(replace(outcome, cost=cost, converged=False, reason=reason), no_minimum=True)
     if stationary:
-        saddle = _saddle(objective, x, cost) if len(names) <= SECOND_ORDER_PARAMS else None
+        saddle = None if convex or len(names) > SECOND_ORDER_PARAMS else _saddle(objective, x, cost)
         if saddle is not None:
             reason = (
                 f"stopped ({outcome.reason}) at a saddle point, not a minimum: the cost decreases "
