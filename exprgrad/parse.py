@@ -9,14 +9,16 @@ How: Lark analyses the grammar once (LALR(1)); ``_Automaton`` takes Lark's
 terminal definitions and parse table and runs them in one loop that scans
 with a single regular expression and builds AST nodes at each reduction, with
 no parse tree and no Token objects (a 100,000-term sum is ~300,000 tokens and
-~500,000 reductions, so per-step cost is the whole budget). Only when that
-loop rejects the text does ``exprgrad.syntax_errors`` run Lark's own parser on
-it and put the error in words.
+~500,000 reductions, so per-step cost is the whole budget). When that loop
+rejects the text it says where (the token, and the terminals its state
+allowed), and ``exprgrad.syntax_errors`` puts the error in words from that and
+the tokens before it, in time linear in the text (Lark's own parser, a few
+times slower per token, is never run on the text).
 
 It must not: evaluate or ``eval`` anything, know function names or arities
 (lowering checks those against the registry), recurse on expression depth
 (the LALR loop keeps explicit stacks), build the Lark parser at import time,
-run Lark's parser on a text the loop accepts, or let a Lark exception out.
+or let a Lark exception out.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from exprgrad.ast_nodes import (
     Sum,
 )
 from exprgrad.errors import quoted
-from exprgrad.syntax_errors import WHOLE_INDEX, diagnose, syntax_error, unexpected_character
+from exprgrad.syntax_errors import WHOLE_INDEX, Rejection, diagnose, syntax_error, unexpected_character
 
 _parser: Lark | None = None  # built by the first parse() call, then reused
 _automaton: _Automaton | None = None  # read from _parser at the same time
@@ -113,7 +115,11 @@ def _get_automaton() -> _Automaton:
 
 
 class _Rejected(Exception):
-    """The automaton cannot go on: the text has a syntax error (Lark says which)."""
+    """The automaton cannot go on: the text has a syntax error, at ``rejection``."""
+
+    def __init__(self, rejection: Rejection):
+        super().__init__(rejection)
+        self.rejection = rejection
 
 
 _END = "_end_of_input"  # the scanner's group for the end of the text (terminals are upper case)
@@ -194,6 +200,7 @@ class _Automaton:
             f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in terminals if t.name not in ignored
         )
         self.scanner = re.compile(f"(?>(?:{skip})*)(?:{tokens}|(?P<{_END}>\\Z))", lark.options.g_regex_flags)
+        self.skipper = re.compile(f"(?:{skip})*", lark.options.g_regex_flags)
 
         conf = lark.parse_interactive("").parser_state.parse_conf
         self.start_state, self.end_state = conf.start_state, conf.end_state
@@ -225,8 +232,9 @@ class _Automaton:
         try:
             for match in self.scanner.finditer(text):
                 kind = match.lastgroup
-                if match.start() != pos:
-                    raise _Rejected  # characters no terminal matches
+                if match.start() != pos:  # a character no terminal matches, after any spaces
+                    bad = self.skipper.match(text, pos).end()
+                    raise _Rejected(Rejection(None, bad, bad + 1))
                 span = match.span(kind)
                 start, pos = span
                 if kind == "NAME":
@@ -279,9 +287,24 @@ class _Automaton:
                 states.append(action)
                 values.append(value)
                 spans.append(span)
-        except KeyError:
-            raise _Rejected from None
+        except KeyError:  # no action for this token here
+            expected = frozenset(symbol for symbol in table[states[-1]] if symbol.isupper())
+            raise _Rejected(Rejection(kind, span[0], span[1], expected)) from None
         raise AssertionError("the scanner always ends with the end of the text")
+
+    def tokens(self, text: str, stop: int) -> Iterator[tuple[str, int, int]]:
+        """(terminal, start, end) of the tokens of text[:stop] as ``run`` sees them."""
+        depth = 0
+        for match in self.scanner.finditer(text, 0, stop):
+            kind = match.lastgroup
+            if kind == _END:
+                return
+            start, end = match.span(kind)
+            if kind in _DEPTH_STEP:
+                depth = max(depth + _DEPTH_STEP[kind], 0)
+            elif kind == "_SEP" and depth and text[start] == "\n":
+                continue
+            yield kind, start, end
 
 
 def _name_character(char: str) -> bool:
@@ -398,8 +421,10 @@ def parse(text: str) -> Program:
     build = _AstBuilder(text)
     try:
         statements = _get_automaton().run(text, build)
-    except _Rejected:
-        raise diagnose(text, _get_parser()) from None
+    except _Rejected as rejected:
+        automaton = _get_automaton()
+        where = rejected.rejection
+        raise diagnose(text, where, automaton.tokens(text, where.start)) from None
     if build.problem is not None:
         message, where = build.problem
         raise syntax_error(message, text, where)

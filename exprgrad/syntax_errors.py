@@ -1,15 +1,18 @@
 """Syntax errors in words: the slow path ``parse`` takes only for a text it rejected.
 
-In: the source text the fast path rejected, and the Lark parser ``exprgrad.parse``
-built from the grammar; or, for a problem the parser found itself, a message
-and a span.
+In: the source text the fast path rejected, where and how it stopped (a
+``Rejection``: the offending token, or a character no token matches, and the
+terminals the grammar allowed there), and the tokens before that point; or,
+for a problem the parser found itself, a message and a span.
 Out: an ``ExprSyntaxError`` with line, column, width and a message a beginner
 understands ("missing closing parenthesis: the '(' at line 2, column 5 is
 never closed"), chosen from the offending token and what came before it.
 
-How: Lark's own parser runs on the text for the exception (which token, what
-was expected); Lark's lexer runs on the text up to that token for the context
-(unclosed brackets, an earlier '=', the token just before).
+How: the tokens before the offending one give the context (unclosed
+brackets, an earlier '=', the token just before); only the few tokens the
+message names become Lark ``Token`` objects. The work is linear in the text
+and a small constant per token, so a 1M-character line is diagnosed in about
+the time it takes to scan it.
 
 It must not: build or cache the Lark parser (``exprgrad.parse`` does, lazily,
 once) nor import ``exprgrad.parse`` (the stages flow one way), sit on the path
@@ -18,11 +21,13 @@ of a valid text, or let a Lark exception out.
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from lark import Lark, Token
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark import Token
 
 from exprgrad.ast_nodes import Span
 from exprgrad.errors import ExprSyntaxError, quoted
@@ -49,24 +54,68 @@ _CHARACTER_HINTS = {
 WHOLE_INDEX = "an index must be a whole number, like theta[0]"
 
 
-def diagnose(text: str, lark: Lark) -> ExprSyntaxError:
-    """The error for a text the fast path rejected, from Lark's own parse of it.
+@dataclass(frozen=True)
+class Rejection:
+    """Where the fast path stopped: text[start:end] is a token of terminal ``kind``
+    ("$END" at the end of the text) that no rule allows there, or, with ``kind``
+    None, the character at ``start`` starts no token. ``expected``: the
+    terminals the grammar allowed instead."""
+
+    kind: str | None
+    start: int
+    end: int
+    expected: frozenset[str] = frozenset()
+
+
+def diagnose(text: str, rejection: Rejection, tokens: Iterable[tuple[str, int, int]]) -> ExprSyntaxError:
+    """The error for a text the fast path rejected.
 
     Args:
         text: the whole source text.
-        lark: the LALR parser built from ``grammar/exprgrad.lark``.
+        rejection: where and how the fast path stopped.
+        tokens: (terminal, start, end) of every token before ``rejection.start``,
+            line breaks inside brackets left out, as the parser saw them.
 
     Returns:
         The ExprSyntaxError to raise, placed at the offending token.
-
-    Raises:
-        RuntimeError: Lark accepts the text (the fast path and Lark disagree: a bug).
     """
-    try:
-        lark.parse(text)
-    except UnexpectedInput as exc:
-        return _from_lark(text, exc, lark)
-    raise RuntimeError(f"exprgrad's parser rejected a text Lark accepts (a bug): {text[:200]!r}")
+    where_is = _Positions(text)
+    if rejection.kind is None:
+        line, column = where_is(rejection.start)
+        return syntax_error(unexpected_character(text[rejection.start]), text, Span(line, column))
+    ctx = _context(tokens, text, where_is)
+    if rejection.kind == "$END":
+        token = Token("$END", "")
+        last = ctx.prev
+        if last is None:
+            where = Span(1, 1)
+        elif last.type == "_SEP" and last == "\n":
+            where = Span(last.line, last.column)
+        else:  # just past the last character of the input
+            where = Span(last.end_line, last.end_column)
+    else:
+        token = where_is.token(rejection.kind, rejection.start, rejection.end)
+        where = _span(token) if "\n" not in token else Span(token.line, token.column)
+    return syntax_error(_message(token, set(rejection.expected), ctx), text, where)
+
+
+class _Positions:
+    """Line and column of offsets into one text, and Lark tokens placed in it."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.newlines = [m.start() for m in re.finditer("\n", text)]
+
+    def __call__(self, offset: int) -> tuple[int, int]:
+        """1-based (line, column) of text[offset]."""
+        before = bisect_left(self.newlines, offset)  # line breaks before offset
+        start = self.newlines[before - 1] + 1 if before else 0
+        return before + 1, offset - start + 1
+
+    def token(self, kind: str, start: int, end: int) -> Token:
+        line, column = self(start)
+        end_line, end_column = self(end)
+        return Token(kind, self.text[start:end], start, line, column, end_line, end_column, end)
 
 
 def syntax_error(message: str, text: str, where: Span) -> ExprSyntaxError:
@@ -104,48 +153,36 @@ class _Context:
     compared: list[Token | None] = field(default_factory=lambda: [None])
 
 
-def _context(text: str, stop: int, lark: Lark) -> _Context:
-    ctx = _Context()
-    for token in lark.lex(text[:stop]):
-        if token.type in ("LPAR", "LSQB"):
-            ctx.opens.append(token)
-            ctx.compared.append(None)
-        elif token.type in ("RPAR", "RSQB") and ctx.opens:
-            ctx.opens.pop()
-            ctx.compared.pop()
-        elif token.type == "EQUAL":
-            ctx.has_equal = True
-        elif token.type == "_SEP" and not ctx.opens:
-            ctx.has_equal = False
-            ctx.compared[-1] = None
-        elif token.type == "COMMA":
-            ctx.compared[-1] = None
-        elif token.type in _COMPARISONS:
-            ctx.compared[-1] = token
-        ctx.prev = token
-    return ctx
-
-
-def _from_lark(text: str, exc: UnexpectedInput, lark: Lark) -> ExprSyntaxError:
-    if isinstance(exc, UnexpectedCharacters):
-        where = Span(exc.line, exc.column)
-        return syntax_error(unexpected_character(text[exc.pos_in_stream]), text, where)
-    token = getattr(exc, "token", None)
-    if not isinstance(exc, UnexpectedToken) or token is None or token.type == "$END":
-        ctx = _context(text, len(text), lark)
-        token = Token("$END", "")
-        last = ctx.prev
-        if last is None:
-            where = Span(1, 1)
-        elif last.type == "_SEP" and last == "\n":
-            where = Span(last.line, last.column)
-        else:  # just past the last character of the input
-            where = Span(last.end_line, last.end_column)
-    else:
-        ctx = _context(text, token.start_pos, lark)
-        where = _span(token) if "\n" not in token else Span(token.line, token.column)
-    expected = set(getattr(exc, "expected", ()) or ())
-    return syntax_error(_message(token, expected, ctx), text, where)
+def _context(tokens: Iterable[tuple[str, int, int]], text: str, where_is: _Positions) -> _Context:
+    """The context of the tokens before the offending one; only the ones kept become Tokens."""
+    opens: list[tuple] = []
+    compared: list[tuple | None] = [None]
+    has_equal = False
+    prev = None
+    for item in tokens:
+        kind = item[0]
+        if kind in ("LPAR", "LSQB"):
+            opens.append(item)
+            compared.append(None)
+        elif kind in ("RPAR", "RSQB") and opens:
+            opens.pop()
+            compared.pop()
+        elif kind == "EQUAL":
+            has_equal = True
+        elif kind == "_SEP" and not opens:
+            has_equal = False
+            compared[-1] = None
+        elif kind == "COMMA":
+            compared[-1] = None
+        elif kind in _COMPARISONS:
+            compared[-1] = item
+        prev = item
+    return _Context(
+        prev=None if prev is None else where_is.token(*prev),
+        opens=[where_is.token(*item) for item in opens],
+        has_equal=has_equal,
+        compared=[None if item is None else where_is.token(*item) for item in compared],
+    )
 
 
 def _ending(token: Token) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
 from exprgrad.errors import CARET_WINDOW, ExprSyntaxError
-from exprgrad.parse import _get_parser, parse
-from exprgrad.syntax_errors import diagnose
+from exprgrad.parse import _AstBuilder, _get_automaton, _get_parser, _Rejected, parse
+from exprgrad.syntax_errors import Rejection
 
 
 def syntax_error(text: str) -> ExprSyntaxError:
@@ -150,9 +151,40 @@ def test_errors_deep_inside_nesting():
     assert err.message.startswith("missing closing parenthesis: the '(' at line 1, column 10000")
 
 
-def test_diagnosing_a_text_lark_accepts_is_a_bug():
-    with pytest.raises(RuntimeError, match="rejected a text Lark accepts"):
-        diagnose("x + 1", _get_parser())
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab2.e()[],;=+-*/^<>!# \n$θ", max_size=25))
+def test_where_the_parser_stops_agrees_with_larks_own_parser(text):
+    """The fast path's rejection (offending token, allowed terminals) is Lark's."""
+    lark = _get_parser()
+    try:
+        _get_automaton().run(text, _AstBuilder(text))
+        rejection = None
+    except _Rejected as rejected:
+        rejection = rejected.rejection
+    try:
+        lark.parse(text)
+    except UnexpectedCharacters as exc:
+        assert rejection == Rejection(None, exc.pos_in_stream, exc.pos_in_stream + 1)
+    except UnexpectedToken as exc:
+        token = exc.token
+        if token.type == "$END":
+            assert (rejection.kind, rejection.start) == ("$END", len(text))
+        else:
+            assert (rejection.kind, rejection.start, rejection.end) == (token.type, token.start_pos, token.end_pos)
+        # Lark's lexer leaves the end of the input out of what it expected, and
+        # adds the line break it always accepts (for the bracket rule).
+        assert rejection.expected - {"$END", "_SEP"} == frozenset(exc.expected) - {"$END", "_SEP"}
+    else:
+        assert rejection is None
+
+
+@pytest.mark.slow
+def test_a_syntax_error_in_a_million_character_line():
+    # Diagnosed from the fast path's own scan: about the time a valid parse of
+    # the same text takes (Lark's parser on it took ten times longer).
+    text = "x + " * 250_000 + ")"
+    err = syntax_error(text)
+    assert err.column == len(text) and len(str(err)) < 300
 
 
 # ---------------------------------------------------------------- hostile lines
