@@ -546,3 +546,12 @@ def test_negative_zero_is_drawn_as_zero():
     assert R.summary(np.array([-0.0, -0.0, 1.0])) == "mean 0.3333 [0, 0, 1]"
     dot = R.to_dot(parse("a*b").output, values={"a": -0.0, "b": 2.0})
     assert ">-0<" not in dot and ">0<" in dot
+
+
+def test_library_misuse_names_the_argument():
+    with pytest.raises(ExprgradError, match="^dot_text: "):
+        R.render(b"digraph { n0 }", "svg")
+    with pytest.raises(ExprgradError, match="^output: "):
+        R.to_dot("a*b")
+    with pytest.raises(ExprgradError, match="^wrt_nodes: "):
+        R.to_dot(parse("a*b").output, "a")

@@ -241,6 +241,11 @@ def to_dot(
         OptionError: an unknown ``graph`` or ``rankdir``.
         EvaluationError: ``values`` lacks a parameter or column.
     """
+    if not isinstance(output, Node):
+        raise ArgumentError(f"must be a graph node (Function.output), got {type(output).__name__}",
+                            argument="output")
+    if isinstance(wrt_nodes, (str, Node)) or not all(isinstance(n, Node) for n in wrt_nodes):
+        raise ArgumentError("must be a list of variable nodes (Function.to_dot takes names)", argument="wrt_nodes")
     graphviz = _graphviz()
     kind, wrt_nodes = _choose(output, wrt_nodes, graph)
     if rankdir not in RANKDIRS:
@@ -395,6 +400,8 @@ def render(dot_text: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT) 
         RenderTimeout: ``dot`` ran past ``timeout``.
         RenderError: ``dot`` failed.
     """
+    if not isinstance(dot_text, str):
+        raise ArgumentError(f"must be DOT text (a str), got {type(dot_text).__name__}", argument="dot_text")
     if fmt not in FORMATS:
         raise OptionError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
     if timeout is not None:
