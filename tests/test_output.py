@@ -231,6 +231,19 @@ def test_dash_is_stdout_and_never_a_file(runner, tmp_path, line_csv, monkeypatch
     assert not Path("-").exists()
 
 
+def test_folder_names_are_refused(runner, tmp_path, line_csv):
+    for name in ("", "new.json/", str(tmp_path) + "/"):
+        with pytest.raises(OptionError, match="give a file name"):
+            write_atomically(name, "{}")
+    slashed = str(tmp_path / "r.json") + "/"
+    fit = runner.invoke(cli, ["fit", line_csv, "--model", "a*x + b", "--target", "y", "-o", slashed])
+    assert (
+        fit.exit_code == 2
+        and fit.stderr == f"error: cannot write '{slashed}': give a file name, not a folder\n"
+    )
+    assert names(tmp_path) == ["line.csv"]
+
+
 def test_short_write_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr("exprgrad.cli.output.os.write", lambda fd, data: 0)
     target = tmp_path / "r.json"

@@ -59,6 +59,9 @@ def check_output_folder(path: str | None) -> None:
     file at the path (WriteError, exit 1). Symlinks are followed."""
     if path is None or path == "-" or _descriptor(path) is not None:
         return
+    if not path or path.endswith(("/", os.sep)):
+        # open() would refuse it; a rename would quietly drop the slash.
+        raise OptionError(f"cannot write '{path}': give a file name, not a folder")
     info = _stat(path)
     if info is not None and not stat.S_ISREG(info.st_mode):
         if stat.S_ISDIR(info.st_mode):
@@ -147,12 +150,15 @@ def _descriptor(path: str) -> int | None:
 
 
 def _refuse_read_only(path: str, target: Path, info: os.stat_result) -> None:
-    # Nobody may write it (0444), or not this user: the owner meant it to stay
-    # as it is, even when root could replace it.
-    if not info.st_mode & 0o222 or not os.access(target, os.W_OK):
+    # Nobody may write it (0444): the owner meant it to stay as it is, even when
+    # root could replace it. Writable by others but not by this user: the same
+    # refusal the system would give to open(), not a silent replacement.
+    if not info.st_mode & 0o222:
         raise WriteError(
             f"cannot write '{path}': the file is read-only (make it writable, or choose another name)"
         )
+    if not os.access(target, os.W_OK):
+        raise WriteError(f"cannot write '{path}': Permission denied (the file is not yours to write)")
 
 
 def _write_all(fd: int, data: bytes) -> None:
