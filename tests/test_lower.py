@@ -154,3 +154,14 @@ def test_a_fullwidth_function_name_suggests_the_function():
 def test_a_whole_number_order_is_required():
     with pytest.raises(ArityError, match="order: a whole number"):
         parse("polygamma(0.5, a)")
+
+
+def test_generated_python_keeps_a_look_alike_name_apart_from_its_own_names():
+    # Python reads ｎ as n, the row count of the generated function.
+    import numpy as np
+
+    f = parse("sum(ｎ*x) + np", columns=["x"])
+    namespace: dict = {}
+    exec(f.python(), namespace)  # noqa: S102 (exprgrad's own output)
+    data = {"x": np.array([1.0, 2.0, 4.0])}
+    assert namespace["f"]({"ｎ": 3.0, "np": 0.5}, data) == f.evaluate(data, **{"ｎ": 3.0, "np": 0.5}) == 21.5

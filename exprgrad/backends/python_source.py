@@ -17,6 +17,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 
 from .. import graph
@@ -70,7 +71,8 @@ def _python_locals(names: Iterable[str], taken: set[str]) -> dict[str, str]:
     """exprgrad name -> a Python identifier: theta[1] -> theta_1, θ stays θ."""
     result = {}
     for name in names:
-        local = re.sub(r"\W+", "_", name).strip("_") or "v"
+        # Python reads identifiers in NFKC (ｎ is n): compare names in that form.
+        local = re.sub(r"\W+", "_", unicodedata.normalize("NFKC", name)).strip("_") or "v"
         if not local.isidentifier() or local[0].isdigit():
             local = "v_" + local
         while local in taken or keyword.iskeyword(local):
