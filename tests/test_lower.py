@@ -164,4 +164,4 @@ def test_generated_python_keeps_a_look_alike_name_apart_from_its_own_names():
     namespace: dict = {}
     exec(f.python(), namespace)  # noqa: S102 (exprgrad's own output)
     data = {"x": np.array([1.0, 2.0, 4.0])}
-    assert namespace["f"]({"ｎ": 3.0, "np": 0.5}, data) == f.evaluate(data, **{"ｎ": 3.0, "np": 0.5}) == 21.5
+    assert namespace["f"]({"ｎ": 3.0, "np": 0.5}, data) == f.evaluate(data, **{"ｎ": 3.0, "np": 0.5}) == 21.5  # noqa: PIE804 (a keyword ｎ is n)
