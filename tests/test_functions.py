@@ -304,6 +304,9 @@ def test_plain_expressions_never_import_scipy():
     assert _imports_scipy("eval", "x^2", "--at", "x=3") == (False, "9")
     imported, _ = _imports_scipy("diff", "where(x > 0, x^2, -x) + logsumexp(x, 1)")
     assert not imported
+    # Printing derivatives of the special functions evaluates nothing.
+    imported, printed = _imports_scipy("diff", "erf(x)*lgamma(x) + lognormcdf(x)")
+    assert not imported and "digamma(x)" in printed
 
 
 def test_special_functions_import_scipy_when_evaluated():
