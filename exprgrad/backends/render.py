@@ -2,11 +2,11 @@
 
 In: the output node of a function, the variable nodes to differentiate with
 respect to, and optionally the values of its parameters and data columns.
-Out: DOT text (``to_dot``, built with the ``graphviz`` package), and the bytes
-of a picture made from it by Graphviz's ``dot`` program (``render``), run
-through pipes with a time limit (killed when it runs past it): no .gv file is
-ever written. The node limit is checked on the function before any derivative
-graph is built, and again on the whole drawing.
+Out: DOT text (``to_dot``, built with the ``graphviz`` package); the bytes of
+a picture made from it by Graphviz's ``dot`` program come from ``render``
+(``dot_program``: through pipes, with a time limit; no .gv file is written).
+The node limit is checked on the function before any derivative graph is
+built, and again on the whole drawing.
 
 One DOT node per interned node, so a shared subexpression is drawn once (the
 DAG, not a tree); DOT ids are topological indices (n0, n1, ...), so the same
@@ -28,19 +28,26 @@ from __future__ import annotations
 
 import html
 import itertools
-import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..errors import ArgumentError, ExprgradError, LimitError, OptionError, ToolMissingError
+from ..errors import ArgumentError, LimitError, OptionError, ToolMissingError
 from ..graph import Node, toposort, variables
 from ..ops import OPS
 from ..passes.diff import adjoints, diff
 
+# The picture side lives in dot_program; its names are kept here for callers of render.render.
+from .dot_program import (  # noqa: F401
+    DEFAULT_TIMEOUT,
+    FORMATS,
+    INSTALL_DOT,
+    RenderError,
+    RenderTimeout,
+    render,
+)
+
 GRAPHS = ("function", "gradient", "both")
-FORMATS = ("svg", "png", "pdf", "dot")
 RANKDIRS = ("LR", "TB")
 DEFAULT_MAX_NODES = 2000
 # Labels longer than this are cut with an ellipsis: a 200-character column name
@@ -49,14 +56,6 @@ MAX_NAME_CHARS = 40
 SHOWN_ROWS = 3
 MAX_INCHES = "100,100"
 MAX_TITLE_CHARS = 120
-# Seconds dot may take: a power tower 150 deep keeps it busy for minutes.
-DEFAULT_TIMEOUT = 60.0
-
-INSTALL_DOT = (
-    "Graphviz's 'dot' program is needed for svg, png and pdf but was not found on PATH: "
-    "install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; "
-    "Windows: winget install graphviz or choco install graphviz), or use --format dot"
-)
 
 DERIVATIVE_COLOR = "#7a3ea1"
 _KIND_STYLE = {
@@ -68,16 +67,6 @@ _KIND_STYLE = {
 }
 _DERIVATIVE_STYLE = {"fillcolor": "#efe3f8", "color": DERIVATIVE_COLOR, "fontcolor": "#3d1f50"}
 _MARKER_STYLE = {"shape": "box", "style": "rounded,bold", "margin": "0.12,0.04"}
-
-
-class RenderError(ExprgradError):
-    """Graphviz's dot ran but failed (exit 1: not the user's input)."""
-
-    exit_code = 1
-
-
-class RenderTimeout(RenderError):
-    """Graphviz's dot did not finish within the time limit (it was stopped)."""
 
 
 # ---------------------------------------------------------------- labels
@@ -385,53 +374,6 @@ def _graphviz():
     except ImportError:
         raise ToolMissingError("the graphviz Python package is missing: pip install graphviz") from None
     return graphviz
-
-
-def render(dot_text: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> bytes:
-    """The picture of ``dot_text`` in ``fmt`` ("svg", "png", "pdf", or "dot" for the text itself).
-
-    Runs Graphviz's ``dot`` through pipes; writes no file. A ``dot`` still
-    running after ``timeout`` seconds (None: no limit) is killed.
-
-    Raises:
-        OptionError: an unknown format.
-        ArgumentError: ``timeout`` is not a number > 0.
-        ToolMissingError: ``dot`` is not installed.
-        RenderTimeout: ``dot`` ran past ``timeout``.
-        RenderError: ``dot`` failed.
-    """
-    if not isinstance(dot_text, str):
-        raise ArgumentError(f"must be DOT text (a str), got {type(dot_text).__name__}", argument="dot_text")
-    if fmt not in FORMATS:
-        raise OptionError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
-    if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer, np.floating)):
-            raise ArgumentError(f"must be a number of seconds, got {timeout!r}", argument="timeout")
-        if not timeout > 0:  # also nan
-            raise ArgumentError(f"must be a number of seconds > 0, got {timeout!r}", argument="timeout")
-        timeout = float(timeout)
-    if fmt == "dot":
-        return dot_text.encode("utf-8")
-    program = shutil.which("dot")
-    if program is None:
-        raise ToolMissingError(INSTALL_DOT)
-    try:
-        # On a timeout, subprocess.run kills dot and waits for it before raising.
-        done = subprocess.run([program, f"-T{fmt}"], input=dot_text.encode("utf-8"),
-                              capture_output=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise RenderTimeout(
-            f"Graphviz's dot did not finish laying out the drawing in {timeout:g} s and was stopped: "
-            "draw less (fewer derivatives, or the function alone), ask for the DOT text, "
-            "or allow more time",
-            argument="timeout",
-        ) from None
-    except OSError as exc:
-        raise ToolMissingError(f"{INSTALL_DOT} ({exc.strerror or exc})") from None
-    if done.returncode != 0:
-        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RenderError("Graphviz's dot failed" + (f": {detail[0]}" if detail else ""))
-    return done.stdout
 
 
 def svg_or_none(node: Node, *, timeout: float = DEFAULT_TIMEOUT, **options) -> str | None:
