@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exprgrad.cli import cli, output
-from exprgrad.cli.output import MESSAGE_WIDTH, WriteError, visible_lines, write_atomically
+from exprgrad.cli import cli, output, streams
+from exprgrad.cli.output import WriteError, write_atomically
+from exprgrad.cli.streams import MESSAGE_WIDTH, visible_lines
 from exprgrad.errors import OptionError
 
 EXPR = "mean((a*x + b - y)^2)"
@@ -438,7 +439,7 @@ def test_overlong_lines_and_messages_are_cut():
     assert len(line) == 1 and len(line[0]) < MESSAGE_WIDTH + 50
     assert line[0].endswith("\N{HORIZONTAL ELLIPSIS} (1,000,007 characters in all)")
     many = visible_lines("\n".join(["error: first"] + ["more"] * 1000))
-    assert len(many) == output.MESSAGE_LINES + 1 and many[-1].endswith("more lines)")
+    assert len(many) == streams.MESSAGE_LINES + 1 and many[-1].endswith("more lines)")
     source = "a+" * 10_000 + "?"
     shown, caret = visible_lines(f"  {source}\n  {' ' * (len(source) - 1)}^")
     assert shown[caret.index("^")] == "?" and len(shown) < MESSAGE_WIDTH + 10

@@ -16,7 +16,7 @@ import click
 
 from .. import __version__
 from ..errors import ExprgradError
-from .output import guard_stdout
+from .streams import guard_stdout
 
 # command name -> "module:attribute" within this package
 COMMANDS = {
@@ -31,7 +31,7 @@ COMMANDS = {
 def _show_error(message: str) -> None:
     """One `error: ...` on stderr, safe to show whatever it quotes (control
     characters escaped, overlong lines cut, never an encoding error)."""
-    from .output import show_message
+    from .streams import show_message
 
     show_message("error", message)
 
@@ -136,16 +136,17 @@ class LazyGroup(click.Group):
             _show_error("interrupted")
             sys.exit(130)
         except BrokenPipeError:
-            from .output import silence_stdout
+            from .streams import silence_stdout
 
             silence_stdout()
             sys.exit(1)
         except UnicodeEncodeError as exc:
-            from .output import show_unencodable
+            from .streams import show_unencodable
 
             sys.exit(show_unencodable(exc))
         except OSError as exc:
-            from .output import reason, silence_stdout
+            from .output import reason
+            from .streams import silence_stdout
 
             silence_stdout()
             # Files are opened and reported by the commands; what is left is stdout.

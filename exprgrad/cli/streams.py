@@ -1,0 +1,195 @@
+"""What exprgrad puts on its standard streams: messages safe to show, whole writes.
+
+In: message text and result bytes from the commands. Out: lines on stderr,
+bytes on stdout. Writing a message never fails: control characters are
+escaped, overlong lines cut, and what stderr's encoding cannot represent is
+escaped too. A short write to stdout is an OSError, never a truncated result.
+Must not: compute, open files (output.py writes files).
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import re
+import sys
+import unicodedata
+
+import click
+
+# A message line longer than this is cut (a 1M-character cell or line stays readable),
+# and so are the lines after the first MESSAGE_LINES.
+MESSAGE_WIDTH = 1000
+MESSAGE_LINES = 30
+_CARET_LINE = re.compile(r"( *)(\^+)")
+
+
+def show_message(prefix: str, message: str) -> None:
+    """``prefix: message`` on stderr, whatever the message holds: control and other
+    invisible characters are escaped visibly (``\\x1b``), an overlong line is cut
+    with an ellipsis, and what stderr's encoding cannot represent is written as
+    a backslash escape, so writing a message never fails."""
+    text = "\n".join(visible_lines(f"{prefix}: {message}"))
+    encoding = getattr(sys.stderr, "encoding", None) or "ascii"
+    try:
+        "\N{HORIZONTAL ELLIPSIS}".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        text = text.replace("\N{HORIZONTAL ELLIPSIS}", "...")
+    try:
+        text = text.encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:
+        text = text.encode("ascii", "backslashreplace").decode("ascii")
+    click.echo(text, err=True)
+
+
+def visible_lines(message: str) -> list[str]:
+    """The lines of a message as they may be shown on a terminal.
+
+    Newlines separate lines; every other character that does not print
+    (``\\r``, ``\\x1b``, ``\\t``, U+202E) becomes its Python escape. A caret line
+    (spaces and ``^``) under a line is moved with the escapes so that it still
+    points at the same characters; a line longer than MESSAGE_WIDTH is cut
+    around its caret.
+    """
+    raw = message.split("\n")
+    lines: list[str] = []
+    index = 0
+    while index < len(raw) and len(lines) < MESSAGE_LINES:
+        line = raw[index]
+        caret = _CARET_LINE.fullmatch(raw[index + 1]) if index + 1 < len(raw) else None
+        if caret is not None and len(raw[index + 1]) <= len(line) + 1:
+            lines.extend(_with_caret(line, len(caret.group(1)), len(caret.group(2))))
+            index += 2
+        else:
+            lines.append(_cut(_escaped(line[: MESSAGE_WIDTH + 1]), len(line)))
+            index += 1
+    if index < len(raw):
+        lines.append(f"\N{HORIZONTAL ELLIPSIS} ({len(raw) - index:,} more lines)")
+    return lines
+
+
+def _escaped(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def _cut(shown: str, length: int) -> str:
+    """``shown`` (an escaped prefix of a ``length``-character line) cut to MESSAGE_WIDTH."""
+    if len(shown) <= MESSAGE_WIDTH and length <= MESSAGE_WIDTH:
+        return shown
+    return shown[:MESSAGE_WIDTH] + f"\N{HORIZONTAL ELLIPSIS} ({length:,} characters in all)"
+
+
+def _with_caret(line: str, start: int, width: int) -> list[str]:
+    """A source line and the caret under line[start:start + width], escaped and cut."""
+    begin = 0
+    if len(line) > MESSAGE_WIDTH:
+        begin = max(0, min(start - MESSAGE_WIDTH // 2, len(line) - MESSAGE_WIDTH))
+    end = begin + MESSAGE_WIDTH
+    stop = min(start + width, end)
+    before = ("  \N{HORIZONTAL ELLIPSIS}" if begin > 0 else "") + _escaped(line[begin:start])
+    marked = _escaped(line[start:stop])  # empty when the caret is just past the end
+    after = _escaped(line[stop:end]) + ("\N{HORIZONTAL ELLIPSIS}" if end < len(line) else "")
+    return [before + marked + after, " " * len(before) + "^" * max(1, len(marked))]
+
+
+def show_unencodable(exc: UnicodeEncodeError) -> int:
+    """What to do when standard output cannot represent a character: the help
+    is shown anyway (with escapes); a result is refused, with one error line
+    naming the character and the fix (exit 1), rather than printed wrong."""
+    text = exc.object if isinstance(exc.object, str) else ""
+    if text.startswith("Usage:"):
+        encoding = exc.encoding or "ascii"
+        click.echo(text.encode(encoding, "backslashreplace").decode(encoding), nl=False)
+        return 0
+    character = text[exc.start : exc.end][:1] or "?"
+    # Named, not shown: the terminal could not show it either.
+    name = unicodedata.name(character, "")
+    show_message(
+        "error",
+        f"the output contains U+{ord(character):04X}{' ' + name if name else ''}, which standard "
+        f"output's encoding ({exc.encoding}) cannot represent: set PYTHONIOENCODING=utf-8 "
+        "(or use a UTF-8 locale, such as LC_ALL=C.UTF-8)",
+    )
+    return 1
+
+
+class _WholeWrites(io.RawIOBase):
+    """A file descriptor whose every write is whole, or an OSError.
+
+    Python's own stdout can lose data without a word: when the kernel takes
+    only part of a write (a full disk, a reader that went away mid-write), the
+    buffered writer reports the part as done and the text layer ignores the
+    count, so `exprgrad diff ... > file` on a full disk would exit 0 with a
+    truncated file.
+    """
+
+    def __init__(self, fd: int):
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        write_all(self._fd, view)
+        return len(view)
+
+    def close(self) -> None:
+        # The descriptor stays open: it is the process's stdout, not this object's.
+        super().close()
+
+
+def guard_stdout() -> None:
+    """Make sys.stdout report every short write as an OSError (see ``_WholeWrites``).
+
+    Only a real file descriptor is wrapped (a test runner's buffer is left
+    as it is); encoding, errors and line buffering stay what they were.
+    """
+    stream = sys.stdout
+    if not isinstance(stream, io.TextIOWrapper) or isinstance(
+        getattr(stream.buffer, "raw", None), _WholeWrites
+    ):
+        return
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return
+    stream.flush()
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(_WholeWrites(fd)),
+        encoding=stream.encoding,
+        errors=stream.errors,
+        line_buffering=stream.line_buffering,
+        write_through=stream.write_through,
+    )
+
+
+def silence_stdout() -> None:
+    """After stdout failed (a closed pipe, a full disk), point it at /dev/null,
+    so that Python's flush at exit does not print a second, raw error."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file descriptor (a test runner's buffer): nothing to flush at exit
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is out; a write that makes no progress is a short write."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.EIO, f"short write ({len(data) - len(view)} of {len(data)} bytes)")
+        view = view[written:]
