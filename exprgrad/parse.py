@@ -314,6 +314,10 @@ def _name_character(char: str) -> bool:
     return unicodedata.category(char) in ("Mn", "Mc") and ("_" + char).isidentifier()
 
 
+# An index has at most this many digits (Python refuses to read an int of
+# over 4300 digits, and no family is that large).
+_INDEX_DIGITS = 18
+
 # The operator tokens of a chain: what each means for the Sum or Product.
 _SIGN = {"PLUS": 1, "MINUS": -1}
 _DIVIDES = {"STAR": False, "SLASH": True}
@@ -388,6 +392,9 @@ class _AstBuilder:
         name, index = children
         if not index.text.isdigit():
             self.report(WHOLE_INDEX, index.span)
+            return Indexed(name.name, 0, self.span(start, end))
+        if len(index.text.lstrip("0")) > _INDEX_DIGITS:
+            self.report(f"the index {quoted(index.text)} is too large (at most {_INDEX_DIGITS} digits)", index.span)
             return Indexed(name.name, 0, self.span(start, end))
         return Indexed(name.name, int(index.text), self.span(start, end))
 

@@ -50,6 +50,13 @@ _CHARACTER_HINTS = {
     "'": "exprgrad has no strings",
     '"': "exprgrad has no strings",
 }
+# What a character without a Unicode name is, by its category.
+_UNNAMED = {
+    "Cc": "a control character",
+    "Cs": "a byte that is not UTF-8, or a lone surrogate",
+    "Co": "a private-use character",
+    "Cn": "not a character",
+}
 # Said by the parser of theta[1.5] (a NUMBER, but not whole) and here of theta[a].
 WHOLE_INDEX = "an index must be a whole number, like theta[0]"
 
@@ -130,7 +137,8 @@ def unexpected_character(char: str) -> str:
     elif char.isprintable() and unicodedata.category(char)[0] not in "MC":
         shown = f"'{char}'"
     else:  # invisible, or a mark that would sit on the quote: by code point and name
-        shown = f"U+{ord(char):04X} ({unicodedata.name(char, 'a control character').lower()})"
+        name = unicodedata.name(char, "").lower() or _UNNAMED.get(unicodedata.category(char), "unnamed")
+        shown = f"U+{ord(char):04X} ({name})"
     hint = _CHARACTER_HINTS.get(char)
     return f"unexpected character {shown}" + (f" ({hint})" if hint else "")
 

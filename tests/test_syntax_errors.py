@@ -252,3 +252,21 @@ def test_decomposed_accents_are_one_name_with_the_composed_ones():
 def test_characters_that_python_names_accept_but_exprgrad_does_not(text, column, message):
     err = syntax_error(text)
     assert err.column == column and message in err.message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("theta[" + "1" * 5000 + "]", "too large"),  # Python reads no int of over 4300 digits
+        ("theta[" + "1" * 300 + "]", "the index '1111"),
+        ("a\udcff", "U+DCFF (a byte that is not UTF-8, or a lone surrogate)"),
+        ("a\ue000", "U+E000 (a private-use character)"),
+        ("a\x00", "U+0000 (a control character)"),
+    ],
+)
+def test_hostile_characters_and_numbers_are_syntax_errors(text, message):
+    assert message in syntax_error(text).message
+
+
+def test_a_long_index_of_zeros_is_a_small_index():
+    assert parse("theta[" + "0" * 40 + "7]").result.index == 7
