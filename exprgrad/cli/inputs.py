@@ -217,12 +217,19 @@ def data_options(command):
         help="The data file's decimal mark: 1.5, or 1,5 with --decimal , (cells then "
         "separated by ; or tabs).",
     )(run)
-    return click.option(
+    run = click.option(
         "--sep",
         callback=_separator,
         metavar="[,|;|tab]",
         help="The data file's cell separator (default: the one its header and first rows use).",
     )(run)
+    # Shown right after --data in --help (click lists these in reverse).
+    params = run.__click_params__
+    mine = params[-2:]
+    del params[-2:]
+    at = next((i for i, p in enumerate(params) if p.name == "data" and isinstance(p, click.Option)), 0)
+    params[at:at] = mine
+    return run
 
 
 def load_data(source, allow_nan: bool = False):
