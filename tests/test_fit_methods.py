@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shlex
 import threading
 from pathlib import Path
 
@@ -106,9 +108,10 @@ def test_descend_never_reports_a_worse_point_than_it_visited():
 
 @pytest.mark.parametrize("method", TEXTBOOK)
 @pytest.mark.parametrize("cost", ["sum(a*x)", "mean(-a*x - b)"])
-def test_a_cost_without_lower_bound_diverges(runner, method, cost):
+@pytest.mark.parametrize("lr", [[], ["--lr", "0.01", "--max-iter", "300"]])
+def test_a_cost_without_lower_bound_diverges(runner, method, cost, lr):
     result = runner.invoke(
-        cli, ["fit", str(SAMPLES / "linear.csv"), "--cost", cost, "--method", method, "-q"]
+        cli, ["fit", str(SAMPLES / "linear.csv"), "--cost", cost, "--method", method, *lr, "-q"]
     )
     assert result.exit_code == 1, result.output
     assert "bound" in result.stdout
@@ -320,3 +323,33 @@ def test_without_data_the_python_api_refuses_what_needs_rows():
         prepare(None, model="a*x", target="y")
     with pytest.raises(OptionError, match="no data file"):
         fit(cost="mean((a - x)^2)")
+
+
+# ---------------------------------------------------------------- the README's outputs
+
+
+def readme_fit_examples():
+    """(command, shown output) of the README's examples of the textbook methods, targets and no data."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    examples = []
+    for block in re.findall(r"```\n(\$ exprgrad fit .*?)```", text, flags=re.DOTALL):
+        command, _, shown = block.partition("\n")
+        if any(word in command for word in ("--method gd", '--target "log(y)"', "(1 - x)^2")):
+            examples.append((shlex.split(command[2:])[1:], shown))
+    return examples
+
+
+def test_the_readme_shows_these_examples():
+    assert len(readme_fit_examples()) == 3
+
+
+@pytest.mark.parametrize("args, shown", readme_fit_examples())
+def test_readme_fit_examples_print_what_the_readme_shows(runner, monkeypatch, args, shown):
+    monkeypatch.chdir(ROOT)
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+
+    def timeless(text):
+        return re.sub(r"time \S+ s", "time - s", text).rstrip()
+
+    assert timeless(result.output) == timeless(shown)
