@@ -151,3 +151,14 @@ def test_check_json_is_strict_json_when_the_error_is_infinite(runner):
     partial = json.loads(result.stdout, parse_constant=pytest.fail)["partials"]["a"]
     assert partial == {"analytic": -1.0, "numeric": None, "relative_error": None, "fd_error": None,
                        "status": "not finite", "ok": False}
+
+
+def test_nothing_to_differentiate_is_said(runner, samples):
+    for args in (["diff", "3"], ["diff", "mean(x)", "--data", str(samples / "linear.csv")],
+                 ["eval", "1 + 2", "--grad"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0
+        assert "warning: the function has no parameters, so there is nothing to differentiate" in result.stderr
+    result = runner.invoke(cli, ["check", "1 + 2"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: the function has no parameters, so there is nothing to check")

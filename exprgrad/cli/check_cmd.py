@@ -7,7 +7,9 @@ import json
 import click
 import numpy as np
 
+from ..errors import OptionError
 from .command import ExprCommand
+from .diff_cmd import NO_PARAMETERS
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
 from .output import json_value, warn
 
@@ -59,6 +61,8 @@ def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
     wrt_nodes, warnings = resolve_wrt(function.output, wrt.split(","))
     for message in warnings:
         warn(message)
+    if not wrt_nodes:
+        raise OptionError(NO_PARAMETERS.replace("differentiate", "check"))
     results = check_partials(function.output, bindings, columns, wrt_nodes, tol=tol, rows=rows)
 
     if fmt == "json":

@@ -17,6 +17,10 @@ from .output import (
     warn,
 )
 
+# What the commands say when --wrt selects nothing by default.
+NO_PARAMETERS = ("the function has no parameters, so there is nothing to differentiate "
+                 "(name data columns with --wrt, e.g. --wrt x)")
+
 
 def differentiate(function, wrt_text: str, order: int, mode: str):
     """The wrt names, {key: raw derivative node}, and {key: simplified node}.
@@ -31,6 +35,8 @@ def differentiate(function, wrt_text: str, order: int, mode: str):
     wrt_nodes, warnings = resolve_wrt(function.output, wrt_text.split(","))
     for message in warnings:
         warn(message)
+    if not wrt_nodes:
+        warn(NO_PARAMETERS)
     names = [node.name for node in wrt_nodes]
     raw: dict[tuple[str, ...], object] = {
         (name,): node for name, node in diff(function.output, wrt_nodes, mode=mode).items()

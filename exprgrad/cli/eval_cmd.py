@@ -49,6 +49,10 @@ def eval_command(expr, at, data, fmt, grad, wrt, ascii_only, allow_nan):
         wrt_nodes, warnings = resolve_wrt(function.output, [w for w in wrt.split(",") if w.strip()])
         for message in warnings:
             warn(message)
+        if not wrt_nodes:
+            from .diff_cmd import NO_PARAMETERS
+
+            warn(NO_PARAMETERS)
         from ..passes.simplify import simplify_many
 
         gradient = diff(function.output, wrt_nodes)
