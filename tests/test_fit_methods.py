@@ -128,7 +128,7 @@ def test_an_infinite_gradient_at_the_start_is_named_as_such(runner):
     assert "the cost is not finite" not in line
 
 
-@pytest.mark.parametrize("method", [*TEXTBOOK, "newton", "auto"])
+@pytest.mark.parametrize("method", [*TEXTBOOK, "lbfgs", "newton", "auto"])
 def test_every_method_says_which_derivative_is_not_finite_at_the_start(method):
     result = fit(str(SAMPLES / "linear.csv"), cost="mean(sqrt(a)*x - y)", method=method)
     assert result.diverged and result.history == []
