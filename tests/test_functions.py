@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -324,3 +325,14 @@ def test_readme_where_example_has_a_finite_derivative():
     slope = parse("where(x > 0, sqrt(where(x > 0, x, 1)), 0)").diff("x")
     assert slope.evaluate(x=-1.0) == 0.0 and slope.evaluate(x=4.0) == 0.25
     assert math.isnan(parse("where(x > 0, sqrt(x), 0)").diff("x").evaluate(x=-1.0))
+
+
+def test_readme_language_section_names_every_function():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## The language") :]
+    section = section[: section.index("\n## ", 1)]
+    for name in ops.function_names():
+        assert f"`{name}" in section or f" {name} " in section or f" {name}`" in section, name
+    for spec in ops.OPS.values():
+        if spec.boolean:
+            assert f"`x {spec.text} " in section, spec.text
