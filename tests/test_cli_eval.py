@@ -125,3 +125,10 @@ def test_at_name_the_function_does_not_use_warns(runner):
     result = runner.invoke(cli, ["eval", "a*b", "--at", "a=1,b=2,c=3"])
     assert result.exit_code == 0
     assert "warning: --at gives 'c', which the function does not use" in result.output
+
+
+def test_nonfinite_gradient_warns(runner):
+    result = runner.invoke(cli, ["eval", "sqrt(a) + b", "--at", "a=0,b=1", "--grad"])
+    assert result.exit_code == 0
+    assert "warning: the derivative by a is not finite" in result.stderr
+    assert "derivative by b" not in result.stderr

@@ -67,6 +67,8 @@ def eval_command(expr, at, data, fmt, grad, wrt, ascii_only, allow_nan):
         for name, v in zip(names, values[1:])
     }
     warn_nonfinite("the value", value)
+    for name, v in partials.items():
+        warn_nonfinite(f"the derivative by {name}", v)
     if fmt == "json":
         result = {"value": json_value(value)}
         if grad:
