@@ -588,3 +588,12 @@ def test_wrong_separator_is_hinted(tmp_path):
         f"the expression needs column 'x', which {path} lacks (it has: x,y); "
         "its header is one name with a comma in it: are the cells separated by something else?"
     )
+
+
+def test_closed_stream_and_wrong_source_with_a_label():
+    stream = io.BytesIO(b"x\n1\n")
+    stream.close()
+    with pytest.raises(DataError, match="cannot read data file '<stream>': it is closed"):
+        load_csv(stream)
+    with pytest.raises(DataError, match="expected the path of a file or a binary stream, not NoneType"):
+        load_csv(None, label="data")

@@ -321,3 +321,21 @@ def test_at_mistakes(runner, at, words):
 def test_at_item_with_control_characters_is_escaped(runner):
     line = error_line(runner.invoke(cli, ["eval", "a", "--at", "a\x1b[31m"]))
     assert "\x1b" not in line and r"\x1b[31m" in line
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX descriptors")
+@pytest.mark.parametrize(
+    ("args", "who"), [(["eval", "-"], "EXPR '-'"), (["eval", "sum(1)", "--data", "-"], "--data -")]
+)
+def test_closed_standard_input_is_one_error_line(args, who):
+    done = subprocess.run(
+        [sys.executable, "-m", "exprgrad", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        preexec_fn=lambda: os.close(0),
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"error: {who} reads standard input, but it is closed\n"

@@ -24,6 +24,7 @@ from .output import format_number, warn
 # The most an expression file, standard input or an --at file may hold.
 MAX_EXPR_BYTES = 8 << 20
 
+
 def read_expr(expr: str) -> str:
     """EXPR as given: the text itself, '-' for standard input, '@path' for a file.
 
@@ -51,6 +52,8 @@ def read_stdin(who: str, *, binary: bool = False):
         if first is not None:
             raise OptionError(f"{who} and {first} cannot both read standard input: give one of them a file")
         meta["exprgrad.stdin"] = who
+    if sys.stdin is None:  # started with standard input closed
+        raise OptionError(f"{who} reads standard input, but it is closed")
     stream = getattr(sys.stdin, "buffer", sys.stdin)  # bytes: the reader checks the encoding
     if binary:
         return stream

@@ -116,10 +116,14 @@ def read_bytes(
     Raises:
         ``error``: as for ``read_text``.
     """
+    label_of(path)  # refuses what is neither a path nor a stream
     too_large = error(f"{_named(what, label)} is larger than {_size(max_bytes)}, the most exprgrad reads")
     try:
         if hasattr(path, "read"):
-            return _read_stream(path, label, max_bytes, what, error, validate, too_large)
+            try:
+                return _read_stream(path, label, max_bytes, what, error, validate, too_large)
+            except ValueError:  # the stream is closed
+                raise error(f"cannot read {_named(what, label)}: it is closed") from None
         with open(path, "rb") as stream:
             info = os.fstat(stream.fileno())
             if stat.S_ISREG(info.st_mode) and info.st_size > max_bytes:
