@@ -73,6 +73,13 @@ def _cost_panel(ax, result) -> None:
     if finite.size and np.all(finite > 0) and finite.max() / finite.min() > 100:
         ax.set_yscale("log")
     unit = "evaluation" if result.method == "lm" else "iteration"
+    from matplotlib.ticker import MaxNLocator
+
+    # Whole iterations only: a direct solve (one point) has no iteration 0.015.
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if 0 < len(history) < 10:
+        ax.set_xticks(steps)
+        ax.set_xlim(-0.5, len(history) - 0.5)
     ax.set_xlabel(unit)
     ax.set_ylabel("best cost so far" if result.method == "lm" else "cost")
     ax.set_title(f"cost per {unit} ({result.method})")
