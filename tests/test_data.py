@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import io
 import math
 import os
@@ -597,3 +598,20 @@ def test_closed_stream_and_wrong_source_with_a_label():
         load_csv(stream)
     with pytest.raises(DataError, match="expected the path of a file or a binary stream, not NoneType"):
         load_csv(None, label="data")
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_with_a_byte_order_mark_is_read(tmp_path, codec):
+    """Spreadsheets save "Unicode text" as tab-separated UTF-16 with a byte-order mark."""
+    text = "x\tθ\r\n1\t2,5\r\n3\t4\r\n"
+    payload = text.encode(codec)
+    if codec != "utf-16":
+        payload = ("\ufeff" + text).encode(codec)
+    data = load_csv(write(tmp_path, payload), decimal=",")
+    assert data.names == ("x", "θ")
+    np.testing.assert_array_equal(data.columns["θ"], [2.5, 4.0])
+
+
+def test_broken_utf16_is_one_error(tmp_path):
+    path = write(tmp_path, codecs.BOM_UTF16_LE + "x\n1\n".encode("utf-16-le") + b"\x00\xd8")
+    assert error_of(path) == f"cannot read data file '{path}': it starts as UTF-16 text but is not UTF-16"

@@ -2,7 +2,8 @@
 
 In: a path, or a binary stream (standard input, a pipe), and the most to read.
 Out: its bytes or text, read once (a pipe or a FIFO cannot be read twice),
-without a byte-order mark; or an ExprgradError of the caller's class whose one
+without a byte-order mark (UTF-16 with one, as spreadsheets save "Unicode
+text", comes back as UTF-8); or an ExprgradError of the caller's class whose one
 line says why not: no such file, larger than the limit (a regular file is
 refused before any read), binary data (a NUL byte: /dev/zero, a sparse file),
 not UTF-8 (/dev/urandom), with the line where it was found. ``shown`` escapes
@@ -148,6 +149,8 @@ def _read_stream(stream, label, max_bytes, what, error, validate, too_large) -> 
         total += len(chunk)
         if total > max_bytes:
             raise too_large
+        if not chunks and validate and chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return _utf16_as_utf8(chunk, stream, label, max_bytes - total, what, error, too_large)
         nul = chunk.find(b"\0")
         if nul >= 0:
             line = _line_of(b"".join(chunks) + chunk[:nul])
@@ -167,6 +170,29 @@ def _read_stream(stream, label, max_bytes, what, error, validate, too_large) -> 
         except UnicodeDecodeError:
             _raise_not_utf8(data, label, what, error)
     return data
+
+
+def _utf16_as_utf8(first: bytes, stream, label, room: int, what, error, too_large) -> bytes:
+    """A UTF-16 file (as spreadsheets save "Unicode text"), whole, turned into UTF-8."""
+    chunks = [first]
+    while chunk := stream.read(_CHUNK_BYTES):
+        room -= len(chunk)
+        if room < 0:
+            raise too_large
+        chunks.append(chunk)
+    try:
+        text = b"".join(chunks).decode("utf-16")
+    except UnicodeDecodeError:
+        raise error(
+            f"cannot read {_named(what, label)}: it starts as UTF-16 text but is not UTF-16"
+        ) from None
+    nul = text.find("\0")
+    if nul >= 0:
+        line = _line_of(text[:nul].encode("utf-8"))
+        raise error(
+            f"cannot read {_named(what, label)}: it holds binary data, not text (a NUL on line {line})"
+        )
+    return text.encode("utf-8")
 
 
 def _raise_not_utf8(data: bytes, label: str, what: str, error) -> None:
