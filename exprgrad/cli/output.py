@@ -88,7 +88,8 @@ def write_atomically(path: str, content: str | bytes) -> None:
       place, so that every name shows the new content (see ``_rewrite_in_place``).
     - Otherwise the content goes to a temporary file with a short name in the
       same folder (a 250-character name still fits), which is renamed over the
-      target.
+      target. Ctrl-C, SIGTERM and SIGHUP wait until the file is whole (then
+      take effect), so no temporary file is left behind.
 
     Raises:
         OptionError: the folder does not exist (exit 2).

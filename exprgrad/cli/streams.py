@@ -4,7 +4,7 @@ In: message text and result bytes from the commands. Out: lines on stderr,
 bytes on stdout. Writing a message never fails: control characters are
 escaped, overlong lines cut, and what stderr's encoding cannot represent is
 escaped too. A short write to stdout is an OSError, never a truncated result.
-Must not: compute, open files (output.py writes files).
+Must not: compute, or write files (output.py does).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class _WholeWrites(io.RawIOBase):
     only part of a write (a full disk, a reader that went away mid-write), the
     buffered writer reports the part as done and the text layer ignores the
     count, so `exprgrad diff ... > file` on a full disk would exit 0 with a
-    truncated file.
+    truncated file. Closing this object leaves the descriptor open.
     """
 
     def __init__(self, fd: int):
@@ -143,10 +143,6 @@ class _WholeWrites(io.RawIOBase):
         view = memoryview(data).cast("B")
         write_all(self._fd, view)
         return len(view)
-
-    def close(self) -> None:
-        # The descriptor stays open: it is the process's stdout, not this object's.
-        super().close()
 
 
 def guard_stdout() -> None:
