@@ -90,7 +90,7 @@ def diagnose(text: str, rejection: Rejection, tokens: Iterable[tuple[str, int, i
     if rejection.kind is None:
         line, column = where_is(rejection.start)
         return syntax_error(unexpected_character(text[rejection.start]), text, Span(line, column))
-    ctx = _context(tokens, text, where_is)
+    ctx = _context(tokens, where_is)
     if rejection.kind == "$END":
         token = Token("$END", "")
         last = ctx.prev
@@ -161,7 +161,7 @@ class _Context:
     compared: list[Token | None] = field(default_factory=lambda: [None])
 
 
-def _context(tokens: Iterable[tuple[str, int, int]], text: str, where_is: _Positions) -> _Context:
+def _context(tokens: Iterable[tuple[str, int, int]], where_is: _Positions) -> _Context:
     """The context of the tokens before the offending one; only the ones kept become Tokens."""
     opens: list[tuple] = []
     compared: list[tuple | None] = [None]

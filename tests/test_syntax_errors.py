@@ -136,7 +136,7 @@ def test_errors_on_later_lines_point_into_their_own_line():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet="ab2.e()[],;=+-*/^# \n$θ", max_size=25))
+@given(st.text(alphabet="ab2.e()[],;=+-*/^<>!# \n$θ\u0301", max_size=25))
 def test_any_text_parses_or_raises_a_syntax_error_with_a_place(text):
     try:
         parse(text)
