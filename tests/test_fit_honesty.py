@@ -22,7 +22,8 @@ import pytest
 from exprgrad.cli import cli
 from exprgrad.fit import fit, prepare
 from exprgrad.fit.data import load_csv
-from exprgrad.fit.optimality import COSINE_TOL, GTOL, residual_cosine, scaled_gradient
+from exprgrad.fit.optimality import COSINE_TOL, GTOL, residual_cosine, scaled_gradient, verify
+from exprgrad.fit.optimizers import Outcome
 
 DATA = Path(__file__).resolve().parent / "data"
 GLM = {p["name"]: p for p in json.loads((DATA / "glm" / "problems.json").read_text())["problems"]}
@@ -277,3 +278,39 @@ def test_lbfgs_speaks_our_words(samples):
         result = fit(data, cost=NELSON, init=NELSON_START, method="lbfgs", max_iter=limit)
         for scipy_words in ("CONVERGENCE", "ABNORMAL", "LNSRCH", "FACTR", "PGTOL"):
             assert scipy_words not in result.message
+
+
+# ---------------------------------------------------------------- flat valleys
+
+
+def test_a_flat_valley_of_nearly_collinear_columns_is_not_a_minimum():
+    # NIST MGH17 from its first start: Newton's method stops where b2*exp(-b4*x)
+    # and b3*exp(-b5*x) nearly cancel. Each Jacobian column is almost orthogonal to
+    # the residuals (cosine 2.5e-9), yet a Gauss-Newton step would still remove 30%
+    # of the sum of squares (certified minimum 5.4648946975e-05).
+    data = dict(load_csv(DATA / "nist" / "MGH17.csv").columns)
+    cost = "sum((y - (b1 + b2*exp(-x*b4) + b3*exp(-x*b5)))^2)"
+    init = {"b1": 50.0, "b2": 150.0, "b3": -100.0, "b4": 1.0, "b5": 2.0}
+    result = fit(data, cost=cost, init=init, method="newton")
+    assert_honest(result, data, cost=cost)
+    if result.converged:
+        assert result.cost == pytest.approx(5.4648946975e-05, rel=1e-9)
+    else:
+        assert "cosine" in result.message
+    assert fit(data, cost=cost, init=init).cost == pytest.approx(5.4648946975e-05, rel=1e-9)  # auto: lm
+
+
+def test_the_newton_decrement_catches_a_crawl_along_a_valley():
+    # A long narrow valley: at (3, 3) the scaled gradient is 1.2e-7 (below 1e-6),
+    # but the minimum is at (1, 1); a method claiming convergence there is refused.
+    data = {"unused": np.zeros(1)}
+    cost = "sum(0*unused) + 1e-8*(a - 1)^2 + (a - b)^2"
+    problem = prepare(data, cost=cost, init={"a": 3.0, "b": 3.0})
+    x = np.array([3.0, 3.0])
+    value, grad = problem.objective.value_grad(x)
+    assert scaled_gradient(x, grad, value) < GTOL
+    claim = Outcome(x, value, 10, True, "relative change of the cost below the tolerance")
+    verdict = verify(problem.objective, claim, x, least_squares=False)
+    assert not verdict.outcome.converged and "Newton step would still lower" in verdict.outcome.reason
+    newton = fit(data, cost=cost, init={"a": 3.0, "b": 3.0})
+    assert newton.converged and newton.params == pytest.approx({"a": 1.0, "b": 1.0}, rel=1e-8)

@@ -10,11 +10,16 @@ The measures are free of the units of the parameters and of the cost:
 - a general cost: the scaled gradient max_i |g_i| * max(|x_i|, 1) / max(|f|, 1),
   the relative change of the cost per relative change of each parameter
   (absolute below 1); stationary when it is at most ``GTOL``;
-- a sum of squares: the largest cosine between the residual vector r and a
-  column J_j of its Jacobian, |J_jᵀr| / (||J_j|| ||r||) (MINPACK's gtol test);
-  stationary when it is at most ``COSINE_TOL``, or when the Gauss-Newton step
-  moves no parameter by more than ``XTOL`` of its size (a fit whose residuals
-  are rounding noise).
+- a sum of squares: the cosine between the residual vector r and the range
+  of its Jacobian J, ||P r|| / ||r|| with P the projection onto J's columns
+  (MINPACK's gtol test takes each column alone, which a long flat valley of
+  nearly collinear columns fools); its square is the fraction of the sum of
+  squares a Gauss-Newton step would still remove. Stationary when it is at
+  most ``COSINE_TOL``, or when the Gauss-Newton step moves no parameter by
+  more than ``XTOL`` of its size (a fit whose residuals are rounding noise).
+- with up to ``SECOND_ORDER_PARAMS`` parameters a general cost's Hessian is
+  used too: the Newton decrement ½ gᵀH⁻¹g / max(|f|, 1), the relative
+  decrease a Newton step still promises, must be at most ``DECREMENT_TOL``.
 
 Parameters running off along a direction are found by walking two rays from
 the reported point (away from the start, and down the gradient) at doubling
@@ -46,6 +51,9 @@ if TYPE_CHECKING:  # optimizers may import this module: no cycle at run time
 GTOL = 1e-6
 # The largest residual-Jacobian cosine of a verified least-squares solution.
 COSINE_TOL = 1e-6
+# The relative decrease of the cost a Newton step may still promise at a verified
+# minimum of a general cost (COSINE_TOL squared: the same for a sum of squares).
+DECREMENT_TOL = 1e-12
 # A Gauss-Newton step this small (relative to each parameter) means the fit is at rounding level.
 XTOL = 1e-10
 # Up to this many parameters a stationary point's Hessian is checked for a
@@ -76,10 +84,27 @@ def residual_cosines(r: np.ndarray, jacobian: np.ndarray) -> np.ndarray:
 
 
 def residual_cosine(r: np.ndarray, jacobian: np.ndarray) -> float:
-    """The largest residual-Jacobian cosine (inf when anything is not finite)."""
+    """The cosine between r and the range of J: ||P r|| / ||r|| (inf when anything is not finite).
+
+    P projects onto the span of J's columns, so this is the largest cosine
+    between r and any direction J·d the parameters can move the fit in, and
+    its square is the fraction of the sum of squares a Gauss-Newton step
+    would remove. Unlike the cosine with each column alone it is not fooled
+    by nearly collinear columns (a long flat valley). Directions with singular
+    values below rounding (n·eps of the largest) are left out.
+    """
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(jacobian))):
         return math.inf
-    return float(np.max(residual_cosines(r, jacobian), initial=0.0))
+    size = float(np.linalg.norm(r))
+    if size == 0.0 or jacobian.size == 0:
+        return 0.0
+    norms = np.linalg.norm(jacobian, axis=0)
+    scaled = jacobian[:, norms > 0] / norms[norms > 0]
+    if scaled.shape[1] == 0:
+        return 0.0
+    basis, singular, _ = np.linalg.svd(scaled, full_matrices=False)
+    keep = singular > max(scaled.shape) * np.finfo(float).eps * singular[0]
+    return float(np.linalg.norm(basis[:, keep].T @ r) / size)
 
 
 @dataclass
@@ -175,8 +200,14 @@ def verify(
             f"toward an asymptote as {moving} without bound (separable data, or a parameter that is not identified)"
         )
         return Verdict(replace(outcome, cost=cost, converged=False, reason=reason), no_minimum=True)
+    decrement = None
+    if stationary and not convex and len(names) <= SECOND_ORDER_PARAMS:
+        saddle, decrement = _second_order(objective, x, cost, grad)
+        if not least_squares and decrement is not None and decrement > DECREMENT_TOL:
+            stationary = False
+    else:
+        saddle = None
     if stationary:
-        saddle = None if convex or len(names) > SECOND_ORDER_PARAMS else _saddle(objective, x, cost)
         if saddle is not None:
             reason = (
                 f"stopped ({outcome.reason}) at a saddle point, not a minimum: the cost decreases "
@@ -189,10 +220,16 @@ def verify(
             else f"{outcome.reason}; the first-order conditions hold there"
         )
         return Verdict(replace(outcome, cost=cost, converged=True, reason=reason))
-    what = "largest residual-Jacobian cosine" if least_squares else "scaled gradient"
+    what = "residual-Jacobian cosine" if least_squares else "scaled gradient"
     threshold = (COSINE_TOL if least_squares else GTOL) if tol is None else tol
     worst = _worst(names, x, grad, cost, residuals, jacobian)
-    verdict = f"not a verified minimum: {what} {measure:.2g} > {threshold:.0e} (largest for {worst})"
+    if decrement is not None and decrement > DECREMENT_TOL:
+        verdict = (
+            f"not a verified minimum: a Newton step would still lower the cost by a fraction "
+            f"{decrement:.2g} > {DECREMENT_TOL:.0e} (a flat valley)"
+        )
+    else:
+        verdict = f"not a verified minimum: {what} {measure:.2g} > {threshold:.0e} (largest for {worst})"
     reason = f"stopped: {outcome.reason}; {verdict}" if outcome.converged else f"{outcome.reason}; {verdict}"
     return Verdict(replace(outcome, cost=cost, converged=False, reason=reason))
 
@@ -292,31 +329,37 @@ def _runoff(objective, x, x0, cost, grad):
     return None
 
 
-def _saddle(objective, x, cost):
-    """A direction along which the cost falls from a stationary ``x`` (negative curvature), or None.
+def _second_order(objective, x, cost, grad):
+    """(saddle step or None, Newton decrement or None) at a point whose gradient test passed.
 
-    The Hessian, scaled to a unit diagonal, must have a clearly negative
-    eigenvalue, and a step along its eigenvector (either way) must lower the
-    cost beyond rounding: a negative eigenvalue from rounding alone is not enough.
+    With the Hessian scaled to a unit diagonal: a clearly negative eigenvalue
+    is a saddle, confirmed only when a step along its eigenvector (either way)
+    lowers the cost beyond rounding. Otherwise the Newton decrement
+    ½ gᵀH⁻¹g / max(|f|, 1), the relative decrease a Newton step still
+    promises (eigenvalues at rounding level left out), says whether the point
+    is a minimum or a slow crawl along a flat valley.
     """
     hess = objective.hessian(x)
     if not np.all(np.isfinite(hess)):
-        return None
+        return None, None
     scale = np.sqrt(np.abs(np.diag(hess)))
     scale[scale == 0] = 1.0
     values, vectors = np.linalg.eigh(hess / np.outer(scale, scale))
-    top = max(float(np.max(np.abs(values))), 1.0)
-    if values[0] >= -1e-8 * top:
-        return None
-    direction = vectors[:, 0] / scale
-    size = max(float(np.max(np.abs(x), initial=0.0)), 1.0) / float(np.max(np.abs(direction)))
-    floor = 16 * np.finfo(float).eps * max(abs(cost), 1.0)
-    for t in (1e-4, 1e-2, 1.0):
-        for sign in (1.0, -1.0):
-            step = sign * t * size * direction
-            if _quiet_value(objective, x + step) < cost - floor:
-                return step
-    return None
+    top = max(float(np.max(np.abs(values))), 1e-300)
+    if values[0] < -1e-8 * max(top, 1.0):
+        direction = vectors[:, 0] / scale
+        size = max(float(np.max(np.abs(x), initial=0.0)), 1.0) / float(np.max(np.abs(direction)))
+        floor = 16 * np.finfo(float).eps * max(abs(cost), 1.0)
+        for t in (1e-4, 1e-2, 1.0):
+            for sign in (1.0, -1.0):
+                step = sign * t * size * direction
+                if _quiet_value(objective, x + step) < cost - floor:
+                    return step, None
+        return None, None
+    keep = values > len(values) * np.finfo(float).eps * top
+    along = vectors[:, keep].T @ (grad / scale)
+    decrement = 0.5 * float(np.sum(along**2 / values[keep])) / max(abs(cost), 1.0)
+    return None, decrement
 
 
 def _endless_reason(names, runoff) -> str:
