@@ -339,3 +339,20 @@ def test_closed_standard_input_is_one_error_line(args, who):
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr == f"error: {who} reads standard input, but it is closed\n"
+
+
+def test_standard_input_from_a_large_file_is_refused_before_reading(tmp_path):
+    sparse = tmp_path / "sparse.csv"
+    with open(sparse, "wb") as file:
+        file.truncate(2 << 30)
+    with open(sparse, "rb") as stdin:
+        done = subprocess.run(
+            [sys.executable, "-m", "exprgrad", "eval", "sum(1)", "--data", "-"],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert done.stderr == "error: data file '<stdin>' is larger than 1 GiB, the most exprgrad reads\n"

@@ -121,6 +121,8 @@ def read_bytes(
     too_large = error(f"{_named(what, label)} is larger than {_size(max_bytes)}, the most exprgrad reads")
     try:
         if hasattr(path, "read"):
+            if _regular_size(path) > max_bytes:  # standard input redirected from a file
+                raise too_large
             try:
                 return _read_stream(path, label, max_bytes, what, error, validate, too_large)
             except ValueError:  # the stream is closed
@@ -132,6 +134,15 @@ def read_bytes(
             return _read_stream(stream, label, max_bytes, what, error, validate, too_large)
     except OSError as exc:
         raise _unreadable(label, exc, what, error) from None
+
+
+def _regular_size(stream) -> int:
+    """The bytes left in a stream that is a regular file; 0 for anything else."""
+    try:
+        info = os.fstat(stream.fileno())
+        return info.st_size - stream.tell() if stat.S_ISREG(info.st_mode) else 0
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return 0
 
 
 def _read_stream(stream, label, max_bytes, what, error, validate, too_large) -> bytes:
