@@ -74,3 +74,20 @@ def test_certified_residual_sum_of_squares():
         result, _, _ = solve(name, start)
         problem = PROBLEMS[name]
         assert lre(result.rss, problem["residual_sum_of_squares"], problem["certified_digits"]) >= 8
+
+
+@pytest.mark.parametrize("form", ["sum(({r})^2)", "mean(({r})^2)/2"])
+@pytest.mark.parametrize("name", ["Misra1a", "Thurber", "MGH09", "BoxBOD", "Nelson"])
+def test_a_sum_of_squares_cost_is_fitted_as_least_squares(name, form):
+    problem = PROBLEMS[name]
+    columns = dict(load_csv(DATA / problem["csv"]).columns)
+    init = dict(zip(problem["params"], map(float, problem["start1"])))
+    cost = form.format(r=problem["residual"])  # Nelson's residual reads log(y) itself
+    result = fit(columns, cost=cost, init=init)
+    assert result.method == "lm" and result.converged, result.message
+    digits = problem["certified_digits"]
+    names = problem["params"]
+    values = min(lre(result.params[n], c, digits) for n, c in zip(names, problem["certified_values"]))
+    errors = min(lre(result.stderr[n], c, digits) for n, c in zip(names, problem["certified_std_dev"]))
+    assert values >= 6, f"{name}: parameters LRE {values:.1f}"
+    assert errors >= 4, f"{name}: standard errors LRE {errors:.1f}"
