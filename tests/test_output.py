@@ -346,6 +346,22 @@ def test_unwritable_folder_is_one_error_line(runner, tmp_path):
     assert result.stderr == f"error: cannot write '{folder / 'g.dot'}': Permission denied\n"
 
 
+def test_existing_file_in_a_folder_that_refuses_new_files(tmp_path, monkeypatch):
+    # The folder takes no temporary file (simulated: root may write anywhere), but the
+    # file itself is writable: it is rewritten in place, as `>` would do.
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("exprgrad.cli.output.tempfile.mkstemp", refuse)
+    existing = tmp_path / "r.json"
+    existing.write_text("a longer old content")
+    write_atomically(str(existing), "new")
+    assert existing.read_text() == "new"
+    with pytest.raises(WriteError, match="Permission denied"):
+        write_atomically(str(tmp_path / "new.json"), "new")
+    assert names(tmp_path) == ["r.json"]
+
+
 def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
     target = tmp_path / "r.json"
     target.write_text("old")

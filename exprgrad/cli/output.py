@@ -112,7 +112,14 @@ def write_atomically(path: str, content: str | bytes) -> None:
         elif info is not None and info.st_nlink > 1:
             _rewrite_in_place(os.path.realpath(path), data)
         else:
-            _replace(os.path.realpath(path), data, info)
+            try:
+                _replace(os.path.realpath(path), data, info)
+            except PermissionError:
+                if info is None:
+                    raise  # a new file in a folder that refuses it
+                # The folder refuses a temporary file, but the file itself may be
+                # written, as `>` would: rewrite it in place.
+                _rewrite_in_place(os.path.realpath(path), data)
     except BrokenPipeError:
         raise  # the reader went away: the group exits quietly, as `head` expects
     except OSError as exc:
