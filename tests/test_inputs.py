@@ -282,7 +282,7 @@ def test_at_reads_a_fit_result(runner, samples, tmp_path):
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        (None, "--at @{p}: no such file"),
+        (None, "--at @{p}: cannot read the file: no such file"),
         ("{", "--at @{p}: not JSON"),
         ('{"value": 1}', 'expected a fit result with a "params" object'),
         ('{"params": {"a": "1"}}', "params.a is not a number"),
@@ -318,9 +318,18 @@ def test_at_mistakes(runner, at, words):
     assert words in error_line(runner.invoke(cli, args))
 
 
-def test_at_item_with_control_characters_is_escaped(runner):
-    line = error_line(runner.invoke(cli, ["eval", "a", "--at", "a\x1b[31m"]))
+@pytest.mark.parametrize("spec", ["a\x1b[31m", "a=\x1b[31m", "\x1b[31m=1,a=2,\x1b[31m=3", "a=1\x1b[31m"])
+def test_at_item_with_control_characters_is_escaped(runner, spec):
+    line = error_line(runner.invoke(cli, ["eval", "a", "--at", spec]))
     assert "\x1b" not in line and r"\x1b[31m" in line
+
+
+def test_at_file_that_is_too_large(runner, tmp_path):
+    path = tmp_path / "r.json"
+    with open(path, "wb") as file:
+        file.truncate(MAX_EXPR_BYTES + 1)
+    line = error_line(runner.invoke(cli, ["eval", "a", "--at", f"@{path}"]))
+    assert line == f"error: --at @{path}: the file is larger than 8 MiB, the most exprgrad reads"
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX descriptors")

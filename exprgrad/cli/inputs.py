@@ -118,10 +118,12 @@ def parse_bindings(specs: tuple[str, ...] | str | None, option: str = "--at") ->
 def read_params_file(path: str, option: str = "--at") -> dict[str, float]:
     """The "params" object of a fit result saved as JSON (fit -o, --format json)."""
     where = f"{option} @{shown(path)}"
+    from ..fit.reading import read_text
+
     try:
-        text = _read_small(path, "parameter file")
+        text = read_text(path, max_bytes=MAX_EXPR_BYTES, what="the file", error=OptionError, label="")
     except OptionError as exc:
-        raise OptionError(f"{where}: {_after_colon(str(exc))}") from None
+        raise OptionError(f"{where}: {exc}") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -139,11 +141,6 @@ def read_params_file(path: str, option: str = "--at") -> dict[str, float]:
             raise OptionError(f"{where}: params.{shown(name)} is not a finite number")
         values[name] = float(value)
     return values
-
-
-def _after_colon(message: str) -> str:
-    # "cannot read parameter file 'r.json': no such file" -> "no such file"
-    return message.split("': ", 1)[-1]
 
 
 def _split_top_level(spec: str) -> list[str]:
@@ -170,9 +167,9 @@ def _number(text: str, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise OptionError(f"{what}: '{text}' is not a number") from None
+        raise OptionError(f"{what}: '{shown(text)}' is not a number") from None
     if not math.isfinite(value):
-        raise OptionError(f"{what}: '{text}' is not a finite number")
+        raise OptionError(f"{what}: '{shown(text)}' is not a finite number")
     return value
 
 
