@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .optimality import scaled_gradient
+from .optimality import falls_without_bound, scaled_gradient
 
 # Parameters past this size have run away: the fit diverged.
 RUNAWAY = 1e100
-# A cost that has risen (or fallen) by this many times its starting size (at least 1) diverged.
+# A cost that has risen by this many times its starting size (at least 1) diverged;
+# one that has fallen by as much is probed for a lower bound.
 GROWTH = 1e8
-# A fit whose parameters reach this many times their starting size (at least 1) ran away.
+# Parameters this many times their starting size (at least 1) may have run away: probed.
 DRIFT = 1e12
 # Armijo's constant: a step must lower the cost by this fraction of what the
 # gradient predicts. One half accepts, on a quadratic, exactly the steps up to
@@ -54,7 +55,7 @@ MAX_DOUBLINGS = 40
 
 
 def ran_away(x: np.ndarray, x0: np.ndarray) -> bool:
-    """True when a fit's parameters have drifted off without bound."""
+    """True when a fit's parameters are past RUNAWAY, or DRIFT times their starting size."""
     size = float(np.max(np.abs(x), initial=0.0))
     return (
         not math.isfinite(size)
@@ -297,9 +298,10 @@ def descend(objective, x0: np.ndarray, optimizer, max_iter: int, tol: float, pro
     ``tol``, when no step lowers the cost at floating-point precision, after
     ``max_iter`` iterations, or when it diverges: the cost is no longer finite
     or has risen past GROWTH times its starting size (with a given learning
-    rate), has fallen by as much (a cost without a lower bound), or the
-    parameters ran away. The point reported is always the best one visited,
-    with its own cost.
+    rate), it falls without bound (probed along rays once it has fallen by
+    GROWTH times its starting size or the parameters have grown DRIFT times),
+    or the parameters pass RUNAWAY. The point reported is always the best one
+    visited, with its own cost.
 
     Args:
         objective: an ``Objective`` (value_grad is called once per trial point).
@@ -316,7 +318,7 @@ def descend(objective, x0: np.ndarray, optimizer, max_iter: int, tol: float, pro
     if not point.finite:
         return bad_start(x0, point.cost, point.grad, objective.params)
     best, lowest, history = point, point.cost, [point.cost]
-    scale = max(1.0, abs(point.cost))
+    watch = _Watch(objective, x0, point.cost)
     for iteration in range(1, max_iter + 1):
         measure = scaled_gradient(point.x, point.grad, point.cost)
         if measure <= tol:
@@ -332,7 +334,7 @@ def descend(objective, x0: np.ndarray, optimizer, max_iter: int, tol: float, pro
                 f"no step lowers the cost at floating-point precision (scaled gradient {measure:.2g})",
                 converged=False,
             )
-        what = _divergence(trial, history[0], scale, x0)
+        what = watch(trial)
         if trial.finite or what is None:
             history.append(trial.cost)
         if trial.finite and trial.cost <= lowest + NOISE * abs(lowest):
@@ -412,24 +414,45 @@ def bad_start(x0: np.ndarray, cost: float, grad=None, names=None, hessian=None) 
     )
 
 
-def _divergence(trial: Point, cost0: float, scale: float, x0: np.ndarray) -> str | None:
-    """Why ``trial`` means the fit diverged, or None."""
-    if trial.cost == -math.inf or (trial.finite and trial.cost < cost0 - GROWTH * scale):
-        return f"the cost fell from {cost0:.6g} to {trial.cost:.6g}: it has no lower bound"
-    if not trial.finite:
-        return (
-            f"the cost became {trial.cost}"
-            if not math.isfinite(trial.cost)
-            else "the gradient became nan/inf"
-        )
-    if trial.cost - cost0 > GROWTH * scale:
-        return f"the cost grew from {cost0:.6g} to {trial.cost:.6g}"
-    if ran_away(trial.x, x0):
-        return (
-            f"the parameters ran away (largest |value| {np.max(np.abs(trial.x)):.3g}); "
-            "the cost may decrease without bound"
-        )
-    return None
+class _Watch:
+    """descend's divergence tests, with the sizes past which the cost is probed along rays.
+
+    A cost that has fallen GROWTH times its starting size, or parameters DRIFT
+    times theirs, may be a minimum far out, or no minimum: the probes of
+    ``optimality`` (the cost along rays from the point, at doubling distances)
+    tell which, and the next probe waits for another such fall or growth.
+    """
+
+    def __init__(self, objective, x0: np.ndarray, cost0: float):
+        self.objective, self.x0, self.cost0 = objective, x0, cost0
+        self.scale = max(1.0, abs(cost0))
+        self.fall = cost0 - GROWTH * self.scale
+        self.drift = DRIFT * max(1.0, float(np.max(np.abs(x0), initial=0.0)))
+
+    def __call__(self, trial: Point) -> str | None:
+        """Why ``trial`` means the fit diverged, or None."""
+        if trial.cost == -math.inf:
+            return f"the cost fell from {self.cost0:.6g} to -inf: it has no lower bound"
+        if not trial.finite:
+            if not math.isfinite(trial.cost):
+                return f"the cost became {trial.cost}"
+            return "the gradient became nan/inf"
+        if trial.cost - self.cost0 > GROWTH * self.scale:
+            return f"the cost grew from {self.cost0:.6g} to {trial.cost:.6g}"
+        size = float(np.max(np.abs(trial.x), initial=0.0))
+        if size > RUNAWAY:
+            return (
+                f"the parameters ran away (largest |value| {size:.3g}); the cost may decrease without bound"
+            )
+        if trial.cost < self.fall or size > self.drift:
+            self.fall = trial.cost - GROWTH * max(1.0, abs(trial.cost))
+            self.drift = max(self.drift, 1e3 * size)
+            if falls_without_bound(self.objective, trial.x, self.x0):
+                return (
+                    f"the cost fell from {self.cost0:.6g} to {trial.cost:.6g} and keeps falling along "
+                    f"the way the parameters went (largest |value| {size:.3g}): it has no lower bound"
+                )
+        return None
 
 
 def _stopped(best: Point, point: Point, iterations: int, history, reason: str, converged: bool) -> Outcome:
