@@ -365,3 +365,12 @@ def test_standard_input_from_a_large_file_is_refused_before_reading(tmp_path):
         )
     assert done.returncode == 2
     assert done.stderr == "error: data file '<stdin>' is larger than 1 GiB, the most exprgrad reads\n"
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_expression_line_endings_from_file_and_stdin(runner, tmp_path, newline):
+    text = newline.join(["h = a + 1", "h*2", ""])
+    source = tmp_path / "f.exprgrad"
+    source.write_bytes(text.encode())
+    assert runner.invoke(cli, ["eval", f"@{source}", "--at", "a=1"]).stdout == "4\n"
+    assert runner.invoke(cli, ["eval", "-", "--at", "a=1"], input=text.encode()).stdout == "4\n"

@@ -36,7 +36,8 @@ def read_text(
 ) -> str:
     """A whole text file or stream, read once, in at most ``max_bytes`` bytes.
 
-    A byte-order mark is dropped. Reading stops at the first NUL byte (binary
+    A byte-order mark is dropped, and lines end in ``\n`` (from ``\n``,
+    ``\r\n`` or ``\r``), as in text mode. Reading stops at the first NUL byte (binary
     data, or a device such as /dev/zero), the first byte that is not UTF-8, or
     when the limit is passed; a regular file larger than the limit is refused
     before any read.
@@ -58,12 +59,11 @@ def read_text(
     label = label_of(path) if label is None else label
     utf8 = codecs.lookup(encoding).name == "utf-8"
     data = read_bytes(path, label, max_bytes=max_bytes, what=what, error=error, validate=utf8)
-    if utf8:
-        return data.decode("utf-8")
     try:
-        return data.decode(encoding)
+        text = data.decode("utf-8" if utf8 else encoding)
     except UnicodeDecodeError:
         raise error(f"cannot read {_named(what, label)}: it is not {encoding} text") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def shown(text: str, limit: int | None = None) -> str:
