@@ -62,8 +62,9 @@ def _run(objective, x, max_iter, tol, progress) -> Outcome:
         0,
     )
     for iteration in range(1, max_iter + 1):
-        if scaled_gradient(x, grad, cost) <= tol:
-            reason, converged = "scaled gradient below the tolerance", True
+        measure = scaled_gradient(x, grad, cost)
+        if measure <= tol:
+            reason, converged = f"scaled gradient {measure:.2g}, below the tolerance {tol:.0e}", True
             break
         scale = np.maximum(scale, np.sqrt(np.abs(np.diag(hess))))
         scale[scale == 0] = 1.0
