@@ -118,6 +118,14 @@ def test_a_cost_without_lower_bound_diverges(runner, method, cost, lr):
     assert result.stderr.startswith("error: the fit diverged") and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("method", TEXTBOOK)
+def test_a_minimum_far_below_the_start_is_not_a_divergence(method):
+    # The cost falls 1e10 times its starting size: a lower bound exists, the probes find it.
+    result = fit(cost="1e10*(a/1e10 - 1)^2 - 1e10", method=method)
+    assert result.converged and not result.diverged, result.message
+    assert result.params["a"] == pytest.approx(1e10, rel=1e-9)
+
+
 def test_an_infinite_gradient_at_the_start_is_named_as_such(runner):
     args = ["fit", str(SAMPLES / "linear.csv"), "--cost", "mean(sqrt(a)*x)", "--method", "gd", "-q"]
     result = runner.invoke(cli, args)
