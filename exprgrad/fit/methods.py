@@ -1,10 +1,12 @@
-"""The second-order and least-squares methods: scipy.optimize fed by exact derivatives.
+"""The quasi-Newton and least-squares methods: scipy.optimize fed by exact derivatives.
 
 In: an ``Objective`` (compiled value/gradient, residual/Jacobian schedules)
 and a starting vector. Out: an ``Outcome`` (see ``optimizers``); whether it
 converged is then checked by ``optimality`` (Newton's method is ``newton``).
 
-- ``lbfgs``: L-BFGS-B with the exact gradient (value and gradient in one pass).
+- ``lbfgs``: L-BFGS-B with the exact gradient (value and gradient in one pass);
+  past a large drift of the parameters it asks ``optimality`` whether the
+  cost falls without bound, and stops only then.
 - ``lm``: Levenberg-Marquardt (MINPACK, through least_squares) with the exact
   Jacobian of the residuals, then Gauss-Newton polishing steps solved by QR.
 - ``direct``: residuals linear in the parameters: one QR solve, no iterations.
