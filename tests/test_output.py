@@ -221,6 +221,22 @@ def test_stdout_cut_mid_write_is_not_success(tmp_path):
         assert errors == b"", args
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX shell")
+def test_closed_stdout_is_one_error_line(tmp_path):
+    for args in (["eval", "x", "--at", "x=1"], ["render", "x^2", "--format", "dot"]):
+        done = subprocess.run(
+            ["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "exprgrad", *args],
+            check=False,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            timeout=60,
+        )
+        assert done.returncode == 1, args
+        assert done.stderr.startswith(b"error: cannot write to standard output: Bad file descriptor"), args
+        assert done.stderr.count(b"\n") == 1, args
+
+
 def test_dash_is_stdout_and_never_a_file(runner, tmp_path, line_csv, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(cli, ["render", EXPR, "--format", "dot", "-o", "-"])

@@ -145,13 +145,29 @@ class _WholeWrites(io.RawIOBase):
         return len(view)
 
 
+class _Closed(io.BufferedIOBase):
+    """Standard output when the process was started without one (`>&-`)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        raise OSError(errno.EBADF, "Bad file descriptor (it was closed before exprgrad started)")
+
+
 def guard_stdout() -> None:
     """Make sys.stdout report every short write as an OSError (see ``_WholeWrites``).
 
     Only a real file descriptor is wrapped (a test runner's buffer is left
-    as it is); encoding, errors and line buffering stay what they were.
+    as it is); encoding, errors and line buffering stay what they were. A
+    closed stdout (Python's None) becomes one whose writes fail, so that a
+    result with nowhere to go is an error, not silence.
     """
     stream = sys.stdout
+    if stream is None:
+        # write_through: a failed write keeps nothing to fail again at exit.
+        sys.stdout = io.TextIOWrapper(_Closed(), encoding="utf-8", write_through=True)
+        return
     if not isinstance(stream, io.TextIOWrapper) or isinstance(
         getattr(stream.buffer, "raw", None), _WholeWrites
     ):
