@@ -95,6 +95,7 @@ def test_lbfgs_stall_on_nelson_says_why_it_stopped():
     result = fit(nelson_data(), cost=NELSON, init=NELSON_START, method="lbfgs")
     assert not result.converged
     assert "not a verified minimum" in result.message and "cosine" in result.message
+    assert "standard errors are those of this point" in result.message
 
 
 # ---------------------------------------------------------------- Newton's method

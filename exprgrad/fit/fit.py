@@ -137,6 +137,8 @@ def solve(
     if verdict.no_minimum:
         stderr = {name: None for name in problem.params}
         notes = ["so no standard errors"]
+    elif not outcome.converged and any(v is not None for v in stderr.values()):
+        notes.append("the standard errors are those of this point, which is not a verified minimum")
     params = dict(zip(problem.params, map(float, outcome.x)))
     cost = outcome.cost  # evaluated at params: the cost as written (mean, /2 ...), not only the RSS
     message = "; ".join([outcome.reason, *[n for n in notes if n]])
