@@ -315,3 +315,34 @@ def test_the_newton_decrement_catches_a_crawl_along_a_valley():
     assert not verdict.outcome.converged and "Newton step would still lower" in verdict.outcome.reason
     newton = fit(data, cost=cost, init={"a": 3.0, "b": 3.0})
     assert newton.converged and newton.params == pytest.approx({"a": 1.0, "b": 1.0}, rel=1e-8)
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_cli_the_issue_s_examples(runner, tmp_path, samples):
+    points = tmp_path / "p.csv"
+    points.write_text("x,y\n5,1\n6,2\n7,3\n8,5\n")
+    newton = runner.invoke(cli, ["fit", str(points), "--cost", "sum(exp(b*x) - y*b*x)", "--method", "newton"])
+    assert newton.exit_code == 0 and "converged    yes" in newton.stdout
+    assert "b          0.1618277586" in newton.stdout
+    nelson = [str(DATA / "nist" / "Nelson.csv"), "--cost", NELSON, "--init", "b1=2,b2=0.0001,b3=-0.01"]
+    auto = runner.invoke(cli, ["fit", *nelson])
+    assert (
+        auto.exit_code == 0
+        and "method       lm" in auto.stdout
+        and "cost         3.7976833176" in auto.stdout
+    )
+    lbfgs = runner.invoke(cli, ["fit", *nelson, "--method", "lbfgs"])
+    assert lbfgs.exit_code == 0 and "converged    no: stopped" in lbfgs.stdout
+    assert "warning: the fit did not converge" in lbfgs.stderr
+    linear = runner.invoke(
+        cli, ["fit", str(samples / "linear.csv"), "--model", "a*x + b", "--target", "y", "--method", "lm"]
+    )
+    assert (
+        linear.exit_code == 0 and "method       lm" in linear.stdout and "converged    yes" in linear.stdout
+    )
+    for args in (["--method", "newton"], ["--method", "lbfgs"], []):
+        result = runner.invoke(cli, ["fit", str(samples / "linear.csv"), "--cost", "sum(a*x)", *args])
+        assert result.exit_code == 1 and "without bound" in result.stdout, args
+        assert "Warning" not in result.stderr and "Traceback" not in result.output
