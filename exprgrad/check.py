@@ -56,6 +56,7 @@ _REACH = 4.0
 _RESOLUTION = 1e-2
 DEFAULT_TOL = 1e-6
 DEFAULT_ROWS = 5
+MAX_ROWS = 1000
 
 STATUSES = {
     "ok": "agrees with finite differences",
@@ -304,7 +305,7 @@ def check_partials(
         columns: data columns by name (arrays of one length), or None.
         wrt: the variable nodes (default: every parameter).
         tol: the largest accepted relative error, in (0, 1).
-        rows: with respect to a column, how many rows to move one at a time.
+        rows: with respect to a column, how many rows to move one at a time (1 to MAX_ROWS).
 
     Returns:
         One ``PartialCheck`` per variable, in ``wrt`` order.
@@ -317,8 +318,9 @@ def check_partials(
     from .passes.diff import diff
 
     tol = check_tol(tol)
-    if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 1:
-        raise ArgumentError(f"must be a whole number >= 1, got {rows!r}", argument="rows")
+    if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or not 1 <= rows <= MAX_ROWS:
+        # Each row moved alone costs some 20 to 100 passes over all the data.
+        raise ArgumentError(f"must be a whole number from 1 to {MAX_ROWS}, got {rows!r}", argument="rows")
     columns = {k: np.asarray(v, dtype=float) for k, v in (columns or {}).items()}
     if wrt is None:
         wrt = [v for v in graph.variables([output]) if not v.per_row]

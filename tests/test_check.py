@@ -167,9 +167,11 @@ def test_cli_tolerance_out_of_range_exits_2_naming_the_option(runner, bad):
 
 
 def test_rows_must_be_positive(runner):
-    with pytest.raises(ArgumentError, match="rows"):
-        checked("a", {"a": 1.0}, rows=0)
-    assert runner.invoke(cli, ["check", "a", "--at", "a=1", "--rows", "0"]).exit_code == 2
+    for bad in (0, 1001, 2.5, True):
+        with pytest.raises(ArgumentError, match="^rows: "):
+            checked("a", {"a": 1.0}, rows=bad)
+    for bad in ("0", "1001"):
+        assert runner.invoke(cli, ["check", "a", "--at", "a=1", "--rows", bad]).exit_code == 2
 
 
 def test_cli_large_offset_passes(runner):

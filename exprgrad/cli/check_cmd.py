@@ -30,8 +30,8 @@ PROBLEMS = {
 @click.option("--wrt", default="", metavar="NAMES", help="Names or families to check (default: every parameter).")
 @click.option("--tol", type=float, default=1e-6, show_default=True,
               help="Largest accepted relative error, between 0 and 1.")
-@click.option("--rows", "rows", type=click.IntRange(min=1), default=5, show_default=True,
-              help="For a data column: how many rows to move one at a time.")
+@click.option("--rows", "rows", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="For a data column: how many rows to move one at a time (each costs passes over the data).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--allow-nan", is_flag=True, help="Keep NaN/inf cells in the data.")
 def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
