@@ -127,29 +127,31 @@ def ridders(f: Callable[[object], object], x, h) -> tuple[np.ndarray, np.ndarray
     Elementwise over whatever shape ``f`` returns (``x`` and ``h`` may be arrays
     of the same shape, one step a row).
     """
-    table = [[None] * _NTAB for _ in range(_NTAB)]
+    # Only the previous column of the tableau is kept: with one value per
+    # row, a full tableau would hold 55 copies of the data.
     h = np.asarray(h, dtype=float)
-    table[0][0] = central_difference(f, x, h)
-    best = table[0][0]
+    previous = [central_difference(f, x, h)]
+    best = previous[0]
     error = np.full(np.shape(best), np.inf)
     reached = np.broadcast_to(h, np.shape(best)).copy()
     with np.errstate(all="ignore"):
-        for i in range(1, _NTAB):
+        for _ in range(1, _NTAB):
             h = h / _CON
-            table[0][i] = central_difference(f, x, h)
+            current = [central_difference(f, x, h)]
             factor = _CON * _CON
-            for j in range(1, i + 1):
+            for j in range(1, len(previous) + 1):
                 # (A*factor - B)/(factor - 1), written so it cannot overflow near the largest float
-                table[j][i] = table[j - 1][i] + (table[j - 1][i] - table[j - 1][i - 1]) / (factor - 1)
+                current.append(current[j - 1] + (current[j - 1] - previous[j - 1]) / (factor - 1))
                 factor *= _CON * _CON
-                candidate = np.maximum(np.abs(table[j][i] - table[j - 1][i]),
-                                       np.abs(table[j][i] - table[j - 1][i - 1]))
+                candidate = np.maximum(np.abs(current[j] - current[j - 1]), np.abs(current[j] - previous[j - 1]))
                 better = candidate <= error
-                best = np.where(better, table[j][i], best)
+                best = np.where(better, current[j], best)
                 error = np.where(better, candidate, error)
                 reached = np.where(better, np.broadcast_to(h, np.shape(best)), reached)
             # Stop when the highest order is getting worse everywhere.
-            if np.all(np.abs(table[i][i] - table[i - 1][i - 1]) >= _SAFE * error):
+            stop = np.all(np.abs(current[-1] - previous[-1]) >= _SAFE * error)
+            previous = current
+            if stop:
                 break
     return best, error, reached
 
