@@ -21,6 +21,7 @@ floating-point precision, at the iteration limit, or on divergence (a cost
 that is not finite or grows without bound, a cost falling without bound,
 parameters running away), and always reports the best point it visited.
 
+The line search and the first-step search are in ``fit.linesearch``.
 Must not: evaluate graphs itself (it asks the Objective), print, or import
 scipy. The quasi-Newton and least-squares methods live in ``fit.methods``.
 """
@@ -28,11 +29,11 @@ scipy. The quasi-Newton and least-squares methods live in ``fit.methods``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .linesearch import MAX_HALVINGS, NOISE, Evaluate, Point, backtrack, first_step
 from .optimality import falls_without_bound, scaled_gradient
 
 # Parameters past this size have run away: the fit diverged.
@@ -42,103 +43,6 @@ RUNAWAY = 1e100
 GROWTH = 1e8
 # Parameters this many times their starting size (at least 1) may have run away: probed.
 DRIFT = 1e12
-# Armijo's constant: a step must lower the cost by this fraction of what the
-# gradient predicts. One half accepts, on a quadratic, exactly the steps up to
-# the minimum along the line, so a doubled trial step never zigzags across it.
-SUFFICIENT = 0.5
-# Costs this close (relative) are equal to rounding: a step is then judged by the
-# slope at its end, which tells the same as Armijo's test on a quadratic.
-NOISE = 1e-10
-# Halvings (and, on a first step, doublings) a line search tries before giving up.
-MAX_HALVINGS = 200
-MAX_DOUBLINGS = 40
-
-
-def ran_away(x: np.ndarray, x0: np.ndarray) -> bool:
-    """True when a fit's parameters are past RUNAWAY, or DRIFT times their starting size."""
-    size = float(np.max(np.abs(x), initial=0.0))
-    return (
-        not math.isfinite(size)
-        or size > RUNAWAY
-        or size > DRIFT * max(1.0, float(np.max(np.abs(x0), initial=0.0)))
-    )
-
-
-@dataclass
-class Point:
-    """A parameter vector with the cost and the gradient there."""
-
-    x: np.ndarray
-    cost: float
-    grad: np.ndarray
-
-    @property
-    def finite(self) -> bool:
-        return math.isfinite(self.cost) and bool(np.all(np.isfinite(self.grad)))
-
-
-Evaluate = Callable[[np.ndarray], Point]
-
-
-# ---------------------------------------------------------------- line search
-
-
-def acceptable(start: Point, trial: Point, t: float, direction: np.ndarray) -> bool:
-    """Armijo's sufficient decrease for the step ``t * direction`` from ``start``.
-
-    When the two costs agree to rounding (NOISE), the slope along the direction
-    at the trial point decides instead: it must not have risen past
-    (2*SUFFICIENT - 1) times the starting slope (on a quadratic, the same test
-    as Armijo's; with SUFFICIENT = 1/2: the cost still falls there).
-    """
-    if not trial.finite:
-        return False
-    slope = float(start.grad @ direction)
-    if abs(trial.cost - start.cost) <= NOISE * max(abs(start.cost), abs(trial.cost)):
-        # Below rounding, a lower cost may be luck: the slope decides.
-        return float(trial.grad @ direction) <= (2 * SUFFICIENT - 1) * slope
-    return trial.cost <= start.cost + SUFFICIENT * t * slope
-
-
-def backtrack(
-    evaluate: Evaluate, start: Point, direction: np.ndarray, t: float
-) -> tuple[Point, float, bool] | None:
-    """Halve ``t`` until the step is acceptable: (point, t, accepted at the first trial).
-
-    None when no step along ``direction`` lowers the cost at floating-point
-    precision (the step no longer changes the parameters).
-    """
-    for halvings in range(MAX_HALVINGS):
-        x = start.x + t * direction
-        if np.array_equal(x, start.x):
-            return None
-        trial = evaluate(x)
-        if acceptable(start, trial, t, direction):
-            return trial, t, halvings == 0
-        t *= 0.5
-    return None
-
-
-def first_step(evaluate: Evaluate, start: Point, direction: np.ndarray) -> tuple[Point, float] | None:
-    """The first step's size, free of the units of the cost: an expanding, then backtracking search.
-
-    The trial step first moves the largest component by max(1, |x|); it is
-    doubled while that stays acceptable, else halved until it is.
-    """
-    size = float(np.max(np.abs(direction), initial=0.0))
-    if size == 0.0 or not math.isfinite(size):
-        return None
-    t = max(1.0, float(np.max(np.abs(start.x), initial=0.0))) / size
-    trial = evaluate(start.x + t * direction)
-    if not acceptable(start, trial, t, direction):
-        found = backtrack(evaluate, start, direction, t / 2)
-        return None if found is None else found[:2]
-    for _ in range(MAX_DOUBLINGS):
-        longer = evaluate(start.x + 2 * t * direction)
-        if not acceptable(start, longer, 2 * t, direction):
-            break
-        trial, t = longer, 2 * t
-    return trial, t
 
 
 # ---------------------------------------------------------------- optimizers
