@@ -189,3 +189,14 @@ def test_names_sort_naturally_everywhere(runner):
     assert list(__import__("json").loads(grad)["gradient"]) == ["w1", "w2", "w10", "x"]
     check = runner.invoke(cli, ["check", "w10*x + w2*x + w1", "--at", "w10=1,w2=2,w1=3,x=1"]).output
     assert [line.split()[0] for line in check.splitlines()[1:]] == ["w1", "w2", "w10", "x"]
+
+
+def test_data_may_be_any_table_with_keys():
+    class Table:  # what a pandas DataFrame offers: keys() and [name]
+        def keys(self):
+            return ["x", "y"]
+
+        def __getitem__(self, name):
+            return {"x": np.array([1.0, 2.0]), "y": np.array([3.0, 5.0])}[name]
+
+    assert exprgrad.parse("mean(a*x - y)").evaluate(Table(), a=2) == -2.5
