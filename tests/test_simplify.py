@@ -551,3 +551,34 @@ def test_values_shown_are_the_printed_formulas(runner, expr, at):
     assert json.loads(graded.output)["gradient"] == pytest.approx(result["gradient"], rel=1e-12, abs=1e-300)
     text = runner.invoke(cli, ["diff", expr, "--at", at, *data])
     assert "nan" not in text.output and "inf" not in text.output
+
+
+def test_shared_products_cancel_with_the_factors_they_meet():
+    # the quotient is shared by the function and each derivative, and still cancels
+    r, q1, q2, e0 = (graph.var(n) for n in ("r", "q1", "q2", "e0"))
+    force = div(mul(q1, q2), mul(k(4), ops.named_const("pi"), e0, r))
+    raw = diff(force, [r, e0, q1])
+    texts = [to_text(n) for n in simplify_many([force, *raw.values()])[1:]]
+    assert texts == ["-q1*q2/(4*pi*e0*r^2)", "-q1*q2/(4*pi*e0^2*r)", "q2/(4*pi*e0*r)"]
+
+
+def test_distributes_a_product_that_clears_a_denominator():
+    e_a, e_b = call("exp", a), call("exp", b)
+    softmax_loss = neg(call("log", div(e_a, add(e_a, e_b))))
+    assert d(softmax_loss, a) == "exp(a)/(exp(a) + exp(b)) - 1"
+    assert s(mul(a, add(div(k(1), a), b))) == "a*b + 1"
+    assert s(div(add(a, b), a)) == "(a + b)/a"  # a denominator is not spread over a sum
+
+
+def test_cross_entropy_built_without_the_stable_form_has_the_same_textbook_derivative():
+    z = add(mul(w, x), b)
+    s_z = graph.apply("sigmoid", (z,))
+    raw_log = lambda v: graph.apply("log", (v,))  # noqa: E731 - the plain node, not the builder's softplus
+    loss = call("mean", sub(mul(neg(y), raw_log(s_z)), mul(sub(k(1), y), raw_log(sub(k(1), s_z)))))
+    assert d(loss, w) == "mean(x*(sigmoid(w*x + b) - y))"
+    assert d(loss, b) == "mean(sigmoid(w*x + b) - y)"
+
+
+def test_hyperbolic_quotient_is_tanh():
+    assert s(div(call("sinh", u), call("cosh", u))) == "tanh(u)"
+    assert d(call("log", call("cosh", sub(mul(a, x), y))), a) == "x*tanh(a*x - y)"

@@ -91,6 +91,7 @@ PRODUCT_RULES: list[tuple] = [
     ([(ONE_PLUS_EXP_U, -1)], [(("sigmoid", ("neg", "U")), 1)]),  # 1/(1 + exp(u)) -> sigmoid(-u)
     ([(EXP_U, 1), (("sigmoid", ("=", ("neg", "U"))), 1)], [(("sigmoid", "U"), 1)]),  # exp(u)*sigmoid(-u) -> sigmoid(u)
     ([(("sin", "U"), 1), (("cos", "U"), -1)], [(("tan", "U"), 1)]),  # sin(u)/cos(u) -> tan(u)
+    ([(("sinh", "U"), 1), (("cosh", "U"), -1)], [(("tanh", "U"), 1)]),  # sinh(u)/cosh(u) -> tanh(u)
 ]
 # fmt: on
 

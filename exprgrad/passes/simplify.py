@@ -42,7 +42,7 @@ from ..graph import Node
 from .coefficients import Number, as_node, is_number_const, number, numeric_power, ratio, tidy
 from .factors import Factors
 from .rules import LINEAR_FORMS, POWER, PRODUCT, PRODUCT_FORMS, RULES, SQRT, SUM, match
-from .terms import Terms, negated, width
+from .terms import DISTRIBUTE_WIDTH_MAX, Terms, negated, width
 
 # A shared input is spliced into each of its users only up to this many
 # operands; beyond it, it stays one operand (sharing survives, size stays linear).
@@ -267,14 +267,66 @@ class Simplifier:
             items = [(base, e, private[0])]
         else:
             exponents = form or (1,) * len(kids)
-            items = list(zip(kids, exponents, private))
+            items = list(zip(kids, exponents, self._cancelling(kids, private)))
         acc = Factors(self)
         for kid, e, own in items:
             acc.absorb(kid, e, own)
         if acc.coefficient == 0:
             return ops.ZERO  # 0*x -> 0
         acc.apply_rules()
-        return self.assemble(acc.coefficient, list(acc.factors.items()))
+        factors = list(acc.factors.items())
+        distributed = self._distribute(acc.coefficient, factors)
+        if distributed is not None:
+            return distributed
+        return self.assemble(acc.coefficient, factors)
+
+    def _distribute(self, coefficient: Number, factors: list) -> Node | None:
+        """c*rest*(t1 + t2 + ...) as c*(rest*t1 + rest*t2 + ...) when rest clears a term's denominator.
+
+        exp(a)*(1/(exp(a) + exp(b)) - 1/exp(a)) -> exp(a)/(exp(a) + exp(b)) - 1;
+        s*(1 - s)*(y/s - (1 - y)/(1 - s)) -> y*(1 - s) - s*(1 - y), which the sum
+        then collects. Only one small sum factor (DISTRIBUTE_WIDTH_MAX terms) is distributed.
+        """
+        if len(factors) < 2:
+            return None
+        for i, (base, e) in enumerate(factors):
+            if e != 1 or base.op not in LINEAR_FORMS or width(base) > DISTRIBUTE_WIDTH_MAX:
+                continue
+            rest = factors[:i] + factors[i + 1 :]
+            # a factor of the numerator of rest clears a denominator of a term
+            held = {b: x for b, x in rest if not isinstance(x, Node) and x > 0}
+            terms = self.sum_terms(base)
+            clears = any(
+                b in held and not isinstance(x, Node) and x < 0 <= held[b] + x
+                for term, _ in terms
+                for b, x in self.parts(term)[1]
+            )
+            if not clears:
+                return None
+            rest_node = self.assemble(1, rest)
+            pieces = [self.scale(c, self.op(PRODUCT, [rest_node, term])) for term, c in terms]
+            return self.scale(coefficient, self.op(SUM, pieces))
+        return None
+
+    def _cancelling(self, kids: list[Node], private: list[bool]) -> list[bool]:
+        """``private``, with a shared kid counted private where its factors meet another kid's.
+
+        A shared product is kept whole in its users, but when a base of it
+        is also a base of another operand it is spliced (up to
+        SPLICE_PRIVATE_MAX factors) so the two combine: (q/(4*r))/r -> q/(4*r^2),
+        not q/(4*r)/r.
+        """
+        if all(private) or len(kids) < 2:
+            return private
+        bases: list[set] = []
+        for kid in kids:
+            _, factors = self.parts(kid)
+            bases.append({base for base, _ in factors} if len(factors) <= SPLICE_PRIVATE_MAX else {kid})
+        seen: dict[Node, int] = {}
+        for found in bases:
+            for base in found:
+                seen[base] = seen.get(base, 0) + 1
+        return [own or any(seen[base] > 1 for base in found) for own, found in zip(private, bases)]
 
     def add_exponents(self, e1, e2):
         """The exponent of x^e1 * x^e2: a number, or a simplified node."""
@@ -324,6 +376,15 @@ class Simplifier:
                 if LINEAR_FORMS.get(factor.op) == (1, -1):
                     num[i], negative = ops.neg(factor), False
                     break
+            else:
+                # -mean(x*(y - s)) -> mean(x*(s - y)): a reduction is linear, and
+                # the sign goes into a difference inside it
+                for i, factor in enumerate(num):
+                    if ops.OPS.get(factor.op) is not None and ops.OPS[factor.op].reduction:
+                        inside = self.scale(-1, factor.inputs[0])
+                        if negated(inside) is None:
+                            num[i], negative = ops.call(factor.op, inside), False
+                            break
         top, bottom = ratio(coefficient)
         if top != 1:
             num.append(ops.const(top))
@@ -339,6 +400,10 @@ class Simplifier:
     def _reduction(self, op: str, kid: Node) -> Node:
         # sum and mean are linear: constant factors come out, mean(2*u) -> 2*mean(u)
         c, rest = self.split(kid)
+        if c < 0:
+            inside = self.scale(-1, rest)
+            if negated(inside) is None:  # -mean(x*(y - s)) -> mean(x*(s - y)): the sign went into a difference
+                c, rest = -c, inside
         return self.scale(c, ops.call(op, rest))
 
 
