@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
 
 from exprgrad.cli import cli
 from exprgrad.cli.command import mark_expr
@@ -134,3 +135,8 @@ def test_library_warnings_are_one_plain_line_each():
     assert any("division by zero" in line for line in lines)
     assert any("became infinite" in line for line in lines)
     assert "warning: Desired error not necessarily achieved due to precision loss." in lines
+
+
+def test_help_says_how_expr_may_start():
+    for command in ("eval", "diff", "check", "render"):
+        assert "EXPR may start with '-'" in CliRunner().invoke(cli, [command, "--help"]).output

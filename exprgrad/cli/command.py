@@ -25,6 +25,8 @@ import click
 _PLACEHOLDER = "\0EXPR\0"
 
 HELP_OPTIONS = ["-h", "--help"]
+EPILOG = ("EXPR may start with '-' (\"-h*log(h)\", as derivatives print); write '--' before it "
+          "only when it is exactly an option name: exprgrad eval -- -h --at h=1")
 
 
 class ExprCommand(click.Command):
@@ -33,6 +35,7 @@ class ExprCommand(click.Command):
     def __init__(self, *args, **kwargs):
         settings = kwargs.setdefault("context_settings", {})
         settings.setdefault("help_option_names", HELP_OPTIONS)
+        kwargs.setdefault("epilog", EPILOG)
         super().__init__(*args, **kwargs)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
