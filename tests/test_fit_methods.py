@@ -361,3 +361,17 @@ def test_readme_fit_examples_print_what_the_readme_shows(runner, monkeypatch, ar
         return re.sub(r"time \S+ s", "time - s", text).rstrip()
 
     assert timeless(result.output) == timeless(shown)
+
+
+@pytest.mark.parametrize("method", TEXTBOOK)
+def test_a_learning_rate_too_small_to_move_stops_at_once(method):
+    result = fit(
+        str(SAMPLES / "linear.csv"),
+        model="a*x + b",
+        target="y",
+        init={"a": 1, "b": 1},
+        method=method,
+        lr=1e-300,
+    )
+    assert result.iterations == 0 and not result.converged
+    assert "the steps no longer change the parameters" in result.message and "--lr" in result.message

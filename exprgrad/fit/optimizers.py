@@ -238,6 +238,11 @@ def descend(objective, x0: np.ndarray, optimizer, max_iter: int, tol: float, pro
                 f"no step lowers the cost at floating-point precision (scaled gradient {measure:.2g})",
                 converged=False,
             )
+        if np.array_equal(trial.x, point.x):
+            reason = f"the steps no longer change the parameters (scaled gradient {measure:.2g})"
+            if optimizer.fixed:
+                reason += "; the --lr may be too small"
+            return _stopped(best, point, iteration - 1, history, reason, converged=False)
         what = watch(trial)
         if trial.finite or what is None:
             history.append(trial.cost)
