@@ -242,7 +242,8 @@ class Function:
     def _repr_svg_(self) -> str | None:
         from .backends.render import svg_or_none
 
-        return svg_or_none(self.output, name=self.label)
+        # A notebook waits for its display: 10 s of layout at most, then no picture.
+        return svg_or_none(self.output, name=self.label, timeout=10.0)
 
 
 _DOT_OPTIONS = ("graph", "values", "rankdir", "max_nodes", "legend")
