@@ -140,3 +140,10 @@ def test_library_warnings_are_one_plain_line_each():
 def test_help_says_how_expr_may_start():
     for command in ("eval", "diff", "check", "render"):
         assert "EXPR may start with '-'" in CliRunner().invoke(cli, [command, "--help"]).output
+
+
+def test_fit_takes_dashed_expressions_as_option_values(runner, samples):
+    result = runner.invoke(cli, ["fit", str(samples / "linear.csv"), "--model", "-h*x + o", "--target", "y",
+                                 "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert set(__import__("json").loads(result.stdout)["params"]) == {"h", "o"}
