@@ -266,6 +266,17 @@ def test_a_saddle_point_is_left_not_reported_as_a_minimum(samples, method):
     assert_honest(result, data, cost=cost)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["auto", "newton"])
+def test_the_saturation_sample_from_zero_leaves_its_saddle_on_the_right_side(samples, method):
+    # b1 = b2 = 0 is a saddle; one side leads to the minimum, the other toward
+    # b1 -> -inf, b2 -> 0 (a curved valley); both are tried and the better end kept.
+    path = str(samples / "nonlinear.csv")
+    result = fit(path, cost="mean((b1*(1 - exp(-b2*x)) - y)^2)", method=method)
+    assert result.converged and "saddle point" in result.message, result.message
+    assert result.params["b1"] == pytest.approx(3.9759202149, rel=1e-8)
+
+
 def test_a_saddle_point_that_cannot_be_left_is_said(samples):
     # one iteration from beside the saddle does not reach the minimum: not converged
     data = {"x": np.array([1.0, 2.0]), "y": np.array([1.0, 2.0])}

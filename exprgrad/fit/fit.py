@@ -50,8 +50,8 @@ DEFAULTS = {
 # auto fits a general cost with Newton's method (exact Hessian) up to this many
 # parameters, with L-BFGS-B past it (the Hessian has p(p+1)/2 graphs).
 NEWTON_PARAMS = 50
-# How many times a fit that stopped at a saddle point starts again beside it.
-SADDLE_RESTARTS = 3
+# How many runs a fit that stopped at a saddle point makes from beside it, in all.
+SADDLE_RESTARTS = 4
 Progress = Callable[[int, int, float, "float | None"], None]
 
 
@@ -120,19 +120,21 @@ def solve(
         warnings.simplefilter("ignore")
         outcome = _run(chosen, objective, x0, lr, limit, tolerance, report)
         verdict = verify(objective, outcome, problem.x0, least_squares=least_squares)
-        restarts = 0
-        while verdict.escape is not None and restarts < SADDLE_RESTARTS:
-            # A saddle point: start again from the lower point next to it.
-            restarts += 1
-            before = outcome
-            outcome = _run(chosen, objective, verdict.escape, lr, limit, tolerance, report)
-            outcome.history = [*before.history, *outcome.history]
-            outcome.iterations += before.iterations
-            verdict = verify(objective, outcome, problem.x0, least_squares=least_squares)
+        restarts, history, iterations = 0, [], 0
+        while verdict.escapes and restarts < SADDLE_RESTARTS:
+            # A saddle point: start again from the lower points beside it, keep the best end.
+            history, iterations, tries = [*history, *outcome.history], iterations + outcome.iterations, []
+            for beside in verdict.escapes[: SADDLE_RESTARTS - restarts]:
+                restarts += 1
+                again = _run(chosen, objective, beside, lr, limit, tolerance, report)
+                tries.append((again, verify(objective, again, problem.x0, least_squares=least_squares)))
+            outcome, verdict = min(tries, key=lambda pair: _rank(pair[1].outcome))
         outcome = verdict.outcome
         if restarts:
             again = "once" if restarts == 1 else f"{restarts} times"
             outcome.reason = f"{outcome.reason} (started again {again} beside a saddle point)"
+            outcome.history = [*history, *outcome.history]
+            outcome.iterations += iterations
         stderr, notes, condition, rss = _uncertainty(problem, outcome, nll)
     if verdict.no_minimum:
         stderr = {name: None for name in problem.params}
@@ -208,6 +210,12 @@ def fit(
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _rank(outcome) -> tuple:
+    """Order of preference between ends: converged, then not diverged, then the lower cost."""
+    cost = outcome.cost if math.isfinite(outcome.cost) else math.inf
+    return (not outcome.converged, outcome.diverged, cost)
 
 
 def _run(chosen: str, objective, x0, lr, limit: int, tolerance: float, report):

@@ -37,7 +37,7 @@ Must not: print, choose a method, or evaluate graphs except through the Objectiv
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -113,13 +113,13 @@ class Verdict:
 
     outcome: the Outcome as reported. no_minimum: the cost approaches an
     asymptote as parameters run off (no finite minimum: no standard errors).
-    escape: at a saddle point, a point nearby with a lower cost (a method
-    may restart there), else None.
+    escapes: at a saddle point, the points nearby with a lower cost, one on
+    each side when both are lower (a method may start again there); else empty.
     """
 
     outcome: Outcome
     no_minimum: bool = False
-    escape: np.ndarray | None = None
+    escapes: list = field(default_factory=list)
 
 
 def certify(
@@ -211,9 +211,10 @@ def verify(
         if saddle is not None:
             reason = (
                 f"stopped ({outcome.reason}) at a saddle point, not a minimum: the cost decreases "
-                f"as {_moving(names, saddle)} (try other --init values)"
+                f"as {_moving(names, saddle[0])} (try other --init values)"
             )
-            return Verdict(replace(outcome, cost=cost, converged=False, reason=reason), escape=x + saddle)
+            escapes = [x + step for step in saddle]
+            return Verdict(replace(outcome, cost=cost, converged=False, reason=reason), escapes=escapes)
         reason = (
             outcome.reason
             if outcome.converged
@@ -330,7 +331,7 @@ def _runoff(objective, x, x0, cost, grad):
 
 
 def _second_order(objective, x, cost, grad):
-    """(saddle step or None, Newton decrement or None) at a point whose gradient test passed.
+    """(saddle steps or None, Newton decrement or None) at a point whose gradient test passed.
 
     With the Hessian scaled to a unit diagonal: a clearly negative eigenvalue
     is a saddle, confirmed only when a step along its eigenvector (either way)
@@ -351,10 +352,13 @@ def _second_order(objective, x, cost, grad):
         size = max(float(np.max(np.abs(x), initial=0.0)), 1.0) / float(np.max(np.abs(direction)))
         floor = 16 * np.finfo(float).eps * max(abs(cost), 1.0)
         for t in (1e-4, 1e-2, 1.0):
-            for sign in (1.0, -1.0):
-                step = sign * t * size * direction
-                if _quiet_value(objective, x + step) < cost - floor:
-                    return step, None
+            steps = [sign * t * size * direction for sign in (1.0, -1.0)]
+            lower = [step for step in steps if _quiet_value(objective, x + step) < cost - floor]
+            if lower:
+                return (
+                    lower,
+                    None,
+                )  # both ways, when both go down: which leads to the minimum is not known here
         return None, None
     keep = values > len(values) * np.finfo(float).eps * top
     along = vectors[:, keep].T @ (grad / scale)
