@@ -122,21 +122,6 @@ class Verdict:
     escapes: list = field(default_factory=list)
 
 
-def certify(
-    objective,
-    outcome: Outcome,
-    x0: np.ndarray,
-    *,
-    least_squares: bool,
-    tol: float | None = None,
-) -> Outcome:
-    """The Outcome as reported: its own point's cost, and converged only when verified.
-
-    See ``verify`` (this is its ``outcome``).
-    """
-    return verify(objective, outcome, x0, least_squares=least_squares, tol=tol).outcome
-
-
 def verify(
     objective,
     outcome: Outcome,
