@@ -109,7 +109,7 @@ def residual_cosine(r: np.ndarray, jacobian: np.ndarray) -> float:
 
 @dataclass
 class Verdict:
-    """certify's answer with what the report needs besides the Outcome.
+    """verify's answer with what the report needs besides the Outcome.
 
     outcome: the Outcome as reported. no_minimum: the cost approaches an
     asymptote as parameters run off (no finite minimum: no standard errors).
