@@ -615,3 +615,14 @@ def test_utf16_with_a_byte_order_mark_is_read(tmp_path, codec):
 def test_broken_utf16_is_one_error(tmp_path):
     path = write(tmp_path, codecs.BOM_UTF16_LE + "x\n1\n".encode("utf-16-le") + b"\x00\xd8")
     assert error_of(path) == f"cannot read data file '{path}': it starts as UTF-16 text but is not UTF-16"
+
+
+def test_unicode_spaces_around_a_number_read_alike_on_both_paths(tmp_path):
+    fast = load_csv(write(tmp_path, "x,y\n1,2\u00a0\n3,\u20034\n", "fast.csv"))
+    slow = load_csv(write(tmp_path, "x,y,t\n1,2\u00a0,a\n3,\u20034,b\n", "slow.csv"))
+    one_by_one = load_csv(write(tmp_path, "x,y\n1,2\u00a0\n3,\u20034\n5,oops\n", "bad.csv"))
+    np.testing.assert_array_equal(fast.columns["y"], [2.0, 4.0])
+    np.testing.assert_array_equal(slow.columns["y"], [2.0, 4.0])
+    assert "y" not in one_by_one.columns and one_by_one.problems["y"].endswith(
+        "cannot read 'oops' as a number in column 'y'"
+    )

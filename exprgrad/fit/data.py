@@ -453,9 +453,10 @@ def _column(cells: tuple[str, ...], decimal: str, allow_nonfinite: bool) -> np.n
         values = np.fromiter(map(float, cells), dtype=np.float64, count=len(cells))
     except ValueError:
         return None
-    # float() also takes '1_000' and non-ASCII digits, which np.loadtxt refuses.
+    # float() also takes '1_000' and non-ASCII digits, which np.loadtxt refuses
+    # (both take surrounding whitespace, a no-break space too).
     joined = "".join(cells)
-    if "_" in joined or not joined.isascii():
+    if "_" in joined or (not joined.isascii() and not "".join(c.strip() for c in cells).isascii()):
         return None
     if not allow_nonfinite and not np.isfinite(values).all():
         return None
@@ -487,6 +488,7 @@ def _cell_problem(label, numbers, column, column_name, cells, decimal, allow_non
 
 def _to_float(text: str, decimal: str = ".") -> float | None:
     """``float(text)``, or None if it is not a number np.loadtxt would read either."""
+    text = text.strip()
     if "_" in text or not text.isascii():
         return None
     if decimal == ",":
