@@ -12,6 +12,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exprgrad.errors import DataError, OptionError
 from exprgrad.fit.data import MAX_CSV_BYTES, Dataset, load_csv, require_columns
@@ -626,3 +628,35 @@ def test_unicode_spaces_around_a_number_read_alike_on_both_paths(tmp_path):
     assert "y" not in one_by_one.columns and one_by_one.problems["y"].endswith(
         "cannot read 'oops' as a number in column 'y'"
     )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    table=st.lists(
+        st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=2, max_size=2),
+        min_size=1,
+        max_size=8,
+    ),
+    sep=st.sampled_from([",", ";", "\t"]),
+    newline=st.sampled_from(["\n", "\r\n", "\r"]),
+    text_column=st.booleans(),
+    blank_line=st.booleans(),
+    spaces=st.sampled_from(["", " ", "  "]),
+)
+def test_every_way_of_writing_a_table_reads_the_same_numbers(
+    tmp_path, table, sep, newline, text_column, blank_line, spaces
+):
+    """Separator, line endings, a text column, blank lines: the numbers are the ones written."""
+    header = ["a", "b"] + (["label"] if text_column else [])
+    lines = [sep.join(header)]
+    for i, (a, b) in enumerate(table):
+        cells = [f"{spaces}{a!r}", f"{b!r}{spaces}"] + ([f"row {i}"] if text_column else [])
+        lines.append(sep.join(cells))
+    if blank_line:
+        lines.insert(len(lines) // 2 + 1, "   ")
+    data = load_csv(write(tmp_path, newline.join(lines) + newline))
+    assert data.names == tuple(header) and data.rows == len(table)
+    np.testing.assert_array_equal(data.columns["a"], [row[0] for row in table])
+    np.testing.assert_array_equal(data.columns["b"], [row[1] for row in table])
+    if text_column:
+        assert "label" in data.problems
