@@ -233,6 +233,8 @@ def test_sep_values(runner, tmp_path):
     assert error_line(wrong).endswith("cannot read '1;2' as a number in column 'x;y'")
     bad = runner.invoke(cli, ["eval", "sum(1)", "--data", str(path), "--sep", "|"])
     assert bad.exit_code == 2 and "'|' is not one of ',', ';', 'tab'" in bad.stderr
+    both = runner.invoke(cli, ["eval", "sum(1)", "--data", str(path), "--sep", ",", "--decimal", ","])
+    assert error_line(both).startswith("error: --sep , and --decimal , cannot go together")
     lonely = runner.invoke(cli, ["eval", "1", "--sep", ";"])
     assert lonely.exit_code == 0 and "--sep and --decimal are for a data file" in lonely.stderr
 

@@ -203,6 +203,11 @@ def data_options(command):
 
     @functools.wraps(command)
     def run(*args, sep=None, decimal=".", **kwargs):
+        if sep == decimal:
+            raise OptionError(
+                "--sep , and --decimal , cannot go together: with decimal commas, cells are "
+                "separated by ';' or tabs"
+            )
         if kwargs.get("data") is not None:
             kwargs["data"] = DataSource(str(kwargs["data"]), sep, decimal)
         elif sep is not None or decimal != ".":
