@@ -650,6 +650,8 @@ _ENTRIES = [
 
 OPS: dict[str, OpSpec] = {spec.name: spec for spec in _ENTRIES}
 _BOOLEAN_OPS = frozenset(name for name, spec in OPS.items() if spec.boolean)
+# 1 - f(u) as another function of u: op -> (op, whether u is negated).
+_COMPLEMENTS = {"normcdf": ("normcdf", True), "erf": ("erfc", False), "erfc": ("erf", False)}
 
 # Named constants of the language; a user definition shadows them.
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
@@ -735,6 +737,12 @@ def sub(x: Node, y: Node) -> Node:
         return graph.const(x.value - y.value)
     if y.op == "neg":
         return add(x, y.inputs[0])
+    if _is(x, 1.0) and y.op in _COMPLEMENTS:
+        # 1 - normcdf(u) -> normcdf(-u), 1 - erf(u) -> erfc(u), 1 - erfc(u) -> erf(u):
+        # the tail keeps its digits instead of rounding to 0.
+        name, negate = _COMPLEMENTS[y.op]
+        u = y.inputs[0]
+        return call(name, neg(u) if negate else u)
     if _foldable(y) and y.value < 0:
         return add(x, graph.const(-y.value))
     return graph.apply("sub", (x, y))
@@ -836,6 +844,8 @@ def log(x: Node) -> Node:
     """
     if x.op == "sigmoid":
         return neg(call("softplus", neg(x.inputs[0])))
+    if x.op == "normcdf":  # log(normcdf(u)) -> lognormcdf(u), finite far in the tail (probit)
+        return call("lognormcdf", x.inputs[0])
     if x.op == "sub" and _is(x.inputs[0], 1.0) and x.inputs[1].op == "sigmoid":
         return neg(call("softplus", x.inputs[1].inputs[0]))
     if x.op == "add" and len(x.inputs) == 2 and _is(x.inputs[0], 1.0) != _is(x.inputs[1], 1.0):

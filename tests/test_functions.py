@@ -336,3 +336,28 @@ def test_readme_language_section_names_every_function():
     for spec in ops.OPS.values():
         if spec.boolean:
             assert f"`x {spec.text} " in section, spec.text
+
+
+@pytest.mark.parametrize(
+    ("text", "point", "stable"),
+    [
+        ("log(normcdf(z))", -40.0, "lognormcdf(z)"),
+        ("log(1 - normcdf(z))", 40.0, "lognormcdf(-z)"),
+        ("1 - normcdf(z)", 10.0, "normcdf(-z)"),
+        ("1 - erf(z)", 10.0, "erfc(z)"),
+        ("1 - erfc(z)", 1e-20, "erf(z)"),
+    ],
+)
+def test_tails_are_built_in_their_accurate_form(text, point, stable):
+    # Written the textbook way, each rounds to 0 (or log(0) = -inf) in the tail.
+    f = parse(text)
+    assert f.output is parse(stable).output
+    value = f.evaluate(z=point)
+    assert math.isfinite(value) and value != 0.0
+    assert value == parse(stable).evaluate(z=point)
+
+
+def test_probit_cross_entropy_written_with_log_normcdf_stays_finite():
+    cost = parse("-y*log(normcdf(w*x)) - (1 - y)*log(1 - normcdf(w*x))")
+    assert cost.evaluate(w=40.0, x=1.0, y=0.0) == pytest.approx(804.6084420137539, rel=1e-15)
+    assert cost.diff("w").evaluate(w=40.0, x=1.0, y=0.0) == pytest.approx(40.02496884721, rel=1e-10)
