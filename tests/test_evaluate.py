@@ -237,3 +237,11 @@ def test_no_numpy_or_scipy_warning_escapes_evaluation(name):
         evaluate([node, ops.call("sum", node), ops.call("mean", node)], {}, columns)
         for row in range(len(HOSTILE)):  # one scalar at a time: the scalar kernels
             evaluate([node], {k: float(v[row]) for k, v in columns.items()})
+
+
+def test_a_fit_whose_residual_sum_overflows_reports_instead_of_crashing(runner, tmp_path):
+    # Each squared residual is finite (about 1e308); their sum is not.
+    data = tmp_path / "huge.csv"
+    data.write_text("x,y\n1,1e154\n2,-1e154\n3,1e154\n")
+    result = runner.invoke(cli, ["fit", str(data), "--model", "a*x", "--target", "y"])
+    assert "Traceback" not in result.output and not isinstance(result.exception, OverflowError), result.output

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from .. import ops
+from ..backends.evaluate import exact_sum
 from ..errors import DataError, OptionError
 from . import methods
 from .linear import hessian_stderr, least_squares_stderr
@@ -262,7 +263,7 @@ def _uncertainty(problem: FitProblem, outcome, nll: bool):
         r, matrix = outcome.residuals, outcome.jacobian
         if r is None or matrix is None:
             r, matrix = objective.residuals_jacobian(outcome.x)
-        rss = math.fsum((r * r).tolist())
+        rss = exact_sum((r * r).tolist())  # inf past the float range, never OverflowError
     notes = []
     if nll:
         # A mean is the likelihood per row: the total negative log-likelihood is n times it.
