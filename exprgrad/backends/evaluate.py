@@ -7,10 +7,12 @@ per row for a per-row node (a float when there is no data).
 The schedule runs the per-row part in passes over the rows, a chunk at a
 time so the working buffers stay in cache, reusing buffers once their last
 reader has run. A reduction (sum, mean) is accumulated across chunks: numpy's
-pairwise sum inside a chunk, an exact ``math.fsum`` of the chunk sums across
-them, so the result does not depend on the chunk size. A reduction that feeds
-later per-row work (x - mean(x)) is finished in an earlier pass. Nothing here
-changes the graph.
+pairwise sum inside a chunk, an exact sum (``exact_sum``) of the block sums
+across them, so the result does not depend on the chunk size; a total past
+the float range is inf and inf - inf is nan, as numpy gives. A reduction that
+feeds later per-row work (x - mean(x)) is finished in an earlier pass. Every
+kernel runs under ``np.errstate(all="ignore")``: a non-finite result is the
+caller's to report, never a raw numpy warning. Nothing here changes the graph.
 """
 
 from __future__ import annotations
