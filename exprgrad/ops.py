@@ -838,7 +838,8 @@ def log(x: Node) -> Node:
     """log(x), with the log-likelihoods of the logistic function built in their stable form.
 
     log(sigmoid(u)) -> -softplus(-u), log(1 - sigmoid(u)) -> -softplus(u),
-    log(1 + exp(u)) -> softplus(u) and log(exp(u)) -> u: equal values, and
+    log(1 + exp(u)) -> softplus(u), log(exp(u)) -> u, log(1/v) -> -log(v) and
+    log(exp(u)/v) -> u - log(v): equal values, and
     these stay finite where sigmoid(u) rounds to 0 or 1 or exp(u) overflows
     (the cross-entropy of a confident model), for evaluation, derivatives and fits.
     """
@@ -854,6 +855,12 @@ def log(x: Node) -> Node:
             return call("softplus", other.inputs[0])
     if x.op == "exp":
         return x.inputs[0]
+    if x.op == "div" and (_is(x.inputs[0], 1.0) or x.inputs[0].op == "exp"):
+        # log(1/v) -> -log(v), log(exp(u)/v) -> u - log(v): equal wherever
+        # either side is defined (the numerator is positive), so
+        # log(exp(u)/(1 + exp(u))) is u - softplus(u)
+        top = ZERO if _is(x.inputs[0], 1.0) else x.inputs[0].inputs[0]
+        return sub(top, log(x.inputs[1]))
     if _foldable(x):
         folded = _fold(OPS["log"], (x,))
         if folded is not None:

@@ -582,3 +582,18 @@ def test_cross_entropy_built_without_the_stable_form_has_the_same_textbook_deriv
 def test_hyperbolic_quotient_is_tanh():
     assert s(div(call("sinh", u), call("cosh", u))) == "tanh(u)"
     assert d(call("log", call("cosh", sub(mul(a, x), y))), a) == "x*tanh(a*x - y)"
+
+
+def test_log_of_a_quotient_with_a_positive_numerator_is_split():
+    assert call("log", div(k(1), a)) is neg(call("log", a))
+    assert call("log", div(call("exp", u), a)) is sub(u, call("log", a))
+    assert call("log", div(a, b)).op == "log"  # log(a/b) is no log(a) - log(b) for a, b < 0
+    e_z = call("exp", add(mul(w, x), b))
+    loss = sub(mul(neg(y), call("log", div(e_z, add(k(1), e_z)))), mul(sub(k(1), y), call("log", div(k(1), add(k(1), e_z)))))
+    assert d(loss, w) == "x*(sigmoid(w*x + b) - y)"
+
+
+def test_a_denominator_factor_is_multiplied_into_a_sum_it_clears():
+    g = graph.var("g")
+    assert s(div(a, mul(pow_(g, k(2)), add(div(pow_(b, k(2)), pow_(g, k(2))), k(1))))) == "a/(b^2 + g^2)"
+    assert s(div(a, mul(pow_(g, k(3)), add(div(b, pow_(g, k(2))), k(1))))) == "a/(g*(g^2 + b))"

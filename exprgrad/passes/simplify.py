@@ -281,31 +281,35 @@ class Simplifier:
         return self.assemble(acc.coefficient, factors)
 
     def _distribute(self, coefficient: Number, factors: list) -> Node | None:
-        """c*rest*(t1 + t2 + ...) as c*(rest*t1 + rest*t2 + ...) when rest clears a term's denominator.
+        """c*rest*S^e, S a small sum and e = 1 or -1, with the factors of rest on S's side multiplied into S,
+        when they clear a denominator of one of S's terms.
 
         exp(a)*(1/(exp(a) + exp(b)) - 1/exp(a)) -> exp(a)/(exp(a) + exp(b)) - 1;
         s*(1 - s)*(y/s - (1 - y)/(1 - s)) -> y*(1 - s) - s*(1 - y), which the sum
-        then collects. Only one small sum factor (DISTRIBUTE_WIDTH_MAX terms) is distributed.
+        then collects; u/(g^2*(d^2/g^2 + 1)) -> u/(d^2 + g^2).
         """
         if len(factors) < 2:
             return None
         for i, (base, e) in enumerate(factors):
-            if e != 1 or base.op not in LINEAR_FORMS or width(base) > DISTRIBUTE_WIDTH_MAX:
+            if e not in (1, -1) or base.op not in LINEAR_FORMS or width(base) > DISTRIBUTE_WIDTH_MAX:
                 continue
             rest = factors[:i] + factors[i + 1 :]
-            # a factor of the numerator of rest clears a denominator of a term
-            held = {b: x for b, x in rest if not isinstance(x, Node) and x > 0}
+            # the factors of rest on the sum's side (numerator for e = 1, denominator for -1)
+            side = [(b, x * e) for b, x in rest if not isinstance(x, Node) and x * e > 0]
+            held = dict(side)
             terms = self.sum_terms(base)
-            clears = any(
-                b in held and not isinstance(x, Node) and x < 0 <= held[b] + x
-                for term, _ in terms
-                for b, x in self.parts(term)[1]
-            )
-            if not clears:
-                return None
-            rest_node = self.assemble(1, rest)
-            pieces = [self.scale(c, self.op(PRODUCT, [rest_node, term])) for term, c in terms]
-            return self.scale(coefficient, self.op(SUM, pieces))
+            needed: dict[Node, Number] = {}  # the largest denominator power of each held base
+            for term, _ in terms:
+                for b, x in self.parts(term)[1]:
+                    if b in held and not isinstance(x, Node) and x < 0:
+                        needed[b] = max(needed.get(b, 0), -x)
+            moved = {b: min(held[b], n) for b, n in needed.items()}
+            if not any(moved[b] >= n for b, n in needed.items()):
+                return None  # no denominator is cleared
+            inside = self.assemble(1, list(moved.items()))
+            pieces = [self.scale(c, self.op(PRODUCT, [inside, term])) for term, c in terms]
+            others = [(b, tidy(x - e * moved[b]) if b in moved else x) for b, x in rest]
+            return self.assemble(coefficient, [*others, (self.op(SUM, pieces), e)])
         return None
 
     def _cancelling(self, kids: list[Node], private: list[bool]) -> list[bool]:
