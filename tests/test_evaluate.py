@@ -187,6 +187,10 @@ def test_exact_sum_never_raises():
     assert math.isnan(exact_sum([inf, -inf])) and math.isnan(exact_sum([math.nan, 1.0]))
     assert exact_sum([inf, 1.0]) == inf and exact_sum([]) == 0.0
     assert exact_sum([1.7976931348623157e308, 1e292]) == inf  # rounds past the largest float
+    # An overflowing partial total does not hide a nan or an infinity among the values.
+    assert math.isnan(exact_sum([1e308, 1e308, math.nan]))
+    assert math.isnan(exact_sum([1e308, 1e308, inf, -inf]))
+    assert exact_sum([1e308, 1e308, -inf]) == -inf and exact_sum([-1e308, -1e308, inf]) == inf
 
 
 def test_sums_that_overflow_across_blocks_are_inf():

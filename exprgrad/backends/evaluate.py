@@ -283,11 +283,16 @@ def exact_sum(values: Sequence[float]) -> float:
     try:
         return math.fsum(values)
     except OverflowError:
-        # Finite values whose exact total, or a partial one, passes the range.
-        scaled = math.fsum(v * _SCALE_DOWN for v in values)
-        return scaled / _SCALE_DOWN if abs(scaled) <= _MAX_SCALED else math.copysign(math.inf, scaled)
+        pass  # a partial total of finite values passed the range: add them scaled down
     except ValueError:  # inf and -inf among the values
         return math.nan
+    try:
+        scaled = math.fsum(v * _SCALE_DOWN for v in values)
+    except ValueError:
+        return math.nan
+    if not math.isfinite(scaled):  # nan, or an inf among the values
+        return scaled
+    return scaled / _SCALE_DOWN if abs(scaled) <= _MAX_SCALED else math.copysign(math.inf, scaled)
 
 
 _MAX_SCALED = 1.7976931348623157e308 * _SCALE_DOWN
