@@ -375,3 +375,21 @@ def test_a_learning_rate_too_small_to_move_stops_at_once(method):
     )
     assert result.iterations == 0 and not result.converged
     assert "the steps no longer change the parameters" in result.message and "--lr" in result.message
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"target": 3}, "target"),
+        ({"target": "y", "init": {"a": "1"}}, "init"),
+        ({"target": "y", "init": {"a": math.nan}}, "init"),
+        ({"target": "y", "init": {"a": True}}, "init"),
+        ({"target": "y", "init": [("a", 1.0)]}, "init"),
+    ],
+)
+def test_python_misuse_of_target_and_init_names_the_argument(kwargs, argument):
+    from exprgrad import ArgumentError
+
+    with pytest.raises(ArgumentError) as caught:
+        fit(str(SAMPLES / "linear.csv"), model="a*x + b", **kwargs)
+    assert caught.value.argument == argument

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import graph, ops
-from ..errors import DataError, OptionError
+from ..errors import ArgumentError, DataError, OptionError
 from ..graph import Node
 from .data import Dataset, load_csv, require_columns
 from .objective import Objective
@@ -154,7 +154,7 @@ def prepare(
         residual = _squared_residual(cost_node)
         what = "--cost"
     require_columns(dataset, [v.name for v in graph.variables([cost_node]) if v.per_row], what=what)
-    init = dict(init or {})
+    init = _start_values(init)
     dataset, dropped = _finite_rows(dataset, [v.name for v in graph.variables([cost_node]) if v.per_row])
     params = [v.name for v in graph.variables([cost_node]) if not v.per_row]
     _check_names(params, init, dataset, what)
@@ -183,7 +183,10 @@ def _target_column(dataset: Dataset, target, allow_nan: bool) -> tuple[Dataset, 
     columns (log(y), y/n), evaluated once: it becomes a column named by its text.
     """
     if not isinstance(target, str):
-        raise OptionError(f"--target must be a column name or an expression, not {type(target).__name__}")
+        raise ArgumentError(
+            f"must be a column name or an expression of columns (a str), got {type(target).__name__}",
+            argument="target",
+        )
     text = target.strip()
     if text in dataset.names:
         require_columns(dataset, [text], what="--target")
@@ -220,6 +223,26 @@ def _target_column(dataset: Dataset, target, allow_nan: bool) -> tuple[Dataset, 
         )
     columns = {**dataset.columns, text: values}
     return Dataset(path=dataset.path, columns=columns, header=(*dataset.names, text)), text
+
+
+def _start_values(init) -> dict[str, float]:
+    """``init`` as {name: float}: a mapping of names to finite real numbers, or ArgumentError."""
+    if init is None:
+        return {}
+    if not isinstance(init, Mapping):
+        raise ArgumentError(
+            f"must be a mapping of parameter names to numbers, got {type(init).__name__}", argument="init"
+        )
+    start = {}
+    for name, value in init.items():
+        if not isinstance(name, str):
+            raise ArgumentError(f"names must be str, got {type(name).__name__}", argument="init")
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ArgumentError(f"{name}: must be a real number, got {type(value).__name__}", argument="init")
+        if not np.isfinite(value):
+            raise ArgumentError(f"{name}: must be a finite number, got {value}", argument="init")
+        start[name] = float(value)
+    return start
 
 
 def _refuse_reductions(cost: Node) -> None:
