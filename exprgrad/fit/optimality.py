@@ -23,11 +23,12 @@ The measures are free of the units of the parameters and of the cost:
 
 Parameters running off along a direction are found by walking two rays from
 the reported point (away from the start, and down the gradient) at doubling
-distances, and toward 0 the parameters the gradient pushes there: a cost that keeps falling at every doubling with falls that do not
+distances, and by moving the parameters the gradient pushes toward 0 ever
+closer to it: a cost that keeps falling at every step with falls that do not
 shrink decreases without bound (divergence); one whose falls shrink, or that
 falls and then stays flat at floating-point precision, approaches an
 asymptote at infinity (no finite minimum: not converged, the parameters
-named). At a minimum the first probe of each ray rises: two evaluations.
+named). At a minimum the first probe of each rises: three evaluations.
 A stationary point with up to ``SECOND_ORDER_PARAMS`` parameters is also
 checked for negative curvature: a saddle point is not a minimum.
 
@@ -180,8 +181,9 @@ def verify(
         if endless:
             reason = _endless_reason(names, runoff)
             return Verdict(replace(outcome, cost=cost, converged=False, diverged=True, reason=reason))
+        stopped = outcome.reason if outcome.reason.startswith("stopped") else f"stopped ({outcome.reason})"
         reason = (
-            f"stopped ({outcome.reason}), but there is no finite minimum: the cost keeps decreasing "
+            f"{stopped}, but there is no finite minimum: the cost keeps decreasing "
             f"toward an asymptote as {moving} without bound (separable data, or a parameter that is not identified)"
         )
         return Verdict(replace(outcome, cost=cost, converged=False, reason=reason), no_minimum=True)
@@ -248,11 +250,11 @@ def _quiet_value(objective, x) -> float:
 
 
 def _belonging(objective, outcome: Outcome, x: np.ndarray) -> Outcome:
-    """A diverged outcome, its cost evaluated at the point it reports."""
+    """A diverged outcome, its cost evaluated at the point it reports (nan or inf too)."""
     if not np.all(np.isfinite(x)):
         return outcome
     cost = _quiet_value(objective, x)
-    return outcome if cost == outcome.cost or not math.isfinite(cost) else replace(outcome, cost=cost)
+    return outcome if cost == outcome.cost else replace(outcome, cost=cost)
 
 
 def _least_squares_stationary(x, r, jacobian, tol) -> tuple[bool, float]:
