@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import gzip
 import io
 import math
 import os
@@ -660,3 +661,17 @@ def test_every_way_of_writing_a_table_reads_the_same_numbers(
     np.testing.assert_array_equal(data.columns["b"], [row[1] for row in table])
     if text_column:
         assert "label" in data.problems
+
+
+@pytest.mark.parametrize(
+    ("payload", "words"),
+    [
+        (gzip.compress(b"x\n1\n"), "it is gzip-compressed, not text: decompress it first"),
+        (b"PK\x03\x04\x14\x00\x06\x00", "it is a zip archive, not text (a spreadsheet workbook, .xlsx?)"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "it is an Office document, not text (.xls?)"),
+    ],
+)
+def test_compressed_and_office_files_are_named(tmp_path, payload, words):
+    path = write(tmp_path, payload, "data.xlsx")
+    message = error_of(path)
+    assert message.startswith(f"cannot read data file '{path}': ") and words in message

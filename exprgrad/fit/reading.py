@@ -23,6 +23,16 @@ __all__ = ["label_of", "read_bytes", "read_text", "shown"]
 
 # Bytes per read: a NUL byte or invalid UTF-8 is refused after at most this much.
 _CHUNK_BYTES = 1 << 20
+# How binary files users mistake for text begin, and what to say about them.
+_FORMATS = {
+    b"\x1f\x8b": ("gzip-compressed", ": decompress it first (zcat FILE, and - to read standard input)"),
+    b"BZh": ("bzip2-compressed", ": decompress it first"),
+    b"\xfd7zXZ\x00": ("xz-compressed", ": decompress it first"),
+    b"PK\x03\x04": ("a zip archive", " (a spreadsheet workbook, .xlsx?): save the sheet as CSV"),
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": ("an Office document", " (.xls?): save the sheet as CSV"),
+    b"%PDF-": ("a PDF document", ""),
+    b"\x89PNG": ("a PNG image", ""),
+}
 
 
 def read_text(
@@ -162,6 +172,10 @@ def _read_stream(stream, label, max_bytes, what, error, validate, too_large) -> 
             raise too_large
         if not chunks and validate and chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return _utf16_as_utf8(chunk, stream, label, max_bytes - total, what, error, too_large)
+        if not chunks:
+            for magic, (kind, advice) in _FORMATS.items():
+                if chunk.startswith(magic):
+                    raise error(f"cannot read {_named(what, label)}: it is {kind}, not text{advice}")
         nul = chunk.find(b"\0")
         if nul >= 0:
             line = _line_of(b"".join(chunks) + chunk[:nul])
