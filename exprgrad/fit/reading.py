@@ -23,14 +23,12 @@ __all__ = ["label_of", "read_bytes", "read_text", "shown"]
 
 # Bytes per read: a NUL byte or invalid UTF-8 is refused after at most this much.
 _CHUNK_BYTES = 1 << 20
-# How binary files users mistake for text begin, and what to say about them.
+# How binary files users mistake for text begin (never as text can), and what to say.
 _FORMATS = {
     b"\x1f\x8b": ("gzip-compressed", ": decompress it first (zcat FILE, and - to read standard input)"),
-    b"BZh": ("bzip2-compressed", ": decompress it first"),
     b"\xfd7zXZ\x00": ("xz-compressed", ": decompress it first"),
     b"PK\x03\x04": ("a zip archive", " (a spreadsheet workbook, .xlsx?): save the sheet as CSV"),
     b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": ("an Office document", " (.xls?): save the sheet as CSV"),
-    b"%PDF-": ("a PDF document", ""),
     b"\x89PNG": ("a PNG image", ""),
 }
 
