@@ -357,3 +357,15 @@ def test_cli_the_issue_s_examples(runner, tmp_path, samples):
         result = runner.invoke(cli, ["fit", str(samples / "linear.csv"), "--cost", "sum(a*x)", *args])
         assert result.exit_code == 1 and "without bound" in result.stdout, args
         assert "Warning" not in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("method", ["auto", "lbfgs"])
+def test_a_direction_the_cost_does_not_depend_on_is_not_a_run_off(samples, method):
+    # Only a + b is identified: the minimum is a line; rounding along it is not a fall.
+    data = dict(load_csv(samples / "logistic.csv").columns)
+    cost = "sum(softplus((a+b)*x + c) - y*((a+b)*x + c))"
+    result = fit(data, cost=cost, init={"a": 5.0, "b": -3.0}, method=method, nll=True)
+    plain = fit(data, cost=LOGISTIC.replace("b", "c"), nll=True)
+    assert result.converged and "no finite minimum" not in result.message, result.message
+    assert result.params["a"] + result.params["b"] == pytest.approx(plain.params["w"], rel=1e-7)
+    assert "not positive definite" in result.message and result.stderr["a"] is None

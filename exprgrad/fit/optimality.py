@@ -62,6 +62,9 @@ XTOL = 1e-10
 SECOND_ORDER_PARAMS = 20
 # Doublings of the distance walked along the ray before calling a fall endless.
 PROBES = 8
+# How far (relative to the cost) the probes must fall in all: rounding noise in a
+# flat direction cannot fake it.
+SIGNIFICANT = 1e-12
 # The ratio of successive falls along the ray above which they are not shrinking: no bound below.
 ENDLESS = 0.75
 
@@ -294,13 +297,14 @@ def _runoff(objective, x, x0, cost, grad):
             if not (math.isfinite(value) and value <= previous):
                 break  # rises (or leaves the domain): not running off this way
             if value >= previous - tiny * abs(previous):
-                if len(falls) >= 2:
+                if len(falls) >= 2 and cost - previous > SIGNIFICANT * abs(cost):
                     return False, direction, previous, point, False  # fell, then flat: the asymptote
                 break
             falls.append(previous - value)
             previous, point = value, probe
         else:
-            return falls[-1] >= ENDLESS * falls[-2], direction, previous, point, False
+            if cost - previous > SIGNIFICANT * abs(cost):
+                return falls[-1] >= ENDLESS * falls[-2], direction, previous, point, False
     toward = np.where(np.isfinite(grad) & (np.sign(grad) == np.sign(x)), -x, 0.0)
     if np.any(toward):
         falls, previous, point = [], cost, x
@@ -312,7 +316,7 @@ def _runoff(objective, x, x0, cost, grad):
             falls.append(previous - value)
             previous, point = value, probe
         else:
-            if falls[-1] >= ENDLESS * falls[-2]:
+            if falls[-1] >= ENDLESS * falls[-2] and cost - previous > SIGNIFICANT * abs(cost):
                 return True, toward, previous, point, True
     return None
 
