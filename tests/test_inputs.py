@@ -376,3 +376,39 @@ def test_expression_line_endings_from_file_and_stdin(runner, tmp_path, newline):
     source.write_bytes(text.encode())
     assert runner.invoke(cli, ["eval", f"@{source}", "--at", "a=1"]).stdout == "4\n"
     assert runner.invoke(cli, ["eval", "-", "--at", "a=1"], input=text.encode()).stdout == "4\n"
+
+
+def pipe_path(payload: str) -> str:
+    """A path that reads ``payload`` once, then nothing: the read end of a pipe, as <(...) gives."""
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, payload.encode())
+    os.close(write_fd)
+    return f"/dev/fd/{read_fd}"
+
+
+needs_dev_fd = pytest.mark.skipif(not os.path.isdir("/dev/fd"), reason="needs /dev/fd")
+
+
+@needs_dev_fd
+@pytest.mark.parametrize("command", ["eval", "diff", "check", "render"])
+def test_at_file_from_a_pipe_is_read_once(runner, command):
+    """diff reads --at again for its heading: the file must not be opened twice."""
+    path = pipe_path('{"params": {"a": 2}}')
+    args = [command, "a^2", "--at", f"@{path}"] + (["--format", "dot"] if command == "render" else [])
+    result = runner.invoke(cli, args)
+    os.close(int(path.rsplit("/", 1)[1]))
+    assert result.exit_code == 0, result.output
+    if command == "eval":
+        assert result.stdout == "4\n"
+
+
+@needs_dev_fd
+@pytest.mark.parametrize("command", ["eval", "diff", "check", "render"])
+def test_expression_file_from_a_pipe_is_read_once(runner, command):
+    path = pipe_path("a^2")
+    args = [command, f"@{path}", "--at", "a=3"] + (["--format", "dot"] if command == "render" else [])
+    result = runner.invoke(cli, args)
+    os.close(int(path.rsplit("/", 1)[1]))
+    assert result.exit_code == 0, result.output
+    if command == "eval":
+        assert result.stdout == "9\n"

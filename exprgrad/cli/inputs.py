@@ -34,7 +34,7 @@ def read_expr(expr: str) -> str:
     if expr == "-":
         return read_stdin("EXPR '-'")
     if expr.startswith("@"):
-        return _read_small(expr[1:], "expression file")
+        return _read_once(expr[1:], "expression file", lambda path: _read_small(path, "expression file"))
     return expr
 
 
@@ -45,20 +45,20 @@ def read_stdin(who: str, *, binary: bool = False):
 
     from ..fit.reading import read_text
 
-    context = click.get_current_context(silent=True)
-    if context is not None:
-        meta = context.find_root().meta
-        first = meta.get("exprgrad.stdin")
-        if first is not None:
-            raise OptionError(f"{who} and {first} cannot both read standard input: give one of them a file")
-        meta["exprgrad.stdin"] = who
+    meta = _run_meta()
+    first = meta.get("exprgrad.stdin")
+    if first is not None and first != who:
+        raise OptionError(f"{who} and {first} cannot both read standard input: give one of them a file")
+    meta["exprgrad.stdin"] = who
+    if not binary and "exprgrad.stdin.text" in meta:
+        return meta["exprgrad.stdin.text"]  # the same input asked for again
     if sys.stdin is None:  # started with standard input closed
         raise OptionError(f"{who} reads standard input, but it is closed")
     stream = getattr(sys.stdin, "buffer", sys.stdin)  # bytes: the reader checks the encoding
     if binary:
         return stream
     encoding = getattr(sys.stdin, "encoding", None) or locale.getpreferredencoding(False)
-    return read_text(
+    text = read_text(
         stream,
         max_bytes=MAX_EXPR_BYTES,
         what="standard input",
@@ -66,6 +66,23 @@ def read_stdin(who: str, *, binary: bool = False):
         encoding=encoding,
         label="",
     )
+    meta["exprgrad.stdin.text"] = text
+    return text
+
+
+def _run_meta() -> dict:
+    """State shared by one command run (click's context), or a throwaway dict outside one."""
+    context = click.get_current_context(silent=True)
+    return context.find_root().meta if context is not None else {}
+
+
+def _read_once(path: str, what: str, reader):
+    """``reader(path)``, called once per path in a command run: a pipe cannot be read twice."""
+    cache = _run_meta().setdefault("exprgrad.files", {})
+    key = (what, path)
+    if key not in cache:
+        cache[key] = reader(path)
+    return cache[key]
 
 
 def shown(text: str) -> str:
@@ -98,7 +115,7 @@ def parse_bindings(specs: tuple[str, ...] | str | None, option: str = "--at") ->
     bindings: dict[str, float] = {}
     for spec in specs:
         if spec.startswith("@"):
-            from_files.update(read_params_file(spec[1:], option))
+            from_files.update(_read_once(spec[1:], option, lambda path: read_params_file(path, option)))
             continue
         for item in _split_top_level(spec):
             name, sep, text = item.partition("=")
