@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import graph
+from . import graph, kernels
 from .errors import ArityError, NameResolutionError
 from .graph import Node
 
@@ -83,161 +83,6 @@ class OpSpec:
     kink: str = ""
     boolean: bool = False
     orders: tuple[int, ...] = ()
-
-
-# ---------------------------------------------------------------- numpy kernels
-# Each takes ``out=`` so the evaluator can reuse buffers; scalars pass through.
-
-
-def _sum_inputs(*xs, out=None):
-    result = np.add(xs[0], xs[1], out=out)
-    for x in xs[2:]:
-        result = np.add(result, x, out=result if out is not None else None)
-    return result
-
-
-def _mul_inputs(*xs, out=None):
-    result = np.multiply(xs[0], xs[1], out=out)
-    for x in xs[2:]:
-        result = np.multiply(result, x, out=result if out is not None else None)
-    return result
-
-
-def _pow(x, y, out=None):
-    # Common constant exponents by their fast kernels (float_power is ~80x
-    # slower than square); otherwise float_power, which is exact for an
-    # integer exponent of a negative base and nan for a fractional one.
-    if np.ndim(y) == 0:
-        k = float(y)
-        if k == 2.0:
-            return np.square(x, out=out)
-        if k == 3.0:
-            squared = np.square(x, out=out)
-            return np.multiply(squared, x, out=out)
-        if k == 0.5:
-            return np.sqrt(x, out=out)
-        if k == -1.0:
-            return np.divide(1.0, x, out=out)
-    return np.float_power(x, y, out=out)
-
-
-def _sigmoid(x, out=None):
-    # exp(-|x|) never overflows: 1/(1+z) for x >= 0, z/(1+z) below.
-    z = np.exp(-np.abs(x))
-    return np.divide(np.where(np.asarray(x) >= 0, 1.0, z), 1.0 + z, out=out)
-
-
-def _softplus(x, out=None):
-    # log(1 + exp(x)) without overflow for large x or loss for very negative x.
-    return np.logaddexp(0.0, x, out=out)
-
-
-def _relu(x, out=None):
-    return np.maximum(x, 0.0, out=out)
-
-
-def _step(x, out=None):
-    return np.heaviside(x, 0.0, out=out)
-
-
-def _logsumexp(*xs, out=None):
-    # log(exp(x0) + exp(x1) + ...) without overflow: logaddexp, pairwise in order.
-    result = np.logaddexp(xs[0], xs[1], out=out)
-    for x in xs[2:]:
-        result = np.logaddexp(result, x, out=result if out is not None else None)
-    return result
-
-
-def _into(out, value):
-    """``value`` written into ``out`` when the evaluator gave a buffer."""
-    if out is None:
-        return value
-    out[...] = value
-    return out
-
-
-def _compare(ufunc, x, y, out):
-    # 1.0 or 0.0, never a bool array: numpy adds bools as logical or.
-    result = ufunc(x, y, out=out)
-    return result if out is not None else np.asarray(result, dtype=np.float64)[()]
-
-
-def _greater(x, y, out=None):
-    return _compare(np.greater, x, y, out)
-
-
-def _greater_equal(x, y, out=None):
-    return _compare(np.greater_equal, x, y, out)
-
-
-def _less(x, y, out=None):
-    return _compare(np.less, x, y, out)
-
-
-def _less_equal(x, y, out=None):
-    return _compare(np.less_equal, x, y, out)
-
-
-def _equal(x, y, out=None):
-    return _compare(np.equal, x, y, out)
-
-
-def _not_equal(x, y, out=None):
-    return _compare(np.not_equal, x, y, out)
-
-
-def _where(c, a, b, out=None):
-    # c nonzero -> a, c zero -> b; an undefined condition (nan) gives nan.
-    chosen = np.where(np.asarray(c) == 0, b, np.where(np.isnan(c), np.nan, a))
-    return _into(out, chosen)
-
-
-def _special():
-    """scipy.special, imported the first time a kernel needs it (never at start-up)."""
-    import scipy.special
-
-    return scipy.special
-
-
-def _erf(x, out=None):
-    return _special().erf(x, out=out)
-
-
-def _erfc(x, out=None):
-    return _special().erfc(x, out=out)
-
-
-def _normcdf(x, out=None):
-    return _special().ndtr(x, out=out)
-
-
-def _lognormcdf(x, out=None):
-    # log of the normal CDF, accurate far into the lower tail (log_ndtr(-40) = -804.6).
-    return _special().log_ndtr(x, out=out)
-
-
-def _lgamma(x, out=None):
-    return _special().gammaln(x, out=out)
-
-
-def _digamma(x, out=None):
-    return _special().psi(x, out=out)
-
-
-def _polygamma(n, x, out=None):
-    # The order is rounded to a whole number; a negative order has no value.
-    special = _special()
-    order = np.rint(n)
-    value = np.where(order >= 0, special.polygamma(np.maximum(order, 0.0), x), np.nan)
-    return _into(out, value)
-
-
-def _reduce_sum(x, out=None):
-    return np.sum(x)
-
-
-def _reduce_mean(x, out=None):
-    return np.mean(x)
 
 
 # ---------------------------------------------------------------- partials
@@ -524,38 +369,6 @@ def _fn(name, evaluate, partials, latex=None, python=None, arity=1, **extra):
     )
 
 
-_SIGMOID_HELPER = '''def _sigmoid(x):
-    z = np.exp(-np.abs(x))
-    return np.where(np.asarray(x) >= 0, 1.0, z) / (1.0 + z)
-'''
-
-# Generated Python computes what the kernels above compute, with the same
-# numpy and scipy calls; scipy is imported when a generated function runs.
-_LOGSUMEXP_HELPER = '''def _logsumexp(*xs):
-    result = np.logaddexp(xs[0], xs[1])
-    for x in xs[2:]:
-        result = np.logaddexp(result, x)
-    return result
-'''
-
-_WHERE_HELPER = '''def _where(c, a, b):
-    return np.where(np.asarray(c) == 0, b, np.where(np.isnan(c), np.nan, a))
-'''
-
-
-def _scipy_helper(name: str, scipy_name: str) -> str:
-    """A generated function calling scipy.special.<scipy_name>, importing it on first use."""
-    return f"def _{name}(x):\n    from scipy.special import {scipy_name}\n\n    return {scipy_name}(x)\n"
-
-
-_POLYGAMMA_HELPER = '''def _polygamma(n, x):
-    from scipy.special import polygamma
-
-    order = np.rint(n)
-    return np.where(order >= 0, polygamma(np.maximum(order, 0.0), x), np.nan)
-'''
-
-
 def _comparison(name, evaluate, text, latex, numpy_name):
     """An infix comparison: 1 where it holds, 0 where not (nan compares false, != true)."""
     return OpSpec(name, 2, evaluate, _flat_partials, "infix", text, latex,
@@ -564,19 +377,19 @@ def _comparison(name, evaluate, text, latex, numpy_name):
 
 
 _ENTRIES = [
-    OpSpec("add", VARIADIC, _sum_inputs, _add_partials, "infix", "+", "+", "$0 + $1",
+    OpSpec("add", VARIADIC, kernels.sum_inputs, _add_partials, "infix", "+", "+", "$0 + $1",
            precedence=PREC_ADD, assoc="left", commutative=True, associative=True,
            identity=0.0, callable=False),
     OpSpec("sub", 2, np.subtract, _sub_partials, "infix", "-", "-", "$0 - $1",
            precedence=PREC_ADD, assoc="left", callable=False),
-    OpSpec("mul", VARIADIC, _mul_inputs, _mul_partials, "infix", "*", r"\cdot", "$0 * $1",
+    OpSpec("mul", VARIADIC, kernels.mul_inputs, _mul_partials, "infix", "*", r"\cdot", "$0 * $1",
            precedence=PREC_MUL, assoc="left", commutative=True, associative=True,
            identity=1.0, callable=False),
     OpSpec("div", 2, np.divide, _div_partials, "infix", "/", r"\frac{$0}{$1}", "$0 / $1",
            precedence=PREC_MUL, assoc="left", callable=False),
     OpSpec("neg", 1, np.negative, _neg_partials, "prefix", "-", "-", "-$0",
            precedence=PREC_NEG, callable=False),
-    OpSpec("pow", 2, _pow, _pow_partials, "infix", "^", "{$0}^{$1}", "np.float_power($0, $1)",
+    OpSpec("pow", 2, kernels.power, _pow_partials, "infix", "^", "{$0}^{$1}", "np.float_power($0, $1)",
            precedence=PREC_POW, assoc="right"),
     _fn("exp", np.exp, _exp_partials, latex=r"\exp\left($0\right)"),
     _fn("log", np.log, _log_partials, latex=r"\log\left($0\right)"),
@@ -595,12 +408,12 @@ _ENTRIES = [
     _fn("asinh", np.arcsinh, _asinh_partials, python="np.arcsinh($0)"),
     _fn("acosh", np.arccosh, _acosh_partials, python="np.arccosh($0)"),
     _fn("atanh", np.arctanh, _atanh_partials, python="np.arctanh($0)"),
-    _fn("sigmoid", _sigmoid, _sigmoid_partials, python="_sigmoid($0)",
-        python_helper=_SIGMOID_HELPER),
-    _fn("softplus", _softplus, _softplus_partials, python="np.logaddexp(0.0, $0)"),
-    _fn("relu", _relu, _relu_partials, python="np.maximum($0, 0.0)",
+    _fn("sigmoid", kernels.sigmoid, _sigmoid_partials, python="_sigmoid($0)",
+        python_helper=kernels.SIGMOID_SOURCE),
+    _fn("softplus", kernels.softplus, _softplus_partials, python="np.logaddexp(0.0, $0)"),
+    _fn("relu", kernels.relu, _relu_partials, python="np.maximum($0, 0.0)",
         kink="relu'(0) = 0"),
-    _fn("step", _step, _flat_partials, python="np.heaviside($0, 0.0)",
+    _fn("step", kernels.step, _flat_partials, python="np.heaviside($0, 0.0)",
         kink="step(0) = 0; step'(x) = 0 everywhere"),
     _fn("abs", np.abs, _abs_partials, latex=r"\left|$0\right|", kink="abs'(0) = sign(0) = 0"),
     _fn("sign", np.sign, _flat_partials, latex=r"\operatorname{sgn}\left($0\right)",
@@ -616,35 +429,35 @@ _ENTRIES = [
     _fn("expm1", np.expm1, _expm1_partials, latex=r"\left(\exp\left($0\right) - 1\right)"),
     _fn("log2", np.log2, _log2_partials, latex=r"\log_{2}\left($0\right)"),
     _fn("log10", np.log10, _log10_partials, latex=r"\log_{10}\left($0\right)"),
-    _fn("erf", _erf, _erf_partials, python="_erf($0)", python_helper=_scipy_helper("erf", "erf")),
-    _fn("erfc", _erfc, _erfc_partials, python="_erfc($0)", python_helper=_scipy_helper("erfc", "erfc")),
-    _fn("normcdf", _normcdf, _normcdf_partials, latex=r"\Phi\left($0\right)",
-        python="_normcdf($0)", python_helper=_scipy_helper("normcdf", "ndtr")),
-    _fn("lognormcdf", _lognormcdf, _lognormcdf_partials, latex=r"\log\Phi\left($0\right)",
-        python="_lognormcdf($0)", python_helper=_scipy_helper("lognormcdf", "log_ndtr")),
-    _fn("lgamma", _lgamma, _lgamma_partials, latex=r"\log\Gamma\left($0\right)",
-        python="_lgamma($0)", python_helper=_scipy_helper("lgamma", "gammaln")),
-    _fn("digamma", _digamma, _digamma_partials, latex=r"\psi\left($0\right)",
-        python="_digamma($0)", python_helper=_scipy_helper("digamma", "psi")),
-    _fn("polygamma", _polygamma, _polygamma_partials, arity=2, orders=(0,),
+    _fn("erf", kernels.erf, _erf_partials, python="_erf($0)", python_helper=kernels.scipy_source("erf", "erf")),
+    _fn("erfc", kernels.erfc, _erfc_partials, python="_erfc($0)", python_helper=kernels.scipy_source("erfc", "erfc")),
+    _fn("normcdf", kernels.normcdf, _normcdf_partials, latex=r"\Phi\left($0\right)",
+        python="_normcdf($0)", python_helper=kernels.scipy_source("normcdf", "ndtr")),
+    _fn("lognormcdf", kernels.lognormcdf, _lognormcdf_partials, latex=r"\log\Phi\left($0\right)",
+        python="_lognormcdf($0)", python_helper=kernels.scipy_source("lognormcdf", "log_ndtr")),
+    _fn("lgamma", kernels.lgamma, _lgamma_partials, latex=r"\log\Gamma\left($0\right)",
+        python="_lgamma($0)", python_helper=kernels.scipy_source("lgamma", "gammaln")),
+    _fn("digamma", kernels.digamma, _digamma_partials, latex=r"\psi\left($0\right)",
+        python="_digamma($0)", python_helper=kernels.scipy_source("digamma", "psi")),
+    _fn("polygamma", kernels.polygamma, _polygamma_partials, arity=2, orders=(0,),
         latex=r"\psi^{($0)}\left($1\right)", python="_polygamma($0, $1)",
-        python_helper=_POLYGAMMA_HELPER),
-    _fn("logsumexp", _logsumexp, _logsumexp_partials, arity=VARIADIC,
+        python_helper=kernels.POLYGAMMA_SOURCE),
+    _fn("logsumexp", kernels.logsumexp, _logsumexp_partials, arity=VARIADIC,
         latex=r"\log\sum\exp\left($*\right)", python="_logsumexp($*)",
-        python_helper=_LOGSUMEXP_HELPER),
-    _fn("where", _where, _where_partials, arity=3,
+        python_helper=kernels.LOGSUMEXP_SOURCE),
+    _fn("where", kernels.where, _where_partials, arity=3,
         latex=r"\begin{cases} $1 & \text{if } $0 \\ $2 & \text{otherwise} \end{cases}",
-        python="_where($0, $1, $2)", python_helper=_WHERE_HELPER,
+        python="_where($0, $1, $2)", python_helper=kernels.WHERE_SOURCE,
         kink="where(c, a, b) jumps where c becomes 0; its derivative in c is 0"),
-    _comparison("gt", _greater, ">", ">", "greater"),
-    _comparison("ge", _greater_equal, ">=", r"\geq", "greater_equal"),
-    _comparison("lt", _less, "<", "<", "less"),
-    _comparison("le", _less_equal, "<=", r"\leq", "less_equal"),
-    _comparison("eq", _equal, "==", "=", "equal"),
-    _comparison("ne", _not_equal, "!=", r"\neq", "not_equal"),
-    _fn("sum", _reduce_sum, None, latex=r"\sum_{i}\left($0\right)", python="np.sum($0)",
+    _comparison("gt", kernels.greater, ">", ">", "greater"),
+    _comparison("ge", kernels.greater_equal, ">=", r"\geq", "greater_equal"),
+    _comparison("lt", kernels.less, "<", "<", "less"),
+    _comparison("le", kernels.less_equal, "<=", r"\leq", "less_equal"),
+    _comparison("eq", kernels.equal, "==", "=", "equal"),
+    _comparison("ne", kernels.not_equal, "!=", r"\neq", "not_equal"),
+    _fn("sum", kernels.reduce_sum, None, latex=r"\sum_{i}\left($0\right)", python="np.sum($0)",
         reduction=True),
-    _fn("mean", _reduce_mean, None, latex=r"\operatorname{mean}\left($0\right)",
+    _fn("mean", kernels.reduce_mean, None, latex=r"\operatorname{mean}\left($0\right)",
         python="np.mean($0)", reduction=True, averages=True),
 ]
 

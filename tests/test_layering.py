@@ -14,6 +14,7 @@ STAGES = [
     "exprgrad.errors",
     "exprgrad.names",
     "exprgrad.graph",
+    "exprgrad.kernels",
     "exprgrad.ops",
     "exprgrad.ast_nodes",
     "exprgrad.syntax_errors",
