@@ -102,6 +102,13 @@ class _Lowering:
             self.definitions[definition.name] = definition
         self.scans = {name: _scan(d.value) for name, d in self.definitions.items()}
         self.result_scan = _scan(program.result)
+        # The program's names are in NFC (parse put the text in that form); a
+        # column named in another form (é as e + U+0301) is found by its NFC
+        # form and read under its own name.
+        self.column_names: dict[str, str] = {}
+        if columns is not None:
+            self.column_names = {unicodedata.normalize("NFC", c): c for c in columns if not c.isascii()}
+            columns = [unicodedata.normalize("NFC", c) if not c.isascii() else c for c in columns]
         self._check_look_alikes(columns)
         self.columns = self._decide_columns(columns)
         self.lowered: dict[str, Node] = {}
@@ -272,7 +279,7 @@ class _Lowering:
 
     def _indexed(self, node: A.Indexed) -> Node:
         name = f"{node.name}[{node.index}]"
-        return graph.var(name, per_row=name in self.columns)
+        return graph.var(self.column_names.get(name, name), per_row=name in self.columns)
 
     def _sum(self, node: A.Sum, args: list[Node]) -> Node:
         plus = [a for a, s in zip(args, node.signs) if s > 0]
@@ -291,7 +298,7 @@ class _Lowering:
         if name in self.lowered:
             return self.lowered[name]
         if name in self.columns:
-            return graph.var(name, per_row=True)
+            return graph.var(self.column_names.get(name, name), per_row=True)
         if name in ops.CONSTANTS:
             return ops.named_const(name)
         spec = ops.OPS.get(name)

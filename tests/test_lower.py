@@ -165,3 +165,17 @@ def test_generated_python_keeps_a_look_alike_name_apart_from_its_own_names():
     exec(f.python(), namespace)  # noqa: S102 (exprgrad's own output)
     data = {"x": np.array([1.0, 2.0, 4.0])}
     assert namespace["f"]({"ｎ": 3.0, "np": 0.5}, data) == f.evaluate(data, **{"ｎ": 3.0, "np": 0.5}) == 21.5  # noqa: PIE804 (a keyword ｎ is n)
+
+
+def test_a_data_column_named_in_decomposed_form_is_found(runner, tmp_path):
+    import numpy as np
+
+    from exprgrad.cli import cli
+
+    decomposed = "e\u0301"
+    f = parse("sum(2*\u00e9)", columns=[decomposed, "y"])
+    assert f.columns == [decomposed] and f.evaluate({decomposed: np.array([1.0, 2.0]), "y": np.zeros(2)}) == 6.0
+    data = tmp_path / "accents.csv"
+    data.write_text(f"{decomposed},y\n1,2\n3,4\n", encoding="utf-8")
+    result = runner.invoke(cli, ["eval", "sum(\u00e9*y)", "--data", str(data)])
+    assert result.exit_code == 0 and result.stdout == "14\n", result.output
