@@ -10,6 +10,7 @@ from test_printing import a, add, b, call, div, k, mul, pow_, residual, sin_chai
 from test_simplify import expressions, points
 
 from exprgrad import graph
+from exprgrad.ops import const as ops_const
 from exprgrad.backends.printing import to_text
 from exprgrad.backends.python_source import to_python
 from exprgrad.errors import OptionError
@@ -79,6 +80,42 @@ def test_python_names_are_valid_identifiers():
     assert run_python(source, params, name="model") == pytest.approx(7.5)
     with pytest.raises(OptionError):
         to_python({"v": node}, "not valid")
+
+
+# Names Python would read as another name (NFKC), names the generated code
+# uses itself, keywords and builtins: each must stay its own variable.
+_CLASHING_NAMES = [
+    "fi", "ﬁ", "n", "ｎ", "np", "params", "data", "t1", "t_1", "f", "lambda", "match", "len", "sum",
+    "abs", "_sigmoid", "x²", "x2", "\u2126", "\u03a9", "e\u0301", "é", "v", "v_", "theta[1]", "theta_1", "x\u09f4",
+]
+
+
+def test_python_names_never_fold_together_or_shadow_the_generated_code():
+    variables = [graph.var(name) for name in _CLASHING_NAMES]
+    terms = [mul(ops_const(2.0 ** -i), v) for i, v in enumerate(variables)]
+    # sigmoid brings a helper function; a sum over rows uses n; shared nodes use t1, t2, ...
+    shared = call("sigmoid", add(*terms))
+    node = add(mul(shared, shared), call("sum", mul(x, shared)))
+    params = {name: 0.1 * (i + 1) for i, name in enumerate(_CLASHING_NAMES)}
+    data = {"x": np.array([1.0, 2.0, 3.0])}
+    source = to_python({"v": node, "w": shared}, "f")
+    got = run_python(source, params, data)
+    expected = evaluate([node, shared], params, data)
+    assert got["v"] == pytest.approx(expected[0], rel=1e-12)
+    assert got["w"] == pytest.approx(expected[1], rel=1e-12)
+    assert len(set(_CLASHING_NAMES)) == len(_CLASHING_NAMES)
+
+
+@pytest.mark.parametrize("name", ["np", "len", "_sigmoid", "ｎp"])
+def test_a_function_name_the_generated_module_uses_is_refused(name):
+    node = call("sigmoid", a)
+    with pytest.raises(OptionError, match="uses itself"):
+        to_python({"v": node}, name)
+
+
+def test_generated_docstring_is_safe_for_any_output_name():
+    source = to_python({'say """hi""" \\': a})
+    assert run_python(source, {"a": 2.0}) == 2.0
 
 
 # ---------------------------------------------------------------- deep and wide graphs

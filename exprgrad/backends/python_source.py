@@ -14,6 +14,8 @@ own, or keep an operator table (helpers come from ``OpSpec.python_helper``).
 
 from __future__ import annotations
 
+import ast
+import builtins
 import keyword
 import math
 import re
@@ -67,19 +69,62 @@ class _PythonStyle(Style):
 # ---------------------------------------------------------------- source
 
 
+# Names the generated function's body itself reads or binds (besides its
+# parameters, the helpers and the temporaries t1, t2, ...).
+_BODY_NAMES = frozenset({"np", "params", "data", "n"})
+
+
+def _identifier(name: str) -> str:
+    """A Python identifier for ``name``, already in the NFKC form Python reads it in.
+
+    Python folds identifiers to NFKC (``ﬁ`` is ``fi``, fullwidth ``ｎ`` is
+    ``n``), so names are compared in that form: two exprgrad names that
+    Python would read as one variable get two identifiers.
+    """
+    text = unicodedata.normalize("NFKC", name)
+    chars = [c if ("a" + c).isidentifier() else "_" for c in text]
+    local = re.sub(r"_+", "_", "".join(chars)).strip("_") or "v"
+    if not local.isidentifier():  # starts with a digit or a combining mark
+        local = "v_" + local
+    local = unicodedata.normalize("NFKC", local)
+    if not local.isidentifier():  # normalization joined what it should not
+        local = "v_" + "_".join(f"{ord(c):x}" for c in name)
+    return local
+
+
 def _python_locals(names: Iterable[str], taken: set[str]) -> dict[str, str]:
-    """exprgrad name -> a Python identifier: theta[1] -> theta_1, θ stays θ."""
+    """exprgrad name -> a Python identifier unique in NFKC: theta[1] -> theta_1, θ stays θ.
+
+    ``taken``: identifiers the generated code uses itself; Python keywords
+    and builtins are never used either.
+    """
     result = {}
     for name in names:
-        # Python reads identifiers in NFKC (ｎ is n): compare names in that form.
-        local = re.sub(r"\W+", "_", unicodedata.normalize("NFKC", name)).strip("_") or "v"
-        if not local.isidentifier() or local[0].isdigit():
-            local = "v_" + local
-        while local in taken or keyword.iskeyword(local):
+        local = _identifier(name)
+        while local in taken or local in _AVOID:
             local += "_"
         taken.add(local)
         result[name] = local
     return result
+
+
+_AVOID = frozenset({*keyword.kwlist, *keyword.softkwlist, *dir(builtins)})
+
+
+def _helper_names(helpers: Iterable[str]) -> set[str]:
+    """The module-level names the helpers' source binds (def, assignment, import)."""
+    found: set[str] = set()
+    for source in helpers:
+        for statement in ast.parse(source).body:
+            if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+                found.add(statement.name)
+            elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+                found.update((a.asname or a.name).split(".")[0] for a in statement.names)
+            else:
+                for node in ast.walk(statement):
+                    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                        found.add(node.id)
+    return found
 
 
 def to_python(named: Mapping[str, Node], function_name: str = "f") -> str:
@@ -99,7 +144,8 @@ def to_python(named: Mapping[str, Node], function_name: str = "f") -> str:
         function_name: a Python identifier.
 
     Raises:
-        OptionError: ``function_name`` is not a valid Python identifier.
+        OptionError: ``function_name`` is not a valid Python identifier, or
+            is a name the generated module uses itself (np, a builtin, a helper).
     """
     if not function_name.isidentifier() or keyword.iskeyword(function_name):
         raise OptionError(f"'{function_name}' is not a valid Python function name")
@@ -107,9 +153,13 @@ def to_python(named: Mapping[str, Node], function_name: str = "f") -> str:
     variables = graph.variables(roots)
     used_ops = {n.op for n in graph.toposort(roots) if not n.is_leaf}
     helpers = [spec.python_helper for spec in OPS.values() if spec.name in used_ops and spec.python_helper]
-    taken = {"np", "params", "data", "n", function_name, "len", "next", "iter", "float", "dict"}
-    for helper in helpers:
-        taken.update(re.findall(r"^def (\w+)", helper, flags=re.MULTILINE))
+    module_names = {"np", *_helper_names(helpers)}
+    function_key = unicodedata.normalize("NFKC", function_name)
+    if function_key in module_names or function_key in dir(builtins):
+        raise OptionError(
+            f"'{function_name}' is a name the generated module uses itself; choose another function name"
+        )
+    taken = {*_BODY_NAMES, *module_names, function_key}
     local = _python_locals([v.name for v in variables], taken)
     printer = Printer(
         _PythonStyle(local),
@@ -147,9 +197,9 @@ def to_python(named: Mapping[str, Node], function_name: str = "f") -> str:
     params = [v.name for v in variables if not v.per_row]
     columns = [v.name for v in variables if v.per_row]
     doc = [
-        f'"""Generated by exprgrad: {", ".join(named)}.',
+        f'"""Generated by exprgrad: {_docstring_text(", ".join(named))}.',
         "",
-        f"params: {', '.join(params) or '(none)'}; data columns: {', '.join(columns) or '(none)'}.",
+        _docstring_text(f"params: {', '.join(params) or '(none)'}; data columns: {', '.join(columns) or '(none)'}."),
         '"""',
     ]
     lines = ["import numpy as np", ""]
@@ -158,3 +208,8 @@ def to_python(named: Mapping[str, Node], function_name: str = "f") -> str:
     lines.extend(["", f"def {function_name}(params, data=None):"])
     lines.extend("    " + line if line else "" for line in [*doc, *body])
     return "\n".join(lines) + "\n"
+
+
+def _docstring_text(text: str) -> str:
+    """``text`` safe inside a triple-quoted docstring: no escapes, no closing quotes."""
+    return text.replace("\\", "\\\\").replace('"""', '\\"""').replace("\n", " ")
