@@ -10,10 +10,10 @@ from test_printing import a, add, b, call, div, k, mul, pow_, residual, sin_chai
 from test_simplify import expressions, points
 
 from exprgrad import graph
-from exprgrad.ops import const as ops_const
 from exprgrad.backends.printing import to_text
 from exprgrad.backends.python_source import to_python
 from exprgrad.errors import OptionError
+from exprgrad.ops import const as ops_const
 from exprgrad.passes.simplify import simplify
 
 
