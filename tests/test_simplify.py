@@ -597,3 +597,14 @@ def test_a_denominator_factor_is_multiplied_into_a_sum_it_clears():
     g = graph.var("g")
     assert s(div(a, mul(pow_(g, k(2)), add(div(pow_(b, k(2)), pow_(g, k(2))), k(1))))) == "a/(b^2 + g^2)"
     assert s(div(a, mul(pow_(g, k(3)), add(div(b, pow_(g, k(2))), k(1))))) == "a/(g*(g^2 + b))"
+
+
+def test_sum_laws_are_idempotent_on_every_small_sum_of_sigmoid_products():
+    import itertools
+
+    sig_u, sig_minus_u = call("sigmoid", u), call("sigmoid", neg(u))
+    atoms = [sig_u, sig_minus_u, y, k(1), sub(k(1), y)]
+    for a1, a2, b1, b2, c1 in itertools.product(atoms, repeat=5):
+        node = add(mul(a1, a2, b1), sub(mul(b2, c1), a1))
+        once = simplify(node)
+        assert simplify(once) is once, (to_text(node), to_text(once), to_text(simplify(once)))

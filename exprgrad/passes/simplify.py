@@ -117,7 +117,7 @@ class Simplifier:
                 pieces.append((kid, c))
         acc = Terms(self)
         for node, c in pieces:
-            acc.add(node, c)
+            acc.add_term(node, c)
         acc.distribute()
         acc.apply_rules()
         constant = acc.terms.pop(ops.ONE, 0)

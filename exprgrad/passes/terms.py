@@ -59,7 +59,15 @@ class Terms:
         self.terms: dict[Node, Number] = {}
 
     def add(self, node: Node, c: Number) -> None:
-        """Add c*node, one term (not a sum) in normal form."""
+        """Add c*node, a node in normal form (a sum's own terms are added one by one)."""
+        if LINEAR_FORMS.get(node.op, ()) != (-1,) and node.op in LINEAR_FORMS:
+            for term, ct in self.owner.sum_terms(node):
+                self.add_term(term, c * ct)
+        else:
+            self.add_term(node, c)
+
+    def add_term(self, node: Node, c: Number) -> None:
+        """Add c*node as one term (a sum kept whole stays one term)."""
         inner = negated(node)
         while inner is not None:  # a + (-1)*b -> a - b
             node, c = inner, -c
@@ -77,11 +85,6 @@ class Terms:
             self.terms.pop(monomial, None)  # x - x -> 0
         else:
             self.terms[monomial] = total
-
-    def add_sum(self, node: Node, c: Number) -> None:
-        """Add c*node, splicing the terms of a (small) sum in normal form."""
-        for term, ct in self.owner.sum_terms(node):
-            self.add(term, c * ct)
 
     # ------------------------------------------------------------ sum rules
 
@@ -127,17 +130,20 @@ class Terms:
         return False
 
     def _monomial(self, factors: list) -> Node:
-        return self.owner.assemble(1, factors) if factors else ops.ONE
+        """The monomial of (base, exponent) factors, powers of one base combined (as a product holds them)."""
+        merged: dict[Node, object] = {}
+        for base, e in factors:
+            merged[base] = self.owner.add_exponents(merged[base], e) if base in merged else e
+        return self.owner.assemble(1, list(merged.items())) if merged else ops.ONE
 
     def _add_product(self, rest: list, r, c: Number) -> None:
         """Add c * rest * r, r a number or a node (a sum is spliced)."""
         if not isinstance(r, Node):
-            self.bump(self._monomial(rest), c * r)
-            return
-        if not rest:
-            self.add_sum(r, c)
-            return
-        self.add(self.owner.op(PRODUCT, [self._monomial(rest), r]), c)
+            self.add(self._monomial(rest), c * r)
+        elif not rest:
+            self.add(r, c)
+        else:
+            self.add(self.owner.op(PRODUCT, [self._monomial(rest), r]), c)
 
     # ------------------------------------------------------------ distribution
 
