@@ -608,3 +608,8 @@ def test_sum_laws_are_idempotent_on_every_small_sum_of_sigmoid_products():
         node = add(mul(a1, a2, b1), sub(mul(b2, c1), a1))
         once = simplify(node)
         assert simplify(once) is once, (to_text(node), to_text(once), to_text(simplify(once)))
+
+
+def test_a_product_is_distributed_where_it_clears_one_term_of_several():
+    e_u = call("exp", u)
+    assert s(mul(e_u, add(div(a, pow_(e_u, k(2))), div(b, e_u)))) == "a/exp(u) + b"

@@ -304,7 +304,12 @@ class Simplifier:
                     if b in held and not isinstance(x, Node) and x < 0:
                         needed[b] = max(needed.get(b, 0), -x)
             moved = {b: min(held[b], n) for b, n in needed.items()}
-            if not any(moved[b] >= n for b, n in needed.items()):
+            clears = any(
+                b in moved and not isinstance(x, Node) and 0 < -x <= moved[b]
+                for term, _ in terms
+                for b, x in self.parts(term)[1]
+            )
+            if not clears:
                 return None  # no denominator is cleared
             inside = self.assemble(1, list(moved.items()))
             pieces = [self.scale(c, self.op(PRODUCT, [inside, term])) for term, c in terms]
