@@ -690,3 +690,82 @@ def test_ten_thousand_deep_chain_without_recursion():
     assert evaluate_one(second["a"]["a"], {"a": 0.3}) == pytest.approx(
         numeric_partial(diff(ops.call("sin", ops.call("sin", A)), [A])["a"], "a", {"a": 0.3}), rel=1e-6
     )
+
+
+# ---------------------------------------------------------------- deep chains of every op, end to end
+
+
+def _frame_depth() -> int:
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    return depth
+
+
+def _chain_slots():
+    """(op name, slot) for every op and every operand slot a chain can run through."""
+    for name, spec in OPS.items():
+        count = 2 if spec.arity == VARIADIC else spec.arity
+        for slot in range(count):
+            if slot not in spec.orders:
+                yield name, slot
+
+
+def _deep_chain(name: str, slot: int, depth: int) -> graph.Node:
+    """``depth`` applications of op ``name``, the chain entering at operand ``slot``."""
+    spec = OPS[name]
+    count = 2 if spec.arity == VARIADIC else spec.arity
+    node = A
+    for _ in range(depth):
+        inner = ops.mul(X, node) if spec.reduction else node  # mean(x*...): a reduction per step
+        args = [ops.ONE if i in spec.orders else B for i in range(count)]
+        args[slot] = inner
+        node = ops.call(name, *args)
+    return node
+
+
+# A few ops run in the quick suite, every op and slot with the slow tests.
+_QUICK_CHAINS = {("pow", 0), ("pow", 1), ("sin", 0), ("add", 0), ("div", 1), ("mean", 0)}
+
+
+@pytest.mark.parametrize(
+    ("name", "slot"),
+    [
+        pytest.param(name, slot, marks=() if (name, slot) in _QUICK_CHAINS else pytest.mark.slow)
+        for name, slot in _chain_slots()
+    ],
+)
+def test_deep_chains_of_every_op_through_diff_simplify_and_every_printer(name, slot):
+    from exprgrad.backends.latex import to_latex, to_latex_many
+    from exprgrad.backends.printing import to_text, to_text_many
+    from exprgrad.backends.python_source import to_python
+    from exprgrad.errors import LimitError
+    from exprgrad.passes.simplify import simplify_many
+
+    f = _deep_chain(name, slot, 400)
+    limit = sys.getrecursionlimit()
+    # Far below the chain's depth: any walk that recursed on depth would fail.
+    sys.setrecursionlimit(_frame_depth() + 250)
+    try:
+        raw = diff(f, [A, B])
+        simplified = dict(zip(raw, simplify_many(list(raw.values()))))
+        to_text_many(simplified)
+        to_latex_many(simplified)
+        source = to_python({"f": f, **simplified})
+        for printer in (to_text, to_latex):  # inline: may be legitimately too long, never a crash
+            try:
+                printer(simplified["a"])
+            except LimitError:
+                pass
+    finally:
+        sys.setrecursionlimit(limit)
+    namespace: dict = {}
+    exec(compile(source, "<generated>", "exec"), namespace)  # noqa: S102 - running generated code is the test
+    params = {"a": 0.3, "b": 0.7}
+    with np.errstate(all="ignore"):
+        got = namespace["f"](params, COLUMNS)
+        expected = evaluate([f, *simplified.values()], params, COLUMNS)
+    for key, want in zip(["f", *simplified], expected):
+        np.testing.assert_allclose(
+            np.broadcast_to(got[key], np.shape(want)), want, rtol=1e-9, atol=1e-300, equal_nan=True
+        )
