@@ -18,7 +18,7 @@ import numpy as np
 from . import graph
 from .errors import ArgumentError, EvaluationError
 from .graph import Node
-from .lower import lower
+from .lower import lower_named
 from .parse import parse as parse_program
 
 
@@ -32,6 +32,9 @@ class Function:
         derivative_of: the names it is a derivative with respect to: () for the
             function J itself, ("a",) for the Function ``f.diff("a")`` returns.
         label: how it is titled: "J", "∂J/∂a", "∂²J/∂a∂b".
+        definitions: the nodes of the user's definitions, {name: node} in the
+            order written (``h = a*x + b``): printers and drawings call such a
+            node by its name when they name it.
     """
 
     def __init__(self, output: Node, text: str | None = None, derivative_of: tuple[str, ...] = ()):
@@ -43,6 +46,7 @@ class Function:
         self.output = output
         self._text = text
         self.derivative_of = tuple(derivative_of)
+        self.definitions: dict[str, Node] = {}
 
     @property
     def label(self) -> str:
@@ -362,5 +366,7 @@ def parse(text: str, columns: Iterable[str] | None = None) -> Function:
     with graph.gc_paused():
         # The syntax tree dies inside the pause: freeing it after would
         # trigger a collection over all of its nodes.
-        output = lower(parse_program(text), columns)
-        return Function(output, text)
+        output, definitions = lower_named(parse_program(text), columns)
+        function = Function(output, text)
+        function.definitions = definitions
+        return function

@@ -357,3 +357,13 @@ def lower(program: A.Program, columns: Collection[str] | None = None) -> Node:
         ArityError: a call with the wrong number of arguments.
     """
     return _Lowering(program, columns).run()
+
+
+def lower_named(program: A.Program, columns: Collection[str] | None = None) -> tuple[Node, dict[str, Node]]:
+    """Like ``lower``, with the nodes of the user's definitions: {name: node}, in definition order.
+
+    Printers call a shared node by the user's name (``h1``) instead of t1.
+    """
+    lowering = _Lowering(program, columns)
+    output = lowering.run()
+    return output, dict(lowering.lowered)

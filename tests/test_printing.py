@@ -129,6 +129,39 @@ def test_let_names_avoid_the_functions_variables():
     assert results == {"p": "a*t_1", "q": "t_1"}
 
 
+def test_let_names_are_the_users_own_definition_names():
+    import exprgrad
+
+    f = exprgrad.parse(
+        "h1 = tanh(w1*x + b1); out = sigmoid(w2*h1 + b2); unused = 2*b1; mean((out - y)^2)", columns=["x", "y"]
+    )
+    assert list(f.definitions) == ["h1", "out", "unused"]
+    grads = {name: g.output for name, g in f.grad().items()}
+    lets, results = to_text_many(grads, let="always", names=f.definitions)
+    names = [name for name, _ in lets]
+    assert "h1" in names and "out" in names
+    assert ("h1", "tanh(w1*x + b1)") in lets
+    temporaries = [name for name in names if name not in f.definitions]
+    assert temporaries == [f"t{i}" for i in range(1, len(temporaries) + 1)]  # t1, t2, ... without gaps
+    program = program_text(lets, results["w2"])
+    columns = {"x": np.array([0.5, -1.0]), "y": np.array([0.2, 0.9])}
+    params = {"w1": 0.3, "b1": -0.2, "w2": 1.1, "b2": 0.4}
+    again = lower(parse(program), ["x", "y"])
+    assert evaluate([again], params, columns)[0] == pytest.approx(evaluate([grads["w2"]], params, columns)[0])
+
+
+def test_users_names_never_clash_with_variables_or_temporaries():
+    shared = call("sin", add(mul(a, x), b))
+    node = add(mul(shared, shared), call("cos", call("exp", add(a, b, c))))
+    twice = call("exp", add(a, b, c))
+    both = {"f": node, "g": mul(twice, twice)}
+    # "a" is a variable: not a let name; "t1" is taken: temporaries become t_1, ...
+    lets, _ = to_text_many(both, let="always", names={"a": shared, "t1": twice})
+    names = [name for name, _ in lets]
+    assert "a" not in names and "t1" in names
+    assert all(name == "t1" or name.startswith("t_") for name in names)
+
+
 def test_let_rejects_an_unknown_mode():
     with pytest.raises(OptionError):
         to_text_many({"p": a}, let="sometimes")
@@ -198,3 +231,24 @@ def test_random_let_form_programs_parse_to_the_same_values(node, point):
     for name, output in outputs.items():
         again = lower(parse(program_text(lets, results[name])), columns=["x", "y"])
         assert values_agree(output, again, point), program_text(lets, results[name])
+
+
+def test_diff_command_names_shared_definitions_in_every_format(runner):
+    from exprgrad.cli import cli
+
+    expr = "h1 = tanh(w1*x + b1); out = sigmoid(w2*h1 + b2); mean((out - y)^2)"
+    text = runner.invoke(cli, ["diff", expr, "--let", "always"])
+    assert text.exit_code == 0, text.output
+    assert "h1 = tanh(w1*x + b1)" in text.output.splitlines()
+    assert any(line.startswith("out = sigmoid(") for line in text.output.splitlines())
+    latex = runner.invoke(cli, ["diff", expr, "--let", "always", "--format", "latex"])
+    assert latex.exit_code == 0 and r"h_{1} = \tanh" in latex.output
+    source = runner.invoke(cli, ["diff", expr, "--format", "python"])
+    assert source.exit_code == 0 and "    h1 = np.tanh(" in source.output
+    namespace: dict = {}
+    exec(compile(source.output, "<generated>", "exec"), namespace)  # noqa: S102 - running generated code is the test
+    params = {"w1": 0.3, "b1": -0.2, "w2": 1.1, "b2": 0.4}
+    data = {"x": np.array([0.5, -1.0]), "y": np.array([0.2, 0.9])}
+    got = namespace["derivatives"](params, data)
+    f = lower(parse(expr), ["x", "y"])
+    assert got["value"] == pytest.approx(evaluate([f], params, data)[0])

@@ -146,13 +146,13 @@ def to_latex(node: Node) -> str:
 
 
 def to_latex_many(
-    named: Mapping[str, Node], let: str = "auto"
+    named: Mapping[str, Node], let: str = "auto", names: Mapping[str, Node] | None = None
 ) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    """Like ``to_text_many``, in LaTeX; let names print as t_{1}, t_{2}, ..."""
+    """Like ``to_text_many``, in LaTeX; let names print as t_{1}, t_{2}, ... (h_{1} for the user's h1)."""
     roots = list(named.values())
-    printer = Printer(_LatexStyle(), roots, let=let, reserved=variable_names(roots))
-    for i, node in enumerate(printer.named_order, start=1):
-        printer.names[id(node)] = latex_name(f"{printer.prefix}{i}")
+    printer = Printer(_LatexStyle(), roots, let=let, reserved=variable_names(roots), preferred=names)
+    for node in printer.named_order:
+        printer.names[id(node)] = latex_name(printer.names[id(node)])
     results = {name: printer.write(node) for name, node in named.items()}
     return printer.lets(), results
 

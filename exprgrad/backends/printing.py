@@ -58,6 +58,7 @@ class Printer:
         reserved: Iterable[str] = (),
         max_depth: int | None = None,
         prefix: str = "t",
+        preferred: Mapping[str, Node] | None = None,
     ):
         if let not in LET_MODES:
             raise OptionError(f"unknown let mode '{let}' (choose from {', '.join(LET_MODES)})")
@@ -65,7 +66,12 @@ class Printer:
         self.roots = list(roots)
         self.let = let
         self.max_depth = max_depth
-        self.prefix = _temp_prefix(prefix, reserved)
+        reserved = list(reserved)
+        # The user's own names (definitions): a node that gets a let name anyway
+        # is called by the first name the user gave it, not t1, t2, ...
+        self.preferred = _preferred_names(preferred or {}, reserved)
+        self.prefix = _temp_prefix(prefix, [*reserved, *self.preferred.values()])
+        self._temporaries = 0
         self.order = graph.toposort(self.roots)
         layout = Layout(style, self.order)
         self.docs, self.prec = layout.docs, layout.prec
@@ -151,7 +157,11 @@ class Printer:
         self.length[i] = length
         self.depth[i] = depth + max(operands, 1 if not node.is_leaf else 0)
         if self._should_name(node):
-            self.names[i] = f"{self.prefix}{len(self.named_order) + 1}"
+            name = self.preferred.get(i)
+            if name is None:
+                self._temporaries += 1
+                name = f"{self.prefix}{self._temporaries}"
+            self.names[i] = name
             self.named_order.append(node)
 
     def _should_name(self, node: Node) -> bool:
@@ -220,6 +230,17 @@ class Printer:
         return [(self.names[id(n)], self.write(n, define=True)) for n in self.named_order]
 
 
+def _preferred_names(preferred: Mapping[str, Node], reserved: Sequence[str]) -> dict[int, str]:
+    """{id(node): name} from {name: node}: the first name of each node, none that is reserved."""
+    taken = set(reserved)
+    chosen: dict[int, str] = {}
+    for name, node in preferred.items():
+        if id(node) not in chosen and name not in taken and not node.is_leaf:
+            chosen[id(node)] = name
+            taken.add(name)
+    return chosen
+
+
 def _temp_prefix(prefix: str, reserved: Iterable[str]) -> str:
     """A prefix p such that no reserved name is p1, p2, ... (or a family p1[...])."""
     taken = {name.split("[", 1)[0] for name in reserved}
@@ -282,7 +303,7 @@ def to_text(node: Node) -> str:
 
 
 def to_text_many(
-    named: Mapping[str, Node], let: str = "auto"
+    named: Mapping[str, Node], let: str = "auto", names: Mapping[str, Node] | None = None
 ) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """Several results printed together, shared subexpressions named once.
 
@@ -291,10 +312,14 @@ def to_text_many(
         let: "auto" names a node referenced two or more times whose inline
             text has at least LET_MIN_CHARS characters; "always" every such
             non-leaf node; "never" none.
+        names: the user's own names of nodes ({definition name: node}, as
+            ``Function.definitions``): a node that gets a let name is called
+            by the first of them (h1, not t1).
 
     Returns:
-        (lets, results): lets are (name, text) in dependency order, names
-        t1, t2, ... chosen not to clash with the function's variables;
+        (lets, results): lets are (name, text) in dependency order, named
+        from ``names`` or t1, t2, ..., chosen not to clash with the
+        function's variables;
         results map each name of ``named`` to its text, which may use the
         let names. ``program_text`` joins them into one valid program.
 
@@ -303,7 +328,7 @@ def to_text_many(
         LimitError: an inline text would pass MAX_INLINE_CHARS.
     """
     roots = list(named.values())
-    printer = Printer(_TextStyle(), roots, let=let, reserved=variable_names(roots))
+    printer = Printer(_TextStyle(), roots, let=let, reserved=variable_names(roots), preferred=names)
     results = {name: printer.write(node) for name, node in named.items()}
     return printer.lets(), results
 

@@ -127,7 +127,7 @@ def _helper_names(helpers: Iterable[str]) -> set[str]:
     return found
 
 
-def to_python(named: Mapping[str, Node], function_name: str = "f") -> str:
+def to_python(named: Mapping[str, Node], function_name: str = "f", names: Mapping[str, Node] | None = None) -> str:
     """A self-contained Python module defining ``function_name(params, data=None)``.
 
     The function takes ``params``, a mapping from parameter name to float
@@ -142,6 +142,9 @@ def to_python(named: Mapping[str, Node], function_name: str = "f") -> str:
     Args:
         named: output name -> node.
         function_name: a Python identifier.
+        names: the user's own names of nodes ({definition name: node}): a
+            node computed in its own assignment takes the first of them,
+            made a safe identifier like a variable's name.
 
     Raises:
         OptionError: ``function_name`` is not a valid Python identifier, or
@@ -161,12 +164,15 @@ def to_python(named: Mapping[str, Node], function_name: str = "f") -> str:
         )
     taken = {*_BODY_NAMES, *module_names, function_key}
     local = _python_locals([v.name for v in variables], taken)
+    reserved = sorted(taken)  # the code's own names and the variables'
+    user = _python_locals(list(names or {}), taken)
     printer = Printer(
         _PythonStyle(local),
         roots,
         let="always",
-        reserved=[*local.values(), *taken],
+        reserved=reserved,
         max_depth=PYTHON_MAX_DEPTH,
+        preferred={user[name]: node for name, node in (names or {}).items()},
     )
     body = [
         "data = {} if data is None else data",
