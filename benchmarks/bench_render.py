@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from timing import best_time
 
 from exprgrad import graph, ops
-from exprgrad.backends.render import render, to_dot
+from exprgrad.backends.render import render
+from exprgrad.drawing import to_dot
 from exprgrad.passes.diff import diff
 
 

@@ -229,9 +229,9 @@ class Function:
             wrt: names whose derivative graphs to draw.
             **options: graph ("function", "gradient", "both"), values (a dict
                 of parameter values and columns), rankdir ("LR", "TB"),
-                max_nodes, legend (see ``exprgrad.backends.render.to_dot``).
+                max_nodes, legend (see ``exprgrad.drawing.to_dot``).
         """
-        from .backends.render import to_dot
+        from .drawing import to_dot
 
         unknown = [key for key in options if key not in _DOT_OPTIONS]
         if unknown:
@@ -244,7 +244,7 @@ class Function:
         return to_dot(self.output, nodes, name=self.label, **options)
 
     def _repr_svg_(self) -> str | None:
-        from .backends.render import svg_or_none
+        from .drawing import svg_or_none
 
         # A notebook waits for its display: 10 s of layout at most, then no picture.
         return svg_or_none(self.output, name=self.label, timeout=10.0)

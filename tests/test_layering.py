@@ -18,10 +18,12 @@ STAGES = [
     "exprgrad.ops",
     "exprgrad.ast_nodes",
     "exprgrad.syntax_errors",
+    "exprgrad.lalr",
     "exprgrad.parse",
     "exprgrad.lower",
     "exprgrad.passes",
     "exprgrad.backends",
+    "exprgrad.drawing",
     "exprgrad.check",
     "exprgrad.function",
     "exprgrad.fit",
@@ -85,3 +87,26 @@ def test_nothing_outside_the_cli_imports_it():
         if "cli" in path.relative_to(PACKAGE).parts or path.name == "__main__.py":
             continue
         assert not any(stage(t) == STAGES.index("exprgrad.cli") for t in imported_modules(path)), path
+
+
+# A stage does one job: these modules are given what they need and must not compute it themselves.
+FORBIDDEN = {
+    # render draws the graphs and values it is given; exprgrad.drawing differentiates and evaluates.
+    "exprgrad.backends.render": ("exprgrad.passes.diff", "exprgrad.backends.evaluate"),
+}
+
+
+@pytest.mark.parametrize("module", sorted(FORBIDDEN))
+def test_a_stage_does_not_reach_back_for_work_it_is_given(module):
+    path = PACKAGE.parent / (module.replace(".", "/") + ".py")
+    package = module.rsplit(".", 1)[0]
+    names = []  # every module and module.name imported, so `from . import evaluate` counts too
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            target = ".".join(base + ([node.module] if node.module else []))
+            names += [target] + [f"{target}.{alias.name}" for alias in node.names]
+    reached = [n for n in names if any(n == f or n.startswith(f + ".") for f in FORBIDDEN[module])]
+    assert not reached, f"{module} imports {reached[0]}"

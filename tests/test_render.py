@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from helpers import numeric_partial
 
+from exprgrad import drawing as D
 from exprgrad import graph, ops
 from exprgrad.backends import render as R
 from exprgrad.backends.evaluate import evaluate
@@ -67,14 +68,14 @@ LINEAR_VALUES = {"a": 2.0, "b": 1.0, "x": np.array([0.0, 1.0, 2.0]), "y": np.arr
 def test_function_graph_has_one_dot_node_and_one_edge_per_graph_node_and_input():
     f = parse("h = a*x + b; (h - y)^2 + sin(h)")
     order = graph.toposort([f.output])
-    dot = R.to_dot(f.output)
+    dot = D.to_dot(f.output)
     assert node_ids(dot) == [f"n{i}" for i in range(len(order))]
     assert len(edges(dot)) == sum(len(n.inputs) for n in order)
 
 
 def test_shared_subexpression_is_drawn_once():
     f = parse("sin(a*b) + cos(a*b) + (a*b)^2")
-    dot = R.to_dot(f.output)
+    dot = D.to_dot(f.output)
     products = [i for i in node_ids(dot) if label_of(dot, i) == "<B>*</B>"]
     assert len(products) == 1
     users = [tail for tail, head in edges(dot) if tail == products[0]]
@@ -84,7 +85,7 @@ def test_shared_subexpression_is_drawn_once():
 def test_gradient_graph_reuses_function_nodes_and_is_styled_apart():
     output, a, b = linear_cost()
     derivatives = diff(output, [a, b])
-    dot = R.to_dot(output, [a, b])
+    dot = D.to_dot(output, [a, b])
     drawn = graph.toposort([output, *derivatives.values()])
     forward = {id(n) for n in graph.toposort([output])}
     assert len(node_ids(dot)) == len(drawn)
@@ -100,25 +101,25 @@ def test_gradient_graph_reuses_function_nodes_and_is_styled_apart():
 
 def test_graph_choices():
     output, a, _ = linear_cost()
-    function_only = R.to_dot(output, [a], graph="function")
+    function_only = D.to_dot(output, [a], graph="function")
     assert "cluster_gradient" not in function_only and "∂J" not in function_only
-    both = R.to_dot(output, [a])
-    gradient = R.to_dot(output, [a], graph="gradient")
+    both = D.to_dot(output, [a])
+    gradient = D.to_dot(output, [a], graph="gradient")
     assert "∂J/∂a" in gradient and "-> out " not in gradient
     assert len(node_ids(gradient)) == graph.count_nodes(diff(output, [a]).values())
     assert len(node_ids(gradient)) < len(node_ids(both))
-    every = R.to_dot(output, [], graph="both")  # no wrt: every parameter
+    every = D.to_dot(output, [], graph="both")  # no wrt: every parameter
     assert "∂J/∂a" in every and "∂J/∂b" in every
     with pytest.raises(OptionError):
-        R.to_dot(output, graph="everything")
+        D.to_dot(output, graph="everything")
     with pytest.raises(OptionError):
-        R.to_dot(output, rankdir="RL")
+        D.to_dot(output, rankdir="RL")
 
 
 def test_dot_text_is_deterministic_across_processes():
     script = (
         "from exprgrad.function import parse\n"
-        "from exprgrad.backends.render import to_dot\n"
+        "from exprgrad.drawing import to_dot\n"
         "f = parse('h = a*x + b; mean((h - y)^2) + log(1 + exp(-h*c))')\n"
         "print(to_dot(f.output, f._wrt(['a', 'b', 'c'])), end='')\n"
     )
@@ -138,7 +139,7 @@ def test_every_operation_is_labelled_from_its_registry_entry(name):
     args = [graph.var(f"p{i}", per_row=spec.reduction) for i in range(count)]
     node = ops.call(name, *args)
     assert node.op == name
-    dot = R.to_dot(node, legend=False)
+    dot = D.to_dot(node, legend=False)
     title = spec.name if spec.notation == "prefix" else spec.text
     assert label_of(dot, f"n{count}") == f"<B>{R._html(title)}</B>"
 
@@ -158,7 +159,7 @@ def test_html_escaping_of_hostile_text():
 def test_hostile_names_keep_the_dot_text_parseable():
     p, c = graph.var(HOSTILE), graph.var("<col>&", per_row=True)
     output = ops.call("mean", ops.mul(p, c))
-    dot = R.to_dot(output, [p], values={HOSTILE: 1.5, "<col>&": np.array([1.0, 2.0])})
+    dot = D.to_dot(output, [p], values={HOSTILE: 1.5, "<col>&": np.array([1.0, 2.0])})
     assert HOSTILE not in dot and "<col>" not in dot
     assert len(node_ids(dot)) == graph.count_nodes([output, *diff(output, [p]).values()])
 
@@ -167,7 +168,7 @@ def test_hostile_names_keep_the_dot_text_parseable():
 def test_hostile_names_render_to_well_formed_svg_with_the_names():
     p, c = graph.var(HOSTILE), graph.var("<col>&", per_row=True)
     output = ops.call("mean", ops.pow_(ops.mul(p, c), ops.const(2)))
-    svg = R.render(R.to_dot(output, [p], values={HOSTILE: 1.5, "<col>&": np.array([1.0, 2.0])}), "svg")
+    svg = R.render(D.to_dot(output, [p], values={HOSTILE: 1.5, "<col>&": np.array([1.0, 2.0])}), "svg")
     texts = svg_texts(svg)
     assert 'a"b\\N<&>{}|[x]θ␉␇\'"\\' in texts
     assert "<col>&" in texts
@@ -176,7 +177,7 @@ def test_hostile_names_render_to_well_formed_svg_with_the_names():
 
 def test_long_names_are_shortened():
     node = graph.var("w" * 200)
-    dot = R.to_dot(node)
+    dot = D.to_dot(node)
     assert label_of(dot, "n0") == f"<B>{'w' * (R.MAX_NAME_CHARS - 1)}…</B>"
     assert f"label=<J = {'w' * (R.MAX_TITLE_CHARS - 5)}…>" in dot  # the title, cut too
 
@@ -194,7 +195,7 @@ def test_summary_of_values():
 
 def test_values_and_adjoints_are_drawn():
     output, a, b = linear_cost()
-    dot = R.to_dot(output, [a, b], values=LINEAR_VALUES)
+    dot = D.to_dot(output, [a, b], values=LINEAR_VALUES)
     # residuals 0, 1, -1: J = 2/3; dJ/da = mean(2 r x) = -2/3; dJ/db = mean(2 r) = 0
     assert "J = 0.6667" in dot
     assert "∂J/∂a = -0.6667" in dot and "∂J/∂b = 0" in dot
@@ -216,19 +217,19 @@ def test_node_adjoints_agree_with_diff():
         values = {"a": 0.7, "b": -0.3, "c": 1.9, "x": rng.normal(size=5), "y": rng.normal(size=5)}
         variables = graph.variables([f.output])
         derivatives = diff(f.output, variables)
-        value, adjoint = R.node_values(f.output, [], values)
+        value, adjoint = D.node_values(f.output, [], values)
         params = {k: v for k, v in values.items() if np.ndim(v) == 0}
         columns = {k: v for k, v in values.items() if np.ndim(v) > 0}
         expected = evaluate(list(derivatives.values()), params, columns)
         for variable, want in zip(variables, expected):
-            got = adjoint[id(variable)]
+            got = adjoint[variable]
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, err_msg=f"{text}: {variable.name}")
-        assert value[id(f.output)] == pytest.approx(evaluate([f.output], params, columns)[0])
+        assert value[f.output] == pytest.approx(evaluate([f.output], params, columns)[0])
 
 
 def test_per_row_output_without_data_is_micrograd():
     f = parse("tanh(a*x + b)")
-    dot = R.to_dot(f.output, f._wrt(["a", "b", "x"]), values={"a": 0.5, "b": -1.0, "x": 3.0})
+    dot = D.to_dot(f.output, f._wrt(["a", "b", "x"]), values={"a": 0.5, "b": -1.0, "x": 3.0})
     # tanh(0.5) = 0.4621; its derivative 0.7864 reaches b, times x reaches a
     assert "J = 0.4621" in dot and "∂J/∂b = 0.7864" in dot and "∂J/∂a = 2.359" in dot
 
@@ -236,15 +237,15 @@ def test_per_row_output_without_data_is_micrograd():
 def test_per_row_output_over_data_shows_the_jacobian_diagonal_not_na():
     f = parse("x*a - mean(x*a)", columns=["x"])
     values = {"a": 2.0, "x": np.array([1.0, 2.0, 3.0])}
-    _, adjoint = R.node_values(f.output, [], values)
+    _, adjoint = D.node_values(f.output, [], values)
     inner, reduction = f.output.inputs  # x*a, read directly and under the mean
     a, x = graph.variables([f.output])
     # d J_i/d (x*a)_i = 1 - 1/3 (row i moves J_i directly and through the mean), as diff gives for x
-    np.testing.assert_allclose(adjoint[id(inner)], [2 / 3] * 3)
-    np.testing.assert_allclose(adjoint[id(x)], [4 / 3] * 3)
-    np.testing.assert_allclose(adjoint[id(reduction)], [-1.0] * 3)
-    np.testing.assert_allclose(adjoint[id(a)], [-1.0, 0.0, 1.0])
-    dot = R.to_dot(f.output, f._wrt("a"), values=values)
+    np.testing.assert_allclose(adjoint[inner], [2 / 3] * 3)
+    np.testing.assert_allclose(adjoint[x], [4 / 3] * 3)
+    np.testing.assert_allclose(adjoint[reduction], [-1.0] * 3)
+    np.testing.assert_allclose(adjoint[a], [-1.0, 0.0, 1.0])
+    dot = D.to_dot(f.output, f._wrt("a"), values=values)
     assert "n/a" not in dot and "∂J_i" in dot  # the legend says grad is per row of J
     assert "∂J/∂a = mean 0 [-1, 0, 1]" in dot
 
@@ -268,21 +269,21 @@ def test_node_adjoints_match_differences_row_by_row(text):
     f = parse(text, columns=["x", "y"])
     params = {"a": 0.7, "b": -0.3}
     columns = {"x": np.array([0.4, -1.1, 1.6, 0.9]), "y": np.array([1.2, 0.3, -0.5, 2.0])}
-    value, adjoint = R.node_values(f.output, [], {**params, **columns})
+    value, adjoint = D.node_values(f.output, [], {**params, **columns})
     for node in graph.toposort([f.output]):
         if node.is_const:
             continue
         # The node cut out of J and moved: one row at a time if it is per row.
         cut_output, leaf = cut(f.output, node)
-        at = value[id(node)]
+        at = value[node]
         if node.per_row:
             expected = numeric_partial(cut_output, leaf.name, params, {**columns, leaf.name: at})
         else:
             expected = numeric_partial(cut_output, leaf.name, {**params, leaf.name: at}, columns)
-        got = adjoint[id(node)]
+        got = adjoint[node]
         assert np.shape(got) == ((4,) if node.per_row or f.output.per_row else ())
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8, err_msg=f"{text}: {R._title(node)}")
-    assert "n/a" not in R.to_dot(f.output, values={**params, **columns})
+    assert "n/a" not in D.to_dot(f.output, values={**params, **columns})
 
 
 # ---------------------------------------------------------------- limits and pictures
@@ -297,27 +298,27 @@ def wide(k: int):
 def test_too_many_nodes_is_a_limit_error_that_suggests_less():
     output = wide(40)
     with pytest.raises(LimitError) as info:
-        R.to_dot(output, [], graph="both", max_nodes=graph.count_nodes([output]))
+        D.to_dot(output, [], graph="both", max_nodes=graph.count_nodes([output]))
     # The library names its own arguments; the command line says --graph and --wrt.
     assert "graph='function'" in str(info.value) and "fewer wrt" in str(info.value)
     assert str(info.value).startswith("max_nodes: the drawing would have")
     assert info.value.exit_code == 2
     with pytest.raises(LimitError, match="the function alone has 207 nodes, more than the limit of 100: raise"):
-        R.to_dot(output, [], graph="both", max_nodes=100)
-    assert R.to_dot(output, max_nodes=graph.count_nodes([output]))
+        D.to_dot(output, [], graph="both", max_nodes=100)
+    assert D.to_dot(output, max_nodes=graph.count_nodes([output]))
 
 
 @needs_dot
 @pytest.mark.parametrize("fmt,magic", [("svg", b"<?xml"), ("png", b"\x89PNG"), ("pdf", b"%PDF")])
 def test_render_formats(fmt, magic):
     output, a, _ = linear_cost()
-    assert R.render(R.to_dot(output, [a]), fmt).startswith(magic)
+    assert R.render(D.to_dot(output, [a]), fmt).startswith(magic)
 
 
 @needs_dot
 def test_svg_is_well_formed_with_the_expected_labels():
     output, a, b = linear_cost()
-    texts = svg_texts(R.render(R.to_dot(output, [a, b], values=LINEAR_VALUES), "svg"))
+    texts = svg_texts(R.render(D.to_dot(output, [a, b], values=LINEAR_VALUES), "svg"))
     for label in ("a", "b", "x", "y", "mean", "^", "J = 0.6667", "∂J/∂a = -0.6667", "∂J/∂b = 0", "legend"):
         assert label in texts
 
@@ -341,7 +342,7 @@ def test_missing_dot_names_what_to_install(no_dot):
     assert "apt-get install graphviz" in message and "brew install graphviz" in message
     assert "--format dot" in message and info.value.exit_code == 1
     assert R.render("digraph { n0 }", "dot") == b"digraph { n0 }"
-    assert R.svg_or_none(graph.var("a")) is None
+    assert D.svg_or_none(graph.var("a")) is None
 
 
 def test_function_methods():
@@ -529,22 +530,22 @@ def test_node_limit_is_checked_before_differentiating(monkeypatch):
     def no_diff(*args, **kwargs):
         raise AssertionError("differentiated a graph past the node limit")
 
-    monkeypatch.setattr(R, "diff", no_diff)
+    monkeypatch.setattr(D, "diff", no_diff)
     output = wide(40)
     with pytest.raises(LimitError, match="the function alone has"):
-        R.to_dot(output, [graph.var("w[0]")], max_nodes=50)
+        D.to_dot(output, [graph.var("w[0]")], max_nodes=50)
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, "100", None, True])
 def test_library_max_nodes_must_be_a_positive_whole_number(bad):
     with pytest.raises(ExprgradError, match="^max_nodes: "):
-        R.to_dot(parse("a*b").output, max_nodes=bad)
+        D.to_dot(parse("a*b").output, max_nodes=bad)
 
 
 def test_negative_zero_is_drawn_as_zero():
     assert R.summary(-0.0) == "0"
     assert R.summary(np.array([-0.0, -0.0, 1.0])) == "mean 0.3333 [0, 0, 1]"
-    dot = R.to_dot(parse("a*b").output, values={"a": -0.0, "b": 2.0})
+    dot = D.to_dot(parse("a*b").output, values={"a": -0.0, "b": 2.0})
     assert ">-0<" not in dot and ">0<" in dot
 
 
@@ -552,6 +553,6 @@ def test_library_misuse_names_the_argument():
     with pytest.raises(ExprgradError, match="^dot_text: "):
         R.render(b"digraph { n0 }", "svg")
     with pytest.raises(ExprgradError, match="^output: "):
-        R.to_dot("a*b")
+        D.to_dot("a*b")
     with pytest.raises(ExprgradError, match="^wrt_nodes: "):
-        R.to_dot(parse("a*b").output, "a")
+        D.to_dot(parse("a*b").output, "a")

@@ -1,12 +1,13 @@
 """Drawings of the operation graph and its derivative graphs: Graphviz DOT, then SVG, PNG or PDF.
 
-In: the output node of a function, the variable nodes to differentiate with
-respect to, and optionally the values of its parameters and data columns.
-Out: DOT text (``to_dot``, built with the ``graphviz`` package); the bytes of
-a picture made from it by Graphviz's ``dot`` program come from ``render``
-(``dot_program``: through pipes, with a time limit; no .gv file is written).
-The node limit is checked on the function before any derivative graph is
-built, and again on the whole drawing.
+In: the output node of a function, the derivative graphs to draw by name, and
+optionally the values and adjoints of their nodes, all computed by the caller
+(``exprgrad.drawing`` differentiates and evaluates). Out: DOT text
+(``to_dot``, built with the ``graphviz`` package); the bytes of a picture made
+from it by Graphviz's ``dot`` program come from ``render`` (``dot_program``:
+through pipes, with a time limit; no .gv file is written). The node limit is
+checked on the whole drawing (the caller checks the function alone before it
+differentiates).
 
 One DOT node per interned node, so a shared subexpression is drawn once (the
 DAG, not a tree); DOT ids are topological indices (n0, n1, ...), so the same
@@ -15,13 +16,11 @@ registry entry (``OpSpec.text``); every user-supplied name goes through
 ``_html``, so quotes, backslashes, <, >, & and control characters cannot break
 the DOT or the SVG.
 
-With values, every node shows its value and its adjoint dJ/d(node): the
-adjoint graphs of ``diff.adjoints`` (per row d J_i/d node_i for a per-row J),
-evaluated in one compiled schedule with the nodes (``node_values``).
+With values, every node shows its value and its adjoint dJ/d(node).
 
-Must not: change the graph (the title's text comes from ``printing``), write
-files, or import ``graphviz`` before a picture is asked for (``exprgrad eval``
-never loads it).
+Must not: differentiate or evaluate, change the graph (the title's text comes
+from ``printing``), write files, or import ``graphviz`` before a picture is
+asked for (``exprgrad eval`` never loads it).
 """
 
 from __future__ import annotations
@@ -32,10 +31,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..errors import ArgumentError, LimitError, OptionError, ToolMissingError
-from ..graph import Node, toposort, variables
+from ..errors import ArgumentError, DrawingTooLarge, OptionError, ToolMissingError
+from ..graph import Node, toposort
 from ..ops import OPS
-from ..passes.diff import adjoints, diff
 
 # The picture side lives in dot_program; its names are kept here for callers of render.render.
 from .dot_program import (  # noqa: F401
@@ -46,6 +44,7 @@ from .dot_program import (  # noqa: F401
     RenderTimeout,
     render,
 )
+from .printing import to_text
 
 GRAPHS = ("function", "gradient", "both")
 RANKDIRS = ("LR", "TB")
@@ -140,82 +139,48 @@ def _label(title: str, rows: Sequence[tuple[str, str]] = ()) -> str:
     )
 
 
-# ---------------------------------------------------------------- values and adjoints
-
-
-def node_values(output: Node, others: Sequence[Node], values: Mapping[str, object]) -> tuple[dict, dict]:
-    """Values of the nodes of ``output`` and ``others``, and the adjoints dJ/d(node) of the former.
-
-    One compiled schedule computes every node and every adjoint graph.
-
-    Args:
-        output: the function J.
-        others: more nodes to evaluate (the derivative graphs).
-        values: parameter values (numbers) and data columns (arrays) by name.
-
-    Returns:
-        ({node id: value}, {node id: adjoint}): floats, or arrays of one value
-        per row for per-row nodes over data. Every node of J but the constants
-        has an adjoint, as ``adjoints`` means it: per row, dJ/d node_i, or
-        dJ_i/d node_i for a per-row J (over a reduction, the Jacobian's diagonal).
-
-    Raises:
-        EvaluationError: a parameter or column has no value.
-    """
-    from .evaluate import compile_schedule
-
-    params = {name: float(v) for name, v in values.items() if np.ndim(v) == 0}
-    columns = {name: np.asarray(v, dtype=float) for name, v in values.items() if np.ndim(v) > 0}
-    shown = [node for node in toposort([output]) if not node.is_const]
-    adj_graphs = adjoints(output, shown).values()
-    nodes = toposort([output, *others])
-    results = compile_schedule([*nodes, *adj_graphs]).run(params, columns or None)
-    value = {id(node): result for node, result in zip(nodes, results)}
-    adjoint = {}
-    for node, adj in zip(shown, results[len(nodes) :]):
-        if columns and (node.per_row or output.per_row) and np.ndim(adj) == 0:
-            # The same in every row (1/n under a mean), yet one value per row.
-            adj = np.full(len(next(iter(columns.values()))), adj)
-        adjoint[id(node)] = adj
-    return value, adjoint
-
-
 # ---------------------------------------------------------------- DOT
 
 
-def _choose(output: Node, wrt_nodes: Sequence[Node], kind: str | None) -> tuple[str, list[Node]]:
-    if kind is None:
-        kind = "both" if wrt_nodes else "function"
-    if kind not in GRAPHS:
-        raise OptionError(f"unknown graph '{kind}' (choose from {', '.join(GRAPHS)})")
-    if kind == "function":
-        return kind, []
-    if not wrt_nodes:
-        wrt_nodes = [v for v in variables([output]) if not v.per_row]
-    return kind, list(wrt_nodes)
+def check_options(rankdir: str, max_nodes: int) -> None:
+    """Refuse a drawing option before any work: an unknown ``rankdir``, a ``max_nodes`` not >= 1, no graphviz.
+
+    Raises:
+        OptionError: an unknown ``rankdir``.
+        ArgumentError: ``max_nodes`` is not a whole number >= 1.
+        ToolMissingError: the graphviz package is missing.
+    """
+    _graphviz()
+    if rankdir not in RANKDIRS:
+        raise OptionError(f"unknown rankdir '{rankdir}' (choose from {', '.join(RANKDIRS)})")
+    if isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer)) or max_nodes < 1:
+        raise ArgumentError(f"must be a whole number >= 1, got {max_nodes!r}", argument="max_nodes")
 
 
 def to_dot(
     output: Node,
-    wrt_nodes: Sequence[Node] = (),
+    derivatives: Mapping[str, Node] | None = None,
     *,
-    graph: str | None = None,
-    values: Mapping[str, object] | None = None,
+    graph: str = "both",
+    values: Mapping[Node, object] | None = None,
+    grads: Mapping[Node, object] | None = None,
     rankdir: str = "LR",
     max_nodes: int = DEFAULT_MAX_NODES,
     legend: bool = True,
     name: str = "J",
 ) -> str:
-    """The DOT text of the function's graph and/or its derivative graphs.
+    """The DOT text of a function's graph and the derivative graphs it is given.
+
+    Draws; computes nothing: ``exprgrad.drawing`` differentiates and evaluates.
 
     Args:
         output: the function's output node (J).
-        wrt_nodes: variables whose derivative graphs to draw (dJ/da ...).
-        graph: "function", "gradient" or "both"; None means "both" when
-            ``wrt_nodes`` is given, else "function". "gradient" or "both"
-            without ``wrt_nodes`` draws every parameter's derivative.
-        values: parameter values (numbers) and data columns (arrays) by name;
-            with them every node shows its value and its adjoint dJ/d(node).
+        derivatives: the derivative graphs to draw, {wrt name: node}.
+        graph: "function" (J alone), "gradient" (the derivatives and the
+            function nodes they use) or "both".
+        values: {node: value} for every node drawn (floats, or arrays of one
+            value per row); None draws no values.
+        grads: {node: adjoint dJ/d(node)} for every node of J but the constants.
         rankdir: "LR" (data flows left to right) or "TB" (top to bottom).
         max_nodes: refuse drawings with more graph nodes than this.
         legend: draw a legend of the node kinds present.
@@ -226,34 +191,23 @@ def to_dot(
         DOT source text, the same for the same input.
 
     Raises:
-        LimitError: more than ``max_nodes`` nodes to draw.
+        DrawingTooLarge: more than ``max_nodes`` nodes to draw.
         OptionError: an unknown ``graph`` or ``rankdir``.
-        EvaluationError: ``values`` lacks a parameter or column.
     """
-    if not isinstance(output, Node):
-        raise ArgumentError(f"must be a graph node (Function.output), got {type(output).__name__}",
-                            argument="output")
-    if isinstance(wrt_nodes, (str, Node)) or not all(isinstance(n, Node) for n in wrt_nodes):
-        raise ArgumentError("must be a list of variable nodes (Function.to_dot takes names)", argument="wrt_nodes")
+    check_options(rankdir, max_nodes)
+    if graph not in GRAPHS:
+        raise OptionError(f"unknown graph '{graph}' (choose from {', '.join(GRAPHS)})")
     graphviz = _graphviz()
-    kind, wrt_nodes = _choose(output, wrt_nodes, graph)
-    if rankdir not in RANKDIRS:
-        raise OptionError(f"unknown rankdir '{rankdir}' (choose from {', '.join(RANKDIRS)})")
-    if isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer)) or max_nodes < 1:
-        raise ArgumentError(f"must be a whole number >= 1, got {max_nodes!r}", argument="max_nodes")
-    # The function first: differentiating costs time in proportion to it, so a
-    # graph past the limit is refused before any derivative is built.
+    derivatives = dict(derivatives or {})
+    values = values if values is not None else {}
+    grads = grads or {}
     forward = toposort([output])
-    if len(forward) > max_nodes:
-        raise DrawingTooLarge(len(forward), max_nodes, bool(wrt_nodes), function_alone=True)
-    derivatives = diff(output, wrt_nodes) if wrt_nodes else {}
-    roots = ([output] if kind != "gradient" else []) + list(derivatives.values())
+    roots = ([output] if graph != "gradient" else []) + list(derivatives.values())
     order = toposort(roots)
     if len(order) > max_nodes:
         raise DrawingTooLarge(len(order), max_nodes, bool(derivatives), function_alone=False)
-    in_function = {id(n) for n in forward}
-    value, adjoint = node_values(output, order, values) if values is not None else ({}, {})
-    index = {id(node): i for i, node in enumerate(order)}
+    in_function = set(forward)
+    index = {node: i for i, node in enumerate(order)}
 
     dot = graphviz.Digraph("exprgrad")
     # size: a drawing past 100 inches is scaled to fit, which keeps a 500-node PNG
@@ -265,73 +219,60 @@ def to_dot(
 
     def draw(target, node):
         rows = []
-        if id(node) in value:
-            rows.append(("value", summary(value[id(node)])))
-            if id(node) in in_function and not node.is_const:
-                rows.append(("grad", summary(adjoint[id(node)])))
+        if node in values:
+            rows.append(("value", summary(values[node])))
+            if node in in_function and not node.is_const:
+                rows.append(("grad", summary(grads[node])))
         style = dict(_KIND_STYLE[_kind(node)])
-        if id(node) not in in_function:
+        if node not in in_function:
             style.update(_DERIVATIVE_STYLE)
-        target.node(f"n{index[id(node)]}", _label(_title(node), rows), **style)
+        target.node(f"n{index[node]}", _label(_title(node), rows), **style)
 
     def marker(target, dot_id, title, node):
-        text = title if id(node) not in value else f"{title} = {summary(value[id(node)])}"
+        text = title if node not in values else f"{title} = {summary(values[node])}"
         color = "black" if dot_id == "out" else DERIVATIVE_COLOR
         target.node(dot_id, f"<<B>{_html(text)}</B>>", **_MARKER_STYLE, color=color)
-        target.edge(f"n{index[id(node)]}", dot_id, penwidth="1.5", color=color)
+        target.edge(f"n{index[node]}", dot_id, penwidth="1.5", color=color)
 
     with dot.subgraph(name="cluster_function") as cluster:
-        cluster.attr(label=f"function {name}" if kind != "gradient" else "function nodes the gradient uses",
+        cluster.attr(label=f"function {name}" if graph != "gradient" else "function nodes the gradient uses",
                      style="rounded", color="#bbbbbb", fontcolor="#555555")
         for node in order:
-            if id(node) in in_function:
+            if node in in_function:
                 draw(cluster, node)
-        if kind != "gradient":
+        if graph != "gradient":
             marker(cluster, "out", name, output)
     if derivatives:
         with dot.subgraph(name="cluster_gradient") as cluster:
             cluster.attr(label="gradient", style="rounded,dashed", color=DERIVATIVE_COLOR,
                          fontcolor=DERIVATIVE_COLOR)
             for node in order:
-                if id(node) not in in_function:
+                if node not in in_function:
                     draw(cluster, node)
             for k, (wrt_name, node) in enumerate(derivatives.items()):
                 top = name if name == "J" else f"({name})"
                 marker(cluster, f"d{k}", f"∂{top}/∂{wrt_name}", node)
     for node in order:
-        _draw_edges(dot, node, index, derivative=id(node) not in in_function)
+        _draw_edges(dot, node, index, derivative=node not in in_function)
     if legend:
         note = None
-        if values is not None:
+        if values:
             note = "value: the node's value<BR/>grad: ∂J/∂(this node)"
-            if output.per_row and any(np.ndim(v) > 0 for v in values.values()):
+            if output.per_row and np.ndim(values[output]) > 0:
                 note += "<BR/>(J per row: ∂J_i/∂(this node in row i))"
         _draw_legend(dot, order, in_function, note)
     return dot.source
 
 
-class DrawingTooLarge(LimitError):
-    """More nodes to draw than ``max_nodes``: ``nodes`` of them, ``derivatives`` drawn or not."""
-
-    def __init__(self, nodes: int, limit: int, derivatives: bool, function_alone: bool):
-        what = "the function alone has" if function_alone else "the drawing would have"
-        less = "draw less (graph='function' or fewer wrt names) or " if derivatives and not function_alone else ""
-        super().__init__(f"{what} {nodes} nodes, more than the limit of {limit}: {less}raise the limit",
-                         argument="max_nodes")
-        self.nodes, self.limit, self.derivatives, self.function_alone = nodes, limit, derivatives, function_alone
-
-
 def _graph_title(output: Node, name: str = "J") -> str:
     """"J = <the function's text>", cut to MAX_TITLE_CHARS, as an HTML-like label."""
-    from .printing import to_text
-
     text = f"{name} = {to_text(output)}"
     if len(text) > MAX_TITLE_CHARS:
         text = text[: MAX_TITLE_CHARS - 1] + "…"
     return f"<{_html(text)}>"
 
 
-def _draw_edges(dot, node: Node, index: dict[int, int], derivative: bool) -> None:
+def _draw_edges(dot, node: Node, index: dict[Node, int], derivative: bool) -> None:
     spec = OPS.get(node.op)
     numbered = spec is not None and len(node.inputs) > 1 and not spec.commutative
     style = {"color": DERIVATIVE_COLOR} if derivative else {}
@@ -341,10 +282,10 @@ def _draw_edges(dot, node: Node, index: dict[int, int], derivative: bool) -> Non
             # Near the head, where the operand order matters (1 - 2, 1 ^ 2).
             extra.update(headlabel=str(position), labelfontsize="8", labelfontcolor="#777777",
                          labeldistance="1.2", labelangle="40")
-        dot.edge(f"n{index[id(child)]}", f"n{index[id(node)]}", **extra)
+        dot.edge(f"n{index[child]}", f"n{index[node]}", **extra)
 
 
-def _draw_legend(dot, order: list[Node], in_function: set[int], note: str | None) -> None:
+def _draw_legend(dot, order: list[Node], in_function: set[Node], note: str | None) -> None:
     kinds = [k for k in _KIND_STYLE if any(_kind(n) == k for n in order)]
     with dot.subgraph(name="cluster_legend") as legend:
         legend.attr(label="legend", style="rounded", color="#dddddd", fontcolor="#777777", fontsize="10")
@@ -352,7 +293,7 @@ def _draw_legend(dot, order: list[Node], in_function: set[int], note: str | None
             text = "per-row operation (one value per data row)" if kind == "per-row operation" else kind
             legend.node(f"legend{k}", f"<{_html(text)}>", **{**_KIND_STYLE[kind], "fontsize": "9"})
         names = [f"legend{k}" for k in range(len(kinds))]
-        if any(id(n) not in in_function for n in order):
+        if any(n not in in_function for n in order):
             names.append("legend_d")
             legend.node("legend_d", "<derivative operation>",
                         **{**_KIND_STYLE["operation"], **_DERIVATIVE_STYLE, "fontsize": "9"})
@@ -370,15 +311,9 @@ def _draw_legend(dot, order: list[Node], in_function: set[int], note: str | None
 def _graphviz():
     """The graphviz package, imported only when a drawing is asked for."""
     try:
+        # Lazy: graphviz is a third-party package that `exprgrad eval` and a
+        # plain `import exprgrad` never need.
         import graphviz
     except ImportError:
         raise ToolMissingError("the graphviz Python package is missing: pip install graphviz") from None
     return graphviz
-
-
-def svg_or_none(node: Node, *, timeout: float = DEFAULT_TIMEOUT, **options) -> str | None:
-    """The SVG of ``node``'s graph, or None when dot is missing or the graph is too large (notebooks)."""
-    try:
-        return render(to_dot(node, **options), "svg", timeout=timeout).decode("utf-8")
-    except (ToolMissingError, LimitError, RenderError):
-        return None

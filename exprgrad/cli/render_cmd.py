@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import LimitError, OptionError
+from ..errors import DrawingTooLarge, LimitError, OptionError
 from .command import ExprCommand
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
 from .output import check_output_folder, is_stream, warn, write_atomically
@@ -75,7 +75,8 @@ def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_no
           --data samples/linear.csv -o docs/linear_gradient.svg
       exprgrad render "tanh(a*x + b)" --wrt a,b --at a=0.5,b=-1,x=3 --format dot
     """
-    from ..backends.render import DrawingTooLarge, RenderTimeout, render, to_dot
+    from ..backends.render import RenderTimeout, render
+    from ..drawing import to_dot
 
     fmt = choose_format(fmt, output)
     check_output_folder(output)  # a missing folder or a read-only file, before any drawing

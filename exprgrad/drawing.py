@@ -1,0 +1,142 @@
+"""What a drawing shows: the derivative graphs to draw and the values of their nodes.
+
+In: a function's output node, the variable nodes to differentiate with respect
+to, which part to draw, and optionally parameter values and data columns.
+Out: DOT text from ``backends.render`` (``to_dot``), which draws what it is
+given: this module differentiates (``passes.diff``) and evaluates
+(``backends.evaluate``). The node limit is checked on the function before any
+derivative graph is built. ``Function.to_dot``, ``Function._repr_svg_`` and
+``exprgrad render`` all come through here.
+
+With values, every node shows its value and its adjoint dJ/d(node): the
+adjoint graphs of ``diff.adjoints`` (per row d J_i/d node_i for a per-row J),
+evaluated in one compiled schedule with the nodes (``node_values``).
+
+Must not: build DOT text itself, write files, or import ``graphviz`` (render
+does, when a drawing is asked for).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from .backends import render as render_backend
+from .backends.evaluate import compile_schedule
+from .backends.render import DEFAULT_MAX_NODES, DEFAULT_TIMEOUT, GRAPHS, RenderError, render
+from .errors import ArgumentError, DrawingTooLarge, LimitError, OptionError, ToolMissingError
+from .graph import Node, toposort, variables
+from .passes.diff import adjoints, diff
+
+
+def node_values(output: Node, others: Sequence[Node], values: Mapping[str, object]) -> tuple[dict, dict]:
+    """Values of the nodes of ``output`` and ``others``, and the adjoints dJ/d(node) of the former.
+
+    One compiled schedule computes every node and every adjoint graph.
+
+    Args:
+        output: the function J.
+        others: more nodes to evaluate (the derivative graphs).
+        values: parameter values (numbers) and data columns (arrays) by name.
+
+    Returns:
+        ({node: value}, {node: adjoint}): floats, or arrays of one value per
+        row for per-row nodes over data. Every node of J but the constants
+        has an adjoint, as ``adjoints`` means it: per row, dJ/d node_i, or
+        dJ_i/d node_i for a per-row J (over a reduction, the Jacobian's diagonal).
+
+    Raises:
+        EvaluationError: a parameter or column has no value.
+    """
+    params = {name: float(v) for name, v in values.items() if np.ndim(v) == 0}
+    columns = {name: np.asarray(v, dtype=float) for name, v in values.items() if np.ndim(v) > 0}
+    shown = [node for node in toposort([output]) if not node.is_const]
+    adj_graphs = adjoints(output, shown).values()
+    nodes = toposort([output, *others])
+    results = compile_schedule([*nodes, *adj_graphs]).run(params, columns or None)
+    value = dict(zip(nodes, results))
+    adjoint = {}
+    for node, adj in zip(shown, results[len(nodes) :]):
+        if columns and (node.per_row or output.per_row) and np.ndim(adj) == 0:
+            # The same in every row (1/n under a mean), yet one value per row.
+            adj = np.full(len(next(iter(columns.values()))), adj)
+        adjoint[node] = adj
+    return value, adjoint
+
+
+def _choose(output: Node, wrt_nodes: Sequence[Node], kind: str | None) -> tuple[str, list[Node]]:
+    if kind is None:
+        kind = "both" if wrt_nodes else "function"
+    if kind not in GRAPHS:
+        raise OptionError(f"unknown graph '{kind}' (choose from {', '.join(GRAPHS)})")
+    if kind == "function":
+        return kind, []
+    if not wrt_nodes:
+        wrt_nodes = [v for v in variables([output]) if not v.per_row]
+    return kind, list(wrt_nodes)
+
+
+def to_dot(
+    output: Node,
+    wrt_nodes: Sequence[Node] = (),
+    *,
+    graph: str | None = None,
+    values: Mapping[str, object] | None = None,
+    rankdir: str = "LR",
+    max_nodes: int = DEFAULT_MAX_NODES,
+    legend: bool = True,
+    name: str = "J",
+) -> str:
+    """The DOT text of the function's graph and/or its derivative graphs.
+
+    Args:
+        output: the function's output node (J).
+        wrt_nodes: variables whose derivative graphs to draw (dJ/da ...).
+        graph: "function", "gradient" or "both"; None means "both" when
+            ``wrt_nodes`` is given, else "function". "gradient" or "both"
+            without ``wrt_nodes`` draws every parameter's derivative.
+        values: parameter values (numbers) and data columns (arrays) by name;
+            with them every node shows its value and its adjoint dJ/d(node).
+        rankdir: "LR" (data flows left to right) or "TB" (top to bottom).
+        max_nodes: refuse drawings with more graph nodes than this.
+        legend: draw a legend of the node kinds present.
+        name: what the function is called in the title and the markers
+            ("J"; a derivative shown on its own: "∂J/∂a").
+
+    Returns:
+        DOT source text, the same for the same input.
+
+    Raises:
+        DrawingTooLarge: more than ``max_nodes`` nodes to draw (a LimitError).
+        OptionError: an unknown ``graph`` or ``rankdir``.
+        EvaluationError: ``values`` lacks a parameter or column.
+    """
+    if not isinstance(output, Node):
+        raise ArgumentError(f"must be a graph node (Function.output), got {type(output).__name__}",
+                            argument="output")
+    if isinstance(wrt_nodes, (str, Node)) or not all(isinstance(n, Node) for n in wrt_nodes):
+        raise ArgumentError("must be a list of variable nodes (Function.to_dot takes names)", argument="wrt_nodes")
+    render_backend.check_options(rankdir, max_nodes)
+    kind, wrt_nodes = _choose(output, wrt_nodes, graph)
+    # The function first: differentiating costs time in proportion to it, so a
+    # graph past the limit is refused before any derivative is built.
+    forward = toposort([output])
+    if len(forward) > max_nodes:
+        raise DrawingTooLarge(len(forward), max_nodes, bool(wrt_nodes), function_alone=True)
+    derivatives = diff(output, wrt_nodes) if wrt_nodes else {}
+    drawn = len(toposort(([output] if kind != "gradient" else []) + list(derivatives.values())))
+    if drawn > max_nodes:
+        # Before evaluating: render refuses it too, but only after the values.
+        raise DrawingTooLarge(drawn, max_nodes, bool(derivatives), function_alone=False)
+    value, grads = node_values(output, list(derivatives.values()), values) if values is not None else (None, None)
+    return render_backend.to_dot(output, derivatives, graph=kind, values=value, grads=grads, rankdir=rankdir,
+                                 max_nodes=max_nodes, legend=legend, name=name)
+
+
+def svg_or_none(node: Node, *, timeout: float = DEFAULT_TIMEOUT, **options) -> str | None:
+    """The SVG of ``node``'s graph, or None when dot is missing or the graph is too large (notebooks)."""
+    try:
+        return render(to_dot(node, **options), "svg", timeout=timeout).decode("utf-8")
+    except (ToolMissingError, LimitError, RenderError):
+        return None
