@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 
+from exprgrad import lalr
 from exprgrad.ast_nodes import Call, Definition, Indexed, Name, Negate, Number, Power, Product, Sum
 from exprgrad.parse import grammar_path, parse
 
@@ -270,7 +271,7 @@ def test_a_valid_text_never_goes_through_lark_parse(monkeypatch):
 
 def test_the_scanner_has_the_grammar_terminals():
     lark = parse_module._get_parser()
-    scanned = set(parse_module._get_automaton().scanner.groupindex) - {parse_module._END}
+    scanned = set(parse_module._get_automaton().scanner.groupindex) - {lalr.END}
     assert scanned == {t.name for t in lark.terminals} - set(lark.ignore_tokens)
 
 
@@ -289,7 +290,7 @@ def test_the_fast_path_accepts_exactly_what_lark_accepts(text):
     try:
         parse_module._get_automaton().run(text, parse_module._AstBuilder(text))
         fast_accepts = True
-    except parse_module._Rejected:
+    except lalr.Rejected:
         fast_accepts = False
     assert fast_accepts == lark_accepts
 

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
 from exprgrad.errors import CARET_WINDOW, ExprSyntaxError
-from exprgrad.parse import _AstBuilder, _get_automaton, _get_parser, _Rejected, parse
+from exprgrad.lalr import Rejected
+from exprgrad.parse import _AstBuilder, _get_automaton, _get_parser, parse
 from exprgrad.syntax_errors import Rejection
 
 
@@ -159,7 +160,7 @@ def test_where_the_parser_stops_agrees_with_larks_own_parser(text):
     try:
         _get_automaton().run(text, _AstBuilder(text))
         rejection = None
-    except _Rejected as rejected:
+    except Rejected as rejected:
         rejection = rejected.rejection
     try:
         lark.parse(text)
