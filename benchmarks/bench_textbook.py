@@ -132,7 +132,9 @@ def compare(args) -> None:
     for r in rows:
         by_section.setdefault(r[1], []).append(r[0])
     for section, values in by_section.items():
-        print(f"  {section:<28} median {statistics.median(values):.2f}  worst {max(values):.2f}  ({len(values)})")
+        print(
+            f"  {section:<28} median {statistics.median(values):.2f}  worst {max(values):.2f}  ({len(values)})"
+        )
     print(f"\nworst {args.worst}:")
     for ratio, _, text, p, mine, other in sorted(rows, key=lambda r: -r[0])[: args.worst]:
         print(f"{ratio:5.2f}  d/d{p} {text}\n       ours:  {mine}\n       sympy: {other}")
@@ -150,7 +152,9 @@ def sin_chain(depth: int):
 
 
 def definitions_chain(depth: int):
-    text = "\n".join(["h0 = x"] + [f"h{k} = tanh(w*h{k - 1} + c)" for k in range(1, depth + 1)] + [f"h{depth}"])
+    text = "\n".join(
+        ["h0 = x"] + [f"h{k} = tanh(w*h{k - 1} + c)" for k in range(1, depth + 1)] + [f"h{depth}"]
+    )
     f = parse(text)
     return f.output, [v for v in graph.variables([f.output]) if v.name in ("w", "c")]
 

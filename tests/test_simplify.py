@@ -375,7 +375,9 @@ def test_saturated_cross_entropy_has_finite_values_gradient_and_fit(samples):
 def test_check_of_saturated_cross_entropy_is_finite(runner, samples):
     from exprgrad.cli import cli
 
-    result = runner.invoke(cli, ["check", CROSS_ENTROPY, "--at", "w=10,b=0", "--data", str(samples / "logistic.csv")])
+    result = runner.invoke(
+        cli, ["check", CROSS_ENTROPY, "--at", "w=10,b=0", "--data", str(samples / "logistic.csv")]
+    )
     assert result.exit_code == 0, result.output
     assert "nan" not in result.output and "inf" not in result.output
 
@@ -475,7 +477,10 @@ def test_sum_laws_of_the_functions():
     assert s(sub(pow_(call("cosh", u), k(2)), pow_(call("sinh", u), k(2)))) == "1"
     assert s(add(k(1), pow_(call("sinh", u), k(2)))) == "cosh(u)^2"
     # no law: left alone
-    assert s(add(sig(u), mul(k(2), sig(neg(u))))) in ("sigmoid(u) + 2*sigmoid(-u)", "2*sigmoid(-u) + sigmoid(u)")
+    assert s(add(sig(u), mul(k(2), sig(neg(u))))) in (
+        "sigmoid(u) + 2*sigmoid(-u)",
+        "2*sigmoid(-u) + sigmoid(u)",
+    )
 
 
 def test_distributes_only_where_terms_combine():
@@ -487,10 +492,26 @@ def test_distributes_only_where_terms_combine():
 
 sum_atoms = st.sampled_from(
     [
-        call("sigmoid", u), call("sigmoid", neg(u)), call("sigmoid", add(a, x)), call("sigmoid", sub(neg(a), x)),
-        call("softplus", u), call("softplus", neg(u)), pow_(call("sin", a), k(2)), pow_(call("cos", a), k(2)),
-        pow_(call("cosh", b), k(2)), pow_(call("sinh", b), k(2)), u, a, x, y, k(1), k(2), sub(k(1), y),
-        sub(a, b), sub(b, a), div(k(1), sub(a, b)),
+        call("sigmoid", u),
+        call("sigmoid", neg(u)),
+        call("sigmoid", add(a, x)),
+        call("sigmoid", sub(neg(a), x)),
+        call("softplus", u),
+        call("softplus", neg(u)),
+        pow_(call("sin", a), k(2)),
+        pow_(call("cos", a), k(2)),
+        pow_(call("cosh", b), k(2)),
+        pow_(call("sinh", b), k(2)),
+        u,
+        a,
+        x,
+        y,
+        k(1),
+        k(2),
+        sub(k(1), y),
+        sub(a, b),
+        sub(b, a),
+        div(k(1), sub(a, b)),
     ]
 )
 sum_terms = st.tuples(st.sampled_from([k(1), k(-1), k(2), y, sub(k(1), y), a]), sum_atoms, sum_atoms).map(
@@ -544,7 +565,9 @@ def test_values_shown_are_the_printed_formulas(runner, expr, at):
     for name, program in result["derivatives"].items():
         again = runner.invoke(cli, ["eval", program, "--at", at, "--format", "json", *data])
         assert again.exit_code == 0, again.output
-        assert result["gradient"][name] == pytest.approx(json.loads(again.output.splitlines()[-1])["value"], rel=1e-12, abs=1e-300)
+        assert result["gradient"][name] == pytest.approx(
+            json.loads(again.output.splitlines()[-1])["value"], rel=1e-12, abs=1e-300
+        )
         assert result["gradient"][name] is not None and np.isfinite(result["gradient"][name])
     graded = runner.invoke(cli, ["eval", expr, "--at", at, "--grad", "--format", "json", *data])
     assert graded.exit_code == 0, graded.output
@@ -589,7 +612,10 @@ def test_log_of_a_quotient_with_a_positive_numerator_is_split():
     assert call("log", div(call("exp", u), a)) is sub(u, call("log", a))
     assert call("log", div(a, b)).op == "log"  # log(a/b) is no log(a) - log(b) for a, b < 0
     e_z = call("exp", add(mul(w, x), b))
-    loss = sub(mul(neg(y), call("log", div(e_z, add(k(1), e_z)))), mul(sub(k(1), y), call("log", div(k(1), add(k(1), e_z)))))
+    loss = sub(
+        mul(neg(y), call("log", div(e_z, add(k(1), e_z)))),
+        mul(sub(k(1), y), call("log", div(k(1), add(k(1), e_z)))),
+    )
     assert d(loss, w) == "x*(sigmoid(w*x + b) - y)"
 
 

@@ -6,7 +6,9 @@ reads and rebuilds nodes in normal form). Out: an exact coefficient and a
 dict base -> exponent, with powers of one base combined (x^2*x -> x^3),
 numeric factors folded (2*x*3 -> 6*x), integer powers of products expanded
 ((2*x)^2 -> 4*x^2) and the PRODUCT_RULES applied (exp(u)/(1 + exp(u)) ->
-sigmoid(u)). The owner assembles the result node.
+sigmoid(u)); a difference and its negation are one base ((p - 1)/(1 - p) ->
+-1). The owner assembles the result node. Also ``cancelling``: which shared
+operands of a product are spliced because their factors cancel.
 Must not: assemble the product node itself, print, or evaluate beyond
 constant folding.
 """
@@ -104,3 +106,24 @@ class Factors:
                 for pattern, e in put:
                     self.add(self.owner.instantiate(pattern, bound), e)
                 fired = True
+
+
+def cancelling(owner: Simplifier, kids: list[Node], private: list[bool], limit: int) -> list[bool]:
+    """``private``, with a shared kid counted private where its factors meet another kid's.
+
+    A shared product is kept whole in its users, but when a base of it
+    is also a base of another operand it is spliced (up to
+    ``limit`` factors) so the two combine: (q/(4*r))/r -> q/(4*r^2),
+    not q/(4*r)/r.
+    """
+    if all(private) or len(kids) < 2:
+        return private
+    bases: list[set] = []
+    for kid in kids:
+        _, factors = owner.parts(kid)
+        bases.append({base for base, _ in factors} if len(factors) <= limit else {kid})
+    seen: dict[Node, int] = {}
+    for found in bases:
+        for base in found:
+            seen[base] = seen.get(base, 0) + 1
+    return [own or any(seen[base] > 1 for base in found) for own, found in zip(private, bases)]

@@ -5,21 +5,28 @@ Out: nodes with the same value wherever the original is defined (up to
 rounding), built only with the ``ops`` builders: sums and products flattened,
 numeric coefficients collected (2*x*3 -> 6*x), like terms combined
 (2*a*x - a*x -> a*x), powers of one base combined (x^2*x -> x^3), a sum's
-constants folded, signs normalized, identities dropped (*1, +0, ^1) and a few
-named laws applied (exp(u)/(1 + exp(u)) -> sigmoid(u)). This module is the
-rebuild engine (``Simplifier``, sums and the product normal form); the laws
-are data in ``rules``, exact coefficient arithmetic is ``coefficients``, and
-a product being combined is a ``factors.Factors``.
+constants folded, signs normalized, identities dropped (*1, +0, ^1), common
+factors cancelled ((p - 1)/(1 - p) -> -1), the laws of the functions applied
+(exp(u)/(1 + exp(u)) -> sigmoid(u), sigmoid(u) + sigmoid(-u) -> 1,
+softplus(u) - softplus(-u) -> u) and products distributed where that clears
+a denominator or lets terms combine. This module is the rebuild engine
+(``Simplifier``, sums and the product normal form); the laws are data in
+``rules``, exact coefficient arithmetic is ``coefficients``, a product being
+combined is a ``factors.Factors`` and a sum being combined a ``terms.Terms``.
 
 Must not: print, render, evaluate anything beyond constant folding, or recurse
 on graph depth. One pass in ``graph.toposort`` order rebuilds every node from
-its already simplified inputs, with a memo from old node to new node.
+its already simplified inputs, with a memo from old node to new node; the few
+nodes a rebuild builds itself nest at most NESTING_MAX deep. Time and memory
+are linear in the graph: no operand list longer than SPLICE_PRIVATE_MAX is
+copied into another node.
 
 Sharing. A gradient graph shares the function's nodes, and so must its
 simplified form: an input used by several nodes is spliced into its user (its
 operands copied into the user's sum or product) only while it has at most
-SPLICE_SHARED_MAX operands; a larger one stays a single operand of each user.
-So the output is at most a constant factor larger than the input.
+SPLICE_SHARED_MAX operands (or, in a product, where its factors cancel with
+another operand's); a larger one stays a single operand of each user. So the
+output is at most a constant factor larger than the input.
 
 Normal forms the rebuild produces (and the rules rely on):
     sum      p1 + ... + pk - (n1 + ... + nm), as ``lower`` builds a - b - c,
@@ -40,9 +47,9 @@ from fractions import Fraction
 from .. import graph, ops
 from ..graph import Node
 from .coefficients import Number, as_node, is_number_const, number, numeric_power, ratio, tidy
-from .factors import Factors
+from .factors import Factors, cancelling
 from .rules import LINEAR_FORMS, POWER, PRODUCT, PRODUCT_FORMS, RULES, SQRT, SUM, match
-from .terms import DISTRIBUTE_WIDTH_MAX, Terms, negated, width
+from .terms import Terms, distribute, negated, width
 
 # A shared input is spliced into each of its users only up to this many
 # operands; beyond it, it stays one operand (sharing survives, size stays linear).
@@ -267,7 +274,7 @@ class Simplifier:
             items = [(base, e, private[0])]
         else:
             exponents = form or (1,) * len(kids)
-            items = list(zip(kids, exponents, self._cancelling(kids, private)))
+            items = list(zip(kids, exponents, cancelling(self, kids, private, SPLICE_PRIVATE_MAX)))
         acc = Factors(self)
         for kid, e, own in items:
             acc.absorb(kid, e, own)
@@ -275,67 +282,10 @@ class Simplifier:
             return ops.ZERO  # 0*x -> 0
         acc.apply_rules()
         factors = list(acc.factors.items())
-        distributed = self._distribute(acc.coefficient, factors)
+        distributed = distribute(self, acc.coefficient, factors)
         if distributed is not None:
             return distributed
         return self.assemble(acc.coefficient, factors)
-
-    def _distribute(self, coefficient: Number, factors: list) -> Node | None:
-        """c*rest*S^e, S a small sum and e = 1 or -1, with the factors of rest on S's side multiplied into S,
-        when they clear a denominator of one of S's terms.
-
-        exp(a)*(1/(exp(a) + exp(b)) - 1/exp(a)) -> exp(a)/(exp(a) + exp(b)) - 1;
-        s*(1 - s)*(y/s - (1 - y)/(1 - s)) -> y*(1 - s) - s*(1 - y), which the sum
-        then collects; u/(g^2*(d^2/g^2 + 1)) -> u/(d^2 + g^2).
-        """
-        if len(factors) < 2:
-            return None
-        for i, (base, e) in enumerate(factors):
-            if e not in (1, -1) or base.op not in LINEAR_FORMS or width(base) > DISTRIBUTE_WIDTH_MAX:
-                continue
-            rest = factors[:i] + factors[i + 1 :]
-            # the factors of rest on the sum's side (numerator for e = 1, denominator for -1)
-            side = [(b, x * e) for b, x in rest if not isinstance(x, Node) and x * e > 0]
-            held = dict(side)
-            terms = self.sum_terms(base)
-            needed: dict[Node, Number] = {}  # the largest denominator power of each held base
-            for term, _ in terms:
-                for b, x in self.parts(term)[1]:
-                    if b in held and not isinstance(x, Node) and x < 0:
-                        needed[b] = max(needed.get(b, 0), -x)
-            moved = {b: min(held[b], n) for b, n in needed.items()}
-            clears = any(
-                b in moved and not isinstance(x, Node) and 0 < -x <= moved[b]
-                for term, _ in terms
-                for b, x in self.parts(term)[1]
-            )
-            if not clears:
-                return None  # no denominator is cleared
-            inside = self.assemble(1, list(moved.items()))
-            pieces = [self.scale(c, self.op(PRODUCT, [inside, term])) for term, c in terms]
-            others = [(b, tidy(x - e * moved[b]) if b in moved else x) for b, x in rest]
-            return self.assemble(coefficient, [*others, (self.op(SUM, pieces), e)])
-        return None
-
-    def _cancelling(self, kids: list[Node], private: list[bool]) -> list[bool]:
-        """``private``, with a shared kid counted private where its factors meet another kid's.
-
-        A shared product is kept whole in its users, but when a base of it
-        is also a base of another operand it is spliced (up to
-        SPLICE_PRIVATE_MAX factors) so the two combine: (q/(4*r))/r -> q/(4*r^2),
-        not q/(4*r)/r.
-        """
-        if all(private) or len(kids) < 2:
-            return private
-        bases: list[set] = []
-        for kid in kids:
-            _, factors = self.parts(kid)
-            bases.append({base for base, _ in factors} if len(factors) <= SPLICE_PRIVATE_MAX else {kid})
-        seen: dict[Node, int] = {}
-        for found in bases:
-            for base in found:
-                seen[base] = seen.get(base, 0) + 1
-        return [own or any(seen[base] > 1 for base in found) for own, found in zip(private, bases)]
 
     def add_exponents(self, e1, e2):
         """The exponent of x^e1 * x^e2: a number, or a simplified node."""
@@ -411,8 +361,8 @@ class Simplifier:
         c, rest = self.split(kid)
         if c < 0:
             inside = self.scale(-1, rest)
-            if negated(inside) is None:  # -mean(x*(y - s)) -> mean(x*(s - y)): the sign went into a difference
-                c, rest = -c, inside
+            if negated(inside) is None:
+                c, rest = -c, inside  # -mean(x*(y - s)) -> mean(x*(s - y)): the sign went into a difference
         return self.scale(c, ops.call(op, rest))
 
 

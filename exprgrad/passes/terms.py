@@ -8,7 +8,9 @@ constant term under the key ``ops.ONE``), with like terms combined
 1 - sigmoid(u) -> sigmoid(-u), softplus(u) - softplus(-u) -> u) and a
 product of a small sum distributed where that lets terms combine
 ((1 - y)*sigmoid(u) - y*sigmoid(-u) -> sigmoid(u) - y). The owner assembles
-the result node.
+the result node. Also ``distribute``: a product multiplied into its sum
+factor where that clears a denominator (exp(a)*(1/(exp(a) + exp(b)) -
+1/exp(a)) -> exp(a)/(exp(a) + exp(b)) - 1).
 Must not: assemble the sum node itself, print, evaluate beyond constant
 folding, or recurse on graph depth (every rebuild goes through the owner,
 which bounds its nesting).
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING
 from .. import ops
 from ..graph import Node
 from .coefficients import Number, is_number_const, number, tidy
-from .rules import LINEAR_FORMS, PRODUCT, SUM_RULES, match
+from .rules import LINEAR_FORMS, PRODUCT, SUM, SUM_RULES, match
 
 if TYPE_CHECKING:
     from .simplify import Simplifier
@@ -181,3 +183,41 @@ class Terms:
 def _sum_width(terms: dict) -> int:
     """How many factors of the monomials are themselves sums (fewer reads better)."""
     return sum(1 for m in terms for f in (m.inputs if m.op == PRODUCT else (m,)) if f.op in LINEAR_FORMS)
+
+
+def distribute(owner: Simplifier, coefficient: Number, factors: list) -> Node | None:
+    """c*rest*S^e, S a small sum and e = 1 or -1, with the factors of rest on S's side multiplied into S,
+    when they clear a denominator of one of S's terms.
+
+    exp(a)*(1/(exp(a) + exp(b)) - 1/exp(a)) -> exp(a)/(exp(a) + exp(b)) - 1;
+    s*(1 - s)*(y/s - (1 - y)/(1 - s)) -> y*(1 - s) - s*(1 - y), which the sum
+    then collects; u/(g^2*(d^2/g^2 + 1)) -> u/(d^2 + g^2).
+    """
+    if len(factors) < 2:
+        return None
+    for i, (base, e) in enumerate(factors):
+        if e not in (1, -1) or base.op not in LINEAR_FORMS or width(base) > DISTRIBUTE_WIDTH_MAX:
+            continue
+        rest = factors[:i] + factors[i + 1 :]
+        # the factors of rest on the sum's side (numerator for e = 1, denominator for -1)
+        side = [(b, x * e) for b, x in rest if not isinstance(x, Node) and x * e > 0]
+        held = dict(side)
+        terms = owner.sum_terms(base)
+        needed: dict[Node, Number] = {}  # the largest denominator power of each held base
+        for term, _ in terms:
+            for b, x in owner.parts(term)[1]:
+                if b in held and not isinstance(x, Node) and x < 0:
+                    needed[b] = max(needed.get(b, 0), -x)
+        moved = {b: min(held[b], n) for b, n in needed.items()}
+        clears = any(
+            b in moved and not isinstance(x, Node) and 0 < -x <= moved[b]
+            for term, _ in terms
+            for b, x in owner.parts(term)[1]
+        )
+        if not clears:
+            return None  # no denominator is cleared
+        inside = owner.assemble(1, list(moved.items()))
+        pieces = [owner.scale(c, owner.op(PRODUCT, [inside, term])) for term, c in terms]
+        others = [(b, tidy(x - e * moved[b]) if b in moved else x) for b, x in rest]
+        return owner.assemble(coefficient, [*others, (owner.op(SUM, pieces), e)])
+    return None
