@@ -639,3 +639,12 @@ def test_sum_laws_are_idempotent_on_every_small_sum_of_sigmoid_products():
 def test_a_product_is_distributed_where_it_clears_one_term_of_several():
     e_u = call("exp", u)
     assert s(mul(e_u, add(div(a, pow_(e_u, k(2))), div(b, e_u)))) == "a/exp(u) + b"
+
+
+@pytest.mark.parametrize("expr, at", [("1/(1+exp(-a))", "a=-1000"), ("sqrt(a)^2", "a=0")])
+def test_check_judges_the_printed_derivative(runner, expr, at):
+    from exprgrad.cli import cli
+
+    result = runner.invoke(cli, ["check", expr, "--at", at])
+    assert result.exit_code == 0, result.output
+    assert "nan" not in result.output and " ok" in result.output
