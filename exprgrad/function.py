@@ -35,6 +35,8 @@ class Function:
         definitions: the nodes of the user's definitions, {name: node} in the
             order written (``h = a*x + b``): printers and drawings call such a
             node by its name when they name it.
+        written: the sums of the text, {node: operands in the order written}:
+            printers keep that order (b + a*x stays b + a*x).
     """
 
     def __init__(self, output: Node, text: str | None = None, derivative_of: tuple[str, ...] = ()):
@@ -47,6 +49,7 @@ class Function:
         self._text = text
         self.derivative_of = tuple(derivative_of)
         self.definitions: dict[str, Node] = {}
+        self.written: dict[Node, tuple[Node, ...]] = {}
 
     @property
     def label(self) -> str:
@@ -192,7 +195,7 @@ class Function:
     def __str__(self) -> str:
         from .backends.printing import to_text
 
-        return to_text(self.output)
+        return to_text(self.output, self.written)
 
     def __repr__(self) -> str:
         return f"exprgrad.Function({str(self)!r})"
@@ -201,7 +204,7 @@ class Function:
         """The function in LaTeX."""
         from .backends.latex import to_latex
 
-        return to_latex(self.output)
+        return to_latex(self.output, self.written)
 
     def python(self, function_name: str = "f") -> str:
         """Self-contained numpy source computing the function."""
@@ -209,7 +212,7 @@ class Function:
 
         if not isinstance(function_name, str) or not function_name.isidentifier() or keyword.iskeyword(function_name):
             raise ArgumentError(f"must be a Python identifier, got {function_name!r}", argument="function_name")
-        return to_python({"value": self.output}, function_name)
+        return to_python({"value": self.output}, function_name, written=self.written)
 
     def _repr_latex_(self) -> str:
         """The expression; a derivative is titled (\\frac{\\partial J}{\\partial a} = ...)."""
@@ -366,7 +369,7 @@ def parse(text: str, columns: Iterable[str] | None = None) -> Function:
     with graph.gc_paused():
         # The syntax tree dies inside the pause: freeing it after would
         # trigger a collection over all of its nodes.
-        output, definitions = lower_named(parse_program(text), columns)
+        output, definitions, written = lower_named(parse_program(text), columns)
         function = Function(output, text)
-        function.definitions = definitions
+        function.definitions, function.written = definitions, written
         return function

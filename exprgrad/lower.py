@@ -112,6 +112,7 @@ class _Lowering:
         self._check_look_alikes(columns)
         self.columns = self._decide_columns(columns)
         self.lowered: dict[str, Node] = {}
+        self.written: dict[Node, tuple[Node, ...]] = {}  # sums: their terms as written
         # Each plain name means one node for the whole program (a definition is
         # lowered before every use of it), so it is resolved once.
         self.resolved: dict[str, Node] = {}
@@ -251,7 +252,12 @@ class _Lowering:
                 n = len(node.terms)
                 args = results[-n:]
                 del results[-n:]
-                push(ops.add(*args) if -1 not in node.signs else self._sum(node, args))
+                if -1 in node.signs:
+                    push(self._sum(node, args))
+                else:
+                    total = ops.add(*args)
+                    self._remember_order(total, args)
+                    push(total)
             elif kind is A.Product:
                 n = len(node.factors)
                 args = results[-n:]
@@ -285,7 +291,17 @@ class _Lowering:
         plus = [a for a, s in zip(args, node.signs) if s > 0]
         minus = [a for a, s in zip(args, node.signs) if s < 0]
         total = ops.add(*plus)
-        return ops.sub(total, ops.add(*minus)) if minus else total
+        subtracted = ops.add(*minus) if minus else None
+        self._remember_order(total, plus)
+        if subtracted is not None:
+            self._remember_order(subtracted, minus)
+        return ops.sub(total, subtracted) if minus else total
+
+    def _remember_order(self, built: Node, terms: list[Node]) -> None:
+        """Printers keep a sum's terms in the order written (first writing wins)."""
+        same = len(terms) > 1 and len(built.inputs) == len(terms) and built not in self.written
+        if same and {id(t) for t in terms} == {id(i) for i in built.inputs}:
+            self.written[built] = tuple(terms)
 
     def _product(self, node: A.Product, args: list[Node]) -> Node:
         top = [a for a, d in zip(args, node.divides) if not d]
@@ -359,11 +375,17 @@ def lower(program: A.Program, columns: Collection[str] | None = None) -> Node:
     return _Lowering(program, columns).run()
 
 
-def lower_named(program: A.Program, columns: Collection[str] | None = None) -> tuple[Node, dict[str, Node]]:
-    """Like ``lower``, with the nodes of the user's definitions: {name: node}, in definition order.
+def lower_named(
+    program: A.Program, columns: Collection[str] | None = None
+) -> tuple[Node, dict[str, Node], dict[Node, tuple[Node, ...]]]:
+    """Like ``lower``, with what printers need to follow the user's text.
 
-    Printers call a shared node by the user's name (``h1``) instead of t1.
+    Returns:
+        (output, definitions, written): the nodes of the user's definitions
+        ({name: node}, in definition order), which printers call by the
+        user's name (``h1``) instead of t1; and the sums in the order their
+        terms were written ({node: operands}; first writing wins).
     """
     lowering = _Lowering(program, columns)
     output = lowering.run()
-    return output, dict(lowering.lowered)
+    return output, dict(lowering.lowered), lowering.written

@@ -252,3 +252,26 @@ def test_diff_command_names_shared_definitions_in_every_format(runner):
     got = namespace["derivatives"](params, data)
     f = lower(parse(expr), ["x", "y"])
     assert got["value"] == pytest.approx(evaluate([f], params, data)[0])
+
+
+@pytest.mark.parametrize(
+    "text", ["b + a*x", "a*x + b", "c + b*x + a*x^2", "y - b - a*x", "sin(b) + a*x - y", "mean((b + a*x - y)^2) + c^2"]
+)
+def test_sums_keep_the_order_their_terms_were_written_in(text):
+    import exprgrad
+
+    f = exprgrad.parse(text, columns=["x", "y"])
+    assert str(f) == text
+    again = lower(parse(str(f)), ["x", "y"])
+    assert again is f.output
+
+
+def test_written_order_reaches_derivatives_and_two_term_python_sums(runner):
+    import exprgrad
+    from exprgrad.cli import cli
+
+    result = runner.invoke(cli, ["diff", "mean((b + a*x - y)^2)", "--wrt", "a"])
+    assert result.exit_code == 0 and "∂/∂a = 2*mean(x*(b + a*x - y))" in result.output
+    source = exprgrad.parse("a*x + b", columns=["x"]).python()
+    assert "return a * x + b" in source
+    assert exprgrad.parse("c + b*x + a*x^2", columns=["x"]).latex() == "c + b x + a {x}^{2}"

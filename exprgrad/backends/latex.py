@@ -131,7 +131,7 @@ class _LatexStyle(Style):
 # ---------------------------------------------------------------- entry points
 
 
-def to_latex(node: Node) -> str:
+def to_latex(node: Node, written: Mapping[Node, tuple] | None = None) -> str:
     """``node`` as a LaTeX math expression (no surrounding $...$).
 
     \\frac for division, \\sqrt, \\left( \\right), function names from the
@@ -141,16 +141,21 @@ def to_latex(node: Node) -> str:
     Raises:
         LimitError: the text would pass printing.MAX_INLINE_CHARS.
     """
-    printer = Printer(_LatexStyle(), [node])
+    printer = Printer(_LatexStyle(), [node], written=written)
     return printer.write(node)
 
 
 def to_latex_many(
-    named: Mapping[str, Node], let: str = "auto", names: Mapping[str, Node] | None = None
+    named: Mapping[str, Node],
+    let: str = "auto",
+    names: Mapping[str, Node] | None = None,
+    written: Mapping[Node, tuple] | None = None,
 ) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """Like ``to_text_many``, in LaTeX; let names print as t_{1}, t_{2}, ... (h_{1} for the user's h1)."""
     roots = list(named.values())
-    printer = Printer(_LatexStyle(), roots, let=let, reserved=variable_names(roots), preferred=names)
+    printer = Printer(
+        _LatexStyle(), roots, let=let, reserved=variable_names(roots), preferred=names, written=written
+    )
     for node in printer.named_order:
         printer.names[id(node)] = latex_name(printer.names[id(node)])
     results = {name: printer.write(node) for name, node in named.items()}

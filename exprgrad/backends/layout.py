@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .. import graph, ops
@@ -209,9 +209,16 @@ _ADDITIVE_NAMES = {spec.name for spec in _ADDITIVE} if _ADDITIVE else set()
 class Layout:
     """The docs of the nodes ``order`` in one style (and of nodes made while laying out)."""
 
-    def __init__(self, style: Style, order: Sequence[Node]):
+    def __init__(self, style: Style, order: Sequence[Node], written: Mapping[Node, tuple] | None = None):
         self.style = style
         self.keys = _Keys(order)
+        # Sums in the order their terms were written ({node: operands}): kept as
+        # written instead of the textbook order (in Python source, two-term sums
+        # only, where the order cannot change the rounding).
+        self.written: dict[int, tuple] = {}
+        for node, operands in (written or {}).items():
+            if sorted(map(id, operands)) == sorted(map(id, node.inputs)):
+                self.written[id(node)] = tuple(operands)
         self.forms: dict = {}  # op name (or name and operand count) -> form
         self.docs: dict[int, list] = {}
         self.prec: dict[int, int] = {}
@@ -274,23 +281,30 @@ class Layout:
                 return [(1, left), *((-sign, term) for sign, term in self._sum_terms(right))]
             return [(1, left), (-1, right)]
         if faithful:  # a + (-b) is a - b exactly, in any rounding
-            terms = [(1, node.inputs[0])]
-            for sign, term in self._sum_terms(node, ordered=False)[1:]:
+            operands = node.inputs
+            if len(operands) == 2 and id(node) in self.written:  # a + b is b + a exactly
+                operands = self.written[id(node)]
+            terms = [(1, operands[0])]
+            for sign, term in self._sum_terms(node, ordered=False, operands=operands)[1:]:
                 terms.append((sign, term))
             return terms
         terms = self._sum_terms(node)
         first_plus = next((i for i, (sign, _) in enumerate(terms) if sign == 1), None)
-        if first_plus is None:  # every term negative: the first keeps its sign
+        if first_plus is None or (first_plus > 0 and id(node) in self.written):
+            # every term negative, or written so: the first keeps its sign (-a + b)
             terms[0] = (1, ops.neg(terms[0][1]))
             self._ensure(terms[0][1])
         else:
             terms.insert(0, terms.pop(first_plus))  # 1 - x^2, not -x^2 + 1
         return terms
 
-    def _sum_terms(self, node: Node, ordered: bool = True) -> list[tuple[int, Node]]:
-        """(sign, positive term) for each operand of a sum, in display order."""
+    def _sum_terms(self, node: Node, ordered: bool = True, operands=None) -> list[tuple[int, Node]]:
+        """(sign, positive term) for each operand of a sum, in display order (as written, if known)."""
+        written = self.written.get(id(node)) if ordered else None
+        if written is not None:
+            operands, ordered = written, False
         terms = []
-        for operand in node.inputs:
+        for operand in node.inputs if operands is None else operands:
             positive = _positive(operand)
             if positive is None:
                 terms.append((1, operand))

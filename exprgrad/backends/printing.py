@@ -59,6 +59,7 @@ class Printer:
         max_depth: int | None = None,
         prefix: str = "t",
         preferred: Mapping[str, Node] | None = None,
+        written: Mapping[Node, tuple] | None = None,
     ):
         if let not in LET_MODES:
             raise OptionError(f"unknown let mode '{let}' (choose from {', '.join(LET_MODES)})")
@@ -73,7 +74,7 @@ class Printer:
         self.prefix = _temp_prefix(prefix, [*reserved, *self.preferred.values()])
         self._temporaries = 0
         self.order = graph.toposort(self.roots)
-        layout = Layout(style, self.order)
+        layout = Layout(style, self.order, written)
         self.docs, self.prec = layout.docs, layout.prec
         self._count_refs()
         self.names: dict[int, str] = {}
@@ -288,22 +289,27 @@ class _TextStyle(Style):
         return number_text(value), (PREC_NEG if value < 0 else PREC_ATOM)
 
 
-def to_text(node: Node) -> str:
+def to_text(node: Node, written: Mapping[Node, tuple] | None = None) -> str:
     """``node`` as exprgrad text that parses back to the same function.
 
     Numbers print exactly (repr, integers without .0), pi and e by name, terms
-    in a textbook order. Shared subexpressions print inline (see
-    ``to_text_many`` for the let-form).
+    in a textbook order, except the sums of ``written`` ({node: operands},
+    as ``Function.written``), which keep the order their terms were written
+    in. Shared subexpressions print inline (see ``to_text_many`` for the
+    let-form).
 
     Raises:
         LimitError: the inline text would pass MAX_INLINE_CHARS.
     """
-    printer = Printer(_TextStyle(), [node])
+    printer = Printer(_TextStyle(), [node], written=written)
     return printer.write(node)
 
 
 def to_text_many(
-    named: Mapping[str, Node], let: str = "auto", names: Mapping[str, Node] | None = None
+    named: Mapping[str, Node],
+    let: str = "auto",
+    names: Mapping[str, Node] | None = None,
+    written: Mapping[Node, tuple] | None = None,
 ) -> tuple[list[tuple[str, str]], dict[str, str]]:
     """Several results printed together, shared subexpressions named once.
 
@@ -315,6 +321,7 @@ def to_text_many(
         names: the user's own names of nodes ({definition name: node}, as
             ``Function.definitions``): a node that gets a let name is called
             by the first of them (h1, not t1).
+        written: sums that keep the order their terms were written in (see ``to_text``).
 
     Returns:
         (lets, results): lets are (name, text) in dependency order, named
@@ -328,7 +335,9 @@ def to_text_many(
         LimitError: an inline text would pass MAX_INLINE_CHARS.
     """
     roots = list(named.values())
-    printer = Printer(_TextStyle(), roots, let=let, reserved=variable_names(roots), preferred=names)
+    printer = Printer(
+        _TextStyle(), roots, let=let, reserved=variable_names(roots), preferred=names, written=written
+    )
     results = {name: printer.write(node) for name, node in named.items()}
     return printer.lets(), results
 

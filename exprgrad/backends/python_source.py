@@ -127,7 +127,12 @@ def _helper_names(helpers: Iterable[str]) -> set[str]:
     return found
 
 
-def to_python(named: Mapping[str, Node], function_name: str = "f", names: Mapping[str, Node] | None = None) -> str:
+def to_python(
+    named: Mapping[str, Node],
+    function_name: str = "f",
+    names: Mapping[str, Node] | None = None,
+    written: Mapping[Node, tuple] | None = None,
+) -> str:
     """A self-contained Python module defining ``function_name(params, data=None)``.
 
     The function takes ``params``, a mapping from parameter name to float
@@ -145,6 +150,8 @@ def to_python(named: Mapping[str, Node], function_name: str = "f", names: Mappin
         names: the user's own names of nodes ({definition name: node}): a
             node computed in its own assignment takes the first of them,
             made a safe identifier like a variable's name.
+        written: sums as written ({node: operands}); a two-term sum keeps
+            that order (b + a*x is a*x + b exactly), longer ones graph order.
 
     Raises:
         OptionError: ``function_name`` is not a valid Python identifier, or
@@ -173,6 +180,7 @@ def to_python(named: Mapping[str, Node], function_name: str = "f", names: Mappin
         reserved=reserved,
         max_depth=PYTHON_MAX_DEPTH,
         preferred={user[name]: node for name, node in (names or {}).items()},
+        written=written,
     )
     body = [
         "data = {} if data is None else data",

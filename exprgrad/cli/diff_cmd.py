@@ -101,17 +101,25 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
     elif fmt == "python":
         outputs = {"value": function.output}
         outputs.update({derivative_label(key, False): node for key, node in simplified.items()})
-        click.echo(python_source.to_python(outputs, "derivatives", names=function.definitions), nl=False)
+        source = python_source.to_python(
+            outputs, "derivatives", names=function.definitions, written=function.written
+        )
+        click.echo(source, nl=False)
     elif fmt == "latex":
         lets, texts = latex.to_latex_many(
-            {key: node for key, node in simplified.items()}, let=let, names=function.definitions
+            {key: node for key, node in simplified.items()},
+            let=let,
+            names=function.definitions,
+            written=function.written,
         )
         lines = [f"{latex.latex_name(name)} = {text}" for name, text in lets]
         lines += [f"{latex.latex_derivative_label(list(key))} = {texts[key]}" for key in simplified]
         click.echo(" \\\\\n".join(lines))
     else:
         unicode = unicode_ok(ascii_only)
-        lets, texts = printing.to_text_many(simplified, let=let, names=function.definitions)
+        lets, texts = printing.to_text_many(
+            simplified, let=let, names=function.definitions, written=function.written
+        )
         lines = [f"{name} = {text}" for name, text in lets]
         lines += [f"{derivative_label(key, unicode)} = {texts[key]}" for key in simplified]
         if values is not None:
@@ -137,7 +145,7 @@ def _json_result(function, names, simplified, values, let) -> dict:
 
     named = {"function": function.output}
     named.update({"|".join(key): node for key, node in simplified.items()})
-    lets, texts = printing.to_text_many(named, let=let, names=function.definitions)
+    lets, texts = printing.to_text_many(named, let=let, names=function.definitions, written=function.written)
 
     def program(key: str) -> str:
         return printing.program_text(lets, texts[key]).replace("\n", "; ")
