@@ -2,8 +2,7 @@
 
 In: exprgrad source text (or a node a stage produced). Out: ``Function``,
 whose methods call the stages (diff, simplify, print, evaluate, render) and
-wrap what they return. Holds no math of its own; imports the heavier stages
-only when a method needs them.
+wrap what they return. Holds no math of its own.
 """
 
 from __future__ import annotations
@@ -16,10 +15,18 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from . import graph
+from .backends.evaluate import evaluate
+from .backends.latex import latex_derivative_label, to_latex
+from .backends.printing import to_text
+from .backends.python_source import to_python
+from .check import check_partials
+from .drawing import svg_or_none, to_dot
 from .errors import ArgumentError, EvaluationError
 from .graph import Node
 from .lower import lower_named
 from .parse import parse as parse_program
+from .passes.diff import diff, hessian, resolve_wrt
+from .passes.simplify import simplify
 
 
 class Function:
@@ -87,7 +94,6 @@ class Function:
             EvaluationError: a parameter or column has no value, or columns
                 differ in length.
         """
-        from .backends.evaluate import evaluate
 
         if data is None and isinstance(bindings.get("data"), Mapping) and "data" not in self.params:
             data = bindings.pop("data")
@@ -109,7 +115,6 @@ class Function:
     # ------------------------------------------------------------ derivatives
 
     def _wrt(self, names, argument: str = "names") -> list[Node]:
-        from .passes.diff import resolve_wrt
 
         if names is None:
             names = []
@@ -143,9 +148,6 @@ class Function:
 
     def grad(self, names: str | Iterable[str] | None = None) -> dict[str, Function]:
         """Partial derivatives for ``names`` (default: every parameter), one reverse sweep."""
-        from .passes.diff import diff
-        from .passes.simplify import simplify
-
         wrt = self._wrt(names)
         return {
             name: Function(simplify(node), derivative_of=(*self.derivative_of, name))
@@ -154,9 +156,6 @@ class Function:
 
     def hessian(self, names: str | Iterable[str] | None = None) -> dict[str, dict[str, Function]]:
         """Second partial derivatives for ``names`` (default: every parameter)."""
-        from .passes.diff import hessian
-        from .passes.simplify import simplify
-
         wrt = self._wrt(names)
         return {
             a: {b: Function(simplify(node), derivative_of=(*self.derivative_of, a, b)) for b, node in row.items()}
@@ -184,7 +183,6 @@ class Function:
             One ``exprgrad.check.PartialCheck`` per name: ``.ok``, ``.status``,
             ``.analytic``, ``.numeric``, ``.error``.
         """
-        from .check import check_partials
 
         params, columns = self._split(data, _checked_mapping(values, "values"))
         nodes = self._wrt(wrt, "wrt") if wrt else None
@@ -193,7 +191,6 @@ class Function:
     # ------------------------------------------------------------ printing
 
     def __str__(self) -> str:
-        from .backends.printing import to_text
 
         return to_text(self.output, self.written)
 
@@ -202,13 +199,11 @@ class Function:
 
     def latex(self) -> str:
         """The function in LaTeX."""
-        from .backends.latex import to_latex
 
         return to_latex(self.output, self.written)
 
     def python(self, function_name: str = "f") -> str:
         """Self-contained numpy source computing the function."""
-        from .backends.python_source import to_python
 
         if not isinstance(function_name, str) or not function_name.isidentifier() or keyword.iskeyword(function_name):
             raise ArgumentError(f"must be a Python identifier, got {function_name!r}", argument="function_name")
@@ -218,7 +213,6 @@ class Function:
         """The expression; a derivative is titled (\\frac{\\partial J}{\\partial a} = ...)."""
         text = self.latex()
         if self.derivative_of:
-            from .backends.latex import latex_derivative_label
 
             text = f"{latex_derivative_label(self.derivative_of)} = {text}"
         return f"$\\displaystyle {text}$"
@@ -234,7 +228,6 @@ class Function:
                 of parameter values and columns), rankdir ("LR", "TB"),
                 max_nodes, legend (see ``exprgrad.drawing.to_dot``).
         """
-        from .drawing import to_dot
 
         unknown = [key for key in options if key not in _DOT_OPTIONS]
         if unknown:
@@ -247,7 +240,6 @@ class Function:
         return to_dot(self.output, nodes, name=self.label, **options)
 
     def _repr_svg_(self) -> str | None:
-        from .drawing import svg_or_none
 
         # A notebook waits for its display: 10 s of layout at most, then no picture.
         return svg_or_none(self.output, name=self.label, timeout=10.0)

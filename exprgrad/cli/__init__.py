@@ -1,14 +1,14 @@
 """The command line: a click group whose commands live one per module.
 
 In: argv. Out: text on stdout, messages on stderr, an exit code (0 ok,
-2 the user's input is wrong, 1 the work could not be done). Commands are
-imported only when run, so `exprgrad eval` never pays for scipy or graphviz.
-Nothing in the library imports this package.
+2 the user's input is wrong, 1 the work could not be done). The command
+modules are plain imports: scipy, graphviz and matplotlib, the only imports
+worth deferring, are imported by the library where they are used, so
+`exprgrad eval` never loads them. Nothing in the library imports this package.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 import warnings
 
@@ -16,23 +16,27 @@ import click
 
 from .. import __version__
 from ..errors import ExprgradError
-from .streams import guard_stdout
+from .check_cmd import check_command
+from .diff_cmd import diff_command
+from .eval_cmd import eval_command
+from .fit_cmd import fit_command
+from .output import reason, warn
+from .render_cmd import render_command
+from .streams import guard_stdout, show_message, show_unencodable, silence_stdout
 
-# command name -> "module:attribute" within this package
+# command name -> command, in the order --help lists them
 COMMANDS = {
-    "eval": "eval_cmd:eval_command",
-    "diff": "diff_cmd:diff_command",
-    "check": "check_cmd:check_command",
-    "render": "render_cmd:render_command",
-    "fit": "fit_cmd:fit_command",
+    "eval": eval_command,
+    "diff": diff_command,
+    "check": check_command,
+    "render": render_command,
+    "fit": fit_command,
 }
 
 
 def _show_error(message: str) -> None:
     """One `error: ...` on stderr, safe to show whatever it quotes (control
     characters escaped, overlong lines cut, never an encoding error)."""
-    from .streams import show_message
-
     show_message("error", message)
 
 
@@ -54,8 +58,6 @@ def _warning_printer(previous):
     shown_before: set[str] = set()
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        from .output import warn  # only when there is a warning: output loads numpy
-
         if issubclass(category, (DeprecationWarning, PendingDeprecationWarning)):
             previous(message, category, filename, lineno, file, line)
             return
@@ -79,25 +81,15 @@ def _name_option(exc: ExprgradError, command) -> None:
             return
 
 
-class LazyGroup(click.Group):
-    """A group that imports a command's module the first time it is needed,
-    and turns every expected failure into one `error:` line and an exit code."""
+class Group(click.Group):
+    """The command table as a group that turns every expected failure into one
+    `error:` line and an exit code."""
 
     def list_commands(self, ctx):
         return list(COMMANDS)
 
     def get_command(self, ctx, name):
-        target = COMMANDS.get(name)
-        if target is None:
-            return None
-        module_name, attribute = target.split(":")
-        try:
-            module = importlib.import_module(f"{__name__}.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__name__}.{module_name}":
-                return None  # a command this checkout does not have yet
-            raise
-        return getattr(module, attribute)
+        return COMMANDS.get(name)
 
     def parse_args(self, ctx, args):
         if not args:
@@ -136,18 +128,11 @@ class LazyGroup(click.Group):
             _show_error("interrupted")
             sys.exit(130)
         except BrokenPipeError:
-            from .streams import silence_stdout
-
             silence_stdout()
             sys.exit(1)
         except UnicodeEncodeError as exc:
-            from .streams import show_unencodable
-
             sys.exit(show_unencodable(exc))
         except OSError as exc:
-            from .output import reason
-            from .streams import silence_stdout
-
             silence_stdout()
             # Files are opened and reported by the commands; what is left is stdout.
             where = f"'{exc.filename}'" if exc.filename else "cannot write to standard output"
@@ -156,7 +141,7 @@ class LazyGroup(click.Group):
         sys.exit(result if isinstance(result, int) else 0)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="exprgrad")
 def cli():
     """exprgrad: cost functions as text -> operation graphs -> derivatives, values, drawings, fits.

@@ -7,7 +7,9 @@ import json
 import click
 import numpy as np
 
+from ..check import check_partials, check_tol
 from ..errors import OptionError
+from ..passes.diff import resolve_wrt
 from .command import ExprCommand
 from .diff_cmd import NO_PARAMETERS
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
@@ -50,9 +52,6 @@ def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
       exprgrad check "mean((a*x + b - y)^2)" --at a=2,b=1 --data samples/linear.csv
       exprgrad check "atan2(a, b) * exp(-a^2)" --at a=0.3,b=-1.2
     """
-    from ..check import check_partials, check_tol
-    from ..passes.diff import resolve_wrt
-
     tol = check_tol(tol)
     dataset = load_data(data, allow_nan)
     function = build_function(expr, dataset)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import click
 import numpy as np
 
+from ..backends.evaluate import compile_schedule
+from ..passes.diff import diff, resolve_wrt
+from ..passes.simplify import simplify_many
 from .command import ExprCommand
+from .diff_cmd import NO_PARAMETERS
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
 from .output import as_rows, derivative_label, json_text, json_value, text_lines, unicode_ok, warn
 
@@ -36,25 +40,17 @@ def eval_command(expr, at, data, fmt, grad, wrt, ascii_only, allow_nan):
       exprgrad eval "mean((a*x + b - y)^2)" --at a=2,b=1 --data samples/linear.csv
       exprgrad eval "mean((a*x + b - y)^2)" --at a=2,b=1 --data samples/linear.csv --grad
     """
-    from ..backends.evaluate import compile_schedule
-
     dataset = load_data(data, allow_nan)
     function = build_function(expr, dataset)
     bindings = parse_bindings(at)
     columns = check_bindings(function, bindings, dataset)
     outputs, names = [function.output], []
     if grad:
-        from ..passes.diff import diff, resolve_wrt
-
         wrt_nodes, warnings = resolve_wrt(function.output, [w for w in wrt.split(",") if w.strip()])
         for message in warnings:
             warn(message)
         if not wrt_nodes:
-            from .diff_cmd import NO_PARAMETERS
-
             warn(NO_PARAMETERS)
-        from ..passes.simplify import simplify_many
-
         gradient = diff(function.output, wrt_nodes)
         names = list(gradient)
         # The simplified graphs, the ones `diff` prints and evaluates: the raw

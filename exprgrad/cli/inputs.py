@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import locale
 import math
 import sys
 from dataclasses import dataclass
@@ -19,6 +20,11 @@ from dataclasses import dataclass
 import click
 
 from ..errors import EvaluationError, OptionError
+from ..fit.data import load_csv, require_columns
+from ..fit.reading import read_text
+from ..fit.reading import shown as escaped
+from ..function import parse
+from ..lower import presumed_column
 from .output import format_number, warn
 
 # The most an expression file, standard input or an --at file may hold.
@@ -41,10 +47,6 @@ def read_expr(expr: str) -> str:
 def read_stdin(who: str, *, binary: bool = False):
     """Standard input, for the one input that names it ('-'): its text, or with
     ``binary`` the stream itself. A second input asking for it is refused."""
-    import locale
-
-    from ..fit.reading import read_text
-
     meta = _run_meta()
     first = meta.get("exprgrad.stdin")
     if first is not None and first != who:
@@ -87,14 +89,10 @@ def _read_once(path: str, what: str, reader):
 
 def shown(text: str) -> str:
     """``text`` for a one-line message, control characters escaped."""
-    from ..fit.reading import shown as escaped
-
     return escaped(text)
 
 
 def _read_small(path: str, what: str) -> str:
-    from ..fit.reading import read_text
-
     return read_text(path, max_bytes=MAX_EXPR_BYTES, what=what, error=OptionError)
 
 
@@ -135,8 +133,6 @@ def parse_bindings(specs: tuple[str, ...] | str | None, option: str = "--at") ->
 def read_params_file(path: str, option: str = "--at") -> dict[str, float]:
     """The "params" object of a fit result saved as JSON (fit -o, --format json)."""
     where = f"{option} @{shown(path)}"
-    from ..fit.reading import read_text
-
     try:
         text = read_text(path, max_bytes=MAX_EXPR_BYTES, what="the file", error=OptionError, label="")
     except OptionError as exc:
@@ -259,8 +255,6 @@ def load_data(source, allow_nan: bool = False):
     standard input, read once."""
     if source is None:
         return None
-    from ..fit.data import load_csv
-
     if not isinstance(source, DataSource):
         source = DataSource(str(source))
     path, label = source.path, None
@@ -273,8 +267,6 @@ def load_data(source, allow_nan: bool = False):
 
 def build_function(expr: str, dataset=None):
     """Parse EXPR (text, '-' or '@path'), with the data file's header naming the columns."""
-    from ..function import parse
-
     return parse(read_expr(expr), columns=None if dataset is None else dataset.names)
 
 
@@ -287,9 +279,6 @@ def check_bindings(function, bindings: dict[str, float], dataset) -> dict:
     file lacks; any other as a parameter to give with --at. A column the
     function reads must hold numbers (a text column it does not read is fine).
     """
-    from ..fit.data import require_columns
-    from ..lower import presumed_column
-
     if dataset is not None:
         clashing = [name for name in bindings if name in dataset.names]
         if clashing:

@@ -21,6 +21,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import ExprgradError, OptionError
 from .streams import show_message, silence_stdout, write_all
 
@@ -341,8 +343,6 @@ def derivative_label(names: tuple[str, ...], unicode: bool) -> str:
 def as_rows(value, per_row: bool, dataset):
     """A derivative that is the same in every row comes back as one number;
     show it per row (a column, a JSON list) when it is a per-row quantity."""
-    import numpy as np  # here, not at import: the group loads this module before any command
-
     if per_row and dataset is not None and np.ndim(value) == 0:
         return np.full(dataset.rows, float(value))
     return value
@@ -361,8 +361,6 @@ def json_text(value, **options) -> str:
 
 def json_value(value):
     """A float, or a list of floats for a per-row result (NaN and inf as null)."""
-    import numpy as np
-
     if isinstance(value, np.ndarray):
         return [float(v) if np.isfinite(v) else None for v in value.tolist()]
     return float(value) if np.isfinite(value) else None
@@ -370,8 +368,6 @@ def json_value(value):
 
 def text_lines(label: str, value) -> list[str]:
     """'label = v' for one value; the label, then one value a line, for a per-row result."""
-    import numpy as np
-
     if isinstance(value, np.ndarray):
         return ([label] if label else []) + [format_number(v) for v in value.tolist()]
     return [f"{label} = {format_number(value)}" if label else format_number(value)]

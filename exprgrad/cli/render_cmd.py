@@ -6,17 +6,23 @@ from pathlib import Path
 
 import click
 
+from ..backends.render import (
+    DEFAULT_MAX_NODES,
+    DEFAULT_TIMEOUT,
+    FORMATS,
+    GRAPHS,
+    RANKDIRS,
+    RenderTimeout,
+    render,
+)
+from ..drawing import to_dot
 from ..errors import DrawingTooLarge, LimitError, OptionError
+from ..passes.diff import resolve_wrt
 from .command import ExprCommand
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
 from .output import check_output_folder, is_stream, warn, write_atomically
 
-# Mirrors render.FORMATS / GRAPHS / RANKDIRS, which this module must not import
-# at startup (it would load numpy and the registry just to build --help).
-FORMATS = ("svg", "png", "pdf", "dot")
 SUFFIXES = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
-DEFAULT_MAX_NODES = 2000
-DEFAULT_TIMEOUT = 60.0
 
 
 def choose_format(fmt: str | None, output: str | None) -> str:
@@ -47,14 +53,14 @@ def choose_format(fmt: str | None, output: str | None) -> str:
               help="Write here (whole or not at all); without it svg or dot text goes to stdout.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Default: from the suffix of -o, else svg.")
-@click.option("--graph", "graph_kind", type=click.Choice(["function", "gradient", "both"]), default=None,
+@click.option("--graph", "graph_kind", type=click.Choice(GRAPHS), default=None,
               help="What to draw. Default: both with --wrt, else function; "
                    "gradient or both without --wrt use every parameter.")
 @click.option("--at", "at", multiple=True, metavar="a=1,b=2",
               help="Parameter values: each node then shows its value and its gradient dJ/dnode.")
 @click.option("--data", type=click.Path(dir_okay=False), metavar="FILE.csv",
               help="CSV file whose header names the data columns; with --at, values are over its rows.")
-@click.option("--rankdir", type=click.Choice(["LR", "TB"]), default="LR", show_default=True,
+@click.option("--rankdir", type=click.Choice(RANKDIRS), default="LR", show_default=True,
               help="Data flows left to right or top to bottom.")
 @click.option("--max-nodes", type=click.IntRange(min=1), default=DEFAULT_MAX_NODES, show_default=True,
               help="Refuse to draw more graph nodes than this (checked before differentiating).")
@@ -75,9 +81,6 @@ def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_no
           --data samples/linear.csv -o docs/linear_gradient.svg
       exprgrad render "tanh(a*x + b)" --wrt a,b --at a=0.5,b=-1,x=3 --format dot
     """
-    from ..backends.render import RenderTimeout, render
-    from ..drawing import to_dot
-
     fmt = choose_format(fmt, output)
     check_output_folder(output)  # a missing folder or a read-only file, before any drawing
     dataset = load_data(data)
@@ -86,8 +89,6 @@ def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_no
     kind = graph_kind or ("both" if names else "function")
     wrt_nodes = []
     if kind != "function":
-        from ..passes.diff import resolve_wrt
-
         wrt_nodes, warnings = resolve_wrt(function.output, names)
         for message in warnings:
             warn(message)
