@@ -149,3 +149,19 @@ class ToolMissingError(ExprgradError):
     """An outside program exprgrad needs (Graphviz's ``dot``) is not installed."""
 
     exit_code = 1
+
+
+class RenderError(ExprgradError):
+    """Graphviz's dot ran but failed (exit 1: not the user's input)."""
+
+    exit_code = 1
+
+
+class RenderTimeout(RenderError):
+    """Graphviz's dot did not finish within the time limit (it was stopped)."""
+
+
+class WriteError(ExprgradError):
+    """The output could not be written (exit 1: not the user's input)."""
+
+    exit_code = 1

@@ -412,3 +412,14 @@ def test_expression_file_from_a_pipe_is_read_once(runner, command):
     assert result.exit_code == 0, result.output
     if command == "eval":
         assert result.stdout == "9\n"
+
+
+def test_at_reads_every_named_constant_of_the_registry(runner, monkeypatch):
+    from exprgrad import ops
+
+    monkeypatch.setitem(ops.CONSTANTS, "tau", 6.25)  # a constant added to the registry is read by --at too
+    for name, value in ops.CONSTANTS.items():
+        for sign in ("", "-"):
+            result = runner.invoke(cli, ["eval", "x", "--at", f"x={sign}{name}"])
+            assert result.exit_code == 0, result.output
+            assert float(result.output) == (-value if sign else value)

@@ -110,3 +110,15 @@ def test_a_stage_does_not_reach_back_for_work_it_is_given(module):
             names += [target] + [f"{target}.{alias.name}" for alias in node.names]
     reached = [n for n in names if any(n == f or n.startswith(f + ".") for f in FORBIDDEN[module])]
     assert not reached, f"{module} imports {reached[0]}"
+
+
+def test_every_error_class_is_defined_in_errors():
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "errors.py" and path.parent == PACKAGE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases = [ast.unparse(base) for base in node.bases]
+                assert not any(base.endswith(("Error", "Timeout", "TooLarge")) for base in bases), (
+                    f"{module_name(path)} defines {node.name}({', '.join(bases)}): define it in exprgrad/errors.py"
+                )

@@ -576,3 +576,22 @@ def test_plot_of_many_rows_stays_small_and_says_so(runner, tmp_path, monkeypatch
     assert "500 of 4,000 rows shown" in svg
     assert "<image" in svg  # the scatter is pixels, not 4,000 (or 500) vector markers
     assert len(svg) < 150_000
+
+
+def _written_before(value: float) -> str:
+    """format_number as the command line has always written values (the reference for the fold)."""
+    value = float(value)
+    if np.isfinite(value) and value == int(value) and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value)
+
+
+def test_format_number_writes_every_kind_of_float_as_before_and_reads_back():
+    rng = np.random.default_rng(7)
+    special = [0.0, -0.0, 1.0, -2.0, 0.5, 1e15, 1e16, -1e16, 1e20, 1e-7, 1.5e300, 5e-324, 2.0**53,
+               float("nan"), float("inf"), float("-inf"), np.pi, 123456789.123]
+    values = special + list(rng.standard_normal(200) * 10.0 ** rng.integers(-30, 30, 200))
+    for value in values:
+        text = output.format_number(value)
+        assert text == _written_before(value), value
+        assert float(text) == value or (np.isnan(value) and text == "nan"), value

@@ -15,7 +15,7 @@ import subprocess
 
 import numpy as np
 
-from ..errors import ArgumentError, ExprgradError, OptionError, ToolMissingError
+from ..errors import ArgumentError, OptionError, RenderError, RenderTimeout, ToolMissingError
 
 FORMATS = ("svg", "png", "pdf", "dot")
 # Seconds dot may take: a power tower 150 deep keeps it busy for minutes.
@@ -28,14 +28,7 @@ INSTALL_DOT = (
 )
 
 
-class RenderError(ExprgradError):
-    """Graphviz's dot ran but failed (exit 1: not the user's input)."""
-
-    exit_code = 1
-
-
-class RenderTimeout(RenderError):
-    """Graphviz's dot did not finish within the time limit (it was stopped)."""
+__all__ = ["DEFAULT_TIMEOUT", "FORMATS", "INSTALL_DOT", "RenderError", "RenderTimeout", "render"]
 
 
 def render(dot_text: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT) -> bytes:

@@ -25,6 +25,7 @@ from ..fit.reading import read_text
 from ..fit.reading import shown as escaped
 from ..function import parse
 from ..lower import presumed_column
+from ..ops import CONSTANTS
 from .output import format_number, warn
 
 # The most an expression file, standard input or an --at file may hold.
@@ -174,9 +175,10 @@ def _split_top_level(spec: str) -> list[str]:
 
 
 def _number(text: str, what: str) -> float:
-    constants = {"pi": math.pi, "e": math.e, "-pi": -math.pi, "-e": -math.e}
-    if text in constants:
-        return constants[text]
+    """--at's value: a number, or a named constant of the registry (pi, e), with or without '-'."""
+    name = text.removeprefix("-")
+    if name in CONSTANTS:
+        return -CONSTANTS[name] if text.startswith("-") else CONSTANTS[name]
     try:
         value = float(text)
     except ValueError:

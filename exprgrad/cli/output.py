@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ExprgradError, OptionError
+from ..backends.printing import number_text
+from ..errors import OptionError, WriteError
 from .streams import show_message, silence_stdout, write_all
 
 
@@ -299,18 +300,20 @@ def _signals_deferred():
             signal.raise_signal(number)
 
 
-class WriteError(ExprgradError):
-    """The output could not be written (exit 1: not the user's input)."""
-
-    exit_code = 1
-
-
 def format_number(value: float) -> str:
-    """Shortest text that reads back to the same float (integers without '.0')."""
+    """Shortest text that reads back to the same float (integers without '.0').
+
+    The printer's ``number_text`` is the one rule; a value written for people
+    and other programs differs from expression text on purpose in two places:
+    nan, inf and -inf as Python and numpy write them (expression text has no
+    such literals: log(-1), 1/0), and the exponent with its sign (1e+20, as
+    repr gives it; expression text drops the '+').
+    """
     value = float(value)
-    if math.isfinite(value) and value == int(value) and abs(value) < 1e16:
-        return str(int(value))
-    return repr(value)
+    if not math.isfinite(value):
+        return repr(value)
+    text = number_text(value)
+    return repr(value) if "e" in text else text
 
 
 def warn(message: str) -> None:
