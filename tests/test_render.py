@@ -556,3 +556,15 @@ def test_library_misuse_names_the_argument():
         D.to_dot("a*b")
     with pytest.raises(ExprgradError, match="^wrt_nodes: "):
         D.to_dot(parse("a*b").output, "a")
+
+
+def test_render_draws_the_graphs_and_values_it_is_given():
+    # Made-up derivative graph and values: render shows them as given, computing nothing.
+    a, b = graph.var("a"), graph.var("b")
+    output = ops.mul(a, b)
+    made_up = ops.add(b, ops.const(7))
+    values = {a: 2.0, b: 3.0, output: 41.0, made_up: -5.5}
+    dot = R.to_dot(output, {"a": made_up}, values=values, grads={a: 0.25, b: 8.0, output: 1.0})
+    assert "J = 41" in dot and "∂J/∂a = -5.5" in dot  # not 6 or 3: what it was given
+    assert ">0.25<" in dot and ">8<" in dot
+    assert "cluster_gradient" in dot and "cluster_gradient" not in R.to_dot(output)
