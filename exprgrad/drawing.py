@@ -98,14 +98,12 @@ def to_dot(
             without ``wrt_nodes`` draws every parameter's derivative.
         values: parameter values (numbers) and data columns (arrays) by name;
             with them every node shows its value and its adjoint dJ/d(node).
-        rankdir: "LR" (data flows left to right) or "TB" (top to bottom).
-        max_nodes: refuse drawings with more graph nodes than this.
-        legend: draw a legend of the node kinds present.
-        name: what the function is called in the title and the markers
-            ("J"; a derivative shown on its own: "∂J/∂a").
+        rankdir, max_nodes, legend, name: how it is drawn, as
+            ``backends.render.to_dot`` takes them; ``max_nodes`` is checked on
+            the function alone before differentiating, then on the drawing.
 
     Returns:
-        DOT source text, the same for the same input.
+        ``backends.render.to_dot``'s DOT text.
 
     Raises:
         DrawingTooLarge: more than ``max_nodes`` nodes to draw (a LimitError).
