@@ -26,7 +26,7 @@ VAR = "var"
 
 # The interning table: every live node by (op, inputs) or leaf key. It holds
 # its nodes, so building the same key gives back the same node
-# (hash-consing), and a sweep, each time the table has doubled, drops the
+# (hash-consing), and a sweep, each time the table has grown fourfold, drops the
 # nodes nothing but the table holds any more: a long-running process keeps
 # only the graphs it still uses, and the sweeps cost O(1) per node built.
 # Weak references would cost more than the nodes (each one more object for
@@ -39,7 +39,7 @@ _refcount = getattr(sys, "getrefcount", None)  # CPython; elsewhere nothing is s
 
 
 def _sweep() -> None:
-    """Drop the nodes only the table holds; the next sweep comes when the table has doubled.
+    """Drop the nodes only the table holds; the next when the table has grown fourfold.
 
     Keys are visited newest first, so a node is seen after every node built
     on it: dropping a user frees it, and its inputs are seen with their true
@@ -58,7 +58,7 @@ def _sweep() -> None:
                 unused = count  # the probe, last in and first out
             if count <= unused:
                 del _interned[key]
-    _sweep_at = max(2 * len(_interned), _SWEEP_MIN)
+    _sweep_at = max(4 * len(_interned), _SWEEP_MIN)
 
 
 @contextlib.contextmanager
