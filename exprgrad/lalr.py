@@ -20,15 +20,15 @@ is the whole budget).
 
 Lark's parse table, rules and states are not Lark's public API, so this
 module supports the lark versions of ``SUPPORTED_LARK`` (also the pin in
-pyproject.toml), which were tested, and checks the structures it reads
-when it is built: on a Lark without them it raises ``RuntimeError`` naming
-those versions, rather than falling back to Lark's own parser. A fallback
-would be a second parser, with its own error positions, that no test runs
-on a supported Lark (the one place it would run is an environment pip
-refuses to build), and silently being several times slower is worse than
-one clear line about the install. tests/test_lalr.py checks, on random
-programs, that this loop builds the AST Lark's own parser does through a
-Transformer, and rejects where Lark does.
+pyproject.toml), which were tested, and checks the structures it reads when
+it is built: on a Lark without them it raises ``RuntimeError`` naming those
+versions (an install to fix, not an error in the user's text), rather than
+falling back to Lark's own parser. A fallback would be a second parser,
+several times slower, with its own error positions, that no test would run
+where exprgrad is installed as pinned; one clear line about the install beats
+a silent slowdown. tests/test_lalr.py checks, on generated programs, that
+this loop builds the AST Lark's own parser builds through a Transformer,
+spans included, and rejects where Lark does.
 
 It must not: know exprgrad's AST (the builder does), recurse on the depth of
 the text, let a Lark exception out, or build a Lark parser itself.
@@ -81,7 +81,7 @@ class Rejected(Exception):
         self.rejection = rejection
 
 
-def unsupported(detail: str) -> RuntimeError:
+def _unsupported(detail: str) -> RuntimeError:
     """The error for a Lark whose private structures are not the ones this loop reads."""
     return RuntimeError(
         f"exprgrad's parser runs on lark {SUPPORTED_LARK}, but lark {_LARK_VERSION} is installed "
@@ -151,7 +151,7 @@ class Automaton:
         try:
             self._read(lark)
         except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
-            raise unsupported(f"reading its parse table failed: {type(exc).__name__}: {exc}") from None
+            raise _unsupported(f"reading its parse table failed: {type(exc).__name__}: {exc}") from None
 
     def _read(self, lark: Lark) -> None:
         if lark.options.parser != "lalr":

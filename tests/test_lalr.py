@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 from pathlib import Path
 
@@ -311,6 +312,18 @@ def test_a_lark_without_the_structures_is_refused_naming_the_supported_versions(
     with pytest.raises(RuntimeError, match=re.escape(f"lark {lalr.SUPPORTED_LARK}")) as info:
         lalr.Automaton(lark)
     assert "install a supported version" in str(info.value)
+
+
+def test_parse_checks_the_lark_it_runs_on_at_first_use(monkeypatch):
+    parse_module = importlib.import_module("exprgrad.parse")
+    monkeypatch.setattr(parse_module, "_parser", None)
+    monkeypatch.setattr(parse_module, "_automaton", None)
+    monkeypatch.setattr(Lark, "parse_interactive", lambda self, text: object())
+    with pytest.raises(
+        RuntimeError, match=re.escape(f"exprgrad's parser runs on lark {lalr.SUPPORTED_LARK}")
+    ):
+        parse_module.parse("a*x + b")
+    assert parse_module._parser is None  # the next call tries again
 
 
 def test_a_parser_other_than_lalr_is_refused():
