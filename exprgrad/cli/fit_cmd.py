@@ -1,7 +1,8 @@
 """`exprgrad fit`: fit a cost function's parameters to the rows of a CSV file (or minimize one without data).
 
 In: argv. Out: the result as a text table or JSON on stdout (and, with -o, as
-JSON in a file written whole or not at all), notes and progress on stderr,
+JSON in a file written whole or not at all; an -o naming stdout itself, such as
+'-', gets the JSON there once, instead of the table), notes and progress on stderr,
 an optional plot. Exit 0, 2 for a mistake in the input, 1 when the fit
 diverged (after printing the point it reports) or a tool is missing.
 The data (DATA.csv or --data, '-' for standard input) is read once: the plot
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -94,7 +96,7 @@ def one_data_source(command):
     "--output",
     type=click.Path(dir_okay=False),
     metavar="FILE.json",
-    help="Also write the JSON result to FILE.",
+    help="Also write the JSON result to FILE ('-': to stdout, instead of the table).",
 )
 @click.option(
     "--plot",
@@ -126,6 +128,15 @@ def fit_command(
     from ..fit import plan, prepare, solve
 
     plot_format = _plot_format(plot)
+    to_stdout = bool(output) and _names_stdout(output)
+    if to_stdout:
+        source = click.get_current_context().get_parameter_source("fmt")
+        if fmt == "text" and source not in (None, click.core.ParameterSource.DEFAULT):
+            raise OptionError(
+                f"--format text and -o {output} both write to stdout: -o {output} writes the "
+                "JSON result there (drop one of them)"
+            )
+        fmt, output = "json", None  # the JSON result, once
     check_output_folder(output)
     check_output_folder(plot)
     dataset = load_data(data, allow_nan)  # the one read of the data
@@ -177,6 +188,17 @@ def fit_command(
 def _diverged_words(message: str) -> str:
     """'diverged: the cost became inf; ...' (the result's message) as the end of 'the fit ...'."""
     return message if message.startswith("diverged") else f"diverged: {message}"
+
+
+def _names_stdout(path: str) -> bool:
+    """Whether -o names this process's stdout: '-', /dev/stdout, /proc/self/fd/1, or the
+    very file or terminal stdout goes to (then the result is written there once)."""
+    if path == "-":
+        return True
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):  # no such file, or stdout is not a file
+        return False
 
 
 def _plot_format(path: str | None) -> str | None:

@@ -43,9 +43,31 @@ class Conditioning:
     note: str | None
 
 
+def column_norms(matrix: np.ndarray) -> np.ndarray:
+    """The Euclidean norm of each column, at any magnitude float64 can hold.
+
+    Each column is first divided by the power of two nearest its largest
+    |entry| (exact), so no square overflows (columns of 1e160) or underflows
+    (columns of 1e-160); for columns of ordinary size the result is bit for
+    bit the plain norm. inf or nan entries give inf or nan.
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.ndim == 1:
+        return column_norms(matrix[:, None])[0]
+    with np.errstate(all="ignore"):
+        big = np.max(np.abs(matrix), axis=0, initial=0.0)
+        usable = np.isfinite(big) & (big > 0)
+        _, exponent = np.frexp(np.where(usable, big, 1.0))
+        # A power of two near each column's largest entry, in two factors
+        # (2**1024 itself is not a float64).
+        low, high = np.ldexp(1.0, exponent // 2), np.ldexp(1.0, exponent - exponent // 2)
+        norms = np.linalg.norm(matrix / low / high, axis=0) * low * high
+        return np.where(usable, norms, np.where(big == 0, 0.0, np.linalg.norm(matrix, axis=0)))
+
+
 def _scales(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=0)
-    return np.where(norms > 0, norms, 1.0)
+    norms = column_norms(matrix)
+    return np.where((norms > 0) & np.isfinite(norms), norms, 1.0)
 
 
 def conditioning(matrix: np.ndarray, names: list[str], what: str = "the Jacobian") -> Conditioning:

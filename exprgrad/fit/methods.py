@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .linear import gauss_newton_step, solve_direct
+from .linear import column_norms, gauss_newton_step, solve_direct
 from .objective import sum_of_squares
 from .optimality import falls_without_bound
 from .optimizers import DRIFT, RUNAWAY, Outcome, bad_start
@@ -204,7 +204,7 @@ def _polish(objective, x: np.ndarray, max_steps: int = 8):
 def _scaled_gradient(matrix: np.ndarray, r: np.ndarray) -> float:
     """max |Jᵀr| with J's columns scaled to unit length: how far from stationary."""
     with np.errstate(all="ignore"):
-        norms = np.linalg.norm(matrix, axis=0)
+        norms = column_norms(matrix)
         return float(np.max(np.abs((matrix / np.where(norms > 0, norms, 1.0)).T @ r), initial=0.0))
 
 

@@ -16,7 +16,10 @@ The measures are free of the units of the parameters and of the cost:
   nearly collinear columns fools); its square is the fraction of the sum of
   squares a Gauss-Newton step would still remove. Stationary when it is at
   most ``COSINE_TOL``, or when the Gauss-Newton step moves no parameter by
-  more than ``XTOL`` of its size (a fit whose residuals are rounding noise).
+  more than ``XTOL`` of its size, sizes and moves measured by their effect
+  on the fit |x_j|·||J_j|| (a fit whose residuals are rounding noise).
+  Norms are taken with each column prescaled by a power of two, so columns
+  of 1e-160 or 1e160 neither underflow nor overflow.
 - with up to ``SECOND_ORDER_PARAMS`` parameters a general cost's Hessian is
   used too: the Newton decrement ½ gᵀH⁻¹g / max(|f|, 1), the relative
   decrease a Newton step still promises, must be at most ``DECREMENT_TOL``.
@@ -43,7 +46,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .linear import gauss_newton_step
+from .linear import column_norms, gauss_newton_step
 
 if TYPE_CHECKING:  # optimizers may import this module: no cycle at run time
     from .optimizers import Outcome
@@ -82,9 +85,11 @@ def scaled_gradient(x: np.ndarray, grad: np.ndarray, cost: float) -> float:
 def residual_cosines(r: np.ndarray, jacobian: np.ndarray) -> np.ndarray:
     """|J_jᵀr| / (||J_j|| ||r||) per column (0 for a zero column or zero residuals)."""
     with np.errstate(all="ignore"):
-        norms = np.linalg.norm(jacobian, axis=0) * np.linalg.norm(r)
-        dots = np.abs(jacobian.T @ r)
-        return np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
+        norms, size = column_norms(jacobian), float(column_norms(r))
+        good = (norms > 0) & (size > 0)
+        unit = jacobian / np.where(good, norms, 1.0)
+        dots = np.abs(unit.T @ (r / (size if size > 0 else 1.0)))
+        return np.where(good, dots, 0.0)
 
 
 def residual_cosine(r: np.ndarray, jacobian: np.ndarray) -> float:
@@ -99,16 +104,18 @@ def residual_cosine(r: np.ndarray, jacobian: np.ndarray) -> float:
     """
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(jacobian))):
         return math.inf
-    size = float(np.linalg.norm(r))
+    size = float(column_norms(r))
     if size == 0.0 or jacobian.size == 0:
         return 0.0
-    norms = np.linalg.norm(jacobian, axis=0)
+    if not math.isfinite(size):
+        return math.inf
+    norms = column_norms(jacobian)  # safe at any magnitude: 1e160 columns do not overflow
     scaled = jacobian[:, norms > 0] / norms[norms > 0]
     if scaled.shape[1] == 0:
         return 0.0
     basis, singular, _ = np.linalg.svd(scaled, full_matrices=False)
     keep = singular > max(scaled.shape) * np.finfo(float).eps * singular[0]
-    return float(np.linalg.norm(basis[:, keep].T @ r) / size)
+    return float(column_norms(basis[:, keep].T @ (r / size)))
 
 
 @dataclass
@@ -150,21 +157,28 @@ def verify(
     x = np.asarray(outcome.x, dtype=float)
     x0 = np.asarray(x0, dtype=float)
     names = objective.params
+    seen = objective.best_finite  # the fit's own best point, before any probe of ours
     if outcome.diverged:
         outcome = _belonging(objective, outcome, x)
         if math.isfinite(outcome.cost) and np.all(np.isfinite(x)):
             runoff = _runoff(objective, x, x0, outcome.cost, _quiet_value_grad(objective, x)[1])
             if runoff is not None and runoff[0]:
-                return Verdict(replace(outcome, reason=_endless_reason(names, runoff)))
-        return Verdict(outcome)
+                best = _at_best(objective, outcome, objective.best_finite)
+                return Verdict(replace(best, reason=_endless_reason(names, runoff, best)))
+        return Verdict(_at_best(objective, outcome, seen))
     if not np.all(np.isfinite(x)):
-        return Verdict(
-            replace(outcome, converged=False, diverged=True, reason="diverged: the parameters are not finite")
-        )
+        reason = "diverged: the parameters are not finite"
+        diverged = replace(outcome, converged=False, diverged=True, reason=reason)
+        return Verdict(_at_best(objective, diverged, seen))
     cost, grad = _quiet_value_grad(objective, x)
     if not math.isfinite(cost):
-        reason = f"diverged: the cost is {cost} at the point reached"
-        return Verdict(replace(outcome, cost=cost, converged=False, diverged=True, reason=reason))
+        reason = (
+            "diverged: the cost falls without bound (it reached -inf)"
+            if cost == -math.inf
+            else f"diverged: the cost is {cost} at the point reached"
+        )
+        diverged = replace(outcome, cost=cost, converged=False, diverged=True, reason=reason)
+        return Verdict(_at_best(objective, diverged, seen))
     residuals = jacobian = None
     if least_squares:
         residuals, jacobian = outcome.residuals, outcome.jacobian
@@ -182,8 +196,9 @@ def verify(
         endless, direction = runoff[:2]
         moving = _moving(names, direction)
         if endless:
-            reason = _endless_reason(names, runoff)
-            return Verdict(replace(outcome, cost=cost, converged=False, diverged=True, reason=reason))
+            diverged = replace(outcome, cost=cost, converged=False, diverged=True)
+            best = _at_best(objective, diverged, objective.best_finite)
+            return Verdict(replace(best, reason=_endless_reason(names, runoff, best)))
         stopped = outcome.reason if outcome.reason.startswith("stopped") else f"stopped ({outcome.reason})"
         reason = (
             f"{stopped}, but there is no finite minimum: the cost keeps decreasing "
@@ -260,6 +275,24 @@ def _belonging(objective, outcome: Outcome, x: np.ndarray) -> Outcome:
     return outcome if cost == outcome.cost else replace(outcome, cost=cost)
 
 
+def _at_best(objective, outcome: Outcome, best) -> Outcome:
+    """A diverged Outcome moved to ``best`` ((x, cost): the lowest finite cost seen) when lower.
+
+    ``best`` is the fit's own best point, or, for a fall without bound, the
+    best including the probes that showed it (the message names that point).
+    Its cost is evaluated again there, so the printed cost is the printed
+    point's; the reported point is never worse than where the method stopped.
+    """
+    own = outcome.cost if math.isfinite(outcome.cost) and np.all(np.isfinite(outcome.x)) else math.inf
+    if best is None or not best[1] < own:
+        return outcome
+    x = np.array(best[0], dtype=float)
+    cost = _quiet_value(objective, x)
+    if not (math.isfinite(cost) and cost < own):
+        return outcome
+    return replace(outcome, x=x, cost=cost, residuals=None, jacobian=None)
+
+
 def _least_squares_stationary(x, r, jacobian, tol) -> tuple[bool, float]:
     cosine = residual_cosine(r, jacobian)
     if cosine <= (COSINE_TOL if tol is None else tol):
@@ -268,12 +301,26 @@ def _least_squares_stationary(x, r, jacobian, tol) -> tuple[bool, float]:
         return False, cosine
     with np.errstate(all="ignore"):
         step = gauss_newton_step(jacobian, r)
-    floor = np.all(np.isfinite(step)) and bool(np.all(np.abs(step) <= XTOL * np.maximum(np.abs(x), XTOL)))
+        # Each parameter's move and size by its effect on the fit (|x_j| * ||J_j||), so the
+        # test is free of the parameters' units; at most XTOL of its own size, or XTOL² of
+        # the largest effect (a parameter that is 0 at the solution). A point where no
+        # parameter has any effect yet (every x_j = 0) is not at rounding level.
+        effect = column_norms(jacobian)
+        size = np.abs(x) * effect
+        moves = np.abs(step) * effect
+        floor = np.all(np.isfinite(moves)) and bool(
+            np.all(moves <= XTOL * np.maximum(size, XTOL * float(np.max(size, initial=0.0))))
+        )
     return floor, cosine
 
 
 def _runoff(objective, x, x0, cost, grad):
     """(endless, direction, cost, point, edge) when the cost keeps falling from ``x``; else None.
+
+    A probe whose cost is -inf (it fell past the most negative float) makes
+    its ray an endless fall (-exp(a) overflows a few doublings from a = 512),
+    reported when no other probe names the fall better (log(a) is -inf at
+    a = 0, which a ray from a = 1 can land on: that is the edge).
 
     Two rays at doubling distances: from the start through ``x`` (where the
     method was heading) and down the gradient with a step of the size of
@@ -289,11 +336,15 @@ def _runoff(objective, x, x0, cost, grad):
         size = max(float(np.max(np.abs(x), initial=0.0)), 1.0)
         directions.append(-grad / float(np.max(np.abs(grad))) * size)
     tiny = 4 * np.finfo(float).eps
+    overflowed = None  # a ray whose cost fell past the most negative float (-inf)
     for direction in directions:
         falls, previous, point = [], cost, x
         for k in range(PROBES):
             probe = x + (2.0**k) * direction
             value = _quiet_value(objective, probe)
+            if value == -math.inf:
+                overflowed = overflowed or (True, direction, previous, point, False)
+                break
             if not (math.isfinite(value) and value <= previous):
                 break  # rises (or leaves the domain): not running off this way
             if value >= previous - tiny * abs(previous):
@@ -311,6 +362,8 @@ def _runoff(objective, x, x0, cost, grad):
         for k in range(PROBES):
             probe = x + (1.0 - 2.0 ** -(k + 1)) * toward
             value = _quiet_value(objective, probe)
+            if value == -math.inf:
+                return True, toward, previous, point, True
             if not (math.isfinite(value) and value < previous - tiny * abs(previous)):
                 break
             falls.append(previous - value)
@@ -318,7 +371,7 @@ def _runoff(objective, x, x0, cost, grad):
         else:
             if falls[-1] >= ENDLESS * falls[-2] and cost - previous > SIGNIFICANT * abs(cost):
                 return True, toward, previous, point, True
-    return None
+    return overflowed
 
 
 def _second_order(objective, x, cost, grad):
@@ -357,8 +410,10 @@ def _second_order(objective, x, cost, grad):
     return None, decrement
 
 
-def _endless_reason(names, runoff) -> str:
-    _, direction, cost_far, x_far, edge = runoff
+def _endless_reason(names, runoff, best: Outcome) -> str:
+    """Why the fit diverged, naming the reported (best) point and its cost as the table shows them."""
+    _, direction, _, _, edge = runoff
+    cost_far, x_far = best.cost, best.x
     if edge:
         edging = [name for name, d in zip(names, direction) if d]
         moving = " and ".join(edging) + (" approaches 0" if len(edging) == 1 else " approach 0")
