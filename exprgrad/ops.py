@@ -340,8 +340,14 @@ def _polygamma_partials(node):
 
 
 def _logsumexp_partials(node):
-    """d logsumexp(x0, x1, ...)/dxi = exp(xi - logsumexp(...)), the softmax weight (never overflows)."""
-    return tuple(call("exp", sub(x, node)) for x in node.inputs)
+    """d logsumexp(x0, x1, ...)/dxi = exp(xi)/(exp(x0) + exp(x1) + ...), the softmax weight.
+
+    Built from the differences (sigmoid(x0 - x1) for two, see ``_softmax``):
+    never overflows, and exact to the last digits where the inputs are large
+    (exp(xi - logsumexp(...)) loses the rounding of a large logsumexp).
+    """
+    xs = list(node.inputs)
+    return tuple(_softmax(x, xs) for x in xs)
 
 
 def _where_partials(node):
@@ -595,12 +601,52 @@ def mul(*factors: Node) -> Node:
     return neg(node) if negative else node
 
 
+def _exponents(x: Node) -> list[Node] | None:
+    """[u0, u1, ...] when x is exp(u0) + exp(u1) + ... (a 1 counts as exp(0)), else None."""
+    if x.op != "add":
+        return None
+    exponents = []
+    for term in x.inputs:
+        if term.op == "exp":
+            exponents.append(term.inputs[0])
+        elif _is(term, 1.0):
+            exponents.append(ZERO)
+        else:
+            return None
+    return exponents
+
+
+def _softmax(u: Node, exponents: list[Node]) -> Node:
+    """exp(u)/(exp(u0) + exp(u1) + ...) in a form that never overflows.
+
+    Two terms, one of them u: sigmoid(u - v). More, u among them:
+    exp(-logsumexp(0, v - u, ...)), the weight from differences (exactly 1/2
+    for a tie however large u is). Otherwise exp(u - logsumexp(u0, u1, ...)).
+    """
+    if u in exponents:
+        others = list(exponents)
+        others.remove(u)
+        if len(others) == 1:
+            return call("sigmoid", sub(u, others[0]))
+        return call("exp", neg(call("logsumexp", ZERO, *(sub(v, u) for v in others))))
+    return call("exp", sub(u, call("logsumexp", *exponents)))
+
+
 def div(x: Node, y: Node) -> Node:
-    """x / y: x/1 -> x, 0/y -> 0, constants folded when exact, signs pulled out."""
+    """x / y: x/1 -> x, 0/y -> 0, constants folded when exact, signs pulled out.
+
+    exp(u)/(exp(u) + exp(v)) -> sigmoid(u - v) and exp(u)/(1 + exp(u)) ->
+    sigmoid(u) (more terms: a softmax weight, see ``_softmax``): equal values,
+    finite where exp overflows.
+    """
     if _is(y, 1.0):
         return x
     if _is(x, 0.0):
         return ZERO
+    if x.op == "exp" or _is(x, 1.0):
+        exponents = _exponents(y)
+        if exponents is not None:
+            return _softmax(x.inputs[0] if x.op == "exp" else ZERO, exponents)
     if _foldable(x, y):
         folded = _fold(OPS["div"], (x, y))
         if folded is not None:
@@ -668,6 +714,10 @@ def log(x: Node) -> Node:
             return call("softplus", other.inputs[0])
     if x.op == "exp":
         return x.inputs[0]
+    exponents = _exponents(x)
+    if exponents is not None and len(exponents) > 1:
+        # log(exp(u) + exp(v) + ...) -> logsumexp(u, v, ...): no overflow.
+        return call("logsumexp", *exponents)
     if x.op == "div" and (_is(x.inputs[0], 1.0) or x.inputs[0].op == "exp"):
         # log(1/v) -> -log(v), log(exp(u)/v) -> u - log(v): equal wherever
         # either side is defined (the numerator is positive), so

@@ -162,3 +162,29 @@ def test_nothing_to_differentiate_is_said(runner, samples):
     result = runner.invoke(cli, ["check", "1 + 2"])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: the function has no parameters, so there is nothing to check")
+
+
+@pytest.mark.parametrize(
+    "expr, at, expected",
+    [
+        ("log(exp(a)/(exp(a)+exp(b)))", "a=1000,b=1000", [-np.log(2), 0.5, -0.5]),
+        ("exp(a)/(1+exp(a))", "a=1000", [1.0, 0.0]),
+        ("log(exp(a) + exp(b) + exp(c))", "a=1000,b=1000,c=-1000", [1000 + np.log(2), 0.5, 0.5, 0.0]),
+        ("exp(a)/(exp(a) + exp(b) + exp(c))", "a=800,b=800,c=800", [1 / 3, 2 / 9, -1 / 9, -1 / 9]),
+    ],
+)
+def test_softmax_forms_are_finite_where_exp_overflows(runner, expr, at, expected):
+    result = runner.invoke(cli, ["diff", expr, "--at", at, "--format", "json"])
+    assert result.exit_code == 0 and "warning" not in result.stderr, result.output
+    out = json.loads(result.stdout)
+    got = [out["value"], *out["gradient"].values()]
+    np.testing.assert_allclose(got, expected, rtol=1e-14, atol=1e-300)
+
+
+def test_a_non_finite_value_at_a_point_is_one_warning(runner):
+    result = runner.invoke(cli, ["diff", "sqrt(a) + log(b)", "--at", "a=-1,b=0"])
+    assert result.exit_code == 0
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "J" in warnings[0] and "∂J/∂a" in warnings[0], result.stderr
+    clean = runner.invoke(cli, ["diff", "sqrt(a)", "--at", "a=4"])
+    assert "warning" not in clean.stderr

@@ -89,8 +89,19 @@ def test_logsumexp_is_stable_and_variadic():
 def test_logsumexp_derivatives_are_softmax_weights():
     grads = parse("logsumexp(a, b, c)").grad(["a", "b", "c"])
     got = [grads[n].evaluate(a=1000.0, b=999.0, c=-5.0) for n in "abc"]
-    weights = np.exp(np.array([1000.0, 999.0, -5.0]) - special.logsumexp([1000.0, 999.0, -5.0]))
-    np.testing.assert_allclose(got, weights, rtol=1e-14)
+    # from the differences, exact: exp(x_i - logsumexp) would carry the rounding of 1000.31...
+    weights = [1 / (1 + np.exp(-1.0) + np.exp(-1005.0)), 1 / (1 + np.exp(1.0) + np.exp(-1004.0)), np.exp(-1005.0)]
+    np.testing.assert_allclose(got, weights, rtol=2e-16)
+
+
+@pytest.mark.parametrize("values", [(1000.0, 1000.0, -1000.0), (-800.0, -800.0, -800.0), (1e6, 1e6 - 1, 0.0)])
+def test_logsumexp_weights_are_exact_for_large_inputs(values):
+    grads = parse("logsumexp(a, b, c)").grad(["a", "b", "c"])
+    got = [grads[n].evaluate(**dict(zip("abc", values))) for n in "abc"]
+    x = np.array(values)
+    exact = [1 / np.sum(np.exp(x - xi)) for xi in x]
+    np.testing.assert_allclose(got, exact, rtol=4e-16)
+    assert sum(got) == pytest.approx(1.0, rel=1e-15)
 
 
 @pytest.mark.parametrize(

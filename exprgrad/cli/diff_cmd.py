@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import numpy as np
 
 from .command import ExprCommand
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
@@ -95,6 +96,7 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
         for key, value in zip(simplified, results[1:]):
             per_row = function.output.per_row or any(name in function.columns for name in key)
             values[key] = as_rows(value, per_row, dataset)
+        _warn_nonfinite(values, unicode_ok(ascii_only))
 
     if fmt == "json":
         click.echo(json_text(_json_result(function, names, simplified, values, let)))
@@ -129,6 +131,17 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
                 label = derivative_label(key, unicode).replace("/", "J/", 1)
                 lines += text_lines(label, values[key])
         click.echo("\n".join(lines))
+
+
+def _warn_nonfinite(values, unicode: bool) -> None:
+    """One warning naming every shown value that is nan or inf."""
+    bad = []
+    for key, value in values.items():
+        if not np.all(np.isfinite(value)):
+            bad.append("J" if key == "value" else derivative_label(key, unicode).replace("/", "J/", 1))
+    if bad:
+        warn(f"not finite (nan or inf): {', '.join(bad)}: a log or sqrt of a negative number, "
+             "a division by zero or an overflow somewhere")
 
 
 def _at_heading(at, dataset) -> str:
