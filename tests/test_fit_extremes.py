@@ -212,3 +212,22 @@ def test_cli_output_to_dev_stdout_in_a_real_process_is_one_json_document(samples
         )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["converged"]
+
+
+@pytest.mark.parametrize("size", SCALES)
+@pytest.mark.parametrize("method", ["gd", "momentum", "adam", "lbfgs", "newton", "lm"])
+def test_any_method_on_a_badly_scaled_column_claims_only_the_true_minimum(size, method):
+    data = {"x": np.full(40, size), "y": np.ones(40)}
+    result = fit(data, cost="sum((x*a - 1)^2)", method=method)
+    if result.converged:
+        assert result.params["a"] == pytest.approx(1.0 / size, rel=1e-9), result.message
+    assert result.cost == prepare(data, cost="sum((x*a - 1)^2)").objective.value(
+        np.array([result.params["a"]])
+    )
+
+
+def test_lbfgs_whose_first_step_overflows_is_not_a_divergence():
+    """A gradient of 8e161 makes L-BFGS-B's first step overflow: the method's failure, not the cost's."""
+    result = fit({"x": np.full(40, 1e160)}, cost="sum((x*a - 1)^2)", method="lbfgs")
+    assert not result.diverged and not result.converged, result.message
+    assert "overflowed" in result.message and result.cost == 40.0

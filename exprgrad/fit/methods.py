@@ -62,6 +62,14 @@ def lbfgs(objective, x0: np.ndarray, max_iter: int, tol: float, progress=None) -
 
     result = minimize(scaled, x0 / scale, jac=True, method="L-BFGS-B", callback=callback, options=options)
     x = result.x * scale
+    best = objective.best_finite
+    if not (math.isfinite(result.fun) and np.all(np.isfinite(x))) and best is not None:
+        # L-BFGS-B stepped to where the cost is not finite and gave up there (a first
+        # step scaled by a gradient of 1e161 overflows): a failure of the method, not a
+        # divergence of the cost, so the best point it saw is reported and verified
+        # (a cost that does fall without bound from there is found by the probes).
+        reason = "stopped: a step left the range where the cost is finite (it overflowed)"
+        return Outcome(np.array(best[0]), float(best[1]), int(result.nit), False, reason, history=history)
     converged = result.status == 0 and not callback.ran_away
     reason = _lbfgs_reason(result)
     if result.status == 2 and _flat(objective, x, result.fun):
