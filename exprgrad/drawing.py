@@ -87,6 +87,8 @@ def to_dot(
     max_nodes: int = DEFAULT_MAX_NODES,
     legend: bool = True,
     name: str = "J",
+    names: Mapping[str, Node] | None = None,
+    written: Mapping[Node, tuple] | None = None,
 ) -> str:
     """The DOT text of the function's graph and/or its derivative graphs.
 
@@ -98,7 +100,7 @@ def to_dot(
             without ``wrt_nodes`` draws every parameter's derivative.
         values: parameter values (numbers) and data columns (arrays) by name;
             with them every node shows its value and its adjoint dJ/d(node).
-        rankdir, max_nodes, legend, name: how it is drawn, as
+        rankdir, max_nodes, legend, name, names, written: how it is drawn, as
             ``backends.render.to_dot`` takes them; ``max_nodes`` is checked on
             the function alone before differentiating, then on the drawing.
 
@@ -129,7 +131,7 @@ def to_dot(
         raise DrawingTooLarge(drawn, max_nodes, bool(derivatives), function_alone=False)
     value, grads = node_values(output, list(derivatives.values()), values) if values is not None else (None, None)
     return render_backend.to_dot(output, derivatives, graph=kind, values=value, grads=grads, rankdir=rankdir,
-                                 max_nodes=max_nodes, legend=legend, name=name)
+                                 max_nodes=max_nodes, legend=legend, name=name, names=names, written=written)
 
 
 def svg_or_none(node: Node, *, timeout: float = DEFAULT_TIMEOUT, **options) -> str | None:

@@ -237,12 +237,12 @@ class Function:
             params, columns = self._split(None, _checked_mapping(options["values"], "values"))
             options["values"] = {**params, **columns}
         nodes = self._wrt(wrt, "wrt") if wrt else []
-        return to_dot(self.output, nodes, name=self.label, **options)
+        return to_dot(self.output, nodes, name=self.label, names=self.definitions, written=self.written, **options)
 
     def _repr_svg_(self) -> str | None:
 
         # A notebook waits for its display: 10 s of layout at most, then no picture.
-        return svg_or_none(self.output, name=self.label, timeout=10.0)
+        return svg_or_none(self.output, name=self.label, names=self.definitions, written=self.written, timeout=10.0)
 
 
 _DOT_OPTIONS = ("graph", "values", "rankdir", "max_nodes", "legend")

@@ -568,3 +568,57 @@ def test_render_draws_the_graphs_and_values_it_is_given():
     assert "J = 41" in dot and "∂J/∂a = -5.5" in dot  # not 6 or 3: what it was given
     assert ">0.25<" in dot and ">8<" in dot
     assert "cluster_gradient" in dot and "cluster_gradient" not in R.to_dot(output)
+
+
+# ---------------------------------------------------------------- the user's names and order
+
+
+DEFS = "h1 = sigmoid(w*x + b)\nout = mean((h1 - y)^2)\nout\n"
+
+
+def test_definitions_are_drawn_with_the_users_names(runner, tmp_path):
+    path = tmp_path / "defs.txt"
+    path.write_text(DEFS, encoding="utf-8")
+    for graph_kind in ("function", "both"):
+        result = runner.invoke(cli, ["render", f"@{path}", "--wrt", "w", "--graph", graph_kind, "--format", "dot"])
+        assert result.exit_code == 0, result.output
+        labels = re.findall(r"label=<<B>([^<]*)</B>>", result.stdout)
+        assert "h1 = sigmoid" in labels and "out = mean" in labels
+    # The Python API draws the same names.
+    f = parse(DEFS)
+    assert "h1 = sigmoid" in f.to_dot("w") and "out = mean" in f.to_dot()
+
+
+def test_user_names_skip_leaves_variables_and_second_names():
+    # c names a constant (a leaf); x names a variable's name; g is a second name for h.
+    f = parse("c = 2; h = a*b; g = h; q = exp(h); c*q + g")
+    dot = f.to_dot()
+    labels = re.findall(r"label=<<B>([^<]*)</B>>", dot)
+    assert any(label.startswith("h = ") for label in labels)
+    assert not any(label.startswith(("c = ", "g = ")) for label in labels)
+    assert "q = exp" in labels
+    # A name that is also a variable of the graph is not drawn on an operation.
+    a, b = graph.var("a"), graph.var("b")
+    product = ops.mul(a, b)
+    dot = R.to_dot(ops.call("exp", product), names={"a": product, "t": product})
+    labels = re.findall(r"label=<<B>([^<]*)</B>>", dot)
+    assert any(label.startswith("t = ") for label in labels) and not any(label.startswith("a = ") for label in labels)
+
+
+def test_hostile_definition_names_stay_escaped():
+    a, b = graph.var("a"), graph.var("b")
+    top = ops.call("exp", ops.mul(a, b))
+    dot = R.to_dot(top, names={HOSTILE: top})
+    assert f"<B>{R._html(HOSTILE)} = exp</B>" in dot and "<&>" not in dot
+    if HAS_DOT:
+        texts = svg_texts(R.render(dot, "svg"))
+        assert any(text.startswith('a"b\\N<&>{}|[x]θ') and text.endswith(" = exp") for text in texts)
+
+
+def test_title_keeps_the_written_order(runner):
+    for text in ("z + y + a", "b*x + a - y"):
+        result = runner.invoke(cli, ["render", text, "--format", "dot"])
+        assert result.exit_code == 0
+        assert f"label=<J = {str(parse(text))}>" in result.stdout
+        assert f"label=<J = {str(parse(text))}>" in parse(text).to_dot()
+    assert "label=<J = z + y + a>" in parse("z + y + a").to_dot()

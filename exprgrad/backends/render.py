@@ -168,6 +168,8 @@ def to_dot(
     max_nodes: int = DEFAULT_MAX_NODES,
     legend: bool = True,
     name: str = "J",
+    names: Mapping[str, Node] | None = None,
+    written: Mapping[Node, tuple] | None = None,
 ) -> str:
     """The DOT text of a function's graph and the derivative graphs it is given.
 
@@ -186,6 +188,12 @@ def to_dot(
         legend: draw a legend of the node kinds present.
         name: what the function is called in the title and the markers
             ("J"; a derivative shown on its own: "∂J/∂a").
+        names: the user's definitions, {name: node} (``Function.definitions``):
+            a drawn node that is one is labelled with its name first
+            ("h1 = sigmoid"; the first name of a node wins; leaves, and names
+            that are also variables of the graph, keep their own label).
+        written: the sums kept in the order their terms were written
+            (``Function.written``), for the title.
 
     Returns:
         DOT source text, the same for the same input.
@@ -208,12 +216,13 @@ def to_dot(
         raise DrawingTooLarge(len(order), max_nodes, bool(derivatives), function_alone=False)
     in_function = set(forward)
     index = {node: i for i, node in enumerate(order)}
+    user_names = _user_names(names or {}, order)
 
     dot = graphviz.Digraph("exprgrad")
     # size: a drawing past 100 inches is scaled to fit, which keeps a 500-node PNG
     # under 10,000 pixels a side (3 s instead of 9 s; svg and pdf just scale).
     dot.attr(rankdir=rankdir, fontname="Helvetica", nodesep="0.25", ranksep="0.35",
-             newrank="true", labelloc="t", size=MAX_INCHES, label=_graph_title(output, name))
+             newrank="true", labelloc="t", size=MAX_INCHES, label=_graph_title(output, name, written))
     dot.attr("node", fontname="Helvetica", fontsize="12", height="0.3", margin="0.06,0.03")
     dot.attr("edge", arrowsize="0.6", color="#444444", fontname="Helvetica")
 
@@ -226,7 +235,10 @@ def to_dot(
         style = dict(_KIND_STYLE[_kind(node)])
         if node not in in_function:
             style.update(_DERIVATIVE_STYLE)
-        target.node(f"n{index[node]}", _label(_title(node), rows), **style)
+        title = _title(node)
+        if id(node) in user_names:
+            title = f"{_short(user_names[id(node)])} = {title}"
+        target.node(f"n{index[node]}", _label(title, rows), **style)
 
     def marker(target, dot_id, title, node):
         text = title if node not in values else f"{title} = {summary(values[node])}"
@@ -264,9 +276,31 @@ def to_dot(
     return dot.source
 
 
-def _graph_title(output: Node, name: str = "J") -> str:
-    """"J = <the function's text>", cut to MAX_TITLE_CHARS, as an HTML-like label."""
-    text = f"{name} = {to_text(output)}"
+def _user_names(names: Mapping[str, Node], order: Sequence[Node]) -> dict[int, str]:
+    """{id(node): the user's name} for the drawn operations that the user named.
+
+    The first name of a node wins; a leaf keeps its own label, and a name that
+    is also a variable of the graph is skipped (it would read as that variable).
+    """
+    variables = {node.name for node in order if node.is_var}
+    drawn = {id(node) for node in order}
+    chosen: dict[int, str] = {}
+    for user_name, node in names.items():
+        if not isinstance(node, Node) or node.is_leaf or id(node) not in drawn or id(node) in chosen:
+            continue
+        if not isinstance(user_name, str) or user_name in variables:
+            continue
+        chosen[id(node)] = user_name
+    return chosen
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 1] + "…"
+
+
+def _graph_title(output: Node, name: str = "J", written: Mapping[Node, tuple] | None = None) -> str:
+    """"J = <the function's text>" as ``str(Function)`` prints it, cut to MAX_TITLE_CHARS, as an HTML-like label."""
+    text = f"{name} = {to_text(output, written)}"
     if len(text) > MAX_TITLE_CHARS:
         text = text[: MAX_TITLE_CHARS - 1] + "…"
     return f"<{_html(text)}>"

@@ -101,7 +101,8 @@ def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_no
         values = {**bindings, **columns}
     try:
         dot_text = to_dot(function.output, wrt_nodes, graph=kind, values=values,
-                          rankdir=rankdir, max_nodes=max_nodes)
+                          rankdir=rankdir, max_nodes=max_nodes, names=function.definitions,
+                          written=function.written)
     except DrawingTooLarge as exc:
         what = "the function alone has" if exc.function_alone else "the drawing would have"
         less = "draw less (--graph function or fewer --wrt names) or " if exc.derivatives and not exc.function_alone else ""
