@@ -619,6 +619,104 @@ def test_title_keeps_the_written_order(runner):
     for text in ("z + y + a", "b*x + a - y"):
         result = runner.invoke(cli, ["render", text, "--format", "dot"])
         assert result.exit_code == 0
-        assert f"label=<J = {str(parse(text))}>" in result.stdout
-        assert f"label=<J = {str(parse(text))}>" in parse(text).to_dot()
+        assert f"label=<J = {parse(text)!s}>" in result.stdout
+        assert f"label=<J = {parse(text)!s}>" in parse(text).to_dot()
     assert "label=<J = z + y + a>" in parse("z + y + a").to_dot()
+
+
+# ---------------------------------------------------------------- dot never outlives exprgrad
+
+
+def _children(pid: int) -> list[int]:
+    """The live (not yet dead) child processes of ``pid``, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] not in "ZX":
+                found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in "ZX"  # a zombie is dead, waiting to be reaped
+
+
+def _tower(depth: int) -> str:
+    text = "x"
+    for _ in range(depth):
+        text = f"x^({text})"
+    return text
+
+
+@needs_dot
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP", "SIGINT", "SIGKILL"])
+def test_dot_dies_with_exprgrad(tmp_path, name):
+    import signal
+    import time
+
+    number = getattr(signal, name)
+    if name == "SIGKILL" and not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux's")
+    expr = tmp_path / "tower.txt"
+    expr.write_text(_tower(150), encoding="utf-8")
+    picture = tmp_path / "t.svg"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "exprgrad", "render", f"@{expr}", "-o", str(picture)],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    dots: list[int] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not dots and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+            dots = _children(process.pid)
+        assert dots, "dot was never started"
+        time.sleep(0.2)  # dot is busy laying out
+        process.send_signal(number)
+        returncode = process.wait(timeout=10)
+        gone = time.monotonic() + 2
+        while any(_alive(pid) for pid in dots) and time.monotonic() < gone:
+            time.sleep(0.05)
+        assert not any(_alive(pid) for pid in dots), f"dot outlived exprgrad after {name}"
+        assert returncode == (130 if name == "SIGINT" else -number)
+        assert not picture.exists() and not list(tmp_path.glob("*.svg*"))
+    finally:
+        process.kill()
+        process.communicate()
+        for pid in dots:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_dot_runner_leaves_signal_handlers_as_they_were():
+    import signal
+    import threading
+
+    def own(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGHUP, own)
+    try:
+        assert R.render("digraph { n0 }", "dot") == b"digraph { n0 }"
+        if HAS_DOT:
+            assert R.render("digraph { n0 }", "svg").lstrip().startswith(b"<?xml")
+            # Off the main thread, too (no handler can be installed there).
+            results = []
+            worker = threading.Thread(target=lambda: results.append(R.render("digraph { n0 }", "svg")))
+            worker.start()
+            worker.join()
+            assert results and b"<svg" in results[0]
+        assert signal.getsignal(signal.SIGHUP) is own
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGHUP, previous)
