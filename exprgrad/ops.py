@@ -351,10 +351,11 @@ def _logsumexp_partials(node):
 
 
 def _where_partials(node):
-    """where(c, a, b): d/da = [c != 0], d/db = 1 - [c != 0], d/dc = 0 (a jump, not a slope)."""
+    """where(c, a, b): d/da = where(c, 1, 0), d/db = where(c, 0, 1), d/dc = 0 (a jump, not a slope)."""
     c = node.inputs[0]
-    picks_a = c if c.op in _BOOLEAN_OPS else call("ne", c, ZERO)
-    return (None, picks_a, sub(ONE, picks_a))
+    # As masks, not 0/1 factors: the product with the branch's own partial is
+    # where(c, partial, 0), so the untaken branch's (sqrt'(x) at x < 0) is unused.
+    return (None, where(c, ONE, ZERO), where(c, ZERO, ONE))
 
 
 # ---------------------------------------------------------------- the registry
@@ -535,8 +536,13 @@ def add(*terms: Node) -> Node:
     if len(kept) == 1:
         return kept[0]
     if len(kept) == 2:
-        # x + (-y) is x - y: simpler to read and to differentiate.
         a, b = kept
+        if a.op == b.op == "where" and a.inputs[0] is b.inputs[0]:
+            # where(c, u, 0) + where(c, 0, v) -> where(c, u, v): the derivative of a where
+            _, u1, v1 = a.inputs
+            _, u2, v2 = b.inputs
+            return where(a.inputs[0], add(u1, u2), add(v1, v2))
+        # x + (-y) is x - y: simpler to read and to differentiate.
         if b.op == "neg" and a.op != "neg":
             return sub(a, b.inputs[0])
         if a.op == "neg" and b.op != "neg":
@@ -579,7 +585,14 @@ def neg(x: Node) -> Node:
 
 
 def mul(*factors: Node) -> Node:
-    """x0 * x1 * ...: x*0 -> 0, x*1 -> x, constants folded, signs pulled out front."""
+    """x0 * x1 * ...: x*0 -> 0, x*1 -> x, constants folded, signs pulled out front.
+
+    A factor where(c, u, 0) becomes the outer where(c, u*rest, 0) (see ``_masked``).
+    """
+    return _mul(factors, True)
+
+
+def _mul(factors, lift: bool) -> Node:
     if len(factors) == 1:
         return factors[0]
     kept, coefficient, negative = [], 1.0, False
@@ -597,7 +610,11 @@ def mul(*factors: Node) -> Node:
         coefficient, negative = -coefficient, not negative
     if coefficient != 1.0 or not kept:
         kept.append(graph.const(coefficient))
-    node = kept[0] if len(kept) == 1 else graph.apply("mul", _ordered(kept))
+    masked = _masked(kept) if lift else None
+    if masked is not None:
+        node = masked
+    else:
+        node = kept[0] if len(kept) == 1 else graph.apply("mul", _ordered(kept))
     return neg(node) if negative else node
 
 
@@ -632,6 +649,44 @@ def _softmax(u: Node, exponents: list[Node]) -> Node:
     return call("exp", sub(u, call("logsumexp", *exponents)))
 
 
+def _mask(node: Node) -> tuple[Node, Node, bool] | None:
+    """(c, u, zero_first) when node is where(c, u, 0) or where(c, 0, u)."""
+    if node.op == "where":
+        c, a, b = node.inputs
+        if _is(b, 0.0):
+            return c, a, False
+        if _is(a, 0.0):
+            return c, b, True
+    return None
+
+
+def _masked(factors: list[Node]) -> Node | None:
+    """A product with a factor where(c, u, 0) as where(c, u*rest, 0).
+
+    Equal wherever the product is defined; where c picks 0 the rest is not
+    used, so a non-finite value (or derivative) of the branch not taken
+    (sqrt(x) at x < 0) cannot make it nan. None: no such factor, or the only one.
+    """
+    if len(factors) < 2:
+        return None
+    masks, inner = [], []
+    for factor in factors:
+        mask = _mask(factor)
+        if mask is None:
+            inner.append(factor)
+        else:
+            masks.append(mask)
+            inner.append(mask[1])
+    if not masks:
+        return None
+    # All masks at once, the inner product without lifting again: building
+    # never recurses on the nesting depth of the branches.
+    node = _mul(inner, False)
+    for c, _, zero_first in reversed(masks):
+        node = where(c, ZERO, node) if zero_first else where(c, node, ZERO)
+    return node
+
+
 def div(x: Node, y: Node) -> Node:
     """x / y: x/1 -> x, 0/y -> 0, constants folded when exact, signs pulled out.
 
@@ -643,6 +698,12 @@ def div(x: Node, y: Node) -> Node:
         return x
     if _is(x, 0.0):
         return ZERO
+    mask = _mask(x)
+    if mask is not None and x.op == "where":
+        # where(c, u, 0)/y -> where(c, u/y, 0): y is not used where c picks 0
+        c, u, zero_first = mask
+        inner = div(u, y)
+        return where(c, ZERO, inner) if zero_first else where(c, inner, ZERO)
     if x.op == "exp" or _is(x, 1.0):
         exponents = _exponents(y)
         if exponents is not None:

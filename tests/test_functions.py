@@ -166,9 +166,9 @@ def test_where_derivatives_go_to_the_chosen_branch():
     slope = parse("where(a > 0, a^2, 3*a)").diff("a")
     assert slope.evaluate(a=2.0) == 4.0 and slope.evaluate(a=-2.0) == 3.0
     d = diff(parse("where(x > 0, a*x, b)", columns=["x"]).output, [a, b, x])
-    assert to_text(d["a"]) == "x*(x > 0)"
-    assert to_text(d["b"]) == "1 - (x > 0)"
-    assert to_text(d["x"]) == "a*(x > 0)"
+    assert to_text(d["a"]) == "where(x > 0, x, 0)"
+    assert to_text(d["b"]) == "where(x > 0, 0, 1)"
+    assert to_text(d["x"]) == "where(x > 0, a, 0)"
 
 
 def test_polygamma_order_must_be_a_whole_number():
@@ -332,10 +332,30 @@ def test_a_power_of_a_comparison_is_the_comparison():
     assert parse("(a > b)^-1").output is not parse("a > b").output  # 1/0 where it is false
 
 
-def test_readme_where_example_has_a_finite_derivative():
-    slope = parse("where(x > 0, sqrt(where(x > 0, x, 1)), 0)").diff("x")
-    assert slope.evaluate(x=-1.0) == 0.0 and slope.evaluate(x=4.0) == 0.25
-    assert math.isnan(parse("where(x > 0, sqrt(x), 0)").diff("x").evaluate(x=-1.0))
+@pytest.mark.parametrize(
+    "text, x, first, second",
+    [
+        ("where(x > 0, sqrt(x), 0)", -1.0, 0.0, 0.0),
+        ("where(x > 0, sqrt(x), 0)", 4.0, 0.25, -1 / 32),
+        ("where(x < 0, 0, log(x))", -2.0, 0.0, 0.0),
+        ("where(x > 0, sqrt(x), x^2)", -3.0, -6.0, 2.0),
+        ("where(x > 0, 0, sqrt(-x))*3", 4.0, 0.0, 0.0),
+        ("a*where(x > 0, log(x), 0) + 1", -1.0, 0.0, 0.0),
+        ("where(x > 0, sqrt(x), 0)/(x + 2)", -1.0, 0.0, 0.0),
+        ("where(x > 1, where(x > 2, sqrt(x - 2), 0), 0)", 1.5, 0.0, 0.0),
+    ],
+)
+def test_the_branch_not_taken_never_reaches_a_derivative(text, x, first, second):
+    f = parse(text)
+    slope = f.diff("x")
+    assert slope.evaluate(x=x, a=2.0) == pytest.approx(first, abs=0)
+    assert slope.diff("x").evaluate(x=x, a=2.0) == pytest.approx(second, abs=0)
+
+
+def test_where_derivative_prints_as_a_where():
+    assert to_text(parse("where(x > 0, sqrt(x), 0)").diff("x").output) == "where(x > 0, 1/(2*sqrt(x)), 0)"
+    assert to_text(parse("where(x > 0, a*x, b*x)").diff("x").output) == "where(x > 0, a, b)"
+    assert to_text(parse("(a < b)*c").output) == "c*(a < b)"  # a product the user wrote stays theirs
 
 
 def test_readme_language_section_names_every_function():
