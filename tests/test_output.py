@@ -466,6 +466,51 @@ def test_caret_follows_the_escapes():
     assert visible_lines(past_the_end) == past_the_end.split("\n")
 
 
+def _caret_target(lines: list[str], columns) -> str:
+    """What the caret line points at: the text of the shown line from the caret's column on."""
+    shown, caret = lines
+    column = caret.index("^")
+    taken, position = 0, 0
+    while taken < column and position < len(shown):
+        taken += columns(shown[position])
+        position += 1
+    return shown[position:]
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1", "cp1252", "utf-8"])
+@pytest.mark.parametrize(
+    "source,column",
+    [("θ+", 2), ("é+θ+", 4), ("θθθ+)", 4), ("a+\x1b+θ", 4), ("∂+😀+)", 4), ("中文+)", 3), ("é+)", 2)],
+)
+def test_caret_follows_the_encoding_escapes(encoding, source, column):
+    lines = visible_lines(f"error: bad\n  {source}\n  {' ' * column}^", encoding)
+    shown, caret = lines[1:]
+    shown.encode(encoding)  # every character the stream cannot represent is escaped
+    expected = streams._escaped(source[column:], encoding)
+    assert _caret_target([shown, caret], streams._columns) == expected
+    assert caret.strip() == "^" * max(1, streams._columns(streams._escaped(source[column : column + 1], encoding)))
+
+
+def test_show_message_aligns_the_caret_on_a_narrow_stderr(monkeypatch):
+    import io
+
+    for encoding, shown in (("latin-1", "  \\u03b8+"), ("ascii", "  \\xe9+\\u03b8+")):
+        source = "θ+" if encoding == "latin-1" else "é+θ+"
+        buffer = io.BytesIO()
+        monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(buffer, encoding=encoding))
+        streams.show_message("error", f"line 1: the input ended\n  {source}\n  {' ' * len(source)}^")
+        sys.stderr.flush()
+        lines = buffer.getvalue().decode(encoding).splitlines()
+        assert lines[1] == shown and lines[2] == " " * len(shown) + "^"
+
+
+def test_cli_caret_sits_at_the_end_of_the_input_on_a_latin1_stderr(tmp_path):
+    done = run_exprgrad(["eval", "θ+", "--at", "θ=1"], tmp_path, env={"PYTHONIOENCODING": "latin-1"})
+    assert done.returncode == 2
+    lines = done.stderr.decode("latin-1").splitlines()
+    assert lines[1] == "  \\u03b8+" and lines[2] == " " * len(lines[1]) + "^"
+
+
 def test_overlong_lines_and_messages_are_cut():
     line = visible_lines("error: " + "z" * 1_000_000)
     assert len(line) == 1 and len(line[0]) < MESSAGE_WIDTH + 50

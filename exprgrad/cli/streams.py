@@ -29,29 +29,33 @@ def show_message(prefix: str, message: str) -> None:
     """``prefix: message`` on stderr, whatever the message holds: control and other
     invisible characters are escaped visibly (``\\x1b``), an overlong line is cut
     with an ellipsis, and what stderr's encoding cannot represent is written as
-    a backslash escape, so writing a message never fails."""
-    text = "\n".join(visible_lines(f"{prefix}: {message}"))
+    a backslash escape (``\\u03b8``), so writing a message never fails. A caret
+    line still points at its characters after every escape."""
     encoding = getattr(sys.stderr, "encoding", None) or "ascii"
     try:
-        "\N{HORIZONTAL ELLIPSIS}".encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        text = text.replace("\N{HORIZONTAL ELLIPSIS}", "...")
-    try:
-        text = text.encode(encoding, "backslashreplace").decode(encoding)
+        "".encode(encoding)
     except LookupError:
-        text = text.encode("ascii", "backslashreplace").decode("ascii")
+        encoding = "ascii"
+    text = "\n".join(visible_lines(f"{prefix}: {message}", encoding))
+    # Already representable: a safety net only.
+    text = text.encode(encoding, "backslashreplace").decode(encoding)
     click.echo(text, err=True)
 
 
-def visible_lines(message: str) -> list[str]:
+def visible_lines(message: str, encoding: str | None = None) -> list[str]:
     """The lines of a message as they may be shown on a terminal.
 
     Newlines separate lines; every other character that does not print
-    (``\\r``, ``\\x1b``, ``\\t``, U+202E) becomes its Python escape. A caret line
+    (``\\r``, ``\\x1b``, ``\\t``, U+202E) becomes its Python escape, and so does
+    every character ``encoding`` (None: any) cannot represent. A caret line
     (spaces and ``^``) under a line is moved with the escapes so that it still
-    points at the same characters; a line longer than MESSAGE_WIDTH is cut
-    around its caret.
+    points at the same characters, in terminal columns (a wide character
+    such as 中 takes two, a combining accent none); a line longer than
+    MESSAGE_WIDTH is cut around its caret.
     """
+    ellipsis = "\N{HORIZONTAL ELLIPSIS}"
+    if encoding is not None and not _encodable(ellipsis, encoding):
+        ellipsis = "..."
     raw = message.split("\n")
     lines: list[str] = []
     index = 0
@@ -59,40 +63,72 @@ def visible_lines(message: str) -> list[str]:
         line = raw[index]
         caret = _CARET_LINE.fullmatch(raw[index + 1]) if index + 1 < len(raw) else None
         if caret is not None and len(raw[index + 1]) <= len(line) + 1:
-            lines.extend(_with_caret(line, len(caret.group(1)), len(caret.group(2))))
+            lines.extend(_with_caret(line, len(caret.group(1)), len(caret.group(2)), encoding, ellipsis))
             index += 2
         else:
-            lines.append(_cut(_escaped(line[: MESSAGE_WIDTH + 1]), len(line)))
+            lines.append(_cut(_escaped(line[: MESSAGE_WIDTH + 1], encoding), len(line), ellipsis))
             index += 1
     if index < len(raw):
-        lines.append(f"\N{HORIZONTAL ELLIPSIS} ({len(raw) - index:,} more lines)")
+        lines.append(f"{ellipsis} ({len(raw) - index:,} more lines)")
     return lines
 
 
-def _escaped(text: str) -> str:
-    if text.isprintable():
+def _encodable(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def _escaped(text: str, encoding: str | None = None) -> str:
+    """``text`` with what does not print, or what ``encoding`` cannot represent, as escapes."""
+    if text.isprintable() and (encoding is None or _encodable(text, encoding)):
         return text
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+    return "".join(
+        char if char.isprintable() and (encoding is None or _encodable(char, encoding)) else _escape(char)
+        for char in text
+    )
 
 
-def _cut(shown: str, length: int) -> str:
+def _escape(char: str) -> str:
+    if char.isprintable():  # printable but not representable: as backslashreplace writes it
+        code = ord(char)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return repr(char)[1:-1]
+
+
+def _columns(text: str) -> int:
+    """How many terminal columns ``text`` takes: two for a wide character, none for a combining one."""
+    if text.isascii():
+        return len(text)
+    width = 0
+    for char in text:
+        if unicodedata.combining(char):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def _cut(shown: str, length: int, ellipsis: str = "\N{HORIZONTAL ELLIPSIS}") -> str:
     """``shown`` (an escaped prefix of a ``length``-character line) cut to MESSAGE_WIDTH."""
     if len(shown) <= MESSAGE_WIDTH and length <= MESSAGE_WIDTH:
         return shown
-    return shown[:MESSAGE_WIDTH] + f"\N{HORIZONTAL ELLIPSIS} ({length:,} characters in all)"
+    return shown[:MESSAGE_WIDTH] + f"{ellipsis} ({length:,} characters in all)"
 
 
-def _with_caret(line: str, start: int, width: int) -> list[str]:
+def _with_caret(line: str, start: int, width: int, encoding: str | None = None,
+                ellipsis: str = "\N{HORIZONTAL ELLIPSIS}") -> list[str]:
     """A source line and the caret under line[start:start + width], escaped and cut."""
     begin = 0
     if len(line) > MESSAGE_WIDTH:
         begin = max(0, min(start - MESSAGE_WIDTH // 2, len(line) - MESSAGE_WIDTH))
     end = begin + MESSAGE_WIDTH
     stop = min(start + width, end)
-    before = ("  \N{HORIZONTAL ELLIPSIS}" if begin > 0 else "") + _escaped(line[begin:start])
-    marked = _escaped(line[start:stop])  # empty when the caret is just past the end
-    after = _escaped(line[stop:end]) + ("\N{HORIZONTAL ELLIPSIS}" if end < len(line) else "")
-    return [before + marked + after, " " * len(before) + "^" * max(1, len(marked))]
+    before = (f"  {ellipsis}" if begin > 0 else "") + _escaped(line[begin:start], encoding)
+    marked = _escaped(line[start:stop], encoding)  # empty when the caret is just past the end
+    after = _escaped(line[stop:end], encoding) + (ellipsis if end < len(line) else "")
+    return [before + marked + after, " " * _columns(before) + "^" * max(1, _columns(marked))]
 
 
 def show_unencodable(exc: UnicodeEncodeError) -> int:
