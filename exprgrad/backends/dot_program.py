@@ -14,6 +14,7 @@ build DOT text (``render.to_dot`` does), or import the ``graphviz`` package.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -163,12 +164,10 @@ def _die_with_parent():
     if not sys.platform.startswith("linux"):
         return None
     try:
-        import ctypes
-
         prctl = ctypes.CDLL(None, use_errno=True).prctl
         prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
         prctl.restype = ctypes.c_int
-    except (ImportError, OSError, AttributeError):
+    except (OSError, AttributeError):
         return None
     parent = os.getpid()
 
