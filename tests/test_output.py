@@ -480,7 +480,8 @@ def _caret_target(lines: list[str], columns) -> str:
 @pytest.mark.parametrize("encoding", ["ascii", "latin-1", "cp1252", "utf-8"])
 @pytest.mark.parametrize(
     "source,column",
-    [("θ+", 2), ("é+θ+", 4), ("θθθ+)", 4), ("a+\x1b+θ", 4), ("∂+😀+)", 4), ("中文+)", 3), ("é+)", 2)],
+    [("θ+", 2), ("é+θ+", 4), ("θθθ+)", 4), ("a+\x1b+θ", 4), ("∂+😀+)", 4), ("中文+)", 3), ("é+)", 2),
+     ("…+a+θ+)", 6)],
 )
 def test_caret_follows_the_encoding_escapes(encoding, source, column):
     lines = visible_lines(f"error: bad\n  {source}\n  {' ' * column}^", encoding)
@@ -502,6 +503,12 @@ def test_show_message_aligns_the_caret_on_a_narrow_stderr(monkeypatch):
         sys.stderr.flush()
         lines = buffer.getvalue().decode(encoding).splitlines()
         assert lines[1] == shown and lines[2] == " " * len(shown) + "^"
+    # A window of a long line starts with an ellipsis: three dots where it cannot be written.
+    buffer = io.BytesIO()
+    monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(buffer, encoding="ascii"))
+    streams.show_message("error", "line 1: bad\n  …+θ+)\n      ^")
+    sys.stderr.flush()
+    assert buffer.getvalue().decode("ascii").splitlines()[1:] == ["  ...+\\u03b8+)", " " * 13 + "^"]
 
 
 def test_cli_caret_sits_at_the_end_of_the_input_on_a_latin1_stderr(tmp_path):

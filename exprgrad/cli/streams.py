@@ -92,6 +92,8 @@ def _escaped(text: str, encoding: str | None = None) -> str:
 
 
 def _escape(char: str) -> str:
+    if char == "\N{HORIZONTAL ELLIPSIS}":
+        return "..."
     if char.isprintable():  # printable but not representable: as backslashreplace writes it
         code = ord(char)
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
