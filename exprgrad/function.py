@@ -149,10 +149,13 @@ class Function:
     def grad(self, names: str | Iterable[str] | None = None) -> dict[str, Function]:
         """Partial derivatives for ``names`` (default: every parameter), one reverse sweep."""
         wrt = self._wrt(names)
-        return {
+        partials = {
             name: Function(simplify(node), derivative_of=(*self.derivative_of, name))
             for name, node in diff(self.output, wrt).items()
         }
+        for partial in partials.values():
+            partial.written = self.written  # printed in the order of the terms they came from
+        return partials
 
     def hessian(self, names: str | Iterable[str] | None = None) -> dict[str, dict[str, Function]]:
         """Second partial derivatives for ``names`` (default: every parameter)."""

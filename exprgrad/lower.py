@@ -86,6 +86,18 @@ def _scan(expr) -> _Scan:
     return found
 
 
+class Written(dict):
+    """The sums of a program's text, {node: operands in the order written}
+    (first writing wins), and ``first_use``: where each parameter or column
+    first appears in the text ({var node: (line, column)}), by which printers
+    order the terms of sums built later from the written terms (a derivative's
+    b + a of b*x + a*x)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.first_use: dict[Node, tuple[int, int]] = {}
+
+
 class _Lowering:
     def __init__(self, program: A.Program, columns: Collection[str] | None):
         self.program = program
@@ -112,7 +124,7 @@ class _Lowering:
         self._check_look_alikes(columns)
         self.columns = self._decide_columns(columns)
         self.lowered: dict[str, Node] = {}
-        self.written: dict[Node, tuple[Node, ...]] = {}  # sums: their terms as written
+        self.written = Written()  # sums: their terms as written; names: their first use
         # Each plain name means one node for the whole program (a definition is
         # lowered before every use of it), so it is resolved once.
         self.resolved: dict[str, Node] = {}
@@ -297,6 +309,17 @@ class _Lowering:
             self._remember_order(subtracted, minus)
         return ops.sub(total, subtracted) if minus else total
 
+    def record_first_uses(self) -> None:
+        """``written.first_use``: the first (line, column) in the text of each name that is a variable."""
+        first = self.written.first_use
+        for scan in self._all_scans():
+            for use in scan.uses:
+                node = self.resolved.get(use.name)
+                if node is not None and node.is_var:
+                    where = (use.span.line, use.span.column)
+                    if node not in first or where < first[node]:
+                        first[node] = where
+
     def _remember_order(self, built: Node, terms: list[Node]) -> None:
         """Printers keep a sum's terms in the order written (first writing wins)."""
         same = len(terms) > 1 and len(built.inputs) == len(terms) and built not in self.written
@@ -377,15 +400,17 @@ def lower(program: A.Program, columns: Collection[str] | None = None) -> Node:
 
 def lower_named(
     program: A.Program, columns: Collection[str] | None = None
-) -> tuple[Node, dict[str, Node], dict[Node, tuple[Node, ...]]]:
+) -> tuple[Node, dict[str, Node], Written]:
     """Like ``lower``, with what printers need to follow the user's text.
 
     Returns:
         (output, definitions, written): the nodes of the user's definitions
         ({name: node}, in definition order), which printers call by the
         user's name (``h1``) instead of t1; and the sums in the order their
-        terms were written ({node: operands}; first writing wins).
+        terms were written ({node: operands}; first writing wins), a
+        ``Written`` that also says where each variable is first used.
     """
     lowering = _Lowering(program, columns)
     output = lowering.run()
+    lowering.record_first_uses()
     return output, dict(lowering.lowered), lowering.written

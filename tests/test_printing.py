@@ -275,3 +275,54 @@ def test_written_order_reaches_derivatives_and_two_term_python_sums(runner):
     source = exprgrad.parse("a*x + b", columns=["x"]).python()
     assert "return a * x + b" in source
     assert exprgrad.parse("c + b*x + a*x^2", columns=["x"]).latex() == "c + b x + a {x}^{2}"
+
+
+@pytest.mark.parametrize(
+    ("text", "wrt", "printed"),
+    [
+        ("b*x + a*x", "x", "b + a"),  # the terms' sources b*x, a*x in the order written
+        ("a*x + b*x", "x", "a + b"),
+        ("c*x + b*x + a*x", "x", "c + b + a"),
+        ("x^2 + a*x", "x", "2*x + a"),  # textbook order would put a first
+        ("a*x + x^2", "x", "a + 2*x"),
+        ("y*c + x*y^2", "y", "c + 2*x*y"),  # y is used first, in c's term: the term ranks by x
+        ("sin(b*x + a*x)", "x", "b*cos(b*x + a*x) + a*cos(b*x + a*x)"),  # the shared factor does not count
+        ("h = b*x + a*x\nh^2", "x", "2*b*(b*x + a*x) + 2*a*(b*x + a*x)"),  # a definition's terms
+        ("x + x^3", "x", "3*x^2 + 1"),  # the 1 holds no variable of the text: textbook order
+    ],
+)
+def test_sums_built_by_diff_follow_the_written_order_of_their_sources(runner, text, wrt, printed):
+    import exprgrad
+    from exprgrad.cli import cli
+
+    f = exprgrad.parse(text)
+    assert str(f.diff(wrt)) == printed  # the Python API
+    result = runner.invoke(cli, ["diff", text, "--wrt", wrt, "--let", "never"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].endswith(f" = {printed}"), result.stdout
+
+
+def test_built_sums_follow_the_written_order_in_latex_and_python(runner):
+    from exprgrad.cli import cli
+
+    latex = runner.invoke(cli, ["diff", "b*x + a*x", "--wrt", "x", "--format", "latex"]).stdout
+    assert latex.strip().endswith("= b + a")
+    python = runner.invoke(cli, ["diff", "b*x + a*x", "--wrt", "x", "--format", "python"]).stdout
+    assert "b + a" in python
+    json_text = runner.invoke(cli, ["diff", "b*x + a*x", "--wrt", "x", "--format", "json"]).stdout
+    assert '"x": "b + a"' in json_text
+
+
+def test_written_order_of_built_sums_needs_the_text():
+    # A graph built in Python has no text: textbook order, as before.
+    a, b = graph.var("a"), graph.var("b")
+    assert to_text(ops.add(b, a)) == "a + b"
+    from exprgrad.lower import Written
+
+    written = Written()
+    written.first_use.update({b: (1, 1), a: (1, 7)})
+    assert to_text(ops.add(b, a), written) == "b + a"
+    assert to_text(ops.add(b, ops.const(1.0)), written) == "b + 1"  # the 1 has no place: textbook
+    tied = Written()
+    tied.first_use.update({a: (1, 1), b: (1, 1)})
+    assert to_text(ops.add(b, a), tied) == "a + b"

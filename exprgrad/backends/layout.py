@@ -13,7 +13,10 @@ registry entry (``text``/``latex``/``python``, ``notation``, ``precedence``,
 ``assoc``, ``associative``, ``commutative``) through the style's template.
 
 Layout: operands of a commutative op are put in a textbook order (sums by
-degree, products with the number first); a negated term of a sum prints with
+degree, products with the number first), except sums in the order their
+terms were written (``written``, as lowering records it) and, when it says
+where each variable was first written (``lower.Written.first_use``), sums
+built later from written terms (a derivative's b + a of b*x + a*x); a negated term of a sum prints with
 the subtraction's template (a + (-b) reads a - b) and a subtracted sum term
 by term (a - (b + c) reads a - b - c). A faithful style (Python source) keeps
 graph order and every nesting instead, so it rounds exactly as the evaluator.
@@ -219,12 +222,56 @@ class Layout:
         for node, operands in (written or {}).items():
             if sorted(map(id, operands)) == sorted(map(id, node.inputs)):
                 self.written[id(node)] = tuple(operands)
+        first_use = getattr(written, "first_use", None)  # lower.Written: where names first appear
+        if first_use:
+            self._order_built_sums(order, first_use)
         self.forms: dict = {}  # op name (or name and operand count) -> form
         self.docs: dict[int, list] = {}
         self.prec: dict[int, int] = {}
         self.extra: list[Node] = []  # leaves made while printing; measured first
         for node in order:
             self._doc(node)
+
+    def _order_built_sums(self, order: Sequence[Node], first_use: Mapping[Node, tuple]) -> None:
+        """Sums not in the text (a derivative's b + a of b*x + a*x) in the order their
+        terms' sources were written: each term ranks by the last-written variable
+        among its own factors (factors every term shares, such as the chain rule's
+        outer derivative, are left out). A sum keeps the textbook order when a
+        term has no written variable or two terms rank the same."""
+        if _ADDITIVE is None:
+            return
+        plus = _ADDITIVE[0].name
+        last: dict[int, tuple | None] = {}  # node -> its last-written variable's position
+        for node in order:
+            if node.is_leaf:
+                last[id(node)] = first_use.get(node)
+            else:
+                known = [p for p in (last[id(c)] for c in node.inputs) if p is not None]
+                last[id(node)] = max(known) if known else None
+            if node.op == plus and id(node) not in self.written and len(node.inputs) > 1:
+                ranked = self._written_ranks(node, last)
+                if ranked is not None:
+                    self.written[id(node)] = ranked
+
+    def _written_ranks(self, node: Node, last: Mapping[int, tuple | None]) -> tuple | None:
+        """``node``'s operands in the written order of their sources, or None when it cannot tell."""
+        factor_lists = []
+        for operand in node.inputs:
+            term = _positive(operand) or operand
+            spec = None if term.is_leaf else OPS[term.op]
+            product = spec is not None and spec.notation == "infix" and spec.commutative and spec.precedence == PREC_MUL
+            factor_lists.append(term.inputs if product else (term,))
+        shared = set.intersection(*({id(f) for f in factors} for factors in factor_lists))
+        ranks = []
+        for factors in factor_lists:
+            known = [last.get(id(f)) for f in factors if id(f) not in shared]
+            known = [p for p in known if p is not None]
+            if not known:
+                return None
+            ranks.append(max(known))
+        if len(set(ranks)) < len(ranks):
+            return None
+        return tuple(operand for _, operand in sorted(zip(ranks, node.inputs), key=lambda pair: pair[0]))
 
     def form(self, spec: OpSpec, count: int = 2) -> _Form:
         key = (spec.name, count) if spec.arity == ops.VARIADIC else spec.name
