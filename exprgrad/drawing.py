@@ -117,6 +117,10 @@ def to_dot(
                             argument="output")
     if isinstance(wrt_nodes, (str, Node)) or not all(isinstance(n, Node) for n in wrt_nodes):
         raise ArgumentError("must be a list of variable nodes (Function.to_dot takes names)", argument="wrt_nodes")
+    for argument, mapping in (("names", names), ("written", written)):
+        if mapping is not None and not isinstance(mapping, Mapping):
+            raise ArgumentError(f"must be a dict (Function.definitions, Function.written), got "
+                                f"{type(mapping).__name__}", argument=argument)
     render_backend.check_options(rankdir, max_nodes)
     kind, wrt_nodes = _choose(output, wrt_nodes, graph)
     # The function first: differentiating costs time in proportion to it, so a

@@ -605,6 +605,12 @@ def test_user_names_skip_leaves_variables_and_second_names():
     assert any(label.startswith("t = ") for label in labels) and not any(label.startswith("a = ") for label in labels)
 
 
+def test_names_that_are_not_a_mapping_are_refused():
+    for argument in ("names", "written"):
+        with pytest.raises(ExprgradError, match=f"{argument}: must be a dict"):
+            D.to_dot(parse("a*b").output, **{argument: ["h"]})
+
+
 def test_hostile_definition_names_stay_escaped():
     a, b = graph.var("a"), graph.var("b")
     top = ops.call("exp", ops.mul(a, b))
