@@ -12,7 +12,9 @@ differentiates).
 One DOT node per interned node, so a shared subexpression is drawn once (the
 DAG, not a tree); DOT ids are topological indices (n0, n1, ...), so the same
 input gives the same text byte for byte. Operations are labelled from their
-registry entry (``OpSpec.text``); every user-supplied name goes through
+registry entry (``OpSpec.text``), after the user's own name for a definition
+(``h1 = sigmoid``, from ``Function.definitions``); the title is the function
+as ``str(Function)`` prints it (``Function.written``). Every user-supplied name goes through
 ``_html``, so quotes, backslashes, <, >, & and control characters cannot break
 the DOT or the SVG.
 
