@@ -310,13 +310,20 @@ def _normcdf_partials(node):
 
 
 def _lognormcdf_partials(node):
-    """d lognormcdf(x)/dx = density/cdf, as exp(-x^2/2 - lognormcdf(x))/sqrt(2*pi).
+    """d lognormcdf(x)/dx = density/cdf = invmills(x), finite and accurate for every x."""
+    return (call("invmills", node.inputs[0]),)
 
-    The ratio is formed in logs, so it stays finite where both the density
-    and the CDF underflow (x = -40 gives about 40, not 0/0).
-    """
+
+def _invmills_partials(node):
+    """d invmills(x)/dx = -invmills(x)*(x + invmills(x)) = dinvmills(x), computed without cancellation."""
+    return (call("dinvmills", node.inputs[0]),)
+
+
+def _dinvmills_partials(node):
+    """d dinvmills(x)/dx = -(d*(x + r) + r*(1 + d)), r = invmills(x), d = dinvmills(x)."""
     x = node.inputs[0]
-    return (div(call("exp", sub(_half_square(x), node)), _sqrt_two_pi()),)
+    r = call("invmills", x)
+    return (neg(add(mul(node, add(x, r)), mul(r, add(ONE, node)))),)
 
 
 def _sqrt_two_pi():
@@ -442,6 +449,10 @@ _ENTRIES = [
         python="_normcdf($0)", python_helper=kernels.scipy_source("normcdf", "ndtr")),
     _fn("lognormcdf", kernels.lognormcdf, _lognormcdf_partials, latex=r"\log\Phi\left($0\right)",
         python="_lognormcdf($0)", python_helper=kernels.scipy_source("lognormcdf", "log_ndtr")),
+    _fn("invmills", kernels.invmills, _invmills_partials, latex=r"\lambda\left($0\right)",
+        python="_invmills($0)", python_helper=kernels.INVMILLS_SOURCE),
+    _fn("dinvmills", kernels.dinvmills, _dinvmills_partials, latex=r"\lambda'\left($0\right)",
+        python="_dinvmills($0)", python_helper=kernels.DINVMILLS_SOURCE),
     _fn("lgamma", kernels.lgamma, _lgamma_partials, latex=r"\log\Gamma\left($0\right)",
         python="_lgamma($0)", python_helper=kernels.scipy_source("lgamma", "gammaln")),
     _fn("digamma", kernels.digamma, _digamma_partials, latex=r"\psi\left($0\right)",

@@ -31,6 +31,8 @@ REFERENCE = {
     "erf": (special.erf, 0.5), "erfc": (special.erfc, 0.5), "normcdf": (special.ndtr, -1.0),
     "lognormcdf": (special.log_ndtr, -3.0), "lgamma": (special.gammaln, 2.5),
     "digamma": (special.psi, 2.5),
+    "invmills": (lambda v: special.ndtr(v) ** -1 * np.exp(-v * v / 2) / np.sqrt(2 * np.pi), -1.0),
+    "dinvmills": (lambda v: (lambda r: -r * (v + r))(np.exp(-v * v / 2) / np.sqrt(2 * np.pi) / special.ndtr(v)), -1.0),
 }
 BINARY = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,

@@ -392,3 +392,36 @@ def test_probit_cross_entropy_written_with_log_normcdf_stays_finite():
     cost = parse("-y*log(normcdf(w*x)) - (1 - y)*log(1 - normcdf(w*x))")
     assert cost.evaluate(w=40.0, x=1.0, y=0.0) == pytest.approx(804.6084420137539, rel=1e-15)
     assert cost.diff("w").evaluate(w=40.0, x=1.0, y=0.0) == pytest.approx(40.02496884721, rel=1e-10)
+
+
+def _mills_reference(x: float) -> tuple[float, float]:
+    """phi(x)/Phi(x) and its derivative, at 60 digits."""
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(60):
+        X = mpmath.mpf(x)
+        r = mpmath.npdf(X) / (mpmath.erfc(-X / mpmath.sqrt(2)) / 2)
+        return float(r), float(-r * (X + r))
+
+
+@pytest.mark.parametrize("x", [-1e4, -1000.0, -40.0, -30.5, -29.5, -8.0, -1.0, 0.0, 3.0, 9.0])
+def test_lognormcdf_derivatives_are_accurate_everywhere(x):
+    f = parse("lognormcdf(x)")
+    first = f.diff("x")
+    second = first.diff("x")
+    r, d = _mills_reference(x)
+    assert first.evaluate(x=x) == pytest.approx(r, rel=1e-14)
+    assert second.evaluate(x=x) == pytest.approx(d, rel=1e-12)
+
+
+@pytest.mark.parametrize("x", [-1e150, -1e160, -1e300])
+def test_lognormcdf_derivatives_far_in_the_lower_tail(x):
+    first = parse("lognormcdf(x)").diff("x")
+    assert first.evaluate(x=x) == pytest.approx(-x, rel=1e-14)
+    assert first.diff("x").evaluate(x=x) == pytest.approx(-1.0, rel=1e-14)
+
+
+def test_lognormcdf_derivatives_vanish_smoothly_above():
+    first = parse("lognormcdf(x)").diff("x")
+    values = [first.evaluate(x=x) for x in (10.0, 20.0, 38.0, 40.0, 1e300)]
+    assert all(math.isfinite(v) and v >= 0 for v in values) and values[-1] == 0.0
+    assert first.diff("x").evaluate(x=40.0) == 0.0
