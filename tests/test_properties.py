@@ -70,7 +70,10 @@ def reference(tree):
     if kind == "num":
         return np.float64(tree[1])
     if kind == "neg":
-        return -reference(tree[1])
+        # exprgrad's zero has no sign (its builders fold -0 to 0, x*0 to 0), so
+        # neither has the reference's: -0.0 + 0.0 is 0.0. atan2 is the one
+        # function that tells them apart.
+        return -reference(tree[1]) + 0.0
     if kind == "infix":
         value = NUMPY_INFIX[tree[1]](reference(tree[2]), reference(tree[3]))
         return value * 1.0  # comparisons: 1.0 or 0.0
