@@ -62,11 +62,11 @@ def _warning_printer(previous):
             previous(message, category, filename, lineno, file, line)
             return
         text = (str(message).strip().splitlines() or [category.__name__])[0]
-        key = next((key for key in _NUMPY_WORDS if text.startswith(key)), None)
-        shown = text if key is None else _NUMPY_WORDS[key] and f"{_NUMPY_WORDS[key]} (numpy: {text})"
-        if shown and shown not in shown_before:
-            shown_before.add(shown)
-            warn(shown)
+        key = next((key for key in _NUMPY_WORDS if text.startswith(key)), text)
+        if key in shown_before or _NUMPY_WORDS.get(key, "") is None:
+            return
+        shown_before.add(key)  # each kind once: numpy says "overflow" once per operation
+        warn(f"{_NUMPY_WORDS[key]} (numpy: {text})" if key in _NUMPY_WORDS else text)
 
     return show
 
