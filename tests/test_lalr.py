@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+from strategies import mutated_programs, programs
 
 from exprgrad import lalr
 from exprgrad.ast_nodes import (
@@ -194,68 +194,7 @@ def assert_same(text: str) -> str:
     return ours[0]
 
 
-# ---- generated programs ---------------------------------------------------------
-
-SPACE = st.sampled_from(["", " ", "  ", "\t"])
-NAMES = st.sampled_from(["a", "x1", "θ", "_b", "Größe", "theta"])
-NUMBERS = st.sampled_from(["2", "1.5", ".5", "5.", "1e3", "2.5E+4", "007", "0"])
-INFIX = st.sampled_from(["+", "-", "*", "/", "^", "**"])
-COMPARISONS = st.sampled_from(["<", "<=", ">", ">=", "==", "!="])
-FUNCTIONS = st.sampled_from(["sin", "where", "atan2", "mean", "f"])
-BREAK = st.sampled_from(["", "", "\n", " # note\n"])  # inside brackets: not a separator
-
-leaves = st.one_of(
-    NAMES,
-    NUMBERS,
-    st.tuples(NAMES, SPACE, st.sampled_from(["0", "1", "12"]), BREAK).map(
-        lambda t: f"{t[0]}[{t[1]}{t[2]}{t[3]}]"
-    ),
-)
-
-
-def _extend(children):
-    return st.one_of(
-        st.tuples(children, SPACE, INFIX, SPACE, children).map("".join),
-        # Parenthesized: a < b < c is an error, found by the mutations below.
-        st.tuples(children, SPACE, COMPARISONS, SPACE, children).map(lambda t: "(" + "".join(t) + ")"),
-        st.tuples(st.sampled_from(["-", "+", "- "]), children).map("".join),
-        st.tuples(BREAK, children, BREAK).map(lambda t: "(" + "".join(t) + ")"),
-        st.tuples(FUNCTIONS, BREAK, st.lists(children, max_size=3), st.sampled_from([",", ", ", ",\n"])).map(
-            lambda t: f"{t[0]}({t[1]}{t[3].join(t[2])})"
-        ),
-    )
-
-
-expressions = st.recursive(leaves, _extend, max_leaves=10)
-statements = st.one_of(
-    expressions,
-    st.tuples(expressions, SPACE, COMPARISONS, SPACE, expressions).map("".join),
-    st.tuples(NAMES, SPACE, SPACE, expressions).map(lambda t: f"{t[0]}{t[1]}={t[2]}{t[3]}"),
-)
-SEPARATORS = st.sampled_from([";", "\n", " # a comment\n", "; ", "\n\n", "\r\n", ";;"])
-programs = st.tuples(
-    st.sampled_from(["", "\n", "# model\n"]),
-    st.lists(st.tuples(statements, SEPARATORS).map("".join), max_size=3),
-    statements,
-    st.sampled_from(["", "\n", ";", " # end"]),
-).map(lambda t: t[0] + "".join(t[1]) + t[2] + t[3])
-
-
-@st.composite
-def mutated_programs(draw):
-    """A generated program with one or two characters inserted, deleted or replaced."""
-    text = draw(programs)
-    for _ in range(draw(st.integers(1, 2))):
-        at = draw(st.integers(0, len(text)))
-        extra = draw(st.sampled_from(list("()[],;=+-*/^<>!.$²e0 \n")))
-        how = draw(st.sampled_from(["insert", "delete", "replace"]))
-        if how == "insert":
-            text = text[:at] + extra + text[at:]
-        elif how == "delete":
-            text = text[:at] + text[at + 1 :]
-        else:
-            text = text[:at] + extra + text[at + 1 :]
-    return text
+# ---- generated programs (tests/strategies.py) ------------------------------------
 
 
 @settings(max_examples=150, deadline=None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import tree_text, trees
 
 from exprgrad import ops
 from exprgrad.errors import ExprgradError
@@ -13,53 +14,19 @@ from exprgrad.function import parse
 
 ROWS = {"x": np.linspace(-1.5, 2.0, 7), "y": np.linspace(0.3, 1.1, 7)}
 PARAMS = {"a": 0.7, "b": -1.3}
-INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^",
-         "gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "==", "ne": "!="}
-NUMPY_INFIX = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-               "pow": np.float_power, "gt": np.greater, "ge": np.greater_equal, "lt": np.less,
-               "le": np.less_equal, "eq": np.equal, "ne": np.not_equal}
-# Orders (polygamma's n) are whole numbers written as numbers.
-ORDERS = st.sampled_from([0.0, 1.0, 2.0]).map(lambda v: ("num", v))
-FUNCTIONS = sorted(n for n, s in ops.OPS.items() if s.callable and not s.reduction and s.arity != ops.VARIADIC)
-
-leaves = st.one_of(
-    st.sampled_from(["a", "b", "x", "y"]).map(lambda n: ("name", n)),
-    st.sampled_from([0.5, 1.0, 2.0, 3.0, 0.25]).map(lambda v: ("num", v)),
-)
-
-
-def _extend(children):
-    return st.one_of(
-        st.tuples(st.sampled_from(sorted(INFIX)), children, children).map(lambda t: ("infix", *t)),
-        st.tuples(st.sampled_from(FUNCTIONS), st.lists(children, min_size=3, max_size=3), ORDERS).map(
-            lambda t: ("call", t[0], _with_orders(t[0], t[1][: ops.OPS[t[0]].arity], t[2]))
-        ),
-        st.lists(children, min_size=2, max_size=4).map(lambda t: ("call", "logsumexp", t)),
-        children.map(lambda c: ("neg", c)),
-        st.tuples(st.sampled_from(["sum", "mean"]), children).map(lambda t: ("reduce", *t)),
-    )
-
-
-def _with_orders(name, args, order):
-    return [order if i in ops.OPS[name].orders else arg for i, arg in enumerate(args)]
-
-
-trees = st.recursive(leaves, _extend, max_leaves=12)
-
-
-def to_text(tree) -> str:
-    kind = tree[0]
-    if kind == "name":
-        return tree[1]
-    if kind == "num":
-        return repr(tree[1])
-    if kind == "neg":
-        return f"(-{to_text(tree[1])})"
-    if kind == "infix":
-        return f"({to_text(tree[2])} {INFIX[tree[1]]} {to_text(tree[3])})"
-    if kind == "reduce":
-        return f"{tree[1]}({to_text(tree[2])})"
-    return f"{tree[1]}({', '.join(to_text(c) for c in tree[2])})"
+NUMPY_INFIX = {
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": np.divide,
+    "pow": np.float_power,
+    "gt": np.greater,
+    "ge": np.greater_equal,
+    "lt": np.less,
+    "le": np.less_equal,
+    "eq": np.equal,
+    "ne": np.not_equal,
+}
 
 
 def reference(tree):
@@ -86,7 +53,7 @@ def reference(tree):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(trees)
 def test_evaluation_matches_plain_numpy(tree):
-    text = to_text(tree)
+    text = tree_text(tree)
     with np.errstate(all="ignore"):
         expected = np.broadcast_to(reference(tree), (len(ROWS["x"]),))
         got = parse(text, columns=list(ROWS)).evaluate(ROWS, **PARAMS)
