@@ -649,3 +649,21 @@ def test_check_judges_the_printed_derivative(runner, expr, at):
     result = runner.invoke(cli, ["check", expr, "--at", at])
     assert result.exit_code == 0, result.output
     assert "nan" not in result.output and " ok" in result.output
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("tanh(a)^2 + 1/cosh(a)^2", "1"),
+        ("3*x*tanh(a)^2 + 3*x/cosh(a)^2", "3*x"),
+        ("1 - 1/cosh(a)^2", "tanh(a)^2"),
+        ("1/cosh(a)^2 + tanh(a)^2 - b", "1 - b"),
+    ],
+)
+def test_tanh_squared_plus_sech_squared_is_one(text, expected):
+    from exprgrad import parse as parse_text
+
+    assert to_text(simplify(parse_text(text).output)) == expected
+    if expected == "1":
+        assert to_text(simplify(parse_text(text).diff("a").output)) == "0"
+    assert to_text(simplify(parse_text("tanh(a)").diff("a").output)) == "1 - tanh(a)^2"  # still shares tanh(a)

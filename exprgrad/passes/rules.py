@@ -108,6 +108,8 @@ SUM_RULES: list[tuple] = [
     ((("cos", "U"), 2), (("sin", "U"), 2), 1, 1),  # cos(u)^2 + sin(u)^2 -> 1 ; 1 - cos(u)^2 -> sin(u)^2
     ((("cosh", "U"), 2), (("sinh", "U"), 2), -1, 1),  # cosh(u)^2 - sinh(u)^2 -> 1 ; 1 - cosh(u)^2 -> -sinh(u)^2
     ((("sinh", "U"), 2), (("cosh", "U"), 2), -1, -1),  # sinh(u)^2 - cosh(u)^2 -> -1 ; 1 + sinh(u)^2 -> cosh(u)^2
+    ((("cosh", "U"), -2), (("tanh", "U"), 2), 1, 1),  # 1/cosh(u)^2 + tanh(u)^2 -> 1 ; 1 - 1/cosh(u)^2 -> tanh(u)^2
+    # (not 1 - tanh(u)^2 -> 1/cosh(u)^2: tanh's derivative keeps sharing tanh(u))
 ]
 # fmt: on
 
