@@ -251,3 +251,26 @@ def test_a_fit_whose_residual_sum_overflows_reports_instead_of_crashing(runner, 
     data.write_text("x,y\n1,1e154\n2,-1e154\n3,1e154\n")
     result = runner.invoke(cli, ["fit", str(data), "--model", "a*x", "--target", "y"])
     assert "Traceback" not in result.output and not isinstance(result.exception, OverflowError), result.output
+
+
+@pytest.mark.parametrize(
+    "pattern, expected",
+    [
+        ([1e308, -1e308], 0.0),
+        ([1e308, 1e308, -1e308, -1e308], 0.0),
+        ([1e308, -1e308, 1e308, -1e308, 3.0], 3000.0),
+        ([1.5e308, -1e308, -0.5e308], 0.0),
+    ],
+)
+def test_a_sum_that_never_overflows_in_order_is_not_inf_or_nan(pattern, expected):
+    values = np.tile(pattern, 1000)
+    for chunk_rows in (1024, 4096, 65536):
+        got = evaluate([ops.call("sum", x)], {}, {"x": values}, chunk_rows=chunk_rows)[0]
+        assert got == expected, chunk_rows
+
+
+def test_a_sum_past_the_float_range_is_still_inf():
+    values = np.full(5000, 1e308)
+    assert evaluate([ops.call("sum", x)], {}, {"x": values})[0] == math.inf
+    values[7] = math.nan
+    assert math.isnan(evaluate([ops.call("sum", x)], {}, {"x": values})[0])

@@ -303,10 +303,23 @@ def _block_sums(value, m: int) -> list[float]:
     if isinstance(value, float):
         return [value * m]
     whole = m - m % BLOCK_ROWS
-    sums = np.sum(value[:whole].reshape(-1, BLOCK_ROWS), axis=1).tolist() if whole else []
-    if whole < m:
-        sums.append(float(np.sum(value[whole:])))
-    return sums
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = np.sum(value[:whole].reshape(-1, BLOCK_ROWS), axis=1).tolist() if whole else []
+        if whole < m:
+            sums.append(float(np.sum(value[whole:m])))
+    if all(map(math.isfinite, sums)):
+        return sums
+    # Slow path: a block of finite values whose pairwise sum overflowed on the
+    # way (1e308, -1e308, 1e308, ...) gives its values themselves, which
+    # exact_sum adds exactly; a block holding nan or inf keeps its sum.
+    kept = []
+    for i, total in enumerate(sums):
+        block = value[i * BLOCK_ROWS : min((i + 1) * BLOCK_ROWS, m)]
+        if math.isfinite(total) or not np.all(np.isfinite(block)):
+            kept.append(total)
+        else:
+            kept.extend(block.tolist())
+    return kept
 
 
 def compile_schedule(outputs: Sequence[Node]) -> Schedule:
