@@ -45,8 +45,8 @@ def main() -> None:
         x = rng.uniform(0, 10, rows)
         columns = {"x": x, "y": 2.5 * x + 1 + rng.normal(0, 1, rows)}
         problem = prepare(columns, model="a*x + b", target="y")
-        plan(problem, "auto")
-        return problem, solve(problem, "auto")
+        plan(problem)
+        return problem, solve(problem)
 
     problem, result = problem_of(args.rows)
     import matplotlib.figure  # noqa: F401  (imported before timing: both runs draw, neither imports)

@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exprgrad.fit import prepare, solve
+from exprgrad.fit import FitOptions, prepare, solve
 
 SAMPLES = ROOT / "samples"
 FIXED = {"gd": 0.01, "momentum": 0.01, "adam": 0.001}
@@ -61,7 +61,7 @@ def main(max_iter: int = 10000) -> None:
             for steps, lr in (("chosen", None), (f"lr {fixed:g}", fixed)):
                 problem = prepare(data if isinstance(data, dict) else str(data), init=init, **spec)
                 began = time.perf_counter()
-                result = solve(problem, method, lr=lr, max_iter=max_iter)
+                result = solve(problem, FitOptions(method, lr=lr, max_iter=max_iter))
                 elapsed = (time.perf_counter() - began) * 1e3
                 print(
                     f"{name:<22} {method:<9} {steps:<10} {outcome(result):<10} "

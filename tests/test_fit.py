@@ -9,7 +9,7 @@ import pytest
 
 from exprgrad.cli import cli, fit_cmd
 from exprgrad.errors import DataError, OptionError
-from exprgrad.fit import FitResult, fit, prepare, solve
+from exprgrad.fit import FitOptions, FitResult, fit, prepare, solve
 from exprgrad.fit.data import load_csv
 from exprgrad.fit.optimizers import Adam, GradientDescent, Momentum
 
@@ -207,7 +207,7 @@ def test_defaulted_parameters_and_history(line):
     problem = prepare(data, model="a*x + b", target="y", init={"a": 1})
     assert problem.defaulted == ["b"] and list(problem.x0) == [1.0, 0.0]
     seen = []
-    result = solve(problem, "gd", lr=0.01, max_iter=30, progress=lambda *args: seen.append(args))
+    result = solve(problem, FitOptions("gd", lr=0.01, max_iter=30), progress=lambda *args: seen.append(args))
     assert len(result.history) == result.iterations + 1 == len(seen) + 1
     step, limit, cost, norm = seen[0]
     assert (step, limit) == (1, 30) and cost > 0 and norm > 0
@@ -249,7 +249,7 @@ def test_optimizer_steps():
             OptionError,
             "needs a sum of squares",
         ),
-        ({"model": "a*x", "target": "y", "nll": True}, OptionError, "--nll"),
+        ({"model": "a*x", "target": "y", "nll": True}, OptionError, "nll: is for a cost"),
         ({"model": "a*x", "target": "y", "method": "bfgs"}, OptionError, "unknown method"),
     ],
 )

@@ -15,7 +15,7 @@ import pytest
 
 from exprgrad.cli import cli
 from exprgrad.errors import DataError, OptionError
-from exprgrad.fit import fit, prepare, solve
+from exprgrad.fit import FitOptions, fit, prepare, solve
 from exprgrad.fit.data import load_csv
 from exprgrad.fit.optimizers import GradientDescent, descend
 
@@ -80,7 +80,7 @@ def test_a_hundred_thousand_rows_at_the_defaults(method, rng):
 @pytest.mark.parametrize("method", TEXTBOOK)
 def test_a_given_learning_rate_is_used_as_given(method):
     problem = prepare(str(SAMPLES / "linear.csv"), cost="mean((a*x + b - y)^2)")
-    result = solve(problem, method, lr=0.01, max_iter=50)
+    result = solve(problem, FitOptions(method, lr=0.01, max_iter=50))
     # One value+gradient pass per iteration: no line search, no trial steps.
     assert result.iterations == 50
     assert len(result.history) == 51
@@ -90,7 +90,7 @@ def test_a_given_learning_rate_is_used_as_given(method):
 @pytest.mark.parametrize("method", TEXTBOOK)
 def test_after_divergence_the_best_point_is_reported_with_its_own_cost(method):
     problem = prepare(str(SAMPLES / "linear.csv"), model="a*x + b", target="y")
-    result = solve(problem, method, lr=50.0 if method != "adam" else 1e6)
+    result = solve(problem, FitOptions(method, lr=50.0 if method != "adam" else 1e6))
     assert result.diverged and not result.converged
     finite = [c for c in result.history if math.isfinite(c)]
     assert result.cost == min(finite)

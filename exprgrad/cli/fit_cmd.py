@@ -22,10 +22,10 @@ from pathlib import Path
 import click
 
 from ..errors import FitError, OptionError
+from ..fit.catalog import CHOICES, METHODS, FitOptions, learning_rate_methods
 from .inputs import data_options, load_data, parse_bindings, read_expr
 from .output import check_output_folder, json_text, warn, write_atomically
 
-METHOD_CHOICES = ["auto", "gd", "momentum", "adam", "lbfgs", "newton", "lm"]
 # Seconds between redraws of the progress line.
 PROGRESS_INTERVAL = 0.1
 
@@ -74,15 +74,18 @@ def one_data_source(command):
 )
 @click.option(
     "--method",
-    type=click.Choice(METHOD_CHOICES),
+    type=click.Choice(CHOICES),
     default="auto",
     show_default=True,
-    help="auto: lm for a sum of squares (QR when linear in the parameters), newton for any other --cost.",
+    help="auto: lm for a sum of squares (QR when linear in the parameters), newton for any other --cost; "
+    + "; ".join(f"{name}: {METHODS[name].title}" for name in CHOICES if name in METHODS)
+    + ".",
 )
 @click.option(
     "--lr",
     type=float,
-    help="Fixed learning rate of gd, momentum, adam (default: their steps are found by a line search).",
+    help=f"Fixed learning rate of {', '.join(learning_rate_methods())} "
+    "(default: their steps are found by a line search).",
 )
 @click.option("--max-iter", type=int, help="Iteration limit (residual evaluations for lm).")
 @click.option(
@@ -149,7 +152,8 @@ def fit_command(
         init=start,
         allow_nan=allow_nan,
     )
-    plan(problem, method, lr=lr, max_iter=max_iter, tol=tol, nll=nll)  # option mistakes before any note
+    options = FitOptions(method, lr=lr, max_iter=max_iter, tol=tol, nll=nll)
+    plan(problem, options)  # option mistakes before any note
     if not quiet:
         for message in problem.warnings:
             warn(message)
@@ -165,7 +169,7 @@ def fit_command(
         require_matplotlib()
     progress = None if quiet or not _stderr_is_terminal() else TerminalProgress()
     try:
-        result = solve(problem, method, lr=lr, max_iter=max_iter, tol=tol, nll=nll, progress=progress)
+        result = solve(problem, options, progress)
     finally:
         if progress is not None:
             progress.clear()

@@ -12,11 +12,12 @@ name without either hiding the other.
 import sys
 import types
 
-from .fit import METHODS, fit, plan, solve
+from .catalog import METHODS, FitOptions, Method
+from .fit import fit, plan, solve
 from .problem import FitProblem, prepare
 from .result import FitResult
 
-__all__ = ["METHODS", "FitProblem", "FitResult", "fit", "plan", "prepare", "solve"]
+__all__ = ["METHODS", "FitOptions", "FitProblem", "FitResult", "Method", "fit", "plan", "prepare", "solve"]
 
 
 class _CallablePackage(types.ModuleType):

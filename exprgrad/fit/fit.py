@@ -25,29 +25,15 @@ import numpy as np
 
 from .. import ops
 from ..backends.evaluate import exact_sum
-from ..errors import DataError, OptionError
-from . import methods
+from ..errors import ArgumentError, DataError, OptionError
+from .catalog import AUTO, CHOICES, DEFAULT_OPTIONS, METHODS, FitOptions, learning_rate_methods
 from .linear import hessian_stderr, least_squares_stderr
-from .newton import newton
 from .optimality import verify
-from .optimizers import OPTIMIZERS, descend
 from .problem import FitProblem, load_data, prepare
 from .result import FitResult
 
-__all__ = ["DEFAULTS", "METHODS", "FitProblem", "fit", "load_data", "plan", "prepare", "solve"]
+__all__ = ["METHODS", "FitOptions", "FitProblem", "fit", "load_data", "plan", "prepare", "solve"]
 
-METHODS = ("auto", "gd", "momentum", "adam", "lbfgs", "newton", "lm")
-# Per method: (default iteration limit, default tolerance). For lm the limit
-# counts residual evaluations; its tolerance is MINPACK's ftol = xtol = gtol.
-DEFAULTS = {
-    "gd": (10000, 1e-10),
-    "momentum": (10000, 1e-10),
-    "adam": (10000, 1e-10),
-    "lbfgs": (15000, 1e-13),
-    "newton": (1000, 1e-10),
-    "lm": (10000, 1e-15),
-    "qr": (1, 0.0),
-}
 # auto fits a general cost with Newton's method (exact Hessian) up to this many
 # parameters, with L-BFGS-B past it (the Hessian has p(p+1)/2 graphs).
 NEWTON_PARAMS = 50
@@ -56,62 +42,54 @@ SADDLE_RESTARTS = 4
 Progress = Callable[[int, int, float, "float | None"], None]
 
 
-def plan(
-    problem: FitProblem,
-    method: str = "auto",
-    *,
-    lr: float | None = None,
-    max_iter: int | None = None,
-    tol: float | None = None,
-    nll: bool = False,
-) -> tuple[str, int, float]:
+def plan(problem: FitProblem, options: FitOptions = DEFAULT_OPTIONS) -> tuple[str, int, float]:
     """Check the options against the problem: (method to run, iteration limit, tolerance).
 
     A chosen method runs as chosen. ``auto`` picks: for a sum of squares (a
-    --model, or a --cost of the form sum/mean of squares) a direct QR solve
-    when the residuals are linear in the parameters, else lm; for any other
-    cost Newton's method with the exact Hessian (up to NEWTON_PARAMS
+    model and a target, or a cost of the form sum/mean of squares) a direct QR
+    solve when the residuals are linear in the parameters, else lm; for any
+    other cost Newton's method with the exact Hessian (up to NEWTON_PARAMS
     parameters), else lbfgs.
 
     Raises:
-        OptionError: an unknown method, lm without a sum of squares, --nll with
-            --model, --lr for a method without a learning rate, a bad limit.
+        OptionError: an unknown method, lm without a sum of squares, nll with a
+            model. ArgumentError: lr for a method without a learning rate, a bad
+            limit, tolerance or learning rate (each names its argument).
     """
-    chosen = _choose(problem, method, nll)
-    limit, tolerance = DEFAULTS[chosen]
-    limit = limit if max_iter is None else int(max_iter)
-    tolerance = tolerance if tol is None else float(tol)
+    chosen = _choose(problem, options.method, options.nll)
+    method = METHODS[chosen]
+    limit = method.max_iter if options.max_iter is None else int(options.max_iter)
+    tolerance = method.tol if options.tol is None else float(options.tol)
     if limit < 1:
-        raise OptionError("--max-iter must be at least 1")
+        raise ArgumentError("must be at least 1", argument="max_iter")
     if not (math.isfinite(tolerance) and tolerance >= 0):
-        raise OptionError("--tol must be a number >= 0")
+        raise ArgumentError("must be a number >= 0", argument="tol")
     if chosen == "lm" and problem.rows < len(problem.params):
         raise DataError(
             f"{problem.rows} data rows cannot determine {len(problem.params)} parameters "
             "(least squares needs at least as many rows as parameters)"
         )
+    lr = options.lr
     if lr is not None:
         if not (math.isfinite(lr) and lr > 0):
-            raise OptionError("--lr must be a positive number")
-        if chosen not in OPTIMIZERS:
-            raise OptionError(f"--lr is for gd, momentum and adam; {chosen} chooses its own steps")
+            raise ArgumentError("must be a positive number", argument="lr")
+        if not method.learning_rate:
+            takers = learning_rate_methods()
+            raise ArgumentError(
+                f"is for {', '.join(takers[:-1])} and {takers[-1]}; {chosen} chooses its own steps",
+                argument="lr",
+            )
     return chosen, limit, tolerance
 
 
 def solve(
-    problem: FitProblem,
-    method: str = "auto",
-    *,
-    lr: float | None = None,
-    max_iter: int | None = None,
-    tol: float | None = None,
-    nll: bool = False,
-    progress: Progress | None = None,
+    problem: FitProblem, options: FitOptions = DEFAULT_OPTIONS, progress: Progress | None = None
 ) -> FitResult:
-    """Run ``method`` on a prepared problem; standard errors and the report at the end."""
+    """Run the options' method on a prepared problem; standard errors and the report at the end."""
     start = time.perf_counter()
     objective = problem.objective
-    chosen, limit, tolerance = plan(problem, method, lr=lr, max_iter=max_iter, tol=tol, nll=nll)
+    chosen, limit, tolerance = plan(problem, options)
+    lr, nll = options.lr, options.nll
     report = None if progress is None else (lambda step, cost, norm: progress(step, limit, cost, norm))
     x0 = problem.x0.copy()
     least_squares = problem.residual is not None
@@ -207,7 +185,8 @@ def fit(
         OptionError, DataError, ExprSyntaxError, NameResolutionError: bad input.
     """
     problem = prepare(data, cost, model, target, init, allow_nan=allow_nan)
-    return solve(problem, method, lr=lr, max_iter=max_iter, tol=tol, nll=nll, progress=progress)
+    options = FitOptions(method, lr=lr, max_iter=max_iter, tol=tol, nll=nll)
+    return solve(problem, options, progress)
 
 
 # ---------------------------------------------------------------- helpers
@@ -221,30 +200,26 @@ def _rank(outcome) -> tuple:
 
 def _run(chosen: str, objective, x0, lr, limit: int, tolerance: float, report):
     """One run of the chosen method from ``x0``: its Outcome, unverified."""
-    if chosen in OPTIMIZERS:
-        return descend(objective, x0, OPTIMIZERS[chosen](lr), limit, tolerance, report)
-    if chosen == "qr":
-        return methods.direct(objective, x0)
-    if chosen == "newton":
-        return newton(objective, x0, limit, tolerance, report)
-    return getattr(methods, chosen)(objective, x0, limit, tolerance, report)
+    return METHODS[chosen].run(objective, x0, lr, limit, tolerance, report)
 
 
 def _choose(problem: FitProblem, method: str, nll: bool) -> str:
     """The method to run: the user's, or auto's choice (see ``plan``)."""
-    if method not in METHODS:
-        raise OptionError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
+    if method not in CHOICES:
+        raise OptionError(f"unknown method '{method}' (choose from {', '.join(CHOICES)})", argument="method")
     if nll and problem.model is not None:
         raise OptionError(
-            "--nll is for a --cost that is a negative log-likelihood; a --model/--target fit is least squares"
+            "is for a cost that is a negative log-likelihood; a fit of a model to a target is least squares",
+            argument="nll",
         )
     least_squares = problem.residual is not None
-    if method == "lm" and not least_squares:
+    if method != AUTO and METHODS[method].least_squares and not least_squares:
         raise OptionError(
-            "--method lm needs a sum of squares: use --model and --target "
-            "(or a --cost of the form sum((...)^2))"
+            f"{method} needs a sum of squares: give a model and a target "
+            "(or a cost of the form sum((...)^2))",
+            argument="method",
         )
-    if method != "auto":
+    if method != AUTO:
         return method  # the user's choice runs as chosen
     if least_squares:
         return "qr" if problem.objective.residuals_are_linear() else "lm"

@@ -51,8 +51,6 @@ DRIFT = 1e12
 class GradientDescent:
     """Gradient descent: x <- x - lr * grad, lr given or found by a line search at each step."""
 
-    name = "gd"
-
     def __init__(self, lr: float | None = None):
         self.lr = lr
         self.fixed = lr is not None
@@ -80,8 +78,6 @@ class GradientDescent:
 
 class Momentum:
     """Heavy-ball momentum (Polyak): v <- beta*v - lr*grad; x <- x + v."""
-
-    name = "momentum"
 
     def __init__(self, lr: float | None = None, beta: float = 0.9):
         self.lr = lr
@@ -121,8 +117,6 @@ class Momentum:
 
 class Adam:
     """Adam (Kingma & Ba 2015): bias-corrected moving averages of grad and grad²."""
-
-    name = "adam"
 
     def __init__(self, lr: float | None = None, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         self.lr = lr
@@ -166,9 +160,6 @@ class Adam:
             self.lr *= 0.5
             self.m = self.v = None
         return None
-
-
-OPTIMIZERS = {cls.name: cls for cls in (GradientDescent, Momentum, Adam)}
 
 
 # ---------------------------------------------------------------- the loop

@@ -12,15 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-METHOD_NAMES = {
-    "gd": "gradient descent",
-    "momentum": "gradient descent with momentum",
-    "adam": "Adam",
-    "lbfgs": "L-BFGS-B, exact gradient",
-    "newton": "damped Newton, exact Hessian, scaled parameters",
-    "lm": "Levenberg-Marquardt, exact Jacobian",
-    "qr": "direct least squares by QR",
-}
+from .catalog import METHODS
 
 
 @dataclass
@@ -87,7 +79,7 @@ class FitResult:
         """The text table the command line prints."""
         status = "yes" if self.converged else "no"
         lines = [
-            f"method       {self.method} ({METHOD_NAMES.get(self.method, self.method)})",
+            f"method       {self.method} ({_title(self.method)})",
             f"converged    {status}: {self.message}",
             f"rows         {self.rows}",
             *(["params       the best finite point reached"] if self.diverged else []),
@@ -110,6 +102,12 @@ class FitResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _title(name: str) -> str:
+    """The method's title in the report (the name itself for one not in METHODS)."""
+    method = METHODS.get(name)
+    return name if method is None else method.title
 
 
 def _json(value):
