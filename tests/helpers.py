@@ -1,4 +1,5 @@
-"""Test helpers: a plain reference evaluator, finite differences over it (exprgrad.check).
+"""Test helpers: a plain reference evaluator, finite differences over it (exprgrad.check),
+the value comparison of the rewriting properties, and the small graphs the printer tests share.
 
 The evaluator walks ``graph.toposort`` and calls each registry entry's
 ``evaluate``: deliberately simple (no chunks, no buffer reuse), so the
@@ -12,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from exprgrad import graph
+from exprgrad import graph, ops
 from exprgrad.graph import Node
 from exprgrad.ops import OPS
 
@@ -91,3 +92,50 @@ def show(node: Node) -> str:
         else:
             text[id(n)] = f"{n.op}(" + ", ".join(text[id(c)] for c in n.inputs) + ")"
     return text[id(node)]
+
+
+def values_agree(original: Node, other: Node, point) -> bool:
+    """other equals original (to rounding) in every row where original is defined.
+
+    ``point`` is drawn by ``strategies.points``. Defined: every intermediate
+    value finite, and no discontinuous op (one with a kink) evaluated next to
+    its jump.
+    """
+    (pa, pb, pc), column = point
+    params = {"a": pa, "b": pb, "c": pc}
+    columns = {"x": np.array(column[:5]), "y": np.array(column[5:])}
+    order = graph.toposort([original])
+    with np.errstate(all="ignore"):
+        values = [np.broadcast_to(np.asarray(v, dtype=float), (5,)) for v in evaluate(order, params, columns)]
+        got = np.broadcast_to(np.asarray(evaluate([other], params, columns)[0], dtype=float), (5,))
+    stacked = np.array(values)
+    defined = np.all(np.isfinite(stacked), axis=0)
+    for node, value in zip(order, values):
+        if not node.is_leaf and OPS[node.op].kink:
+            for child in node.inputs:
+                child_value = values[order.index(child)]
+                defined &= np.abs(child_value) > 1e-7 * (1 + np.abs(stacked).max(axis=0, initial=0))
+    scale = np.where(np.isfinite(stacked), np.abs(stacked), 0).max(axis=0)
+    expected = values[-1]
+    with np.errstate(invalid="ignore"):  # inf - inf where original is not defined
+        close = np.abs(got - expected) <= 1e-7 * (1 + scale)
+    return bool(np.all(close | ~defined))
+
+
+# ---------------------------------------------------------------- graphs the printer tests share
+
+a, b, c, w = (graph.var(n) for n in ("a", "b", "c", "w"))
+x, y = graph.var("x", per_row=True), graph.var("y", per_row=True)
+k = ops.const
+add, sub, mul, div, neg, pow_, call = ops.add, ops.sub, ops.mul, ops.div, ops.neg, ops.pow_, ops.call
+residual = sub(add(mul(a, x), b), y)
+shared = call("exp", mul(k(-1), w, x, y))  # -> exp(-w*x*y), 11 characters
+big = add(mul(a, x), mul(b, y), call("sin", c))  # a*x + b*y + sin(c), 18 characters
+
+
+def sin_chain(depth: int) -> Node:
+    """sin(sin(...sin(a))), ``depth`` calls deep."""
+    node = a
+    for _ in range(depth):
+        node = call("sin", node)
+    return node

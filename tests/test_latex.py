@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from helpers import a, add, b, big, c, call, div, k, mul, neg, pow_, shared, sin_chain, w, x, y
 from hypothesis import HealthCheck, given, settings
-from test_printing import a, add, b, big, c, call, div, k, mul, neg, pow_, shared, sin_chain, w, x, y
-from test_simplify import expressions
+from strategies import expressions
 
 from exprgrad import ops
 from exprgrad.backends.latex import latex_derivative_label, latex_name, to_latex, to_latex_many

@@ -4,9 +4,30 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import evaluate
+from helpers import (
+    a,
+    add,
+    b,
+    big,
+    c,
+    call,
+    div,
+    evaluate,
+    k,
+    mul,
+    neg,
+    pow_,
+    residual,
+    shared,
+    sin_chain,
+    sub,
+    values_agree,
+    w,
+    x,
+    y,
+)
 from hypothesis import HealthCheck, given, settings
-from test_simplify import expressions, points, values_agree
+from strategies import expressions, points
 
 from exprgrad import graph, ops
 from exprgrad.backends.printing import LET_MIN_CHARS, program_text, to_text, to_text_many
@@ -14,21 +35,6 @@ from exprgrad.errors import LimitError, OptionError
 from exprgrad.lower import lower
 from exprgrad.parse import parse
 from exprgrad.passes.simplify import simplify
-
-a, b, c, w = (graph.var(n) for n in ("a", "b", "c", "w"))
-x, y = graph.var("x", per_row=True), graph.var("y", per_row=True)
-k = ops.const
-add, sub, mul, div, neg, pow_, call = ops.add, ops.sub, ops.mul, ops.div, ops.neg, ops.pow_, ops.call
-residual = sub(add(mul(a, x), b), y)
-
-
-def sin_chain(depth: int) -> graph.Node:
-    """sin(sin(...sin(a))), ``depth`` calls deep."""
-    node = a
-    for _ in range(depth):
-        node = call("sin", node)
-    return node
-
 
 # ---------------------------------------------------------------- text: parentheses
 
@@ -101,9 +107,6 @@ def test_text_of_simplified_derivatives():
 
 
 # ---------------------------------------------------------------- let-form
-
-shared = call("exp", mul(k(-1), w, x, y))  # -> exp(-w*x*y), 11 characters
-big = add(mul(a, x), mul(b, y), call("sin", c))  # a*x + b*y + sin(c), 18 characters
 
 
 def test_let_auto_names_only_shared_nodes_worth_it():

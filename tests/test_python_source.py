@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import evaluate
+from helpers import a, add, b, call, div, evaluate, k, mul, pow_, residual, sin_chain, x
 from hypothesis import HealthCheck, given, settings
-from test_printing import a, add, b, call, div, k, mul, pow_, residual, sin_chain, x
-from test_simplify import expressions, points
+from strategies import expressions, points
 
 from exprgrad import graph
 from exprgrad.backends.printing import to_text
