@@ -73,6 +73,8 @@ def test_the_options_are_one_value_checked_with_python_names(line_problem):
         (["--method", "gd", "--lr", "0"], "error: --lr: must be a positive number"),
         (["--method", "lm", "--lr", "0.1"], "error: --lr: is for gd, momentum and adam"),
         (["--nll"], "error: --nll: is for a cost"),
+        (["--init", "x=1"], "error: --init: 'x' is a data column"),
+        (["--target", "log(k*y)"], "error: --target: log(k*y) reads 'k'"),
     ],
 )
 def test_the_cli_names_the_flag_of_the_python_argument(args, words):
@@ -80,6 +82,29 @@ def test_the_cli_names_the_flag_of_the_python_argument(args, words):
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(words), result.stderr
     assert "max_iter" not in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"max_iter": 0}, "max_iter: must be at least 1"),
+        ({"tol": -1.0}, "tol: must be a number >= 0"),
+        ({"method": "gd", "lr": 0.0}, "lr: must be a positive number"),
+        ({"method": "newton", "lr": 0.1}, "lr: is for gd, momentum and adam"),
+        ({"nll": True}, "nll: is for a cost"),
+        ({"method": "bfgs"}, "method: unknown method 'bfgs'"),
+        ({"init": {"x": 1}}, "init: 'x' is a data column"),
+        ({"target": "log(k*y)"}, "target: log(k*y) reads 'k'"),
+        ({"model": None, "target": None, "cost": "a*x - y"}, "cost: must be one number"),
+        ({"model": None, "cost": "sum((a*x - y)^2)"}, "target: goes with a model"),
+    ],
+)
+def test_python_callers_read_python_names_never_flags(kwargs, words):
+    arguments = {"model": LINEAR_MODEL, "target": "y", **kwargs}
+    with pytest.raises(exprgrad.ExprgradError) as caught:
+        exprgrad.fit(LINEAR, **arguments)
+    assert str(caught.value).startswith(words)
+    assert "--" not in str(caught.value)
 
 
 @pytest.fixture

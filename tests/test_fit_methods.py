@@ -201,7 +201,8 @@ def test_a_plain_column_target_works_as_before():
     [
         ("z", DataError, "--target needs column 'z'"),
         ("log(z)", DataError, "'z'"),
-        ("log(k*y)", DataError, "parameters go in --model"),
+        ("log(k*y)", DataError, "target: log(k*y) reads 'k'"),
+        ("log(k*y)", DataError, "parameters go in the model"),
         ("log(y - 100)", DataError, "pass --allow-nan"),
     ],
 )

@@ -132,7 +132,7 @@ def prepare(
             "--model needs data: give the CSV file (DATA.csv) whose --target the model should reproduce"
         )
     if cost is not None and target:
-        raise OptionError("--target goes with --model; a --cost names its columns itself")
+        raise OptionError("goes with a model; a cost names its columns itself", argument="target")
     # Without data the expression's own rule names the columns (x, y in a sum or mean).
     names = dataset.names if data is not None else None
     if model is not None:
@@ -146,8 +146,9 @@ def prepare(
         cost_node = _lower(cost, names)
         if cost_node.per_row:
             raise OptionError(
-                "--cost must be one number, but it has one value per data row: "
-                "wrap it in sum(...) or mean(...), e.g. mean((a*x + b - y)^2)"
+                "must be one number, but it has one value per data row: "
+                "wrap it in sum(...) or mean(...), e.g. mean((a*x + b - y)^2)",
+                argument="cost",
             )
         if data is None:
             _refuse_reductions(cost_node)
@@ -200,9 +201,10 @@ def _target_column(dataset: Dataset, target, allow_nan: bool) -> tuple[Dataset, 
     if free:
         quoted = ", ".join(f"'{n}'" for n in free)
         raise DataError(
-            f"--target {text} reads {quoted}, which {dataset.path} lacks as a column "
+            f"{text} reads {quoted}, which {dataset.path} lacks as a column "
             f"(it has: {', '.join(dataset.names)}); the target is computed from data columns only: "
-            "parameters go in --model"
+            "parameters go in the model",
+            argument="target",
         )
     require_columns(dataset, [v.name for v in graph.variables([node])], what=f"--target {text}")
     from ..backends.evaluate import compile_schedule
@@ -251,14 +253,16 @@ def _refuse_reductions(cost: Node) -> None:
     if columns:
         quoted = ", ".join(f"'{n}'" for n in columns)
         raise OptionError(
-            f"--cost reads {quoted} as data (it sums or averages over rows), but there is no data file: "
-            "give one (DATA.csv); without data, a cost without sum and mean has only parameters"
+            f"reads {quoted} as data (it sums or averages over rows), but there is no data file: "
+            "give one (DATA.csv); without data, a cost without sum and mean has only parameters",
+            argument="cost",
         )
     for node in graph.toposort([cost]):
         if node.op in ops.OPS and ops.OPS[node.op].reduction:
             raise OptionError(
-                f"--cost uses {node.op}(...), which runs over data rows, but there is no data file: "
-                "give one (DATA.csv), or write the cost without sum and mean"
+                f"uses {node.op}(...), which runs over data rows, but there is no data file: "
+                "give one (DATA.csv), or write the cost without sum and mean",
+                argument="cost",
             )
 
 
@@ -315,7 +319,9 @@ def _check_names(params: list[str], init: Mapping[str, float], dataset: Dataset,
 
     for name in init:
         if name in dataset.columns:
-            raise OptionError(f"--init {name}: '{name}' is a data column of {dataset.path}, not a parameter")
+            raise OptionError(
+                f"'{name}' is a data column of {dataset.path}, not a parameter", argument="init"
+            )
     if dataset is NO_DATA:
         return  # without a data file every name is a parameter, x and y too
     lacking = [p for p in params if presumed_column(p) and p not in init]
