@@ -1,4 +1,4 @@
-"""Shared fixtures: a click runner, a seeded random generator, sample paths."""
+"""Shared fixtures: a click runner, a seeded random generator, sample paths, a PATH without dot."""
 
 from __future__ import annotations
 
@@ -25,3 +25,9 @@ def rng() -> np.random.Generator:
 @pytest.fixture
 def samples() -> Path:
     return SAMPLES
+
+
+@pytest.fixture
+def no_dot(monkeypatch, tmp_path):
+    """A PATH without Graphviz's programs."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))

@@ -9,13 +9,18 @@ rows; a reduction of a scalar sees it repeated in every row (sum(a) = n*a).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pytest
 
 from exprgrad import graph, ops
 from exprgrad.graph import Node
 from exprgrad.ops import OPS
+
+HAS_DOT = shutil.which("dot") is not None
+needs_dot = pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot is not installed")
 
 
 def evaluate(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import needs_dot
 
 import exprgrad
 from exprgrad.errors import ArgumentError, EvaluationError, ExprSyntaxError
@@ -40,12 +41,20 @@ def test_printing_methods():
     assert namespace["f"]({"x": 4.0, "y": 2.0}) == 1.0
 
 
-def test_to_dot_and_svg():
+def test_to_dot():
     f = exprgrad.parse("mean((a*x + b - y)^2)")
     dot = f.to_dot("a")
     assert dot.startswith("digraph") and "∂J/∂a" in dot
-    svg = f._repr_svg_()
-    assert svg is None or "<svg" in svg
+
+
+@needs_dot
+def test_notebook_svg_is_the_drawing():
+    assert "<svg" in exprgrad.parse("mean((a*x + b - y)^2)")._repr_svg_()
+
+
+def test_notebook_svg_is_none_without_dot(no_dot):
+    # A notebook then falls back to the other forms (LaTeX, text), with no error.
+    assert exprgrad.parse("mean((a*x + b - y)^2)")._repr_svg_() is None
 
 
 def test_errors_are_exprgrad_errors():
