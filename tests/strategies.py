@@ -1,10 +1,13 @@
 """Hypothesis strategies for the property tests: random expressions and points.
 
-In: the operator registry (``ops.OPS``). Out: three kinds of random
-expression, each for the stage it checks:
+In: the operator registry (``ops.OPS``). Out: random expressions in the
+form each stage is checked in:
 
 - ``graphs(...)``: graph nodes built with ``ops.call`` over registry entries
   (simplify, printing, LaTeX, Python source); ``expressions`` is its default.
+- ``seeded_graphs(...)`` / ``seeded_cases(...)``: graphs drawn from a numpy
+  generator seeded by hypothesis, with each op's inputs put into its domain
+  and reductions nested anywhere (diff against finite differences).
 - ``trees``: plain tuples an independent numpy evaluator and an independent
   text writer both read (parse + lower + evaluate end to end).
 - ``programs`` / ``mutated_programs``: surface text in every spelling the
@@ -16,6 +19,7 @@ parser or printer (what they build is what those are checked against).
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import strategies as st
 
 from exprgrad import graph, ops
@@ -69,6 +73,55 @@ points = st.tuples(
     st.lists(numbers, min_size=3, max_size=3),
     st.lists(numbers, min_size=10, max_size=10),
 )
+
+# ---------------------------------------------------------------- seeded graphs
+
+
+def seeded_graphs(*, leaves, functions, wrappers=None, reductions: bool = True):
+    """``build(rng, depth=4)``: a random graph over ``functions`` and the reductions, from ``rng``.
+
+    ``leaves`` are drawn at depth 0 and, below the top, 15% of the time;
+    a quarter of the other nodes are reductions (none when ``reductions`` is
+    false); of the rest, half combine several operands (or most graphs would
+    be chains). ``wrappers[name]`` lists one function per input (the last
+    repeats) that puts any value into ``name``'s domain; by default none.
+    """
+    leaves = list(leaves)
+    reduction_names = sorted(n for n, spec in ops.OPS.items() if spec.reduction) if reductions else []
+    combining = [n for n in functions if ops.OPS[n].arity != 1]
+    identity = [lambda u: u]
+
+    def build(rng, depth=4, top=True):
+        if depth == 0 or (not top and rng.random() < 0.15):
+            return leaves[rng.integers(len(leaves))]
+        kind = rng.random()
+        if kind < 0.25 and reduction_names:
+            name = reduction_names[rng.integers(len(reduction_names))]
+            return ops.call(name, build(rng, depth - 1, top=False))
+        names = combining if kind < 0.6 else functions
+        name = names[rng.integers(len(names))]
+        spec = ops.OPS[name]
+        count = int(rng.integers(2, 4)) if spec.arity == ops.VARIADIC else spec.arity
+        domain = wrappers[name] if wrappers is not None else identity
+        args = [domain[min(i, len(domain) - 1)](build(rng, depth - 1, top=False)) for i in range(count)]
+        return ops.call(name, *args)
+
+    return build
+
+
+@st.composite
+def seeded_cases(draw, build, depth=5, params="abc", columns="xz"):
+    """(output, params, columns): a graph from ``build(rng, depth)`` and a point to evaluate it at (3 rows)."""
+    value = st.floats(-1.5, 1.5, allow_nan=False).map(lambda v: round(v, 3))
+    point = {name: draw(value) for name in params}
+    rows = {name: np.array(draw(st.lists(value, min_size=3, max_size=3))) for name in columns}
+    # The graph is drawn from a seed mixed with the point: an even spread of
+    # sizes and nestings (hypothesis's own recursion favours tiny graphs, and
+    # it repeats small seeds); a failure prints the graph itself.
+    entropy = [draw(st.integers(0, 2**32 - 1)), *(int(1000 * v) % 2**32 for v in point.values())]
+    output = build(np.random.default_rng(entropy), depth)
+    return output, point, rows
+
 
 # ---------------------------------------------------------------- trees
 

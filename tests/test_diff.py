@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from helpers import assert_close, evaluate, evaluate_one, numeric_partial, show
 from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from strategies import seeded_cases, seeded_graphs
 
 from exprgrad import graph, ops
 from exprgrad.errors import DisconnectedError, OptionError
@@ -262,43 +262,12 @@ def _probe_column(count, i):
 
 
 _WRAPPERS = {name: _choose_squashers(name) for name in _DIFFERENTIABLE}
-_REDUCTIONS = sorted(name for name, spec in OPS.items() if spec.reduction)
-_COMBINING = [name for name in _DIFFERENTIABLE if OPS[name].arity != 1]
+random_expression = seeded_graphs(leaves=_LEAVES, functions=_DIFFERENTIABLE, wrappers=_WRAPPERS)
 
 
-def random_expression(rng, depth=4, top=True):
-    """A random graph over every registered op, parameters, columns, nested reductions."""
-    if depth == 0 or (not top and rng.random() < 0.15):
-        return _LEAVES[rng.integers(len(_LEAVES))]
-    kind = rng.random()
-    if kind < 0.25:
-        name = _REDUCTIONS[rng.integers(len(_REDUCTIONS))]
-        return ops.call(name, random_expression(rng, depth - 1, top=False))
-    # Half the rest combine several operands, or most graphs would be chains.
-    names = _COMBINING if kind < 0.6 else _DIFFERENTIABLE
-    name = names[rng.integers(len(names))]
-    spec = OPS[name]
-    count = int(rng.integers(2, 4)) if spec.arity == VARIADIC else spec.arity
-    wrappers = _WRAPPERS[name]
-    args = [
-        wrappers[min(i, len(wrappers) - 1)](random_expression(rng, depth - 1, top=False))
-        for i in range(count)
-    ]
-    return ops.call(name, *args)
-
-
-@st.composite
-def cases(draw, depth=5):
-    """(output, params, columns): a random expression and a point to evaluate it at."""
-    value = st.floats(-1.5, 1.5, allow_nan=False).map(lambda v: round(v, 3))
-    params = {name: draw(value) for name in "abc"}
-    columns = {name: np.array(draw(st.lists(value, min_size=3, max_size=3))) for name in "xz"}
-    # The graph is drawn from a seed mixed with the point: an even spread of
-    # sizes and nestings (hypothesis's own recursion favours tiny graphs, and
-    # it repeats small seeds); a failure prints the graph itself.
-    entropy = [draw(st.integers(0, 2**32 - 1)), *(int(1000 * v) % 2**32 for v in params.values())]
-    output = random_expression(np.random.default_rng(entropy), depth)
-    return output, params, columns
+def cases(depth=5):
+    """(output, params a b c, columns x z): a random expression and a point to evaluate it at."""
+    return seeded_cases(random_expression, depth)
 
 
 def _well_behaved(output, params, columns):
