@@ -132,9 +132,10 @@ NOT_YET_PLAIN = {"exprgrad.check", "exprgrad.cli.diff_cmd", "exprgrad.cli.fit_cm
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
-def test_only_heavy_optional_packages_are_imported_inside_functions(path):
+def test_only_heavy_optional_packages_are_imported_inside_functions(path, request):
     if module_name(path) in NOT_YET_PLAIN:
-        pytest.skip("function-level imports still to be moved to the top")
+        # Runs, expected to fail until moved: a module that is done shows as XPASS, to be taken off the list.
+        request.applymarker(pytest.mark.xfail(reason="function-level imports still to be moved to the top"))
     for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
