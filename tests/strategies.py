@@ -143,30 +143,44 @@ _ORDERS = st.sampled_from([0.0, 1.0, 2.0]).map(lambda v: ("num", v))
 _TREE_FUNCTIONS = sorted(
     n for n, s in ops.OPS.items() if s.callable and not s.reduction and s.arity != ops.VARIADIC
 )
-_tree_leaves = st.one_of(
-    st.sampled_from(["a", "b", "x", "y"]).map(lambda n: ("name", n)),
-    st.sampled_from([0.5, 1.0, 2.0, 3.0, 0.25]).map(lambda v: ("num", v)),
-)
 
 
 def _with_orders(name, args, order):
     return [order if i in ops.OPS[name].orders else arg for i, arg in enumerate(args)]
 
 
-def _extend_tree(children):
-    return st.one_of(
-        st.tuples(st.sampled_from(sorted(TREE_INFIX)), children, children).map(lambda t: ("infix", *t)),
-        st.tuples(st.sampled_from(_TREE_FUNCTIONS), st.lists(children, min_size=3, max_size=3), _ORDERS).map(
-            lambda t: ("call", t[0], _with_orders(t[0], t[1][: ops.OPS[t[0]].arity], t[2]))
-        ),
-        st.lists(children, min_size=2, max_size=4).map(lambda t: ("call", "logsumexp", t)),
-        children.map(lambda c: ("neg", c)),
-        st.tuples(st.sampled_from(["sum", "mean"]), children).map(lambda t: ("reduce", *t)),
+def expression_trees(
+    *, names=("a", "b", "x", "y"), comparisons: bool = True, reductions: bool = True, max_leaves=12
+):
+    """Tuples over ``names``, numbers, infix ops, functions, logsumexp, negation and (``reductions``) sum, mean.
+
+    ("name", n) | ("num", v) | ("neg", t) | ("infix", op, t, t) | ("call", op, [t...]) | ("reduce", op, t)
+    """
+    infix = sorted(n for n in TREE_INFIX if comparisons or n not in COMPARISONS)
+    leaves = st.one_of(
+        st.sampled_from(list(names)).map(lambda n: ("name", n)),
+        st.sampled_from([0.5, 1.0, 2.0, 3.0, 0.25]).map(lambda v: ("num", v)),
     )
 
+    def extend(children):
+        branches = [
+            st.tuples(st.sampled_from(infix), children, children).map(lambda t: ("infix", *t)),
+            st.tuples(
+                st.sampled_from(_TREE_FUNCTIONS), st.lists(children, min_size=3, max_size=3), _ORDERS
+            ).map(lambda t: ("call", t[0], _with_orders(t[0], t[1][: ops.OPS[t[0]].arity], t[2]))),
+            st.lists(children, min_size=2, max_size=4).map(lambda t: ("call", "logsumexp", t)),
+            children.map(lambda c: ("neg", c)),
+        ]
+        if reductions:
+            branches.append(
+                st.tuples(st.sampled_from(["sum", "mean"]), children).map(lambda t: ("reduce", *t))
+            )
+        return st.one_of(*branches)
 
-# ("name", n) | ("num", v) | ("neg", t) | ("infix", op, t, t) | ("call", op, [t...]) | ("reduce", op, t)
-trees = st.recursive(_tree_leaves, _extend_tree, max_leaves=12)
+    return st.recursive(leaves, extend, max_leaves=max_leaves)
+
+
+trees = expression_trees()
 
 
 def tree_text(tree) -> str:
