@@ -22,7 +22,9 @@ from pathlib import Path
 import click
 
 from ..errors import FitError, OptionError
+from ..fit import plan, prepare, solve
 from ..fit.catalog import CHOICES, METHODS, FitOptions, learning_rate_methods
+from ..fit.plot import plot_fit, require_matplotlib
 from .inputs import data_options, load_data, parse_bindings, read_expr
 from .output import check_output_folder, json_text, warn, write_atomically
 
@@ -128,8 +130,6 @@ def fit_command(
       exprgrad fit samples/logistic.csv --cost "sum(softplus(w*x + c) - y*(w*x + c))" --nll
       exprgrad fit samples/nonlinear.csv --model "b1*(1 - exp(-b2*x))" --target y --init b1=1,b2=1
     """
-    from ..fit import plan, prepare, solve
-
     plot_format = _plot_format(plot)
     to_stdout = bool(output) and _names_stdout(output)
     if to_stdout:
@@ -164,8 +164,6 @@ def fit_command(
                 err=True,
             )
     if plot_format is not None:
-        from ..fit.plot import require_matplotlib
-
         require_matplotlib()
     progress = None if quiet or not _stderr_is_terminal() else TerminalProgress()
     try:
@@ -178,8 +176,6 @@ def fit_command(
     if output:
         write_atomically(output, document + "\n")
     if plot_format is not None:
-        from ..fit.plot import plot_fit
-
         write_atomically(plot, plot_fit(result, problem, plot_format))
     if result.diverged:
         if not result.history:
