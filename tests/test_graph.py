@@ -7,6 +7,7 @@ import math
 import pytest
 
 from exprgrad import graph, ops
+from exprgrad.errors import ArityError
 
 a, b, c = graph.var("a"), graph.var("b"), graph.var("c")
 x = graph.var("x", per_row=True)
@@ -57,9 +58,9 @@ def test_per_row_flags():
 
 
 def test_arity_checked():
-    with pytest.raises(Exception, match="takes 1 argument"):
+    with pytest.raises(ArityError, match="takes 1 argument"):
         ops.call("sin", a, b)
-    with pytest.raises(Exception, match="takes 2 arguments"):
+    with pytest.raises(ArityError, match="takes 2 arguments"):
         ops.call("atan2", a)
 
 

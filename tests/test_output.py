@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import HAS_DOT
 
 from exprgrad.cli import cli, output, streams
 from exprgrad.cli.output import WriteError, write_atomically
@@ -242,7 +243,12 @@ def test_dash_is_stdout_and_never_a_file(runner, tmp_path, line_csv, monkeypatch
     result = runner.invoke(cli, ["render", EXPR, "--format", "dot", "-o", "-"])
     assert result.exit_code == 0 and result.stdout.startswith("digraph")
     svg_to_stdout = runner.invoke(cli, ["render", EXPR, "-o", "-", "--format", "png"])
-    assert svg_to_stdout.exit_code in (0, 1)  # 1 when dot is missing; never a file named '-'
+    if HAS_DOT:
+        assert svg_to_stdout.exit_code == 0 and svg_to_stdout.stdout_bytes.startswith(b"\x89PNG")
+    with monkeypatch.context() as without_dot:
+        without_dot.setenv("PATH", str(tmp_path / "empty"))
+        missing = runner.invoke(cli, ["render", EXPR, "-o", "-", "--format", "png"])
+    assert missing.exit_code == 1 and missing.stderr.startswith("error: ") and missing.stdout_bytes == b""
     fit = runner.invoke(cli, ["fit", line_csv, "--model", "a*x + b", "--target", "y", "-q", "-o", "-"])
     assert fit.exit_code == 0 and '"params"' in fit.stdout
     assert not Path("-").exists()
