@@ -36,9 +36,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import graph
+from .backends.evaluate import compile_schedule
 from .errors import ArgumentError
 from .graph import Node
 from .ops import OPS
+from .passes.diff import diff
+from .passes.simplify import simplify_many
 
 EPS = float(np.finfo(float).eps)
 # Ridders: step ratio, tableau size, when a higher order has gone bad.
@@ -316,9 +319,6 @@ def check_partials(
         ArgumentError: ``tol`` or ``rows`` out of range.
         EvaluationError: a parameter or column has no value.
     """
-    from .backends.evaluate import compile_schedule
-    from .passes.diff import diff
-    from .passes.simplify import simplify_many
 
     tol = check_tol(tol)
     if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or not 1 <= rows <= MAX_ROWS:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import click
 import numpy as np
 
+from ..backends import latex, printing, python_source
+from ..backends.evaluate import compile_schedule
+from ..passes.diff import diff, hessian, resolve_wrt
+from ..passes.simplify import simplify_many
 from .command import ExprCommand
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
 from .output import (
@@ -24,14 +28,12 @@ NO_PARAMETERS = ("the function has no parameters, so there is nothing to differe
 
 
 def differentiate(function, wrt_text: str, order: int, mode: str):
-    """The wrt names, {key: raw derivative node}, and {key: simplified node}.
+    """The wrt names and {key: simplified derivative node}.
 
     Keys are tuples of variable names: (a,) for each first partial, and with
     order 2 also (a, b) for each Hessian entry with a not after b in --wrt
     order (each symmetric pair once).
     """
-    from ..passes.diff import diff, hessian, resolve_wrt
-    from ..passes.simplify import simplify_many
 
     wrt_nodes, warnings = resolve_wrt(function.output, wrt_text.split(","))
     for message in warnings:
@@ -48,7 +50,7 @@ def differentiate(function, wrt_text: str, order: int, mode: str):
             for second in names[i:]:
                 raw[(first, second)] = table[first][second]
     simplified = dict(zip(raw, simplify_many(list(raw.values()))))
-    return names, raw, simplified
+    return names, simplified
 
 
 @click.command("diff", cls=ExprCommand)
@@ -78,14 +80,12 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
       exprgrad diff "mean((a*x + b - y)^2)" --order 2 --format json
       exprgrad diff "mean((a*x + b - y)^2)" --at a=2,b=1 --data samples/linear.csv
     """
-    from ..backends import latex, printing, python_source
 
     dataset = load_data(data, allow_nan)
     function = build_function(expr, dataset)
-    names, raw, simplified = differentiate(function, wrt, order, mode)
+    names, simplified = differentiate(function, wrt, order, mode)
     values = None
     if at or data:
-        from ..backends.evaluate import compile_schedule
 
         bindings = parse_bindings(at)
         columns = check_bindings(function, bindings, dataset)
@@ -154,7 +154,6 @@ def _at_heading(at, dataset) -> str:
 
 def _json_result(function, names, simplified, values, let) -> dict:
     """The documented JSON shape; each text is a complete exprgrad program."""
-    from ..backends import printing
 
     named = {"function": function.output}
     named.update({"|".join(key): node for key, node in simplified.items()})
