@@ -34,7 +34,6 @@ def differentiate(function, wrt_text: str, order: int, mode: str):
     order 2 also (a, b) for each Hessian entry with a not after b in --wrt
     order (each symmetric pair once).
     """
-
     wrt_nodes, warnings = resolve_wrt(function.output, wrt_text.split(","))
     for message in warnings:
         warn(message)
