@@ -51,9 +51,9 @@ def bench_startup():
     bare = best_time(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), 5)
     probe = subprocess.run(
         [sys.executable, "-c",
-         "import sys; from exprgrad.cli import cli\n"
-         "try:\n    cli(['eval', 'x+1', '--at', 'x=1'])\nexcept SystemExit: pass\n"
-         "print(sorted(m for m in ('scipy', 'graphviz', 'pandas', 'matplotlib') if m in sys.modules))"],
+         ("import sys; from exprgrad.cli import cli\n"
+          "try:\n    cli(['eval', 'x+1', '--at', 'x=1'])\nexcept SystemExit: pass\n"
+          "print(sorted(m for m in ('scipy', 'graphviz', 'pandas', 'matplotlib') if m in sys.modules))")],
         capture_output=True, text=True, check=True,
     ).stdout.strip().splitlines()[-1]
     print(f"exprgrad eval start-up: {ours:.3f} s wall (target < 0.3 s); python -c pass {bare:.3f} s; "

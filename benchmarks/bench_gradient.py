@@ -73,8 +73,8 @@ def bench_value_and_gradient():
         columns = {"x": x, "y": target}
         value_only = compile_schedule([f.output])
         with_grad = compile_schedule([f.output, *grads])
-        value_time = best_time(lambda: value_only.run(params, columns))
-        grad_time = best_time(lambda: with_grad.run(params, columns))
+        value_time = best_time(lambda s=value_only, p=params, c=columns: s.run(p, c))
+        grad_time = best_time(lambda s=with_grad, p=params, c=columns: s.run(p, c))
         line = (f"  {label:24s} value {value_time * 1e3:6.1f} ms, value+gradient ({len(grads)} partials) "
                 f"{grad_time * 1e3:6.1f} ms: ratio {grad_time / value_time:.2f}")
         if hand_value is not None:

@@ -83,7 +83,7 @@ def main() -> None:
     print(f"render svg          {ours:8.3f} s")
     valued_text = to_dot(output, params, values=values, max_nodes=10 * args.nodes)
     for fmt in ("svg", "png", "pdf"):
-        seconds = best_time(lambda: render(valued_text, fmt), 1)
+        seconds = best_time(lambda fmt=fmt: render(valued_text, fmt), 1)
         print(f"  with values, {fmt}  {seconds:8.3f} s")
     print(f"bare dot (baseline) {baseline:8.3f} s")
     print(f"ratio render / bare {ours / baseline:8.2f}")

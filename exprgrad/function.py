@@ -266,7 +266,7 @@ def _text_label(wrt: tuple[str, ...]) -> str:
 
 def _checked_mapping(value, argument: str) -> Mapping:
     if not isinstance(value, Mapping) and hasattr(value, "keys") and hasattr(value, "__getitem__"):
-        value = {key: value[key] for key in value.keys()}  # a pandas DataFrame, an npz file
+        value = {key: value[key] for key in value.keys()}  # noqa: SIM118 (.keys(): what a DataFrame or npz file names)
     if not isinstance(value, Mapping):
         raise ArgumentError(f"must be a dict of names to values, got {type(value).__name__}", argument=argument)
     wrong = [key for key in value if not isinstance(key, str)]
