@@ -6,13 +6,15 @@ import re
 
 import numpy as np
 import pytest
-from helpers import evaluate
+from helpers import evaluate, values_agree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import expressions, numbers, points
 
 from exprgrad import graph, ops
 from exprgrad.backends.printing import to_text
 from exprgrad.graph import Node
+from exprgrad.passes.diff import diff
 from exprgrad.passes.simplify import simplify, simplify_many
 
 a, b, c, w = (graph.var(n) for n in ("a", "b", "c", "w"))
@@ -120,8 +122,6 @@ def test_already_simple_user_input_is_returned_unchanged():
 
 # ---------------------------------------------------------------- textbook derivatives
 # End to end through passes.diff (the diff helper's module).
-
-diff = pytest.importorskip("exprgrad.passes.diff").diff
 
 
 def d(output: Node, wrt: Node) -> str:
@@ -232,59 +232,7 @@ def test_deep_derivative_simplifies():
 
 # ---------------------------------------------------------------- properties
 
-PARAMS = [a, b, c]
-COLUMNS = [x, y]
-CONSTANTS = [k(v) for v in (0.0, 1.0, 2.0, 3.0, 0.5, -1.0, -2.5, 0.1)] + [ops.named_const("pi")]
-UNARY = sorted(n for n, spec in ops.OPS.items() if spec.arity == 1)
-BINARY = sorted(n for n, spec in ops.OPS.items() if spec.arity == 2)
-VARIADIC = sorted(n for n, spec in ops.OPS.items() if spec.arity == ops.VARIADIC)
-
-leaves = st.sampled_from(PARAMS + COLUMNS + CONSTANTS)
-
-
-def _extend(children):
-    return st.one_of(
-        st.tuples(st.sampled_from(UNARY), children).map(lambda t: call(t[0], t[1])),
-        st.tuples(st.sampled_from(BINARY), children, children).map(lambda t: call(t[0], t[1], t[2])),
-        st.tuples(st.sampled_from(VARIADIC), st.lists(children, min_size=2, max_size=3)).map(
-            lambda t: call(t[0], *t[1])
-        ),
-    )
-
-
-expressions = st.recursive(leaves, _extend, max_leaves=14)
-# Values away from subnormals, where x^2 keeps no precision and no formula is defined in practice.
-numbers = st.floats(-2.5, 2.5).map(lambda v: 0.0 if abs(v) < 1e-3 else v)
-points = st.tuples(
-    st.lists(numbers, min_size=3, max_size=3),
-    st.lists(numbers, min_size=10, max_size=10),
-)
-
-
-def values_agree(original: Node, other: Node, point) -> bool:
-    """other equals original (to rounding) in every row where original is defined.
-
-    Defined: every intermediate value finite, and no discontinuous op (one
-    with a kink) evaluated next to its jump.
-    """
-    (pa, pb, pc), column = point
-    params = {"a": pa, "b": pb, "c": pc}
-    columns = {"x": np.array(column[:5]), "y": np.array(column[5:])}
-    order = graph.toposort([original])
-    with np.errstate(all="ignore"):
-        values = [np.broadcast_to(np.asarray(v, dtype=float), (5,)) for v in evaluate(order, params, columns)]
-        got = np.broadcast_to(np.asarray(evaluate([other], params, columns)[0], dtype=float), (5,))
-    stacked = np.array(values)
-    defined = np.all(np.isfinite(stacked), axis=0)
-    for node, value in zip(order, values):
-        if not node.is_leaf and ops.OPS[node.op].kink:
-            for child in node.inputs:
-                child_value = values[order.index(child)]
-                defined &= np.abs(child_value) > 1e-7 * (1 + np.abs(stacked).max(axis=0, initial=0))
-    scale = np.where(np.isfinite(stacked), np.abs(stacked), 0).max(axis=0)
-    expected = values[-1]
-    close = np.abs(got - expected) <= 1e-7 * (1 + scale)
-    return bool(np.all(close | ~defined))
+# expressions and points: tests/strategies.py; values_agree: tests/helpers.py
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
