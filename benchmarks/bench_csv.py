@@ -39,7 +39,9 @@ def main() -> None:
             assert data.rows == args.rows and data.names == ("x", "y", "z")
             ours = best_time(lambda path=path: load_csv(path), args.repeat)
             baseline = best_time(
-                lambda path=path: np.loadtxt(path, delimiter=",", skiprows=1, comments=None, encoding="utf-8"),
+                lambda path=path: np.loadtxt(
+                    path, delimiter=",", skiprows=1, comments=None, encoding="utf-8"
+                ),
                 args.repeat,
             )
             floor = best_time(path.read_bytes, args.repeat)

@@ -90,8 +90,10 @@ def growth(a: float, b: float, n_a: int, n_b: int) -> float:
 
 def report(form: str, depths: list[int], timeout: float) -> None:
     print(f"\n{form} chain of sin (d/dx); seconds per stage, peak memory above the start:")
-    print(f"{'depth':>8} {'parse':>7} {'diff':>7} {'simplify':>9} {'print':>7} {'total':>7} {'peak MB':>8}"
-          f" {'chars':>10}")
+    print(
+        f"{'depth':>8} {'parse':>7} {'diff':>7} {'simplify':>9} {'print':>7} {'total':>7} {'peak MB':>8}"
+        f" {'chars':>10}"
+    )
     rows: list[tuple[int, dict]] = []
     for depth in depths:
         result = measure(form, depth, timeout)
@@ -101,8 +103,10 @@ def report(form: str, depths: list[int], timeout: float) -> None:
             break
         t = result["times"]
         total = sum(t.values())
-        print(f"{depth:>8,} {t['parse']:7.2f} {t['diff']:7.2f} {t['simplify']:9.2f} {t['print']:7.2f}"
-              f" {total:7.2f} {result['peak'] / 1e6:8.1f} {result['chars']:>10,}")
+        print(
+            f"{depth:>8,} {t['parse']:7.2f} {t['diff']:7.2f} {t['simplify']:9.2f} {t['print']:7.2f}"
+            f" {total:7.2f} {result['peak'] / 1e6:8.1f} {result['chars']:>10,}"
+        )
         rows.append((depth, result))
     if len(rows) < 2:
         return

@@ -41,23 +41,38 @@ def bench_parse():
     # Python's compile() hits its recursion limit on a sum this long, so the
     # baseline is Python's own tokenizer over the same text: lexing alone.
     python = best_time(lambda: list(tokenize.generate_tokens(io.StringIO(text).readline)), 3)
-    print(f"parse+lower  {operators:,} operators ({ops_count:,} graph nodes): {ours:.3f} s "
-          f"(target < 1 s); python tokenize of the same text {python:.3f} s; ratio {ours / python:.2f}")
+    print(
+        f"parse+lower  {operators:,} operators ({ops_count:,} graph nodes): {ours:.3f} s "
+        f"(target < 1 s); python tokenize of the same text {python:.3f} s; ratio {ours / python:.2f}"
+    )
 
 
 def bench_startup():
     command = [sys.executable, "-m", "exprgrad", "eval", "-x^2 + 2*y", "--at", "x=3,y=1"]
     ours = best_time(lambda: subprocess.run(command, capture_output=True, check=True), 5)
     bare = best_time(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), 5)
-    probe = subprocess.run(
-        [sys.executable, "-c",
-         ("import sys; from exprgrad.cli import cli\n"
-          "try:\n    cli(['eval', 'x+1', '--at', 'x=1'])\nexcept SystemExit: pass\n"
-          "print(sorted(m for m in ('scipy', 'graphviz', 'pandas', 'matplotlib') if m in sys.modules))")],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip().splitlines()[-1]
-    print(f"exprgrad eval start-up: {ours:.3f} s wall (target < 0.3 s); python -c pass {bare:.3f} s; "
-          f"ratio {ours / bare:.1f}; heavy imports on that path: {probe}")
+    probe = (
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                (
+                    "import sys; from exprgrad.cli import cli\n"
+                    "try:\n    cli(['eval', 'x+1', '--at', 'x=1'])\nexcept SystemExit: pass\n"
+                    "print(sorted(m for m in ('scipy', 'graphviz', 'pandas', 'matplotlib') if m in sys.modules))"
+                ),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    print(
+        f"exprgrad eval start-up: {ours:.3f} s wall (target < 0.3 s); python -c pass {bare:.3f} s; "
+        f"ratio {ours / bare:.1f}; heavy imports on that path: {probe}"
+    )
 
 
 def bench_rows():
@@ -73,14 +88,19 @@ def bench_rows():
 
     def numpy_by_hand():
         a, b, c = 2.0, 1.0, 0.5
-        return (a * np.sin(x) + b * np.exp(-x**2) + np.tanh(y * x) + np.sqrt(y**2 + 1)) \
-            * np.log1p((x - y) ** 2) / (1 + c * x**2)
+        return (
+            (a * np.sin(x) + b * np.exp(-(x**2)) + np.tanh(y * x) + np.sqrt(y**2 + 1))
+            * np.log1p((x - y) ** 2)
+            / (1 + c * x**2)
+        )
 
     ours = best_time(lambda: schedule.run(params, columns))
     hand = best_time(numpy_by_hand)
     assert np.allclose(schedule.run(params, columns)[0], numpy_by_hand())
-    print(f"{count}-operator expression over {n:,} rows: exprgrad {ours * 1e3:.1f} ms, "
-          f"numpy by hand {hand * 1e3:.1f} ms, ratio {ours / hand:.2f} (target <= 1)")
+    print(
+        f"{count}-operator expression over {n:,} rows: exprgrad {ours * 1e3:.1f} ms, "
+        f"numpy by hand {hand * 1e3:.1f} ms, ratio {ours / hand:.2f} (target <= 1)"
+    )
 
 
 if __name__ == "__main__":

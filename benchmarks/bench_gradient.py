@@ -58,10 +58,22 @@ def bench_value_and_gradient():
     y = 2 * x + 1 + rng.normal(size=N)
     labels = (rng.uniform(size=N) < 1 / (1 + np.exp(-x))).astype(float)
     cases = [
-        ("linear least squares", "mean((a*x + b - y)^2)", {"a": 1.5, "b": 0.5}, y,
-         lambda: hand_linear(x, y, 1.5, 0.5), lambda: hand_linear_grad(x, y, 1.5, 0.5)),
-        ("logistic regression", "mean(softplus(w*x + c) - y*(w*x + c))", {"w": 0.7, "c": -0.2}, labels,
-         lambda: hand_logistic(x, labels, 0.7, -0.2), lambda: hand_logistic_grad(x, labels, 0.7, -0.2)),
+        (
+            "linear least squares",
+            "mean((a*x + b - y)^2)",
+            {"a": 1.5, "b": 0.5},
+            y,
+            lambda: hand_linear(x, y, 1.5, 0.5),
+            lambda: hand_linear_grad(x, y, 1.5, 0.5),
+        ),
+        (
+            "logistic regression",
+            "mean(softplus(w*x + c) - y*(w*x + c))",
+            {"w": 0.7, "c": -0.2},
+            labels,
+            lambda: hand_logistic(x, labels, 0.7, -0.2),
+            lambda: hand_logistic_grad(x, labels, 0.7, -0.2),
+        ),
         ("tanh network, 8 units", network_text(8), None, y, None, None),
     ]
     print(f"value + full gradient over {N:,} rows (ratio to the value alone; target <= 2.5):")
@@ -75,8 +87,10 @@ def bench_value_and_gradient():
         with_grad = compile_schedule([f.output, *grads])
         value_time = best_time(lambda s=value_only, p=params, c=columns: s.run(p, c))
         grad_time = best_time(lambda s=with_grad, p=params, c=columns: s.run(p, c))
-        line = (f"  {label:24s} value {value_time * 1e3:6.1f} ms, value+gradient ({len(grads)} partials) "
-                f"{grad_time * 1e3:6.1f} ms: ratio {grad_time / value_time:.2f}")
+        line = (
+            f"  {label:24s} value {value_time * 1e3:6.1f} ms, value+gradient ({len(grads)} partials) "
+            f"{grad_time * 1e3:6.1f} ms: ratio {grad_time / value_time:.2f}"
+        )
         if hand_value is not None:
             hv, hg = best_time(hand_value), best_time(hand_grad)
             line += f"; numpy by hand {hg / hv:.2f} (its value {hv * 1e3:.1f} ms, ours/hand {value_time / hv:.2f})"
@@ -96,14 +110,31 @@ def bench_diff_command():
     text = big_expression(10_000)
     command = [sys.executable, "-m", "exprgrad"]
     ours = best_time(lambda: subprocess.run([*command, "diff", text], capture_output=True, check=True), 3)
-    baseline = best_time(lambda: subprocess.run([*command, "eval", text, "--format", "json", "--at",
-                                               ",".join(f"p[{k}]=0.1" for k in range(100)) + ",x=1,y=2"],
-                                              capture_output=True, check=True), 3)
-    print(f"exprgrad diff, 10,000 operators, 100 parameters: {ours:.2f} s (target < 1 s); "
-          f"exprgrad eval of the same text {baseline:.2f} s; ratio {ours / baseline:.2f}")
+    baseline = best_time(
+        lambda: subprocess.run(
+            [
+                *command,
+                "eval",
+                text,
+                "--format",
+                "json",
+                "--at",
+                ",".join(f"p[{k}]=0.1" for k in range(100)) + ",x=1,y=2",
+            ],
+            capture_output=True,
+            check=True,
+        ),
+        3,
+    )
+    print(
+        f"exprgrad diff, 10,000 operators, 100 parameters: {ours:.2f} s (target < 1 s); "
+        f"exprgrad eval of the same text {baseline:.2f} s; ratio {ours / baseline:.2f}"
+    )
     sizes = []
     for operators in (2_500, 5_000, 10_000):
-        out = subprocess.run([*command, "diff", big_expression(operators)], capture_output=True, check=True).stdout
+        out = subprocess.run(
+            [*command, "diff", big_expression(operators)], capture_output=True, check=True
+        ).stdout
         sizes.append((operators, len(out)))
     growth = ", ".join(f"{ops:,} ops -> {size:,} chars ({size / ops:.1f}/op)" for ops, size in sizes)
     print(f"printed derivative size: {growth}")

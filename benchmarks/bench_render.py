@@ -32,8 +32,10 @@ from exprgrad.passes.diff import diff
 def cost(units: int) -> graph.Node:
     x, y = graph.var("x", per_row=True), graph.var("y", per_row=True)
     terms = [
-        ops.mul(graph.var(f"t[{k}]"), ops.call("tanh", ops.add(ops.mul(graph.var(f"w[{k}]"), x),
-                                                                graph.var(f"c[{k}]"))))
+        ops.mul(
+            graph.var(f"t[{k}]"),
+            ops.call("tanh", ops.add(ops.mul(graph.var(f"w[{k}]"), x), graph.var(f"c[{k}]"))),
+        )
         for k in range(units)
     ]
     return ops.call("mean", ops.pow_(ops.sub(ops.add(*terms), y), ops.const(2)))
@@ -70,8 +72,10 @@ def main() -> None:
     values = {p.name: float(rng.normal()) for p in params}
     values.update(x=rng.normal(size=args.rows), y=rng.normal(size=args.rows))
     dot_text = to_dot(output, params, max_nodes=10 * args.nodes)
-    print(f"graph: {len(drawn)} nodes ({len(params)} parameters, function and gradient), "
-          f"{sum(len(n.inputs) for n in drawn)} edges")
+    print(
+        f"graph: {len(drawn)} nodes ({len(params)} parameters, function and gradient), "
+        f"{sum(len(n.inputs) for n in drawn)} edges"
+    )
     print(f"to_dot              {best_time(lambda: to_dot(output, params), args.repeat):8.3f} s")
     with_values = best_time(lambda: to_dot(output, params, values=values), args.repeat)
     print(f"to_dot, {args.rows} rows    {with_values:8.3f} s")

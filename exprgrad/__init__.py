@@ -1,9 +1,9 @@
 """exprgrad: cost functions as text -> operation graphs -> derivatives, values, drawings, fits.
 
-    >>> import exprgrad
-    >>> f = exprgrad.parse("mean((a*x + b - y)^2)")
-    >>> f.params, f.columns
-    (['a', 'b'], ['x', 'y'])
+>>> import exprgrad
+>>> f = exprgrad.parse("mean((a*x + b - y)^2)")
+>>> f.params, f.columns
+(['a', 'b'], ['x', 'y'])
 """
 
 __version__ = "0.1.0"

@@ -146,7 +146,9 @@ def ridders(f: Callable[[object], object], x, h) -> tuple[np.ndarray, np.ndarray
                 # (A*factor - B)/(factor - 1), written so it cannot overflow near the largest float
                 current.append(current[j - 1] + (current[j - 1] - previous[j - 1]) / (factor - 1))
                 factor *= _CON * _CON
-                candidate = np.maximum(np.abs(current[j] - current[j - 1]), np.abs(current[j] - previous[j - 1]))
+                candidate = np.maximum(
+                    np.abs(current[j] - current[j - 1]), np.abs(current[j] - previous[j - 1])
+                )
                 better = candidate <= error
                 best = np.where(better, current[j], best)
                 error = np.where(better, candidate, error)
@@ -235,18 +237,21 @@ def numeric_partial(
     params = dict(params)
     columns = {k: np.asarray(v, dtype=float) for k, v in (columns or {}).items()}
     if name not in columns:
+
         def moved(value):
             return run({**params, name: float(value)}, columns)
 
         return derivative(moved, float(params[name]), step=step)
     column = columns[name]
     if together:
+
         def moved_all(values):
             return run(params, {**columns, name: np.asarray(values, dtype=float)})
 
         return derivative(moved_all, column, step=step)
     values, errors, floors = [], [], []
     for i in range(len(column)) if rows is None else rows:
+
         def moved_row(value, i=i):
             changed = column.copy()
             changed[i] = value
@@ -269,7 +274,9 @@ def check_tol(tol) -> float:
         raise ArgumentError(f"must be a number, got {type(tol).__name__}", argument="tol")
     tol = float(tol)
     if not (math.isfinite(tol) and 0 < tol < 1):
-        raise ArgumentError(f"must be a number between 0 and 1 (a relative error), got {tol:g}", argument="tol")
+        raise ArgumentError(
+            f"must be a number between 0 and 1 (a relative error), got {tol:g}", argument="tol"
+        )
     return tol
 
 
@@ -348,8 +355,9 @@ def check_partials(
             n = len(columns[name])
             together = reads_elementwise(output, node)
             chosen = list(range(n)) if together else sample_rows(n, rows)
-            estimate = numeric_partial(run, name, params, columns, rows=None if together else chosen,
-                                       together=together)
+            estimate = numeric_partial(
+                run, name, params, columns, rows=None if together else chosen, together=together
+            )
             exact = np.broadcast_to(np.asarray(exact, dtype=float), (n,))[chosen]
         else:
             estimate = numeric_partial(run, name, params, columns)
@@ -389,4 +397,6 @@ def compare(name: str, exact, estimate: Estimate, rows: list[int] | None, tol: f
     worst = int(np.argmax(error)) if rows is not None else None
     shown_a = a if rows is not None else float(a[0])
     shown_n = n if rows is not None else float(n[0])
-    return PartialCheck(name, shown_a, shown_n, rows, float(np.max(error)), float(np.max(reach)), worst, status)
+    return PartialCheck(
+        name, shown_a, shown_n, rows, float(np.max(error)), float(np.max(reach)), worst, status
+    )

@@ -113,14 +113,19 @@ def to_dot(
         EvaluationError: ``values`` lacks a parameter or column.
     """
     if not isinstance(output, Node):
-        raise ArgumentError(f"must be a graph node (Function.output), got {type(output).__name__}",
-                            argument="output")
+        raise ArgumentError(
+            f"must be a graph node (Function.output), got {type(output).__name__}", argument="output"
+        )
     if isinstance(wrt_nodes, (str, Node)) or not all(isinstance(n, Node) for n in wrt_nodes):
-        raise ArgumentError("must be a list of variable nodes (Function.to_dot takes names)", argument="wrt_nodes")
+        raise ArgumentError(
+            "must be a list of variable nodes (Function.to_dot takes names)", argument="wrt_nodes"
+        )
     for argument, mapping in (("names", names), ("written", written)):
         if mapping is not None and not isinstance(mapping, Mapping):
-            raise ArgumentError(f"must be a dict (Function.definitions, Function.written), got "
-                                f"{type(mapping).__name__}", argument=argument)
+            raise ArgumentError(
+                f"must be a dict (Function.definitions, Function.written), got {type(mapping).__name__}",
+                argument=argument,
+            )
     render_backend.check_options(rankdir, max_nodes)
     kind, wrt_nodes = _choose(output, wrt_nodes, graph)
     # The function first: differentiating costs time in proportion to it, so a
@@ -133,9 +138,22 @@ def to_dot(
     if drawn > max_nodes:
         # Before evaluating: render refuses it too, but only after the values.
         raise DrawingTooLarge(drawn, max_nodes, bool(derivatives), function_alone=False)
-    value, grads = node_values(output, list(derivatives.values()), values) if values is not None else (None, None)
-    return render_backend.to_dot(output, derivatives, graph=kind, values=value, grads=grads, rankdir=rankdir,
-                                 max_nodes=max_nodes, legend=legend, name=name, names=names, written=written)
+    value, grads = (
+        node_values(output, list(derivatives.values()), values) if values is not None else (None, None)
+    )
+    return render_backend.to_dot(
+        output,
+        derivatives,
+        graph=kind,
+        values=value,
+        grads=grads,
+        rankdir=rankdir,
+        max_nodes=max_nodes,
+        legend=legend,
+        name=name,
+        names=names,
+        written=written,
+    )
 
 
 def svg_or_none(node: Node, *, timeout: float = DEFAULT_TIMEOUT, **options) -> str | None:

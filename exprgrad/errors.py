@@ -111,10 +111,21 @@ class DrawingTooLarge(LimitError):
 
     def __init__(self, nodes: int, limit: int, derivatives: bool, function_alone: bool):
         what = "the function alone has" if function_alone else "the drawing would have"
-        less = "draw less (graph='function' or fewer wrt names) or " if derivatives and not function_alone else ""
-        super().__init__(f"{what} {nodes} nodes, more than the limit of {limit}: {less}raise the limit",
-                         argument="max_nodes")
-        self.nodes, self.limit, self.derivatives, self.function_alone = nodes, limit, derivatives, function_alone
+        less = (
+            "draw less (graph='function' or fewer wrt names) or "
+            if derivatives and not function_alone
+            else ""
+        )
+        super().__init__(
+            f"{what} {nodes} nodes, more than the limit of {limit}: {less}raise the limit",
+            argument="max_nodes",
+        )
+        self.nodes, self.limit, self.derivatives, self.function_alone = (
+            nodes,
+            limit,
+            derivatives,
+            function_alone,
+        )
 
 
 class DisconnectedError(ExprgradError):

@@ -136,15 +136,18 @@ class Function:
     def diff(self, name: str) -> Function:
         """The partial derivative with respect to ``name`` (a parameter, a family member, a column), simplified."""
         if not isinstance(name, str) or not name.strip():
-            raise ArgumentError(f"must be a variable name like 'a' or 'theta[0]', got {name!r}", argument="name")
+            raise ArgumentError(
+                f"must be a variable name like 'a' or 'theta[0]', got {name!r}", argument="name"
+            )
         partials = self.grad([name.strip()])
         if name.strip() in partials:
             return partials[name.strip()]
         if len(partials) == 1:
             return next(iter(partials.values()))
         members = ", ".join(partials)
-        raise ArgumentError(f"'{name}' is a family ({members}): use grad({name!r}) for all of them",
-                            argument="name")
+        raise ArgumentError(
+            f"'{name}' is a family ({members}): use grad({name!r}) for all of them", argument="name"
+        )
 
     def grad(self, names: str | Iterable[str] | None = None) -> dict[str, Function]:
         """Partial derivatives for ``names`` (default: every parameter), one reverse sweep."""
@@ -161,7 +164,10 @@ class Function:
         """Second partial derivatives for ``names`` (default: every parameter)."""
         wrt = self._wrt(names)
         return {
-            a: {b: Function(simplify(node), derivative_of=(*self.derivative_of, a, b)) for b, node in row.items()}
+            a: {
+                b: Function(simplify(node), derivative_of=(*self.derivative_of, a, b))
+                for b, node in row.items()
+            }
             for a, row in hessian(self.output, wrt).items()
         }
 
@@ -208,15 +214,20 @@ class Function:
     def python(self, function_name: str = "f") -> str:
         """Self-contained numpy source computing the function."""
 
-        if not isinstance(function_name, str) or not function_name.isidentifier() or keyword.iskeyword(function_name):
-            raise ArgumentError(f"must be a Python identifier, got {function_name!r}", argument="function_name")
+        if (
+            not isinstance(function_name, str)
+            or not function_name.isidentifier()
+            or keyword.iskeyword(function_name)
+        ):
+            raise ArgumentError(
+                f"must be a Python identifier, got {function_name!r}", argument="function_name"
+            )
         return to_python({"value": self.output}, function_name, written=self.written)
 
     def _repr_latex_(self) -> str:
         """The expression; a derivative is titled (\\frac{\\partial J}{\\partial a} = ...)."""
         text = self.latex()
         if self.derivative_of:
-
             text = f"{latex_derivative_label(self.derivative_of)} = {text}"
         return f"$\\displaystyle {text}$"
 
@@ -234,18 +245,23 @@ class Function:
 
         unknown = [key for key in options if key not in _DOT_OPTIONS]
         if unknown:
-            raise ArgumentError(f"unknown option '{unknown[0]}' (choose from {', '.join(_DOT_OPTIONS)})",
-                                argument="options")
+            raise ArgumentError(
+                f"unknown option '{unknown[0]}' (choose from {', '.join(_DOT_OPTIONS)})", argument="options"
+            )
         if options.get("values") is not None:
             params, columns = self._split(None, _checked_mapping(options["values"], "values"))
             options["values"] = {**params, **columns}
         nodes = self._wrt(wrt, "wrt") if wrt else []
-        return to_dot(self.output, nodes, name=self.label, names=self.definitions, written=self.written, **options)
+        return to_dot(
+            self.output, nodes, name=self.label, names=self.definitions, written=self.written, **options
+        )
 
     def _repr_svg_(self) -> str | None:
 
         # A notebook waits for its display: 10 s of layout at most, then no picture.
-        return svg_or_none(self.output, name=self.label, names=self.definitions, written=self.written, timeout=10.0)
+        return svg_or_none(
+            self.output, name=self.label, names=self.definitions, written=self.written, timeout=10.0
+        )
 
 
 _DOT_OPTIONS = ("graph", "values", "rankdir", "max_nodes", "legend")
@@ -268,7 +284,9 @@ def _checked_mapping(value, argument: str) -> Mapping:
     if not isinstance(value, Mapping) and hasattr(value, "keys") and hasattr(value, "__getitem__"):
         value = {key: value[key] for key in value.keys()}  # noqa: SIM118 (.keys(): what a DataFrame or npz file names)
     if not isinstance(value, Mapping):
-        raise ArgumentError(f"must be a dict of names to values, got {type(value).__name__}", argument=argument)
+        raise ArgumentError(
+            f"must be a dict of names to values, got {type(value).__name__}", argument=argument
+        )
     wrong = [key for key in value if not isinstance(key, str)]
     if wrong:
         raise ArgumentError(f"names must be text, got {wrong[0]!r}", argument=argument)
@@ -278,14 +296,17 @@ def _checked_mapping(value, argument: str) -> Mapping:
 def _real(name: str, value, argument: str) -> float:
     """A parameter's value as a float, or ArgumentError saying what is wrong with it."""
     if isinstance(value, (bool, np.bool_)):
-        raise ArgumentError(f"{value} is not a number: give {float(value)} for a parameter", argument=argument)
+        raise ArgumentError(
+            f"{value} is not a number: give {float(value)} for a parameter", argument=argument
+        )
     if value is None:
         raise ArgumentError(f"None is not a number: give '{name}' a value", argument=argument)
     if isinstance(value, (str, bytes)):
         raise ArgumentError(f"{value!r} is text, not a number", argument=argument)
     if isinstance(value, (complex, np.complexfloating)):
-        raise ArgumentError(f"{value!r} is a complex number: exprgrad computes with real numbers",
-                            argument=argument)
+        raise ArgumentError(
+            f"{value!r} is a complex number: exprgrad computes with real numbers", argument=argument
+        )
     if not isinstance(value, (numbers.Real, np.number)):
         raise ArgumentError(f"a {type(value).__name__} is not a number", argument=argument)
     try:
@@ -303,18 +324,22 @@ def _column(name: str, values, argument: str) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise ArgumentError(f"cannot read as a column of numbers: {exc}", argument=argument) from None
     if array.ndim == 0:
-        raise ArgumentError("is one number, not a column: give a parameter as a keyword (evaluate(a=1.0))",
-                            argument=argument)
+        raise ArgumentError(
+            "is one number, not a column: give a parameter as a keyword (evaluate(a=1.0))", argument=argument
+        )
     if array.ndim != 1:
-        raise ArgumentError(f"must be one-dimensional (one value per row), got shape {array.shape}",
-                            argument=argument)
+        raise ArgumentError(
+            f"must be one-dimensional (one value per row), got shape {array.shape}", argument=argument
+        )
     if array.dtype.kind == "c":
         raise ArgumentError("holds complex numbers: exprgrad computes with real numbers", argument=argument)
     if array.dtype.kind not in "biuf":
         try:
             array = np.array([_real(name, v, argument) for v in array.tolist()], dtype=float)
         except ArgumentError as exc:
-            raise ArgumentError(f"holds a value that is not a number: {exc.message}", argument=argument) from None
+            raise ArgumentError(
+                f"holds a value that is not a number: {exc.message}", argument=argument
+            ) from None
     return array.astype(float)
 
 
@@ -353,7 +378,9 @@ def parse(text: str, columns: Iterable[str] | None = None) -> Function:
         ArgumentError: ``text`` is not a str, or ``columns`` not a list of names.
     """
     if not isinstance(text, str):
-        raise ArgumentError(f"must be exprgrad source text (a str), got {type(text).__name__}", argument="text")
+        raise ArgumentError(
+            f"must be exprgrad source text (a str), got {type(text).__name__}", argument="text"
+        )
     if columns is not None:
         if isinstance(columns, str) or not isinstance(columns, Iterable):
             raise ArgumentError(f"must be a list of column names, got {columns!r}", argument="columns")

@@ -205,21 +205,21 @@ def reduce_mean(x, out=None):
 # Generated Python computes what the kernels above compute, with the same
 # numpy and scipy calls; scipy is imported when a generated function runs.
 
-SIGMOID_SOURCE = '''def _sigmoid(x):
+SIGMOID_SOURCE = """def _sigmoid(x):
     z = np.exp(-np.abs(x))
     return np.where(np.asarray(x) >= 0, 1.0, z) / (1.0 + z)
-'''
+"""
 
-LOGSUMEXP_SOURCE = '''def _logsumexp(*xs):
+LOGSUMEXP_SOURCE = """def _logsumexp(*xs):
     result = np.logaddexp(xs[0], xs[1])
     for x in xs[2:]:
         result = np.logaddexp(result, x)
     return result
-'''
+"""
 
-WHERE_SOURCE = '''def _where(c, a, b):
+WHERE_SOURCE = """def _where(c, a, b):
     return np.where(np.asarray(c) == 0, b, np.where(np.isnan(c), np.nan, a))
-'''
+"""
 
 
 def scipy_source(name: str, scipy_name: str) -> str:
@@ -227,13 +227,13 @@ def scipy_source(name: str, scipy_name: str) -> str:
     return f"def _{name}(x):\n    from scipy.special import {scipy_name}\n\n    return {scipy_name}(x)\n"
 
 
-INVMILLS_SOURCE = '''def _invmills(x):
+INVMILLS_SOURCE = """def _invmills(x):
     from scipy.special import erfcx
 
     return 0.7978845608028654 / erfcx(np.multiply(x, -0.7071067811865476))
-'''
+"""
 
-DINVMILLS_SOURCE = '''def _dinvmills(x):
+DINVMILLS_SOURCE = """def _dinvmills(x):
     from scipy.special import erfcx
 
     x = np.asarray(x, dtype=np.float64)
@@ -247,11 +247,11 @@ DINVMILLS_SOURCE = '''def _dinvmills(x):
         bracket = bracket + (term if k % 2 else -term)
     tail = -np.square(r / t) * bracket
     return np.where(x < -30.0, tail, direct)[()]
-'''
+"""
 
-POLYGAMMA_SOURCE = '''def _polygamma(n, x):
+POLYGAMMA_SOURCE = """def _polygamma(n, x):
     from scipy.special import polygamma
 
     order = np.rint(n)
     return np.where(order >= 0, polygamma(np.maximum(order, 0.0), x), np.nan)
-'''
+"""

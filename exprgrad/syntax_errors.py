@@ -216,7 +216,11 @@ def _message(token: Token, expected: set[str], ctx: _Context) -> str:
         return WHOLE_INDEX
     if kind in _COMPARISONS and ctx.compared[-1] is not None and not wants_operand:
         first = ctx.compared[-1]
-        at = f"column {first.column}" if first.line == token.line else f"line {first.line}, column {first.column}"
+        at = (
+            f"column {first.column}"
+            if first.line == token.line
+            else f"line {first.line}, column {first.column}"
+        )
         return (
             f"comparisons do not chain: this {quoted(token)} would compare the result of the "
             f"{quoted(first)} at {at}; write (a < b)*(b < c) for 'a < b and b < c'"

@@ -83,9 +83,17 @@ def test_readme_gradient_example():
 
 @pytest.mark.parametrize(
     "value, words",
-    [(None, "None is not a number"), ("1", "is text"), (1j, "complex"), (np.complex128(1), "complex"),
-     (True, "True is not a number"), (np.bool_(False), "False is not a number"), (10**400, "too large"),
-     (object(), "is not a number"), (np.array([[1.0, 2.0]]), "one-dimensional")],
+    [
+        (None, "None is not a number"),
+        ("1", "is text"),
+        (1j, "complex"),
+        (np.complex128(1), "complex"),
+        (True, "True is not a number"),
+        (np.bool_(False), "False is not a number"),
+        (10**400, "too large"),
+        (object(), "is not a number"),
+        (np.array([[1.0, 2.0]]), "one-dimensional"),
+    ],
 )
 def test_a_wrong_parameter_value_names_the_parameter(value, words):
     with pytest.raises(ArgumentError) as info:
@@ -96,8 +104,13 @@ def test_a_wrong_parameter_value_names_the_parameter(value, words):
 
 @pytest.mark.parametrize(
     "column, words",
-    [([1, "q"], "is text"), ([1, None], "None is not a number"), ([1j, 2], "complex"), ("12", "is text"),
-     (np.ones((2, 2)), "one-dimensional")],
+    [
+        ([1, "q"], "is text"),
+        ([1, None], "None is not a number"),
+        ([1j, 2], "complex"),
+        ("12", "is text"),
+        (np.ones((2, 2)), "one-dimensional"),
+    ],
 )
 def test_a_wrong_column_names_the_column(column, words):
     f = exprgrad.parse("mean((a*x - y)^2)")
@@ -138,14 +151,25 @@ def test_names_the_function_does_not_use_are_ignored():
 
 @pytest.mark.parametrize(
     "call, argument",
-    [(lambda f: f.diff(None), "name"), (lambda f: f.diff(3), "name"), (lambda f: f.diff(""), "name"),
-     (lambda f: f.grad(5), "names"), (lambda f: f.grad(["a", 5]), "names"), (lambda f: f.hessian(1.5), "names"),
-     (lambda f: f.to_dot(5), "wrt"), (lambda f: f.to_dot("a", bogus=1), "options"),
-     (lambda f: f.to_dot("a", max_nodes="x"), "max_nodes"), (lambda f: f.to_dot(values={"a": None}), "a"),
-     (lambda f: f.python(5), "function_name"), (lambda f: f.python("class"), "function_name"),
-     (lambda f: exprgrad.parse(None), "text"), (lambda f: exprgrad.parse(b"a"), "text"),
-     (lambda f: exprgrad.parse("a", columns="x"), "columns"), (lambda f: exprgrad.parse("a", columns=[1]), "columns"),
-     (lambda f: exprgrad.Function("a*b"), "output")],
+    [
+        (lambda f: f.diff(None), "name"),
+        (lambda f: f.diff(3), "name"),
+        (lambda f: f.diff(""), "name"),
+        (lambda f: f.grad(5), "names"),
+        (lambda f: f.grad(["a", 5]), "names"),
+        (lambda f: f.hessian(1.5), "names"),
+        (lambda f: f.to_dot(5), "wrt"),
+        (lambda f: f.to_dot("a", bogus=1), "options"),
+        (lambda f: f.to_dot("a", max_nodes="x"), "max_nodes"),
+        (lambda f: f.to_dot(values={"a": None}), "a"),
+        (lambda f: f.python(5), "function_name"),
+        (lambda f: f.python("class"), "function_name"),
+        (lambda f: exprgrad.parse(None), "text"),
+        (lambda f: exprgrad.parse(b"a"), "text"),
+        (lambda f: exprgrad.parse("a", columns="x"), "columns"),
+        (lambda f: exprgrad.parse("a", columns=[1]), "columns"),
+        (lambda f: exprgrad.Function("a*b"), "output"),
+    ],
 )
 def test_misused_methods_raise_argument_errors(call, argument):
     with pytest.raises(ArgumentError) as info:
@@ -187,14 +211,25 @@ def test_names_sort_naturally_everywhere(runner):
 
     names = ["w10", "w2", "w1", "theta[10]", "theta[2]", "x_10", "x_9", "W[1,10]", "W[1,2]", "w01"]
     assert sorted(names, key=natural_key) == [
-        "W[1,2]", "W[1,10]", "theta[2]", "theta[10]", "w01", "w1", "w2", "w10", "x_9", "x_10"]
+        "W[1,2]",
+        "W[1,10]",
+        "theta[2]",
+        "theta[10]",
+        "w01",
+        "w1",
+        "w2",
+        "w10",
+        "x_9",
+        "x_10",
+    ]
     f = exprgrad.parse("w10*x + w2*x + w1")
     assert f.params == ["w1", "w2", "w10", "x"]
     assert list(f.grad()) == ["w1", "w2", "w10", "x"]
     diff = runner.invoke(cli, ["diff", "w10*x + w2*x + w1", "--ascii"]).output.splitlines()
     assert [line.split(" = ")[0] for line in diff] == ["d/dw1", "d/dw2", "d/dw10", "d/dx"]
-    grad = runner.invoke(cli, ["eval", "w10*x + w2*x + w1", "--at", "w10=1,w2=2,w1=3,x=1", "--grad",
-                               "--format", "json"]).output
+    grad = runner.invoke(
+        cli, ["eval", "w10*x + w2*x + w1", "--at", "w10=1,w2=2,w1=3,x=1", "--grad", "--format", "json"]
+    ).output
     assert list(__import__("json").loads(grad)["gradient"]) == ["w1", "w2", "w10", "x"]
     check = runner.invoke(cli, ["check", "w10*x + w2*x + w1", "--at", "w10=1,w2=2,w1=3,x=1"]).output
     assert [line.split()[0] for line in check.splitlines()[1:]] == ["w1", "w2", "w10", "x"]

@@ -81,8 +81,13 @@ def test_unresolvable_is_not_ok():
 
 @pytest.mark.parametrize(
     "text, params",
-    [("log(a)", {"a": -1.0}), ("sqrt(a)", {"a": 0.0}), ("a*1e308*10", {"a": 1.0}),
-     ("1/a", {"a": 0.0}), ("exp(a)", {"a": 800.0})],
+    [
+        ("log(a)", {"a": -1.0}),
+        ("sqrt(a)", {"a": 0.0}),
+        ("a*1e308*10", {"a": 1.0}),
+        ("1/a", {"a": 0.0}),
+        ("exp(a)", {"a": 800.0}),
+    ],
 )
 def test_nan_or_inf_on_either_side_is_never_ok(text, params):
     result = checked(text, params)["a"]
@@ -102,8 +107,19 @@ def test_cli_nan_check_exits_1_with_the_status(runner, samples):
     fine = runner.invoke(cli, ["check", cost, "--at", "w=1,b=0", "--data", str(samples / "logistic.csv")])
     assert fine.exit_code == 0, fine.output
     # a column of data that overflows the model: the value is inf, never "ok"
-    result = runner.invoke(cli, ["check", "mean(exp(w*x))", "--at", "w=1e4,b=0",
-                                 "--data", str(samples / "logistic.csv"), "--format", "json"])
+    result = runner.invoke(
+        cli,
+        [
+            "check",
+            "mean(exp(w*x))",
+            "--at",
+            "w=1e4,b=0",
+            "--data",
+            str(samples / "logistic.csv"),
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 1
     assert json.loads(result.stdout)["ok"] is False
     text = runner.invoke(cli, ["check", "log(a)", "--at", "a=-1"])

@@ -43,13 +43,21 @@ def _short_options(command: str) -> list[str]:
 
 
 def _value_at(command: str, name: str, value: str) -> list[str]:
-    return {"eval": ["--at", f"{name}={value}"], "diff": ["--at", f"{name}={value}"],
-            "check": ["--at", f"{name}={value}"], "render": ["--format", "dot"]}[command]
+    return {
+        "eval": ["--at", f"{name}={value}"],
+        "diff": ["--at", f"{name}={value}"],
+        "check": ["--at", f"{name}={value}"],
+        "render": ["--format", "dot"],
+    }[command]
 
 
 def test_every_command_has_the_short_options_tested():
     assert {command: _short_options(command) for command in COMMANDS} == {
-        "eval": ["-h"], "diff": ["-h"], "check": ["-h"], "render": ["-h", "-o"]}
+        "eval": ["-h"],
+        "diff": ["-h"],
+        "check": ["-h"],
+        "render": ["-h", "-o"],
+    }
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -88,7 +96,9 @@ def test_the_note_names_the_option(runner):
 def test_help_is_long_help_or_h_after_expr(runner, command):
     for args in ([command, "--help"], [command, "x", "-h"], [command, "-h", "-h"], [command, "x", "--help"]):
         result = runner.invoke(cli, args)
-        assert result.exit_code == 0 and result.stdout.startswith(f"Usage: cli {command} [OPTIONS] EXPR"), args
+        assert result.exit_code == 0 and result.stdout.startswith(f"Usage: cli {command} [OPTIONS] EXPR"), (
+            args
+        )
 
 
 @pytest.mark.parametrize("source", ["-h^2/2", "-o^2/2", "-q^2/2"])
@@ -113,8 +123,12 @@ def test_printed_derivative_of_a_short_option_letter_reads_back(runner, source, 
 
 def test_short_option_with_a_value_is_the_option(runner, tmp_path):
     out = tmp_path / "g.dot"
-    for args in (["render", "-o", str(out), "-omega*x"], ["render", "-o", str(out), "-o"],
-                 ["render", "-o", str(out), "--", "-o"], ["render", "-o", str(out), "-h"]):
+    for args in (
+        ["render", "-o", str(out), "-omega*x"],
+        ["render", "-o", str(out), "-o"],
+        ["render", "-o", str(out), "--", "-o"],
+        ["render", "-o", str(out), "-h"],
+    ):
         out.unlink(missing_ok=True)
         result = runner.invoke(cli, args)
         assert result.exit_code == 0, (args, result.output)
@@ -243,7 +257,8 @@ def test_help_says_how_expr_may_start():
 
 
 def test_fit_takes_dashed_expressions_as_option_values(runner, samples):
-    result = runner.invoke(cli, ["fit", str(samples / "linear.csv"), "--model", "-h*x + o", "--target", "y",
-                                 "--format", "json"])
+    result = runner.invoke(
+        cli, ["fit", str(samples / "linear.csv"), "--model", "-h*x + o", "--target", "y", "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     assert set(__import__("json").loads(result.stdout)["params"]) == {"h", "o"}

@@ -46,18 +46,53 @@ def test_family_and_unused_name_warning(runner):
 
 def test_json_shape_and_texts_evaluate_to_the_values(runner, samples):
     data = str(samples / "linear.csv")
-    output = run_ok(runner, "diff", "mean((a*x + b - y)^2)", "--wrt", "a,b", "--order", "2",
-                    "--format", "json", "--at", "a=2,b=1", "--data", data)
+    output = run_ok(
+        runner,
+        "diff",
+        "mean((a*x + b - y)^2)",
+        "--wrt",
+        "a,b",
+        "--order",
+        "2",
+        "--format",
+        "json",
+        "--at",
+        "a=2,b=1",
+        "--data",
+        data,
+    )
     result = json.loads(output)
-    assert list(result) == ["function", "wrt", "derivatives", "hessian", "value", "gradient", "hessian_values"]
+    assert list(result) == [
+        "function",
+        "wrt",
+        "derivatives",
+        "hessian",
+        "value",
+        "gradient",
+        "hessian_values",
+    ]
     assert result["wrt"] == ["a", "b"]
     assert result["hessian"]["a"]["b"] == result["hessian"]["b"]["a"]
     for name in ("a", "b"):
-        again = json.loads(run_ok(runner, "eval", result["derivatives"][name], "--at", "a=2,b=1",
-                                  "--data", data, "--format", "json"))
+        again = json.loads(
+            run_ok(
+                runner,
+                "eval",
+                result["derivatives"][name],
+                "--at",
+                "a=2,b=1",
+                "--data",
+                data,
+                "--format",
+                "json",
+            )
+        )
         assert again["value"] == pytest.approx(result["gradient"][name], rel=1e-12)
-    again = json.loads(run_ok(runner, "eval", result["hessian"]["a"]["a"], "--at", "a=2,b=1",
-                              "--data", data, "--format", "json"))
+    again = json.loads(
+        run_ok(
+            runner, "eval", result["hessian"]["a"]["a"], "--at", "a=2,b=1", "--data", data, "--format", "json"
+        )
+    )
     assert again["value"] == pytest.approx(result["hessian_values"]["a"]["a"], rel=1e-12)
 
 
@@ -67,8 +102,21 @@ def test_json_without_values_has_only_the_texts(runner):
 
 
 def test_per_row_derivative_is_a_list(runner, samples):
-    result = json.loads(run_ok(runner, "diff", "mean((a*x + b - y)^2)", "--wrt", "x", "--format", "json",
-                               "--at", "a=2,b=1", "--data", str(samples / "linear.csv")))
+    result = json.loads(
+        run_ok(
+            runner,
+            "diff",
+            "mean((a*x + b - y)^2)",
+            "--wrt",
+            "x",
+            "--format",
+            "json",
+            "--at",
+            "a=2,b=1",
+            "--data",
+            str(samples / "linear.csv"),
+        )
+    )
     assert isinstance(result["gradient"]["x"], list) and len(result["gradient"]["x"]) == 40
 
 
@@ -104,16 +152,34 @@ def test_eval_grad_one_pass(runner):
 
 
 def test_check_agrees(runner, samples):
-    output = run_ok(runner, "check", "mean((a*x + b - y)^2) + atan2(a, b)", "--at", "a=2,b=1",
-                    "--data", str(samples / "linear.csv"))
+    output = run_ok(
+        runner,
+        "check",
+        "mean((a*x + b - y)^2) + atan2(a, b)",
+        "--at",
+        "a=2,b=1",
+        "--data",
+        str(samples / "linear.csv"),
+    )
     lines = output.splitlines()
     assert lines[0].split() == ["wrt", "analytic", "numeric", "rel.", "error", "fd.", "error", "status"]
     assert all(line.endswith("ok") for line in lines[1:])
 
 
 def test_check_data_column_and_json(runner, samples):
-    output = run_ok(runner, "check", "mean((a*x + b - y)^2)", "--at", "a=2,b=1", "--wrt", "x,a",
-                    "--data", str(samples / "linear.csv"), "--format", "json")
+    output = run_ok(
+        runner,
+        "check",
+        "mean((a*x + b - y)^2)",
+        "--at",
+        "a=2,b=1",
+        "--wrt",
+        "x,a",
+        "--data",
+        str(samples / "linear.csv"),
+        "--format",
+        "json",
+    )
     result = json.loads(output)
     assert result["ok"] and set(result["partials"]) == {"x", "a"}
 
@@ -135,11 +201,26 @@ def test_diff_errors_exit_2(runner):
 
 def test_derivative_constant_over_rows_is_still_per_row(runner, samples):
     data = str(samples / "linear.csv")
-    result = json.loads(run_ok(runner, "diff", "a*x", "--wrt", "x", "--at", "a=2", "--data", data,
-                               "--format", "json"))
+    result = json.loads(
+        run_ok(runner, "diff", "a*x", "--wrt", "x", "--at", "a=2", "--data", data, "--format", "json")
+    )
     assert result["gradient"]["x"] == [2.0] * 40
-    result = json.loads(run_ok(runner, "eval", "mean(a*x)", "--grad", "--wrt", "x", "--at", "a=2",
-                               "--data", data, "--format", "json"))
+    result = json.loads(
+        run_ok(
+            runner,
+            "eval",
+            "mean(a*x)",
+            "--grad",
+            "--wrt",
+            "x",
+            "--at",
+            "a=2",
+            "--data",
+            data,
+            "--format",
+            "json",
+        )
+    )
     assert result["gradient"]["x"] == [2.0 / 40] * 40
 
 
@@ -149,16 +230,27 @@ def test_check_json_is_strict_json_when_the_error_is_infinite(runner):
     result = runner.invoke(cli, ["check", "log(a)", "--at", "a=-1", "--format", "json"])
     assert result.exit_code == 1
     partial = json.loads(result.stdout, parse_constant=pytest.fail)["partials"]["a"]
-    assert partial == {"analytic": -1.0, "numeric": None, "relative_error": None, "fd_error": None,
-                       "status": "not finite", "ok": False}
+    assert partial == {
+        "analytic": -1.0,
+        "numeric": None,
+        "relative_error": None,
+        "fd_error": None,
+        "status": "not finite",
+        "ok": False,
+    }
 
 
 def test_nothing_to_differentiate_is_said(runner, samples):
-    for args in (["diff", "3"], ["diff", "mean(x)", "--data", str(samples / "linear.csv")],
-                 ["eval", "1 + 2", "--grad"]):
+    for args in (
+        ["diff", "3"],
+        ["diff", "mean(x)", "--data", str(samples / "linear.csv")],
+        ["eval", "1 + 2", "--grad"],
+    ):
         result = runner.invoke(cli, args)
         assert result.exit_code == 0
-        assert "warning: the function has no parameters, so there is nothing to differentiate" in result.stderr
+        assert (
+            "warning: the function has no parameters, so there is nothing to differentiate" in result.stderr
+        )
     result = runner.invoke(cli, ["check", "1 + 2"])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: the function has no parameters, so there is nothing to check")

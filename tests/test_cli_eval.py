@@ -31,8 +31,19 @@ def test_at_given_several_times(runner):
 def test_value_over_data_matches_numpy(runner, samples):
     import numpy as np
 
-    result = runner.invoke(cli, ["eval", "mean((a*x + b - y)^2)", "--at", "a=2,b=1",
-                                 "--data", str(samples / "linear.csv"), "--format", "json"])
+    result = runner.invoke(
+        cli,
+        [
+            "eval",
+            "mean((a*x + b - y)^2)",
+            "--at",
+            "a=2,b=1",
+            "--data",
+            str(samples / "linear.csv"),
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = np.loadtxt(samples / "linear.csv", delimiter=",", skiprows=1)
     expected = np.mean((2 * data[:, 0] + 1 - data[:, 1]) ** 2)
@@ -118,14 +129,20 @@ def _console_script() -> list[str]:
 @pytest.mark.parametrize("how", ["console script", "python -m exprgrad"])
 def test_installed_program_runs(how):
     command = _console_script() if how == "console script" else [sys.executable, "-m", "exprgrad"]
-    done = subprocess.run([*command, "eval", "-x^2 + 1", "--at", "x=2"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [*command, "eval", "-x^2 + 1", "--at", "x=2"], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0 and done.stdout == "-3\n"
-    bad = subprocess.run([*command, "eval", "1 +", "--at", "x=2"], capture_output=True, text=True, check=False)
+    bad = subprocess.run(
+        [*command, "eval", "1 +", "--at", "x=2"], capture_output=True, text=True, check=False
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
 
 
 def test_at_naming_a_data_column_is_refused(runner, samples):
-    result = runner.invoke(cli, ["eval", "mean(a*x)", "--at", "a=1,x=2", "--data", str(samples / "linear.csv")])
+    result = runner.invoke(
+        cli, ["eval", "mean(a*x)", "--at", "a=1,x=2", "--data", str(samples / "linear.csv")]
+    )
     assert result.exit_code == 2
     assert "'x' is a column of" in result.output
 

@@ -360,7 +360,11 @@ def test_endless_binary_devices_are_refused_at_once(device):
     message = error_of(device)
     assert message.startswith(f"cannot read data file '{device}': it ")
     # zeros are NUL bytes; random bytes meet a NUL or an invalid UTF-8 sequence first
-    assert "binary data" in message if device == "/dev/zero" else ("binary data" in message or "not UTF-8" in message)
+    assert (
+        "binary data" in message
+        if device == "/dev/zero"
+        else ("binary data" in message or "not UTF-8" in message)
+    )
 
 
 def test_nul_byte_is_binary_data_with_its_line(tmp_path):

@@ -76,8 +76,16 @@ def test_polygamma_values_and_orders():
 
 
 def test_logsumexp_is_stable_and_variadic():
-    cases = [(1.0, 2.0), (1000.0, 1000.0), (-1000.0, -1001.0, -1002.0), (0.0, -math.inf), (-math.inf, -math.inf),
-             (math.inf, 3.0), (1e308, 1e308), (0.5, -0.25, 2.0, 3.5, -7.0)]
+    cases = [
+        (1.0, 2.0),
+        (1000.0, 1000.0),
+        (-1000.0, -1001.0, -1002.0),
+        (0.0, -math.inf),
+        (-math.inf, -math.inf),
+        (math.inf, 3.0),
+        (1e308, 1e308),
+        (0.5, -0.25, 2.0, 3.5, -7.0),
+    ]
     for args in cases:
         names = [f"u{i}" for i in range(len(args))]
         f = parse(f"logsumexp({', '.join(names)})")
@@ -90,7 +98,11 @@ def test_logsumexp_derivatives_are_softmax_weights():
     grads = parse("logsumexp(a, b, c)").grad(["a", "b", "c"])
     got = [grads[n].evaluate(a=1000.0, b=999.0, c=-5.0) for n in "abc"]
     # from the differences, exact: exp(x_i - logsumexp) would carry the rounding of 1000.31...
-    weights = [1 / (1 + np.exp(-1.0) + np.exp(-1005.0)), 1 / (1 + np.exp(1.0) + np.exp(-1004.0)), np.exp(-1005.0)]
+    weights = [
+        1 / (1 + np.exp(-1.0) + np.exp(-1005.0)),
+        1 / (1 + np.exp(1.0) + np.exp(-1004.0)),
+        np.exp(-1005.0),
+    ]
     np.testing.assert_allclose(got, weights, rtol=2e-16)
 
 
@@ -106,8 +118,14 @@ def test_logsumexp_weights_are_exact_for_large_inputs(values):
 
 @pytest.mark.parametrize(
     ("text", "values"),
-    [("x > 0", [0.0, 0.0, 1.0, 0.0]), ("x >= 0", [0.0, 1.0, 1.0, 0.0]), ("x < 0", [1.0, 0.0, 0.0, 0.0]),
-     ("x <= 0", [1.0, 1.0, 0.0, 0.0]), ("x == 0", [0.0, 1.0, 0.0, 0.0]), ("x != 0", [1.0, 0.0, 1.0, 1.0])],
+    [
+        ("x > 0", [0.0, 0.0, 1.0, 0.0]),
+        ("x >= 0", [0.0, 1.0, 1.0, 0.0]),
+        ("x < 0", [1.0, 0.0, 0.0, 0.0]),
+        ("x <= 0", [1.0, 1.0, 0.0, 0.0]),
+        ("x == 0", [0.0, 1.0, 0.0, 0.0]),
+        ("x != 0", [1.0, 0.0, 1.0, 1.0]),
+    ],
 )
 def test_comparisons_give_one_or_zero(text, values):
     # nan compares false, and != true, as in IEEE arithmetic.
@@ -122,8 +140,9 @@ def test_comparison_results_add_as_numbers():
 
 
 def test_comparisons_bind_looser_than_sums():
-    assert parse("x + 1 > y*2").output is ops.call("gt", ops.add(graph.var("x"), ops.ONE),
-                                                  ops.mul(graph.var("y"), ops.const(2)))
+    assert parse("x + 1 > y*2").output is ops.call(
+        "gt", ops.add(graph.var("x"), ops.ONE), ops.mul(graph.var("y"), ops.const(2))
+    )
     assert parse("-a >= b - 1").output is ops.call("ge", ops.neg(a), ops.sub(b, ops.ONE))
     assert parse("(a < b)*c").output is ops.mul(ops.call("lt", a, b), c)
     assert parse("h = a == b; h + 1").output is ops.add(ops.call("eq", a, b), ops.ONE)
@@ -147,8 +166,12 @@ def test_parenthesized_comparisons_compose():
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("a ≤ b", "write <= for less or equal"), ("a ! b", "write != for not equal"), ("x >", "after '>'"),
-     ("a =< b", "expected an expression after '='")],
+    [
+        ("a ≤ b", "write <= for less or equal"),
+        ("a ! b", "write != for not equal"),
+        ("x >", "after '>'"),
+        ("a =< b", "expected an expression after '='"),
+    ],
 )
 def test_comparison_mistakes_are_explained(text, message):
     with pytest.raises(ExprSyntaxError, match=message):
@@ -189,10 +212,15 @@ def test_logsumexp_needs_two_arguments():
 
 # (text, point): every new function, through parse, gradient and finite differences.
 CASES = [
-    ("erf(2*a - 1)", {"a": 0.3}), ("erfc(a^2)", {"a": 0.8}), ("normcdf(a*b)", {"a": 0.7, "b": -1.3}),
-    ("lognormcdf(a - b)", {"a": -3.0, "b": 2.0}), ("lgamma(a + b)", {"a": 2.5, "b": 0.3}),
-    ("digamma(a*b)", {"a": 1.5, "b": 2.0}), ("polygamma(2, a)", {"a": 1.7}),
-    ("logsumexp(a, 2*b, a*b)", {"a": 0.4, "b": -1.1}), ("where(a - b, a^3, b^2)", {"a": 1.2, "b": 0.2}),
+    ("erf(2*a - 1)", {"a": 0.3}),
+    ("erfc(a^2)", {"a": 0.8}),
+    ("normcdf(a*b)", {"a": 0.7, "b": -1.3}),
+    ("lognormcdf(a - b)", {"a": -3.0, "b": 2.0}),
+    ("lgamma(a + b)", {"a": 2.5, "b": 0.3}),
+    ("digamma(a*b)", {"a": 1.5, "b": 2.0}),
+    ("polygamma(2, a)", {"a": 1.7}),
+    ("logsumexp(a, 2*b, a*b)", {"a": 0.4, "b": -1.1}),
+    ("where(a - b, a^3, b^2)", {"a": 1.2, "b": 0.2}),
     ("(a > b)*a^2 + (a <= b)*b", {"a": 0.5, "b": 0.2}),
 ]
 
@@ -202,11 +230,20 @@ def test_first_and_second_derivatives_match_differences(text, point):
     f = parse(text)
     first = diff(f.output, [graph.var(n) for n in point])
     for name, node in first.items():
-        assert_close(evaluate([node], point)[0], numeric_partial(f.output, name, point), rtol=1e-6,
-                     message=f"d/d{name} {text}")
+        assert_close(
+            evaluate([node], point)[0],
+            numeric_partial(f.output, name, point),
+            rtol=1e-6,
+            message=f"d/d{name} {text}",
+        )
         for other, second in diff(node, [graph.var(n) for n in point]).items():
-            assert_close(evaluate([second], point)[0], numeric_partial(node, other, point), rtol=1e-5,
-                         atol=1e-6, message=f"d2/d{name}d{other} {text}")
+            assert_close(
+                evaluate([second], point)[0],
+                numeric_partial(node, other, point),
+                rtol=1e-5,
+                atol=1e-6,
+                message=f"d2/d{name}d{other} {text}",
+            )
 
 
 @pytest.mark.parametrize(
@@ -223,7 +260,10 @@ def test_first_and_second_derivatives_match_differences(text, point):
             "a=0.2,b=0.4,r=2.5",
         ),
         # gamma with shape k
-        ("mean(lgamma(k) + k*(a + b*x) + y*exp(-(a + b*x))*k - (k - 1)*log(y) - k*log(k))", "a=0.2,b=0.4,k=1.7"),
+        (
+            "mean(lgamma(k) + k*(a + b*x) + y*exp(-(a + b*x))*k - (k - 1)*log(y) - k*log(k))",
+            "a=0.2,b=0.4,k=1.7",
+        ),
         # probit
         ("mean(-y*lognormcdf(a + b*x) - (1 - y)*lognormcdf(-(a + b*x)))", "a=0.2,b=0.4"),
     ],

@@ -92,8 +92,14 @@ def test_sort_key_is_stable_across_processes():
         "print(ops.mul(ops.call('sin', graph.var('a')), ops.call('cos', graph.var('b'))).inputs[0].op)"
     )
     outs = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                       env={"PYTHONHASHSEED": str(seed), "PATH": ""}, cwd=str(_root())).stdout
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": str(seed), "PATH": ""},
+            cwd=str(_root()),
+        ).stdout
         for seed in (1, 2, 3)
     }
     assert len(outs) == 1

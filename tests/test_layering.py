@@ -68,7 +68,9 @@ def imported_modules(path: Path) -> list[str]:
 
 
 # Every module but the package's own __init__ and __main__, which sit above all stages.
-MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.parent != PACKAGE or p.name not in ("__init__.py", "__main__.py"))
+MODULES = sorted(
+    p for p in PACKAGE.rglob("*.py") if p.parent != PACKAGE or p.name not in ("__init__.py", "__main__.py")
+)
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
@@ -135,7 +137,9 @@ NOT_YET_PLAIN = {"exprgrad.fit.problem"}
 def test_only_heavy_optional_packages_are_imported_inside_functions(path, request):
     if module_name(path) in NOT_YET_PLAIN:
         # Runs, expected to fail until moved: a module that is done shows as XPASS, to be taken off the list.
-        request.applymarker(pytest.mark.xfail(reason="function-level imports still to be moved to the top", strict=True))
+        request.applymarker(
+            pytest.mark.xfail(reason="function-level imports still to be moved to the top", strict=True)
+        )
     for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue

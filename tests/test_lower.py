@@ -123,7 +123,12 @@ def test_a_hundred_thousand_operators_lower_to_shared_nodes():
 
 @pytest.mark.parametrize(
     ("text", "first", "second"),
-    [("ﬁ + fi", "fi", "ﬁ"), ("x*2 + ｘ", "ｘ", "x"), ("ℌ = 1; H + ℌ", "H", "ℌ"), ("a[1] + ａ[1]", "ａ[1]", "a[1]")],
+    [
+        ("ﬁ + fi", "fi", "ﬁ"),
+        ("x*2 + ｘ", "ｘ", "x"),
+        ("ℌ = 1; H + ℌ", "H", "ℌ"),
+        ("a[1] + ａ[1]", "ａ[1]", "a[1]"),
+    ],
 )
 def test_names_that_differ_only_by_compatibility_forms_are_refused(text, first, second):
     with pytest.raises(NameResolutionError, match="look alike") as caught:
@@ -174,7 +179,9 @@ def test_a_data_column_named_in_decomposed_form_is_found(runner, tmp_path):
 
     decomposed = "e\u0301"
     f = parse("sum(2*\u00e9)", columns=[decomposed, "y"])
-    assert f.columns == [decomposed] and f.evaluate({decomposed: np.array([1.0, 2.0]), "y": np.zeros(2)}) == 6.0
+    assert (
+        f.columns == [decomposed] and f.evaluate({decomposed: np.array([1.0, 2.0]), "y": np.zeros(2)}) == 6.0
+    )
     data = tmp_path / "accents.csv"
     data.write_text(f"{decomposed},y\n1,2\n3,4\n", encoding="utf-8")
     result = runner.invoke(cli, ["eval", "sum(\u00e9*y)", "--data", str(data)])

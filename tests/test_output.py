@@ -486,8 +486,16 @@ def _caret_target(lines: list[str], columns) -> str:
 @pytest.mark.parametrize("encoding", ["ascii", "latin-1", "cp1252", "utf-8"])
 @pytest.mark.parametrize(
     "source,column",
-    [("θ+", 2), ("é+θ+", 4), ("θθθ+)", 4), ("a+\x1b+θ", 4), ("∂+😀+)", 4), ("中文+)", 3), ("é+)", 2),
-     ("…+a+θ+)", 6)],
+    [
+        ("θ+", 2),
+        ("é+θ+", 4),
+        ("θθθ+)", 4),
+        ("a+\x1b+θ", 4),
+        ("∂+😀+)", 4),
+        ("中文+)", 3),
+        ("é+)", 2),
+        ("…+a+θ+)", 6),
+    ],
 )
 def test_caret_follows_the_encoding_escapes(encoding, source, column):
     lines = visible_lines(f"error: bad\n  {source}\n  {' ' * column}^", encoding)
@@ -495,7 +503,9 @@ def test_caret_follows_the_encoding_escapes(encoding, source, column):
     shown.encode(encoding)  # every character the stream cannot represent is escaped
     expected = streams._escaped(source[column:], encoding)
     assert _caret_target([shown, caret], streams._columns) == expected
-    assert caret.strip() == "^" * max(1, streams._columns(streams._escaped(source[column : column + 1], encoding)))
+    assert caret.strip() == "^" * max(
+        1, streams._columns(streams._escaped(source[column : column + 1], encoding))
+    )
 
 
 def test_show_message_aligns_the_caret_on_a_narrow_stderr(monkeypatch):
@@ -646,8 +656,26 @@ def _written_before(value: float) -> str:
 
 def test_format_number_writes_every_kind_of_float_as_before_and_reads_back():
     rng = np.random.default_rng(7)
-    special = [0.0, -0.0, 1.0, -2.0, 0.5, 1e15, 1e16, -1e16, 1e20, 1e-7, 1.5e300, 5e-324, 2.0**53,
-               float("nan"), float("inf"), float("-inf"), np.pi, 123456789.123]
+    special = [
+        0.0,
+        -0.0,
+        1.0,
+        -2.0,
+        0.5,
+        1e15,
+        1e16,
+        -1e16,
+        1e20,
+        1e-7,
+        1.5e300,
+        5e-324,
+        2.0**53,
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+        np.pi,
+        123456789.123,
+    ]
     values = special + list(rng.standard_normal(200) * 10.0 ** rng.integers(-30, 30, 200))
     for value in values:
         text = output.format_number(value)

@@ -25,9 +25,20 @@ def test_grammar_found_in_source_checkout():
 def test_wheel_installed_elsewhere_finds_its_grammar(tmp_path):
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
-         "-q", "-w", str(wheels)],
-        check=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheels),
+        ],
+        check=True,
+        cwd=tmp_path,
     )
     (wheel,) = wheels.glob("exprgrad-*.whl")
     assert "exprgrad/grammar/exprgrad.lark" in zipfile.ZipFile(wheel).namelist()
@@ -43,14 +54,28 @@ def test_wheel_installed_elsewhere_finds_its_grammar(tmp_path):
     python = env_dir / "bin" / "python"
     scratch_site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True, env=clean,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=clean,
     ).stdout.strip()
     ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     Path(scratch_site, "outer_dependencies.pth").write_text("\n".join(sorted(ours)) + "\n")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "-q",
-         "--target", scratch_site, str(wheel)],
-        check=True, env=clean,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-compile",
+            "-q",
+            "--target",
+            scratch_site,
+            str(wheel),
+        ],
+        check=True,
+        env=clean,
     )
     # The wheel's console script, made the way pip makes one in that environment.
     script = env_dir / "bin" / "exprgrad"
@@ -60,12 +85,20 @@ def test_wheel_installed_elsewhere_finds_its_grammar(tmp_path):
     elsewhere.mkdir()
     done = subprocess.run(
         [str(env_dir / "bin" / "exprgrad"), "eval", "2^-1 + x", "--at", "x=1"],
-        capture_output=True, text=True, cwd=elsewhere, env=clean, check=False,
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=clean,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "1.5\n"
     where = subprocess.run(
         [str(python), "-c", "from exprgrad.parse import grammar_path; print(grammar_path())"],
-        capture_output=True, text=True, cwd=elsewhere, check=True, env=clean,
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        check=True,
+        env=clean,
     ).stdout
     assert str(env_dir) in where

@@ -136,7 +136,8 @@ def test_let_names_are_the_users_own_definition_names():
     import exprgrad
 
     f = exprgrad.parse(
-        "h1 = tanh(w1*x + b1); out = sigmoid(w2*h1 + b2); unused = 2*b1; mean((out - y)^2)", columns=["x", "y"]
+        "h1 = tanh(w1*x + b1); out = sigmoid(w2*h1 + b2); unused = 2*b1; mean((out - y)^2)",
+        columns=["x", "y"],
     )
     assert list(f.definitions) == ["h1", "out", "unused"]
     grads = {name: g.output for name, g in f.grad().items()}
@@ -258,7 +259,15 @@ def test_diff_command_names_shared_definitions_in_every_format(runner):
 
 
 @pytest.mark.parametrize(
-    "text", ["b + a*x", "a*x + b", "c + b*x + a*x^2", "y - b - a*x", "sin(b) + a*x - y", "mean((b + a*x - y)^2) + c^2"]
+    "text",
+    [
+        "b + a*x",
+        "a*x + b",
+        "c + b*x + a*x^2",
+        "y - b - a*x",
+        "sin(b) + a*x - y",
+        "mean((b + a*x - y)^2) + c^2",
+    ],
 )
 def test_sums_keep_the_order_their_terms_were_written_in(text):
     import exprgrad

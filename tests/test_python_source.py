@@ -84,14 +84,39 @@ def test_python_names_are_valid_identifiers():
 # Names Python would read as another name (NFKC), names the generated code
 # uses itself, keywords and builtins: each must stay its own variable.
 _CLASHING_NAMES = [
-    "fi", "ﬁ", "n", "ｎ", "np", "params", "data", "t1", "t_1", "f", "lambda", "match", "len", "sum",
-    "abs", "_sigmoid", "x²", "x2", "\u2126", "\u03a9", "e\u0301", "é", "v", "v_", "theta[1]", "theta_1", "x\u09f4",
+    "fi",
+    "ﬁ",
+    "n",
+    "ｎ",
+    "np",
+    "params",
+    "data",
+    "t1",
+    "t_1",
+    "f",
+    "lambda",
+    "match",
+    "len",
+    "sum",
+    "abs",
+    "_sigmoid",
+    "x²",
+    "x2",
+    "\u2126",
+    "\u03a9",
+    "e\u0301",
+    "é",
+    "v",
+    "v_",
+    "theta[1]",
+    "theta_1",
+    "x\u09f4",
 ]
 
 
 def test_python_names_never_fold_together_or_shadow_the_generated_code():
     variables = [graph.var(name) for name in _CLASHING_NAMES]
-    terms = [mul(ops_const(2.0 ** -i), v) for i, v in enumerate(variables)]
+    terms = [mul(ops_const(2.0**-i), v) for i, v in enumerate(variables)]
     # sigmoid brings a helper function; a sum over rows uses n; shared nodes use t1, t2, ...
     shared = call("sigmoid", add(*terms))
     node = add(mul(shared, shared), call("sum", mul(x, shared)))

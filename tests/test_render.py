@@ -123,7 +123,9 @@ def test_dot_text_is_deterministic_across_processes():
     outputs = set()
     for seed in ("0", "1", "12345"):
         env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
-        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
         outputs.add(done.stdout)
     assert len(outputs) == 1
     assert "id(" not in outputs.pop()
@@ -256,12 +258,15 @@ def cut(output, node):
     return rebuilt[id(output)], leaf
 
 
-@pytest.mark.parametrize("text", [
-    "x - mean(x)",
-    "(x - mean(x)) / sqrt(mean((x - mean(x))^2))",
-    "tanh(a*x + b) * mean(x*y) - sum(exp(b*x))/3",
-    "mean((a*x - mean(a*x) - y)^2)",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x - mean(x)",
+        "(x - mean(x)) / sqrt(mean((x - mean(x))^2))",
+        "tanh(a*x + b) * mean(x*y) - sum(exp(b*x))/3",
+        "mean((a*x - mean(a*x) - y)^2)",
+    ],
+)
 def test_node_adjoints_match_differences_row_by_row(text):
     f = parse(text, columns=["x", "y"])
     params = {"a": 0.7, "b": -0.3}
@@ -288,7 +293,9 @@ def test_node_adjoints_match_differences_row_by_row(text):
 
 def wide(k: int):
     x = graph.var("x", per_row=True)
-    terms = [ops.mul(graph.var(f"t[{i}]"), ops.call("tanh", ops.mul(graph.var(f"w[{i}]"), x))) for i in range(k)]
+    terms = [
+        ops.mul(graph.var(f"t[{i}]"), ops.call("tanh", ops.mul(graph.var(f"w[{i}]"), x))) for i in range(k)
+    ]
     return ops.call("mean", ops.pow_(ops.sub(ops.add(*terms), graph.var("y", per_row=True)), ops.const(2)))
 
 
@@ -300,7 +307,9 @@ def test_too_many_nodes_is_a_limit_error_that_suggests_less():
     assert "graph='function'" in str(info.value) and "fewer wrt" in str(info.value)
     assert str(info.value).startswith("max_nodes: the drawing would have")
     assert info.value.exit_code == 2
-    with pytest.raises(LimitError, match="the function alone has 207 nodes, more than the limit of 100: raise"):
+    with pytest.raises(
+        LimitError, match="the function alone has 207 nodes, more than the limit of 100: raise"
+    ):
         D.to_dot(output, [], graph="both", max_nodes=100)
     assert D.to_dot(output, max_nodes=graph.count_nodes([output]))
 
@@ -397,13 +406,16 @@ def test_cli_svg_to_stdout_by_default(runner):
 
 
 @needs_dot
-@pytest.mark.parametrize("suffix,magic", [(".svg", b"<?xml"), (".png", b"\x89PNG"), (".pdf", b"%PDF"),
-                                          (".dot", b"digraph"), (".gv", b"digraph")])
+@pytest.mark.parametrize(
+    "suffix,magic",
+    [(".svg", b"<?xml"), (".png", b"\x89PNG"), (".pdf", b"%PDF"), (".dot", b"digraph"), (".gv", b"digraph")],
+)
 def test_cli_format_from_suffix_and_no_stray_files(runner, tmp_path, suffix, magic):
     data = write_csv(tmp_path)
     out = tmp_path / f"graph{suffix}"
-    result = runner.invoke(cli, ["render", EXPR, "--wrt", "a,b", "--at", "a=2,b=1", "--data", data,
-                                 "-o", str(out)])
+    result = runner.invoke(
+        cli, ["render", EXPR, "--wrt", "a,b", "--at", "a=2,b=1", "--data", data, "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert out.read_bytes().startswith(magic)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["d.csv", out.name])
@@ -413,8 +425,23 @@ def test_cli_format_from_suffix_and_no_stray_files(runner, tmp_path, suffix, mag
 def test_cli_values_over_data_with_unicode_column(runner, tmp_path):
     data = write_csv(tmp_path, "θ,y\n0,1\n1,2\n2,6\n")
     out = tmp_path / "g.svg"
-    result = runner.invoke(cli, ["render", "mean((a*θ + b - y)^2)", "--wrt", "a", "--at", "a=2,b=1",
-                                 "--data", data, "-o", str(out), "--rankdir", "TB"])
+    result = runner.invoke(
+        cli,
+        [
+            "render",
+            "mean((a*θ + b - y)^2)",
+            "--wrt",
+            "a",
+            "--at",
+            "a=2,b=1",
+            "--data",
+            data,
+            "-o",
+            str(out),
+            "--rankdir",
+            "TB",
+        ],
+    )
     assert result.exit_code == 0, result.output
     texts = svg_texts(out.read_bytes())
     assert "θ" in texts and "J = 0.6667" in texts and "mean 1 [0, 1, 2]" in texts
@@ -433,8 +460,9 @@ def test_cli_errors(runner, tmp_path):
     assert alone.exit_code == 2 and "the function alone has" in alone.stderr
     syntax = runner.invoke(cli, ["render", "a*(b", "--format", "dot"])
     assert syntax.exit_code == 2 and syntax.stderr.startswith("error:")
-    missing = runner.invoke(cli, ["render", EXPR, "--at", "a=1", "--data", write_csv(tmp_path),
-                                  "--format", "dot"])
+    missing = runner.invoke(
+        cli, ["render", EXPR, "--at", "a=1", "--data", write_csv(tmp_path), "--format", "dot"]
+    )
     assert missing.exit_code == 2 and "b=" in missing.stderr
     assert not list(tmp_path.glob("g.*"))
 
@@ -454,7 +482,10 @@ def test_cli_missing_dot(runner, tmp_path, no_dot):
     out.write_text("old picture")
     result = runner.invoke(cli, ["render", EXPR, "-o", str(out)])
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: Graphviz's 'dot' program") and "apt-get install graphviz" in result.stderr
+    assert (
+        result.stderr.startswith("error: Graphviz's 'dot' program")
+        and "apt-get install graphviz" in result.stderr
+    )
     assert out.read_text() == "old picture"  # whole or not at all
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.svg"]
     dot = runner.invoke(cli, ["render", EXPR, "-o", str(tmp_path / "g.dot")])
@@ -576,7 +607,9 @@ def test_definitions_are_drawn_with_the_users_names(runner, tmp_path):
     path = tmp_path / "defs.txt"
     path.write_text(DEFS, encoding="utf-8")
     for graph_kind in ("function", "both"):
-        result = runner.invoke(cli, ["render", f"@{path}", "--wrt", "w", "--graph", graph_kind, "--format", "dot"])
+        result = runner.invoke(
+            cli, ["render", f"@{path}", "--wrt", "w", "--graph", graph_kind, "--format", "dot"]
+        )
         assert result.exit_code == 0, result.output
         labels = re.findall(r"label=<<B>([^<]*)</B>>", result.stdout)
         assert "h1 = sigmoid" in labels and "out = mean" in labels
@@ -598,7 +631,9 @@ def test_user_names_skip_leaves_variables_and_second_names():
     product = ops.mul(a, b)
     dot = R.to_dot(ops.call("exp", product), names={"a": product, "t": product})
     labels = re.findall(r"label=<<B>([^<]*)</B>>", dot)
-    assert any(label.startswith("t = ") for label in labels) and not any(label.startswith("a = ") for label in labels)
+    assert any(label.startswith("t = ") for label in labels) and not any(
+        label.startswith("a = ") for label in labels
+    )
 
 
 def test_names_that_are_not_a_mapping_are_refused():
@@ -679,8 +714,12 @@ def test_dot_dies_with_exprgrad(tmp_path, name):
     expr.write_text(_tower(150), encoding="utf-8")
     picture = tmp_path / "t.svg"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "exprgrad", "render", f"@{expr}", "-o", str(picture)],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exprgrad", "render", f"@{expr}", "-o", str(picture)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     dots: list[int] = []
     try:
         deadline = time.monotonic() + 30

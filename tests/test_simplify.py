@@ -614,4 +614,6 @@ def test_tanh_squared_plus_sech_squared_is_one(text, expected):
     assert to_text(simplify(parse_text(text).output)) == expected
     if expected == "1":
         assert to_text(simplify(parse_text(text).diff("a").output)) == "0"
-    assert to_text(simplify(parse_text("tanh(a)").diff("a").output)) == "1 - tanh(a)^2"  # still shares tanh(a)
+    assert (
+        to_text(simplify(parse_text("tanh(a)").diff("a").output)) == "1 - tanh(a)^2"
+    )  # still shares tanh(a)

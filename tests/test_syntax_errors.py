@@ -171,7 +171,11 @@ def test_where_the_parser_stops_agrees_with_larks_own_parser(text):
         if token.type == "$END":
             assert (rejection.kind, rejection.start) == ("$END", len(text))
         else:
-            assert (rejection.kind, rejection.start, rejection.end) == (token.type, token.start_pos, token.end_pos)
+            assert (rejection.kind, rejection.start, rejection.end) == (
+                token.type,
+                token.start_pos,
+                token.end_pos,
+            )
         # Lark's lexer leaves the end of the input out of what it expected, and
         # adds the line break it always accepts (for the bracket rule).
         assert rejection.expected - {"$END", "_SEP"} == frozenset(exc.expected) - {"$END", "_SEP"}
@@ -225,9 +229,13 @@ def test_long_tokens_are_cut_in_messages():
 
 @pytest.mark.parametrize(
     ("char", "shown"),
-    [("\x1b", "U+001B (a control character)"), ("\u200d", "U+200D (zero width joiner)"),
-     ("\u0301", "U+0301 (combining acute accent)"), ("\xa0", "U+00A0 (no-break space)"),
-     ("\r", None)],
+    [
+        ("\x1b", "U+001B (a control character)"),
+        ("\u200d", "U+200D (zero width joiner)"),
+        ("\u0301", "U+0301 (combining acute accent)"),
+        ("\xa0", "U+00A0 (no-break space)"),
+        ("\r", None),
+    ],
 )
 def test_invisible_characters_are_named_and_never_echoed_raw(char, shown):
     text = f"a + 1 {char}$"
@@ -248,7 +256,11 @@ def test_decomposed_accents_are_one_name_with_the_composed_ones():
 
 @pytest.mark.parametrize(
     ("text", "column", "message"),
-    [("a·b", 2, "write '*' to multiply"), ("x−1", 2, "write '-' for minus"), ("a\u200db", 2, "zero width joiner")],
+    [
+        ("a·b", 2, "write '*' to multiply"),
+        ("x−1", 2, "write '-' for minus"),
+        ("a\u200db", 2, "zero width joiner"),
+    ],
 )
 def test_characters_that_python_names_accept_but_exprgrad_does_not(text, column, message):
     err = syntax_error(text)

@@ -105,8 +105,13 @@ def _run(args: list[str], data: bytes, timeout: float | None) -> tuple[int, byte
     try:
         with _signals_raise():
             # preexec_fn is one prctl call through a function looked up before the fork.
-            process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       preexec_fn=_die_with_parent())  # noqa: PLW1509
+            process = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                preexec_fn=_die_with_parent(),  # noqa: PLW1509 (one ctypes call, looked up before the fork)
+            )
             try:
                 stdout, stderr = process.communicate(data, timeout=timeout)
             except BaseException:

@@ -100,9 +100,13 @@ class Schedule:
         self.passes: list[_Pass] = []
         for number in range(1, last + 1):
             reductions = [
-                n for n in self.order
-                if not n.per_row and n.inputs and OPS[n.op].reduction
-                and n.inputs[0].per_row and ready[id(n)] == number
+                n
+                for n in self.order
+                if not n.per_row
+                and n.inputs
+                and OPS[n.op].reduction
+                and n.inputs[0].per_row
+                and ready[id(n)] == number
             ]
             outputs = [(k, n) for k, n in row_outputs if needs[id(n)] + 1 == number]
             self.passes.append(self._plan_pass(reductions, outputs))
@@ -131,7 +135,14 @@ class Schedule:
             else:
                 buffer, n_buffers = n_buffers, n_buffers + 1
             buffer_of[id(node)] = buffer
-            steps.append(_Step(OPS[node.op].evaluate, tuple(self._source(i, buffer_of) for i in node.inputs), buffer, id(node)))
+            steps.append(
+                _Step(
+                    OPS[node.op].evaluate,
+                    tuple(self._source(i, buffer_of) for i in node.inputs),
+                    buffer,
+                    id(node),
+                )
+            )
             # Inputs are freed only after the output buffer is chosen, so no
             # kernel ever writes into one of its own operands.
             for i in set(map(id, node.inputs)):
@@ -140,7 +151,9 @@ class Schedule:
         return _Pass(
             steps=steps,
             n_buffers=n_buffers,
-            reductions=[(id(r), self._source(r.inputs[0], buffer_of), OPS[r.op].averages) for r in reductions],
+            reductions=[
+                (id(r), self._source(r.inputs[0], buffer_of), OPS[r.op].averages) for r in reductions
+            ],
             outputs=[(k, self._source(n, buffer_of)) for k, n in outputs],
         )
 
@@ -183,7 +196,8 @@ class Schedule:
         missing = [name for name in self.parameters if name not in params]
         if missing:
             raise EvaluationError(
-                "no value given for parameter" + ("s " if len(missing) > 1 else " ")
+                "no value given for parameter"
+                + ("s " if len(missing) > 1 else " ")
                 + ", ".join(f"'{m}'" for m in missing)
             )
         for node in self.order:

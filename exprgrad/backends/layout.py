@@ -259,7 +259,12 @@ class Layout:
         for operand in node.inputs:
             term = _positive(operand) or operand
             spec = None if term.is_leaf else OPS[term.op]
-            product = spec is not None and spec.notation == "infix" and spec.commutative and spec.precedence == PREC_MUL
+            product = (
+                spec is not None
+                and spec.notation == "infix"
+                and spec.commutative
+                and spec.precedence == PREC_MUL
+            )
             factor_lists.append(term.inputs if product else (term,))
         shared = set.intersection(*({id(f) for f in factors} for factors in factor_lists))
         ranks = []

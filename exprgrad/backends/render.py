@@ -62,9 +62,20 @@ DERIVATIVE_COLOR = "#7a3ea1"
 _KIND_STYLE = {
     "parameter": {"shape": "box", "style": "filled,bold", "fillcolor": "#ffe1b3", "color": "#b36b00"},
     "data column": {"shape": "cylinder", "style": "filled", "fillcolor": "#cfe3f7", "color": "#2f6ea5"},
-    "constant": {"shape": "box", "style": "filled", "fillcolor": "#eeeeee", "color": "#999999", "fontsize": "11"},
+    "constant": {
+        "shape": "box",
+        "style": "filled",
+        "fillcolor": "#eeeeee",
+        "color": "#999999",
+        "fontsize": "11",
+    },
     "operation": {"shape": "box", "style": "rounded,filled", "fillcolor": "white"},
-    "per-row operation": {"shape": "box", "style": "rounded,filled", "fillcolor": "white", "peripheries": "2"},
+    "per-row operation": {
+        "shape": "box",
+        "style": "rounded,filled",
+        "fillcolor": "white",
+        "peripheries": "2",
+    },
 }
 _DERIVATIVE_STYLE = {"fillcolor": "#efe3f8", "color": DERIVATIVE_COLOR, "fontcolor": "#3d1f50"}
 _MARKER_STYLE = {"shape": "box", "style": "rounded,bold", "margin": "0.12,0.04"}
@@ -223,8 +234,16 @@ def to_dot(
     dot = graphviz.Digraph("exprgrad")
     # size: a drawing past 100 inches is scaled to fit, which keeps a 500-node PNG
     # under 10,000 pixels a side (3 s instead of 9 s; svg and pdf just scale).
-    dot.attr(rankdir=rankdir, fontname="Helvetica", nodesep="0.25", ranksep="0.35",
-             newrank="true", labelloc="t", size=MAX_INCHES, label=_graph_title(output, name, written))
+    dot.attr(
+        rankdir=rankdir,
+        fontname="Helvetica",
+        nodesep="0.25",
+        ranksep="0.35",
+        newrank="true",
+        labelloc="t",
+        size=MAX_INCHES,
+        label=_graph_title(output, name, written),
+    )
     dot.attr("node", fontname="Helvetica", fontsize="12", height="0.3", margin="0.06,0.03")
     dot.attr("edge", arrowsize="0.6", color="#444444", fontname="Helvetica")
 
@@ -249,8 +268,12 @@ def to_dot(
         target.edge(f"n{index[node]}", dot_id, penwidth="1.5", color=color)
 
     with dot.subgraph(name="cluster_function") as cluster:
-        cluster.attr(label=f"function {name}" if graph != "gradient" else "function nodes the gradient uses",
-                     style="rounded", color="#bbbbbb", fontcolor="#555555")
+        cluster.attr(
+            label=f"function {name}" if graph != "gradient" else "function nodes the gradient uses",
+            style="rounded",
+            color="#bbbbbb",
+            fontcolor="#555555",
+        )
         for node in order:
             if node in in_function:
                 draw(cluster, node)
@@ -258,8 +281,9 @@ def to_dot(
             marker(cluster, "out", name, output)
     if derivatives:
         with dot.subgraph(name="cluster_gradient") as cluster:
-            cluster.attr(label="gradient", style="rounded,dashed", color=DERIVATIVE_COLOR,
-                         fontcolor=DERIVATIVE_COLOR)
+            cluster.attr(
+                label="gradient", style="rounded,dashed", color=DERIVATIVE_COLOR, fontcolor=DERIVATIVE_COLOR
+            )
             for node in order:
                 if node not in in_function:
                     draw(cluster, node)
@@ -301,7 +325,7 @@ def _short(name: str) -> str:
 
 
 def _graph_title(output: Node, name: str = "J", written: Mapping[Node, tuple] | None = None) -> str:
-    """"J = <the function's text>" as ``str(Function)`` prints it, cut to MAX_TITLE_CHARS, as an HTML-like label."""
+    """ "J = <the function's text>" as ``str(Function)`` prints it, cut to MAX_TITLE_CHARS, as an HTML-like label."""
     text = f"{name} = {to_text(output, written)}"
     if len(text) > MAX_TITLE_CHARS:
         text = text[: MAX_TITLE_CHARS - 1] + "…"
@@ -316,8 +340,13 @@ def _draw_edges(dot, node: Node, index: dict[Node, int], derivative: bool) -> No
         extra = dict(style)
         if numbered:
             # Near the head, where the operand order matters (1 - 2, 1 ^ 2).
-            extra.update(headlabel=str(position), labelfontsize="8", labelfontcolor="#777777",
-                         labeldistance="1.2", labelangle="40")
+            extra.update(
+                headlabel=str(position),
+                labelfontsize="8",
+                labelfontcolor="#777777",
+                labeldistance="1.2",
+                labelangle="40",
+            )
         dot.edge(f"n{index[child]}", f"n{index[node]}", **extra)
 
 
@@ -331,8 +360,11 @@ def _draw_legend(dot, order: list[Node], in_function: set[Node], note: str | Non
         names = [f"legend{k}" for k in range(len(kinds))]
         if any(n not in in_function for n in order):
             names.append("legend_d")
-            legend.node("legend_d", "<derivative operation>",
-                        **{**_KIND_STYLE["operation"], **_DERIVATIVE_STYLE, "fontsize": "9"})
+            legend.node(
+                "legend_d",
+                "<derivative operation>",
+                **{**_KIND_STYLE["operation"], **_DERIVATIVE_STYLE, "fontsize": "9"},
+            )
         if note:
             names.append("legend_v")
             legend.node("legend_v", f"<{note}>", shape="plaintext", fontsize="9")

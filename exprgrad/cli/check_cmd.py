@@ -20,7 +20,7 @@ PROBLEMS = {
     "disagrees": "disagree with finite differences beyond --tol and their own error",
     "not finite": "are nan or inf at this point (analytic, numeric or both)",
     "unresolved": "cannot be resolved by finite differences here (fewer than two correct digits); "
-                  "try another --at",
+    "try another --at",
 }
 
 
@@ -29,11 +29,24 @@ PROBLEMS = {
 @click.argument("expr")
 @click.option("--at", "at", multiple=True, metavar="a=1,b=2", help="The point to check at.")
 @click.option("--data", type=click.Path(dir_okay=False), metavar="FILE.csv", help="Data columns.")
-@click.option("--wrt", default="", metavar="NAMES", help="Names or families to check (default: every parameter).")
-@click.option("--tol", type=float, default=1e-6, show_default=True,
-              help="Largest accepted relative error, between 0 and 1.")
-@click.option("--rows", "rows", type=click.IntRange(1, 1000), default=5, show_default=True,
-              help="For a data column: how many rows to move one at a time (each costs passes over the data).")
+@click.option(
+    "--wrt", default="", metavar="NAMES", help="Names or families to check (default: every parameter)."
+)
+@click.option(
+    "--tol",
+    type=float,
+    default=1e-6,
+    show_default=True,
+    help="Largest accepted relative error, between 0 and 1.",
+)
+@click.option(
+    "--rows",
+    "rows",
+    type=click.IntRange(1, 1000),
+    default=5,
+    show_default=True,
+    help="For a data column: how many rows to move one at a time (each costs passes over the data).",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--allow-nan", is_flag=True, help="Keep NaN/inf cells in the data.")
 def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
@@ -65,11 +78,17 @@ def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
     results = check_partials(function.output, bindings, columns, wrt_nodes, tol=tol, rows=rows)
 
     if fmt == "json":
-        click.echo(json.dumps({
-            "tolerance": tol,
-            "ok": all(r.ok for r in results),
-            "partials": {r.name: _json_partial(r) for r in results},
-        }, ensure_ascii=False, allow_nan=False))
+        click.echo(
+            json.dumps(
+                {
+                    "tolerance": tol,
+                    "ok": all(r.ok for r in results),
+                    "partials": {r.name: _json_partial(r) for r in results},
+                },
+                ensure_ascii=False,
+                allow_nan=False,
+            )
+        )
     else:
         table = [("wrt", "analytic", "numeric", "rel. error", "fd. error", "status")]
         notes = []
@@ -90,13 +109,17 @@ def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
     for status, problem in PROBLEMS.items():
         names = [r.name for r in failing if r.status == status]
         if names:
-            click.echo(f"{len(names)} of {len(results)} partial derivatives {problem}: {', '.join(names)}",
-                       err=True)
+            click.echo(
+                f"{len(names)} of {len(results)} partial derivatives {problem}: {', '.join(names)}", err=True
+            )
     if any(r.status == "not finite" for r in failing):
         value = function.evaluate(columns or None, **bindings)
         if not np.all(np.isfinite(value)):
-            click.echo("the function itself is not finite at this point (nan or inf): "
-                       "a log or sqrt of a negative number, a division by zero or an overflow", err=True)
+            click.echo(
+                "the function itself is not finite at this point (nan or inf): "
+                "a log or sqrt of a negative number, a division by zero or an overflow",
+                err=True,
+            )
     return 1 if failing else 0
 
 
@@ -113,10 +136,12 @@ def _rows_note(result, dataset) -> str:
 
 def _json_partial(result) -> dict:
     entry = {
-        "analytic": json_value(result.analytic), "numeric": json_value(result.numeric),
+        "analytic": json_value(result.analytic),
+        "numeric": json_value(result.numeric),
         "relative_error": json_value(result.error),  # inf as null: strict JSON
         "fd_error": json_value(result.reach),
-        "status": result.status, "ok": result.ok,
+        "status": result.status,
+        "ok": result.ok,
     }
     if result.rows is not None:
         entry["rows"] = [i + 1 for i in result.rows]

@@ -34,9 +34,11 @@ from exprgrad.cli.streams import show_message
 _PLACEHOLDER = "\0EXPR\0"
 
 HELP_OPTIONS = ["-h", "--help"]
-EPILOG = ("EXPR may start with '-' (\"-h*log(h)\", \"-h\", as derivatives print), with or without '--' "
-          "before it. Before EXPR, a short option name such as -h is read as EXPR (a note on stderr says so); "
-          "--help, or -h after EXPR, shows this help.")
+EPILOG = (
+    "EXPR may start with '-' (\"-h*log(h)\", \"-h\", as derivatives print), with or without '--' "
+    "before it. Before EXPR, a short option name such as -h is read as EXPR (a note on stderr says so); "
+    "--help, or -h after EXPR, shows this help."
+)
 
 
 class ExprCommand(click.Command):
@@ -94,9 +96,13 @@ class ExprCommand(click.Command):
 
 def _valued_short_options_epilog(params: list[click.Parameter]) -> str:
     """The epilog's sentence about this command's short options that take a value."""
-    shorts = [(opt, param.metavar or "VALUE") for param in params
-              if isinstance(param, click.Option) and not (param.is_flag or param.count)
-              for opt in param.opts if _is_short(opt)]
+    shorts = [
+        (opt, param.metavar or "VALUE")
+        for param in params
+        if isinstance(param, click.Option) and not (param.is_flag or param.count)
+        for opt in param.opts
+        if _is_short(opt)
+    ]
     if not shorts:
         return ""
     named = " and ".join(f"{opt} {metavar}" for opt, metavar in shorts)

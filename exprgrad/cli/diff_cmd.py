@@ -23,8 +23,10 @@ from .output import (
 )
 
 # What the commands say when --wrt selects nothing by default.
-NO_PARAMETERS = ("the function has no parameters, so there is nothing to differentiate "
-                 "(name data columns with --wrt, e.g. --wrt x)")
+NO_PARAMETERS = (
+    "the function has no parameters, so there is nothing to differentiate "
+    "(name data columns with --wrt, e.g. --wrt x)"
+)
 
 
 def differentiate(function, wrt_text: str, order: int, mode: str):
@@ -55,18 +57,43 @@ def differentiate(function, wrt_text: str, order: int, mode: str):
 @click.command("diff", cls=ExprCommand)
 @data_options
 @click.argument("expr")
-@click.option("--wrt", default="", metavar="NAMES",
-              help="Comma-separated names or families (theta = theta[0], theta[1], ...); default: every parameter.")
-@click.option("--order", type=click.IntRange(1, 2), default=1, show_default=True,
-              help="1: the gradient; 2: also the Hessian.")
-@click.option("--format", "fmt", type=click.Choice(["text", "latex", "python", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--wrt",
+    default="",
+    metavar="NAMES",
+    help="Comma-separated names or families (theta = theta[0], theta[1], ...); default: every parameter.",
+)
+@click.option(
+    "--order",
+    type=click.IntRange(1, 2),
+    default=1,
+    show_default=True,
+    help="1: the gradient; 2: also the Hessian.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "latex", "python", "json"]),
+    default="text",
+    show_default=True,
+)
 @click.option("--at", "at", multiple=True, metavar="a=1,b=2", help="Also evaluate at these parameter values.")
 @click.option("--data", type=click.Path(dir_okay=False), metavar="FILE.csv", help="Data columns for --at.")
-@click.option("--let", "let", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
-              help="Name shared subexpressions t1, t2, ... before the results (auto: when worth it).")
-@click.option("--mode", type=click.Choice(["reverse", "forward"]), default="reverse", show_default=True,
-              help="Differentiation mode (the printed results are the same function).")
+@click.option(
+    "--let",
+    "let",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Name shared subexpressions t1, t2, ... before the results (auto: when worth it).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["reverse", "forward"]),
+    default="reverse",
+    show_default=True,
+    help="Differentiation mode (the printed results are the same function).",
+)
 @click.option("--ascii", "ascii_only", is_flag=True, help="Write d/da instead of ∂/∂a.")
 @click.option("--allow-nan", is_flag=True, help="Keep NaN/inf cells in the data.")
 def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_nan):
@@ -85,7 +112,6 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
     names, simplified = differentiate(function, wrt, order, mode)
     values = None
     if at or data:
-
         bindings = parse_bindings(at)
         columns = check_bindings(function, bindings, dataset)
         # The values are the printed formulas': the simplified graphs, never the raw ones
@@ -139,8 +165,10 @@ def _warn_nonfinite(values, unicode: bool) -> None:
         if not np.all(np.isfinite(value)):
             bad.append("J" if key == "value" else derivative_label(key, unicode).replace("/", "J/", 1))
     if bad:
-        warn(f"not finite (nan or inf): {', '.join(bad)}: a log or sqrt of a negative number, "
-             "a division by zero or an overflow somewhere")
+        warn(
+            f"not finite (nan or inf): {', '.join(bad)}: a log or sqrt of a negative number, "
+            "a division by zero or an overflow somewhere"
+        )
 
 
 def _at_heading(at, dataset) -> str:

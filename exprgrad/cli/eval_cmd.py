@@ -16,19 +16,27 @@ from .output import as_rows, derivative_label, json_text, json_value, text_lines
 
 def warn_nonfinite(what: str, value) -> None:
     if not np.all(np.isfinite(value)):
-        warn(f"{what} is not finite (nan or inf): a log or sqrt of a negative number, "
-             "a division by zero or an overflow somewhere")
+        warn(
+            f"{what} is not finite (nan or inf): a log or sqrt of a negative number, "
+            "a division by zero or an overflow somewhere"
+        )
 
 
 @click.command("eval", cls=ExprCommand)
 @data_options
 @click.argument("expr")
 @click.option("--at", "at", multiple=True, metavar="a=1,b=2", help="Parameter values.")
-@click.option("--data", type=click.Path(dir_okay=False), metavar="FILE.csv",
-              help="CSV file whose header names the data columns.")
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.csv",
+    help="CSV file whose header names the data columns.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--grad", is_flag=True, help="Also the gradient, in the same pass over the data.")
-@click.option("--wrt", metavar="NAMES", default="", help="With --grad: names or families (default: every parameter).")
+@click.option(
+    "--wrt", metavar="NAMES", default="", help="With --grad: names or families (default: every parameter)."
+)
 @click.option("--ascii", "ascii_only", is_flag=True, help="With --grad: write dJ/da instead of ∂J/∂a.")
 @click.option("--allow-nan", is_flag=True, help="Keep NaN/inf cells in the data instead of refusing them.")
 def eval_command(expr, at, data, fmt, grad, wrt, ascii_only, allow_nan):

@@ -47,26 +47,69 @@ def choose_format(fmt: str | None, output: str | None) -> str:
 @click.command("render", cls=ExprCommand)
 @data_options
 @click.argument("expr")
-@click.option("--wrt", metavar="NAMES", default="",
-              help="Draw the derivative graphs for these names or families (comma-separated).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write here (whole or not at all); without it svg or dot text goes to stdout.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="Default: from the suffix of -o, else svg.")
-@click.option("--graph", "graph_kind", type=click.Choice(GRAPHS), default=None,
-              help="What to draw. Default: both with --wrt, else function; "
-                   "gradient or both without --wrt use every parameter.")
-@click.option("--at", "at", multiple=True, metavar="a=1,b=2",
-              help="Parameter values: each node then shows its value and its gradient dJ/dnode.")
-@click.option("--data", type=click.Path(dir_okay=False), metavar="FILE.csv",
-              help="CSV file whose header names the data columns; with --at, values are over its rows.")
-@click.option("--rankdir", type=click.Choice(RANKDIRS), default="LR", show_default=True,
-              help="Data flows left to right or top to bottom.")
-@click.option("--max-nodes", type=click.IntRange(min=1), default=DEFAULT_MAX_NODES, show_default=True,
-              help="Refuse to draw more graph nodes than this (checked before differentiating).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT,
-              show_default=True, metavar="SECONDS",
-              help="Stop Graphviz's dot when its layout takes longer than this (nothing is written).")
+@click.option(
+    "--wrt",
+    metavar="NAMES",
+    default="",
+    help="Draw the derivative graphs for these names or families (comma-separated).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Write here (whole or not at all); without it svg or dot text goes to stdout.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Default: from the suffix of -o, else svg.",
+)
+@click.option(
+    "--graph",
+    "graph_kind",
+    type=click.Choice(GRAPHS),
+    default=None,
+    help="What to draw. Default: both with --wrt, else function; "
+    "gradient or both without --wrt use every parameter.",
+)
+@click.option(
+    "--at",
+    "at",
+    multiple=True,
+    metavar="a=1,b=2",
+    help="Parameter values: each node then shows its value and its gradient dJ/dnode.",
+)
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.csv",
+    help="CSV file whose header names the data columns; with --at, values are over its rows.",
+)
+@click.option(
+    "--rankdir",
+    type=click.Choice(RANKDIRS),
+    default="LR",
+    show_default=True,
+    help="Data flows left to right or top to bottom.",
+)
+@click.option(
+    "--max-nodes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_NODES,
+    show_default=True,
+    help="Refuse to draw more graph nodes than this (checked before differentiating).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop Graphviz's dot when its layout takes longer than this (nothing is written).",
+)
 def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_nodes, timeout):
     """Draw EXPR (the text, '-' for stdin, or @file) and its derivative graphs.
 
@@ -100,14 +143,27 @@ def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_no
         columns = check_bindings(function, bindings, dataset)  # fills in --at families
         values = {**bindings, **columns}
     try:
-        dot_text = to_dot(function.output, wrt_nodes, graph=kind, values=values,
-                          rankdir=rankdir, max_nodes=max_nodes, names=function.definitions,
-                          written=function.written)
+        dot_text = to_dot(
+            function.output,
+            wrt_nodes,
+            graph=kind,
+            values=values,
+            rankdir=rankdir,
+            max_nodes=max_nodes,
+            names=function.definitions,
+            written=function.written,
+        )
     except DrawingTooLarge as exc:
         what = "the function alone has" if exc.function_alone else "the drawing would have"
-        less = "draw less (--graph function or fewer --wrt names) or " if exc.derivatives and not exc.function_alone else ""
-        raise LimitError(f"{what} {exc.nodes} nodes, more than the limit of {exc.limit}: {less}raise the limit",
-                         argument="max_nodes") from None
+        less = (
+            "draw less (--graph function or fewer --wrt names) or "
+            if exc.derivatives and not exc.function_alone
+            else ""
+        )
+        raise LimitError(
+            f"{what} {exc.nodes} nodes, more than the limit of {exc.limit}: {less}raise the limit",
+            argument="max_nodes",
+        ) from None
     try:
         content = render(dot_text, fmt, timeout=timeout)
     except RenderTimeout:

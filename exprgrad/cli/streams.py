@@ -119,8 +119,9 @@ def _cut(shown: str, length: int, ellipsis: str = "\N{HORIZONTAL ELLIPSIS}") -> 
     return shown[:MESSAGE_WIDTH] + f"{ellipsis} ({length:,} characters in all)"
 
 
-def _with_caret(line: str, start: int, width: int, encoding: str | None = None,
-                ellipsis: str = "\N{HORIZONTAL ELLIPSIS}") -> list[str]:
+def _with_caret(
+    line: str, start: int, width: int, encoding: str | None = None, ellipsis: str = "\N{HORIZONTAL ELLIPSIS}"
+) -> list[str]:
     """A source line and the caret under line[start:start + width], escaped and cut."""
     begin = 0
     if len(line) > MESSAGE_WIDTH:
