@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mpmath
 import numpy as np
 import pytest
 from helpers import assert_close, numeric_partial
@@ -436,7 +437,6 @@ def test_probit_cross_entropy_written_with_log_normcdf_stays_finite():
 
 def _mills_reference(x: float) -> tuple[float, float]:
     """phi(x)/Phi(x) and its derivative, at 60 digits."""
-    mpmath = pytest.importorskip("mpmath")
     with mpmath.workdps(60):
         X = mpmath.mpf(x)
         r = mpmath.npdf(X) / (mpmath.erfc(-X / mpmath.sqrt(2)) / 2)
