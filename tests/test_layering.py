@@ -129,17 +129,10 @@ def test_every_error_class_is_defined_in_errors():
 # Imports inside functions save start-up time only for packages that take long to
 # load and that most runs never need; everything else is imported at the top.
 DEFERRED_PACKAGES = ("scipy", "graphviz", "matplotlib")
-# Modules whose own function-level imports are still to be moved to the top.
-NOT_YET_PLAIN = {"exprgrad.fit.problem"}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
-def test_only_heavy_optional_packages_are_imported_inside_functions(path, request):
-    if module_name(path) in NOT_YET_PLAIN:
-        # Runs, expected to fail until moved: a module that is done shows as XPASS, to be taken off the list.
-        request.applymarker(
-            pytest.mark.xfail(reason="function-level imports still to be moved to the top", strict=True)
-        )
+def test_only_heavy_optional_packages_are_imported_inside_functions(path):
     for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue

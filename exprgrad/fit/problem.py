@@ -20,8 +20,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import graph, ops
+from ..backends.evaluate import compile_schedule
 from ..errors import ArgumentError, DataError, OptionError
+from ..function import Function, parse
 from ..graph import Node
+from ..lower import presumed_column
 from .data import Dataset, load_csv, require_columns
 from .objective import Objective
 
@@ -60,7 +63,6 @@ class FitProblem:
 
     def model_values(self, params: Mapping[str, float], columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """The model at ``params`` over ``columns`` (e.g. a grid, to draw the fitted curve)."""
-        from ..backends.evaluate import compile_schedule
 
         value = compile_schedule([self.model]).run(dict(params), dict(columns))[0]
         n = len(next(iter(columns.values())))
@@ -192,7 +194,6 @@ def _target_column(dataset: Dataset, target, allow_nan: bool) -> tuple[Dataset, 
     if text in dataset.names:
         require_columns(dataset, [text], what="--target")
         return dataset, text
-    from ..function import parse
 
     node = parse(text, columns=dataset.names).output
     if node.is_var and not node.per_row:
@@ -207,7 +208,6 @@ def _target_column(dataset: Dataset, target, allow_nan: bool) -> tuple[Dataset, 
             argument="target",
         )
     require_columns(dataset, [v.name for v in graph.variables([node])], what=f"--target {text}")
-    from ..backends.evaluate import compile_schedule
 
     with np.errstate(all="ignore"):
         value = compile_schedule([node]).run({}, dict(dataset.columns) or None)[0]
@@ -270,7 +270,6 @@ def _lower(expr, names) -> Node:
     """The graph of ``expr`` (text, a Function or a Node), the data header naming the columns."""
     if isinstance(expr, Node):
         return expr
-    from ..function import Function, parse
 
     if isinstance(expr, Function):
         if expr._text is None:
@@ -315,7 +314,6 @@ def _squared_residual(cost: Node) -> Node | None:
 
 
 def _check_names(params: list[str], init: Mapping[str, float], dataset: Dataset, what: str) -> None:
-    from ..lower import presumed_column
 
     for name in init:
         if name in dataset.columns:
