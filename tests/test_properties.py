@@ -29,25 +29,29 @@ NUMPY_INFIX = {
 }
 
 
-def reference(tree):
-    """The same expression, evaluated the obvious way over all rows at once."""
+def reference(tree, unsigned_zero=False):
+    """The same expression, evaluated the obvious way over all rows at once.
+
+    With ``unsigned_zero``, a negated zero is +0 (-0.0 + 0.0), as exprgrad's
+    builders fold -0 to 0 and x*0 to 0: where the two evaluations differ, the
+    value depends on the sign of a zero (atan2, 1/(-0)), which exprgrad's zero
+    does not carry.
+    """
     kind = tree[0]
     if kind == "name":
         return ROWS[tree[1]] if tree[1] in ROWS else np.float64(PARAMS[tree[1]])
     if kind == "num":
         return np.float64(tree[1])
     if kind == "neg":
-        # exprgrad's zero has no sign (its builders fold -0 to 0, x*0 to 0), so
-        # neither has the reference's: -0.0 + 0.0 is 0.0. atan2 is the one
-        # function that tells them apart.
-        return -reference(tree[1]) + 0.0
+        value = -reference(tree[1], unsigned_zero)
+        return value + 0.0 if unsigned_zero else value
     if kind == "infix":
-        value = NUMPY_INFIX[tree[1]](reference(tree[2]), reference(tree[3]))
+        value = NUMPY_INFIX[tree[1]](reference(tree[2], unsigned_zero), reference(tree[3], unsigned_zero))
         return value * 1.0  # comparisons: 1.0 or 0.0
     if kind == "reduce":
-        inner = np.broadcast_to(reference(tree[2]), (len(ROWS["x"]),))
+        inner = np.broadcast_to(reference(tree[2], unsigned_zero), (len(ROWS["x"]),))
         return np.sum(inner) if tree[1] == "sum" else np.mean(inner)
-    return ops.OPS[tree[1]].evaluate(*[reference(c) for c in tree[2]])
+    return ops.OPS[tree[1]].evaluate(*[reference(c, unsigned_zero) for c in tree[2]])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -56,11 +60,13 @@ def test_evaluation_matches_plain_numpy(tree):
     text = tree_text(tree)
     with np.errstate(all="ignore"):
         expected = np.broadcast_to(reference(tree), (len(ROWS["x"]),))
+        unsigned = np.broadcast_to(reference(tree, unsigned_zero=True), expected.shape)
         got = parse(text, columns=list(ROWS)).evaluate(ROWS, **PARAMS)
     got = np.broadcast_to(got, expected.shape)
     # Values are kept where the expression is defined; where it is not (nan),
-    # algebra such as x - x -> 0 may give a number.
-    defined = ~np.isnan(expected)
+    # algebra such as x - x -> 0 may give a number. Nor is a value that
+    # depends on the sign of a zero.
+    defined = ~np.isnan(expected) & ((expected == unsigned) | (np.isnan(unsigned) & np.isnan(expected)))
     np.testing.assert_allclose(got[defined], expected[defined], rtol=1e-9, atol=1e-12, err_msg=text)
 
 
