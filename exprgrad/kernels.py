@@ -85,34 +85,20 @@ def _into(out, value):
     return out
 
 
-def _compare(ufunc, x, y, out):
-    # 1.0 or 0.0, never a bool array: numpy adds bools as logical or.
-    result = ufunc(x, y, out=out)
-    return result if out is not None else np.asarray(result, dtype=np.float64)[()]
+def comparison(numpy_name: str):
+    """The kernel of an infix comparison: numpy's ufunc of that name, as 1.0 or 0.0.
 
+    The registry entry names the ufunc once; its Python template calls the same one.
+    """
+    ufunc = getattr(np, numpy_name)
 
-def greater(x, y, out=None):
-    return _compare(np.greater, x, y, out)
+    def compare(x, y, out=None):
+        # 1.0 or 0.0, never a bool array: numpy adds bools as logical or.
+        result = ufunc(x, y, out=out)
+        return result if out is not None else np.asarray(result, dtype=np.float64)[()]
 
-
-def greater_equal(x, y, out=None):
-    return _compare(np.greater_equal, x, y, out)
-
-
-def less(x, y, out=None):
-    return _compare(np.less, x, y, out)
-
-
-def less_equal(x, y, out=None):
-    return _compare(np.less_equal, x, y, out)
-
-
-def equal(x, y, out=None):
-    return _compare(np.equal, x, y, out)
-
-
-def not_equal(x, y, out=None):
-    return _compare(np.not_equal, x, y, out)
+    compare.__name__ = numpy_name
+    return compare
 
 
 def where(c, a, b, out=None):

@@ -383,12 +383,12 @@ def _fn(name, evaluate, partials, latex=None, python=None, arity=1, **extra):
     )
 
 
-def _comparison(name, evaluate, text, latex, numpy_name):
+def _comparison(name, text, latex, numpy_name):
     """An infix comparison: 1 where it holds, 0 where not (nan compares false, != true)."""
     return OpSpec(
         name,
         2,
-        evaluate,
+        kernels.comparison(numpy_name),
         _flat_partials,
         "infix",
         text,
@@ -631,12 +631,12 @@ _ENTRIES = [
         python_helper=kernels.WHERE_SOURCE,
         kink="where(c, a, b) jumps where c becomes 0; its derivative in c is 0",
     ),
-    _comparison("gt", kernels.greater, ">", ">", "greater"),
-    _comparison("ge", kernels.greater_equal, ">=", r"\geq", "greater_equal"),
-    _comparison("lt", kernels.less, "<", "<", "less"),
-    _comparison("le", kernels.less_equal, "<=", r"\leq", "less_equal"),
-    _comparison("eq", kernels.equal, "==", "=", "equal"),
-    _comparison("ne", kernels.not_equal, "!=", r"\neq", "not_equal"),
+    _comparison("gt", ">", ">", "greater"),
+    _comparison("ge", ">=", r"\geq", "greater_equal"),
+    _comparison("lt", "<", "<", "less"),
+    _comparison("le", "<=", r"\leq", "less_equal"),
+    _comparison("eq", "==", "=", "equal"),
+    _comparison("ne", "!=", r"\neq", "not_equal"),
     _fn(
         "sum", kernels.reduce_sum, None, latex=r"\sum_{i}\left($0\right)", python="np.sum($0)", reduction=True
     ),
