@@ -1,4 +1,4 @@
-"""Time exprgrad.fit.data.load_csv on a large numeric CSV, against np.loadtxt on the same file.
+"""Time exprgrad.fitting.data.load_csv on a large numeric CSV, against np.loadtxt on the same file.
 
 Writes a ROWS x 3 file of random numbers in a temporary directory, twice: with 6
 significant digits (typical measured data) and with 17 (full float64 round-trip,
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from timing import best_time
 
-from exprgrad.fit.data import load_csv
+from exprgrad.fitting.data import load_csv
 
 
 def main() -> None:

@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exprgrad.fit import prepare
-from exprgrad.fit.optimizers import GradientDescent, descend
+from exprgrad.fitting import prepare
+from exprgrad.fitting.optimizers import GradientDescent, descend
 
 
 def numpy_linear(x, y, lr, iterations):

@@ -1,6 +1,6 @@
 """NIST StRD regression problems: accuracy of `exprgrad fit` against certified values.
 
-Runs exprgrad.fit.fit (the code path of the `exprgrad fit` command) on the 27
+Runs exprgrad.fitting.run (the code path of the `exprgrad fit` command) on the 27
 nonlinear problems from both NIST starting points and on the 11 linear ones,
 and prints per problem the log relative error (LRE, digits in agreement) of
 the parameters and of the standard errors (the minimum over the parameters),
@@ -24,8 +24,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exprgrad.fit import fit
-from exprgrad.fit.data import load_csv
+from exprgrad.fitting import fit
+from exprgrad.fitting.data import load_csv
 
 NIST = ROOT.parent / "shared" / "nist-strd"
 

@@ -23,8 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exprgrad.fit import plan, prepare, solve
-from exprgrad.fit import plot as plot_module
+from exprgrad.fitting import plan, prepare, solve
+from exprgrad.fitting import plot as plot_module
 
 
 def drawn(problem, result, fmt: str) -> tuple[int, float]:

@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exprgrad.fit import FitOptions, prepare, solve
+from exprgrad.fitting import FitOptions, prepare, solve
 
 SAMPLES = ROOT / "samples"
 FIXED = {"gd": 0.01, "momentum": 0.01, "adam": 0.001}

@@ -8,9 +8,20 @@
 
 __version__ = "0.1.0"
 
-# The fit subpackage is callable: exprgrad.fit(...) runs a fit (see fit/__init__.py).
-from . import fit
+# Plain functions: the modules behind them are exprgrad.parsing and exprgrad.fitting,
+# named apart so that neither hides the other.
 from .errors import ArgumentError, ExprgradError
+from .fitting import METHODS, FitOptions, FitResult, fit
 from .function import Function, parse
 
-__all__ = ["ArgumentError", "ExprgradError", "Function", "__version__", "fit", "parse"]
+__all__ = [
+    "METHODS",
+    "ArgumentError",
+    "ExprgradError",
+    "FitOptions",
+    "FitResult",
+    "Function",
+    "__version__",
+    "fit",
+    "parse",
+]

@@ -24,7 +24,7 @@ from .drawing import svg_or_none, to_dot
 from .errors import ArgumentError, EvaluationError
 from .graph import Node
 from .lower import lower_named
-from .parse import parse as parse_program
+from .parsing import parse as parse_program
 from .passes.diff import diff, hessian, resolve_wrt
 from .passes.simplify import simplify
 

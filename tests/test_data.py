@@ -1,4 +1,4 @@
-"""exprgrad.fit.data: CSV -> float64 columns, and one-line errors that say where."""
+"""exprgrad.fitting.data: CSV -> float64 columns, and one-line errors that say where."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exprgrad.errors import DataError, OptionError
-from exprgrad.fit.data import MAX_CSV_BYTES, Dataset, load_csv, require_columns
-from exprgrad.fit.reading import read_text
+from exprgrad.fitting.data import MAX_CSV_BYTES, Dataset, load_csv, require_columns
+from exprgrad.fitting.reading import read_text
 
 
 def write(tmp_path, text: str | bytes, name: str = "d.csv") -> str:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import types
 
 import numpy as np
 import pytest
 
 from exprgrad.cli import cli, fit_cmd
 from exprgrad.errors import DataError, OptionError
-from exprgrad.fit import FitOptions, FitResult, fit, prepare, solve
-from exprgrad.fit.data import load_csv
-from exprgrad.fit.optimizers import Adam, GradientDescent, Momentum
+from exprgrad.fitting import FitOptions, FitResult, fit, prepare, solve
+from exprgrad.fitting.data import load_csv
+from exprgrad.fitting.optimizers import Adam, GradientDescent, Momentum
 
 CONTRACT_KEYS = [
     "params",
@@ -213,13 +214,15 @@ def test_defaulted_parameters_and_history(line):
     assert (step, limit) == (1, 30) and cost > 0 and norm > 0
 
 
-def test_the_package_is_callable_as_the_fit_function(line):
-    import exprgrad.fit as package
-    import exprgrad.fit.data as data_module
+def test_the_public_fit_is_a_plain_function_beside_its_package(line):
+    import exprgrad
+    import exprgrad.fitting as package
+    import exprgrad.fitting.data as data_module
 
     data, _, _ = line
-    assert package.fit is fit and data_module.load_csv is load_csv
-    result = package(data, model="a*x + b", target="y")
+    assert exprgrad.fit is package.fit is fit and data_module.load_csv is load_csv
+    assert type(package) is types.ModuleType and not callable(package)
+    result = exprgrad.fit(data, model="a*x + b", target="y")
     assert result.params == fit(data, model="a*x + b", target="y").params
 
 

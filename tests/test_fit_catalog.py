@@ -11,8 +11,8 @@ from click.testing import CliRunner
 import exprgrad
 from exprgrad.cli import cli
 from exprgrad.errors import ArgumentError
-from exprgrad.fit import METHODS, FitOptions, prepare, solve
-from exprgrad.fit.catalog import CHOICES
+from exprgrad.fitting import METHODS, FitOptions, prepare, solve
+from exprgrad.fitting.catalog import CHOICES
 
 LINEAR = str(Path(__file__).resolve().parent.parent / "samples" / "linear.csv")
 # A sum of squares that is not linear in the parameters (so auto does not pick qr)

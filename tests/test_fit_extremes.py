@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 
 from exprgrad.cli import cli
-from exprgrad.fit import fit, prepare
-from exprgrad.fit.data import load_csv
-from exprgrad.fit.linear import column_norms, conditioning, solve_direct
-from exprgrad.fit.optimality import residual_cosine, verify
-from exprgrad.fit.optimizers import Outcome
+from exprgrad.fitting import fit, prepare
+from exprgrad.fitting.data import load_csv
+from exprgrad.fitting.linear import column_norms, conditioning, solve_direct
+from exprgrad.fitting.optimality import residual_cosine, verify
+from exprgrad.fitting.optimizers import Outcome
 
 SCALES = [1e-160, 1e160, 1e-300, 1e300]
 MIXED = [(1e-160, 1e160), (1e160, 1e-160), (1e-300, 1e300), (1.0, 1e200)]

@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 from exprgrad.cli import cli
-from exprgrad.fit import fit, prepare
-from exprgrad.fit.data import load_csv
-from exprgrad.fit.optimality import COSINE_TOL, GTOL, residual_cosine, scaled_gradient, verify
-from exprgrad.fit.optimizers import Outcome
+from exprgrad.fitting import fit, prepare
+from exprgrad.fitting.data import load_csv
+from exprgrad.fitting.optimality import COSINE_TOL, GTOL, residual_cosine, scaled_gradient, verify
+from exprgrad.fitting.optimizers import Outcome
 
 DATA = Path(__file__).resolve().parent / "data"
 GLM = {p["name"]: p for p in json.loads((DATA / "glm" / "problems.json").read_text())["problems"]}

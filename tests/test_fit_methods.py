@@ -15,9 +15,9 @@ import pytest
 
 from exprgrad.cli import cli
 from exprgrad.errors import DataError, OptionError
-from exprgrad.fit import FitOptions, fit, prepare, solve
-from exprgrad.fit.data import load_csv
-from exprgrad.fit.optimizers import GradientDescent, descend
+from exprgrad.fitting import FitOptions, fit, prepare, solve
+from exprgrad.fitting.data import load_csv
+from exprgrad.fitting.optimizers import GradientDescent, descend
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"

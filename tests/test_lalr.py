@@ -27,7 +27,7 @@ from exprgrad.ast_nodes import (
     Span,
     Sum,
 )
-from exprgrad.parse import _AstBuilder, _get_automaton, _get_parser, grammar_path
+from exprgrad.parsing import _AstBuilder, _get_automaton, _get_parser, grammar_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -254,7 +254,7 @@ def test_a_lark_without_the_structures_is_refused_naming_the_supported_versions(
 
 
 def test_parse_checks_the_lark_it_runs_on_at_first_use(monkeypatch):
-    parse_module = importlib.import_module("exprgrad.parse")
+    parse_module = importlib.import_module("exprgrad.parsing")
     monkeypatch.setattr(parse_module, "_parser", None)
     monkeypatch.setattr(parse_module, "_automaton", None)
     monkeypatch.setattr(Lark, "parse_interactive", lambda self, text: object())

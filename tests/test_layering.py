@@ -19,14 +19,14 @@ STAGES = [
     "exprgrad.ast_nodes",
     "exprgrad.syntax_errors",
     "exprgrad.lalr",
-    "exprgrad.parse",
+    "exprgrad.parsing",
     "exprgrad.lower",
     "exprgrad.passes",
     "exprgrad.backends",
     "exprgrad.drawing",
     "exprgrad.check",
     "exprgrad.function",
-    "exprgrad.fit",
+    "exprgrad.fitting",
     "exprgrad.cli",
 ]
 

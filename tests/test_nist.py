@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exprgrad.fit import fit
-from exprgrad.fit.data import load_csv
+from exprgrad.fitting import fit
+from exprgrad.fitting.data import load_csv
 
 DATA = Path(__file__).resolve().parent / "data" / "nist"
 PROBLEMS = {p["name"]: p for p in json.loads((DATA / "problems.json").read_text())["problems"]}

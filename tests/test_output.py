@@ -612,7 +612,7 @@ def test_messages_never_fail_on_a_strict_stderr(tmp_path):
 
 
 def test_shown_rows_are_all_or_an_even_subset():
-    from exprgrad.fit.plot import shown_rows
+    from exprgrad.fitting.plot import shown_rows
 
     assert np.array_equal(shown_rows(5, limit=10), np.arange(5))
     subset = shown_rows(1_000_000, limit=1000)
@@ -622,8 +622,8 @@ def test_shown_rows_are_all_or_an_even_subset():
 
 @pytest.mark.skipif(not HAS_MATPLOTLIB, reason="matplotlib is not installed")
 def test_plot_of_many_rows_stays_small_and_says_so(runner, tmp_path, monkeypatch):
-    monkeypatch.setattr("exprgrad.fit.plot.MAX_POINTS", 500)
-    monkeypatch.setattr("exprgrad.fit.plot.RASTERIZE_ABOVE", 100)
+    monkeypatch.setattr("exprgrad.fitting.plot.MAX_POINTS", 500)
+    monkeypatch.setattr("exprgrad.fitting.plot.RASTERIZE_ABOVE", 100)
     rng = np.random.default_rng(3)
     x = rng.uniform(0, 10, 4000)
     data = tmp_path / "many.csv"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from exprgrad.parse import grammar_path
+from exprgrad.parsing import grammar_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,7 +94,7 @@ def test_wheel_installed_elsewhere_finds_its_grammar(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout == "1.5\n"
     where = subprocess.run(
-        [str(python), "-c", "from exprgrad.parse import grammar_path; print(grammar_path())"],
+        [str(python), "-c", "from exprgrad.parsing import grammar_path; print(grammar_path())"],
         capture_output=True,
         text=True,
         cwd=elsewhere,

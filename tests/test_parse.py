@@ -15,12 +15,11 @@ from lark.exceptions import UnexpectedInput
 
 from exprgrad import lalr
 from exprgrad.ast_nodes import Call, Definition, Indexed, Name, Negate, Number, Power, Product, Sum
-from exprgrad.parse import grammar_path, parse
+from exprgrad.parsing import grammar_path, parse
 
 ROOT = Path(__file__).resolve().parent.parent
-# The module, not the function: ``exprgrad.parse`` is the public parse() once
-# the package is imported, so ``import exprgrad.parse as m`` gives the function.
-parse_module = importlib.import_module("exprgrad.parse")
+# The module behind the public ``exprgrad.parse`` function.
+parse_module = importlib.import_module("exprgrad.parsing")
 
 
 def result(text: str):
@@ -306,7 +305,7 @@ def test_grammar_path_prefers_the_copy_inside_the_package(tmp_path, monkeypatch)
     package = tmp_path / "exprgrad"
     (package / "grammar").mkdir(parents=True)
     (tmp_path / "grammar").mkdir()
-    monkeypatch.setattr(parse_module, "__file__", str(package / "parse.py"))
+    monkeypatch.setattr(parse_module, "__file__", str(package / "parsing.py"))
     with pytest.raises(FileNotFoundError, match="grammar file is missing"):
         grammar_path()
     (tmp_path / "grammar" / "exprgrad.lark").write_text("")
@@ -315,9 +314,17 @@ def test_grammar_path_prefers_the_copy_inside_the_package(tmp_path, monkeypatch)
     assert grammar_path() == package / "grammar" / "exprgrad.lark"
 
 
+def test_the_module_and_the_public_function_have_different_names():
+    import exprgrad
+    import exprgrad.parsing as module
+
+    assert type(module).__name__ == "module" and exprgrad.parse is not module
+    assert exprgrad.parse("a*x", columns=["x"]).params == ["a"]
+
+
 def test_importing_does_not_build_the_parser():
     code = (
-        "import importlib; p = importlib.import_module('exprgrad.parse'); "
+        "import importlib; p = importlib.import_module('exprgrad.parsing'); "
         "assert p._parser is None; p.parse('x'); assert p._parser is not None"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -33,7 +33,7 @@ from exprgrad import graph, ops
 from exprgrad.backends.printing import LET_MIN_CHARS, program_text, to_text, to_text_many
 from exprgrad.errors import LimitError, OptionError
 from exprgrad.lower import lower
-from exprgrad.parse import parse
+from exprgrad.parsing import parse
 from exprgrad.passes.simplify import simplify
 
 # ---------------------------------------------------------------- text: parentheses

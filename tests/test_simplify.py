@@ -301,13 +301,13 @@ def test_log_sigmoid_stays_finite_where_sigmoid_saturates(z):
 
 
 def test_saturated_cross_entropy_has_finite_values_gradient_and_fit(samples):
-    from exprgrad.fit import fit
+    from exprgrad.fitting import fit
     from exprgrad.function import parse
 
     path = str(samples / "logistic.csv")
     f = parse(CROSS_ENTROPY, columns=["x", "y"])
     softplus_form = parse("mean(y*softplus(-(w*x + b)) + (1 - y)*softplus(w*x + b))", columns=["x", "y"])
-    from exprgrad.fit.data import load_csv
+    from exprgrad.fitting.data import load_csv
 
     columns = load_csv(samples / "logistic.csv").columns
     for w in (10.0, 100.0, 1000.0):

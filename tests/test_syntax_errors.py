@@ -9,7 +9,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
 from exprgrad.errors import CARET_WINDOW, ExprSyntaxError
 from exprgrad.lalr import Rejected
-from exprgrad.parse import _AstBuilder, _get_automaton, _get_parser, parse
+from exprgrad.parsing import _AstBuilder, _get_automaton, _get_parser, parse
 from exprgrad.syntax_errors import Rejection
 
 

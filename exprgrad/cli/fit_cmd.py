@@ -22,9 +22,9 @@ from pathlib import Path
 import click
 
 from ..errors import FitError, OptionError
-from ..fit import plan, prepare, solve
-from ..fit.catalog import CHOICES, METHODS, FitOptions, learning_rate_methods
-from ..fit.plot import plot_fit, require_matplotlib
+from ..fitting import plan, prepare, solve
+from ..fitting.catalog import CHOICES, METHODS, FitOptions, learning_rate_methods
+from ..fitting.plot import plot_fit, require_matplotlib
 from .inputs import data_options, load_data, parse_bindings, read_expr
 from .output import check_output_folder, json_text, warn, write_atomically
 

@@ -2,7 +2,7 @@
 
 In: raw option strings. Out: parsed values, or an ExprgradError that the
 group turns into one `error:` line and an exit code. No math here.
-Every input is read once and bounded (exprgrad.fit.reading): standard input
+Every input is read once and bounded (exprgrad.fitting.reading): standard input
 goes to the one input that names it ('-'), a second is refused. --data's
 --sep and --decimal come from one decorator, ``data_options``, that every
 command reading data applies.
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import click
 
 from ..errors import EvaluationError, OptionError
-from ..fit.data import load_csv, require_columns
-from ..fit.reading import read_text
-from ..fit.reading import shown as escaped
+from ..fitting.data import load_csv, require_columns
+from ..fitting.reading import read_text
+from ..fitting.reading import shown as escaped
 from ..function import parse
 from ..lower import presumed_column
 from ..ops import CONSTANTS

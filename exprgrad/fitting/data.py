@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from exprgrad.errors import DataError, OptionError
-from exprgrad.fit.reading import label_of, read_bytes, shown
+from exprgrad.fitting.reading import label_of, read_bytes, shown
 
 __all__ = ["MAX_CSV_BYTES", "SEPARATORS", "Dataset", "load_csv", "require_columns"]
 
