@@ -43,8 +43,9 @@ def run_one(form: str, depth: int) -> dict:
     """One depth, in this process: seconds per stage and the peak memory above the start."""
     from exprgrad.backends.printing import to_text_many
     from exprgrad.function import parse
-    from exprgrad.passes.diff import diff, resolve_wrt
+    from exprgrad.passes.diff import diff
     from exprgrad.passes.simplify import simplify_many
+    from exprgrad.selection import select
 
     text = chain_text(form, depth)
     start_rss = _peak_rss()
@@ -54,7 +55,7 @@ def run_one(form: str, depth: int) -> dict:
     times["parse"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    wrt, _ = resolve_wrt(function.output, ["x"])
+    wrt, _ = select(function.output, ["x"])
     raw = diff(function.output, wrt)
     times["diff"] = time.perf_counter() - clock
 

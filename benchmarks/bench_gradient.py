@@ -21,7 +21,8 @@ from timing import best_time
 
 from exprgrad.backends.evaluate import compile_schedule
 from exprgrad.function import parse
-from exprgrad.passes.diff import diff, resolve_wrt
+from exprgrad.passes.diff import diff
+from exprgrad.selection import select
 
 N = 1_000_000
 
@@ -79,7 +80,7 @@ def bench_value_and_gradient():
     print(f"value + full gradient over {N:,} rows (ratio to the value alone; target <= 2.5):")
     for label, text, params, target, hand_value, hand_grad in cases:
         f = parse(text, columns=["x", "y"])
-        wrt, _ = resolve_wrt(f.output, [])
+        wrt, _ = select(f.output, [])
         params = params or {name: 0.1 + 0.01 * k for k, name in enumerate(f.params)}
         grads = list(diff(f.output, wrt).values())
         columns = {"x": x, "y": target}

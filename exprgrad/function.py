@@ -25,8 +25,9 @@ from .errors import ArgumentError, EvaluationError
 from .graph import Node
 from .lower import lower_named
 from .parsing import parse as parse_program
-from .passes.diff import diff, hessian, resolve_wrt
+from .passes.diff import diff, hessian
 from .passes.simplify import simplify
+from .selection import select
 
 
 class Function:
@@ -130,7 +131,7 @@ class Function:
                 f"must be a name, names separated by commas, or a list of names, got {type(names).__name__}",
                 argument=argument,
             )
-        nodes, _warnings = resolve_wrt(self.output, names)
+        nodes, _warnings = select(self.output, names)
         return nodes
 
     def diff(self, name: str) -> Function:

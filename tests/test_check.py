@@ -20,12 +20,12 @@ from exprgrad.check import (
 )
 from exprgrad.cli import cli
 from exprgrad.errors import ArgumentError, ExprgradError
-from exprgrad.passes.diff import resolve_wrt
+from exprgrad.selection import select
 
 
 def checked(text, params, columns=None, wrt=(), **options):
     f = exprgrad.parse(text, columns=list(columns) if columns else None)
-    nodes = resolve_wrt(f.output, list(wrt))[0] if wrt else None
+    nodes = select(f.output, list(wrt))[0] if wrt else None
     return {r.name: r for r in check_partials(f.output, params, columns, nodes, **options)}
 
 

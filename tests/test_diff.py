@@ -1,4 +1,4 @@
-"""diff: reverse and forward mode, Hessians, Jacobians, --wrt resolution.
+"""diff: reverse and forward mode, Hessians, Jacobians, adjoints of every node.
 
 Values are checked with the reference evaluator of ``helpers`` against
 central finite differences; graphs are built with the ``ops`` builders.
@@ -19,7 +19,7 @@ from exprgrad import graph, ops
 from exprgrad.backends import evaluate as backend
 from exprgrad.errors import DisconnectedError, OptionError
 from exprgrad.ops import OPS, VARIADIC
-from exprgrad.passes.diff import adjoints, diff, hessian, jacobian, resolve_wrt
+from exprgrad.passes.diff import adjoints, diff, hessian, jacobian
 
 A, B, C = graph.var("a"), graph.var("b"), graph.var("c")
 X, Y, Z = graph.var("x", per_row=True), graph.var("y", per_row=True), graph.var("z", per_row=True)
@@ -533,38 +533,6 @@ def test_random_adjoints_of_every_node_match_differences(case):
             atol=1e-5,
             message=f"d/d[{show(node)}] {show(output)}",
         )
-
-
-# ---------------------------------------------------------------- resolve_wrt
-
-
-def _family_function():
-    thetas = [graph.var(f"theta[{i}]") for i in (10, 2, 0, 1)]
-    return ops.mul(ops.add(*thetas), A, X)
-
-
-def test_resolve_wrt_families_names_and_defaults():
-    f = _family_function()
-    nodes, warnings = resolve_wrt(f, ["theta"])
-    assert [n.name for n in nodes] == ["theta[0]", "theta[1]", "theta[2]", "theta[10]"]
-    assert warnings == []
-    nodes, _ = resolve_wrt(f, [])
-    assert [n.name for n in nodes] == ["a", "theta[0]", "theta[1]", "theta[2]", "theta[10]"]
-    nodes, _ = resolve_wrt(f, [" a", "x", "theta[2]", "a", ""])
-    assert [n.name for n in nodes] == ["a", "x", "theta[2]"]
-    assert nodes[1].per_row
-
-
-def test_resolve_wrt_unknown_name_warns_and_gives_zero():
-    f = _family_function()
-    nodes, warnings = resolve_wrt(f, ["c", "theta[7]"])
-    assert warnings == [
-        "'c' does not occur in the function; its derivative is 0",
-        "'theta[7]' does not occur in the function; its derivative is 0",
-    ]
-    assert all(d is ops.ZERO for d in diff(f, nodes).values())
-    with pytest.raises(OptionError):
-        resolve_wrt(f, ["2x"])
 
 
 # ---------------------------------------------------------------- size and depth

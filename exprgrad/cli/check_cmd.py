@@ -9,7 +9,7 @@ import numpy as np
 
 from ..check import check_partials, check_tol
 from ..errors import OptionError
-from ..passes.diff import resolve_wrt
+from ..selection import select
 from .command import ExprCommand
 from .diff_cmd import NO_PARAMETERS
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
@@ -70,7 +70,7 @@ def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
     function = build_function(expr, dataset)
     bindings = parse_bindings(at)
     columns = check_bindings(function, bindings, dataset)
-    wrt_nodes, warnings = resolve_wrt(function.output, wrt.split(","))
+    wrt_nodes, warnings = select(function.output, wrt.split(","))
     for message in warnings:
         warn(message)
     if not wrt_nodes:

@@ -7,8 +7,9 @@ import numpy as np
 
 from ..backends import latex, printing, python_source
 from ..backends.evaluate import compile_schedule
-from ..passes.diff import diff, hessian, resolve_wrt
+from ..passes.diff import diff, hessian
 from ..passes.simplify import simplify_many
+from ..selection import select
 from .command import ExprCommand
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
 from .output import (
@@ -36,7 +37,7 @@ def differentiate(function, wrt_text: str, order: int, mode: str):
     order 2 also (a, b) for each Hessian entry with a not after b in --wrt
     order (each symmetric pair once).
     """
-    wrt_nodes, warnings = resolve_wrt(function.output, wrt_text.split(","))
+    wrt_nodes, warnings = select(function.output, wrt_text.split(","))
     for message in warnings:
         warn(message)
     if not wrt_nodes:

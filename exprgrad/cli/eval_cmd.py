@@ -6,8 +6,9 @@ import click
 import numpy as np
 
 from ..backends.evaluate import compile_schedule
-from ..passes.diff import diff, resolve_wrt
+from ..passes.diff import diff
 from ..passes.simplify import simplify_many
+from ..selection import select
 from .command import ExprCommand
 from .diff_cmd import NO_PARAMETERS
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
@@ -54,7 +55,7 @@ def eval_command(expr, at, data, fmt, grad, wrt, ascii_only, allow_nan):
     columns = check_bindings(function, bindings, dataset)
     outputs, names = [function.output], []
     if grad:
-        wrt_nodes, warnings = resolve_wrt(function.output, [w for w in wrt.split(",") if w.strip()])
+        wrt_nodes, warnings = select(function.output, [w for w in wrt.split(",") if w.strip()])
         for message in warnings:
             warn(message)
         if not wrt_nodes:

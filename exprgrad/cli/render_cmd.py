@@ -17,7 +17,7 @@ from ..backends.render import (
 )
 from ..drawing import to_dot
 from ..errors import DrawingTooLarge, LimitError, OptionError
-from ..passes.diff import resolve_wrt
+from ..selection import select
 from .command import ExprCommand
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
 from .output import check_output_folder, is_stream, warn, write_atomically
@@ -132,7 +132,7 @@ def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_no
     kind = graph_kind or ("both" if names else "function")
     wrt_nodes = []
     if kind != "function":
-        wrt_nodes, warnings = resolve_wrt(function.output, names)
+        wrt_nodes, warnings = select(function.output, names)
         for message in warnings:
             warn(message)
     elif names:

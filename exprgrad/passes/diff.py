@@ -1,7 +1,7 @@
 """Derivatives as graph-to-graph transformations: reverse mode, forward mode, Hessians.
 
 In: an output node and the variable nodes (``var`` leaves; for ``adjoints``, any
-nodes) to differentiate with respect to; for ``resolve_wrt``, names from ``--wrt``.
+nodes) to differentiate with respect to (``selection`` finds them from names).
 Out: one derivative graph per variable (or node), built with the checked
 builders of ``ops``, so (by interning) it shares every node of the function.
 Must not: simplify, evaluate, print, recurse on graph depth (every walk is an
@@ -38,7 +38,6 @@ a scalar output). A reduction of a scalar (sum(a) = n*a) passes A_R * op(1).
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,10 +48,6 @@ from ..graph import Node
 from ..ops import OPS
 
 MODES = ("reverse", "forward")
-
-# ``a``, ``θ``, ``x_2``, ``theta[3]``: what --wrt accepts.
-_WRT_NAME = re.compile(r"^[^\W\d]\w*(\[\d+\])?$")
-
 
 # A signed graph: (magnitude, negated). Adjoints and tangents carry their sign
 # beside the node, because the builders pull signs out of products: a sign
@@ -349,54 +344,3 @@ def jacobian(residual: Node, wrt: Sequence[Node]) -> dict[str, Node]:
     whole block when no reduction depends on x. An unused variable gets ZERO.
     """
     return diff(residual, wrt)
-
-
-def resolve_wrt(
-    output: Node,
-    names: Sequence[str],
-    *,
-    default: str = "parameters",
-) -> tuple[list[Node], list[str]]:
-    """The variable nodes that ``--wrt`` names select, and warnings to show.
-
-    Args:
-        output: the function's graph.
-        names: names as typed: ``a``, a family ``theta`` (every theta[i] of
-            the function, in natural order), a member ``theta[2]``, or a data
-            column. Blank entries are ignored; repeats count once.
-        default: what no names select: "parameters" (every scalar variable)
-            or "variables" (data columns too), in natural order.
-
-    Returns:
-        (variable nodes, warning strings). A name the function does not use
-        gives a warning and a scalar variable node, whose derivative is 0.
-
-    Raises:
-        OptionError: a name that is not a variable name, or a bad default.
-    """
-    present = graph.variables([output])
-    names = [name.strip() for name in names if name.strip()]
-    if not names:
-        if default not in ("parameters", "variables"):
-            raise OptionError(f"unknown default '{default}' (choose parameters or variables)")
-        return [v for v in present if default == "variables" or not v.per_row], []
-    by_name = {v.name: v for v in present}
-    families: dict[str, list[Node]] = defaultdict(list)
-    for v in present:
-        if "[" in v.name:
-            families[v.family].append(v)
-    chosen: dict[int, Node] = {}
-    warnings: list[str] = []
-    for name in names:
-        if not _WRT_NAME.match(name):
-            raise OptionError(f"'{name}' is not a variable name (expected e.g. a, theta or theta[0])")
-        if name in by_name:
-            selected = [by_name[name]]
-        elif name in families:
-            selected = families[name]  # already in natural order
-        else:
-            warnings.append(f"'{name}' does not occur in the function; its derivative is 0")
-            selected = [graph.var(name)]
-        for v in selected:
-            chosen.setdefault(id(v), v)
-    return list(chosen.values()), warnings

@@ -1,0 +1,74 @@
+"""Names -> variable nodes: which variables of a function a list of names selects.
+
+In: a function's output node and names as a caller writes them: a variable
+``a``, a family ``theta`` (every ``theta[i]`` the function uses), a member
+``theta[2]``, a data column. Out: the variable nodes (``graph.var`` leaves)
+that ``passes.diff`` and the checks take, and warnings for names the function
+does not use.
+Must not: differentiate, evaluate or print, or name a command-line option
+(the library speaks Python; the CLI says which flag the names came from).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from . import graph
+from .errors import OptionError
+from .graph import Node
+
+# ``a``, ``θ``, ``x_2``, ``theta[3]``: a variable, a family or a member.
+_VARIABLE_NAME = re.compile(r"^[^\W\d]\w*(\[\d+\])?$")
+
+DEFAULTS = ("parameters", "variables")
+
+
+def select(
+    output: Node,
+    names: Sequence[str],
+    *,
+    default: str = "parameters",
+) -> tuple[list[Node], list[str]]:
+    """The variable nodes of ``output`` that ``names`` select, and warnings to show.
+
+    Args:
+        output: the function's graph.
+        names: names as typed: ``a``, a family ``theta`` (every theta[i] of
+            the function, in natural order), a member ``theta[2]``, or a data
+            column. Blank entries are ignored; repeats count once.
+        default: what no names select: "parameters" (every scalar variable)
+            or "variables" (data columns too), in natural order.
+
+    Returns:
+        (variable nodes, warning strings). A name the function does not use
+        gives a warning and a scalar variable node, whose derivative is 0.
+
+    Raises:
+        OptionError: a name that is not a variable name, or a bad default.
+    """
+    present = graph.variables([output])
+    names = [name.strip() for name in names if name.strip()]
+    if not names:
+        if default not in DEFAULTS:
+            raise OptionError(f"unknown default '{default}' (choose parameters or variables)")
+        return [v for v in present if default == "variables" or not v.per_row], []
+    by_name = {v.name: v for v in present}
+    families: dict[str, list[Node]] = {}
+    for v in present:
+        if "[" in v.name:
+            families.setdefault(v.family, []).append(v)
+    chosen: dict[Node, None] = {}  # an ordered set: nodes hash by identity
+    warnings: list[str] = []
+    for name in names:
+        if not _VARIABLE_NAME.match(name):
+            raise OptionError(f"'{name}' is not a variable name (expected e.g. a, theta or theta[0])")
+        if name in by_name:
+            selected = [by_name[name]]
+        elif name in families:
+            selected = families[name]  # already in natural order
+        else:
+            warnings.append(f"'{name}' does not occur in the function; its derivative is 0")
+            selected = [graph.var(name)]
+        chosen.update(dict.fromkeys(selected))
+    return list(chosen), warnings
