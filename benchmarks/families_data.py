@@ -8,6 +8,7 @@ so arrays in memory and the CSV written from them hold the same numbers.
 
     python benchmarks/families_data.py logistic --rows 200 --features 5 -o samples/families/logistic.csv
     python benchmarks/families_data.py network --rows 1000000 --features 50 --units 16   # cached under /tmp
+    python benchmarks/families_data.py samples   # rewrites samples/families/*.csv and *.truth.json
 
 Big files are written once under CACHE (never in the repository) and reused.
 """
@@ -41,11 +42,13 @@ def _sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
-def logistic(rows: int, features: int = 50, seed: int = 0, naming: str = "x1"):
-    """y ~ Bernoulli(sigmoid(c + sum_j w[j]*x[j])), x[j] ~ N(0, 1)."""
+def logistic(rows: int, features: int = 50, seed: int = 0, naming: str = "x1", w=None, c=-0.25):
+    """y ~ Bernoulli(sigmoid(c + sum_j w[j]*x[j])), x[j] ~ N(0, 1); w drawn unless given."""
     rng = np.random.default_rng(seed)
-    w = np.round(rng.normal(0.0, 1.0 / np.sqrt(features), features), 3)
-    c = -0.25
+    if w is None:
+        w = np.round(rng.normal(0.0, 1.0 / np.sqrt(features), features), 3)
+    w = np.asarray(w, dtype=float)
+    features = len(w)
     x = _features(rng, rows, features)
     y = (rng.uniform(size=rows) < _sigmoid(x @ w + c)).astype(np.float64)
     columns = {member("x", j + 1, naming): x[:, j] for j in range(features)}
@@ -54,13 +57,19 @@ def logistic(rows: int, features: int = 50, seed: int = 0, naming: str = "x1"):
     return columns, truth
 
 
-def network(rows: int, features: int = 50, units: int = 16, seed: int = 0, naming: str = "x1", noise=0.1):
-    """y = sum_k v[k]*tanh(sum_j W[k,j]*x[j] + b[k]) + c + noise*N(0, 1)."""
+def network(
+    rows: int, features: int = 50, units: int = 16, seed: int = 0, naming: str = "x1", noise=0.1, truth=None
+):
+    """y = sum_k v[k]*tanh(sum_j W[k,j]*x[j] + b[k]) + c + noise*N(0, 1); truth (W, b, v, c) drawn unless given."""
     rng = np.random.default_rng(seed)
-    w = np.round(rng.normal(0.0, 1.0 / np.sqrt(features), (units, features)), 3)
-    b = np.round(rng.normal(0.0, 0.5, units), 3)
-    v = np.round(rng.normal(0.0, 1.0, units), 3)
-    c = 0.5
+    if truth is None:
+        w = np.round(rng.normal(0.0, 1.0 / np.sqrt(features), (units, features)), 3)
+        b = np.round(rng.normal(0.0, 0.5, units), 3)
+        v = np.round(rng.normal(0.0, 1.0, units), 3)
+        c = 0.5
+    else:
+        w, b, v, c = (np.asarray(t, dtype=float) for t in truth)
+        (units, features), c = w.shape, float(c)
     x = _features(rng, rows, features)
     y = np.tanh(x @ w.T + b) @ v + c + noise * rng.standard_normal(rows)
     columns = {member("x", j + 1, naming): x[:, j] for j in range(features)}
@@ -72,7 +81,7 @@ def network(rows: int, features: int = 50, units: int = 16, seed: int = 0, namin
     return columns, truth
 
 
-def softmax(rows: int, features: int = 50, classes: int = 10, seed: int = 0, naming: str = "x1"):
+def softmax(rows: int, features: int = 50, classes: int = 10, seed: int = 0, naming: str = "x1", truth=None):
     """Y one-hot over classes drawn from softmax_k(sum_j W[k,j]*x[j] + b[k]).
 
     Class 1 is the reference (W[1,j] = b[1] = 0): the cost does not change when
@@ -80,8 +89,12 @@ def softmax(rows: int, features: int = 50, classes: int = 10, seed: int = 0, nam
     fit recovers the differences W[k,j] - W[1,j], b[k] - b[1].
     """
     rng = np.random.default_rng(seed)
-    w = np.round(rng.normal(0.0, 2.0 / np.sqrt(features), (classes, features)), 3)
-    b = np.round(rng.normal(0.0, 0.5, classes), 3)
+    if truth is None:
+        w = np.round(rng.normal(0.0, 2.0 / np.sqrt(features), (classes, features)), 3)
+        b = np.round(rng.normal(0.0, 0.5, classes), 3)
+    else:
+        w, b = (np.array(t, dtype=float) for t in truth)
+        classes, features = w.shape
     w[0], b[0] = 0.0, 0.0
     x = _features(rng, rows, features)
     z = x @ w.T + b
@@ -98,6 +111,89 @@ def softmax(rows: int, features: int = 50, classes: int = 10, seed: int = 0, nam
 
 
 GENERATORS = {"logistic": logistic, "network": network, "softmax": softmax}
+
+# The small files of samples/families: readable sizes, round true values.
+SAMPLE_ROWS = 200
+SAMPLES = {
+    "logistic": lambda: logistic(SAMPLE_ROWS, seed=10, w=[1.5, -2.0, 0.5, 1.0, -1.0], c=-0.5),
+    "network": lambda: network(
+        SAMPLE_ROWS,
+        seed=11,
+        noise=0.05,
+        truth=(
+            [[1.0, -1.0, 0.5, 0.0], [0.0, 1.5, -0.5, 1.0], [-1.0, 0.0, 1.0, 1.5]],
+            [0.5, -0.5, 0.0],
+            [2.0, -1.5, 1.0],
+            0.5,
+        ),
+    ),
+    "softmax": lambda: softmax(
+        SAMPLE_ROWS,
+        seed=12,
+        truth=([[0, 0, 0, 0], [2.0, -1.0, 0.0, 1.0], [-1.0, 2.0, 1.5, 0.0]], [0, 0.5, -0.5]),
+    ),
+}
+
+
+def _costs(columns: dict[str, np.ndarray], truth: dict[str, float]):
+    """numpy versions of the three examples' costs over ``columns``, as functions of a flat vector in truth's order."""
+    from scipy.special import logsumexp
+
+    x = np.column_stack([columns[n] for n in columns if n.startswith("x")])
+    m = x.shape[1]
+    if "y" in columns and "w[1]" in truth:
+        y = columns["y"]
+
+        def cost(p):
+            z = x @ p[:m] + p[m]
+            return np.mean(np.logaddexp(0.0, z) - y * z)
+
+    elif "y" in columns:
+        y, units = columns["y"], sum(name.startswith("b[") for name in truth)
+
+        def cost(p):
+            w, rest = p[: units * m].reshape(units, m), p[units * m :]
+            return np.mean((np.tanh(x @ w.T + rest[:units]) @ rest[units : 2 * units] + rest[-1] - y) ** 2)
+
+    else:
+        big_y = np.column_stack([columns[n] for n in columns if n.startswith("Y")])
+        classes = big_y.shape[1]
+
+        def cost(p):
+            z = x @ p[: classes * m].reshape(classes, m).T + p[classes * m :]
+            return np.mean(logsumexp(z, axis=1) - (big_y * z).sum(axis=1))
+
+    return cost
+
+
+def minimum(columns: dict[str, np.ndarray], truth: dict[str, float]) -> dict[str, float]:
+    """The minimum of the example's cost over ``columns`` (BFGS from the truth), rounded to 1e-6.
+
+    Softmax regression's minimum is a valley (add one vector to every W[k,:]): the point
+    reported has W[1,j] = b[1] = 0, like the truth.
+    """
+    from scipy.optimize import minimize
+
+    cost, names = _costs(columns, truth), list(truth)
+    start = np.array(list(truth.values()))
+    found = minimize(cost, start, method="BFGS", options={"gtol": 1e-11, "maxiter": 10_000}).x
+    if "w[1]" not in truth and "v[1]" not in truth:  # softmax: subtract class 1
+        classes = sum(name.startswith("b[") for name in names)
+        m = (len(names) - classes) // classes
+        w, b = found[: classes * m].reshape(classes, m), found[classes * m :]
+        found = np.concatenate([(w - w[0]).ravel(), b - b[0]])
+    return {name: round(float(value), 6) + 0.0 for name, value in zip(names, found, strict=True)}
+
+
+def write_samples(folder: Path) -> None:
+    """samples/families, per example: NAME.csv, NAME.truth.json (the values the data was drawn
+    from) and NAME.minimum.json (the minimum of the example's cost over that data)."""
+    folder = Path(folder)
+    for name, make in SAMPLES.items():
+        columns, truth = make()
+        write_csv(folder / f"{name}.csv", columns)
+        (folder / f"{name}.truth.json").write_text(json.dumps(truth, indent=1) + "\n")
+        (folder / f"{name}.minimum.json").write_text(json.dumps(minimum(columns, truth), indent=1) + "\n")
 
 
 def write_csv(path: Path, columns: dict[str, np.ndarray]) -> Path:
@@ -127,7 +223,7 @@ def cached_csv(case: str, columns: dict[str, np.ndarray], **key) -> Path:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("case", choices=GENERATORS)
+    parser.add_argument("case", choices=[*GENERATORS, "samples"], help="samples: write samples/families")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--features", type=int, default=50)
     parser.add_argument("--units", type=int, default=16, help="hidden units (network)")
@@ -137,6 +233,9 @@ def main(argv=None) -> None:
     parser.add_argument("-o", "--output", type=Path, help="CSV to write (default: cached under /tmp)")
     parser.add_argument("--truth", type=Path, help="also write the true parameters as JSON")
     args = parser.parse_args(argv)
+    if args.case == "samples":
+        write_samples(args.output or Path(__file__).resolve().parents[1] / "samples" / "families")
+        return
     extra = {"network": {"units": args.units}, "softmax": {"classes": args.classes}}.get(args.case, {})
     columns, truth = GENERATORS[args.case](
         args.rows, args.features, seed=args.seed, naming=args.naming, **extra
