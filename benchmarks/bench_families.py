@@ -15,7 +15,8 @@ d. `exprgrad fit --method lbfgs` of (a) against scipy.optimize.minimize
 
 exprgrad's value + gradient is the compiled schedule of the cost and its
 reverse-mode gradient, one pass over the rows, as benchmarks/bench_gradient.py
-measures it. A row whose exprgrad part cannot run says why ("not available")
+measures it; "exprgrad, unrolled" is the same model written without families
+(w_1*x1 + ... + w_50*x50: the only way before them), for comparison. A row whose exprgrad part cannot run says why ("not available")
 and the baselines still print; exprgrad's values are checked against numpy's.
 JAX, torch and scipy are not exprgrad dependencies: a missing one is skipped.
 
@@ -54,6 +55,7 @@ def _threads(argv: list[str]) -> int:
 
 
 THREADS = _threads(sys.argv[1:])
+UNROLLED_ROWS = 100_000  # the scalar form of the network (800 terms) runs up to this many rows
 
 import numpy as np
 
@@ -181,6 +183,44 @@ def exprgrad_runner(text, columns, params):
     return run
 
 
+def unrolled_logistic(features: int) -> str:
+    """Today's scalar form of the logistic regression: one term per feature (w_1*x1 + ...)."""
+    terms = " + ".join(f"w_{j}*x{j}" for j in range(1, features + 1))
+    return f"z = c + {terms}; mean(softplus(z) - y*z)"
+
+
+def unrolled_network(features: int, units: int) -> str:
+    """Today's scalar form of the tanh network: one definition per unit, one term per weight."""
+    hidden = [
+        f"h{k} = tanh({' + '.join(f'W_{k}_{j}*x{j}' for j in range(1, features + 1))} + b_{k})"
+        for k in range(1, units + 1)
+    ]
+    output = " + ".join(f"v_{k}*h{k}" for k in range(1, units + 1))
+    return "; ".join([*hidden, f"mean(({output} + c - y)^2)"])
+
+
+def unrolled_runner(text, columns, params):
+    """exprgrad_runner on the scalar form: family members are scalars w_1, W_2_3; results regrouped."""
+    members = {}
+    for name, value in params.items():
+        value = np.asarray(value, dtype=float)
+        for label in np.ndindex(value.shape):
+            members["_".join([name, *(str(i + 1) for i in label)])] = float(value[label])
+    run = exprgrad_runner(text, columns, members)
+
+    def regrouped():
+        value, grads = run()
+        out = {}
+        for name, shape in ((k, np.shape(v)) for k, v in params.items()):
+            array = np.zeros(shape)
+            for label in np.ndindex(shape):
+                array[label] = grads["_".join([name, *(str(i + 1) for i in label)])]
+            out[name] = array
+        return value, out
+
+    return regrouped
+
+
 def differs(result, reference, rtol=1e-9) -> str:
     """'' when ``result`` (value, gradient by name) matches numpy's, else what differs."""
     value, grad = result
@@ -204,7 +244,7 @@ def compare(label, hand, peers, repeat):
     print(label)
     reference = hand()
     hand_time = best_time(hand, repeat)
-    print(f"  {'numpy by hand':<14} {hand_time * 1e3:9.1f} ms")
+    print(f"  {'numpy by hand':<19} {hand_time * 1e3:9.1f} ms")
     times = {}
     for name, make in peers:
         try:
@@ -212,13 +252,13 @@ def compare(label, hand, peers, repeat):
             result = run()
             elapsed = best_time(run, repeat)
         except Exception as error:  # noqa: BLE001 - the row says why; the others still run
-            kind = "not available yet" if name == "exprgrad" else "skipped"
-            print(f"  {name:<14} {kind} ({why(error)})")
+            kind = {"exprgrad": "not available yet", "exprgrad, unrolled": "failed"}.get(name, "skipped")
+            print(f"  {name:<19} {kind} ({why(error)})")
             continue
-        wrong = differs(result, reference, 1e-9 if name == "exprgrad" else 1e-7)
+        wrong = differs(result, reference, 1e-9 if name.startswith("exprgrad") else 1e-7)
         times[name] = elapsed
         note = f"  ({wrong}!)" if wrong else ""
-        print(f"  {name:<14} {elapsed * 1e3:9.1f} ms   {elapsed / hand_time:5.2f}x numpy by hand{note}")
+        print(f"  {name:<19} {elapsed * 1e3:9.1f} ms   {elapsed / hand_time:5.2f}x numpy by hand{note}")
     if "exprgrad" in times:
         ours = times["exprgrad"]
         parts = [f"exprgrad / numpy by hand {ours / hand_time:.2f} (target <= 1.2)"]
@@ -246,6 +286,7 @@ def bench_logistic(rows, repeat, features=50):
         ("JAX jit", lambda: jax_runner(logistic_loss, [x, y], params)),
         ("torch", lambda: torch_runner(logistic_loss, [x, y], params)),
         ("exprgrad", lambda: exprgrad_runner(LOGISTIC, columns, params)),
+        ("exprgrad, unrolled", lambda: unrolled_runner(unrolled_logistic(features), columns, params)),
     ]
     label = f"a. logistic regression, {features} features, {rows:,} rows: value + gradient (best of {repeat})"
     compare(label, lambda: numpy_logistic(x, y, params["w"], params["c"]), peers, repeat)
@@ -267,6 +308,9 @@ def bench_network(rows, repeat, features=50, units=16):
         ("torch", lambda: torch_runner(network_loss, [x, y], params)),
         ("exprgrad", lambda: exprgrad_runner(NETWORK.format(units=units), columns, params)),
     ]
+    if rows <= UNROLLED_ROWS:
+        text = unrolled_network(features, units)
+        peers.append(("exprgrad, unrolled", lambda: unrolled_runner(text, columns, params)))
     label = f"b. tanh network, {units} units, {features} features, {rows:,} rows: value + gradient (best of {repeat})"
     hand = lambda: numpy_network(x, y, params["W"], params["b"], params["v"], params["c"])
     compare(label, hand, peers, repeat)
@@ -310,8 +354,9 @@ def run_cli(*arguments):
 
 def bench_sizes(repeat):
     print("c. size of the three examples: 10 and 1,000 features (target: identical; diff process < 0.3 s)")
+    python = best_time(lambda: subprocess.run([sys.executable, "-c", "import numpy"], check=False), 3)
     floor = best_time(lambda: run_cli("--help"), 3)
-    print(f"  (the floor: `exprgrad --help` takes {floor:.2f} s whole process)")
+    print(f"  (floors, whole process: python + import numpy {python:.2f} s, `exprgrad --help` {floor:.2f} s)")
     rows = {}
     for features in (10, 1000):
         for name, text, columns in programs(features):
