@@ -37,12 +37,41 @@ class Name:
 
 
 @dataclass(slots=True, eq=False)
-class Indexed:
-    """A member of a family: ``theta[1]`` is Indexed("theta", 1)."""
+class Index:
+    """An index name in brackets: the j of ``w[j]``, ``sum[j](...)``, ``h[j] = ...``, ``j in 1:50``."""
 
     name: str
-    index: int
     span: Span
+
+
+Subscript = int | Index
+"""What stands in brackets: a label (a whole number, ``theta[0]``) or an index name (``w[j]``)."""
+
+# The names that reduce over an index, written op[j](e): the syntax's own set,
+# checked by the parser (w[j](x) is a missing operator, not a reduction).
+REDUCTIONS = frozenset({"sum", "mean", "logsumexp"})
+
+
+@dataclass(slots=True, eq=False)
+class Indexed:
+    """A family with subscripts: ``theta[1]`` is Indexed("theta", (1,)), one member;
+    ``w[j]`` is Indexed("w", (Index("j"),)); ``W[k,3]`` mixes both (lowering decides)."""
+
+    name: str
+    subscripts: tuple[Subscript, ...]
+    span: Span
+
+
+@dataclass(slots=True, eq=False)
+class Reduce:
+    """``op[indices](body)``: ``sum[j](w[j]*x[j])``; op is the name written, one of
+    REDUCTIONS; indices are different names; op_span covers the name alone."""
+
+    op: str
+    indices: tuple[Index, ...]
+    body: Expr
+    span: Span
+    op_span: Span
 
 
 @dataclass(slots=True, eq=False)
@@ -54,7 +83,7 @@ class Negate:
 
 
 @dataclass(slots=True, eq=False)
-class Sum:
+class Additive:
     """``t0 + t1 - t2 ...`` as one flat node; signs[i] is +1 or -1, signs[0] == +1."""
 
     terms: tuple[Expr, ...]
@@ -102,20 +131,36 @@ class Call:
 
 @dataclass(slots=True, eq=False)
 class Definition:
-    """``name = value``."""
+    """``name = value``, or ``name[indices] = value`` for a family defined by index
+    (``h[k] = tanh(...)``); indices are different names, empty for a scalar."""
 
     name: str
     value: Expr
     span: Span
+    indices: tuple[Index, ...] = ()
+
+
+@dataclass(slots=True, eq=False)
+class Declaration:
+    """``index in first:last``: index takes the labels first..last (both included,
+    first <= last); index_span covers the name alone."""
+
+    index: str
+    first: int
+    last: int
+    span: Span
+    index_span: Span
 
 
 @dataclass(slots=True, eq=False)
 class Program:
-    """Definitions in source order, then the result expression; ``source`` is the text."""
+    """Definitions in source order, then the result expression; ``source`` is the text;
+    ``declarations``: the ranges declared, in source order (each before the result)."""
 
     definitions: tuple[Definition, ...]
     result: Expr
     source: str
+    declarations: tuple[Declaration, ...] = ()
 
 
-Expr = Number | Name | Indexed | Negate | Sum | Product | Power | Compare | Call
+Expr = Number | Name | Indexed | Reduce | Negate | Additive | Product | Power | Compare | Call

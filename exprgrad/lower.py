@@ -43,6 +43,7 @@ class _Scan:
     indexed: dict[str, A.Span] = field(default_factory=dict)  # family -> first use
     reduces: bool = False
     uses: list[A.Name] = field(default_factory=list)  # every plain-name use, in order
+    families: list = field(default_factory=list)  # index-family constructs (w[j], sum[j](...))
     # Every node, parents before children, a parent's last child first: read
     # backwards, children before parents in source order (what lowering needs).
     order: list = field(default_factory=list)
@@ -63,7 +64,7 @@ def _scan(expr) -> _Scan:
             uses.append(node)
         elif kind is A.Number:
             pass
-        elif kind is A.Sum:
+        elif kind is A.Additive:
             stack += node.terms
         elif kind is A.Product:
             stack += node.factors
@@ -81,8 +82,14 @@ def _scan(expr) -> _Scan:
             stack.append(node.left)
             stack.append(node.right)
         elif kind is A.Indexed:
+            if len(node.subscripts) != 1 or type(node.subscripts[0]) is not int:
+                found.families.append(node)
+                continue
             found.indexed.setdefault(node.name, node.span)
-            found.names.setdefault(f"{node.name}[{node.index}]", node.span)
+            found.names.setdefault(f"{node.name}[{node.subscripts[0]}]", node.span)
+        elif kind is A.Reduce:
+            found.families.append(node)
+            stack.append(node.body)
     return found
 
 
@@ -177,10 +184,29 @@ class _Lowering:
         return names - set(self.definitions)
 
     def run(self) -> Node:
+        self._refuse_index_families()
         self._check_families()
         for name in self._definition_order():
             self.lowered[name] = self.lower_expr(self.scans[name])
         return self.lower_expr(self.result_scan)
+
+    def _refuse_index_families(self) -> None:
+        """Index families parse, but are not lowered yet: the first one in the text is an error."""
+        found = [*self.program.declarations, *(d for d in self.program.definitions if d.indices)]
+        for scan in self._all_scans():
+            found += scan.families
+        if found:
+            first = min(found, key=lambda node: (node.span.line, node.span.column))
+            if type(first) is A.Declaration:
+                text = f"{first.index} in {first.first}:{first.last}"
+            elif type(first) is A.Reduce:
+                text = f"{first.op}[{','.join(i.name for i in first.indices)}](...)"
+            else:
+                subscripts = first.indices if type(first) is A.Definition else first.subscripts
+                text = f"{first.name}[{','.join(str(getattr(s, 'name', s)) for s in subscripts)}]"
+                text += " = ..." if type(first) is A.Definition else ""
+            message = f"index families are not supported yet: {text}"
+            raise self.error(NameResolutionError, message, first.span)
 
     def _check_families(self) -> None:
         plain: dict[str, A.Span] = {}
@@ -260,7 +286,7 @@ class _Lowering:
                 push(value)
             elif kind is A.Number:
                 push(ops.const(node.value))
-            elif kind is A.Sum:
+            elif kind is A.Additive:
                 n = len(node.terms)
                 args = results[-n:]
                 del results[-n:]
@@ -296,10 +322,10 @@ class _Lowering:
         return results[0]
 
     def _indexed(self, node: A.Indexed) -> Node:
-        name = f"{node.name}[{node.index}]"
+        name = f"{node.name}[{node.subscripts[0]}]"
         return graph.var(self.column_names.get(name, name), per_row=name in self.columns)
 
-    def _sum(self, node: A.Sum, args: list[Node]) -> Node:
+    def _sum(self, node: A.Additive, args: list[Node]) -> Node:
         plus = [a for a, s in zip(args, node.signs) if s > 0]
         minus = [a for a, s in zip(args, node.signs) if s < 0]
         total = ops.add(*plus)

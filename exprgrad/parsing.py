@@ -30,10 +30,14 @@ from pathlib import Path
 from lark import Lark
 
 from exprgrad.ast_nodes import (
+    REDUCTIONS,
+    Additive,
     Call,
     Compare,
+    Declaration,
     Definition,
     Expr,
+    Index,
     Indexed,
     Name,
     Negate,
@@ -41,12 +45,19 @@ from exprgrad.ast_nodes import (
     Power,
     Product,
     Program,
+    Reduce,
     Span,
-    Sum,
+    Subscript,
 )
 from exprgrad.errors import quoted
 from exprgrad.lalr import Automaton, ContinueInsideBrackets, Rejected
-from exprgrad.syntax_errors import WHOLE_INDEX, diagnose, syntax_error, unexpected_character
+from exprgrad.syntax_errors import (
+    WHOLE_INDEX,
+    diagnose,
+    missing_operator,
+    syntax_error,
+    unexpected_character,
+)
 
 _parser: Lark | None = None  # built by the first parse() call, then reused
 _automaton: Automaton | None = None  # read from _parser at the same time
@@ -97,7 +108,11 @@ def _name_character(char: str) -> bool:
 # over 4300 digits, and no family is that large).
 _INDEX_DIGITS = 18
 
-# The operator tokens of a chain: what each means for the Sum or Product.
+# Spaces, line breaks and comments between two tokens (inside brackets a line
+# break is no separator): what may stand between the ']' and '(' of w[j](x).
+_GAP = re.compile(r"(?:[ \t\r\n]|#[^\n]*)*")
+
+# The operator tokens of a chain: what each means for the Additive or Product.
 _SIGN = {"PLUS": 1, "MINUS": -1}
 _DIVIDES = {"STAR": False, "SLASH": True}
 
@@ -126,7 +141,11 @@ class _AstBuilder:
         return Span(line + 1, column, end - start if same_line else 1)
 
     def report(self, message: str, where: Span) -> None:
-        if self.problem is None:
+        """Keeps the problem that comes first in the text (a reduction reports after its body)."""
+        if self.problem is None or (where.line, where.column) < (
+            self.problem[1].line,
+            self.problem[1].column,
+        ):
             self.problem = (message, where)
 
     def NUMBER(self, start: int, end: int) -> Number:
@@ -145,9 +164,9 @@ class _AstBuilder:
             self.report(unexpected_character(text[bad]), self.span(start + bad, start + bad + 1))
         return Name(text, self.span(start, end))
 
-    def sum(self, children: list, start: int, end: int) -> Sum:
+    def additive(self, children: list, start: int, end: int) -> Additive:
         signs = (1, *map(_SIGN.__getitem__, children[1::2]))
-        return Sum(tuple(children[0::2]), signs, self.span(start, end))
+        return Additive(tuple(children[0::2]), signs, self.span(start, end))
 
     def product(self, children: list, start: int, end: int) -> Product:
         divides = (False, *map(_DIVIDES.__getitem__, children[1::2]))
@@ -167,23 +186,103 @@ class _AstBuilder:
         name = children[0]
         return Call(name.name, tuple(children[1:]), self.span(start, end), name.span)
 
-    def indexed(self, children: list, start: int, end: int) -> Indexed:
-        name, index = children
-        if not index.text.isdigit():
-            self.report(WHOLE_INDEX, index.span)
-            return Indexed(name.name, 0, self.span(start, end))
-        if len(index.text.lstrip("0")) > _INDEX_DIGITS:
+    def subscripts(self, children: list, start: int, end: int) -> tuple[list, int]:
+        """The Name and Number nodes written in brackets, and the offset just past them."""
+        return children, end
+
+    def label(self, number: Number) -> int:
+        """The label a number in brackets stands for (theta[0]); 0 after reporting a bad one."""
+        if not number.text.isdigit():
+            self.report(WHOLE_INDEX, number.span)
+            return 0
+        if len(number.text.lstrip("0")) > _INDEX_DIGITS:
             self.report(
-                f"the index {quoted(index.text)} is too large (at most {_INDEX_DIGITS} digits)", index.span
+                f"the index {quoted(number.text)} is too large (at most {_INDEX_DIGITS} digits)", number.span
             )
-            return Indexed(name.name, 0, self.span(start, end))
-        return Indexed(name.name, int(index.text), self.span(start, end))
+            return 0
+        return int(number.text)
+
+    def index_names(self, written: list, message: str, what: str) -> tuple[Index, ...]:
+        """The index names of ``written`` (a reduction's or a definition's brackets), each once.
+
+        ``message`` is said of a label (a number) where only names may stand,
+        ``what`` names the construct in the message for a repeated name.
+        """
+        names: dict[str, Index] = {}
+        for node in written:
+            if type(node) is Number:
+                self.report(message, node.span)
+            elif node.name in names:
+                first = names[node.name].span
+                self.report(
+                    f"the index {quoted(node.name)} appears twice in {what} (first at column {first.column}); "
+                    "each index is written once",
+                    node.span,
+                )
+            else:
+                names[node.name] = Index(node.name, node.span)
+        return tuple(names.values())
+
+    def indexed(self, children: list, start: int, end: int) -> Indexed:
+        name, (written, _) = children
+        subscripts: list[Subscript] = [
+            Index(node.name, node.span) if type(node) is Name else self.label(node) for node in written
+        ]
+        return Indexed(name.name, tuple(subscripts), self.span(start, end))
+
+    def reduce(self, children: list, start: int, end: int) -> Reduce:
+        op, (written, after), *args = children
+        span = self.span(start, end)
+        if op.name not in REDUCTIONS:
+            # w[j](x): a family, then parentheses, as in theta[1](x) before.
+            at = _GAP.match(self.text, _GAP.match(self.text, after).end() + 1).end()  # the '('
+            self.report(missing_operator("]", "("), self.span(at, at + 1))
+            return Reduce(op.name, (), args[0] if args else Number(0.0, "0", span), span, op.span)
+        example = f"{op.name}[j](x[j])"
+        indices = self.index_names(
+            written,
+            f"{op.name}[...] reduces over an index name, not a number, as in {example}",
+            f"{op.name}[...]",
+        )
+        if len(args) != 1:
+            where = args[1].span if args else self.span(end - 1, end)
+            self.report(f"{op.name}[...](...) takes one expression, as in {example}", where)
+        body = args[0] if args else Number(0.0, "0", span)
+        return Reduce(op.name, indices, body, span, op.span)
 
     def definition(self, children: list, start: int, end: int) -> Definition:
-        name, value = children
-        return Definition(name.name, value, self.span(start, end))
+        if len(children) == 2:
+            name, value = children
+            return Definition(name.name, value, self.span(start, end))
+        name, (written, _), value = children
+        indices = self.index_names(
+            written,
+            f"a definition defines a whole family: write index names in the brackets, as in {name.name}[k] = ...",
+            f"{name.name}[...]",
+        )
+        return Definition(name.name, value, self.span(start, end), indices)
 
-    def start(self, children: list, start: int, end: int) -> list[Definition | Expr]:
+    def declaration(self, children: list, start: int, end: int) -> Declaration:
+        index, word, first, last = children
+        span = self.span(start, end)
+        if word.name != "in":
+            self.report(missing_operator(index.name, word.name), word.span)
+            return Declaration(index.name, 0, 0, span, index.span)
+        for number in (first, last):
+            if not number.text.isdigit():
+                message = f"a range is two whole numbers, first:last, as in {index.name} in 1:16"
+                self.report(message, number.span)
+                return Declaration(index.name, 0, 0, span, index.span)
+        labels = self.label(first), self.label(last)
+        fits = all(len(number.text.lstrip("0")) <= _INDEX_DIGITS for number in (first, last))
+        if fits and labels[0] > labels[1]:
+            self.report(
+                f"the range {first.text}:{last.text} is empty: the first label must not be larger than the last",
+                self.span(start + (first.span.column - span.column), end),
+            )
+        return Declaration(index.name, labels[0], labels[1], span, index.span)
+
+    def start(self, children: list, start: int, end: int) -> list[Definition | Declaration | Expr]:
         return children
 
 
@@ -197,7 +296,7 @@ def parse(text: str) -> Program:
 
     Returns:
         The Program: definitions in source order, the final expression, the text.
-        A chain at one precedence level is one flat Sum or Product; a single
+        A chain at one precedence level is one flat Additive or Product; a single
         term is the term itself; a unary plus is dropped.
 
     Raises:
@@ -219,13 +318,19 @@ def parse(text: str) -> Program:
     return _program(text, statements)
 
 
-def _program(text: str, statements: list[Definition | Expr]) -> Program:
-    """Checks the statement order: definitions first, exactly one expression last."""
+def _program(text: str, statements: list[Definition | Declaration | Expr]) -> Program:
+    """Checks the statement order: definitions and declarations first, exactly one expression last."""
     if not statements:
         raise syntax_error("empty expression: there is nothing to compute", text, Span(1, 1))
-    *definitions, result = statements
-    for statement in definitions:
-        if not isinstance(statement, Definition):
+    *before, result = statements
+    if isinstance(result, Declaration):
+        message = (
+            "a declaration cannot come last: the last statement is the expression to compute; "
+            f"declare {quoted(result.index)} before it"
+        )
+        raise syntax_error(message, text, result.span)
+    for statement in before:
+        if not isinstance(statement, Definition | Declaration):
             message = (
                 "an expression can only come last; only definitions (name = expression) may come before it"
             )
@@ -236,4 +341,6 @@ def _program(text: str, statements: list[Definition | Expr]) -> Program:
             f"(add a last line such as {quoted(result.name)})"
         )
         raise syntax_error(message, text, result.span)
-    return Program(tuple(definitions), result, text)
+    definitions = tuple(s for s in before if type(s) is Definition)
+    declarations = tuple(s for s in before if type(s) is Declaration)
+    return Program(definitions, result, text, declarations)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from lark import Token
 
-from exprgrad.ast_nodes import Span
+from exprgrad.ast_nodes import REDUCTIONS, Span
 from exprgrad.errors import ExprSyntaxError, quoted
 
 _COMPARISONS = frozenset({"LT", "LE", "GT", "GE", "EQ", "NE"})
@@ -57,8 +57,10 @@ _UNNAMED = {
     "Co": "a private-use character",
     "Cn": "not a character",
 }
-# Said by the parser of theta[1.5] (a NUMBER, but not whole) and here of theta[a].
+# Said by the parser of theta[1.5] (a NUMBER, but not whole) and here of theta[-1].
 WHOLE_INDEX = "an index must be a whole number, like theta[0]"
+# Said of anything else in brackets: w[j+1], w[f(j)].
+INDEX_FORM = "an index is a name or a whole number, as in w[j] or theta[0]"
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,12 @@ def diagnose(text: str, rejection: Rejection, tokens: Iterable[tuple[str, int, i
     else:
         token = where_is.token(rejection.kind, rejection.start, rejection.end)
         where = _span(token) if "\n" not in token else Span(token.line, token.column)
+    lead = ctx.lead
+    if len(lead) >= 2 and lead[0].type == lead[1].type == "NAME":
+        # The statement began like a declaration (k in 1:16).
+        if lead[1] != "in":
+            return syntax_error(missing_operator(lead[0], lead[1]), text, _span(lead[1]))
+        return syntax_error(_declaration_message(token, lead), text, where)
     return syntax_error(_message(token, set(rejection.expected), ctx), text, where)
 
 
@@ -130,6 +138,11 @@ def syntax_error(message: str, text: str, where: Span) -> ExprSyntaxError:
     return ExprSyntaxError(message, source=text, line=where.line, column=where.column, width=where.width)
 
 
+def missing_operator(before: str, after: str) -> str:
+    """The message for two operands side by side (a b, 2(x), w[j](x))."""
+    return f"missing operator between {quoted(before)} and {quoted(after)} (write '*' to multiply)"
+
+
 def unexpected_character(char: str) -> str:
     """The message for a character no token may contain, with a hint for common look-alikes."""
     if char == "'":
@@ -155,6 +168,8 @@ class _Context:
 
     prev: Token | None = None  # the token just before (a line break counts)
     opens: list[Token] = field(default_factory=list)  # unclosed '(' and '[', innermost last
+    owner: Token | None = None  # the token just before the innermost unclosed bracket
+    lead: list[Token] = field(default_factory=list)  # the first tokens of the statement (up to 6)
     has_equal: bool = False  # an '=' earlier in the same statement
     # Per bracket depth (outermost first), the comparison already made in the
     # current operand there: a second one would chain (a < b < c).
@@ -164,22 +179,29 @@ class _Context:
 def _context(tokens: Iterable[tuple[str, int, int]], where_is: _Positions) -> _Context:
     """The context of the tokens before the offending one; only the ones kept become Tokens."""
     opens: list[tuple] = []
+    owners: list[tuple | None] = []  # the token before each of opens
     compared: list[tuple | None] = [None]
     has_equal = False
     prev = None
+    lead: list[tuple] = []
     for item in tokens:
         kind = item[0]
+        if len(lead) < 6:
+            lead.append(item)
         if kind in ("LPAR", "LSQB"):
             opens.append(item)
+            owners.append(prev)
             compared.append(None)
         elif kind in ("RPAR", "RSQB") and opens:
             opens.pop()
+            owners.pop()
             compared.pop()
         elif kind == "EQUAL":
             has_equal = True
         elif kind == "_SEP" and not opens:
             has_equal = False
             compared[-1] = None
+            lead = []
         elif kind == "COMMA":
             compared[-1] = None
         elif kind in _COMPARISONS:
@@ -188,6 +210,8 @@ def _context(tokens: Iterable[tuple[str, int, int]], where_is: _Positions) -> _C
     return _Context(
         prev=None if prev is None else where_is.token(*prev),
         opens=[where_is.token(*item) for item in opens],
+        owner=None if not owners or owners[-1] is None else where_is.token(*owners[-1]),
+        lead=[where_is.token(*item) for item in lead],
         has_equal=has_equal,
         compared=[None if item is None else where_is.token(*item) for item in compared],
     )
@@ -211,9 +235,7 @@ def _message(token: Token, expected: set[str], ctx: _Context) -> str:
     opener = ctx.opens[-1] if ctx.opens else None
 
     if opener is not None and opener.type == "LSQB":
-        if prev_kind == "NUMBER" and (ends or kind == "RPAR"):
-            return "missing closing bracket ']'"
-        return WHOLE_INDEX
+        return _bracket_message(token, ctx)
     if kind in _COMPARISONS and ctx.compared[-1] is not None and not wants_operand:
         first = ctx.compared[-1]
         at = (
@@ -254,6 +276,8 @@ def _message(token: Token, expected: set[str], ctx: _Context) -> str:
         return message
     if kind == "COMMA":
         return "',' can only separate the arguments of a function call, as in atan2(y, x)"
+    if kind == "COLON":
+        return "':' can only stand in a declaration of a range, as in k in 1:16"
     if kind in _OPERATORS and wants_operand:
         return f"expected an operand before {quoted(token)}"
     if kind == "LSQB":
@@ -263,3 +287,40 @@ def _message(token: Token, expected: set[str], ctx: _Context) -> str:
     if kind == "$END":
         return "unexpected end of input"
     return "unexpected ';'" if kind == "_SEP" and token == ";" else f"unexpected {quoted(token)}"
+
+
+def _bracket_message(token: Token, ctx: _Context) -> str:
+    """The words for a parse error inside brackets: w[j, theta[-1], sum[](x), W[k j]."""
+    kind, prev = token.type, ctx.prev
+    prev_kind = prev.type if prev is not None else None
+    ends = kind in ("$END", "_SEP")
+    owner = ctx.owner
+    if prev_kind in ("NAME", "NUMBER") and (ends or kind == "RPAR"):
+        return "missing closing bracket ']'"
+    if prev_kind == "LSQB" and kind == "RSQB" and owner is not None and owner in REDUCTIONS:
+        return f"{owner}[] names no index: write the index to reduce over, as in {owner}[j](x[j])"
+    if prev_kind in ("NAME", "NUMBER") and kind in ("NAME", "NUMBER"):
+        return f"missing ',' between the indices {quoted(prev)} and {quoted(token)}"
+    if prev_kind == "COMMA" and (ends or kind == "RSQB"):
+        return "expected an index after ','" + _ending(token)
+    if prev_kind in ("LSQB", "COMMA") and kind in ("MINUS", "PLUS", "RSQB"):
+        return WHOLE_INDEX  # theta[-1], theta[]
+    return INDEX_FORM
+
+
+def _declaration_message(token: Token, lead: list[Token]) -> str:
+    """The words for a parse error in a statement that began 'k in': where its range went wrong."""
+    index = lead[0]
+    example = f"{index} in 1:16"
+    ends = token.type in ("$END", "_SEP")
+    if len(lead) == 2:  # k in ?
+        if ends:
+            return f"expected a range after 'in', as in {example}" + _ending(token)
+        return f"a range is two whole numbers, first:last, as in {example}"
+    if len(lead) == 3:  # k in 1 ?
+        return f"a range is written first:last, as in {example}" + _ending(token)
+    if len(lead) == 4:  # k in 1: ?
+        if ends:
+            return f"expected the last label after ':', as in {example}" + _ending(token)
+        return f"a range is two whole numbers, first:last, as in {example}"
+    return f"a declaration is only {quoted(f'{index} in first:last')}; start the next statement after ';' or a line break"

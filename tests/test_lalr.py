@@ -9,23 +9,27 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 from strategies import mutated_programs, programs
 
 from exprgrad import lalr
 from exprgrad.ast_nodes import (
+    Additive,
     Call,
     Compare,
+    Declaration,
     Definition,
+    Index,
     Indexed,
     Name,
     Negate,
     Number,
     Power,
     Product,
+    Reduce,
     Span,
-    Sum,
 )
 from exprgrad.parsing import _AstBuilder, _get_automaton, _get_parser, grammar_path
 
@@ -67,16 +71,23 @@ class ToAst(Transformer):
         return _kept(children)
 
     def definition(self, meta, children):
-        name, value = _kept(children)
-        return Definition(name.name, value, _span(meta))
+        name, *subscripts, value = _kept(children)
+        if not subscripts:
+            return Definition(name.name, value, _span(meta))
+        indices = tuple(Index(n.name, n.span) for n in subscripts[0])
+        return Definition(name.name, value, _span(meta), indices)
+
+    def declaration(self, meta, children):
+        index, _in, first, last = _kept(children)
+        return Declaration(index.name, int(first.text), int(last.text), _span(meta), index.span)
 
     def compare(self, meta, children):
         left, op, right = children
         return Compare(left, op.type, right, _span(meta))
 
-    def sum(self, meta, children):
+    def additive(self, meta, children):
         signs = (1, *(1 if c.type == "PLUS" else -1 for c in children[1::2]))
-        return Sum(tuple(children[0::2]), signs, _span(meta))
+        return Additive(tuple(children[0::2]), signs, _span(meta))
 
     def product(self, meta, children):
         divides = (False, *(c.type == "SLASH" for c in children[1::2]))
@@ -98,9 +109,18 @@ class ToAst(Transformer):
         (inner,) = _kept(children)
         return inner
 
+    def subscripts(self, meta, children):  # Name and Number nodes; the ',' are tokens
+        return _kept(children)
+
     def indexed(self, meta, children):
-        name, index = _kept(children)
-        return Indexed(name.name, int(index.text), _span(meta))
+        name, subscripts = _kept(children)
+        written = tuple(Index(n.name, n.span) if isinstance(n, Name) else int(n.text) for n in subscripts)
+        return Indexed(name.name, written, _span(meta))
+
+    def reduce(self, meta, children):
+        op, subscripts, body = _kept(children)
+        indices = tuple(Index(n.name, n.span) for n in subscripts)
+        return Reduce(op.name, indices, body, _span(meta), op.span)
 
     def call(self, meta, children):
         name, *args = _kept(children)
@@ -209,6 +229,99 @@ def test_the_loop_rejects_where_larks_parser_rejects(text):
     assert_same(text)
 
 
+# ---- generated programs with index families -------------------------------------
+
+_SP = st.sampled_from(["", " ", "  "])
+_IN_BRACKETS = st.sampled_from(["", " ", "\n", " # c\n"])  # a line break inside brackets continues
+_FAMILY = st.sampled_from(["w", "W", "x", "θ", "in", "sum"])  # 'in' and 'sum' are names here
+_INDEX = st.sampled_from(["j", "k", "i2", "ñ", "in"])
+_LABEL = st.sampled_from(["0", "1", "12", "007"])
+
+
+def _bracketed(items) -> str:
+    return "[" + ",".join(items) + "]"
+
+
+_subscripts = st.lists(
+    st.tuples(_IN_BRACKETS, st.one_of(_INDEX, _LABEL), _SP).map("".join), min_size=1, max_size=3
+).map(_bracketed)
+_indices = (
+    st.lists(_INDEX, min_size=1, max_size=3, unique=True)
+    .flatmap(lambda names: st.tuples(*(st.tuples(_SP, st.just(n), _IN_BRACKETS).map("".join) for n in names)))
+    .map(_bracketed)
+)
+
+_family_leaves = st.one_of(
+    st.sampled_from(["a", "b", "2", "1.5", "x1"]),
+    st.tuples(_FAMILY, _subscripts).map("".join),
+)
+
+
+def _extend_family_text(children):
+    return st.one_of(
+        st.tuples(children, _SP, st.sampled_from(["+", "-", "*", "/", "^", "<"]), _SP, children).map(
+            lambda t: "(" + "".join(t) + ")"
+        ),
+        st.tuples(st.sampled_from(["sum", "mean", "logsumexp"]), _indices, _IN_BRACKETS, children).map(
+            lambda t: f"{t[0]}{t[1]}({t[2]}{t[3]})"
+        ),
+        st.tuples(
+            st.sampled_from(["sum", "mean", "dot", "tanh"]), st.lists(children, min_size=1, max_size=2)
+        ).map(lambda t: f"{t[0]}({', '.join(t[1])})"),
+        st.tuples(st.sampled_from(["-", "+"]), children).map("".join),
+    )
+
+
+_family_texts = st.recursive(_family_leaves, _extend_family_text, max_leaves=8)
+_family_statements = st.one_of(
+    _family_texts,
+    st.tuples(_FAMILY, _SP, _family_texts).map(lambda t: f"{t[0]}{t[1]}= {t[2]}"),
+    st.tuples(_FAMILY, _indices, _SP, _family_texts).map(lambda t: f"{t[0]}{t[1]}{t[2]}= {t[3]}"),
+    st.tuples(_INDEX, st.integers(0, 20), st.integers(0, 20), _SP, _SP).map(
+        lambda t: f"{t[0]} in{t[3]} {min(t[1], t[2])}{t[4]}:{t[4]}{max(t[1], t[2])}"
+    ),
+)
+family_programs = st.tuples(
+    st.lists(
+        st.tuples(_family_statements, st.sampled_from([";", "\n", "; ", " # a note\n"])).map("".join),
+        max_size=3,
+    ),
+    _family_texts,
+).map(lambda t: "".join(t[0]) + t[1])
+
+
+@st.composite
+def mutated_family_programs(draw):
+    """A program with index families, one or two characters inserted, deleted or replaced."""
+    text = draw(family_programs)
+    for _ in range(draw(st.integers(1, 2))):
+        at = draw(st.integers(0, len(text)))
+        extra = draw(st.sampled_from(list("()[],;:=+*.0jn \n")))
+        how = draw(st.sampled_from(["insert", "delete", "replace"]))
+        if how == "insert":
+            text = text[:at] + extra + text[at:]
+        elif how == "delete":
+            text = text[:at] + text[at + 1 :]
+        else:
+            text = text[:at] + extra + text[at + 1 :]
+    return text
+
+
+@settings(max_examples=200, deadline=None)
+@given(family_programs)
+def test_the_loop_builds_the_ast_larks_parser_builds_for_index_families(text):
+    assert assert_same(text) == "ast", text
+    build = _AstBuilder(text)
+    _get_automaton().run(text, build)
+    assert build.problem is None, (text, build.problem)  # so the two ASTs were compared
+
+
+@settings(max_examples=200, deadline=None)
+@given(mutated_family_programs())
+def test_the_loop_rejects_where_larks_parser_rejects_with_index_families(text):
+    assert_same(text)
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -220,6 +333,10 @@ def test_the_loop_rejects_where_larks_parser_rejects(text):
         "a^-b^c",
         "x <= (y == 2)",
         "theta[\n1] + f()",
+        "k in 1:16\nh[k] = tanh(sum[j](W[k,j]*x[j]) + b[k])\nmean((sum[k](v[k]*h[k]) + c - y)^2)",
+        "z[ k ] = sum[ j ,\n k](W[k, 3] * x[j]) ; in in 0 : 9; logsumexp[k](z[k])",
+        "sum[j](\n  w[j] # weight\n  * x[j])",
+        "W[2,3] + theta[0]",
         "",
         ";\n;",
     ],

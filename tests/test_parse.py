@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import subprocess
@@ -14,7 +15,20 @@ from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 
 from exprgrad import lalr
-from exprgrad.ast_nodes import Call, Definition, Indexed, Name, Negate, Number, Power, Product, Sum
+from exprgrad.ast_nodes import (
+    Additive,
+    Call,
+    Declaration,
+    Definition,
+    Index,
+    Indexed,
+    Name,
+    Negate,
+    Number,
+    Power,
+    Product,
+    Reduce,
+)
 from exprgrad.parsing import grammar_path, parse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,12 +47,17 @@ def shape(node) -> object:
     if isinstance(node, Number):
         return node.value
     if isinstance(node, Indexed):
-        return ("[]", node.name, node.index)
+        subscripts = tuple(s.name if isinstance(s, Index) else s for s in node.subscripts)
+        if len(subscripts) == 1 and isinstance(subscripts[0], int):
+            return ("[]", node.name, subscripts[0])  # one member: theta[1]
+        return ("[]", node.name, subscripts)
+    if isinstance(node, Reduce):
+        return ("reduce", node.op, tuple(i.name for i in node.indices), shape(node.body))
     if isinstance(node, Negate):
         return ("neg", shape(node.operand))
     if isinstance(node, Power):
         return ("^", shape(node.base), shape(node.exponent))
-    if isinstance(node, Sum):
+    if isinstance(node, Additive):
         return ("+", tuple(shape(t) for t in node.terms), node.signs)
     if isinstance(node, Product):
         return ("*", tuple(shape(f) for f in node.factors), node.divides)
@@ -216,7 +235,7 @@ def test_a_node_over_several_lines_has_width_one():
 def test_ten_thousand_nested_parentheses():
     assert shape(result("(" * 10_000 + "x" + ")" * 10_000)) == "x"
     node = result("(" * 10_000 + "x+1" + ")" * 10_000)
-    assert isinstance(node, Sum)
+    assert isinstance(node, Additive)
 
 
 def test_ten_thousand_nested_calls():
@@ -240,7 +259,7 @@ def test_ten_thousand_signs_and_powers():
 @pytest.mark.slow
 def test_a_hundred_thousand_term_sum_is_one_flat_node():
     node = result(" + ".join(f"x{i}" for i in range(100_000)))
-    assert isinstance(node, Sum) and len(node.terms) == 100_000
+    assert isinstance(node, Additive) and len(node.terms) == 100_000
     assert node.terms[-1].name == "x99999" and set(node.signs) == {1}
 
 
@@ -248,7 +267,7 @@ def test_a_hundred_thousand_term_sum_is_one_flat_node():
 def test_a_hundred_thousand_operators_with_calls_and_nesting():
     # The shape of benchmarks/bench_eval.py: 33,333 terms a*sin(x + i).
     node = result(" + ".join(f"a{i % 50}*sin(x{i % 7} + {i})" for i in range(33_333)))
-    assert isinstance(node, Sum) and len(node.terms) == 33_333
+    assert isinstance(node, Additive) and len(node.terms) == 33_333
     assert shape(node.terms[-1]) == (
         "*",
         ("a32", ("call", "sin", (("+", ("x5", 33332.0), (1, 1)),))),
@@ -329,3 +348,163 @@ def test_importing_does_not_build_the_parser():
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
+
+
+# ---- index families: subscripts, reductions, families defined by index, ranges ---
+
+
+def dump(node) -> object:
+    """Every field of an AST node, spans as (line, column, width), recursively: a golden AST."""
+    if isinstance(node, tuple | list):
+        return tuple(dump(item) for item in node)
+    if dataclasses.is_dataclass(node):
+        fields = tuple(dump(getattr(node, f.name)) for f in dataclasses.fields(node))
+        return (type(node).__name__, *fields)
+    return node
+
+
+def span(line: int, column: int, width: int) -> tuple:
+    return ("Span", line, column, width)
+
+
+def test_golden_ast_of_a_family_defined_by_index():
+    program = parse("k in 1:16\nh[k] = tanh(sum[j](W[k,j]*x[j]) + b[k])\nmean(h[k])")
+    assert dump(program.declarations) == (("Declaration", "k", 1, 16, span(1, 1, 9), span(1, 1, 1)),)
+    (definition,) = program.definitions
+    assert dump(definition) == (
+        "Definition",
+        "h",
+        (
+            "Call",
+            "tanh",
+            (
+                (
+                    "Additive",
+                    (
+                        (
+                            "Reduce",
+                            "sum",
+                            (("Index", "j", span(2, 17, 1)),),
+                            (
+                                "Product",
+                                (
+                                    (
+                                        "Indexed",
+                                        "W",
+                                        (("Index", "k", span(2, 22, 1)), ("Index", "j", span(2, 24, 1))),
+                                        span(2, 20, 6),
+                                    ),
+                                    ("Indexed", "x", (("Index", "j", span(2, 29, 1)),), span(2, 27, 4)),
+                                ),
+                                (False, False),
+                                span(2, 20, 11),
+                            ),
+                            span(2, 13, 19),
+                            span(2, 13, 3),
+                        ),
+                        ("Indexed", "b", (("Index", "k", span(2, 37, 1)),), span(2, 35, 4)),
+                    ),
+                    (1, 1),
+                    span(2, 13, 26),
+                ),
+            ),
+            span(2, 8, 32),
+            span(2, 8, 4),
+        ),
+        span(2, 1, 39),
+        (("Index", "k", span(2, 3, 1)),),
+    )
+    assert dump(program.result) == (
+        "Call",
+        "mean",
+        (("Indexed", "h", (("Index", "k", span(3, 8, 1)),), span(3, 6, 4)),),
+        span(3, 1, 10),
+        span(3, 1, 4),
+    )
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("w[j]", ("[]", "w", ("j",))),
+        ("W[k,j]", ("[]", "W", ("k", "j"))),
+        ("W[ k , j ]", ("[]", "W", ("k", "j"))),
+        ("W[2,3]", ("[]", "W", (2, 3))),  # a member of a two-index family
+        ("W[k,3]", ("[]", "W", ("k", 3))),  # mixed: lowering decides
+        ("theta[0]", ("[]", "theta", 0)),  # a single member, as before
+        (
+            "sum[j](w[j]*x[j])",
+            ("reduce", "sum", ("j",), ("*", (("[]", "w", ("j",)), ("[]", "x", ("j",))), (False, False))),
+        ),
+        ("mean[j](x[j])", ("reduce", "mean", ("j",), ("[]", "x", ("j",)))),
+        ("logsumexp[k](z[k])", ("reduce", "logsumexp", ("k",), ("[]", "z", ("k",)))),
+        ("sum[j,k](W[k,j])", ("reduce", "sum", ("j", "k"), ("[]", "W", ("k", "j")))),
+        (
+            "sum[j](sum[k](A[j,k]))",
+            ("reduce", "sum", ("j",), ("reduce", "sum", ("k",), ("[]", "A", ("j", "k")))),
+        ),
+        ("sum(x)", ("call", "sum", ("x",))),  # over data rows, as before
+        ("mean(x)", ("call", "mean", ("x",))),
+        ("dot(u, v)", ("call", "dot", ("u", "v"))),  # an ordinary call; lowering knows dot
+        ("-sum[j](x[j])^2", ("neg", ("^", ("reduce", "sum", ("j",), ("[]", "x", ("j",))), 2.0))),
+        ("sum[\nj\n](x[j])", ("reduce", "sum", ("j",), ("[]", "x", ("j",)))),  # line breaks inside brackets
+    ],
+)
+def test_index_families_and_reductions(text, expected):
+    assert shape(result(text)) == expected
+
+
+def test_the_logistic_and_softmax_examples_parse():
+    program = parse("z = c + sum[j](w[j]*x[j]);  mean(softplus(z) - y*z)")
+    assert [(d.name, d.indices) for d in program.definitions] == [("z", ())]
+    assert shape(program.definitions[0].value) == (
+        "+",
+        ("c", ("reduce", "sum", ("j",), ("*", (("[]", "w", ("j",)), ("[]", "x", ("j",))), (False, False)))),
+        (1, 1),
+    )
+    program = parse("z[k] = sum[j](W[k,j]*x[j]) + b[k];  mean(logsumexp[k](z[k]) - sum[k](Y[k]*z[k]))")
+    assert [i.name for i in program.definitions[0].indices] == ["k"]
+    assert shape(program.result)[0] == "call"
+
+
+def test_declarations_keep_their_order_among_definitions():
+    text = "k in 1:16\na = 2\nj in 0:9; h[k, j] = a\nmean(h[k, j])"
+    program = parse(text)
+    assert [(d.index, d.first, d.last) for d in program.declarations] == [("k", 1, 16), ("j", 0, 9)]
+    assert [d.span.line for d in program.declarations] == [1, 3]
+    assert covered(text, program.declarations[1]) == "j in 0:9"
+    assert covered(text, program.definitions[1]) == "h[k, j] = a"
+    assert [i.name for i in program.definitions[1].indices] == ["k", "j"]
+    assert all(isinstance(d, Declaration) for d in program.declarations)
+
+
+def test_a_one_label_range_and_labels_of_leading_zeros():
+    (declaration,) = parse("k in 007:7; k").declarations
+    assert (declaration.first, declaration.last) == (7, 7)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "in = 2; in*3",  # 'in' is an ordinary name outside a declaration
+        "in(x)",
+        "x[in]",
+        "in in 1:3; x",
+        "sum = 2; sum*3",  # so are the reductions' names
+        "mean[1] + sum[0]",  # members of families that happen to be called so, as before
+    ],
+)
+def test_in_and_the_reduction_names_are_no_keywords(text):
+    parse(text)
+
+
+def test_spans_of_reductions_and_indices():
+    text = "J = 1 + sum[ j, k ](W[k,j] * x[j]) / 2\nJ"
+    product = parse(text).definitions[0].value.terms[1]
+    reduce = product.factors[0]
+    assert isinstance(reduce, Reduce)
+    assert covered(text, reduce) == "sum[ j, k ](W[k,j] * x[j])"
+    assert (reduce.op_span.column, reduce.op_span.width) == (9, 3)
+    assert [(i.name, i.span.column) for i in reduce.indices] == [("j", 14), ("k", 17)]
+    assert covered(text, reduce.body) == "W[k,j] * x[j]"
+    assert covered(text, reduce.body.factors[0]) == "W[k,j]"
