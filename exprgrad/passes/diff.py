@@ -122,120 +122,120 @@ def _row_weighted(op: str, adj: Node) -> Node:
     return ops.mul(adj, ops.div(whole, count))
 
 
-def _live(order: list[Node], targets: set[int]) -> set[int]:
-    """Ids of the nodes in ``order`` that depend on a target (targets included)."""
+def _live(order: list[Node], targets: set[Node]) -> set[Node]:
+    """The nodes in ``order`` that depend on a target (targets included)."""
     live = set()
     for node in order:
-        if id(node) in targets or any(id(child) in live for child in node.inputs):
-            live.add(id(node))
+        if node in targets or any(child in live for child in node.inputs):
+            live.add(node)
     return live
 
 
-def _reverse(output: Node, targets: Sequence[Node]) -> dict[int, Node]:
-    """One backward sweep: the adjoint of each connected target, by id.
+def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
+    """One backward sweep: the adjoint of each connected target.
 
     A target the output does not reach is missing from the result; one it
     reaches only through ops with no derivative (sign) maps to ZERO.
     """
-    target_ids = {id(t) for t in targets}
+    wanted = set(targets)
     order = graph.toposort([output])
-    live = _live(order, target_ids)
-    found: dict[int, Node] = {}  # stays empty when the output reaches no target
-    scopes: dict[tuple, _Scope] = {(None, 0): _Scope(None, None)}  # the output's own rows
+    live = _live(order, wanted)
+    found: dict[Node, Node] = {}  # stays empty when the output reaches no target
+    scopes: dict[tuple, _Scope] = {(None, None): _Scope(None, None)}  # the output's own rows
     # Contributions not yet summed: to scalars directly, to scalars as per-row
     # terms still to be reduced (by scope), and to per-row nodes (by scope).
-    scalar_terms: dict[int, list[Signed]] = defaultdict(list)
-    pending: dict[int, dict[tuple, list[Signed]]] = defaultdict(lambda: defaultdict(list))
-    row_terms: dict[int, dict[tuple, list[Signed]]] = defaultdict(lambda: defaultdict(list))
-    seeded = row_terms[id(output)][(None, 0)] if output.per_row else scalar_terms[id(output)]
+    scalar_terms: dict[Node, list[Signed]] = defaultdict(list)
+    pending: dict[Node, dict[tuple, list[Signed]]] = defaultdict(lambda: defaultdict(list))
+    row_terms: dict[Node, dict[tuple, list[Signed]]] = defaultdict(lambda: defaultdict(list))
+    seeded = row_terms[output][(None, None)] if output.per_row else scalar_terms[output]
     seeded.append((ops.ONE, False))
 
     for node in reversed(order):
-        if id(node) not in live:
+        if node not in live:
             continue
         if node.per_row:
-            by_scope = row_terms.pop(id(node), None) or {}
+            by_scope = row_terms.pop(node, None) or {}
             adjs = {key: _total(terms) for key, terms in by_scope.items()}
-            if id(node) in target_ids:
+            if node in wanted:
                 shares = [scopes[key].row_share(adj) for key, adj in adjs.items()]
-                found[id(node)] = _signed_node(_total(shares)) if shares else ops.ZERO
+                found[node] = _signed_node(_total(shares)) if shares else ops.ZERO
             if node.is_leaf or not adjs:
                 continue
             partials = OPS[node.op].partials(node)
             for key, adj in adjs.items():
                 for child, partial in zip(node.inputs, partials):
-                    if partial is None or id(child) not in live:
+                    if partial is None or child not in live:
                         continue
                     bucket = row_terms if child.per_row else pending
-                    bucket[id(child)][key].append(_scaled(adj, partial))
+                    bucket[child][key].append(_scaled(adj, partial))
             continue
 
-        terms = scalar_terms.pop(id(node), [])
-        for key, rows in pending.pop(id(node), {}).items():
+        terms = scalar_terms.pop(node, [])
+        for key, rows in pending.pop(node, {}).items():
             terms.append(scopes[key].reduce(_total(rows)))
         adj = _total(terms) if terms else None
-        if id(node) in target_ids:
-            found[id(node)] = _signed_node(adj) if adj is not None else ops.ZERO
+        if node in wanted:
+            found[node] = _signed_node(adj) if adj is not None else ops.ZERO
         if node.is_leaf or adj is None:
             continue
         spec = OPS[node.op]
         if spec.reduction:
             (child,) = node.inputs
-            if id(child) not in live:
+            if child not in live:
                 continue
             magnitude, negated = adj
             if not child.per_row:
-                scalar_terms[id(child)].append(_scaled(adj, ops.call(node.op, ops.ONE)))
+                scalar_terms[child].append(_scaled(adj, ops.call(node.op, ops.ONE)))
             elif magnitude.per_row:
-                key = (node.op, id(magnitude))
+                key = (node.op, magnitude)
                 scopes[key] = _Scope(node.op, magnitude)
-                row_terms[id(child)][key].append((ops.ONE, negated))
+                row_terms[child][key].append((ops.ONE, negated))
             else:
-                key = (node.op, 0)
+                key = (node.op, None)
                 scopes.setdefault(key, _Scope(node.op, None))
-                row_terms[id(child)][key].append(adj)
+                row_terms[child][key].append(adj)
             continue
         # A scalar node that is not a reduction has only scalar inputs.
         for child, partial in zip(node.inputs, spec.partials(node)):
-            if partial is not None and id(child) in live:
-                scalar_terms[id(child)].append(_scaled(adj, partial))
+            if partial is not None and child in live:
+                scalar_terms[child].append(_scaled(adj, partial))
     return found
 
 
 def _forward(output: Node, wrt: Node) -> Node | None:
     """The tangent of ``output`` when ``wrt`` moves at unit speed; None if unreached."""
-    tangents: dict[int, Signed] = {id(wrt): (ops.ONE, False)}
+    tangents: dict[Node, Signed] = {wrt: (ops.ONE, False)}
     for node in graph.toposort([output]):
-        if node.is_leaf or id(node) in tangents:
+        if node.is_leaf or node in tangents:
             continue
         spec = OPS[node.op]
         if spec.reduction:
-            inner = tangents.get(id(node.inputs[0]))
+            inner = tangents.get(node.inputs[0])
             if inner is not None:
                 # Linear: the tangent of op(e) is op(tangent of e).
-                tangents[id(node)] = _map(inner, lambda u, op=node.op: ops.call(op, u))
+                tangents[node] = _map(inner, lambda u, op=node.op: ops.call(op, u))
             continue
-        if not any(id(child) in tangents for child in node.inputs):
+        if not any(child in tangents for child in node.inputs):
             continue
         terms = [
-            _scaled(tangents[id(child)], partial)
+            _scaled(tangents[child], partial)
             for child, partial in zip(node.inputs, spec.partials(node))
-            if partial is not None and id(child) in tangents
+            if partial is not None and child in tangents
         ]
-        tangents[id(node)] = _total(terms) if terms else (ops.ZERO, False)
-    tangent = tangents.get(id(output))
+        tangents[node] = _total(terms) if terms else (ops.ZERO, False)
+    tangent = tangents.get(output)
     return None if tangent is None else _signed_node(tangent)
 
 
 def _unique_vars(wrt: Sequence[Node]) -> list[Node]:
-    unique: dict[int, Node] = {}
+    unique: dict[Node, None] = {}
     for node in wrt:
         if not isinstance(node, Node) or not node.is_var:
             raise TypeError(f"diff: wrt must hold variable nodes, got {node!r}")
-        unique.setdefault(id(node), node)
-    if len({v.name for v in unique.values()}) != len(unique):
+        unique[node] = None  # an ordered set: repeats count once
+    if len({v.name for v in unique}) != len(unique):
         raise TypeError("diff: a name is both a parameter and a data column in wrt")
-    return list(unique.values())
+    return list(unique)
 
 
 def diff(
@@ -269,7 +269,7 @@ def diff(
     variables = _unique_vars(wrt)
     if mode == "reverse":
         found = _reverse(output, variables)
-        derivatives = {v.name: found.get(id(v)) for v in variables}
+        derivatives = {v.name: found.get(v) for v in variables}
     else:
         for v in variables:
             if v.per_row:
@@ -284,10 +284,10 @@ def diff(
     return {name: ops.ZERO if d is None else d for name, d in derivatives.items()}
 
 
-def adjoints(output: Node, nodes: Sequence[Node] | None = None) -> dict[int, Node]:
+def adjoints(output: Node, nodes: Sequence[Node] | None = None) -> dict[Node, Node]:
     """The adjoints d out/d node of ``nodes`` (any nodes), from one backward sweep.
 
-    A node is treated as ``diff`` treats a variable: ``adjoints(out, [v])[id(v)]``
+    A node is treated as ``diff`` treats a variable: ``adjoints(out, [v])[v]``
     is ``diff(out, [v])[v.name]``. A scalar node s gets d out/d s (per row for
     a per-row output). A per-row node p gets, per row i, the derivative with
     respect to p_i, p's value in row i alone (the other rows fixed), along every
@@ -301,14 +301,14 @@ def adjoints(output: Node, nodes: Sequence[Node] | None = None) -> dict[int, Nod
         nodes: the nodes wanted; None: every node of ``output``'s graph.
 
     Returns:
-        {id(node): adjoint graph}, in the order of ``nodes``: ONE for the output,
+        {node: adjoint graph}, in the order of ``nodes``: ONE for the output,
         ZERO for a node it does not reach or reaches only through ops with no
         derivative (sign). Raw builder output sharing the function's nodes; a
         per-row node's adjoint may be a scalar graph (the same in every row).
     """
     wanted = graph.toposort([output]) if nodes is None else list(nodes)
     found = _reverse(output, wanted)
-    return {id(node): found.get(id(node), ops.ZERO) for node in wanted}
+    return {node: found.get(node, ops.ZERO) for node in wanted}
 
 
 def hessian(output: Node, wrt: Sequence[Node], *, strict: bool = False) -> dict[str, dict[str, Node]]:
