@@ -1,17 +1,25 @@
-"""Hypothesis strategies for the property tests: random expressions and points.
+"""Hypothesis strategies for the property tests: one generator of random expressions, and points.
 
-In: the operator registry (``ops.OPS``). Out: random expressions in the
-form each stage is checked in:
+In: the operator registry (``ops.OPS``). Out: ``random_expressions(...)``, the
+one generator, draws expressions over the registry entries a caller allows,
+with the leaves it names (parameters, data columns, constants), to a depth,
+with or without definitions (``t1 = ...; θ2 = ...; result``), and gives
 
-- ``graphs(...)``: graph nodes built with ``ops.call`` over registry entries
-  (simplify, printing, LaTeX, Python source); ``expressions`` is its default.
-- ``seeded_graphs(...)`` / ``seeded_cases(...)``: graphs drawn from a numpy
-  generator seeded by hypothesis, with each op's inputs put into its domain
-  and reductions nested anywhere (diff against finite differences).
-- ``trees``: plain tuples an independent numpy evaluator and an independent
-  text writer both read (parse + lower + evaluate end to end).
-- ``programs`` / ``mutated_programs``: surface text in every spelling the
-  grammar allows (spaces, line breaks, comments, subscripts), for the parser.
+- ``output="graph"``: the graph node, built with ``ops.call`` (simplify,
+  printing, LaTeX, Python source);
+- ``output="text"``: surface text, every operation in its own parentheses, or
+  with ``spelling="any"`` in every spelling the grammar allows (spaces, line
+  breaks and comments inside brackets, ``**``, unary plus, number forms,
+  subscripts, parentheses dropped): text for the parser, whose meaning is
+  then no longer the tree's;
+- ``output="drawn"``: the ``Drawn`` record: the tree, its text and its graph
+  (for an evaluator that walks the tree itself).
+
+Its choices come from hypothesis, or from a numpy generator (``seeded_graphs``:
+graphs from a seed, an even spread of sizes and nestings, also usable outside
+hypothesis). The module-level strategies (``expressions``, ``programs``) are
+parametrizations of it; ``points`` and ``numbers`` draw where to evaluate,
+``mutated`` breaks drawn text.
 
 Must not: import a test module, or build expressions with exprgrad's own
 parser or printer (what they build is what those are checked against).
@@ -19,237 +27,369 @@ parser or printer (what they build is what those are checked against).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
 import numpy as np
 from hypothesis import strategies as st
 
 from exprgrad import graph, ops
-
-# ---------------------------------------------------------------- graphs
+from exprgrad.graph import Node
 
 a, b, c = graph.var("a"), graph.var("b"), graph.var("c")
 x, y = graph.var("x", per_row=True), graph.var("y", per_row=True)
 PARAMS = [a, b, c]
 COLUMNS = [x, y]
 CONSTANTS = [ops.const(v) for v in (0.0, 1.0, 2.0, 3.0, 0.5, -1.0, -2.5, 0.1)] + [ops.named_const("pi")]
-COMPARISONS = frozenset(
-    name for name, spec in ops.OPS.items() if spec.text in ("<", "<=", ">", ">=", "==", "!=")
-)
+COMPARISONS = frozenset(name for name, spec in ops.OPS.items() if spec.boolean)
+# Orders (polygamma's n) are whole numbers written as numbers.
+ORDERS = (0.0, 1.0, 2.0)
+# Names of definitions, in order: the first definition is t1, the second θ2, ...
+DEFINED = ("t1", "θ2", "_h3")
+
+# ---------------------------------------------------------------- the tree
 
 
-def graphs(*, leaves=None, reductions: bool = True, comparisons: bool = True, max_leaves: int = 14):
-    """Graphs over every registry entry of arity 1, 2 and variadic.
+class Op(NamedTuple):
+    """``name(*args)``: a registry entry, or a free call (a name the registry does not know)."""
 
-    ``leaves`` (default: parameters a, b, c, columns x, y and a few constants)
-    are the variables drawn; ``reductions`` and ``comparisons`` keep or drop
-    those ops (a test whose stage has no rows, or no 0/1 values, drops them).
-    """
-    leaves = PARAMS + COLUMNS + CONSTANTS if leaves is None else list(leaves)
+    name: str
+    args: tuple
 
-    def keep(name):
-        spec = ops.OPS[name]
-        return (reductions or not spec.reduction) and (comparisons or name not in COMPARISONS)
 
-    unary = sorted(n for n, spec in ops.OPS.items() if spec.arity == 1 and keep(n))
-    binary = sorted(n for n, spec in ops.OPS.items() if spec.arity == 2 and keep(n))
-    variadic = sorted(n for n, spec in ops.OPS.items() if spec.arity == ops.VARIADIC and keep(n))
+class Ref(NamedTuple):
+    """A definition's name, used after it is defined."""
 
-    def extend(children):
-        return st.one_of(
-            st.tuples(st.sampled_from(unary), children).map(lambda t: ops.call(t[0], t[1])),
-            st.tuples(st.sampled_from(binary), children, children).map(lambda t: ops.call(t[0], t[1], t[2])),
-            st.tuples(st.sampled_from(variadic), st.lists(children, min_size=2, max_size=3)).map(
-                lambda t: ops.call(t[0], *t[1])
-            ),
+    name: str
+
+
+Tree = Node | Op | Ref  # a Node is a leaf: a variable or a constant
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """What a caller needs drawn (see ``random_expressions`` for the fields)."""
+
+    functions: tuple[str, ...]
+    reductions: tuple[str, ...]
+    leaves: tuple[Node, ...]
+    depth: int
+    leaf_chance: float
+    reduction_share: float
+    combining_share: float
+    wrappers: Mapping[str, Sequence[Callable[[Node], Node]]] | None
+    definitions: int
+    free_calls: tuple[str, ...]
+    spelling: str
+
+    @property
+    def combining(self) -> tuple[str, ...]:
+        return tuple(n for n in self.functions if ops.OPS[n].arity != 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Drawn:
+    """One drawn expression: its definitions, its result, its text."""
+
+    definitions: tuple[tuple[str, Tree], ...]
+    result: Tree
+    text: str
+    recipe: Recipe = dataclasses.field(repr=False)
+
+    def graph(self) -> Node:
+        """The graph: definitions inlined, ``wrappers`` around each input, built with ``ops.call``."""
+        defined: dict[str, Node] = {}
+        for name, tree in self.definitions:
+            defined[name] = _graph(tree, defined, self.recipe.wrappers)
+        return _graph(self.result, defined, self.recipe.wrappers)
+
+
+def recipe(
+    *,
+    allowed_ops: Sequence[str] | None = None,
+    leaves: Sequence[Node] | None = None,
+    reductions: bool = True,
+    comparisons: bool = True,
+    depth: int = 4,
+    leaf_chance: float = 0.2,
+    reduction_share: float = 0.1,
+    combining_share: float = 0.35,
+    wrappers: Mapping[str, Sequence[Callable[[Node], Node]]] | None = None,
+    definitions: int = 0,
+    free_calls: Sequence[str] = (),
+    spelling: str = "plain",
+) -> Recipe:
+    """A ``Recipe``; ``random_expressions`` documents the arguments."""
+    names = sorted(ops.OPS) if allowed_ops is None else list(allowed_ops)
+    unknown = [n for n in names if n not in ops.OPS]
+    if unknown:
+        raise ValueError(
+            f"not registry entries: {unknown} (free_calls names calls the registry does not know)"
         )
+    if not comparisons:
+        names = [n for n in names if n not in COMPARISONS]
+    if not 0 <= definitions <= len(DEFINED):
+        raise ValueError(f"definitions: at most {len(DEFINED)}")
+    if spelling not in ("plain", "any"):
+        raise ValueError(f"spelling: 'plain' or 'any', not {spelling!r}")
+    return Recipe(
+        functions=tuple(n for n in names if not ops.OPS[n].reduction),
+        reductions=tuple(n for n in names if ops.OPS[n].reduction) if reductions else (),
+        leaves=tuple(PARAMS + COLUMNS + CONSTANTS if leaves is None else leaves),
+        depth=depth,
+        leaf_chance=leaf_chance,
+        reduction_share=reduction_share,
+        combining_share=combining_share,
+        wrappers=wrappers,
+        definitions=definitions,
+        free_calls=tuple(free_calls),
+        spelling=spelling,
+    )
 
-    return st.recursive(st.sampled_from(leaves), extend, max_leaves=max_leaves)
 
+def random_expressions(*, output: str = "graph", **options) -> st.SearchStrategy:
+    """The one generator of random expressions, drawn by hypothesis.
 
-expressions = graphs()
-# Values away from subnormals, where x^2 keeps no precision and no formula is defined in practice.
-numbers = st.floats(-2.5, 2.5).map(lambda v: 0.0 if abs(v) < 1e-3 else v)
-# ((a, b, c), ten numbers: x is the first five rows, y the last five), as helpers.values_agree reads it.
-points = st.tuples(
-    st.lists(numbers, min_size=3, max_size=3),
-    st.lists(numbers, min_size=10, max_size=10),
-)
+    Args:
+        output: "graph" (a Node), "text" (a str) or "drawn" (a ``Drawn``).
+        allowed_ops: the registry entries drawn (default: all of them);
+            ``reductions`` and ``comparisons`` false drop those among them.
+        leaves: the variables and constants drawn as leaves (default: a, b,
+            c, columns x, y and a few constants, pi among them).
+        depth: the deepest nesting; ``leaf_chance``: the chance that a node
+            below the top is a leaf before that depth.
+        reduction_share, combining_share: of the other nodes, the share that
+            are reductions, and that combine several operands (the rest are
+            any entry; without them most expressions are chains).
+        wrappers: ``wrappers[name]`` lists one function per input (the last
+            repeats) that puts any value into ``name``'s domain (graph only).
+        definitions: at most this many definitions before the result; later
+            ones and the result use the earlier ones.
+        free_calls: names outside the registry, called with 0 to 3 arguments
+            (text only: the parser does not know arities).
+        spelling: "plain" or "any" (see the module docstring).
+    """
+    made = recipe(**options)
+    if output not in ("graph", "text", "drawn"):
+        raise ValueError(f"output: 'graph', 'text' or 'drawn', not {output!r}")
+    if output == "graph" and made.free_calls:
+        raise ValueError("free calls have no graph")
 
-# ---------------------------------------------------------------- seeded graphs
+    @st.composite
+    def drawn(draw):
+        one = generate(_Hypothesis(draw), made)
+        return one.graph() if output == "graph" else one.text if output == "text" else one
+
+    return drawn()
 
 
 def seeded_graphs(*, leaves, functions, wrappers=None, reductions: bool = True):
-    """``build(rng, depth=4)``: a random graph over ``functions`` and the reductions, from ``rng``.
+    """``build(rng, depth=4)``: a random graph drawn by ``random_expressions``' generator from ``rng``.
 
-    ``leaves`` are drawn at depth 0 and, below the top, 15% of the time;
-    a quarter of the other nodes are reductions (none when ``reductions`` is
-    false); of the rest, half combine several operands (or most graphs would
-    be chains). ``wrappers[name]`` lists one function per input (the last
-    repeats) that puts any value into ``name``'s domain; by default none.
+    As diff's checks draw them: leaves, below the top, 15% of the time; a
+    quarter of the other nodes reductions; of the rest, half combining.
     """
-    leaves = list(leaves)
-    reduction_names = sorted(n for n, spec in ops.OPS.items() if spec.reduction) if reductions else []
-    combining = [n for n in functions if ops.OPS[n].arity != 1]
-    identity = [lambda u: u]
+    reduction_names = [n for n, spec in ops.OPS.items() if spec.reduction]
+    made = recipe(
+        allowed_ops=list(functions) + reduction_names,
+        leaves=leaves,
+        reductions=reductions,
+        leaf_chance=0.15,
+        reduction_share=0.25,
+        combining_share=0.35,
+        wrappers=wrappers,
+    )
 
-    def build(rng, depth=4, top=True):
-        if depth == 0 or (not top and rng.random() < 0.15):
-            return leaves[rng.integers(len(leaves))]
-        kind = rng.random()
-        if kind < 0.25 and reduction_names:
-            name = reduction_names[rng.integers(len(reduction_names))]
-            return ops.call(name, build(rng, depth - 1, top=False))
-        names = combining if kind < 0.6 else functions
-        name = names[rng.integers(len(names))]
-        spec = ops.OPS[name]
-        count = int(rng.integers(2, 4)) if spec.arity == ops.VARIADIC else spec.arity
-        domain = wrappers[name] if wrappers is not None else identity
-        args = [domain[min(i, len(domain) - 1)](build(rng, depth - 1, top=False)) for i in range(count)]
-        return ops.call(name, *args)
+    def build(rng, depth=4):
+        return generate(_Numpy(rng), dataclasses.replace(made, depth=depth)).graph()
 
     return build
 
 
-@st.composite
-def seeded_cases(draw, build, depth=5, params="abc", columns="xz"):
-    """(output, params, columns): a graph from ``build(rng, depth)`` and a point to evaluate it at (3 rows)."""
-    value = st.floats(-1.5, 1.5, allow_nan=False).map(lambda v: round(v, 3))
-    point = {name: draw(value) for name in params}
-    rows = {name: np.array(draw(st.lists(value, min_size=3, max_size=3))) for name in columns}
-    # The graph is drawn from a seed mixed with the point: an even spread of
-    # sizes and nestings (hypothesis's own recursion favours tiny graphs, and
-    # it repeats small seeds); a failure prints the graph itself.
-    entropy = [draw(st.integers(0, 2**32 - 1)), *(int(1000 * v) % 2**32 for v in point.values())]
-    output = build(np.random.default_rng(entropy), depth)
-    return output, point, rows
+# ---------------------------------------------------------------- choices
 
 
-# ---------------------------------------------------------------- trees
+class _Hypothesis:
+    def __init__(self, draw):
+        self._draw = draw
 
-TREE_INFIX = {
-    "add": "+",
-    "sub": "-",
-    "mul": "*",
-    "div": "/",
-    "pow": "^",
-    "gt": ">",
-    "ge": ">=",
-    "lt": "<",
-    "le": "<=",
-    "eq": "==",
-    "ne": "!=",
-}
-# Orders (polygamma's n) are whole numbers written as numbers.
-_ORDERS = st.sampled_from([0.0, 1.0, 2.0]).map(lambda v: ("num", v))
-_TREE_FUNCTIONS = sorted(
-    n for n, s in ops.OPS.items() if s.callable and not s.reduction and s.arity != ops.VARIADIC
-)
+    def below(self, n: int) -> int:
+        return self._draw(st.integers(0, n - 1))
+
+    def fraction(self) -> float:
+        return self._draw(st.integers(0, 999)) / 1000  # shrinks to 0: to leaves
+
+    def pick(self, items):
+        return items[self.below(len(items))]
 
 
-def _with_orders(name, args, order):
-    return [order if i in ops.OPS[name].orders else arg for i, arg in enumerate(args)]
+class _Numpy:
+    def __init__(self, rng):
+        self._rng = rng
+
+    def below(self, n: int) -> int:
+        return int(self._rng.integers(n))
+
+    def fraction(self) -> float:
+        return float(self._rng.random())
+
+    def pick(self, items):
+        return items[self.below(len(items))]
 
 
-def expression_trees(
-    *, names=("a", "b", "x", "y"), comparisons: bool = True, reductions: bool = True, max_leaves=12
-):
-    """Tuples over ``names``, numbers, infix ops, functions, logsumexp, negation and (``reductions``) sum, mean.
+# ---------------------------------------------------------------- the generator
 
-    ("name", n) | ("num", v) | ("neg", t) | ("infix", op, t, t) | ("call", op, [t...]) | ("reduce", op, t)
-    """
-    infix = sorted(n for n in TREE_INFIX if comparisons or n not in COMPARISONS)
-    leaves = st.one_of(
-        st.sampled_from(list(names)).map(lambda n: ("name", n)),
-        st.sampled_from([0.5, 1.0, 2.0, 3.0, 0.25]).map(lambda v: ("num", v)),
+
+def generate(choose, made: Recipe) -> Drawn:
+    """One expression: its definitions, its result and its text, from ``choose``'s choices."""
+    definitions: list[tuple[str, Tree]] = []
+    for name in DEFINED[: choose.below(made.definitions + 1)]:
+        definitions.append((name, _tree(choose, made, made.depth, True, [n for n, _ in definitions])))
+    result = _tree(choose, made, made.depth, True, [n for n, _ in definitions])
+    writer = _Writer(choose, made.spelling)
+    statements = [f"{name}{writer.space()}={writer.space()}{writer.statement(t)}" for name, t in definitions]
+    statements.append(writer.statement(result))
+    return Drawn(tuple(definitions), result, writer.program(statements), made)
+
+
+def _tree(choose, made: Recipe, depth: int, top: bool, defined: list[str]) -> Tree:
+    if depth == 0 or (not top and choose.fraction() < made.leaf_chance):
+        return choose.pick(made.leaves + tuple(Ref(n) for n in defined))
+    kind = choose.fraction()
+    if kind < made.reduction_share and made.reductions:
+        return Op(choose.pick(made.reductions), (_tree(choose, made, depth - 1, False, defined),))
+    if kind < made.reduction_share + made.combining_share and made.combining:
+        name = choose.pick(made.combining)
+    else:
+        name = choose.pick(made.functions + made.free_calls)
+    spec = ops.OPS.get(name)
+    if spec is None:
+        count, orders = choose.below(4), ()
+    else:
+        count = 2 + choose.below(2) if spec.arity == ops.VARIADIC else spec.arity
+        orders = spec.orders
+    args = tuple(
+        ops.const(choose.pick(ORDERS)) if i in orders else _tree(choose, made, depth - 1, False, defined)
+        for i in range(count)
     )
+    return Op(name, args)
 
-    def extend(children):
-        branches = [
-            st.tuples(st.sampled_from(infix), children, children).map(lambda t: ("infix", *t)),
-            st.tuples(
-                st.sampled_from(_TREE_FUNCTIONS), st.lists(children, min_size=3, max_size=3), _ORDERS
-            ).map(lambda t: ("call", t[0], _with_orders(t[0], t[1][: ops.OPS[t[0]].arity], t[2]))),
-            st.lists(children, min_size=2, max_size=4).map(lambda t: ("call", "logsumexp", t)),
-            children.map(lambda c: ("neg", c)),
+
+def _graph(tree: Tree, defined: Mapping[str, Node], wrappers) -> Node:
+    if isinstance(tree, Node):
+        return tree
+    if isinstance(tree, Ref):
+        return defined[tree.name]
+    spec = ops.OPS[tree.name]
+    domain = (wrappers or {}).get(tree.name)
+    args = []
+    for i, arg in enumerate(tree.args):
+        node = _graph(arg, defined, wrappers)
+        if domain is not None and i not in spec.orders:
+            node = domain[min(i, len(domain) - 1)](node)
+        args.append(node)
+    return ops.call(tree.name, *args)
+
+
+# ---------------------------------------------------------------- text
+
+
+class _Writer:
+    """Surface text of a tree: plain (every operation in parentheses) or in any spelling."""
+
+    def __init__(self, choose, spelling: str):
+        self.choose = choose
+        self.any = spelling == "any"
+
+    def _one_of(self, plain: str, others: Sequence[str]) -> str:
+        return self.choose.pick([plain, *others]) if self.any else plain
+
+    def space(self) -> str:
+        return self._one_of(" ", ["", "  ", "\t"])
+
+    def gap(self) -> str:
+        """Inside brackets: a line break or a comment continues the statement."""
+        return self._one_of("", ["", "\n", " # note\n"])
+
+    def program(self, statements: list[str]) -> str:
+        if not self.any:
+            return "; ".join(statements)
+        separators = [
+            self.choose.pick([";", "\n", " # a comment\n", "; ", "\n\n", "\r\n", ";;"]) for _ in statements
         ]
-        if reductions:
-            branches.append(
-                st.tuples(st.sampled_from(["sum", "mean"]), children).map(lambda t: ("reduce", *t))
-            )
-        return st.one_of(*branches)
+        body = "".join(s + sep for s, sep in zip(statements[:-1], separators))
+        head = self.choose.pick(["", "\n", "# model\n"])
+        return head + body + statements[-1] + self.choose.pick(["", "\n", ";", " # end"])
 
-    return st.recursive(leaves, extend, max_leaves=max_leaves)
+    def statement(self, tree: Tree) -> str:
+        return self.write(tree, parent="statement")
+
+    def _parenthesized(self, text: str, needed: bool) -> str:
+        if self.any and not needed and self.choose.below(2):
+            return text
+        return f"({self.gap()}{text}{self.gap()})"
+
+    def _signed(self, text: str) -> str:
+        return self._one_of("", ["", "", "+"]) + text  # a unary plus vanishes
+
+    def write(self, tree: Tree, parent: str) -> str:
+        if isinstance(tree, Ref):
+            return tree.name
+        if isinstance(tree, Node):
+            return self._leaf(tree)
+        spec = ops.OPS.get(tree.name)
+        if spec is None or spec.notation == "call":
+            comma = self._one_of(", ", [",", ",\n"])
+            args = comma.join(self._signed(self.write(t, "call")) for t in tree.args)
+            return f"{tree.name}({self.gap()}{args})"
+        if spec.notation == "prefix":
+            text = self._one_of(spec.text, ["- "]) + self.write(tree.args[0], "operand")
+            return self._parenthesized(text, needed=False)
+        symbol = "**" if self.any and spec.text == "^" and self.choose.below(2) else spec.text
+        between = f"{self.space()}{symbol}{self.space()}"
+        text = between.join(self._signed(self.write(t, "operand")) for t in tree.args)
+        # a < b < c is an error: a comparison keeps its parentheses inside an operation.
+        return self._parenthesized(text, needed=spec.boolean and parent == "operand")
+
+    def _leaf(self, node: Node) -> str:
+        if node.is_var:
+            base, bracket, index = node.name.partition("[")
+            return f"{base}[{self.space()}{index[:-1]}{self.gap()}]" if bracket and self.any else node.name
+        if node.name:  # pi, e
+            return node.name
+        value = node.value
+        text = self._number(abs(value))
+        return self._parenthesized(f"-{text}", needed=False) if value < 0 else text
+
+    def _number(self, value: float) -> str:
+        spellings = [f"{value:e}", f"{value:E}"]  # 2.500000e+00, 1.000000E-01
+        if value.is_integer():
+            spellings += [str(int(value)), f"{int(value)}.", f"00{int(value)}"]
+        elif 0 < value < 1:
+            spellings.append(repr(value)[1:])  # .5
+        return self._one_of(repr(value), spellings)
 
 
-trees = expression_trees()
+# ---------------------------------------------------------------- parametrizations and points
 
-
-def tree_text(tree) -> str:
-    """The tree as surface text, every operation in its own parentheses."""
-    kind = tree[0]
-    if kind == "name":
-        return tree[1]
-    if kind == "num":
-        return repr(tree[1])
-    if kind == "neg":
-        return f"(-{tree_text(tree[1])})"
-    if kind == "infix":
-        return f"({tree_text(tree[2])} {TREE_INFIX[tree[1]]} {tree_text(tree[3])})"
-    if kind == "reduce":
-        return f"{tree[1]}({tree_text(tree[2])})"
-    return f"{tree[1]}({', '.join(tree_text(c) for c in tree[2])})"
-
-
-# ---------------------------------------------------------------- programs (text)
-
-_SPACE = st.sampled_from(["", " ", "  ", "\t"])
-_NAMES = st.sampled_from(["a", "x1", "θ", "_b", "Größe", "theta"])
-_NUMBERS = st.sampled_from(["2", "1.5", ".5", "5.", "1e3", "2.5E+4", "007", "0"])
-_INFIX = st.sampled_from(["+", "-", "*", "/", "^", "**"])
-_COMPARE = st.sampled_from(["<", "<=", ">", ">=", "==", "!="])
-_FUNCTIONS = st.sampled_from(["sin", "where", "atan2", "mean", "f"])
-_BREAK = st.sampled_from(["", "", "\n", " # note\n"])  # inside brackets: not a separator
-
-_text_leaves = st.one_of(
-    _NAMES,
-    _NUMBERS,
-    st.tuples(_NAMES, _SPACE, st.sampled_from(["0", "1", "12"]), _BREAK).map(
-        lambda t: f"{t[0]}[{t[1]}{t[2]}{t[3]}]"
-    ),
+expressions = random_expressions()
+# Surface text in every spelling the grammar allows, for the parser.
+programs = random_expressions(
+    output="text",
+    leaves=[graph.var(n) for n in ("a", "x1", "θ", "_b", "Größe", "theta", "theta[0]", "w[12]")] + CONSTANTS,
+    depth=3,
+    leaf_chance=0.4,
+    definitions=3,
+    free_calls=("f",),
+    spelling="any",
 )
-
-
-def _extend_text(children):
-    return st.one_of(
-        st.tuples(children, _SPACE, _INFIX, _SPACE, children).map("".join),
-        # Parenthesized: a < b < c is an error, found by the mutations below.
-        st.tuples(children, _SPACE, _COMPARE, _SPACE, children).map(lambda t: "(" + "".join(t) + ")"),
-        st.tuples(st.sampled_from(["-", "+", "- "]), children).map("".join),
-        st.tuples(_BREAK, children, _BREAK).map(lambda t: "(" + "".join(t) + ")"),
-        st.tuples(
-            _FUNCTIONS, _BREAK, st.lists(children, max_size=3), st.sampled_from([",", ", ", ",\n"])
-        ).map(lambda t: f"{t[0]}({t[1]}{t[3].join(t[2])})"),
-    )
-
-
-texts = st.recursive(_text_leaves, _extend_text, max_leaves=10)
-_statements = st.one_of(
-    texts,
-    st.tuples(texts, _SPACE, _COMPARE, _SPACE, texts).map("".join),
-    st.tuples(_NAMES, _SPACE, _SPACE, texts).map(lambda t: f"{t[0]}{t[1]}={t[2]}{t[3]}"),
-)
-_SEPARATORS = st.sampled_from([";", "\n", " # a comment\n", "; ", "\n\n", "\r\n", ";;"])
-programs = st.tuples(
-    st.sampled_from(["", "\n", "# model\n"]),
-    st.lists(st.tuples(_statements, _SEPARATORS).map("".join), max_size=3),
-    _statements,
-    st.sampled_from(["", "\n", ";", " # end"]),
-).map(lambda t: t[0] + "".join(t[1]) + t[2] + t[3])
 
 
 @st.composite
-def mutated_programs(draw):
-    """A generated program with one or two characters inserted, deleted or replaced."""
-    text = draw(programs)
+def mutated(draw, texts):
+    """Text drawn from ``texts`` with one or two characters inserted, deleted or replaced."""
+    text = draw(texts)
     for _ in range(draw(st.integers(1, 2))):
         at = draw(st.integers(0, len(text)))
         extra = draw(st.sampled_from(list("()[],;=+-*/^<>!.$²e0 \n")))
@@ -261,3 +401,30 @@ def mutated_programs(draw):
         else:
             text = text[:at] + extra + text[at + 1 :]
     return text
+
+
+def mutated_programs():
+    return mutated(programs)
+
+
+# Values away from subnormals, where x^2 keeps no precision and no formula is defined in practice.
+numbers = st.floats(-2.5, 2.5).map(lambda v: 0.0 if abs(v) < 1e-3 else v)
+# ((a, b, c), ten numbers: x is the first five rows, y the last five), as helpers.values_agree reads it.
+points = st.tuples(
+    st.lists(numbers, min_size=3, max_size=3),
+    st.lists(numbers, min_size=10, max_size=10),
+)
+
+
+@st.composite
+def seeded_cases(draw, build, depth=5, params="abc", columns="xz"):
+    """(output, params, columns): a graph from ``build(rng, depth)`` and a point to evaluate it at (3 rows)."""
+    value = st.floats(-1.5, 1.5, allow_nan=False).map(lambda v: round(v, 3))
+    point = {name: draw(value) for name in params}
+    rows = {name: np.array(draw(st.lists(value, min_size=3, max_size=3))) for name in columns}
+    # The graph is drawn from a seed mixed with the point: an even spread of
+    # sizes and nestings (hypothesis's own choices favour tiny graphs, and
+    # it repeats small seeds); a failure prints the graph itself.
+    entropy = [draw(st.integers(0, 2**32 - 1)), *(int(1000 * v) % 2**32 for v in point.values())]
+    output = build(np.random.default_rng(entropy), depth)
+    return output, point, rows
