@@ -21,6 +21,7 @@ STAGES = [
     "exprgrad.lalr",
     "exprgrad.parsing",
     "exprgrad.lower",
+    "exprgrad.selection",
     "exprgrad.passes",
     "exprgrad.backends",
     "exprgrad.drawing",
@@ -91,27 +92,176 @@ def test_nothing_outside_the_cli_imports_it():
         assert not any(stage(t) == STAGES.index("exprgrad.cli") for t in imported_modules(path)), path
 
 
-# A stage does one job: these modules are given what they need and must not compute it themselves.
-FORBIDDEN = {
-    # render draws the graphs and values it is given; exprgrad.drawing differentiates and evaluates.
-    "exprgrad.backends.render": ("exprgrad.passes.diff", "exprgrad.backends.evaluate"),
-}
+# A stage does one job: the reach-backs each module must not make, as data. A rule
+# applies to every module under ``where`` (but those under ``unless``); it names the
+# modules they must not import (``imports``: exprgrad's or any package, with their
+# submodules), the functions they must not call (``calls``: a plain name or the last
+# part of a dotted one: ``print``, ``to_text``, ``printing.to_text``), and for a
+# package they may use for a few things only, the only names of it they may use
+# (``only``). Each is checked over the module's AST: imports at the top or inside
+# functions, calls and attributes anywhere.
+REACH_BACKS = [
+    {
+        "where": "exprgrad.backends.render",
+        "why": "render draws the graphs and values it is given (exprgrad.drawing differentiates and evaluates)",
+        "imports": ("exprgrad.passes", "exprgrad.backends.evaluate", "exprgrad.check"),
+        "calls": ("diff", "hessian", "jacobian", "adjoints", "simplify", "evaluate", "compile_schedule"),
+    },
+    {
+        "where": "exprgrad.passes",
+        "why": "a pass is Graph -> Graph: it never prints, evaluates or renders",
+        "imports": ("exprgrad.backends", "exprgrad.check", "exprgrad.drawing", "graphviz", "click"),
+        "calls": (
+            "print",
+            "echo",
+            "to_text",
+            "to_latex",
+            "to_python",
+            "to_dot",
+            "render",
+            "evaluate",
+            "compile_schedule",
+        ),
+    },
+    {
+        "where": "exprgrad.lower",
+        "why": "lowering builds the graph; it never calls the printer or evaluates",
+        "imports": ("exprgrad.backends", "exprgrad.passes"),
+        "calls": ("print", "to_text", "to_latex", "to_python", "evaluate", "compile_schedule"),
+    },
+    {
+        "where": "exprgrad.cli",
+        "why": "a command parses options and calls the library; numbers only to test and format them",
+        "imports": ("scipy", "statistics", "fractions", "exprgrad.kernels"),
+        "only": {"numpy": ("all", "isfinite", "ndim", "full", "ndarray"), "math": ("isfinite",)},
+    },
+    {
+        "where": "exprgrad",
+        "unless": ("exprgrad.cli", "exprgrad.__main__"),
+        "why": "the library speaks Python: only exprgrad.cli uses click",
+        "imports": ("click",),
+    },
+]
 
 
-@pytest.mark.parametrize("module", sorted(FORBIDDEN))
-def test_a_stage_does_not_reach_back_for_work_it_is_given(module):
-    path = PACKAGE.parent / (module.replace(".", "/") + ".py")
-    package = module.rsplit(".", 1)[0]
-    names = []  # every module and module.name imported, so `from . import evaluate` counts too
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+def applies(rule, module: str) -> bool:
+    def under(prefix):
+        return module == prefix or module.startswith(prefix + ".")
+
+    return under(rule["where"]) and not any(under(p) for p in rule.get("unless", ()))
+
+
+def reach_backs(source: str, package: str, rule) -> list[str]:
+    """What a module's ``source`` (its package: ``package``) does that ``rule`` forbids, each as 'line N: what'."""
+    tree = ast.parse(source)
+    forbidden, only = rule.get("imports", ()), rule.get("only", {})
+    aliases = {}  # local name -> the package in ``only`` it stands for
+    found = []
+
+    def imported(target: str, lineno: int):
+        if any(target == f or target.startswith(f + ".") for f in forbidden):
+            found.append(f"line {lineno}: imports {target}")
+
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
+            for alias in node.names:
+                imported(alias.name, node.lineno)
+                if alias.name in only:
+                    aliases[alias.asname or alias.name] = alias.name
         elif isinstance(node, ast.ImportFrom):
             base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
             target = ".".join(base + ([node.module] if node.module else []))
-            names += [target] + [f"{target}.{alias.name}" for alias in node.names]
-    reached = [n for n in names if any(n == f or n.startswith(f + ".") for f in FORBIDDEN[module])]
-    assert not reached, f"{module} imports {reached[0]}"
+            for alias in node.names:  # `from . import evaluate` imports the module exprgrad.backends.evaluate
+                imported(f"{target}.{alias.name}", node.lineno)
+                if target in only and alias.name not in only[target]:
+                    found.append(f"line {node.lineno}: uses {target}.{alias.name}")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            called = ast.unparse(node.func)
+            if any(called == c or called.endswith("." + c) for c in rule.get("calls", ())):
+                found.append(f"line {node.lineno}: calls {called}")
+        elif (
+            isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+        ):
+            package_name = aliases[node.value.id]
+            if node.attr not in only[package_name]:
+                found.append(f"line {node.lineno}: uses {package_name}.{node.attr}")
+    return found
+
+
+CHECKED = [
+    (rule, path)
+    for rule in REACH_BACKS
+    for path in MODULES + [PACKAGE / "__init__.py"]
+    if applies(rule, module_name(path))
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "path"), CHECKED, ids=[f"{r['where']}:{module_name(p)}" for r, p in CHECKED]
+)
+def test_a_stage_does_not_reach_back_for_work_it_is_given(rule, path):
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = reach_backs(path.read_text(encoding="utf-8"), package, rule)
+    assert not found, f"{module_name(path)}: {rule['why']}; it " + "; ".join(found)
+
+
+def test_every_rule_applies_to_a_module():
+    for rule in REACH_BACKS:
+        assert any(applies(rule, module_name(p)) for p in MODULES), f"no module under {rule['where']}"
+
+
+def rule_for(where: str):
+    return next(rule for rule in REACH_BACKS if rule["where"] == where)
+
+
+@pytest.mark.parametrize(
+    ("where", "package", "source", "expected"),
+    [
+        (
+            "exprgrad.backends.render",
+            "exprgrad.backends",
+            "from ..passes.diff import diff\n",
+            "line 1: imports exprgrad.passes.diff.diff",
+        ),
+        (
+            "exprgrad.backends.render",
+            "exprgrad.backends",
+            "from .. import passes\n",
+            "line 1: imports exprgrad.passes",
+        ),
+        (
+            "exprgrad.backends.render",
+            "exprgrad.backends",
+            "from . import evaluate\n",
+            "line 1: imports exprgrad.backends.evaluate",
+        ),
+        (
+            "exprgrad.backends.render",
+            "exprgrad.backends",
+            "def f(g):\n    return drawing.diff(g)\n",
+            "line 2: calls drawing.diff",
+        ),
+        ("exprgrad.passes", "exprgrad.passes", "print(1)\n", "line 1: calls print"),
+        (
+            "exprgrad.lower",
+            "exprgrad",
+            "from .backends.printing import to_text\n",
+            "line 1: imports exprgrad.backends.printing.to_text",
+        ),
+        (
+            "exprgrad.cli",
+            "exprgrad.cli",
+            "import numpy as np\nnp.linalg.solve(m, v)\n",
+            "line 2: uses numpy.linalg",
+        ),
+        ("exprgrad.cli", "exprgrad.cli", "from numpy import sqrt\n", "line 1: uses numpy.sqrt"),
+        ("exprgrad", "exprgrad", "import click\n", "line 1: imports click"),
+    ],
+)
+def test_the_rules_see_each_kind_of_reach_back(where, package, source, expected):
+    assert expected in reach_backs(source, package, rule_for(where))
 
 
 def test_every_error_class_is_defined_in_errors():
