@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pytest
 
-from exprgrad import graph, ops
+from exprgrad import check, graph, ops
 from exprgrad.graph import Node
 from exprgrad.ops import OPS
 
@@ -68,13 +68,12 @@ def numeric_partial(node: Node, name: str, params, columns=None, step=None):
     matching what ``diff`` means for a column. Without ``step``, Ridders'
     extrapolation; with it, one central difference with that step.
     """
-    from exprgrad.check import numeric_partial as library_partial
 
     def run(p, c):
         return evaluate_one(node, p, c)
 
     params = {**params}
-    return library_partial(run, name, params, columns, step=step).value
+    return check.numeric_partial(run, name, params, columns, step=step).value
 
 
 def assert_close(actual, expected, rtol=1e-5, atol=1e-6, message=""):
