@@ -8,6 +8,10 @@ nothing here prints or exits.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
 # A caret display shows at most this many characters of the offending line.
 CARET_WINDOW = 80
 # Text from the user quoted in a message is cut to this many characters.
@@ -19,6 +23,44 @@ def quoted(text: str) -> str:
     if len(text) > QUOTE_LIMIT:
         text = text[: QUOTE_LIMIT - 1] + "…"
     return f"'{text}'"
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A Python argument that a message names inside its text, and how it is written there.
+
+    ``str()`` is the Python spelling: ``init=`` for the argument itself,
+    ``max_iter=100`` or ``allow_nan=True`` with a value (``repr`` of it),
+    or ``python`` when the library's word for it is not an argument
+    (``plot_fit``). The command line writes the same mention as its option
+    (``--init``, ``--max-iter 100``, ``--allow-nan``): see ``respelled``.
+    """
+
+    argument: str
+    value: object = None
+    python: str | None = None
+
+    def __str__(self) -> str:
+        if self.python is not None:
+            return self.python
+        return f"{self.argument}=" if self.value is None else f"{self.argument}={self.value!r}"
+
+
+def respelled(text: str, mentions: Iterable[Mention], spell: Callable[[Mention], str] | None) -> str:
+    """``text`` with each mention's Python spelling replaced by ``spell(mention)``.
+
+    Only whole spellings are replaced (not ``init=`` inside ``xinit=``); the
+    longest first, so ``max_iter=100`` is not read as ``max_iter=1``.
+    """
+    if spell is None:
+        return text
+    by_spelling = {str(mention): mention for mention in mentions}
+    for mention in sorted(by_spelling.values(), key=lambda m: -len(str(m))):
+        pattern = (
+            r"(?<![\w.])" + re.escape(str(mention)) + (r"(?![\w.])" if mention.value is not None else "")
+        )
+        text = re.sub(pattern, lambda _, m=mention: spell(m), text)
+    return text
 
 
 class ExprgradError(Exception):
@@ -35,6 +77,9 @@ class ExprgradError(Exception):
         argument: the Python argument the message is about (``tol``,
             ``max_nodes``); ``str()`` starts with it, and the CLI shows the
             command-line option instead (``shown_as``: ``--tol``).
+        mentions: the Python arguments named inside the message (``Mention``:
+            "try other init= values"); the CLI sets ``spell`` to write them as
+            its options ("try other --init values").
     """
 
     exit_code = 2
@@ -48,15 +93,27 @@ class ExprgradError(Exception):
         column: int | None = None,
         width: int = 1,
         argument: str | None = None,
+        mentions: Iterable[Mention] = (),
     ):
         super().__init__(message)
         self.message = message
         self.argument = argument
+        self.mentions = tuple(mentions)
         self.shown_as: str | None = None
+        self.spell: Callable[[Mention], str] | None = None
         self.source = source
         self.line = line
         self.column = column
         self.width = max(1, width)
+
+    def renamed(self, names: dict[str, str]) -> ExprgradError:
+        """This error, for a caller that calls the arguments it names otherwise
+        (``{"allow_nonfinite": "allow_nan"}``): its text and mentions use their names."""
+        new = {str(m): Mention(names.get(m.argument, m.argument), m.value, m.python) for m in self.mentions}
+        self.message = respelled(self.message, self.mentions, lambda m: str(new[str(m)]))
+        self.mentions = tuple(new.values())
+        self.args = (self.message,)
+        return self
 
     def caret_lines(self) -> list[str]:
         """The offending source line and a caret under the spot ([] without one)."""
@@ -87,7 +144,8 @@ class ExprgradError(Exception):
             where = f"line {self.line}, column {self.column}: "
         if self.argument is not None:
             where = f"{self.shown_as or self.argument}: " + where
-        return "\n".join([where + self.message, *self.caret_lines()])
+        message = respelled(self.message, self.mentions, self.spell)
+        return "\n".join([where + message, *self.caret_lines()])
 
 
 class ExprSyntaxError(ExprgradError):
@@ -143,7 +201,7 @@ class ArgumentError(ExprgradError, TypeError, ValueError):
 
 
 class OptionError(ExprgradError):
-    """A command-line option value is malformed (``--at a=``, an unknown format)."""
+    """An option's value is malformed or does not fit the others (``at={'a': ''}``, an unknown format)."""
 
 
 class DataError(ExprgradError):

@@ -235,7 +235,7 @@ def test_empty_cell(tmp_path):
 def test_nonfinite_cell_refused(tmp_path, cell, shown):
     path = write(tmp_path, f"x,y\n1,2\n3,4\n{cell},5\n")
     assert error_of(path) == (
-        f"{path}:4:1: '{shown}' in column 'x' is not a finite number (pass --allow-nan to keep it)"
+        f"{path}:4:1: '{shown}' in column 'x' is not a finite number (pass allow_nonfinite=True to keep it)"
     )
 
 
@@ -252,7 +252,7 @@ def test_line_numbers_after_blank_lines_for_ragged_row(tmp_path):
 def test_first_problem_is_reported(tmp_path):
     path = write(tmp_path, "x,y\n1,nan\n2,abc\n")
     assert error_of(path) == (
-        f"{path}:2:2: 'nan' in column 'y' is not a finite number (pass --allow-nan to keep it)"
+        f"{path}:2:2: 'nan' in column 'y' is not a finite number (pass allow_nonfinite=True to keep it)"
     )
     assert error_of(path, allow_nonfinite=True) == f"{path}:3:2: cannot read 'abc' as a number in column 'y'"
 
@@ -283,8 +283,8 @@ def test_require_columns_missing_several(tmp_path):
     path = write(tmp_path, "x,y\n1,2\n")
     data = load_csv(path)
     with pytest.raises(DataError) as info:
-        require_columns(data, iter(["w", "x", "v", "w"]), what="--target")
-    assert str(info.value) == f"--target needs columns 'w', 'v', which {path} lacks (it has: x, y)"
+        require_columns(data, iter(["w", "x", "v", "w"]), what="the target")
+    assert str(info.value) == f"the target needs columns 'w', 'v', which {path} lacks (it has: x, y)"
 
 
 def test_quoted_header_names_lose_their_quotes(tmp_path):
@@ -474,7 +474,7 @@ def test_decimal_commas_are_recognised_and_read(tmp_path):
     with pytest.raises(DataError) as info:
         require_columns(load_csv(path), ["x"])
     assert str(info.value) == (
-        f"{path}:2:1: cannot read '1,5' as a number in column 'x' (it looks like a decimal comma: pass --decimal ,)"
+        f"{path}:2:1: cannot read '1,5' as a number in column 'x' (it looks like a decimal comma: pass decimal=',')"
     )
     data = load_csv(path, decimal=",")
     np.testing.assert_array_equal(data.columns["x"], [1.5, -3.0])
@@ -483,7 +483,7 @@ def test_decimal_commas_are_recognised_and_read(tmp_path):
 
 def test_decimal_comma_single_column(tmp_path):
     path = write(tmp_path, "x\n1,5\n2,25\n")
-    assert "pass --decimal ," in error_of(path)
+    assert "pass decimal=','" in error_of(path)
     np.testing.assert_array_equal(load_csv(path, decimal=",").columns["x"], [1.5, 2.25])
 
 
@@ -492,7 +492,7 @@ def test_decimal_point_refused_where_commas_were_promised(tmp_path):
     data = load_csv(path, decimal=",")
     np.testing.assert_array_equal(data.columns["y"], [2.0, 3.0])
     assert error_of(path, decimal=",") == (
-        f"{path}:3:1: cannot read '1.234' as a number in column 'x' (with --decimal , a number is written 1,5)"
+        f"{path}:3:1: cannot read '1.234' as a number in column 'x' (with decimal=',' a number is written 1,5)"
     )
 
 

@@ -20,6 +20,7 @@ from .check_cmd import check_command
 from .diff_cmd import diff_command
 from .eval_cmd import eval_command
 from .fit_cmd import fit_command
+from .flags import name_options
 from .output import reason, warn
 from .render_cmd import render_command
 from .streams import guard_stdout, show_message, show_unencodable, silence_stdout
@@ -71,16 +72,6 @@ def _warning_printer(previous):
     return show
 
 
-def _name_option(exc: ExprgradError, command) -> None:
-    """Say the option (--max-nodes) where the library's error names its Python argument (max_nodes)."""
-    if exc.argument is None or command is None:
-        return
-    for param in command.params:
-        if isinstance(param, click.Option) and param.name == exc.argument:
-            exc.shown_as = max(param.opts, key=len)
-            return
-
-
 class Group(click.Group):
     """The command table as a group that turns every expected failure into one
     `error:` line and an exit code."""
@@ -105,7 +96,7 @@ class Group(click.Group):
             try:
                 return super().invoke(ctx)
             except ExprgradError as exc:
-                _name_option(exc, self.get_command(ctx, ctx.invoked_subcommand or ""))
+                name_options(exc, self.get_command(ctx, ctx.invoked_subcommand or ""))
                 raise
 
     def main(self, args=None, prog_name=None, **extra):

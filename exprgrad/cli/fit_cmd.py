@@ -25,6 +25,7 @@ from ..errors import FitError, OptionError
 from ..fitting import plan, prepare, solve
 from ..fitting.catalog import CHOICES, METHODS, FitOptions, learning_rate_methods
 from ..fitting.plot import plot_fit, require_matplotlib
+from .flags import as_options
 from .inputs import data_options, load_data, parse_bindings, read_expr
 from .output import check_output_folder, json_text, warn, write_atomically
 
@@ -156,7 +157,7 @@ def fit_command(
     plan(problem, options)  # option mistakes before any note
     if not quiet:
         for message in problem.warnings:
-            warn(message)
+            warn(as_options(message, problem.mentions))
         if problem.defaulted:
             names = ", ".join(problem.defaulted)
             click.echo(
@@ -171,18 +172,19 @@ def fit_command(
     finally:
         if progress is not None:
             progress.clear()
-    document = json.dumps(result.to_dict(), indent=2, ensure_ascii=False)
-    click.echo(json_text(result.to_dict(), indent=2) if fmt == "json" else result.summary())
+    shown = {**result.to_dict(), "message": as_options(result.message, result.mentions)}
+    document = json.dumps(shown, indent=2, ensure_ascii=False)
+    click.echo(json_text(shown, indent=2) if fmt == "json" else as_options(result.summary(), result.mentions))
     if output:
         write_atomically(output, document + "\n")
     if plot_format is not None:
         write_atomically(plot, plot_fit(result, problem, plot_format))
     if result.diverged:
         if not result.history:
-            raise FitError(f"the fit could not start: {result.message}")
-        raise FitError(f"the fit {_diverged_words(result.message)}")
+            raise FitError(f"the fit could not start: {result.message}", mentions=result.mentions)
+        raise FitError(f"the fit {_diverged_words(result.message)}", mentions=result.mentions)
     if not result.converged and not quiet:
-        warn(f"the fit did not converge: {result.message}")
+        warn(f"the fit did not converge: {as_options(result.message, result.mentions)}")
 
 
 def _diverged_words(message: str) -> str:

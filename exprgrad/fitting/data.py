@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from exprgrad.errors import DataError, OptionError
+from exprgrad.errors import DataError, Mention, OptionError
 from exprgrad.fitting.reading import label_of, read_bytes, shown
 
 __all__ = ["MAX_CSV_BYTES", "SEPARATORS", "Dataset", "load_csv", "require_columns"]
@@ -60,6 +60,9 @@ _SHOWN_NAME_CHARS = 80
 _SHOWN_NAMES = 20
 # Data lines the separator sniffer looks at after the header.
 _SNIFF_LINES = 20
+# The arguments the messages about cells name, as hints: a cell problem's DataError carries them.
+DECIMAL_COMMA, ALLOW_NONFINITE = Mention("decimal", ","), Mention("allow_nonfinite", True)
+HINTS = (DECIMAL_COMMA, ALLOW_NONFINITE)
 _DECIMAL_COMMA = re.compile(r"\s*[+-]?\d*,\d+(?:[eE][+-]?\d+)?\s*")
 
 
@@ -77,7 +80,7 @@ class _Columns(dict):
 
     def __missing__(self, name):
         if name in self.problems:
-            raise DataError(self.problems[name])
+            raise DataError(self.problems[name], mentions=HINTS)
         raise KeyError(name)
 
 
@@ -205,13 +208,16 @@ def load_csv(
     return Dataset(path=label, columns=columns, problems=problems, header=tuple(names))
 
 
-def require_columns(dataset: Dataset, names: Iterable[str], *, what: str = "the expression") -> None:
+def require_columns(
+    dataset: Dataset, names: Iterable[str], *, what: str | Mention = "the expression"
+) -> None:
     """Check that the dataset has every column in ``names``, as numbers.
 
     Args:
         dataset: the loaded data.
         names: the column names that are needed.
-        what: who needs them, for the message ("the expression", "--target").
+        what: who needs them, for the message ("the expression", or the
+            argument: ``Mention("target")``, carried by the error).
 
     Raises:
         DataError: naming every missing column, in the order asked for, and
@@ -230,11 +236,12 @@ def require_columns(dataset: Dataset, names: Iterable[str], *, what: str = "the 
         noun = "column" if len(missing) == 1 else "columns"
         raise DataError(
             f"{what} needs {noun} {quoted}, which {shown(dataset.path)} lacks "
-            f"(it has: {_names(dataset.names)}){_separator_hint(dataset)}"
+            f"(it has: {_names(dataset.names)}){_separator_hint(dataset)}",
+            mentions=(what,) if isinstance(what, Mention) else (),
         )
     for name in wanted:
         if name in dataset.problems:
-            raise DataError(dataset.problems[name])
+            raise DataError(dataset.problems[name], mentions=HINTS)
 
 
 def _name(name: str) -> str:
@@ -373,7 +380,8 @@ def _scan(label, header_line, text, names, sep, decimal, allow_nonfinite):
             blank.add(k)
         elif lines[k].count(sep) != width - 1:
             raise DataError(
-                _width_problem(label, header_line + 1 + k, lines[k].split(sep), names, sep, decimal)
+                _width_problem(label, header_line + 1 + k, lines[k].split(sep), names, sep, decimal),
+                mentions=HINTS,
             )
     kept = [k for k in range(len(lines)) if k not in blank]
     numbers = [header_line + 1 + k for k in kept]
@@ -438,7 +446,9 @@ def _width_problem(label, line, cells, names, sep, decimal) -> str:
         and len(cells) == 2 * len(names)
         and all(c.strip().isdigit() for c in cells)
     ):
-        message += " (if the numbers have decimal commas, separate the cells with ';' and pass --decimal ,)"
+        message += (
+            f" (if the numbers have decimal commas, separate the cells with ';' and pass {DECIMAL_COMMA})"
+        )
     return message
 
 
@@ -478,11 +488,13 @@ def _cell_problem(label, numbers, column, column_name, cells, decimal, allow_non
         if value is None:
             message = f"{where}: cannot read '{cell}' as a number in column '{name}'"
             if decimal == "." and _DECIMAL_COMMA.fullmatch(text):
-                message += " (it looks like a decimal comma: pass --decimal ,)"
+                message += f" (it looks like a decimal comma: pass {DECIMAL_COMMA})"
             elif decimal == "," and "." in text:
-                message += " (with --decimal , a number is written 1,5)"
+                message += f" (with {DECIMAL_COMMA} a number is written 1,5)"
             return message
-        return f"{where}: '{cell}' in column '{name}' is not a finite number (pass --allow-nan to keep it)"
+        return (
+            f"{where}: '{cell}' in column '{name}' is not a finite number (pass {ALLOW_NONFINITE} to keep it)"
+        )
     return f"{shown(label)}: column '{_name(column_name)}' is not a column of numbers"  # pragma: no cover
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import Mention
+
 EPS = np.finfo(float).eps
 # Past this condition number a result loses more than half its digits: say so.
 ILL_CONDITIONED = 1e8
@@ -85,7 +87,7 @@ def conditioning(matrix: np.ndarray, names: list[str], what: str = "the Jacobian
     if rank < p or top == 0.0:
         dead = [names[j] for j in range(p) if not np.any(matrix[:, j])]
         which = (
-            f" (changing {', '.join(dead)} does not change the fit here: try other --init values)"
+            f" (changing {', '.join(dead)} does not change the fit here: try other {Mention('init')} values)"
             if dead
             else " (some parameters act as combinations of others)"
         )

@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from ..errors import Mention
 from .linear import column_norms, gauss_newton_step, solve_direct
 from .objective import sum_of_squares
 from .optimality import falls_without_bound
@@ -276,7 +277,7 @@ def _lbfgs_reason(result) -> str:
     if result.status == 1:
         if "EVALUATIONS" in message:
             return "stopped at the limit of cost evaluations before converging"
-        return "stopped at the iteration limit (--max-iter) before converging"
+        return f"stopped at the iteration limit ({Mention('max_iter')}) before converging"
     if "ROUNDING" in message or "LNSRCH" in message or "LINE SEARCH" in message or "ABNORMAL" in message:
         return "the line search found no lower cost along the search direction"
     if "CALLBACK" in message:
@@ -286,7 +287,7 @@ def _lbfgs_reason(result) -> str:
 
 def _lm_reason(status: int, max_iter: int) -> str:
     return {
-        0: f"stopped after --max-iter {max_iter} evaluations before converging",
+        0: f"stopped after {Mention('max_iter', max_iter)} evaluations before converging",
         1: "gradient below the tolerance",
         2: "relative reduction of the residual sum of squares below the tolerance",
         3: "relative change of the parameters below the tolerance",
@@ -317,7 +318,7 @@ def _finish(objective, x0, x, cost, iterations, converged, reason, history) -> O
         float(cost_last),
         int(iterations),
         False,
-        f"diverged: {what}; try other --init values",
+        f"diverged: {what}; try other {Mention('init')} values",
         diverged=True,
         history=list(history),
     )

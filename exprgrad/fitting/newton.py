@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 
+from ..errors import Mention
 from .optimality import scaled_gradient
 from .optimizers import RUNAWAY, Outcome, bad_start
 
@@ -57,7 +58,7 @@ def _run(objective, x, max_iter, tol, progress) -> Outcome:
     damping, growth = 0.0, 2.0
     rejected = 0
     reason, converged, iteration = (
-        f"stopped after --max-iter {max_iter} iterations before converging",
+        f"stopped after {Mention('max_iter', max_iter)} iterations before converging",
         False,
         0,
     )

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import Mention
 from .linear import column_norms, gauss_newton_step
 
 if TYPE_CHECKING:  # optimizers may import this module: no cycle at run time
@@ -216,7 +217,7 @@ def verify(
         if saddle is not None:
             reason = (
                 f"stopped ({outcome.reason}) at a saddle point, not a minimum: the cost decreases "
-                f"as {_moving(names, saddle[0])} (try other --init values)"
+                f"as {_moving(names, saddle[0])} (try other {Mention('init')} values)"
             )
             escapes = [x + step for step in saddle]
             return Verdict(replace(outcome, cost=cost, converged=False, reason=reason), escapes=escapes)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import Mention
 from .linesearch import MAX_HALVINGS, NOISE, Evaluate, Point, backtrack, first_step
 from .optimality import falls_without_bound, scaled_gradient
 
@@ -232,7 +233,7 @@ def descend(objective, x0: np.ndarray, optimizer, max_iter: int, tol: float, pro
         if np.array_equal(trial.x, point.x):
             reason = f"the steps no longer change the parameters (scaled gradient {measure:.2g})"
             if optimizer.fixed:
-                reason += "; the --lr may be too small"
+                reason += f"; the {Mention('lr')} may be too small"
             return _stopped(best, point, iteration - 1, history, reason, converged=False)
         what = watch(trial)
         if trial.finite or what is None:
@@ -251,7 +252,7 @@ def descend(objective, x0: np.ndarray, optimizer, max_iter: int, tol: float, pro
         best.cost,
         max_iter,
         False,
-        f"stopped after --max-iter {max_iter} iterations before converging (scaled gradient {measure:.2g})",
+        f"stopped after {Mention('max_iter', max_iter)} iterations before converging (scaled gradient {measure:.2g})",
         history=history,
     )
 
@@ -308,7 +309,7 @@ def bad_start(x0: np.ndarray, cost: float, grad=None, names=None, hessian=None) 
         cost,
         0,
         False,
-        f"{what}; choose other --init values",
+        f"{what}; choose other {Mention('init')} values",
         diverged=True,
         history=[],
     )
@@ -371,7 +372,8 @@ def _stopped(best: Point, point: Point, iterations: int, history, reason: str, c
 
 
 def _diverged(best: Point, iterations: int, history, what: str, fixed: bool) -> Outcome:
-    advice = "try a smaller --lr or other --init values" if fixed else "try other --init values"
+    init = f"other {Mention('init')} values"
+    advice = f"try a smaller {Mention('lr')} or {init}" if fixed else f"try {init}"
     if "lower bound" in what or "decrease without bound" in what:
         advice = "the cost has no minimum; the values shown are the best point seen"
     return Outcome(

@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import ToolMissingError
+from ..errors import Mention, ToolMissingError
 
 FORMATS = ("svg", "png")
 INSTALL = "pip install '.[plot]' (from the exprgrad checkout)"
@@ -32,7 +32,10 @@ MAX_POINTS = 50_000
 def require_matplotlib() -> None:
     """Raise ToolMissingError (exit 1) naming the install command when matplotlib is missing."""
     if importlib.util.find_spec("matplotlib") is None:
-        raise ToolMissingError(f"--plot needs matplotlib, which is not installed: {INSTALL}")
+        plot = Mention("plot", python="plot_fit")
+        raise ToolMissingError(
+            f"{plot} needs matplotlib, which is not installed: {INSTALL}", mentions=(plot,)
+        )
 
 
 def plot_fit(result, problem, fmt: str) -> bytes:

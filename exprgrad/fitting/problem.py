@@ -21,12 +21,14 @@ import numpy as np
 
 from .. import graph, ops
 from ..backends.evaluate import compile_schedule
-from ..errors import ArgumentError, DataError, OptionError
+from ..errors import ArgumentError, DataError, Mention, OptionError
 from ..function import Function, parse
 from ..graph import Node
 from ..lower import presumed_column
 from .data import Dataset, load_csv, require_columns
 from .objective import Objective
+
+COST, MODEL, TARGET, INIT = Mention("cost"), Mention("model"), Mention("target"), Mention("init")
 
 
 @dataclass
@@ -37,8 +39,9 @@ class FitProblem:
     params: parameter names, natural order. x0: their starting values.
     defaulted: parameters without a starting value (they start at 0).
     residual: the per-row residual when the cost is a sum of squares, else None.
-    model, target: the --model graph and target column (None for --cost).
-    warnings: things the caller may want to show (unknown --init names).
+    model, target: the model graph and target column (None for a cost).
+    warnings: things the caller may want to show (unknown init= names);
+    mentions: the Python arguments they name (``init=``, ``model=``).
     """
 
     objective: Objective
@@ -50,13 +53,14 @@ class FitProblem:
     target: str | None = None
     dataset: Dataset | None = None
     warnings: list[str] = field(default_factory=list)
+    mentions: tuple[Mention, ...] = ()
 
     @property
     def rows(self) -> int:
         return self.objective.rows
 
     def predictors(self) -> list[str]:
-        """The data columns the model reads (empty for a --cost fit)."""
+        """The data columns the model reads (empty for a fit of a cost)."""
         if self.model is None:
             return []
         return [v.name for v in graph.variables([self.model]) if v.per_row]
@@ -115,23 +119,34 @@ def prepare(
 
     Raises:
         OptionError: both or neither of cost and model, a target without a
-            model, a per-row cost, no parameters, an --init name that is a
+            model, a per-row cost, no parameters, an init name that is a
             column, a model or a sum/mean without data.
         DataError: the data cannot be read, the target or a column the
             expression reads is not in it, a target expression that is not
             finite in some row (unless allow_nan) or reads a parameter.
         ExprSyntaxError, NameResolutionError, ArityError: the expression is wrong.
     """
+    try:
+        return _prepare(data, cost, model, target, init, allow_nan)
+    except DataError as exc:  # the CSV reader's allow_nonfinite is this function's allow_nan
+        raise exc.renamed({"allow_nonfinite": "allow_nan"}) from None
+
+
+def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
     dataset = NO_DATA if data is None else load_data(data, allow_nan)
     if (cost is None) == (model is None):
         raise OptionError(
-            "give either a cost to minimize (--cost) or a model and a target column (--model, --target)"
+            f"give either a cost to minimize ({COST}) or a model and a target column ({MODEL}, {TARGET})",
+            mentions=(COST, MODEL, TARGET),
         )
     if model is not None and not target:
-        raise OptionError("--model needs --target: the column the model should reproduce")
+        raise OptionError(
+            f"{MODEL} needs {TARGET}: the column the model should reproduce", mentions=(MODEL, TARGET)
+        )
     if model is not None and data is None:
         raise OptionError(
-            "--model needs data: give the CSV file (DATA.csv) whose --target the model should reproduce"
+            f"{MODEL} needs data: give the CSV file (DATA.csv) whose {TARGET} the model should reproduce",
+            mentions=(MODEL, TARGET),
         )
     if cost is not None and target:
         raise OptionError("goes with a model; a cost names its columns itself", argument="target")
@@ -142,7 +157,7 @@ def prepare(
         model_node = _lower(model, names)
         residual = ops.sub(model_node, graph.var(target, per_row=True))
         cost_node = ops.call("sum", ops.pow_(residual, ops.const(2)))
-        what = "--model"
+        what = MODEL
     else:
         model_node = None
         cost_node = _lower(cost, names)
@@ -155,7 +170,7 @@ def prepare(
         if data is None:
             _refuse_reductions(cost_node)
         residual = _squared_residual(cost_node)
-        what = "--cost"
+        what = COST
     require_columns(dataset, [v.name for v in graph.variables([cost_node]) if v.per_row], what=what)
     init = _start_values(init)
     dataset, dropped = _finite_rows(dataset, [v.name for v in graph.variables([cost_node]) if v.per_row])
@@ -164,9 +179,10 @@ def prepare(
     if not params:
         raise OptionError(
             f"{what} has no parameters to fit: "
-            + (f"every name in it is a data column ({', '.join(names)})" if names else "it names nothing")
+            + (f"every name in it is a data column ({', '.join(names)})" if names else "it names nothing"),
+            mentions=(what,),
         )
-    warnings = [f"--init gives '{n}', which {what} does not use; ignored" for n in init if n not in params]
+    warnings = [f"{INIT} gives '{n}', which {what} does not use; ignored" for n in init if n not in params]
     if dropped:
         used = ", ".join(v.name for v in graph.variables([cost_node]) if v.per_row)
         warnings.append(
@@ -176,11 +192,14 @@ def prepare(
     defaulted = [p for p in params if p not in init]
     x0 = np.array([float(init.get(p, 0.0)) for p in params])
     objective = Objective(cost_node, params, dataset.columns, dataset.rows, residual)
-    return FitProblem(objective, params, x0, defaulted, residual, model_node, target, dataset, warnings)
+    mentions = (INIT, what) if warnings else ()
+    return FitProblem(
+        objective, params, x0, defaulted, residual, model_node, target, dataset, warnings, mentions
+    )
 
 
 def _target_column(dataset: Dataset, target, allow_nan: bool) -> tuple[Dataset, str]:
-    """The dataset with the --target's values as a column, and that column's name.
+    """The dataset with the target's values as a column, and that column's name.
 
     A plain column name is that column. Any other text is an expression of the
     columns (log(y), y/n), evaluated once: it becomes a column named by its text.
@@ -192,12 +211,12 @@ def _target_column(dataset: Dataset, target, allow_nan: bool) -> tuple[Dataset, 
         )
     text = target.strip()
     if text in dataset.names:
-        require_columns(dataset, [text], what="--target")
+        require_columns(dataset, [text], what=TARGET)
         return dataset, text
 
     node = parse(text, columns=dataset.names).output
     if node.is_var and not node.per_row:
-        require_columns(dataset, [text], what="--target")  # a plain name the file lacks
+        require_columns(dataset, [text], what=TARGET)  # a plain name the file lacks
     free = [v.name for v in graph.variables([node]) if not v.per_row]
     if free:
         quoted = ", ".join(f"'{n}'" for n in free)
@@ -207,7 +226,7 @@ def _target_column(dataset: Dataset, target, allow_nan: bool) -> tuple[Dataset, 
             "parameters go in the model",
             argument="target",
         )
-    require_columns(dataset, [v.name for v in graph.variables([node])], what=f"--target {text}")
+    require_columns(dataset, [v.name for v in graph.variables([node])], what=Mention("target", text))
 
     with np.errstate(all="ignore"):
         value = compile_schedule([node]).run({}, dict(dataset.columns) or None)[0]
@@ -218,10 +237,12 @@ def _target_column(dataset: Dataset, target, allow_nan: bool) -> tuple[Dataset, 
         cells = ", ".join(
             f"{v.name} = {dataset.columns[v.name][row]:g}" for v in graph.variables([node]) if v.per_row
         )
+        named, allow = Mention("target", text), Mention("allow_nan", True)
         raise DataError(
-            f"--target {text} is {values[row]:g} in {bad.size} of {dataset.rows} rows "
+            f"{named} is {values[row]:g} in {bad.size} of {dataset.rows} rows "
             f"(first: data row {row + 1}{', where ' + cells if cells else ''}); "
-            "pass --allow-nan to leave those rows out"
+            f"pass {allow} to leave those rows out",
+            mentions=(named, allow),
         )
     columns = {**dataset.columns, text: values}
     return Dataset(path=dataset.path, columns=columns, header=(*dataset.names, text)), text
@@ -260,7 +281,7 @@ def _refuse_reductions(cost: Node) -> None:
     for node in graph.toposort([cost]):
         if node.op in ops.OPS and ops.OPS[node.op].reduction:
             raise OptionError(
-                f"uses {node.op}(...), which runs over data rows, but there is no data file: "
+                f"uses {node.op.name}(...), which runs over data rows, but there is no data file: "
                 "give one (DATA.csv), or write the cost without sum and mean",
                 argument="cost",
             )
@@ -313,7 +334,7 @@ def _squared_residual(cost: Node) -> Node | None:
     return None
 
 
-def _check_names(params: list[str], init: Mapping[str, float], dataset: Dataset, what: str) -> None:
+def _check_names(params: list[str], init: Mapping[str, float], dataset: Dataset, what: Mention) -> None:
 
     for name in init:
         if name in dataset.columns:
@@ -325,8 +346,10 @@ def _check_names(params: list[str], init: Mapping[str, float], dataset: Dataset,
     lacking = [p for p in params if presumed_column(p) and p not in init]
     if lacking:
         quoted = ", ".join(f"'{n}'" for n in lacking)
+        start = Mention("init", {n: 0 for n in lacking})
         raise DataError(
             f"{what} reads {quoted}, which {dataset.path} lacks as a column (it has: {', '.join(dataset.names)}); "
             f"if {'it is a parameter' if len(lacking) == 1 else 'they are parameters'}, give a start with "
-            f"--init {','.join(f'{n}=0' for n in lacking)}"
+            f"{start}",
+            mentions=(what, start),
         )

@@ -12,7 +12,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..errors import Mention
 from .catalog import METHODS
+
+# What the summary names when a fit has no standard errors.
+NLL = Mention("nll", True)
 
 
 @dataclass
@@ -38,6 +42,9 @@ class FitResult:
         defaulted: parameters that started at 0 for want of a start value.
         condition: condition number of the scaled Jacobian (or Hessian).
         stderr_kind: "least squares", "hessian" or None.
+        mentions: the Python arguments that ``message`` and ``summary()``
+            name ("stopped after max_iter=100 iterations", "needs nll=True"),
+            for a caller that writes them its own way (the command line: --max-iter 100).
     """
 
     params: dict[str, float]
@@ -56,6 +63,7 @@ class FitResult:
     defaulted: list[str] = field(default_factory=list)
     condition: float | None = None
     stderr_kind: str | None = None
+    mentions: tuple[Mention, ...] = ()
 
     def to_dict(self) -> dict:
         """The JSON shape of the command line: contract keys first, then extras."""
@@ -91,7 +99,7 @@ class FitResult:
         width = max([len("parameter"), *map(len, self.params)])
         values = {name: _text(v) for name, v in self.params.items()}
         value_width = max([len("value"), *map(len, values.values())])
-        header = "std. error" if self.stderr_kind else "std. error (needs --nll or least squares)"
+        header = "std. error" if self.stderr_kind else f"std. error (needs {NLL} or least squares)"
         lines += ["", f"{'parameter':<{width}}  {'value':<{value_width}}  {header}"]
         for name, text in values.items():
             error = self.stderr.get(name)

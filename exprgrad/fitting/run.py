@@ -25,12 +25,12 @@ import numpy as np
 
 from .. import ops
 from ..backends.evaluate import exact_sum
-from ..errors import ArgumentError, DataError, OptionError
+from ..errors import ArgumentError, DataError, Mention, OptionError
 from .catalog import AUTO, CHOICES, DEFAULT_OPTIONS, METHODS, FitOptions, learning_rate_methods
 from .linear import hessian_stderr, least_squares_stderr
 from .optimality import verify
 from .problem import FitProblem, load_data, prepare
-from .result import FitResult
+from .result import NLL, FitResult
 
 __all__ = ["METHODS", "FitOptions", "FitProblem", "fit", "load_data", "plan", "prepare", "solve"]
 
@@ -123,6 +123,9 @@ def solve(
     params = dict(zip(problem.params, map(float, outcome.x)))
     cost = outcome.cost  # evaluated at params: the cost as written (mean, /2 ...), not only the RSS
     message = "; ".join([outcome.reason, *[n for n in notes if n]])
+    stderr_kind = "hessian" if nll else "least squares" if problem.residual is not None else None
+    named = [Mention("max_iter", limit), Mention("max_iter"), Mention("init"), Mention("lr")]
+    mentions = [m for m in named if str(m) in message] + ([] if stderr_kind else [NLL])
     return FitResult(
         params=params,
         stderr=stderr,
@@ -139,7 +142,8 @@ def solve(
         diverged=outcome.diverged,
         defaulted=list(problem.defaulted),
         condition=condition,
-        stderr_kind="hessian" if nll else "least squares" if problem.residual is not None else None,
+        stderr_kind=stderr_kind,
+        mentions=tuple(mentions),
     )
 
 
