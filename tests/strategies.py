@@ -17,9 +17,9 @@ with or without definitions (``t1 = ...; θ2 = ...; result``), and gives
 
 Its choices come from hypothesis, or from a numpy generator (``seeded_graphs``:
 graphs from a seed, an even spread of sizes and nestings, also usable outside
-hypothesis). The module-level strategies (``expressions``, ``programs``) are
-parametrizations of it; ``points`` and ``numbers`` draw where to evaluate,
-``mutated`` breaks drawn text.
+hypothesis). The module-level strategies (``expressions``, ``programs``,
+``family_programs``) are parametrizations of it; ``points`` and ``numbers``
+draw where to evaluate, ``mutated`` breaks drawn text.
 
 Must not: import a test module, or build expressions with exprgrad's own
 parser or printer (what they build is what those are checked against).
@@ -47,6 +47,12 @@ COMPARISONS = frozenset(name for name, spec in ops.OPS.items() if spec.boolean)
 ORDERS = (0.0, 1.0, 2.0)
 # Names of definitions, in order: the first definition is t1, the second θ2, ...
 DEFINED = ("t1", "θ2", "_h3")
+# With index families (text only): indices, members and families defined by index,
+# among them 'in' and 'sum', which are names (the grammar has no keywords).
+INDICES = ("j", "k", "i2", "ñ", "in")
+MEMBERS = tuple(graph.var(n) for n in ("w[j]", "W[k,j]", "θ[0]", "in[012]", "sum[j,3]", "w[007]", "x[in]"))
+DEFINED_FAMILIES = ("h[k]", "θ2", "g[j,in]")
+INDEXED_REDUCTIONS = ("sum", "mean", "logsumexp")
 
 # ---------------------------------------------------------------- the tree
 
@@ -82,6 +88,7 @@ class Recipe:
     definitions: int
     free_calls: tuple[str, ...]
     spelling: str
+    families: bool
 
     @property
     def combining(self) -> tuple[str, ...]:
@@ -119,6 +126,7 @@ def recipe(
     definitions: int = 0,
     free_calls: Sequence[str] = (),
     spelling: str = "plain",
+    families: bool = False,
 ) -> Recipe:
     """A ``Recipe``; ``random_expressions`` documents the arguments."""
     names = sorted(ops.OPS) if allowed_ops is None else list(allowed_ops)
@@ -145,6 +153,7 @@ def recipe(
         definitions=definitions,
         free_calls=tuple(free_calls),
         spelling=spelling,
+        families=families,
     )
 
 
@@ -169,12 +178,15 @@ def random_expressions(*, output: str = "graph", **options) -> st.SearchStrategy
         free_calls: names outside the registry, called with 0 to 3 arguments
             (text only: the parser does not know arities).
         spelling: "plain" or "any" (see the module docstring).
+        families: index families too (text only): declarations (k in 1:16),
+            members (w[j], W[k,j]) among the leaves, reductions over indices
+            (sum[j](e)) among the reductions, definitions by index (h[k] = e).
     """
     made = recipe(**options)
     if output not in ("graph", "text", "drawn"):
         raise ValueError(f"output: 'graph', 'text' or 'drawn', not {output!r}")
-    if output == "graph" and made.free_calls:
-        raise ValueError("free calls have no graph")
+    if output == "graph" and (made.free_calls or made.families):
+        raise ValueError("free calls and index families have no graph")
 
     @st.composite
     def drawn(draw):
@@ -243,22 +255,34 @@ class _Numpy:
 
 def generate(choose, made: Recipe) -> Drawn:
     """One expression: its definitions, its result and its text, from ``choose``'s choices."""
+    writer = _Writer(choose, made.spelling)
+    statements = []
+    if made.families:
+        for index in INDICES[: choose.below(3)]:
+            first, last = sorted((choose.below(21), choose.below(21)))
+            statements.append(f"{index} in{writer.space()} {first}{writer.space()}:{writer.space()}{last}")
     definitions: list[tuple[str, Tree]] = []
-    for name in DEFINED[: choose.below(made.definitions + 1)]:
+    for name in (DEFINED_FAMILIES if made.families else DEFINED)[: choose.below(made.definitions + 1)]:
         definitions.append((name, _tree(choose, made, made.depth, True, [n for n, _ in definitions])))
     result = _tree(choose, made, made.depth, True, [n for n, _ in definitions])
-    writer = _Writer(choose, made.spelling)
-    statements = [f"{name}{writer.space()}={writer.space()}{writer.statement(t)}" for name, t in definitions]
+    statements += [
+        f"{writer.name(name)}{writer.space()}={writer.space()}{writer.statement(t)}"
+        for name, t in definitions
+    ]
     statements.append(writer.statement(result))
     return Drawn(tuple(definitions), result, writer.program(statements), made)
 
 
 def _tree(choose, made: Recipe, depth: int, top: bool, defined: list[str]) -> Tree:
     if depth == 0 or (not top and choose.fraction() < made.leaf_chance):
-        return choose.pick(made.leaves + tuple(Ref(n) for n in defined))
+        return choose.pick(made.leaves + (MEMBERS if made.families else ()) + tuple(Ref(n) for n in defined))
     kind = choose.fraction()
     if kind < made.reduction_share and made.reductions:
-        return Op(choose.pick(made.reductions), (_tree(choose, made, depth - 1, False, defined),))
+        name = choose.pick(made.reductions)
+        if made.families and choose.below(2):  # over one or two indices: sum[j](e), logsumexp[j,k](e)
+            start, count = choose.below(len(INDICES)), 1 + choose.below(2)
+            name = f"{choose.pick(INDEXED_REDUCTIONS)}[{','.join(INDICES[start : start + count])}]"
+        return Op(name, (_tree(choose, made, depth - 1, False, defined),))
     if kind < made.reduction_share + made.combining_share and made.combining:
         name = choose.pick(made.combining)
     else:
@@ -333,16 +357,24 @@ class _Writer:
     def _signed(self, text: str) -> str:
         return self._one_of("", ["", "", "+"]) + text  # a unary plus vanishes
 
+    def name(self, name: str) -> str:
+        """A name, and what its brackets hold (w[j], W[k,j], theta[0])."""
+        base, bracket, inside = name.partition("[")
+        if not (bracket and self.any):
+            return name
+        comma = self._one_of(",", [", ", ",\n"])
+        return f"{base}[{self.space()}{comma.join(inside[:-1].split(','))}{self.gap()}]"
+
     def write(self, tree: Tree, parent: str) -> str:
         if isinstance(tree, Ref):
-            return tree.name
+            return self.name(tree.name)
         if isinstance(tree, Node):
             return self._leaf(tree)
         spec = ops.OPS.get(tree.name)
         if spec is None or spec.notation == "call":
             comma = self._one_of(", ", [",", ",\n"])
             args = comma.join(self._signed(self.write(t, "call")) for t in tree.args)
-            return f"{tree.name}({self.gap()}{args})"
+            return f"{self.name(tree.name)}({self.gap()}{args})"
         if spec.notation == "prefix":
             text = self._one_of(spec.text, ["- "]) + self.write(tree.args[0], "operand")
             return self._parenthesized(text, needed=False)
@@ -354,8 +386,7 @@ class _Writer:
 
     def _leaf(self, node: Node) -> str:
         if node.is_var:
-            base, bracket, index = node.name.partition("[")
-            return f"{base}[{self.space()}{index[:-1]}{self.gap()}]" if bracket and self.any else node.name
+            return self.name(node.name)
         if node.name:  # pi, e
             return node.name
         value = node.value
@@ -386,13 +417,27 @@ programs = random_expressions(
 )
 
 
+# The same with index families: declarations, members, reductions over indices, definitions by index.
+family_programs = random_expressions(
+    output="text",
+    leaves=[graph.var(n) for n in ("a", "x1", "θ", "_b")] + CONSTANTS,
+    depth=3,
+    leaf_chance=0.4,
+    reduction_share=0.3,
+    definitions=3,
+    free_calls=("dot", "f"),
+    spelling="any",
+    families=True,
+)
+
+
 @st.composite
-def mutated(draw, texts):
-    """Text drawn from ``texts`` with one or two characters inserted, deleted or replaced."""
+def mutated(draw, texts, alphabet="()[],;=+-*/^<>!.$²e0 \n"):
+    """Text drawn from ``texts`` with one or two characters of ``alphabet`` inserted, deleted or replaced."""
     text = draw(texts)
     for _ in range(draw(st.integers(1, 2))):
         at = draw(st.integers(0, len(text)))
-        extra = draw(st.sampled_from(list("()[],;=+-*/^<>!.$²e0 \n")))
+        extra = draw(st.sampled_from(list(alphabet)))
         how = draw(st.sampled_from(["insert", "delete", "replace"]))
         if how == "insert":
             text = text[:at] + extra + text[at:]
