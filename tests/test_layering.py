@@ -297,3 +297,22 @@ def test_only_heavy_optional_packages_are_imported_inside_functions(path):
                 assert name.split(".")[0] in DEFERRED_PACKAGES, (
                     f"{module_name(path)}:{node.lineno} imports {name} inside {function.name}: import it at the top"
                 )
+
+
+# Tests share code through helpers.py, strategies.py and conftest.py, never through each other.
+TEST_MODULES = sorted(Path(__file__).resolve().parent.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", TEST_MODULES, ids=lambda p: p.stem)
+def test_test_modules_do_not_import_each_other(path):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        for name in names:
+            assert not any(part.startswith("test_") for part in name.split(".")), (
+                f"{path.name}:{node.lineno} imports {name}: move what it shares to helpers.py or strategies.py"
+            )
