@@ -75,24 +75,53 @@ Tree = Node | Op | Ref  # a Node is a leaf: a variable or a constant
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """What a caller needs drawn (see ``random_expressions`` for the fields)."""
+    """What a caller needs drawn; ``random_expressions`` documents the fields."""
 
-    functions: tuple[str, ...]
-    reductions: tuple[str, ...]
-    leaves: tuple[Node, ...]
-    depth: int
-    leaf_chance: float
-    reduction_share: float
-    combining_share: float
-    wrappers: Mapping[str, Sequence[Callable[[Node], Node]]] | None
-    definitions: int
-    free_calls: tuple[str, ...]
-    spelling: str
-    families: bool
+    allowed_ops: Sequence[str] | None = None
+    leaves: Sequence[Node] | None = None
+    reductions: bool = True
+    comparisons: bool = True
+    depth: int = 4
+    leaf_chance: float = 0.2
+    reduction_share: float = 0.1
+    combining_share: float = 0.35
+    wrappers: Mapping[str, Sequence[Callable[[Node], Node]]] | None = None
+    definitions: int = 0
+    free_calls: Sequence[str] = ()
+    spelling: str = "plain"
+    families: bool = False
+
+    def __post_init__(self):
+        unknown = [n for n in self.allowed_ops or () if n not in ops.OPS]
+        if unknown:
+            raise ValueError(
+                f"not registry entries: {unknown} (free_calls: calls the registry does not know)"
+            )
+        if not 0 <= self.definitions <= len(DEFINED):
+            raise ValueError(f"definitions: at most {len(DEFINED)}")
+        if self.spelling not in ("plain", "any"):
+            raise ValueError(f"spelling: 'plain' or 'any', not {self.spelling!r}")
+
+    def _drawn(self, reduction: bool) -> tuple[str, ...]:
+        names = sorted(ops.OPS) if self.allowed_ops is None else self.allowed_ops
+        keep = [n for n in names if self.comparisons or n not in COMPARISONS]
+        return tuple(n for n in keep if ops.OPS[n].reduction == reduction)
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        return self._drawn(reduction=False)
+
+    @property
+    def reductions_drawn(self) -> tuple[str, ...]:
+        return self._drawn(reduction=True) if self.reductions else ()
 
     @property
     def combining(self) -> tuple[str, ...]:
         return tuple(n for n in self.functions if ops.OPS[n].arity != 1)
+
+    @property
+    def leaves_drawn(self) -> tuple[Node, ...]:
+        return tuple(PARAMS + COLUMNS + CONSTANTS if self.leaves is None else self.leaves)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,51 +139,6 @@ class Drawn:
         for name, tree in self.definitions:
             defined[name] = _graph(tree, defined, self.recipe.wrappers)
         return _graph(self.result, defined, self.recipe.wrappers)
-
-
-def recipe(
-    *,
-    allowed_ops: Sequence[str] | None = None,
-    leaves: Sequence[Node] | None = None,
-    reductions: bool = True,
-    comparisons: bool = True,
-    depth: int = 4,
-    leaf_chance: float = 0.2,
-    reduction_share: float = 0.1,
-    combining_share: float = 0.35,
-    wrappers: Mapping[str, Sequence[Callable[[Node], Node]]] | None = None,
-    definitions: int = 0,
-    free_calls: Sequence[str] = (),
-    spelling: str = "plain",
-    families: bool = False,
-) -> Recipe:
-    """A ``Recipe``; ``random_expressions`` documents the arguments."""
-    names = sorted(ops.OPS) if allowed_ops is None else list(allowed_ops)
-    unknown = [n for n in names if n not in ops.OPS]
-    if unknown:
-        raise ValueError(
-            f"not registry entries: {unknown} (free_calls names calls the registry does not know)"
-        )
-    if not comparisons:
-        names = [n for n in names if n not in COMPARISONS]
-    if not 0 <= definitions <= len(DEFINED):
-        raise ValueError(f"definitions: at most {len(DEFINED)}")
-    if spelling not in ("plain", "any"):
-        raise ValueError(f"spelling: 'plain' or 'any', not {spelling!r}")
-    return Recipe(
-        functions=tuple(n for n in names if not ops.OPS[n].reduction),
-        reductions=tuple(n for n in names if ops.OPS[n].reduction) if reductions else (),
-        leaves=tuple(PARAMS + COLUMNS + CONSTANTS if leaves is None else leaves),
-        depth=depth,
-        leaf_chance=leaf_chance,
-        reduction_share=reduction_share,
-        combining_share=combining_share,
-        wrappers=wrappers,
-        definitions=definitions,
-        free_calls=tuple(free_calls),
-        spelling=spelling,
-        families=families,
-    )
 
 
 def random_expressions(*, output: str = "graph", **options) -> st.SearchStrategy:
@@ -182,7 +166,7 @@ def random_expressions(*, output: str = "graph", **options) -> st.SearchStrategy
             members (w[j], W[k,j]) among the leaves, reductions over indices
             (sum[j](e)) among the reductions, definitions by index (h[k] = e).
     """
-    made = recipe(**options)
+    made = Recipe(**options)
     if output not in ("graph", "text", "drawn"):
         raise ValueError(f"output: 'graph', 'text' or 'drawn', not {output!r}")
     if output == "graph" and (made.free_calls or made.families):
@@ -203,7 +187,7 @@ def seeded_graphs(*, leaves, functions, wrappers=None, reductions: bool = True):
     quarter of the other nodes reductions; of the rest, half combining.
     """
     reduction_names = [n for n, spec in ops.OPS.items() if spec.reduction]
-    made = recipe(
+    made = Recipe(
         allowed_ops=list(functions) + reduction_names,
         leaves=leaves,
         reductions=reductions,
@@ -222,7 +206,12 @@ def seeded_graphs(*, leaves, functions, wrappers=None, reductions: bool = True):
 # ---------------------------------------------------------------- choices
 
 
-class _Hypothesis:
+class _Choices:
+    def pick(self, items):
+        return items[self.below(len(items))]
+
+
+class _Hypothesis(_Choices):
     def __init__(self, draw):
         self._draw = draw
 
@@ -232,11 +221,8 @@ class _Hypothesis:
     def fraction(self) -> float:
         return self._draw(st.integers(0, 999)) / 1000  # shrinks to 0: to leaves
 
-    def pick(self, items):
-        return items[self.below(len(items))]
 
-
-class _Numpy:
+class _Numpy(_Choices):
     def __init__(self, rng):
         self._rng = rng
 
@@ -245,9 +231,6 @@ class _Numpy:
 
     def fraction(self) -> float:
         return float(self._rng.random())
-
-    def pick(self, items):
-        return items[self.below(len(items))]
 
 
 # ---------------------------------------------------------------- the generator
@@ -275,10 +258,12 @@ def generate(choose, made: Recipe) -> Drawn:
 
 def _tree(choose, made: Recipe, depth: int, top: bool, defined: list[str]) -> Tree:
     if depth == 0 or (not top and choose.fraction() < made.leaf_chance):
-        return choose.pick(made.leaves + (MEMBERS if made.families else ()) + tuple(Ref(n) for n in defined))
+        return choose.pick(
+            made.leaves_drawn + (MEMBERS if made.families else ()) + tuple(Ref(n) for n in defined)
+        )
     kind = choose.fraction()
-    if kind < made.reduction_share and made.reductions:
-        name = choose.pick(made.reductions)
+    if kind < made.reduction_share and made.reductions_drawn:
+        name = choose.pick(made.reductions_drawn)
         if made.families and choose.below(2):  # over one or two indices: sum[j](e), logsumexp[j,k](e)
             start, count = choose.below(len(INDICES)), 1 + choose.below(2)
             name = f"{choose.pick(INDEXED_REDUCTIONS)}[{','.join(INDICES[start : start + count])}]"
@@ -286,7 +271,7 @@ def _tree(choose, made: Recipe, depth: int, top: bool, defined: list[str]) -> Tr
     if kind < made.reduction_share + made.combining_share and made.combining:
         name = choose.pick(made.combining)
     else:
-        name = choose.pick(made.functions + made.free_calls)
+        name = choose.pick(made.functions + tuple(made.free_calls))
     spec = ops.OPS.get(name)
     if spec is None:
         count, orders = choose.below(4), ()
