@@ -255,6 +255,31 @@ def test_simplify_is_idempotent(node):
     assert simplify(once) is once, (to_text(node), to_text(once), to_text(simplify(once)))
 
 
+@pytest.mark.parametrize("p, q", [(5, 6), (-5, 6), (-2.5, 3), (1, 3), (-7, 4), (3, 1024)])
+def test_a_fraction_simplifies_once_however_it_is_built(p, q):
+    # a quotient, its negation, a sum and a difference of numbers: the value p/q
+    # comes back as one exact p/q, which simplifying again leaves alone
+    built = [
+        div(k(p), k(q)),
+        neg(div(k(-p), k(q))),
+        add(div(k(p), k(2 * q)), div(k(p), k(2 * q))),
+        sub(div(k(p), k(q)), div(k(1), k(q * 3))),
+    ]
+    for node in built:
+        once = simplify(node)
+        assert simplify(once) is once, (to_text(node), to_text(once), to_text(simplify(once)))
+    assert simplify(built[0]) is simplify(built[1])
+
+
+def test_distribution_reaches_its_fixed_point_in_one_simplify():
+    # distributing s*(1 - y) lets y*s*(1 - y) distribute too; one simplify does both
+    sig, one_minus_y = call("sigmoid", u), sub(k(1), y)
+    node = add(mul(y, sig, one_minus_y), mul(sig, one_minus_y), sig)
+    once = simplify(node)
+    assert to_text(once) == "2*sigmoid(u) - y^2*sigmoid(u)"
+    assert simplify(once) is once
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(expressions)
 def test_simplify_never_grows_much(node):

@@ -157,7 +157,7 @@ def to_latex_many(
         _LatexStyle(), roots, let=let, reserved=variable_names(roots), preferred=names, written=written
     )
     for node in printer.named_order:
-        printer.names[id(node)] = latex_name(printer.names[id(node)])
+        printer.names[node] = latex_name(printer.names[node])
     results = {name: printer.write(node) for name, node in named.items()}
     return printer.lets(), results
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -118,24 +119,22 @@ class _Keys:
     """Per-node facts for a textbook order of commutative operands, bottom-up."""
 
     def __init__(self, order: list[Node]):
-        self.first_var: dict[int, tuple] = {}
-        self.degree: dict[int, float] = {}
+        self.first_var: dict[Node, tuple] = {}
+        self.degree: dict[Node, float] = {}
         for node in order:
             self._visit(node)
 
     def _visit(self, node: Node) -> None:
-        i = id(node)
         if node.is_var:
-            self.first_var[i], self.degree[i] = (0, graph.natural_key(node.name)), 1.0
+            self.first_var[node], self.degree[node] = (0, graph.natural_key(node.name)), 1.0
             return
         if node.is_const:
-            self.first_var[i], self.degree[i] = (1,), 0.0
+            self.first_var[node], self.degree[node] = (1,), 0.0
             return
-        kids = [id(c) for c in node.inputs]
-        self.first_var[i] = min(self.first_var[k] for k in kids)
+        self.first_var[node] = min(self.first_var[k] for k in node.inputs)
         spec = OPS[node.op]
-        degrees = [self.degree[k] for k in kids]
-        if self.first_var[i] == (1,):
+        degrees = [self.degree[k] for k in node.inputs]
+        if self.first_var[node] == (1,):
             degree = 0.0
         elif spec.notation == "prefix":
             degree = degrees[0]
@@ -149,13 +148,12 @@ class _Keys:
             exponent = node.inputs[-1]
             scale = exponent.value if exponent.is_const and math.isfinite(exponent.value) else 1.0
             degree = degrees[0] * scale
-        self.degree[i] = degree
+        self.degree[node] = degree
 
     def term(self, node: Node) -> tuple:
         """Sums: terms with variables first, higher degree first, then by first variable."""
-        i = id(node)
-        constant = self.first_var[i] == (1,)
-        return (constant, -self.degree[i], self.first_var[i], node.sort_key)
+        constant = self.first_var[node] == (1,)
+        return (constant, -self.degree[node], self.first_var[node], node.sort_key)
 
     def factor(self, node: Node) -> tuple:
         """Products: the number, named constants, variables and their powers, calls, the rest."""
@@ -172,7 +170,7 @@ class _Keys:
             else:
                 rank = 5
         op = "" if node.is_leaf else node.op
-        return (rank, self.first_var[id(node)], op, node.sort_key)
+        return (rank, self.first_var[node], op, node.sort_key)
 
 
 def _positive(node: Node) -> Node | None:
@@ -218,16 +216,16 @@ class Layout:
         # Sums in the order their terms were written ({node: operands}): kept as
         # written instead of the textbook order (in Python source, two-term sums
         # only, where the order cannot change the rounding).
-        self.written: dict[int, tuple] = {}
+        self.written: dict[Node, tuple] = {}
         for node, operands in (written or {}).items():
-            if sorted(map(id, operands)) == sorted(map(id, node.inputs)):
-                self.written[id(node)] = tuple(operands)
+            if Counter(operands) == Counter(node.inputs):  # the same operands, each as often
+                self.written[node] = tuple(operands)
         first_use = getattr(written, "first_use", None)  # lower.Written: where names first appear
         if first_use:
             self._order_built_sums(order, first_use)
         self.forms: dict = {}  # op name (or name and operand count) -> form
-        self.docs: dict[int, list] = {}
-        self.prec: dict[int, int] = {}
+        self.docs: dict[Node, list] = {}
+        self.prec: dict[Node, int] = {}
         self.extra: list[Node] = []  # leaves made while printing; measured first
         for node in order:
             self._doc(node)
@@ -241,19 +239,19 @@ class Layout:
         if _ADDITIVE is None:
             return
         plus = _ADDITIVE[0].name
-        last: dict[int, tuple | None] = {}  # node -> its last-written variable's position
+        last: dict[Node, tuple | None] = {}  # node -> its last-written variable's position
         for node in order:
             if node.is_leaf:
-                last[id(node)] = first_use.get(node)
+                last[node] = first_use.get(node)
             else:
-                known = [p for p in (last[id(c)] for c in node.inputs) if p is not None]
-                last[id(node)] = max(known) if known else None
-            if node.op == plus and id(node) not in self.written and len(node.inputs) > 1:
+                known = [p for p in (last[c] for c in node.inputs) if p is not None]
+                last[node] = max(known) if known else None
+            if node.op == plus and node not in self.written and len(node.inputs) > 1:
                 ranked = self._written_ranks(node, last)
                 if ranked is not None:
-                    self.written[id(node)] = ranked
+                    self.written[node] = ranked
 
-    def _written_ranks(self, node: Node, last: Mapping[int, tuple | None]) -> tuple | None:
+    def _written_ranks(self, node: Node, last: Mapping[Node, tuple | None]) -> tuple | None:
         """``node``'s operands in the written order of their sources, or None when it cannot tell."""
         factor_lists = []
         for operand in node.inputs:
@@ -266,10 +264,10 @@ class Layout:
                 and spec.precedence == PREC_MUL
             )
             factor_lists.append(term.inputs if product else (term,))
-        shared = set.intersection(*({id(f) for f in factors} for factors in factor_lists))
+        shared = set.intersection(*(set(factors) for factors in factor_lists))
         ranks = []
         for factors in factor_lists:
-            known = [last.get(id(f)) for f in factors if id(f) not in shared]
+            known = [last.get(f) for f in factors if f not in shared]
             known = [p for p in known if p is not None]
             if not known:
                 return None
@@ -288,18 +286,18 @@ class Layout:
     def _doc(self, node: Node) -> None:
         if node.is_leaf:
             text, prec = self.style.leaf(node)
-            self.docs[id(node)], self.prec[id(node)] = [text], prec
+            self.docs[node], self.prec[node] = [text], prec
             return
         spec = OPS[node.op]
         form = self.form(spec, len(node.inputs))
-        self.prec[id(node)] = spec.precedence
+        self.prec[node] = spec.precedence
         if form.kind == "infix":
-            self.docs[id(node)] = self._infix_doc(node, spec, form)
+            self.docs[node] = self._infix_doc(node, spec, form)
         elif form.kind == "prefix":
             # A sign binds products without parentheses: -(x*y) prints -x*y.
-            self.docs[id(node)] = [form.parts[0], ("ref", node.inputs[0], PREC_MUL, False, True)]
+            self.docs[node] = [form.parts[0], ("ref", node.inputs[0], PREC_MUL, False, True)]
         else:
-            self.docs[id(node)] = self._template_doc(node, spec, form)
+            self.docs[node] = self._template_doc(node, spec, form)
 
     def _infix_doc(self, node: Node, spec: OpSpec, form: _Form) -> list:
         additive = _ADDITIVE if spec.name in _ADDITIVE_NAMES else None
@@ -334,15 +332,15 @@ class Layout:
             return [(1, left), (-1, right)]
         if faithful:  # a + (-b) is a - b exactly, in any rounding
             operands = node.inputs
-            if len(operands) == 2 and id(node) in self.written:  # a + b is b + a exactly
-                operands = self.written[id(node)]
+            if len(operands) == 2 and node in self.written:  # a + b is b + a exactly
+                operands = self.written[node]
             terms = [(1, operands[0])]
             for sign, term in self._sum_terms(node, ordered=False, operands=operands)[1:]:
                 terms.append((sign, term))
             return terms
         terms = self._sum_terms(node)
         first_plus = next((i for i, (sign, _) in enumerate(terms) if sign == 1), None)
-        if first_plus is None or (first_plus > 0 and id(node) in self.written):
+        if first_plus is None or (first_plus > 0 and node in self.written):
             # every term negative, or written so: the first keeps its sign (-a + b)
             terms[0] = (1, ops.neg(terms[0][1]))
             self._ensure(terms[0][1])
@@ -352,7 +350,7 @@ class Layout:
 
     def _sum_terms(self, node: Node, ordered: bool = True, operands=None) -> list[tuple[int, Node]]:
         """(sign, positive term) for each operand of a sum, in display order (as written, if known)."""
-        written = self.written.get(id(node)) if ordered else None
+        written = self.written.get(node) if ordered else None
         if written is not None:
             operands, ordered = written, False
         terms = []
@@ -392,7 +390,7 @@ class Layout:
 
     def _ensure(self, node: Node) -> None:
         """A doc for a node made while printing (2 for the term -2 of a sum)."""
-        if id(node) not in self.docs:
+        if node not in self.docs:
             self.keys._visit(node)
             self._doc(node)
             self.extra.append(node)

@@ -77,36 +77,36 @@ class Printer:
         layout = Layout(style, self.order, written)
         self.docs, self.prec = layout.docs, layout.prec
         self._count_refs()
-        self.names: dict[int, str] = {}
-        self.length: dict[int, int] = {}
-        self.depth: dict[int, int] = {}
-        self.starts_sign: dict[int, bool] = {}
-        self.starts_digit: dict[int, bool] = {}
+        self.names: dict[Node, str] = {}
+        self.length: dict[Node, int] = {}
+        self.depth: dict[Node, int] = {}
+        self.starts_sign: dict[Node, bool] = {}
+        self.starts_digit: dict[Node, bool] = {}
         self.named_order: list[Node] = []
         for node in [*layout.extra, *self.order]:
-            if self.refs.get(id(node), 0):
+            if self.refs.get(node, 0):
                 self._measure(node)
 
     # ------------------------------------------------------------ references
 
     def _refs_of(self, node: Node):
-        for item in self.docs[id(node)]:
+        for item in self.docs[node]:
             if isinstance(item, tuple) and item[0] == "ref":
                 yield item[1]
 
     def _count_refs(self) -> None:
         """How many times the printed results reference each node (roots count once)."""
-        self.refs: dict[int, int] = {}
+        self.refs: dict[Node, int] = {}
         stack = []
         for root in self.roots:
-            self.refs[id(root)] = self.refs.get(id(root), 0) + 1
-            if self.refs[id(root)] == 1:
+            self.refs[root] = self.refs.get(root, 0) + 1
+            if self.refs[root] == 1:
                 stack.append(root)
         while stack:
             node = stack.pop()
             for child in self._refs_of(node):
-                count = self.refs.get(id(child), 0)
-                self.refs[id(child)] = count + 1
+                count = self.refs.get(child, 0)
+                self.refs[child] = count + 1
                 if count == 0:
                     stack.append(child)
 
@@ -114,16 +114,16 @@ class Printer:
 
     def _parens(self, ref: tuple) -> bool:
         _, child, min_prec, strict, guard = ref
-        if id(child) in self.names:
+        if child in self.names:
             return False
-        prec = self.prec[id(child)]
-        return prec < min_prec or (prec == min_prec and strict) or (guard and self.starts_sign[id(child)])
+        prec = self.prec[child]
+        return prec < min_prec or (prec == min_prec and strict) or (guard and self.starts_sign[child])
 
     def _ref_starts(self, ref: tuple) -> tuple[bool, bool]:
         child = ref[1]
-        if id(child) in self.names or self._parens(ref):
+        if child in self.names or self._parens(ref):
             return False, False
-        return self.starts_sign[id(child)], self.starts_digit[id(child)]
+        return self.starts_sign[child], self.starts_digit[child]
 
     def _starts(self, doc: list) -> tuple[bool, bool]:
         """Does the text of ``doc`` begin with a sign, with a digit? (LaTeX groups '{' skipped.)"""
@@ -137,9 +137,8 @@ class Printer:
         return False, False
 
     def _measure(self, node: Node) -> None:
-        i = id(node)
         length, depth, operands = 0, 0, 0
-        for item in self.docs[i]:
+        for item in self.docs[node]:
             if isinstance(item, str):
                 length += len(item)
             elif item[0] == "sep":
@@ -147,48 +146,48 @@ class Printer:
             else:
                 child = item[1]
                 operands += 1
-                if id(child) in self.names:
-                    length += len(self.names[id(child)])
+                if child in self.names:
+                    length += len(self.names[child])
                 else:
-                    length += self.length[id(child)]
-                    depth = max(depth, self.depth[id(child)])
+                    length += self.length[child]
+                    depth = max(depth, self.depth[child])
                     if self._parens(item):
                         length += len(self.style.open) + len(self.style.close)
-        self.starts_sign[i], self.starts_digit[i] = self._starts(self.docs[i])
-        self.length[i] = length
-        self.depth[i] = depth + max(operands, 1 if not node.is_leaf else 0)
+        self.starts_sign[node], self.starts_digit[node] = self._starts(self.docs[node])
+        self.length[node] = length
+        self.depth[node] = depth + max(operands, 1 if not node.is_leaf else 0)
         if self._should_name(node):
-            name = self.preferred.get(i)
+            name = self.preferred.get(node)
             if name is None:
                 self._temporaries += 1
                 name = f"{self.prefix}{self._temporaries}"
-            self.names[i] = name
+            self.names[node] = name
             self.named_order.append(node)
 
     def _should_name(self, node: Node) -> bool:
         if node.is_leaf:
             return False
-        if self.max_depth is not None and self.depth[id(node)] > self.max_depth:
+        if self.max_depth is not None and self.depth[node] > self.max_depth:
             return True
-        shared = self.refs.get(id(node), 0) >= 2
+        shared = self.refs.get(node, 0) >= 2
         if self.let == "always":
             return shared
         if self.let == "auto":
-            return shared and self.length[id(node)] >= LET_MIN_CHARS
+            return shared and self.length[node] >= LET_MIN_CHARS
         return False
 
     # ------------------------------------------------------------ writing
 
     def write(self, node: Node, define: bool = False) -> str:
         """The text of ``node``: its name, or (``define``, or unnamed) its doc."""
-        if not define and id(node) in self.names:
-            return self.names[id(node)]
-        if not define and self.length[id(node)] > MAX_INLINE_CHARS:
+        if not define and node in self.names:
+            return self.names[node]
+        if not define and self.length[node] > MAX_INLINE_CHARS:
             raise LimitError(
-                f"the inline text would be {self.length[id(node)]:,} characters; "
+                f"the inline text would be {self.length[node]:,} characters; "
                 "print with shared subexpressions named (let-form) instead"
             )
-        return self._write_items(self.docs[id(node)])
+        return self._write_items(self.docs[node])
 
     def _write_items(self, items: list) -> str:
         out: list[str] = []
@@ -201,14 +200,14 @@ class Printer:
                 out.append(item[2] if self._ref_starts(item[3])[1] else item[1])
             else:
                 child = item[1]
-                if id(child) in self.names:
-                    out.append(self.names[id(child)])
+                if child in self.names:
+                    out.append(self.names[child])
                 elif self._parens(item):
                     stack.append(self.style.close)
-                    stack.extend(reversed(self.docs[id(child)]))
+                    stack.extend(reversed(self.docs[child]))
                     stack.append(self.style.open)
                 else:
-                    stack.extend(reversed(self.docs[id(child)]))
+                    stack.extend(reversed(self.docs[child]))
         return "".join(out)
 
     def chunks(self, node: Node, size: int) -> list[str]:
@@ -219,7 +218,7 @@ class Printer:
         """
         pieces: list[list] = [[]]
         operands = 0
-        for item in self.docs[id(node)]:
+        for item in self.docs[node]:
             if isinstance(item, tuple) and item[0] == "sep":
                 operands += 1
                 if operands % size == 0:
@@ -228,16 +227,16 @@ class Printer:
         return [self._write_items(piece) for piece in pieces]
 
     def lets(self) -> list[tuple[str, str]]:
-        return [(self.names[id(n)], self.write(n, define=True)) for n in self.named_order]
+        return [(self.names[n], self.write(n, define=True)) for n in self.named_order]
 
 
-def _preferred_names(preferred: Mapping[str, Node], reserved: Sequence[str]) -> dict[int, str]:
-    """{id(node): name} from {name: node}: the first name of each node, none that is reserved."""
+def _preferred_names(preferred: Mapping[str, Node], reserved: Sequence[str]) -> dict[Node, str]:
+    """{node: name} from {name: node}: the first name of each node, none that is reserved."""
     taken = set(reserved)
-    chosen: dict[int, str] = {}
+    chosen: dict[Node, str] = {}
     for name, node in preferred.items():
-        if id(node) not in chosen and name not in taken and not node.is_leaf:
-            chosen[id(node)] = name
+        if node not in chosen and name not in taken and not node.is_leaf:
+            chosen[node] = name
             taken.add(name)
     return chosen
 

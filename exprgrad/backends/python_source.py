@@ -197,7 +197,7 @@ def to_python(
         else:
             body.append(f"{local[v.name]} = np.float64(params[{key}])")
     for node in printer.named_order:
-        name = printer.names[id(node)]
+        name = printer.names[node]
         pieces = printer.chunks(node, PYTHON_CHUNK)
         body.append(f"{name} = {pieces[0]}")
         body.extend(f"{name} = {name}{piece}" for piece in pieces[1:])

@@ -70,9 +70,8 @@ class Simplifier:
     """Rebuilds nodes into the normal forms; one instance per ``simplify_many`` call."""
 
     def __init__(self):
-        self._parts_memo: dict[int, tuple] = {}
-        self._split_memo: dict[int, tuple] = {}
-        self._keep: list[Node] = []  # keeps memo keys (ids) alive
+        self._parts_memo: dict[Node, tuple] = {}
+        self._split_memo: dict[Node, tuple] = {}
         self._depth = 0  # nesting of op and scale calls, bounded by NESTING_MAX
 
     # ------------------------------------------------------------ dispatch
@@ -129,6 +128,8 @@ class Simplifier:
         acc.apply_rules()
         constant = acc.terms.pop(ops.ONE, 0)
         terms = acc.terms
+        if not terms and type(constant) is Fraction:
+            return self.assemble(constant, [])  # -(5/6) -> -5/6, as a product builds the number
         plus, minus = [], []
         for m, c in terms.items():
             term = self.scale(c, m)
@@ -187,7 +188,7 @@ class Simplifier:
         """(c, m) with node == c*m and m free of a numeric coefficient and sign."""
         if is_number_const(node):
             return number(node.value), ops.ONE
-        cached = self._split_memo.get(id(node))
+        cached = self._split_memo.get(node)
         if cached is not None:
             return cached
         coefficient, factors = self.parts(node)
@@ -195,8 +196,7 @@ class Simplifier:
             result = (1, node)
         else:
             result = (coefficient, self.assemble(1, factors))
-        self._split_memo[id(node)] = result
-        self._keep.append(node)
+        self._split_memo[node] = result
         return result
 
     def scale(self, c: Number, node: Node) -> Node:
@@ -227,7 +227,7 @@ class Simplifier:
         factors: an operand that is itself a product there is a shared one
         kept whole, and stays one factor.
         """
-        cached = self._parts_memo.get(id(node))
+        cached = self._parts_memo.get(node)
         if cached is not None:
             return cached
         coefficient: Number = 1
@@ -249,8 +249,7 @@ class Simplifier:
                 base, exponent = self._factor(f)
                 factors.append((base, exponent if sign == 1 else self._negate_exponent(exponent)))
         result = (coefficient, factors)
-        self._parts_memo[id(node)] = result
-        self._keep.append(node)
+        self._parts_memo[node] = result
         return result
 
     def _factor(self, f: Node) -> tuple[Node, object]:
@@ -384,15 +383,15 @@ def simplify_many(roots: Iterable[Node]) -> list[Node]:
     for root in roots:
         uses[id(root)] += 1
     simplifier = Simplifier()
-    memo: dict[int, Node] = {}
+    memo: dict[Node, Node] = {}
     for node in order:
         if node.is_leaf:
-            memo[id(node)] = node
+            memo[node] = node
             continue
-        kids = [memo[id(child)] for child in node.inputs]
+        kids = [memo[child] for child in node.inputs]
         private = [uses[id(child)] <= 1 for child in node.inputs]
-        memo[id(node)] = simplifier.op(node.op, kids, private)
-    return [memo[id(root)] for root in roots]
+        memo[node] = simplifier.op(node.op, kids, private)
+    return [memo[root] for root in roots]
 
 
 def simplify(node: Node) -> Node:

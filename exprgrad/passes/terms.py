@@ -152,12 +152,21 @@ class Terms:
     def distribute(self) -> None:
         """Distribute products over small sum factors where that lets terms combine.
 
-        A trial is kept when the sum it gives, with SUM_RULES applied, has no
-        more terms than before: (1 - y)*sigmoid(u) - y*sigmoid(-u) becomes
-        sigmoid(u) - y*sigmoid(u) - y*sigmoid(-u), that is sigmoid(u) - y.
+        A trial is kept when the sum it gives, with SUM_RULES applied, has
+        fewer terms, or as many with fewer sum factors: (1 - y)*sigmoid(u) -
+        y*sigmoid(-u) becomes sigmoid(u) - y*sigmoid(u) - y*sigmoid(-u), that
+        is sigmoid(u) - y. Passes repeat until none is kept, so simplifying the
+        result again finds nothing more to distribute; each kept trial lowers
+        (terms, sum factors), so they end.
         """
+        while self._distribute_pass():
+            pass
+
+    def _distribute_pass(self) -> bool:
+        """One pass of ``distribute`` over the monomials; did it keep a trial?"""
         if len(self.terms) < 2 or len(self.terms) > DISTRIBUTE_TERMS_MAX:
-            return
+            return False
+        kept = False
         for monomial in list(self.terms):
             if monomial not in self.terms:
                 continue
@@ -177,7 +186,9 @@ class Terms:
                     len(trial.terms) == len(self.terms) and _sum_width(trial.terms) < _sum_width(self.terms)
                 ):
                     self.terms = trial.terms
+                    kept = True
                     break
+        return kept
 
 
 def _sum_width(terms: dict) -> int:
