@@ -203,6 +203,11 @@ def seeded_graphs(*, leaves, functions, wrappers=None, reductions: bool = True):
     return build
 
 
+def draw_from(rng, **options) -> Drawn:
+    """One expression drawn from a numpy generator ``rng`` (``random_expressions`` documents ``options``)."""
+    return generate(_Numpy(rng), Recipe(**options))
+
+
 # ---------------------------------------------------------------- choices
 
 

@@ -8,7 +8,7 @@ import functools
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import random_expressions
+from strategies import Op, draw_from, random_expressions
 
 from exprgrad import graph, ops
 from exprgrad.errors import ExprgradError
@@ -93,6 +93,18 @@ def test_evaluation_matches_plain_numpy(one):
     # depends on the sign of a zero, or on rounding at a comparison's tie.
     defined = ~np.isnan(expected) & same(expected, unsigned) & same(expected, rounded)
     np.testing.assert_allclose(got[defined], expected[defined], rtol=1e-9, atol=1e-12, err_msg=text)
+
+
+def test_the_generator_draws_every_registry_entry():
+    seen = set()
+    for seed in range(400):
+        pending = [draw_from(np.random.default_rng(seed)).result]
+        while pending:
+            tree = pending.pop()
+            if isinstance(tree, Op):
+                seen.add(tree.name)
+                pending += tree.args
+    assert seen == set(ops.OPS), sorted(set(ops.OPS) - seen)
 
 
 alphabet = st.sampled_from(
