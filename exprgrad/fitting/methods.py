@@ -25,8 +25,8 @@ import numpy as np
 from ..errors import Mention
 from .linear import column_norms, gauss_newton_step, solve_direct
 from .objective import sum_of_squares
-from .optimality import falls_without_bound
 from .optimizers import DRIFT, RUNAWAY, Outcome, bad_start
+from .probes import falls_without_bound
 
 # How much a polishing step may raise the residual sum of squares (rounding).
 RSS_NOISE = 1e-10

@@ -24,7 +24,7 @@ The measures are free of the units of the parameters and of the cost:
   used too: the Newton decrement ½ gᵀH⁻¹g / max(|f|, 1), the relative
   decrease a Newton step still promises, must be at most ``DECREMENT_TOL``.
 
-Parameters running off along a direction are found by walking two rays from
+Parameters running off along a direction are found (in ``probes``) by walking two rays from
 the reported point (away from the start, and down the gradient) at doubling
 distances, and by moving the parameters the gradient pushes toward 0 ever
 closer to it: a cost that keeps falling at every step with falls that do not
@@ -48,6 +48,7 @@ import numpy as np
 
 from ..errors import Mention
 from .linear import column_norms, gauss_newton_step
+from .probes import find_runoff, quiet_value, quiet_value_grad, second_order
 
 if TYPE_CHECKING:  # optimizers may import this module: no cycle at run time
     from .optimizers import Outcome
@@ -64,13 +65,6 @@ XTOL = 1e-10
 # Up to this many parameters a stationary point's Hessian is checked for a
 # direction of negative curvature (a saddle point is not a minimum).
 SECOND_ORDER_PARAMS = 20
-# Doublings of the distance walked along the ray before calling a fall endless.
-PROBES = 8
-# How far (relative to the cost) the probes must fall in all: rounding noise in a
-# flat direction cannot fake it.
-SIGNIFICANT = 1e-12
-# The ratio of successive falls along the ray above which they are not shrinking: no bound below.
-ENDLESS = 0.75
 
 
 def scaled_gradient(x: np.ndarray, grad: np.ndarray, cost: float) -> float:
@@ -162,7 +156,7 @@ def verify(
     if outcome.diverged:
         outcome = _belonging(objective, outcome, x)
         if math.isfinite(outcome.cost) and np.all(np.isfinite(x)):
-            runoff = _runoff(objective, x, x0, outcome.cost, _quiet_value_grad(objective, x)[1])
+            runoff = find_runoff(objective, x, x0, outcome.cost, quiet_value_grad(objective, x)[1])
             if runoff is not None and runoff[0]:
                 best = _at_best(objective, outcome, objective.best_finite)
                 return Verdict(replace(best, reason=_endless_reason(names, runoff, best)))
@@ -171,7 +165,7 @@ def verify(
         reason = "diverged: the parameters are not finite"
         diverged = replace(outcome, converged=False, diverged=True, reason=reason)
         return Verdict(_at_best(objective, diverged, seen))
-    cost, grad = _quiet_value_grad(objective, x)
+    cost, grad = quiet_value_grad(objective, x)
     if not math.isfinite(cost):
         reason = (
             "diverged: the cost falls without bound (it reached -inf)"
@@ -192,7 +186,7 @@ def verify(
         stationary = measure <= (GTOL if tol is None else max(tol, GTOL))
     # Linear residuals make a convex sum of squares, bounded below by 0: no run-off, no saddle.
     convex = least_squares and objective.residuals_are_linear()
-    runoff = None if convex else _runoff(objective, x, x0, cost, grad)
+    runoff = None if convex else find_runoff(objective, x, x0, cost, grad)
     if runoff is not None:
         endless, direction = runoff[:2]
         moving = _moving(names, direction)
@@ -208,7 +202,7 @@ def verify(
         return Verdict(replace(outcome, cost=cost, converged=False, reason=reason), no_minimum=True)
     decrement = None
     if stationary and not convex and len(names) <= SECOND_ORDER_PARAMS:
-        saddle, decrement = _second_order(objective, x, cost, grad)
+        saddle, decrement = second_order(objective, x, cost, grad)
         if not least_squares and decrement is not None and decrement > DECREMENT_TOL:
             stationary = False
     else:
@@ -241,38 +235,14 @@ def verify(
     return Verdict(replace(outcome, cost=cost, converged=False, reason=reason))
 
 
-def falls_without_bound(objective, x: np.ndarray, x0: np.ndarray) -> bool:
-    """True when the cost falls without bound along a ray from ``x`` (the probes of ``verify``).
-
-    For a method's own run-away test: a few evaluations, at most PROBES per ray.
-    """
-    x = np.asarray(x, dtype=float)
-    cost, grad = _quiet_value_grad(objective, x)
-    if not (math.isfinite(cost) and np.all(np.isfinite(x))):
-        return False
-    runoff = _runoff(objective, x, np.asarray(x0, dtype=float), cost, grad)
-    return runoff is not None and runoff[0]
-
-
 # ---------------------------------------------------------------- helpers
-
-
-def _quiet_value_grad(objective, x):
-    with np.errstate(all="ignore"):
-        cost, grad = objective.value_grad(x)
-    return float(cost), grad
-
-
-def _quiet_value(objective, x) -> float:
-    with np.errstate(all="ignore"):
-        return float(objective.value(x))
 
 
 def _belonging(objective, outcome: Outcome, x: np.ndarray) -> Outcome:
     """A diverged outcome, its cost evaluated at the point it reports (nan or inf too)."""
     if not np.all(np.isfinite(x)):
         return outcome
-    cost = _quiet_value(objective, x)
+    cost = quiet_value(objective, x)
     return outcome if cost == outcome.cost else replace(outcome, cost=cost)
 
 
@@ -288,7 +258,7 @@ def _at_best(objective, outcome: Outcome, best) -> Outcome:
     if best is None or not best[1] < own:
         return outcome
     x = np.array(best[0], dtype=float)
-    cost = _quiet_value(objective, x)
+    cost = quiet_value(objective, x)
     if not (math.isfinite(cost) and cost < own):
         return outcome
     return replace(outcome, x=x, cost=cost, residuals=None, jacobian=None)
@@ -313,102 +283,6 @@ def _least_squares_stationary(x, r, jacobian, tol) -> tuple[bool, float]:
             np.all(moves <= XTOL * np.maximum(size, XTOL * float(np.max(size, initial=0.0))))
         )
     return floor, cosine
-
-
-def _runoff(objective, x, x0, cost, grad):
-    """(endless, direction, cost, point, edge) when the cost keeps falling from ``x``; else None.
-
-    A probe whose cost is -inf (it fell past the most negative float) makes
-    its ray an endless fall (-exp(a) overflows a few doublings from a = 512),
-    reported when no other probe names the fall better (log(a) is -inf at
-    a = 0, which a ray from a = 1 can land on: that is the edge).
-
-    Two rays at doubling distances: from the start through ``x`` (where the
-    method was heading) and down the gradient with a step of the size of
-    ``x``. Then the edge: the parameters the gradient pushes toward 0 are
-    moved 1/2, 3/4, 7/8 ... of the way there (a cost such as log(a) falls
-    without bound as a approaches 0, where a ray would step past it). At a
-    minimum the first probe of each already rises: at most three evaluations.
-    """
-    directions = []
-    if np.any(x != x0):
-        directions.append(x - x0)
-    if np.any(grad) and np.all(np.isfinite(grad)):
-        size = max(float(np.max(np.abs(x), initial=0.0)), 1.0)
-        directions.append(-grad / float(np.max(np.abs(grad))) * size)
-    tiny = 4 * np.finfo(float).eps
-    overflowed = None  # a ray whose cost fell past the most negative float (-inf)
-    for direction in directions:
-        falls, previous, point = [], cost, x
-        for k in range(PROBES):
-            probe = x + (2.0**k) * direction
-            value = _quiet_value(objective, probe)
-            if value == -math.inf:
-                overflowed = overflowed or (True, direction, previous, point, False)
-                break
-            if not (math.isfinite(value) and value <= previous):
-                break  # rises (or leaves the domain): not running off this way
-            if value >= previous - tiny * abs(previous):
-                if len(falls) >= 2 and cost - previous > SIGNIFICANT * abs(cost):
-                    return False, direction, previous, point, False  # fell, then flat: the asymptote
-                break
-            falls.append(previous - value)
-            previous, point = value, probe
-        else:
-            if cost - previous > SIGNIFICANT * abs(cost):
-                return falls[-1] >= ENDLESS * falls[-2], direction, previous, point, False
-    toward = np.where(np.isfinite(grad) & (np.sign(grad) == np.sign(x)), -x, 0.0)
-    if np.any(toward):
-        falls, previous, point = [], cost, x
-        for k in range(PROBES):
-            probe = x + (1.0 - 2.0 ** -(k + 1)) * toward
-            value = _quiet_value(objective, probe)
-            if value == -math.inf:
-                return True, toward, previous, point, True
-            if not (math.isfinite(value) and value < previous - tiny * abs(previous)):
-                break
-            falls.append(previous - value)
-            previous, point = value, probe
-        else:
-            if falls[-1] >= ENDLESS * falls[-2] and cost - previous > SIGNIFICANT * abs(cost):
-                return True, toward, previous, point, True
-    return overflowed
-
-
-def _second_order(objective, x, cost, grad):
-    """(saddle steps or None, Newton decrement or None) at a point whose gradient test passed.
-
-    With the Hessian scaled to a unit diagonal: a clearly negative eigenvalue
-    is a saddle, confirmed only when a step along its eigenvector (either way)
-    lowers the cost beyond rounding. Otherwise the Newton decrement
-    ½ gᵀH⁻¹g / max(|f|, 1), the relative decrease a Newton step still
-    promises (eigenvalues at rounding level left out), says whether the point
-    is a minimum or a slow crawl along a flat valley.
-    """
-    hess = objective.hessian(x)
-    if not np.all(np.isfinite(hess)):
-        return None, None
-    scale = np.sqrt(np.abs(np.diag(hess)))
-    scale[scale == 0] = 1.0
-    values, vectors = np.linalg.eigh(hess / np.outer(scale, scale))
-    top = max(float(np.max(np.abs(values))), 1e-300)
-    if values[0] < -1e-8 * max(top, 1.0):
-        direction = vectors[:, 0] / scale
-        size = max(float(np.max(np.abs(x), initial=0.0)), 1.0) / float(np.max(np.abs(direction)))
-        floor = 16 * np.finfo(float).eps * max(abs(cost), 1.0)
-        for t in (1e-4, 1e-2, 1.0):
-            steps = [sign * t * size * direction for sign in (1.0, -1.0)]
-            lower = [step for step in steps if _quiet_value(objective, x + step) < cost - floor]
-            if lower:
-                return (
-                    lower,
-                    None,
-                )  # both ways, when both go down: which leads to the minimum is not known here
-        return None, None
-    keep = values > len(values) * np.finfo(float).eps * top
-    along = vectors[:, keep].T @ (grad / scale)
-    decrement = 0.5 * float(np.sum(along**2 / values[keep])) / max(abs(cost), 1.0)
-    return None, decrement
 
 
 def _endless_reason(names, runoff, best: Outcome) -> str:

@@ -35,7 +35,8 @@ import numpy as np
 
 from ..errors import Mention
 from .linesearch import MAX_HALVINGS, NOISE, Evaluate, Point, backtrack, first_step
-from .optimality import falls_without_bound, scaled_gradient
+from .optimality import scaled_gradient
+from .probes import falls_without_bound
 
 # Parameters past this size have run away: the fit diverged.
 RUNAWAY = 1e100
