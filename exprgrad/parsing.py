@@ -1,7 +1,7 @@
 """Text -> AST: the first stage of the pipeline.
 
-In: the source text of a program (definitions, then one expression), written
-in the language of ``grammar/exprgrad.lark``.
+In: the source text of a program (definitions and declarations of index
+ranges, then one expression), written in the language of ``grammar/exprgrad.lark``.
 Out: an ``exprgrad.ast_nodes.Program`` whose nodes carry 1-based source spans,
 or an ``ExprSyntaxError`` with line, column and a message in words.
 
@@ -14,7 +14,9 @@ the tokens before it, in time linear in the text (Lark's own parser, a few
 times slower per token, is never run on the text).
 
 It must not: evaluate or ``eval`` anything, know function names or arities
-(lowering checks those against the registry), recurse on expression depth
+(lowering checks those against the registry; the one set of names it knows is
+``ast_nodes.REDUCTIONS``, which tells sum[j](x) from the missing operator of
+w[j](x)), recurse on expression depth
 (the LALR loop keeps explicit stacks), build the Lark parser at import time,
 or let a Lark exception out.
 """
@@ -287,7 +289,8 @@ class _AstBuilder:
 
 
 def parse(text: str) -> Program:
-    """Parse a program: definitions (``name = expr``), then the expression to compute.
+    """Parse a program: definitions (``name = expr``, ``h[k] = expr``) and declarations
+    (``k in 1:16``), then the expression to compute.
 
     Args:
         text: the source; statements are separated by ';' or line breaks. It is
@@ -295,7 +298,10 @@ def parse(text: str) -> Program:
             every position refer to that form), so a name has one spelling.
 
     Returns:
-        The Program: definitions in source order, the final expression, the text.
+        The Program: definitions in source order, the final expression, the
+        text, and the declarations in source order. Index names are checked
+        only for form here (a name, written once per bracket where it binds);
+        whether they are bound and agree is lowering's to say.
         A chain at one precedence level is one flat Additive or Product; a single
         term is the term itself; a unary plus is dropped.
 

@@ -159,6 +159,10 @@ def test_errors_deep_inside_nesting():
 @given(st.text(alphabet="ab2.e()[],;=+-*/^<>!# \n$θ", max_size=25))
 def test_where_the_parser_stops_agrees_with_larks_own_parser(text):
     """The fast path's rejection (offending token, allowed terminals) is Lark's."""
+    assert_stops_where_lark_stops(text)
+
+
+def assert_stops_where_lark_stops(text: str) -> None:
     lark = _get_parser()
     try:
         _get_automaton().run(text, _AstBuilder(text))
@@ -428,3 +432,44 @@ def test_index_families_parse_but_are_refused_by_lowering_with_a_caret(runner, e
     # The caret is under the construct named.
     assert caret.strip(" ^") == "" and text_line[caret.index("^") :].startswith(shown.split("(")[0][:4])
     assert "Traceback" not in result.output
+
+
+_FAMILY_TOKENS = [
+    "w",
+    "j",
+    "k",
+    "in",
+    "sum",
+    "mean",
+    "2",
+    "1.5",
+    "[",
+    "]",
+    "(",
+    ")",
+    ",",
+    ":",
+    "=",
+    "+",
+    "*",
+    ";",
+    "\n",
+    " ",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_FAMILY_TOKENS), max_size=14).map("".join))
+def test_any_text_with_index_families_parses_or_raises_a_syntax_error_with_a_place(text):
+    try:
+        parse(text)
+    except ExprSyntaxError as err:
+        assert err.line is not None and err.column is not None and err.width >= 1
+        assert 1 <= err.line <= max(1, text.count("\n") + 1)
+        assert str(err)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_FAMILY_TOKENS), max_size=14).map("".join))
+def test_where_the_parser_stops_on_index_families_agrees_with_larks_own_parser(text):
+    assert_stops_where_lark_stops(text)
