@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken
-from strategies import mutated_programs, programs
+from strategies import family_programs, mutated, mutated_programs, programs
 
 from exprgrad import lalr
 from exprgrad.ast_nodes import (
@@ -229,82 +228,7 @@ def test_the_loop_rejects_where_larks_parser_rejects(text):
     assert_same(text)
 
 
-# ---- generated programs with index families -------------------------------------
-
-_SP = st.sampled_from(["", " ", "  "])
-_IN_BRACKETS = st.sampled_from(["", " ", "\n", " # c\n"])  # a line break inside brackets continues
-_FAMILY = st.sampled_from(["w", "W", "x", "θ", "in", "sum"])  # 'in' and 'sum' are names here
-_INDEX = st.sampled_from(["j", "k", "i2", "ñ", "in"])
-_LABEL = st.sampled_from(["0", "1", "12", "007"])
-
-
-def _bracketed(items) -> str:
-    return "[" + ",".join(items) + "]"
-
-
-_subscripts = st.lists(
-    st.tuples(_IN_BRACKETS, st.one_of(_INDEX, _LABEL), _SP).map("".join), min_size=1, max_size=3
-).map(_bracketed)
-_indices = (
-    st.lists(_INDEX, min_size=1, max_size=3, unique=True)
-    .flatmap(lambda names: st.tuples(*(st.tuples(_SP, st.just(n), _IN_BRACKETS).map("".join) for n in names)))
-    .map(_bracketed)
-)
-
-_family_leaves = st.one_of(
-    st.sampled_from(["a", "b", "2", "1.5", "x1"]),
-    st.tuples(_FAMILY, _subscripts).map("".join),
-)
-
-
-def _extend_family_text(children):
-    return st.one_of(
-        st.tuples(children, _SP, st.sampled_from(["+", "-", "*", "/", "^", "<"]), _SP, children).map(
-            lambda t: "(" + "".join(t) + ")"
-        ),
-        st.tuples(st.sampled_from(["sum", "mean", "logsumexp"]), _indices, _IN_BRACKETS, children).map(
-            lambda t: f"{t[0]}{t[1]}({t[2]}{t[3]})"
-        ),
-        st.tuples(
-            st.sampled_from(["sum", "mean", "dot", "tanh"]), st.lists(children, min_size=1, max_size=2)
-        ).map(lambda t: f"{t[0]}({', '.join(t[1])})"),
-        st.tuples(st.sampled_from(["-", "+"]), children).map("".join),
-    )
-
-
-_family_texts = st.recursive(_family_leaves, _extend_family_text, max_leaves=8)
-_family_statements = st.one_of(
-    _family_texts,
-    st.tuples(_FAMILY, _SP, _family_texts).map(lambda t: f"{t[0]}{t[1]}= {t[2]}"),
-    st.tuples(_FAMILY, _indices, _SP, _family_texts).map(lambda t: f"{t[0]}{t[1]}{t[2]}= {t[3]}"),
-    st.tuples(_INDEX, st.integers(0, 20), st.integers(0, 20), _SP, _SP).map(
-        lambda t: f"{t[0]} in{t[3]} {min(t[1], t[2])}{t[4]}:{t[4]}{max(t[1], t[2])}"
-    ),
-)
-family_programs = st.tuples(
-    st.lists(
-        st.tuples(_family_statements, st.sampled_from([";", "\n", "; ", " # a note\n"])).map("".join),
-        max_size=3,
-    ),
-    _family_texts,
-).map(lambda t: "".join(t[0]) + t[1])
-
-
-@st.composite
-def mutated_family_programs(draw):
-    """A program with index families, one or two characters inserted, deleted or replaced."""
-    text = draw(family_programs)
-    for _ in range(draw(st.integers(1, 2))):
-        at = draw(st.integers(0, len(text)))
-        extra = draw(st.sampled_from(list("()[],;:=+*.0jn \n")))
-        how = draw(st.sampled_from(["insert", "delete", "replace"]))
-        if how == "insert":
-            text = text[:at] + extra + text[at:]
-        elif how == "delete":
-            text = text[:at] + text[at + 1 :]
-        else:
-            text = text[:at] + extra + text[at + 1 :]
-    return text
+# ---- generated programs with index families (tests/strategies.py) -------------
 
 
 @settings(max_examples=200, deadline=None)
@@ -317,7 +241,7 @@ def test_the_loop_builds_the_ast_larks_parser_builds_for_index_families(text):
 
 
 @settings(max_examples=200, deadline=None)
-@given(mutated_family_programs())
+@given(mutated(family_programs, "()[],;:=+*.0jn \n"))
 def test_the_loop_rejects_where_larks_parser_rejects_with_index_families(text):
     assert_same(text)
 
