@@ -8,7 +8,7 @@ import functools
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import Op, draw_from, random_expressions
+from strategies import Op, Ref, draw_from, random_expressions
 
 from exprgrad import graph, ops
 from exprgrad.errors import ExprgradError
@@ -31,15 +31,17 @@ NUMPY_INFIX = {
     "ne": np.not_equal,
 }
 NUMPY_REDUCTIONS = {"sum": np.sum, "mean": np.mean}
-# Parameters a, b, columns x, y and a few numbers; every registry entry; the text plainly parenthesized.
+# Parameters a, b, columns x, y and a few numbers; every registry entry; up to two
+# definitions; the text plainly parenthesized.
 drawn = random_expressions(
     output="drawn",
     leaves=[graph.var("a"), graph.var("b"), graph.var("x", per_row=True), graph.var("y", per_row=True)]
     + [ops.const(v) for v in (0.5, 1.0, 2.0, 3.0, 0.25)],
+    definitions=2,
 )
 
 
-def reference(tree, unsigned_zero=False, rounded_ties=False):
+def reference(tree, defined, unsigned_zero=False, rounded_ties=False):
     """The same expression, evaluated the obvious way over all rows at once.
 
     With ``unsigned_zero``, every zero is +0 (-0.0 + 0.0), as exprgrad's
@@ -48,13 +50,15 @@ def reference(tree, unsigned_zero=False, rounded_ties=False):
     does not carry. With ``rounded_ties``, a comparison's sides that differ
     only by rounding (relative 1e-9) count as equal: where the two differ,
     which side wins depends on the order of the operations (mean(a) as the
-    mean of n copies of a, against a itself).
+    mean of n copies of a, against a itself). ``defined``: the definitions' values.
     """
+    if isinstance(tree, Ref):
+        return defined[tree.name]
     if isinstance(tree, Node):
         if tree.is_var:
             return ROWS[tree.name] if tree.name in ROWS else np.float64(PARAMS[tree.name])
         return np.float64(tree.value)
-    args = [reference(t, unsigned_zero, rounded_ties) for t in tree.args]
+    args = [reference(t, defined, unsigned_zero, rounded_ties) for t in tree.args]
     if tree.name == "neg":
         value = -args[0]
     elif tree.name in NUMPY_INFIX:
@@ -73,6 +77,14 @@ def reference(tree, unsigned_zero=False, rounded_ties=False):
     return value + 0.0 if unsigned_zero else value
 
 
+def value(one, **conventions):
+    """The reference value of a drawn expression, its definitions evaluated first."""
+    defined = {}
+    for name, tree in one.definitions:
+        defined[name] = reference(tree, defined, **conventions)
+    return reference(one.result, defined, **conventions)
+
+
 def same(u, v):
     return (u == v) | (np.isnan(u) & np.isnan(v))
 
@@ -83,9 +95,10 @@ def test_evaluation_matches_plain_numpy(one):
     text = one.text
     shape = (len(ROWS["x"]),)
     with np.errstate(all="ignore"):
-        expected = np.broadcast_to(reference(one.result), shape)
-        unsigned = np.broadcast_to(reference(one.result, unsigned_zero=True), shape)
-        rounded = np.broadcast_to(reference(one.result, rounded_ties=True), shape)
+        expected, unsigned, rounded = (
+            np.broadcast_to(value(one, unsigned_zero=zero, rounded_ties=ties), shape)
+            for zero, ties in [(False, False), (True, False), (False, True)]
+        )
         got = parse(text, columns=list(ROWS)).evaluate(ROWS, **PARAMS)
     got = np.broadcast_to(got, shape)
     # Values are kept where the expression is defined; where it is not (nan),
