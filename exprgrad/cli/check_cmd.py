@@ -99,7 +99,9 @@ def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
                 name, a, n = f"{r.name} (row {row + 1})", a[r.worst], n[r.worst]
                 notes.append(_rows_note(r, dataset))
             status = r.status if r.ok else r.status.upper()
-            table.append((name, _number(a), _number(n), f"{r.error:.1e}", f"{r.reach:.1e}", status))
+            table.append(
+                (name, _table_number(a), _table_number(n), f"{r.error:.1e}", f"{r.reach:.1e}", status)
+            )
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
         for row in table:
             click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -123,7 +125,7 @@ def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
     return 1 if failing else 0
 
 
-def _number(value) -> str:
+def _table_number(value) -> str:
     return f"{float(value) + 0.0:.10g}"  # + 0.0: a negative zero shows as 0
 
 

@@ -121,7 +121,7 @@ def parse_bindings(specs: tuple[str, ...] | str | None, option: str = "--at") ->
             name, text = name.strip(), text.strip()
             if not sep or not name or not text:
                 raise OptionError(f"{option}: expected name=value pairs like a=1,b=2, got '{shown(item)}'")
-            value = _number(text, f"{option} {shown(name)}")
+            value = _parse_number(text, f"{option} {shown(name)}")
             if name in bindings:
                 raise OptionError(
                     f"{option} {shown(name)}: given twice ({format_number(bindings[name])} and "
@@ -174,7 +174,7 @@ def _split_top_level(spec: str) -> list[str]:
     return [i for i in (item.strip() for item in items) if i]
 
 
-def _number(text: str, what: str) -> float:
+def _parse_number(text: str, what: str) -> float:
     """--at's value: a number, or a named constant of the registry (pi, e), with or without '-'."""
     name = text.removeprefix("-")
     if name in CONSTANTS:

@@ -7,7 +7,7 @@ floating-point precision. The sizes are free of the units of the cost: a
 sum over many rows and the mean of the same rows get the same steps.
 
 Must not: know any optimizer's state, print, or evaluate graphs except
-through the evaluate function it is given.
+through the point_at function it is given (x -> the Point there).
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ class Point:
         return math.isfinite(self.cost) and bool(np.all(np.isfinite(self.grad)))
 
 
-Evaluate = Callable[[np.ndarray], Point]
+# x -> the cost and gradient there, as a Point (one evaluation of the Objective).
+PointAt = Callable[[np.ndarray], Point]
 
 
 def acceptable(start: Point, trial: Point, t: float, direction: np.ndarray) -> bool:
@@ -64,7 +65,7 @@ def acceptable(start: Point, trial: Point, t: float, direction: np.ndarray) -> b
 
 
 def backtrack(
-    evaluate: Evaluate, start: Point, direction: np.ndarray, t: float
+    point_at: PointAt, start: Point, direction: np.ndarray, t: float
 ) -> tuple[Point, float, bool] | None:
     """Halve ``t`` until the step is acceptable: (point, t, accepted at the first trial).
 
@@ -75,14 +76,14 @@ def backtrack(
         x = start.x + t * direction
         if np.array_equal(x, start.x):
             return None
-        trial = evaluate(x)
+        trial = point_at(x)
         if acceptable(start, trial, t, direction):
             return trial, t, halvings == 0
         t *= 0.5
     return None
 
 
-def first_step(evaluate: Evaluate, start: Point, direction: np.ndarray) -> tuple[Point, float] | None:
+def first_step(point_at: PointAt, start: Point, direction: np.ndarray) -> tuple[Point, float] | None:
     """The first step's size, free of the units of the cost: an expanding, then backtracking search.
 
     The trial step first moves the largest component by max(1, |x|); it is
@@ -92,12 +93,12 @@ def first_step(evaluate: Evaluate, start: Point, direction: np.ndarray) -> tuple
     if size == 0.0 or not math.isfinite(size):
         return None
     t = max(1.0, float(np.max(np.abs(start.x), initial=0.0))) / size
-    trial = evaluate(start.x + t * direction)
+    trial = point_at(start.x + t * direction)
     if not acceptable(start, trial, t, direction):
-        found = backtrack(evaluate, start, direction, t / 2)
+        found = backtrack(point_at, start, direction, t / 2)
         return None if found is None else found[:2]
     for _ in range(MAX_DOUBLINGS):
-        longer = evaluate(start.x + 2 * t * direction)
+        longer = point_at(start.x + 2 * t * direction)
         if not acceptable(start, longer, 2 * t, direction):
             break
         trial, t = longer, 2 * t

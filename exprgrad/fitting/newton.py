@@ -78,7 +78,7 @@ def _run(objective, x, max_iter, tol, progress) -> Outcome:
         candidate = x + step
         if np.max(np.abs(candidate), initial=0.0) > RUNAWAY:
             return _stop(x, cost, iteration, False, "the parameters ran away", history)
-        cost_new, grad_new, hess_new = _evaluate(objective, candidate)
+        cost_new, grad_new, hess_new = _cost_grad_hessian(objective, candidate)
         ratio = (cost - cost_new) / predicted if hess_new is not None else -math.inf
         if ratio > ACCEPT:
             x, cost, grad, hess = candidate, cost_new, grad_new, hess_new
@@ -103,7 +103,7 @@ def _run(objective, x, max_iter, tol, progress) -> Outcome:
     return _stop(x, cost, iteration, converged, reason, history)
 
 
-def _evaluate(objective, x):
+def _cost_grad_hessian(objective, x):
     """(cost, gradient, Hessian) at ``x``; the Hessian is None when anything is not finite."""
     cost, grad = objective.value_grad(x)
     if not _finite(cost, grad):
@@ -130,7 +130,7 @@ def _polish(objective, x, cost, grad, hess, max_steps: int = 4):
         if damping > 0.0 or not np.any(step):
             break  # not positive definite: no Newton step to trust
         candidate = x + step / scale
-        cost_new, grad_new, hess_new = _evaluate(objective, candidate)
+        cost_new, grad_new, hess_new = _cost_grad_hessian(objective, candidate)
         measure_new = scaled_gradient(candidate, grad_new, cost_new)
         if hess_new is None or measure_new >= measure or cost_new > cost + COST_NOISE * max(abs(cost), 1.0):
             break

@@ -3,7 +3,7 @@
 In: a parameter vector, the cost and its gradient there (an ``Objective``
 evaluates them). Out: the next point. One small class per optimizer, all
 with the same interface: ``step(x, grad) -> x_next`` is the textbook update
-with a fixed learning rate, and ``move(point, evaluate) -> Point | None``
+with a fixed learning rate, and ``move(point, point_at) -> Point | None``
 takes one iteration, choosing its own step when no learning rate was given:
 
 - gd: gradient descent, each step by a backtracking (Armijo) line search,
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import Mention
-from .linesearch import MAX_HALVINGS, NOISE, Evaluate, Point, backtrack, first_step
+from .linesearch import MAX_HALVINGS, NOISE, Point, PointAt, backtrack, first_step
 from .optimality import scaled_gradient
 from .probes import falls_without_bound
 
@@ -61,17 +61,17 @@ class GradientDescent:
     def step(self, x: np.ndarray, grad: np.ndarray) -> np.ndarray:
         return x - self.lr * grad
 
-    def move(self, point: Point, evaluate: Evaluate) -> Point | None:
+    def move(self, point: Point, point_at: PointAt) -> Point | None:
         if self.fixed:
-            return evaluate(self.step(point.x, point.grad))
+            return point_at(self.step(point.x, point.grad))
         direction = -point.grad
         if self.lr is None:
-            found = first_step(evaluate, point, direction)
+            found = first_step(point_at, point, direction)
             if found is None:
                 return None
             trial, self.lr = found
             return trial
-        found = backtrack(evaluate, point, direction, self.lr * (2.0 if self.grow else 1.0))
+        found = backtrack(point_at, point, direction, self.lr * (2.0 if self.grow else 1.0))
         if found is None:
             return None
         trial, self.lr, self.grow = found
@@ -93,23 +93,23 @@ class Momentum:
         self.velocity = self.beta * self.velocity - self.lr * grad
         return x + self.velocity
 
-    def move(self, point: Point, evaluate: Evaluate) -> Point | None:
+    def move(self, point: Point, point_at: PointAt) -> Point | None:
         if self.fixed:
-            return evaluate(self.step(point.x, point.grad))
+            return point_at(self.step(point.x, point.grad))
         if self.lr is None:
-            found = first_step(evaluate, point, -point.grad)
+            found = first_step(point_at, point, -point.grad)
             if found is None:
                 return None
             trial, self.lr = found
             self.velocity = trial.x - point.x
             return trial
         velocity = self.beta * self.velocity - self.lr * point.grad
-        trial = evaluate(point.x + velocity)
+        trial = point_at(point.x + velocity)
         if trial.finite and trial.cost <= point.cost + NOISE * abs(point.cost):
             self.velocity = velocity
             return trial
         # The cost rose: restart from rest with a searched gradient step.
-        found = backtrack(evaluate, point, -point.grad, self.lr)
+        found = backtrack(point_at, point, -point.grad, self.lr)
         if found is None:
             return None
         trial, self.lr, _ = found
@@ -142,11 +142,11 @@ class Adam:
     def step(self, x: np.ndarray, grad: np.ndarray) -> np.ndarray:
         return x + self.lr * self._update(grad)
 
-    def move(self, point: Point, evaluate: Evaluate) -> Point | None:
+    def move(self, point: Point, point_at: PointAt) -> Point | None:
         if self.fixed:
-            return evaluate(self.step(point.x, point.grad))
+            return point_at(self.step(point.x, point.grad))
         if self.lr is None:
-            found = first_step(evaluate, point, self._update(point.grad))
+            found = first_step(point_at, point, self._update(point.grad))
             if found is None:
                 return None
             trial, self.lr = found
@@ -155,7 +155,7 @@ class Adam:
             x = point.x + self.lr * self._update(point.grad)
             if np.array_equal(x, point.x):
                 return None
-            trial = evaluate(x)
+            trial = point_at(x)
             if trial.finite and trial.cost <= point.cost + NOISE * abs(point.cost):
                 return trial
             # The cost rose: undo the step, halve the rate, restart the moments.
@@ -206,12 +206,12 @@ def descend(objective, x0: np.ndarray, optimizer, max_iter: int, tol: float, pro
     """
     x0 = np.array(x0, dtype=float)
 
-    def evaluate(x: np.ndarray) -> Point:
+    def point_at(x: np.ndarray) -> Point:
         with np.errstate(all="ignore"):
             cost, grad = objective.value_grad(x)
         return Point(np.array(x, dtype=float), float(cost), np.asarray(grad, dtype=float))
 
-    point = evaluate(x0)
+    point = point_at(x0)
     if not point.finite:
         return bad_start(x0, point.cost, point.grad, objective.params)
     best, lowest, history = point, point.cost, [point.cost]
@@ -221,7 +221,7 @@ def descend(objective, x0: np.ndarray, optimizer, max_iter: int, tol: float, pro
         if measure <= tol:
             reason = f"scaled gradient {measure:.2g}, below the tolerance {tol:g}"
             return _stopped(best, point, iteration - 1, history, reason, converged=True)
-        trial = optimizer.move(point, evaluate)
+        trial = optimizer.move(point, point_at)
         if trial is None:
             return _stopped(
                 best,
