@@ -72,3 +72,18 @@ def select(
             selected = [graph.var(name)]
         chosen.update(dict.fromkeys(selected))
     return list(chosen), warnings
+
+
+def fill_families(params: Sequence[str], values: dict[str, float]) -> None:
+    """A family's value for each member: w=0 -> w[0]=0, w[1]=0, ... (in place).
+
+    For each name in ``values`` that is not in ``params`` but has members
+    there (``w`` with ``w[0]``, ``w[1]``), the name is replaced by each member
+    that has no value of its own.
+    """
+    for name in [n for n in values if n not in params and "[" not in n]:
+        members = [p for p in params if p.startswith(name + "[")]
+        if members:
+            value = values.pop(name)
+            for member in members:
+                values.setdefault(member, value)

@@ -472,3 +472,15 @@ def test_output_into_a_missing_folder_is_refused_before_fitting(runner, samples,
     assert result.exit_code == 2
     assert result.output.startswith("error: cannot write")
     assert "parameter" not in result.output  # nothing was fitted or printed first
+
+
+def test_init_of_a_family_starts_every_member_as_at_does(runner, line_csv):
+    data = line_csv
+    model = "w[0] + w[1]*x"
+    problem = prepare(data, model=model, target="y", init={"w": 1, "w[1]": 5})
+    assert problem.params == ["w[0]", "w[1]"] and list(problem.x0) == [1.0, 5.0]
+    assert problem.defaulted == [] and problem.warnings == []
+    shown = runner.invoke(cli, ["fit", data, "--model", model, "--target", "y", "--init", "w=1"])
+    assert shown.exit_code == 0, shown.output
+    assert "does not use" not in shown.stderr and "start at 0" not in shown.stderr
+    assert "w[1]" in shown.stdout

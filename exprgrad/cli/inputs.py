@@ -26,6 +26,7 @@ from ..fitting.reading import shown as escaped
 from ..function import parse
 from ..lower import presumed_column
 from ..ops import CONSTANTS
+from ..selection import fill_families
 from .output import format_number, warn
 
 # The most an expression file, standard input or an --at file may hold.
@@ -288,7 +289,7 @@ def check_bindings(function, bindings: dict[str, float], dataset) -> dict:
                 f"--at {shown(clashing[0])}: '{shown(clashing[0])}' is a column of {shown(dataset.path)}; "
                 "a name is either data or a parameter, not both"
             )
-    _fill_families(function.params, bindings)
+    fill_families(function.params, bindings)
     unused = [name for name in bindings if name not in function.params and name not in function.columns]
     if unused:
         warn("--at gives " + ", ".join(f"'{shown(u)}'" for u in unused) + ", which the function does not use")
@@ -308,13 +309,3 @@ def check_bindings(function, bindings: dict[str, float], dataset) -> dict:
         # The rows are counted from the numeric columns; without one, sum(1) would say 1.
         require_columns(dataset, dataset.names)
     return dict(dataset.columns)
-
-
-def _fill_families(params: list[str], bindings: dict[str, float]) -> None:
-    """w=0 -> w[0]=0, w[1]=0, ... for the members of family w the function uses, unless given."""
-    for name in [n for n in bindings if n not in params and "[" not in n]:
-        members = [p for p in params if p.startswith(name + "[")]
-        if members:
-            value = bindings.pop(name)
-            for member in members:
-                bindings.setdefault(member, value)

@@ -25,6 +25,7 @@ from ..errors import ArgumentError, DataError, Mention, OptionError
 from ..function import Function, parse
 from ..graph import Node
 from ..lower import presumed_column
+from ..selection import fill_families
 from .data import Dataset, load_csv, require_columns
 from .objective import Objective
 
@@ -175,6 +176,7 @@ def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
     init = _start_values(init)
     dataset, dropped = _finite_rows(dataset, [v.name for v in graph.variables([cost_node]) if v.per_row])
     params = [v.name for v in graph.variables([cost_node]) if not v.per_row]
+    fill_families(params, init)  # init={"w": 0}: every w[i] starts at 0, as at= and --at do
     _check_names(params, init, dataset, what)
     if not params:
         raise OptionError(
