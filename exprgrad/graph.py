@@ -1,9 +1,10 @@
 """The operation graph: immutable, interned nodes and one iterative toposort.
 
-In: an op name, input nodes, and for leaves a constant value or a variable name.
+In: an op (an ``ops`` entry, or the leaf ops ``CONST`` and ``VAR``), input
+nodes, and for leaves a constant value or a variable name.
 Out: ``Node`` objects. Building the same (op, inputs) twice gives back the same
 node, so structural equality is identity and shared subexpressions are shared
-by construction. This module knows operators only by name; the algebra that
+by construction. This module knows no ops beyond the two leaves; the algebra that
 runs while nodes are built (folding, identities, operand order) lives in the
 checked builders of ``ops``. Nothing here recurses on graph depth.
 """
@@ -20,9 +21,32 @@ from collections.abc import Iterable, Iterator
 
 from . import names
 
-# Leaves are the only ops this module names.
-CONST = "const"
-VAR = "var"
+
+class LeafSpec:
+    """The op of a leaf node: ``CONST`` or ``VAR``, compared by identity."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"graph.{self.name.upper()}"
+
+    # transitional: removed once no caller compares names
+    def __eq__(self, other):
+        if isinstance(other, str):
+            return self.name == other
+        return self is other
+
+    # transitional: removed once no caller compares names
+    def __hash__(self):
+        return hash(self.name)
+
+
+# Leaves are the only ops this module knows.
+CONST = LeafSpec("const")
+VAR = LeafSpec("var")
 
 # The interning table: every live node by (op, inputs) or leaf key. It holds
 # its nodes, so building the same key gives back the same node
@@ -81,7 +105,7 @@ class Node:
     """One vertex of the operation graph. Never build one directly: use ``ops``.
 
     Attributes:
-        op: "const", "var", or the name of an entry of ``ops.OPS``.
+        op: ``CONST``, ``VAR``, or an entry of ``ops.OPS`` (compare with ``is``).
         inputs: the ordered operand nodes (empty for leaves).
         value: the float of a constant (None otherwise).
         name: the variable name ("a", "theta[1]"), or the symbol of a named
@@ -95,7 +119,7 @@ class Node:
 
     __slots__ = ("inputs", "name", "op", "per_row", "sort_key", "value")
 
-    op: str
+    op: object  # LeafSpec or ops.OpSpec; graph knows no ops beyond leaves
     inputs: tuple[Node, ...]
     value: float | None
     name: str | None
@@ -106,11 +130,11 @@ class Node:
         raise AttributeError("Node is immutable")
 
     def __repr__(self) -> str:
-        if self.op == CONST:
+        if self.op is CONST:
             return f"Node(const {self.name or self.value!r})"
-        if self.op == VAR:
+        if self.op is VAR:
             return f"Node(var {self.name}{' per-row' if self.per_row else ''})"
-        return f"Node({self.op}, {len(self.inputs)} inputs)"
+        return f"Node({self.op.name}, {len(self.inputs)} inputs)"
 
     @property
     def is_leaf(self) -> bool:
@@ -118,16 +142,16 @@ class Node:
 
     @property
     def is_const(self) -> bool:
-        return self.op == CONST
+        return self.op is CONST
 
     @property
     def is_var(self) -> bool:
-        return self.op == VAR
+        return self.op is VAR
 
     @property
     def family(self) -> str | None:
         """``theta`` for ``theta[3]``; the name itself for a plain variable."""
-        if self.op != VAR:
+        if self.op is not VAR:
             return None
         return self.name.split("[", 1)[0]
 
@@ -147,7 +171,7 @@ def _stable_hash(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
-def _make(op: str, inputs: tuple, value, name, per_row: bool, sort_key: tuple) -> Node:
+def _make(op, inputs: tuple, value, name, per_row: bool, sort_key: tuple) -> Node:
     # Node refuses attribute assignment; the slot descriptors themselves still
     # set a new node's fields (a few times cheaper than object.__setattr__).
     node = object.__new__(Node)
@@ -190,11 +214,11 @@ def var(name: str, per_row: bool = False) -> Node:
     return node
 
 
-def apply(op: str, inputs: Iterable[Node], *, reduces: bool = False) -> Node:
-    """The interned node ``op(*inputs)``, unchecked: ``ops`` builders call this.
+def apply(op, inputs: Iterable[Node], *, reduces: bool = False) -> Node:
+    """The interned node ``op(*inputs)``, unchecked: the builders call this.
 
     Args:
-        op: the registry name.
+        op: the registry entry (``ops.ADD``); anything with a ``name``.
         inputs: operand nodes in their final order.
         reduces: True for a reduction over rows (its result is a scalar).
     """
@@ -208,8 +232,8 @@ def apply(op: str, inputs: Iterable[Node], *, reduces: bool = False) -> Node:
                 if i.per_row:
                     per_row = True
                     break
-        digest = hash((_stable_hash(op), *[i.sort_key[-1] for i in inputs]))
-        node = _make(op, inputs, None, None, per_row, (2, op, digest))
+        digest = hash((_stable_hash(op.name), *[i.sort_key[-1] for i in inputs]))
+        node = _make(op, inputs, None, None, per_row, (2, op.name, digest))
         _interned[key] = node
         if len(_interned) >= _sweep_at:
             _sweep()
@@ -229,19 +253,19 @@ def toposort(roots: Iterable[Node]) -> list[Node]:
     10,000-deep chain is fine.
     """
     order: list[Node] = []
-    seen: set[int] = set()
+    seen: set[Node] = set()
     for root in roots:
-        if id(root) in seen:
+        if root in seen:
             continue
         stack = [(root, 0)]
-        seen.add(id(root))
+        seen.add(root)
         while stack:
             node, next_input = stack[-1]
             if next_input < len(node.inputs):
                 stack[-1] = (node, next_input + 1)
                 child = node.inputs[next_input]
-                if id(child) not in seen:
-                    seen.add(id(child))
+                if child not in seen:
+                    seen.add(child)
                     stack.append((child, 0))
             else:
                 stack.pop()
@@ -256,10 +280,10 @@ def variables(roots: Iterable[Node]) -> list[Node]:
     found, seen, stack = [], set(), list(roots)
     while stack:
         node = stack.pop()
-        if id(node) in seen:
+        if node in seen:
             continue
-        seen.add(id(node))
-        if node.op == VAR:
+        seen.add(node)
+        if node.op is VAR:
             found.append(node)
         else:
             stack.extend(node.inputs)
@@ -276,10 +300,10 @@ def count_nodes(roots: Iterable[Node]) -> int:
     return len(toposort(roots))
 
 
-def users(order: list[Node]) -> dict[int, int]:
-    """For each node id in ``order``, how many times it is used as an input in it."""
-    count: dict[int, int] = {id(n): 0 for n in order}
+def users(order: list[Node]) -> dict[Node, int]:
+    """For each node in ``order``, how many times it is used as an input in it."""
+    count: dict[Node, int] = dict.fromkeys(order, 0)
     for node in order:
         for child in node.inputs:
-            count[id(child)] = count.get(id(child), 0) + 1
+            count[child] = count.get(child, 0) + 1
     return count

@@ -27,7 +27,7 @@ _PRESUMED_DATA = re.compile(r"^[xyz](\d+|_\w*)?$")
 
 
 # The grammar's comparison terminals and the registry's comparison ops.
-_COMPARISON_OPS = {"LT": "lt", "LE": "le", "GT": "gt", "GE": "ge", "EQ": "eq", "NE": "ne"}
+_COMPARISON_OPS = {"LT": ops.LT, "LE": ops.LE, "GT": ops.GT, "GE": ops.GE, "EQ": ops.EQ, "NE": ops.NE}
 
 
 def presumed_column(name: str) -> bool:
@@ -349,7 +349,7 @@ class _Lowering:
     def _remember_order(self, built: Node, terms: list[Node]) -> None:
         """Printers keep a sum's terms in the order written (first writing wins)."""
         same = len(terms) > 1 and len(built.inputs) == len(terms) and built not in self.written
-        if same and {id(t) for t in terms} == {id(i) for i in built.inputs}:
+        if same and set(terms) == set(built.inputs):
             self.written[built] = tuple(terms)
 
     def _product(self, node: A.Product, args: list[Node]) -> Node:
@@ -403,7 +403,7 @@ class _Lowering:
                     f"as in {spec.text}(1, x)",
                     node.args[position].span,
                 )
-        return ops.call(node.name, *args)
+        return ops.call(spec, *args)
 
 
 def lower(program: A.Program, columns: Collection[str] | None = None) -> Node:

@@ -35,7 +35,7 @@ PREC_CALL = 50
 PREC_ATOM = 60
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class OpSpec:
     """One primitive.
 
@@ -83,6 +83,28 @@ class OpSpec:
     kink: str = ""
     boolean: bool = False
     orders: tuple[int, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"ops.{self.name.upper()}"
+
+    # transitional: removed once no caller compares names (``spec == "add"``,
+    # ``OPS[node.op]``, an op in a tuple of names); entries compare by identity.
+    def __eq__(self, other):
+        if isinstance(other, str):
+            return self.name == other
+        return self is other
+
+    # transitional: removed once no caller compares names
+    def __hash__(self):
+        return hash(self.name)
+
+    # transitional: removed once no caller compares names (sort keys holding an op beside "")
+    def __lt__(self, other):
+        return self.name < (other if isinstance(other, str) else other.name)
+
+    # transitional: removed once no caller compares names
+    def __gt__(self, other):
+        return self.name > (other if isinstance(other, str) else other.name)
 
 
 # ---------------------------------------------------------------- partials
@@ -133,7 +155,7 @@ def _pow_partials(node):
     """d(x^y)/dx = y*x^(y-1), d(x^y)/dy = x^y*log(x)."""
     x, y = node.inputs
     dx = mul(y, pow_(x, sub(y, ONE)))
-    dy = None if y.is_const else mul(node, call("log", x))
+    dy = None if y.is_const else mul(node, call(LOG, x))
     return (dx, dy)
 
 
@@ -154,29 +176,29 @@ def _sqrt_partials(node):
 
 def _sin_partials(node):
     """d sin(x)/dx = cos(x)."""
-    return (call("cos", node.inputs[0]),)
+    return (call(COS, node.inputs[0]),)
 
 
 def _cos_partials(node):
     """d cos(x)/dx = -sin(x)."""
-    return (neg(call("sin", node.inputs[0])),)
+    return (neg(call(SIN, node.inputs[0])),)
 
 
 def _tan_partials(node):
     """d tan(x)/dx = 1/cos(x)^2."""
-    return (div(ONE, pow_(call("cos", node.inputs[0]), const(2))),)
+    return (div(ONE, pow_(call(COS, node.inputs[0]), const(2))),)
 
 
 def _asin_partials(node):
     """d asin(x)/dx = 1/sqrt(1 - x^2)."""
     x = node.inputs[0]
-    return (div(ONE, call("sqrt", sub(ONE, pow_(x, const(2))))),)
+    return (div(ONE, call(SQRT, sub(ONE, pow_(x, const(2))))),)
 
 
 def _acos_partials(node):
     """d acos(x)/dx = -1/sqrt(1 - x^2)."""
     x = node.inputs[0]
-    return (neg(div(ONE, call("sqrt", sub(ONE, pow_(x, const(2)))))),)
+    return (neg(div(ONE, call(SQRT, sub(ONE, pow_(x, const(2)))))),)
 
 
 def _atan_partials(node):
@@ -194,12 +216,12 @@ def _atan2_partials(node):
 
 def _sinh_partials(node):
     """d sinh(x)/dx = cosh(x)."""
-    return (call("cosh", node.inputs[0]),)
+    return (call(COSH, node.inputs[0]),)
 
 
 def _cosh_partials(node):
     """d cosh(x)/dx = sinh(x)."""
-    return (call("sinh", node.inputs[0]),)
+    return (call(SINH, node.inputs[0]),)
 
 
 def _tanh_partials(node):
@@ -210,13 +232,13 @@ def _tanh_partials(node):
 def _asinh_partials(node):
     """d asinh(x)/dx = 1/sqrt(x^2 + 1)."""
     x = node.inputs[0]
-    return (div(ONE, call("sqrt", add(pow_(x, const(2)), ONE))),)
+    return (div(ONE, call(SQRT, add(pow_(x, const(2)), ONE))),)
 
 
 def _acosh_partials(node):
     """d acosh(x)/dx = 1/sqrt(x^2 - 1)."""
     x = node.inputs[0]
-    return (div(ONE, call("sqrt", sub(pow_(x, const(2)), ONE))),)
+    return (div(ONE, call(SQRT, sub(pow_(x, const(2)), ONE))),)
 
 
 def _atanh_partials(node):
@@ -232,17 +254,17 @@ def _sigmoid_partials(node):
 
 def _softplus_partials(node):
     """d softplus(x)/dx = sigmoid(x)."""
-    return (call("sigmoid", node.inputs[0]),)
+    return (call(SIGMOID, node.inputs[0]),)
 
 
 def _relu_partials(node):
     """d relu(x)/dx = step(x): 1 for x > 0, 0 for x <= 0 (0 at the kink)."""
-    return (call("step", node.inputs[0]),)
+    return (call(STEP, node.inputs[0]),)
 
 
 def _abs_partials(node):
     """d |x|/dx = sign(x) (0 at the kink)."""
-    return (call("sign", node.inputs[0]),)
+    return (call(SIGN, node.inputs[0]),)
 
 
 def _flat_partials(node):
@@ -253,14 +275,14 @@ def _flat_partials(node):
 def _min_partials(node):
     """min(x, y): d/dx = 1 - step(x - y), d/dy = step(x - y); at a tie x gets 1."""
     x, y = node.inputs
-    picks_y = call("step", sub(x, y))
+    picks_y = call(STEP, sub(x, y))
     return (sub(ONE, picks_y), picks_y)
 
 
 def _max_partials(node):
     """max(x, y): d/dx = 1 - step(y - x), d/dy = step(y - x); at a tie x gets 1."""
     x, y = node.inputs
-    picks_y = call("step", sub(y, x))
+    picks_y = call(STEP, sub(y, x))
     return (sub(ONE, picks_y), picks_y)
 
 
@@ -271,17 +293,17 @@ def _log1p_partials(node):
 
 def _expm1_partials(node):
     """d expm1(x)/dx = exp(x)."""
-    return (call("exp", node.inputs[0]),)
+    return (call(EXP, node.inputs[0]),)
 
 
 def _log2_partials(node):
     """d log2(x)/dx = 1/(x*log(2))."""
-    return (div(ONE, mul(node.inputs[0], call("log", const(2)))),)
+    return (div(ONE, mul(node.inputs[0], call(LOG, const(2)))),)
 
 
 def _log10_partials(node):
     """d log10(x)/dx = 1/(x*log(10))."""
-    return (div(ONE, mul(node.inputs[0], call("log", const(10)))),)
+    return (div(ONE, mul(node.inputs[0], call(LOG, const(10)))),)
 
 
 def _erf_partials(node):
@@ -295,7 +317,7 @@ def _erfc_partials(node):
 
 
 def _erf_slope(x):
-    return div(mul(const(2), call("exp", neg(pow_(x, const(2))))), call("sqrt", named_const("pi")))
+    return div(mul(const(2), call(EXP, neg(pow_(x, const(2))))), call(SQRT, named_const("pi")))
 
 
 def _half_square(x):
@@ -306,44 +328,44 @@ def _half_square(x):
 def _normcdf_partials(node):
     """d normcdf(x)/dx = the normal density exp(-x^2/2)/sqrt(2*pi)."""
     x = node.inputs[0]
-    return (div(call("exp", _half_square(x)), _sqrt_two_pi()),)
+    return (div(call(EXP, _half_square(x)), _sqrt_two_pi()),)
 
 
 def _lognormcdf_partials(node):
     """d lognormcdf(x)/dx = density/cdf = invmills(x), finite and accurate for every x."""
-    return (call("invmills", node.inputs[0]),)
+    return (call(INVMILLS, node.inputs[0]),)
 
 
 def _invmills_partials(node):
     """d invmills(x)/dx = -invmills(x)*(x + invmills(x)) = dinvmills(x), computed without cancellation."""
-    return (call("dinvmills", node.inputs[0]),)
+    return (call(DINVMILLS, node.inputs[0]),)
 
 
 def _dinvmills_partials(node):
     """d dinvmills(x)/dx = -(d*(x + r) + r*(1 + d)), r = invmills(x), d = dinvmills(x)."""
     x = node.inputs[0]
-    r = call("invmills", x)
+    r = call(INVMILLS, x)
     return (neg(add(mul(node, add(x, r)), mul(r, add(ONE, node)))),)
 
 
 def _sqrt_two_pi():
-    return call("sqrt", mul(const(2), named_const("pi")))
+    return call(SQRT, mul(const(2), named_const("pi")))
 
 
 def _lgamma_partials(node):
     """d lgamma(x)/dx = digamma(x) (also for log|gamma(x)| at negative x)."""
-    return (call("digamma", node.inputs[0]),)
+    return (call(DIGAMMA, node.inputs[0]),)
 
 
 def _digamma_partials(node):
     """d digamma(x)/dx = polygamma(1, x), the trigamma function."""
-    return (call("polygamma", ONE, node.inputs[0]),)
+    return (call(POLYGAMMA, ONE, node.inputs[0]),)
 
 
 def _polygamma_partials(node):
     """d polygamma(n, x)/dx = polygamma(n + 1, x); the order n is whole: derivative 0."""
     n, x = node.inputs
-    return (None, call("polygamma", add(n, ONE), x))
+    return (None, call(POLYGAMMA, add(n, ONE), x))
 
 
 def _logsumexp_partials(node):
@@ -652,9 +674,65 @@ _ENTRIES = [
 ]
 
 OPS: dict[str, OpSpec] = {spec.name: spec for spec in _ENTRIES}
-_BOOLEAN_OPS = frozenset(name for name, spec in OPS.items() if spec.boolean)
+
+# The ops as named constants, compared by identity (``node.op is ops.NEG``).
+ADD = OPS["add"]
+SUB = OPS["sub"]
+MUL = OPS["mul"]
+DIV = OPS["div"]
+NEG = OPS["neg"]
+POW = OPS["pow"]
+EXP = OPS["exp"]
+LOG = OPS["log"]
+SQRT = OPS["sqrt"]
+SIN = OPS["sin"]
+COS = OPS["cos"]
+TAN = OPS["tan"]
+ASIN = OPS["asin"]
+ACOS = OPS["acos"]
+ATAN = OPS["atan"]
+ATAN2 = OPS["atan2"]
+SINH = OPS["sinh"]
+COSH = OPS["cosh"]
+TANH = OPS["tanh"]
+ASINH = OPS["asinh"]
+ACOSH = OPS["acosh"]
+ATANH = OPS["atanh"]
+SIGMOID = OPS["sigmoid"]
+SOFTPLUS = OPS["softplus"]
+RELU = OPS["relu"]
+STEP = OPS["step"]
+ABS = OPS["abs"]
+SIGN = OPS["sign"]
+MIN = OPS["min"]
+MAX = OPS["max"]
+LOG1P = OPS["log1p"]
+EXPM1 = OPS["expm1"]
+LOG2 = OPS["log2"]
+LOG10 = OPS["log10"]
+ERF = OPS["erf"]
+ERFC = OPS["erfc"]
+NORMCDF = OPS["normcdf"]
+LOGNORMCDF = OPS["lognormcdf"]
+INVMILLS = OPS["invmills"]
+DINVMILLS = OPS["dinvmills"]
+LGAMMA = OPS["lgamma"]
+DIGAMMA = OPS["digamma"]
+POLYGAMMA = OPS["polygamma"]
+LOGSUMEXP = OPS["logsumexp"]
+WHERE = OPS["where"]
+GT = OPS["gt"]
+GE = OPS["ge"]
+LT = OPS["lt"]
+LE = OPS["le"]
+EQ = OPS["eq"]
+NE = OPS["ne"]
+SUM = OPS["sum"]
+MEAN = OPS["mean"]
+
+_BOOLEAN_OPS = frozenset(spec for spec in OPS.values() if spec.boolean)
 # 1 - f(u) as another function of u: op -> (op, whether u is negated).
-_COMPLEMENTS = {"normcdf": ("normcdf", True), "erf": ("erfc", False), "erfc": ("erf", False)}
+_COMPLEMENTS = {NORMCDF: (NORMCDF, True), ERF: (ERFC, False), ERFC: (ERF, False)}
 
 # Named constants of the language; a user definition shadows them.
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
@@ -680,7 +758,7 @@ def named_const(name: str) -> Node:
 def _foldable(*nodes: Node) -> bool:
     # Named constants (pi) stay symbolic.
     for n in nodes:
-        if n.op != graph.CONST or n.name is not None:
+        if n.op is not graph.CONST or n.name is not None:
             return False
     return True
 
@@ -720,17 +798,17 @@ def add(*terms: Node) -> Node:
         return kept[0]
     if len(kept) == 2:
         a, b = kept
-        if a.op == b.op == "where" and a.inputs[0] is b.inputs[0]:
+        if a.op is WHERE and b.op is WHERE and a.inputs[0] is b.inputs[0]:
             # where(c, u, 0) + where(c, 0, v) -> where(c, u, v): the derivative of a where
             _, u1, v1 = a.inputs
             _, u2, v2 = b.inputs
             return where(a.inputs[0], add(u1, u2), add(v1, v2))
         # x + (-y) is x - y: simpler to read and to differentiate.
-        if b.op == "neg" and a.op != "neg":
+        if b.op is NEG and a.op is not NEG:
             return sub(a, b.inputs[0])
-        if a.op == "neg" and b.op != "neg":
+        if a.op is NEG and b.op is not NEG:
             return sub(b, a.inputs[0])
-    return graph.apply("add", _ordered(kept))
+    return graph.apply(ADD, _ordered(kept))
 
 
 def sub(x: Node, y: Node) -> Node:
@@ -743,7 +821,7 @@ def sub(x: Node, y: Node) -> Node:
         return ZERO
     if _foldable(x, y):
         return graph.const(x.value - y.value)
-    if y.op == "neg":
+    if y.op is NEG:
         return add(x, y.inputs[0])
     if _is(x, 1.0) and y.op in _COMPLEMENTS:
         # 1 - normcdf(u) -> normcdf(-u), 1 - erf(u) -> erfc(u), 1 - erfc(u) -> erf(u):
@@ -753,18 +831,18 @@ def sub(x: Node, y: Node) -> Node:
         return call(name, neg(u) if negate else u)
     if _foldable(y) and y.value < 0:
         return add(x, graph.const(-y.value))
-    return graph.apply("sub", (x, y))
+    return graph.apply(SUB, (x, y))
 
 
 def neg(x: Node) -> Node:
     """-x: constants folded, --x -> x, -(a - b) -> b - a."""
     if _foldable(x):
         return graph.const(-x.value)
-    if x.op == "neg":
+    if x.op is NEG:
         return x.inputs[0]
-    if x.op == "sub":
+    if x.op is SUB:
         return sub(x.inputs[1], x.inputs[0])
-    return graph.apply("neg", (x,))
+    return graph.apply(NEG, (x,))
 
 
 def mul(*factors: Node) -> Node:
@@ -782,7 +860,7 @@ def _mul(factors, lift: bool) -> Node:
     for factor in factors:
         if _foldable(factor):
             coefficient *= factor.value
-        elif factor.op == "neg":
+        elif factor.op is NEG:
             negative = not negative
             kept.append(factor.inputs[0])
         else:
@@ -797,17 +875,17 @@ def _mul(factors, lift: bool) -> Node:
     if masked is not None:
         node = masked
     else:
-        node = kept[0] if len(kept) == 1 else graph.apply("mul", _ordered(kept))
+        node = kept[0] if len(kept) == 1 else graph.apply(MUL, _ordered(kept))
     return neg(node) if negative else node
 
 
 def _exponents(x: Node) -> list[Node] | None:
     """[u0, u1, ...] when x is exp(u0) + exp(u1) + ... (a 1 counts as exp(0)), else None."""
-    if x.op != "add":
+    if x.op is not ADD:
         return None
     exponents = []
     for term in x.inputs:
-        if term.op == "exp":
+        if term.op is EXP:
             exponents.append(term.inputs[0])
         elif _is(term, 1.0):
             exponents.append(ZERO)
@@ -827,14 +905,14 @@ def _softmax(u: Node, exponents: list[Node]) -> Node:
         others = list(exponents)
         others.remove(u)
         if len(others) == 1:
-            return call("sigmoid", sub(u, others[0]))
-        return call("exp", neg(call("logsumexp", ZERO, *(sub(v, u) for v in others))))
-    return call("exp", sub(u, call("logsumexp", *exponents)))
+            return call(SIGMOID, sub(u, others[0]))
+        return call(EXP, neg(call(LOGSUMEXP, ZERO, *(sub(v, u) for v in others))))
+    return call(EXP, sub(u, call(LOGSUMEXP, *exponents)))
 
 
 def _mask(node: Node) -> tuple[Node, Node, bool] | None:
     """(c, u, zero_first) when node is where(c, u, 0) or where(c, 0, u)."""
-    if node.op == "where":
+    if node.op is WHERE:
         c, a, b = node.inputs
         if _is(b, 0.0):
             return c, a, False
@@ -882,26 +960,26 @@ def div(x: Node, y: Node) -> Node:
     if _is(x, 0.0):
         return ZERO
     mask = _mask(x)
-    if mask is not None and x.op == "where":
+    if mask is not None and x.op is WHERE:
         # where(c, u, 0)/y -> where(c, u/y, 0): y is not used where c picks 0
         c, u, zero_first = mask
         inner = div(u, y)
         return where(c, ZERO, inner) if zero_first else where(c, inner, ZERO)
-    if x.op == "exp" or _is(x, 1.0):
+    if x.op is EXP or _is(x, 1.0):
         exponents = _exponents(y)
         if exponents is not None:
-            return _softmax(x.inputs[0] if x.op == "exp" else ZERO, exponents)
+            return _softmax(x.inputs[0] if x.op is EXP else ZERO, exponents)
     if _foldable(x, y):
-        folded = _fold(OPS["div"], (x, y))
+        folded = _fold(DIV, (x, y))
         if folded is not None:
             return folded
-    if x.op == "neg":
+    if x.op is NEG:
         return neg(div(x.inputs[0], y))
-    if y.op == "neg":
+    if y.op is NEG:
         return neg(div(x, y.inputs[0]))
     if _is(y, -1.0):
         return neg(x)
-    return graph.apply("div", (x, y))
+    return graph.apply(DIV, (x, y))
 
 
 def pow_(x: Node, y: Node) -> Node:
@@ -913,17 +991,17 @@ def pow_(x: Node, y: Node) -> Node:
     if _is(y, 0.0) or _is(x, 1.0):
         return ONE
     if _foldable(x, y):
-        folded = _fold(OPS["pow"], (x, y))
+        folded = _fold(POW, (x, y))
         if folded is not None:
             return folded
-    return graph.apply("pow", (x, y))
+    return graph.apply(POW, (x, y))
 
 
 def where(c: Node, a: Node, b: Node) -> Node:
     """where(c, a, b): a constant condition picks its branch (a nan one stays a node)."""
     if c.is_const and not math.isnan(c.value):
         return a if c.value != 0 else b
-    return graph.apply("where", (c, a, b))
+    return graph.apply(WHERE, (c, a, b))
 
 
 def polygamma(n: Node, x: Node) -> Node:
@@ -931,10 +1009,10 @@ def polygamma(n: Node, x: Node) -> Node:
     if n.is_const and math.isfinite(n.value):
         n = graph.const(float(np.rint(n.value)))
         if _foldable(x):
-            folded = _fold(OPS["polygamma"], (n, x))
+            folded = _fold(POLYGAMMA, (n, x))
             if folded is not None:
                 return folded
-    return graph.apply("polygamma", (n, x))
+    return graph.apply(POLYGAMMA, (n, x))
 
 
 def log(x: Node) -> Node:
@@ -946,60 +1024,60 @@ def log(x: Node) -> Node:
     these stay finite where sigmoid(u) rounds to 0 or 1 or exp(u) overflows
     (the cross-entropy of a confident model), for evaluation, derivatives and fits.
     """
-    if x.op == "sigmoid":
-        return neg(call("softplus", neg(x.inputs[0])))
-    if x.op == "normcdf":  # log(normcdf(u)) -> lognormcdf(u), finite far in the tail (probit)
-        return call("lognormcdf", x.inputs[0])
-    if x.op == "sub" and _is(x.inputs[0], 1.0) and x.inputs[1].op == "sigmoid":
-        return neg(call("softplus", x.inputs[1].inputs[0]))
-    if x.op == "add" and len(x.inputs) == 2 and _is(x.inputs[0], 1.0) != _is(x.inputs[1], 1.0):
+    if x.op is SIGMOID:
+        return neg(call(SOFTPLUS, neg(x.inputs[0])))
+    if x.op is NORMCDF:  # log(normcdf(u)) -> lognormcdf(u), finite far in the tail (probit)
+        return call(LOGNORMCDF, x.inputs[0])
+    if x.op is SUB and _is(x.inputs[0], 1.0) and x.inputs[1].op is SIGMOID:
+        return neg(call(SOFTPLUS, x.inputs[1].inputs[0]))
+    if x.op is ADD and len(x.inputs) == 2 and _is(x.inputs[0], 1.0) != _is(x.inputs[1], 1.0):
         other = x.inputs[1] if _is(x.inputs[0], 1.0) else x.inputs[0]
-        if other.op == "exp":
-            return call("softplus", other.inputs[0])
-    if x.op == "exp":
+        if other.op is EXP:
+            return call(SOFTPLUS, other.inputs[0])
+    if x.op is EXP:
         return x.inputs[0]
     exponents = _exponents(x)
     if exponents is not None and len(exponents) > 1:
         # log(exp(u) + exp(v) + ...) -> logsumexp(u, v, ...): no overflow.
-        return call("logsumexp", *exponents)
-    if x.op == "div" and (_is(x.inputs[0], 1.0) or x.inputs[0].op == "exp"):
+        return call(LOGSUMEXP, *exponents)
+    if x.op is DIV and (_is(x.inputs[0], 1.0) or x.inputs[0].op is EXP):
         # log(1/v) -> -log(v), log(exp(u)/v) -> u - log(v): equal wherever
         # either side is defined (the numerator is positive), so
         # log(exp(u)/(1 + exp(u))) is u - softplus(u)
         top = ZERO if _is(x.inputs[0], 1.0) else x.inputs[0].inputs[0]
         return sub(top, log(x.inputs[1]))
     if _foldable(x):
-        folded = _fold(OPS["log"], (x,))
+        folded = _fold(LOG, (x,))
         if folded is not None:
             return folded
-    return graph.apply("log", (x,))
+    return graph.apply(LOG, (x,))
 
 
-_BUILDERS: dict[str, Callable[..., Node]] = {
-    "add": add,
-    "log": log,
-    "sub": sub,
-    "mul": mul,
-    "div": div,
-    "neg": neg,
-    "pow": pow_,
-    "where": where,
-    "polygamma": polygamma,
+_BUILDERS: dict[OpSpec, Callable[..., Node]] = {
+    ADD: add,
+    LOG: log,
+    SUB: sub,
+    MUL: mul,
+    DIV: div,
+    NEG: neg,
+    POW: pow_,
+    WHERE: where,
+    POLYGAMMA: polygamma,
 }
 
 
-def call(name: str, *args: Node) -> Node:
-    """The node ``name(*args)`` for any registry entry, arity checked.
+def call(op: OpSpec | str, *args: Node) -> Node:
+    """The node ``op(*args)`` for any registry entry (or its name, as users write it), arity checked.
 
     Raises:
-        NameResolutionError: ``name`` is not in the registry.
+        NameResolutionError: ``op`` is a name that is not in the registry.
         ArityError: the number of arguments does not fit.
     """
-    spec = OPS.get(name)
+    spec = op if isinstance(op, OpSpec) else OPS.get(op)
     if spec is None:
-        raise NameResolutionError(f"unknown operation '{name}'")
+        raise NameResolutionError(f"unknown operation '{op}'")
     check_arity(spec, len(args))
-    builder = _BUILDERS.get(name)
+    builder = _BUILDERS.get(spec)
     if builder is not None:
         return builder(*args)
     if _foldable(*args) and not spec.reduction:
@@ -1008,7 +1086,7 @@ def call(name: str, *args: Node) -> Node:
             return folded
     if spec.averages and not args[0].per_row:
         return args[0]  # the mean of a value that is the same in every row is that value
-    return graph.apply(name, args, reduces=spec.reduction)
+    return graph.apply(spec, args, reduces=spec.reduction)
 
 
 def rebuild(node: Node, inputs: tuple[Node, ...]) -> Node:

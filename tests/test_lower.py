@@ -48,7 +48,7 @@ def test_user_definition_shadows_constant():
 def test_long_sum_is_one_n_ary_node():
     text = " + ".join(f"a{i}*x" for i in range(2000))
     f = parse(text)
-    assert f.output.op == "add" and len(f.output.inputs) == 2000
+    assert f.output.op is ops.ADD and len(f.output.inputs) == 2000
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_signs_and_divisions_in_long_chains():
 def test_a_hundred_thousand_operators_lower_to_shared_nodes():
     # The workload of benchmarks/bench_eval.py: 33,333 terms a*sin(x + i).
     f = parse(" + ".join(f"a{i % 50}*sin(x{i % 7} + {i})" for i in range(33_333)))
-    assert f.output.op == "add" and len(f.output.inputs) == 33_333
+    assert f.output.op is ops.ADD and len(f.output.inputs) == 33_333
     assert graph.count_nodes([f.output]) == 133_388  # 50 + 7 names, each one node
     assert len(f.params) == 57
 

@@ -62,8 +62,8 @@ def test_text_signs():
     assert to_text(neg(div(a, b))) == "-a/b"
     assert to_text(neg(add(a, b))) == "-(a + b)"
     assert to_text(neg(call("sin", a))) == "-sin(a)"
-    assert to_text(graph.apply("mul", [a, neg(b)])) == "a*(-b)"
-    assert to_text(graph.apply("sub", [a, k(-2)])) == "a - (-2)"
+    assert to_text(graph.apply(ops.MUL, [a, neg(b)])) == "a*(-b)"
+    assert to_text(graph.apply(ops.SUB, [a, k(-2)])) == "a - (-2)"
 
 
 def test_text_sums_print_negated_terms_subtracted():

@@ -34,7 +34,7 @@ def s(node: Node) -> str:
 def test_flattens_nested_sums_and_products():
     assert s(add(add(a, b), c)) == "a + b + c"
     assert s(mul(mul(a, b), c)) == "a*b*c"
-    assert simplify(mul(mul(a, b), c)) is graph.apply("mul", sorted([a, b, c], key=lambda n: n.sort_key))
+    assert simplify(mul(mul(a, b), c)) is graph.apply(ops.MUL, sorted([a, b, c], key=lambda n: n.sort_key))
 
 
 def test_collects_numeric_coefficients():
@@ -569,8 +569,8 @@ def test_distributes_a_product_that_clears_a_denominator():
 
 def test_cross_entropy_built_without_the_stable_form_has_the_same_textbook_derivative():
     z = add(mul(w, x), b)
-    s_z = graph.apply("sigmoid", (z,))
-    raw_log = lambda v: graph.apply("log", (v,))  # the plain node, not the builder's softplus
+    s_z = graph.apply(ops.SIGMOID, (z,))
+    raw_log = lambda v: graph.apply(ops.LOG, (v,))  # the plain node, not the builder's softplus
     loss = call("mean", sub(mul(neg(y), raw_log(s_z)), mul(sub(k(1), y), raw_log(sub(k(1), s_z)))))
     assert d(loss, w) == "mean(x*(sigmoid(w*x + b) - y))"
     assert d(loss, b) == "mean(sigmoid(w*x + b) - y)"

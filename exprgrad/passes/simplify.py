@@ -381,7 +381,7 @@ def simplify_many(roots: Iterable[Node]) -> list[Node]:
     order = graph.toposort(roots)
     uses = graph.users(order)
     for root in roots:
-        uses[id(root)] += 1
+        uses[root] += 1
     simplifier = Simplifier()
     memo: dict[Node, Node] = {}
     for node in order:
@@ -389,7 +389,7 @@ def simplify_many(roots: Iterable[Node]) -> list[Node]:
             memo[node] = node
             continue
         kids = [memo[child] for child in node.inputs]
-        private = [uses[id(child)] <= 1 for child in node.inputs]
+        private = [uses[child] <= 1 for child in node.inputs]
         memo[node] = simplifier.op(node.op, kids, private)
     return [memo[root] for root in roots]
 
