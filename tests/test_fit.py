@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -484,3 +485,35 @@ def test_init_of_a_family_starts_every_member_as_at_does(runner, line_csv):
     assert shown.exit_code == 0, shown.output
     assert "does not use" not in shown.stderr and "start at 0" not in shown.stderr
     assert "w[1]" in shown.stdout
+
+
+def test_an_output_that_is_an_input_of_the_fit_is_refused(runner, line_csv, tmp_path):
+    data = Path(line_csv)
+    before = data.read_text()
+    model = ["--model", "a*x + b", "--target", "y"]
+    shown = runner.invoke(cli, ["fit", line_csv, *model, "-o", line_csv])
+    assert shown.exit_code == 2 and "-o" in shown.stderr and "is an input of this fit" in shown.stderr
+    assert shown.stdout == "" and data.read_text() == before
+    saved = tmp_path / "start.json"
+    saved.write_text('{"params": {"a": 1, "b": 0}}')
+    again = runner.invoke(cli, ["fit", line_csv, *model, "--init", f"@{saved}", "-o", str(saved)])
+    assert again.exit_code == 2 and "is an input of this fit" in again.stderr
+    formula = tmp_path / "model.txt"
+    formula.write_text("a*x + b")
+    third = runner.invoke(
+        cli, ["fit", line_csv, "--model", f"@{formula}", "--target", "y", "-o", str(formula)]
+    )
+    assert third.exit_code == 2 and formula.read_text() == "a*x + b"
+
+
+def test_a_failed_write_is_not_preceded_by_the_result(runner, line_csv, tmp_path, monkeypatch):
+    from exprgrad.errors import WriteError
+
+    def fail(path, content):
+        raise WriteError(f"'{path}': no space left on device")
+
+    monkeypatch.setattr(fit_cmd, "write_atomically", fail)
+    target = tmp_path / "out.json"
+    shown = runner.invoke(cli, ["fit", line_csv, "--model", "a*x + b", "--target", "y", "-o", str(target)])
+    assert shown.exit_code == 1 and "no space left" in shown.stderr
+    assert shown.stdout == ""

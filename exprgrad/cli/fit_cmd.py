@@ -2,8 +2,9 @@
 
 In: argv. Out: the result as a text table or JSON on stdout (and, with -o, as
 JSON in a file written whole or not at all; an -o naming stdout itself, such as
-'-', gets the JSON there once, instead of the table), notes and progress on stderr,
-an optional plot. Exit 0, 2 for a mistake in the input, 1 when the fit
+'-', gets the JSON there once, instead of the table; one naming an input of the fit
+is refused), notes and progress on stderr, an optional plot; the files are written
+before the result is printed. Exit 0, 2 for a mistake in the input, 1 when the fit
 diverged (after printing the point it reports) or a tool is missing.
 The data (DATA.csv or --data, '-' for standard input) is read once: the plot
 and every check use that one Dataset.
@@ -143,6 +144,7 @@ def fit_command(
         fmt, output = "json", None  # the JSON result, once
     check_output_folder(output)
     check_output_folder(plot)
+    _refuse_overwriting_inputs({"-o": output, "--plot": plot}, data, [cost, model, *init])
     dataset = load_data(data, allow_nan)  # the one read of the data
     start = parse_bindings(init, option="--init")
     problem = prepare(
@@ -173,12 +175,12 @@ def fit_command(
         if progress is not None:
             progress.clear()
     shown = {**result.to_dict(), "message": as_options(result.message, result.mentions)}
-    document = json.dumps(shown, indent=2, ensure_ascii=False)
-    click.echo(json_text(shown, indent=2) if fmt == "json" else as_options(result.summary(), result.mentions))
+    # The files first: a write that fails is the last word, not a printed result before it.
     if output:
-        write_atomically(output, document + "\n")
+        write_atomically(output, json.dumps(shown, indent=2, ensure_ascii=False) + "\n")
     if plot_format is not None:
         write_atomically(plot, plot_fit(result, problem, plot_format))
+    click.echo(json_text(shown, indent=2) if fmt == "json" else as_options(result.summary(), result.mentions))
     if result.diverged:
         if not result.history:
             raise FitError(f"the fit could not start: {result.message}", mentions=result.mentions)
@@ -190,6 +192,23 @@ def fit_command(
 def _diverged_words(message: str) -> str:
     """'diverged: the cost became inf; ...' (the result's message) as the end of 'the fit ...'."""
     return message if message.startswith("diverged") else f"diverged: {message}"
+
+
+def _refuse_overwriting_inputs(outputs: dict[str, str | None], data, files: list) -> None:
+    """An output (-o, --plot) that is one of the fit's own input files (the data, an
+    @file expression or --init @file) is refused before anything is read or written."""
+    data = getattr(data, "path", data)  # a DataSource when --sep or --decimal is given
+    named = [data] + [text[1:] for text in files if text and text.startswith("@")]
+    read = [path for path in named if path and path != "-" and os.path.isfile(path)]
+    for option, target in outputs.items():
+        if not target or not os.path.exists(target):
+            continue
+        for path in read:
+            if os.path.samefile(path, target):
+                raise OptionError(
+                    f"{option} {target} is an input of this fit ({path}): writing there would "
+                    "replace it; choose another file name"
+                )
 
 
 def _names_stdout(path: str) -> bool:
