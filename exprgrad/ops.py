@@ -16,6 +16,7 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -33,6 +34,9 @@ PREC_NEG = 30
 PREC_POW = 40
 PREC_CALL = 50
 PREC_ATOM = 60
+
+# OpSpec.power_form of x^y: operand 0 raised to operand 1.
+POWER_FORM = "power"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -52,6 +56,17 @@ class OpSpec:
     python_helper: source of a helper function the python template calls.
     precedence, assoc: read by the printer's parenthesizer.
     commutative, associative, identity: algebraic facts for simplify.
+    linear_form: how the op reads as a linear combination of its operands:
+        the coefficient of each (sub: (1, -1), neg: (-1,)), None when every
+        operand, however many, has coefficient 1 (add), () when not linear.
+    power_form: how the op reads as a product of powers of its operands: the
+        exponent of each (div: (1, -1), sqrt: (1/2,)), None when every operand
+        has exponent 1 (mul), POWER_FORM for operand 0 raised to operand 1
+        (pow), () when it is none of these.
+    inverse: the name of the op that undoes this one with its second operand
+        (add: "sub", x - y = x + (-y); mul: "div", x/y = x*y^-1); "" for none.
+    complement: 1 - f(u) as another entry: (its name, whether u is negated)
+        (normcdf: ("normcdf", True), 1 - normcdf(u) = normcdf(-u)); None.
     reduction: sums or averages over data rows; its result is a scalar.
     averages: a reduction that divides its sum by the row count (mean).
     callable: users may write it as a function call ``name(...)``.
@@ -83,6 +98,10 @@ class OpSpec:
     kink: str = ""
     boolean: bool = False
     orders: tuple[int, ...] = ()
+    linear_form: tuple | None = ()
+    power_form: tuple | str | None = ()
+    inverse: str = ""
+    complement: tuple[str, bool] | None = None
 
     def __repr__(self) -> str:
         return f"ops.{self.name.upper()}"
@@ -439,6 +458,8 @@ _ENTRIES = [
         associative=True,
         identity=0.0,
         callable=False,
+        linear_form=None,
+        inverse="sub",
     ),
     OpSpec(
         "sub",
@@ -452,6 +473,7 @@ _ENTRIES = [
         precedence=PREC_ADD,
         assoc="left",
         callable=False,
+        linear_form=(1, -1),
     ),
     OpSpec(
         "mul",
@@ -468,6 +490,8 @@ _ENTRIES = [
         associative=True,
         identity=1.0,
         callable=False,
+        power_form=None,
+        inverse="div",
     ),
     OpSpec(
         "div",
@@ -481,9 +505,20 @@ _ENTRIES = [
         precedence=PREC_MUL,
         assoc="left",
         callable=False,
+        power_form=(1, -1),
     ),
     OpSpec(
-        "neg", 1, np.negative, _neg_partials, "prefix", "-", "-", "-$0", precedence=PREC_NEG, callable=False
+        "neg",
+        1,
+        np.negative,
+        _neg_partials,
+        "prefix",
+        "-",
+        "-",
+        "-$0",
+        precedence=PREC_NEG,
+        callable=False,
+        linear_form=(-1,),
     ),
     OpSpec(
         "pow",
@@ -496,10 +531,11 @@ _ENTRIES = [
         "np.float_power($0, $1)",
         precedence=PREC_POW,
         assoc="right",
+        power_form=POWER_FORM,
     ),
     _fn("exp", np.exp, _exp_partials, latex=r"\exp\left($0\right)"),
     _fn("log", np.log, _log_partials, latex=r"\log\left($0\right)"),
-    _fn("sqrt", np.sqrt, _sqrt_partials, latex=r"\sqrt{$0}"),
+    _fn("sqrt", np.sqrt, _sqrt_partials, latex=r"\sqrt{$0}", power_form=(Fraction(1, 2),)),
     _fn("sin", np.sin, _sin_partials, latex=r"\sin\left($0\right)"),
     _fn("cos", np.cos, _cos_partials, latex=r"\cos\left($0\right)"),
     _fn("tan", np.tan, _tan_partials, latex=r"\tan\left($0\right)"),
@@ -567,7 +603,12 @@ _ENTRIES = [
     _fn("log2", np.log2, _log2_partials, latex=r"\log_{2}\left($0\right)"),
     _fn("log10", np.log10, _log10_partials, latex=r"\log_{10}\left($0\right)"),
     _fn(
-        "erf", kernels.erf, _erf_partials, python="_erf($0)", python_helper=kernels.scipy_source("erf", "erf")
+        "erf",
+        kernels.erf,
+        _erf_partials,
+        python="_erf($0)",
+        python_helper=kernels.scipy_source("erf", "erf"),
+        complement=("erfc", False),
     ),
     _fn(
         "erfc",
@@ -575,6 +616,7 @@ _ENTRIES = [
         _erfc_partials,
         python="_erfc($0)",
         python_helper=kernels.scipy_source("erfc", "erfc"),
+        complement=("erf", False),
     ),
     _fn(
         "normcdf",
@@ -583,6 +625,7 @@ _ENTRIES = [
         latex=r"\Phi\left($0\right)",
         python="_normcdf($0)",
         python_helper=kernels.scipy_source("normcdf", "ndtr"),
+        complement=("normcdf", True),
     ),
     _fn(
         "lognormcdf",
@@ -731,8 +774,6 @@ SUM = OPS["sum"]
 MEAN = OPS["mean"]
 
 _BOOLEAN_OPS = frozenset(spec for spec in OPS.values() if spec.boolean)
-# 1 - f(u) as another function of u: op -> (op, whether u is negated).
-_COMPLEMENTS = {NORMCDF: (NORMCDF, True), ERF: (ERFC, False), ERFC: (ERF, False)}
 
 # Named constants of the language; a user definition shadows them.
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
@@ -823,10 +864,10 @@ def sub(x: Node, y: Node) -> Node:
         return graph.const(x.value - y.value)
     if y.op is NEG:
         return add(x, y.inputs[0])
-    if _is(x, 1.0) and y.op in _COMPLEMENTS:
+    if _is(x, 1.0) and not y.is_leaf and y.op.complement is not None:
         # 1 - normcdf(u) -> normcdf(-u), 1 - erf(u) -> erfc(u), 1 - erfc(u) -> erf(u):
         # the tail keeps its digits instead of rounding to 0.
-        name, negate = _COMPLEMENTS[y.op]
+        name, negate = y.op.complement
         u = y.inputs[0]
         return call(name, neg(u) if negate else u)
     if _foldable(y) and y.value < 0:
