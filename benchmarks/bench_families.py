@@ -329,11 +329,34 @@ def programs(features):
     ]
 
 
+def unrolled_softmax(features: int, classes: int) -> str:
+    """Today's scalar form of softmax regression: one definition per class, one term per weight."""
+    scores = [
+        f"z{k} = {' + '.join(f'W_{k}_{j}*x{j}' for j in range(1, features + 1))} + b_{k}"
+        for k in range(1, classes + 1)
+    ]
+    every = ", ".join(f"z{k}" for k in range(1, classes + 1))
+    chosen = " + ".join(f"Y{k}*z{k}" for k in range(1, classes + 1))
+    return "; ".join([*scores, f"mean(logsumexp({every}) - ({chosen}))"])
+
+
+def unrolled(name: str, features: int) -> str:
+    if name == "logistic":
+        return unrolled_logistic(features)
+    return unrolled_network(features, 16) if name == "network" else unrolled_softmax(features, 10)
+
+
 def size_of(text, columns, repeat):
-    """(graph nodes of cost + gradient, in-process diff seconds) of a program over ``columns``."""
+    """(graph nodes of cost + gradient, in-process diff seconds, printed gradient chars) over ``columns``.
+
+    The printed length is that of the gradient's text in let-form (shared parts named
+    once, one line each, as `exprgrad diff` prints it).
+    """
     from exprgrad import graph
+    from exprgrad.backends.printing import to_text_many
     from exprgrad.function import parse
     from exprgrad.passes.diff import diff
+    from exprgrad.passes.simplify import simplify_many
     from exprgrad.selection import select
 
     f = parse(text, columns=list(columns))
@@ -343,7 +366,11 @@ def size_of(text, columns, repeat):
         return diff(f.output, wrt)
 
     grads = differentiate()
-    return graph.count_nodes([f.output, *grads.values()]), best_time(differentiate, repeat)
+    names = [node.name for node in wrt]
+    partials = dict(zip(names, simplify_many(list(grads.values())), strict=True))
+    lets, results = to_text_many(partials, names=f.definitions, written=f.written)
+    printed = sum(len(name) + len(text) + 4 for name, text in [*lets, *results.items()])
+    return graph.count_nodes([f.output, *grads.values()]), best_time(differentiate, repeat), printed
 
 
 def run_cli(*arguments):
@@ -357,30 +384,35 @@ def bench_sizes(repeat):
     python = best_time(lambda: subprocess.run([sys.executable, "-c", "import numpy"], check=False), 3)
     floor = best_time(lambda: run_cli("--help"), 3)
     print(f"  (floors, whole process: python + import numpy {python:.2f} s, `exprgrad --help` {floor:.2f} s)")
-    rows = {}
-    for features in (10, 1000):
+    print("  nodes, diff time and printed length: Python API, with the data's columns x1..xF (Y1..Y10)")
+    print("  (the unrolled forms, today's only way, at 10 and 100 features: at 1,000 they take minutes)")
+    sizes = {}
+    for features in (10, 100, 1000):
         for name, text, columns in programs(features):
-            line = f"  {name:<9} {features:>5} features:"
-            try:
-                nodes, seconds = size_of(text, columns, repeat)
-                line += f" {nodes:>5} nodes, diff {seconds * 1e3:7.2f} ms"
-            except Exception as error:  # noqa: BLE001 - the line says why
-                line += f" exprgrad: not available yet ({why(error)})"
-                nodes = None
-            path = data.cached_csv(f"small-{name}", columns, features=features)
-            done = run_cli("diff", text, "--data", str(path))
-            if done.returncode == 0:
-                elapsed = best_time(lambda t=text, p=path: run_cli("diff", t, "--data", str(p)), 3)
-                line += f"; printed {len(done.stdout):>5} chars; `exprgrad diff` {elapsed:.2f} s"
-                rows[name, features] = (nodes, len(done.stdout))
-            else:
-                error = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[0]
-                line += f"; `exprgrad diff`: not available yet ({error[:120]})"
-            print(line)
+            forms = [("", text)] if features != 100 else []
+            forms += [(", unrolled", unrolled(name, features))] if features <= 100 else []
+            for form, program in forms:
+                line = f"  {name + form:<19} {features:>5} features:"
+                try:
+                    nodes, seconds, printed = size_of(program, columns, 1 if form else repeat)
+                    line += f" {nodes:>6,} nodes, diff {seconds * 1e3:8.2f} ms, printed {printed:>9,} chars"
+                    sizes[name + form, features] = (nodes, printed)
+                except Exception as error:  # noqa: BLE001 - the line says why
+                    line += f" exprgrad: not available yet ({why(error)})"
+                print(line)
     for name in ("logistic", "network", "softmax"):
-        small, big = rows.get((name, 10)), rows.get((name, 1000))
+        small, big = sizes.get((name, 10)), sizes.get((name, 1000))
         if small and big:
-            print(f"  {name}: {'identical' if small == big else 'DIFFERENT'} for 10 and 1,000 features")
+            print(f"  {name}: nodes and printed length {'identical' if small == big else 'DIFFERENT'}")
+    print("  `exprgrad diff PROGRAM` whole process (no data: the text alone, as the examples are written):")
+    for name, text, _ in programs(10):
+        done = run_cli("diff", text)
+        if done.returncode == 0:
+            elapsed = best_time(lambda t=text: run_cli("diff", t), 3)
+            print(f"  {name:<19} {elapsed:.2f} s (target < 0.3 s), printed {len(done.stdout):,} chars")
+        else:
+            error = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[0]
+            print(f"  {name:<19} not available yet ({error[:120]})")
 
 
 # ---------------------------------------------------------------- d
