@@ -1,16 +1,27 @@
-"""The numpy kernels of the registry's ops, and the Python source generated code uses.
+"""The numpy kernels of the registry's ops: the one definition of each op's numbers.
 
 In: input arrays (or floats) and, from the evaluator, an ``out=`` buffer.
 Out: the op's values, written into ``out`` when one is given (the evaluator
 reads the buffer, not the return value). ``ops.OPS`` entries name these
-functions as their ``evaluate``; the ``*_SOURCE`` strings are the
-``python_helper`` functions generated modules define, computing the same
-values with the same numpy and scipy calls.
-Must not: build nodes, know op names, or import scipy before a kernel that
-needs it runs (``exprgrad eval "x^2"`` never loads scipy).
+functions as their ``evaluate``; ``source(kernel)`` is the text of a kernel
+and of the definitions it reads, which generated Python modules embed
+(``OpSpec.python_helper``), so generated code runs these very functions and
+gives the evaluator's numbers bit for bit. An op without a function here
+names one numpy ufunc for both.
+Must not: build nodes, know op names, import scipy before a kernel that
+needs it runs (``exprgrad eval "x^2"`` never loads scipy), or read a name
+other than ``np``, ``math`` and this module's own functions and constants
+(generated modules define only those).
 """
 
 from __future__ import annotations
+
+import ast
+import inspect
+import math
+import sys
+import textwrap
+import types
 
 import numpy as np
 
@@ -179,65 +190,132 @@ def polygamma(n, x, out=None):
     return _into(out, value)
 
 
-def reduce_sum(x, out=None):
-    return np.sum(x)
+def reduce_sum(x, n=1):
+    # The sum over rows: numpy's pairwise sum of each BLOCK_ROWS-row block, the
+    # block sums added exactly, so a sum over a chunk of blocks at a time (the
+    # evaluator) gives the same bits; a scalar stands for n equal rows.
+    if np.ndim(x) == 0:
+        return np.float64(x) * n if n else np.float64(0.0)
+    return total_of_blocks(block_sums(x), len(x), False)
 
 
-def reduce_mean(x, out=None):
-    return np.mean(x)
+def reduce_mean(x, n=1):
+    # The mean over rows: their reduce_sum over the row count; a scalar is its own mean.
+    if np.ndim(x) == 0:
+        return np.float64(x) if n else np.float64(np.nan)
+    return total_of_blocks(block_sums(x), len(x), True)
 
 
-# ---------------------------------------------------------------- generated source
-# Generated Python computes what the kernels above compute, with the same
-# numpy and scipy calls; scipy is imported when a generated function runs.
-
-SIGMOID_SOURCE = """def _sigmoid(x):
-    z = np.exp(-np.abs(x))
-    return np.where(np.asarray(x) >= 0, 1.0, z) / (1.0 + z)
-"""
-
-LOGSUMEXP_SOURCE = """def _logsumexp(*xs):
-    result = np.logaddexp(xs[0], xs[1])
-    for x in xs[2:]:
-        result = np.logaddexp(result, x)
-    return result
-"""
-
-WHERE_SOURCE = """def _where(c, a, b):
-    return np.where(np.asarray(c) == 0, b, np.where(np.isnan(c), np.nan, a))
-"""
+def total_of_blocks(sums, n, mean):
+    # The exact sum of the block sums of n rows, or over n for a mean (no rows: nan).
+    total = exact_sum(sums)
+    if not mean:
+        return np.float64(total)
+    return np.float64(total / n if n else np.nan)
 
 
-def scipy_source(name: str, scipy_name: str) -> str:
-    """A generated function calling scipy.special.<scipy_name>, importing it on first use."""
-    return f"def _{name}(x):\n    from scipy.special import {scipy_name}\n\n    return {scipy_name}(x)\n"
+# Reductions sum fixed blocks of rows (numbering from row 0) and add the block
+# sums exactly; the evaluator's chunks are whole blocks, so every chunk size
+# gives the same bits.
+BLOCK_ROWS = 1024
 
 
-INVMILLS_SOURCE = """def _invmills(x):
-    from scipy.special import erfcx
+def block_sums(x):
+    # Pairwise sums of each BLOCK_ROWS-row block of the 1-d array x.
+    m = len(x)
+    whole = m - m % BLOCK_ROWS
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = np.sum(x[:whole].reshape(-1, BLOCK_ROWS), axis=1).tolist() if whole else []
+        if whole < m:
+            sums.append(float(np.sum(x[whole:m])))
+    if all(map(math.isfinite, sums)):
+        return sums
+    # Slow path: a block of finite values whose pairwise sum overflowed on the
+    # way (1e308, -1e308, 1e308, ...) gives its values themselves, which
+    # exact_sum adds exactly; a block holding nan or inf keeps its sum.
+    kept = []
+    for i, total in enumerate(sums):
+        block = x[i * BLOCK_ROWS : min((i + 1) * BLOCK_ROWS, m)]
+        if math.isfinite(total) or not np.all(np.isfinite(block)):
+            kept.append(total)
+        else:
+            kept.extend(block.tolist())
+    return kept
 
-    return 0.7978845608028654 / erfcx(np.multiply(x, -0.7071067811865476))
-"""
 
-DINVMILLS_SOURCE = """def _dinvmills(x):
-    from scipy.special import erfcx
+def exact_sum(values):
+    """The correctly rounded sum of ``values``, as IEEE arithmetic would give it when it is not finite.
 
-    x = np.asarray(x, dtype=np.float64)
-    r = 0.7978845608028654 / erfcx(np.multiply(x, -0.7071067811865476))
-    direct = -r * (x + r)
-    t = -x
-    u = 1.0 / (t * t)
-    bracket, term = np.zeros_like(u), np.ones_like(u)
-    for k in range(1, 11):
-        term = term * ((2 * k - 1) * u) if k > 1 else term
-        bracket = bracket + (term if k % 2 else -term)
-    tail = -np.square(r / t) * bracket
-    return np.where(x < -30.0, tail, direct)[()]
-"""
+    A total past the float range is inf (or -inf), as numpy gives; inf - inf
+    and any nan are nan. Never raises (``math.fsum`` raises OverflowError
+    and ValueError for those).
+    """
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        pass  # a partial total of finite values passed the range: add them scaled down
+    except ValueError:  # inf and -inf among the values
+        return math.nan
+    try:
+        scaled = math.fsum(v * _SCALE_DOWN for v in values)
+    except ValueError:
+        return math.nan
+    if not math.isfinite(scaled):  # nan, or an inf among the values
+        return scaled
+    return scaled / _SCALE_DOWN if abs(scaled) <= _MAX_SCALED else math.copysign(math.inf, scaled)
 
-POLYGAMMA_SOURCE = """def _polygamma(n, x):
-    from scipy.special import polygamma
 
-    order = np.rint(n)
-    return np.where(order >= 0, polygamma(np.maximum(order, 0.0), x), np.nan)
-"""
+# Block sums are scaled by this power of two when their exact total passes the
+# float range on the way (1e308 + 1e308 - 1e308); scaling by 2**k is exact.
+_SCALE_DOWN = 2.0**-64
+_MAX_SCALED = 1.7976931348623157e308 * _SCALE_DOWN
+
+
+# ---------------------------------------------------------------- source for generated code
+
+
+def source(kernel) -> str:
+    """The source of ``kernel`` and of every definition of this module it reads.
+
+    Imports first (``math``; generated modules import numpy as ``np``
+    themselves), then constants as written here, then the functions it
+    calls, the kernel last: the text a generated module embeds to run this
+    very kernel.
+    """
+    module = sys.modules[__name__]
+    module_text = inspect.getsource(module)
+    assignments = {
+        target.id: ast.get_source_segment(module_text, statement)
+        for statement in ast.parse(module_text).body
+        if isinstance(statement, ast.Assign)
+        for target in statement.targets
+        if isinstance(target, ast.Name)
+    }
+    imports, constants, functions = [], [], []
+    seen = {"np"}
+
+    def visit(text: str, local: set[str]) -> None:
+        for node in ast.walk(ast.parse(text)):
+            name = node.id if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) else None
+            if name is None or name in seen or name in local or not hasattr(module, name):
+                continue
+            seen.add(name)
+            value = getattr(module, name)
+            if isinstance(value, types.ModuleType):
+                imports.append(f"import {value.__name__}")
+            elif isinstance(value, types.FunctionType):
+                visit_function(value)
+            else:  # a constant: its own line, after those it reads
+                line = assignments[name]
+                visit(line, set())
+                constants.append(line)
+
+    def visit_function(function) -> None:
+        text = textwrap.dedent(inspect.getsource(function))
+        visit(text, set(function.__code__.co_varnames))
+        functions.append(text.rstrip("\n"))
+
+    seen.add(kernel.__name__)
+    visit_function(kernel)
+    head = "\n".join(imports + constants)
+    return "\n\n\n".join(([head] if head else []) + functions) + "\n"

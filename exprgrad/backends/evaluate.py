@@ -7,8 +7,9 @@ per row for a per-row node (a float when there is no data).
 The schedule runs the per-row part in passes over the rows, a chunk at a
 time so the working buffers stay in cache, reusing buffers once their last
 reader has run. A reduction (sum, mean) is accumulated across chunks: numpy's
-pairwise sum inside a chunk, an exact sum (``exact_sum``) of the block sums
-across them, so the result does not depend on the chunk size; a total past
+pairwise sum of each block of rows, an exact sum of the block sums (the two
+halves of ``kernels.reduce_sum``, which generated Python runs whole), so the
+result does not depend on the chunk size; a total past
 the float range is inf and inf - inf is nan, as numpy gives. A reduction that
 feeds later per-row work (x - mean(x)) is finished in an earlier pass. Every
 kernel runs under ``np.errstate(all="ignore")``: a non-finite result is the
@@ -17,7 +18,6 @@ caller's to report, never a raw numpy warning. Nothing here changes the graph.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,15 +26,15 @@ import numpy as np
 from .. import graph
 from ..errors import EvaluationError
 from ..graph import Node
+from ..kernels import BLOCK_ROWS, block_sums, exact_sum, total_of_blocks
 from ..ops import OPS
+
+__all__ = ["BLOCK_ROWS", "DEFAULT_CHUNK_ROWS", "Schedule", "compile_schedule", "evaluate", "exact_sum"]
 
 # 65536 float64 rows = 512 KiB per buffer: the live buffers stay in L2/L3
 # while the per-chunk Python overhead stays small (measured on 1M rows: 8192
 # is 40% slower; 131072 gains under 5% more).
 DEFAULT_CHUNK_ROWS = 65536
-# Reductions sum fixed blocks of rows (numbering from row 0) and add the block
-# sums exactly; chunks are whole blocks, so every chunk size gives the same bits.
-BLOCK_ROWS = 1024
 
 
 @dataclass
@@ -42,9 +42,9 @@ class _Step:
     """Compute one per-row node for a chunk: fn(*inputs, out=buffer)."""
 
     fn: object
-    inputs: tuple  # ("buf", index) | ("scalar", node id) | ("column", name)
+    inputs: tuple  # ("buf", index) | ("scalar", node) | ("column", name)
     buffer: int
-    node_id: int
+    node: Node
 
 
 @dataclass
@@ -53,7 +53,7 @@ class _Pass:
 
     steps: list[_Step]
     n_buffers: int
-    reductions: list[tuple[int, tuple, bool]]  # (reduction node id, source, is_mean)
+    reductions: list[tuple[Node, tuple]]  # (reduction node, source)
     outputs: list[tuple[int, tuple]]  # (output position, source)
 
 
@@ -79,22 +79,20 @@ class Schedule:
         # ready[id]: after how many data passes a scalar node's value is known;
         # needs[id]: for a per-row node, the passes that must finish before it
         # can be computed (it then runs in pass needs + 1).
-        ready: dict[int, int] = {}
-        needs: dict[int, int] = {}
+        ready: dict[Node, int] = {}
+        needs: dict[Node, int] = {}
         for node in self.order:
             if node.per_row:
-                needs[id(node)] = max(
-                    (needs[id(i)] if i.per_row else ready[id(i)] for i in node.inputs), default=0
-                )
+                needs[node] = max((needs[i] if i.per_row else ready[i] for i in node.inputs), default=0)
             elif node.inputs and OPS[node.op].reduction and node.inputs[0].per_row:
-                ready[id(node)] = needs[id(node.inputs[0])] + 1
+                ready[node] = needs[node.inputs[0]] + 1
             else:
-                ready[id(node)] = max((ready[id(i)] for i in node.inputs), default=0)
+                ready[node] = max((ready[i] for i in node.inputs), default=0)
         self._ready = ready
         row_outputs = [(k, n) for k, n in enumerate(self.outputs) if n.per_row]
         last = max(
-            [needs[id(n)] + 1 for _, n in row_outputs]
-            + [ready[id(n)] for n in self.order if not n.per_row and n.inputs],
+            [needs[n] + 1 for _, n in row_outputs]
+            + [ready[n] for n in self.order if not n.per_row and n.inputs],
             default=0,
         )
         self.passes: list[_Pass] = []
@@ -106,26 +104,26 @@ class Schedule:
                 and n.inputs
                 and OPS[n.op].reduction
                 and n.inputs[0].per_row
-                and ready[id(n)] == number
+                and ready[n] == number
             ]
-            outputs = [(k, n) for k, n in row_outputs if needs[id(n)] + 1 == number]
+            outputs = [(k, n) for k, n in row_outputs if needs[n] + 1 == number]
             self.passes.append(self._plan_pass(reductions, outputs))
         # Scalar nodes grouped by the pass after which they can be computed.
         self._scalar_stages: list[list[Node]] = [[] for _ in range(last + 1)]
         for node in self.order:
             if not node.per_row and node.inputs:
-                self._scalar_stages[ready[id(node)]].append(node)
+                self._scalar_stages[ready[node]].append(node)
 
     def _plan_pass(self, reductions: list[Node], outputs: list[tuple[int, Node]]) -> _Pass:
         targets = [r.inputs[0] for r in reductions] + [n for _, n in outputs]
         nodes = [n for n in graph.toposort(targets) if n.per_row and n.inputs]
-        last_use: dict[int, int] = {}
+        last_use: dict[Node, int] = {}
         for position, node in enumerate(nodes):
             for i in node.inputs:
-                last_use[id(i)] = position
+                last_use[i] = position
         for t in targets:
-            last_use[id(t)] = len(nodes)  # read after the steps: keep alive
-        buffer_of: dict[int, int] = {}
+            last_use[t] = len(nodes)  # read after the steps: keep alive
+        buffer_of: dict[Node, int] = {}
         free: list[int] = []
         n_buffers = 0
         steps = []
@@ -134,36 +132,34 @@ class Schedule:
                 buffer = free.pop()
             else:
                 buffer, n_buffers = n_buffers, n_buffers + 1
-            buffer_of[id(node)] = buffer
+            buffer_of[node] = buffer
             steps.append(
                 _Step(
                     OPS[node.op].evaluate,
                     tuple(self._source(i, buffer_of) for i in node.inputs),
                     buffer,
-                    id(node),
+                    node,
                 )
             )
             # Inputs are freed only after the output buffer is chosen, so no
             # kernel ever writes into one of its own operands.
-            for i in set(map(id, node.inputs)):
+            for i in set(node.inputs):
                 if i in buffer_of and last_use.get(i) == position:
                     free.append(buffer_of[i])
         return _Pass(
             steps=steps,
             n_buffers=n_buffers,
-            reductions=[
-                (id(r), self._source(r.inputs[0], buffer_of), OPS[r.op].averages) for r in reductions
-            ],
+            reductions=[(r, self._source(r.inputs[0], buffer_of)) for r in reductions],
             outputs=[(k, self._source(n, buffer_of)) for k, n in outputs],
         )
 
     @staticmethod
-    def _source(node: Node, buffer_of: dict[int, int]) -> tuple:
+    def _source(node: Node, buffer_of: dict[Node, int]) -> tuple:
         if not node.per_row:
-            return ("scalar", id(node))
+            return ("scalar", node)
         if node.is_var:
             return ("column", node.name)
-        return ("buf", buffer_of[id(node)])
+        return ("buf", buffer_of[node])
 
     # ------------------------------------------------------------ running
 
@@ -192,7 +188,7 @@ class Schedule:
         """
         has_data = bool(columns)
         column_values, n = self._bind_columns(params, columns or {})
-        scalars: dict[int, float] = {}
+        scalars: dict[Node, float] = {}
         missing = [name for name in self.parameters if name not in params]
         if missing:
             raise EvaluationError(
@@ -202,9 +198,9 @@ class Schedule:
             )
         for node in self.order:
             if node.is_const:
-                scalars[id(node)] = node.value
+                scalars[node] = node.value
             elif node.is_var and not node.per_row:
-                scalars[id(node)] = float(params[node.name])
+                scalars[node] = float(params[node.name])
         results: list = [None] * len(self.outputs)
         with np.errstate(all="ignore"):
             self._run_scalars(0, scalars, n)
@@ -213,7 +209,7 @@ class Schedule:
                 self._run_scalars(number, scalars, n)
         for k, node in enumerate(self.outputs):
             if not node.per_row:
-                results[k] = float(scalars[id(node)])
+                results[k] = float(scalars[node])
             elif not has_data:
                 results[k] = float(np.asarray(results[k]).reshape(-1)[0])
         return results
@@ -236,22 +232,24 @@ class Schedule:
                 )
         return values, n
 
-    def _run_scalars(self, stage: int, scalars: dict[int, float], n: int) -> None:
+    def _run_scalars(self, stage: int, scalars: dict[Node, float], n: int) -> None:
         for node in self._scalar_stages[stage]:
             if node.op in OPS and OPS[node.op].reduction and node.inputs[0].per_row:
                 continue  # accumulated by a pass
-            args = [scalars[id(i)] for i in node.inputs]
+            args = [scalars[i] for i in node.inputs]
             spec = OPS[node.op]
-            if spec.reduction:
-                scalars[id(node)] = args[0] if spec.averages else n * args[0]
-            else:
-                scalars[id(node)] = float(spec.evaluate(*args))
+            # A reduction of a scalar sees it in each of the n rows.
+            value = spec.evaluate(*args, n) if spec.reduction else spec.evaluate(*args)
+            scalars[node] = float(value)
 
     def _run_pass(self, plan: _Pass, scalars, column_values, n, chunk_rows, results) -> None:
         chunk_rows = max(1, -(-int(chunk_rows) // BLOCK_ROWS)) * BLOCK_ROWS
         width = min(chunk_rows, n)
         buffers = [np.empty(width) for _ in range(plan.n_buffers)]
-        partial_sums: dict[int, list[float]] = {rid: [] for rid, _, _ in plan.reductions}
+        # Block sums of each reduction's rows, chunk by chunk; a data column
+        # given as one number is reduced at once by the kernel itself.
+        blocks = [(r, source) for r, source in plan.reductions if not _is_number(source, column_values)]
+        partial_sums: dict[Node, list[float]] = {r: [] for r, _ in blocks}
         for k, _ in plan.outputs:
             results[k] = np.empty(n)
         for start in range(0, n, chunk_rows):
@@ -272,68 +270,23 @@ class Schedule:
 
             for step in plan.steps:
                 step.fn(*[fetch(s) for s in step.inputs], out=views[step.buffer])
-            for rid, source, _ in plan.reductions:
-                partial_sums[rid].extend(_block_sums(fetch(source), m))
+            for r, source in blocks:
+                partial_sums[r].extend(block_sums(fetch(source)))
             for k, source in plan.outputs:
                 results[k][start:stop] = fetch(source)
-        for rid, _, is_mean in plan.reductions:
-            total = exact_sum(partial_sums[rid])
-            # The mean of no rows is nan, as np.mean gives (without its warning).
-            scalars[rid] = (total / n if n else math.nan) if is_mean else total
+        for r, source in plan.reductions:
+            spec = OPS[r.op]
+            if r in partial_sums:
+                # The mean of no rows is nan, as np.mean gives (without its warning).
+                scalars[r] = float(total_of_blocks(partial_sums[r], n, spec.averages))
+            else:
+                scalars[r] = float(spec.evaluate(column_values[source[1]], n))
 
 
-# Block sums are scaled by this power of two when their exact total passes the
-# float range on the way (1e308 + 1e308 - 1e308); scaling by 2**k is exact.
-_SCALE_DOWN = 2.0**-64
-
-
-def exact_sum(values: Sequence[float]) -> float:
-    """The correctly rounded sum of ``values``, as IEEE arithmetic would give it when it is not finite.
-
-    A total past the float range is inf (or -inf), as numpy gives; inf - inf
-    and any nan are nan. Never raises (``math.fsum`` raises OverflowError
-    and ValueError for those).
-    """
-    try:
-        return math.fsum(values)
-    except OverflowError:
-        pass  # a partial total of finite values passed the range: add them scaled down
-    except ValueError:  # inf and -inf among the values
-        return math.nan
-    try:
-        scaled = math.fsum(v * _SCALE_DOWN for v in values)
-    except ValueError:
-        return math.nan
-    if not math.isfinite(scaled):  # nan, or an inf among the values
-        return scaled
-    return scaled / _SCALE_DOWN if abs(scaled) <= _MAX_SCALED else math.copysign(math.inf, scaled)
-
-
-_MAX_SCALED = 1.7976931348623157e308 * _SCALE_DOWN
-
-
-def _block_sums(value, m: int) -> list[float]:
-    """Pairwise sums of each BLOCK_ROWS-row block of a chunk (a scalar: m copies)."""
-    if isinstance(value, float):
-        return [value * m]
-    whole = m - m % BLOCK_ROWS
-    with np.errstate(over="ignore", invalid="ignore"):
-        sums = np.sum(value[:whole].reshape(-1, BLOCK_ROWS), axis=1).tolist() if whole else []
-        if whole < m:
-            sums.append(float(np.sum(value[whole:m])))
-    if all(map(math.isfinite, sums)):
-        return sums
-    # Slow path: a block of finite values whose pairwise sum overflowed on the
-    # way (1e308, -1e308, 1e308, ...) gives its values themselves, which
-    # exact_sum adds exactly; a block holding nan or inf keeps its sum.
-    kept = []
-    for i, total in enumerate(sums):
-        block = value[i * BLOCK_ROWS : min((i + 1) * BLOCK_ROWS, m)]
-        if math.isfinite(total) or not np.all(np.isfinite(block)):
-            kept.append(total)
-        else:
-            kept.extend(block.tolist())
-    return kept
+def _is_number(source: tuple, column_values: Mapping[str, object]) -> bool:
+    """Whether ``source`` is a data column given as one number."""
+    kind, key = source
+    return kind == "column" and isinstance(column_values[key], float)
 
 
 def compile_schedule(outputs: Sequence[Node]) -> Schedule:

@@ -59,12 +59,6 @@ class _PythonStyle(Style):
             return "np.float64(0.0)", PREC_ATOM  # x / 0 is inf, as in numpy, not ZeroDivisionError
         return repr(value), (PREC_NEG if value < 0 else PREC_ATOM)
 
-    def reduction_argument(self, child: Node) -> tuple[str, str] | None:
-        # A scalar stands for the same value in every row: sum(s) = n*s.
-        if child.per_row:
-            return None
-        return "np.broadcast_to(", ", (n,))"
-
 
 # ---------------------------------------------------------------- source
 
@@ -111,10 +105,10 @@ def _python_locals(names: Iterable[str], taken: set[str]) -> dict[str, str]:
 _AVOID = frozenset({*keyword.kwlist, *keyword.softkwlist, *dir(builtins)})
 
 
-def _helper_names(helpers: Iterable[str]) -> set[str]:
-    """The module-level names the helpers' source binds (def, assignment, import)."""
+def _helper_names(statements: Iterable[str]) -> set[str]:
+    """The module-level names the helpers' statements bind (def, assignment, import)."""
     found: set[str] = set()
-    for source in helpers:
+    for source in statements:
         for statement in ast.parse(source).body:
             if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
                 found.add(statement.name)
@@ -125,6 +119,29 @@ def _helper_names(helpers: Iterable[str]) -> set[str]:
                     if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                         found.add(node.id)
     return found
+
+
+def _helper_statements(helpers: Iterable[str]) -> list[str]:
+    """The helpers' top-level statements, each once: imports, then assignments, then definitions.
+
+    Kernels share definitions (erf and erfc both import scipy through one
+    function), which the module defines once.
+    """
+    kinds: dict[str, list[str]] = {"import": [], "assign": [], "def": []}
+    seen: set[str] = set()
+    for source in helpers:
+        for statement in ast.parse(source).body:
+            text = ast.get_source_segment(source, statement)
+            if text in seen:
+                continue
+            seen.add(text)
+            if isinstance(statement, (ast.Import, ast.ImportFrom)):
+                kinds["import"].append(text)
+            elif isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+                kinds["def"].append(text)
+            else:
+                kinds["assign"].append(text)
+    return [*kinds["import"], *kinds["assign"], *kinds["def"]]
 
 
 def to_python(
@@ -162,7 +179,9 @@ def to_python(
     roots = list(named.values())
     variables = graph.variables(roots)
     used_ops = {n.op for n in graph.toposort(roots) if not n.is_leaf}
-    helpers = [spec.python_helper for spec in OPS.values() if spec.name in used_ops and spec.python_helper]
+    helpers = _helper_statements(
+        spec.python_helper for spec in OPS.values() if spec.name in used_ops and spec.python_helper
+    )
     module_names = {"np", *_helper_names(helpers)}
     function_key = unicodedata.normalize("NFKC", function_name)
     if function_key in module_names or function_key in dir(builtins):
@@ -218,10 +237,15 @@ def to_python(
         ),
         '"""',
     ]
-    lines = ["import numpy as np", ""]
-    for helper in helpers:
-        lines.extend(["", helper.rstrip("\n"), ""])
-    lines.extend(["", f"def {function_name}(params, data=None):"])
+    imports = [h for h in helpers if h.startswith(("import ", "from "))]
+    definitions = [h for h in helpers if h.startswith(("def ", "class "))]
+    constants = [h for h in helpers if h not in imports and h not in definitions]
+    lines = [*imports, "import numpy as np"]
+    if constants:
+        lines.extend(["", *constants])
+    for definition in definitions:
+        lines.extend(["", "", definition])
+    lines.extend(["", "", f"def {function_name}(params, data=None):"])
     lines.extend("    " + line if line else "" for line in [*doc, *body])
     return "\n".join(lines) + "\n"
 
