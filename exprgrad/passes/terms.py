@@ -1,29 +1,31 @@
-"""The sum simplify is building: its terms, monomial -> coefficient.
+"""The sum simplify is building: reading a sum, combining its terms, the sum node.
 
 In: the signed terms of a sum, difference or negation, from
-``passes.simplify``'s ``Simplifier`` (the owner, which reads and rebuilds
-nodes in normal form). Out: a dict monomial -> exact coefficient (the
-constant term under the key ``ops.ONE``), with like terms combined
-(2*a*x - a*x -> a*x), the SUM_RULES applied (sigmoid(u) + sigmoid(-u) -> 1,
-1 - sigmoid(u) -> sigmoid(-u), softplus(u) - softplus(-u) -> u) and a
-product of a small sum distributed where that lets terms combine
-((1 - y)*sigmoid(u) - y*sigmoid(-u) -> sigmoid(u) - y). The owner assembles
-the result node. Also ``distribute``: a product multiplied into its sum
-factor where that clears a denominator (exp(a)*(1/(exp(a) + exp(b)) -
-1/exp(a)) -> exp(a)/(exp(a) + exp(b)) - 1).
-Must not: assemble the sum node itself, print, evaluate beyond constant
-folding, or recurse on graph depth (every rebuild goes through the owner,
-which bounds its nesting).
+``passes.simplify``'s ``Simplifier`` (the owner, which rebuilds nodes and
+the products in normal form). Out: ``sum_terms``, the terms a sum in normal
+form reads as; a ``Terms``, monomial -> exact coefficient (the constant term
+under the key ``ops.ONE``), with like terms combined (2*a*x - a*x -> a*x),
+the SUM_RULES applied (sigmoid(u) + sigmoid(-u) -> 1, 1 - sigmoid(u) ->
+sigmoid(-u), softplus(u) - softplus(-u) -> u) and a product of a small sum
+distributed where that lets terms combine ((1 - y)*sigmoid(u) - y*sigmoid(-u)
+-> sigmoid(u) - y), which ``Terms.node`` builds into the sum node in normal
+form. Also ``distribute``: a product multiplied into its sum factor where
+that clears a denominator (exp(a)*(1/(exp(a) + exp(b)) - 1/exp(a)) ->
+exp(a)/(exp(a) + exp(b)) - 1).
+Must not: build a product itself (the owner's ``scale`` and ``assemble`` do),
+print, evaluate beyond constant folding, or recurse on graph depth (every
+rebuild goes through the owner, which bounds its nesting).
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from .. import ops
 from ..graph import Node
 from .coefficients import Number, is_number_const, number, tidy
-from .rules import LINEAR_FORMS, PRODUCT, SUM, SUM_RULES, match
+from .rules import LINEAR_FORMS, PRODUCT, PRODUCT_FORMS, SUM, SUM_RULES, match
 
 if TYPE_CHECKING:
     from .simplify import Simplifier
@@ -45,12 +47,34 @@ def negated(node: Node) -> Node | None:
 
 
 def width(node: Node) -> int:
-    """An upper bound, in O(1), on the terms ``Simplifier.sum_terms`` reads from ``node``."""
+    """An upper bound, in O(1), on the terms ``sum_terms`` reads from ``node``."""
     inner = negated(node)
     if inner is not None:
         node = inner
     halves = node.inputs if LINEAR_FORMS.get(node.op) == (1, -1) else (node,)
     return sum(len(h.inputs) if LINEAR_FORMS.get(h.op, ()) is None else 1 for h in halves)
+
+
+def sum_terms(node: Node) -> list[tuple[Node, Number]]:
+    """The signed terms of a sum in normal form, [-](p1 + ... - (n1 + ...)).
+
+    Reads only that fixed shape: an operand that is itself a sum there is
+    a shared one kept whole, and stays one term.
+    """
+    sign = 1
+    inner = negated(node)
+    if inner is not None:
+        sign, node = -sign, inner
+    halves = [(node, sign)]
+    if LINEAR_FORMS.get(node.op) == (1, -1):  # p - n
+        halves = [(half, sign * c) for half, c in zip(node.inputs, (1, -1))]
+    terms = []
+    for half, c in halves:
+        if LINEAR_FORMS.get(half.op, ()) is None:  # an n-ary sum
+            terms.extend((term, c) for term in half.inputs)
+        else:
+            terms.append((half, c))
+    return terms
 
 
 class Terms:
@@ -63,7 +87,7 @@ class Terms:
     def add(self, node: Node, c: Number) -> None:
         """Add c*node, a node in normal form (a sum's own terms are added one by one)."""
         if LINEAR_FORMS.get(node.op, ()) != (-1,) and node.op in LINEAR_FORMS:
-            for term, ct in self.owner.sum_terms(node):
+            for term, ct in sum_terms(node):
                 self.add_term(term, c * ct)
         else:
             self.add_term(node, c)
@@ -87,6 +111,36 @@ class Terms:
             self.terms.pop(monomial, None)  # x - x -> 0
         else:
             self.terms[monomial] = total
+
+    # ------------------------------------------------------------ the sum node
+
+    def node(self) -> Node:
+        """The sum in normal form: p1 + ... + pk - (n1 + ... + nm), or -(n1 + ... + nm)."""
+        constant = self.terms.get(ops.ONE, 0)
+        terms = {m: c for m, c in self.terms.items() if m is not ops.ONE}
+        if not terms and type(constant) is Fraction:
+            return self.owner.assemble(constant, [])  # -(5/6) -> -5/6, as a product builds the number
+        plus, minus = [], []
+        for m, c in terms.items():
+            term = self.owner.scale(c, m)
+            positive = negated(term)
+            if positive is not None:
+                minus.append(positive)
+            elif c > 0 or term.op in PRODUCT_FORMS:
+                plus.append(term)  # a - (b - c)*x -> a + (c - b)*x: the sign went into a difference
+            else:
+                minus.append(self.owner.scale(-c, m))
+        if constant > 0:
+            plus.append(ops.const(float(constant)))
+        elif constant < 0:
+            minus.append(ops.const(float(-constant)))
+        if not minus:
+            return ops.add(*plus)
+        if not plus:
+            if len(minus) == 1:
+                return self.owner.scale(-1, minus[0])
+            return ops.neg(ops.add(*minus))  # -a - b -> -(a + b)
+        return ops.sub(ops.add(*plus), ops.add(*minus))  # a + (-b) + (-c) -> a - (b + c)
 
     # ------------------------------------------------------------ sum rules
 
@@ -179,7 +233,7 @@ class Terms:
                 trial = Terms(self.owner)
                 trial.terms = dict(self.terms)
                 del trial.terms[monomial]
-                for term, ct in self.owner.sum_terms(base):
+                for term, ct in sum_terms(base):
                     trial.add(self.owner.op(PRODUCT, [rest, term]), c * ct)
                 trial.apply_rules()
                 if len(trial.terms) < len(self.terms) or (
@@ -213,7 +267,7 @@ def distribute(owner: Simplifier, coefficient: Number, factors: list) -> Node | 
         # the factors of rest on the sum's side (numerator for e = 1, denominator for -1)
         side = [(b, x * e) for b, x in rest if not isinstance(x, Node) and x * e > 0]
         held = dict(side)
-        terms = owner.sum_terms(base)
+        terms = sum_terms(base)
         needed: dict[Node, Number] = {}  # the largest denominator power of each held base
         for term, _ in terms:
             for b, x in owner.parts(term)[1]:
