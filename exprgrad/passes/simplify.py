@@ -10,9 +10,10 @@ factors cancelled ((p - 1)/(1 - p) -> -1), the laws of the functions applied
 (exp(u)/(1 + exp(u)) -> sigmoid(u), sigmoid(u) + sigmoid(-u) -> 1,
 softplus(u) - softplus(-u) -> u) and products distributed where that clears
 a denominator or lets terms combine. This module is the rebuild engine
-(``Simplifier``, sums and the product normal form); the laws are data in
-``rules``, exact coefficient arithmetic is ``coefficients``, a product being
-combined is a ``factors.Factors`` and a sum being combined a ``terms.Terms``.
+(``Simplifier``: the dispatch, the product normal form, reductions); the
+laws are data in ``rules``, exact coefficient arithmetic is
+``coefficients``, a product being combined is a ``factors.Factors`` and a
+sum (read, combined and built) a ``terms.Terms``.
 
 Must not: print, render, evaluate anything beyond constant folding, or recurse
 on graph depth. One pass in ``graph.toposort`` order rebuilds every node from
@@ -49,7 +50,7 @@ from ..graph import Node
 from .coefficients import Number, as_node, is_number_const, number, numeric_power, ratio, tidy
 from .factors import Factors, cancelling
 from .rules import LINEAR_FORMS, POWER, PRODUCT, PRODUCT_FORMS, RULES, SQRT, SUM, match
-from .terms import Terms, distribute, negated, width
+from .terms import Terms, distribute, negated, sum_terms, width
 
 # A shared input is spliced into each of its users only up to this many
 # operands; beyond it, it stays one operand (sharing survives, size stays linear).
@@ -115,63 +116,16 @@ class Simplifier:
 
     def _linear(self, op: str, kids: list[Node], private: list[bool]) -> Node:
         coefficients = LINEAR_FORMS[op] or (1,) * len(kids)
-        pieces: list[tuple[Node, Number]] = []
+        acc = Terms(self)
         for kid, c, own in zip(kids, coefficients, private):
             if width(kid) <= (SPLICE_PRIVATE_MAX if own else SPLICE_SHARED_MAX):
-                pieces.extend((g, c * cg) for g, cg in self.sum_terms(kid))  # (a + b) + c -> a + b + c
+                for term, ct in sum_terms(kid):
+                    acc.add_term(term, c * ct)  # (a + b) + c -> a + b + c
             else:
-                pieces.append((kid, c))
-        acc = Terms(self)
-        for node, c in pieces:
-            acc.add_term(node, c)
+                acc.add_term(kid, c)
         acc.distribute()
         acc.apply_rules()
-        constant = acc.terms.pop(ops.ONE, 0)
-        terms = acc.terms
-        if not terms and type(constant) is Fraction:
-            return self.assemble(constant, [])  # -(5/6) -> -5/6, as a product builds the number
-        plus, minus = [], []
-        for m, c in terms.items():
-            term = self.scale(c, m)
-            positive = negated(term)
-            if positive is not None:
-                minus.append(positive)
-            elif c > 0 or term.op in PRODUCT_FORMS:
-                plus.append(term)  # a - (b - c)*x -> a + (c - b)*x: the sign went into a difference
-            else:
-                minus.append(self.scale(-c, m))
-        if constant > 0:
-            plus.append(ops.const(float(constant)))
-        elif constant < 0:
-            minus.append(ops.const(float(-constant)))
-        if not minus:
-            return ops.add(*plus)
-        if not plus:
-            if len(minus) == 1:
-                return self.scale(-1, minus[0])
-            return ops.neg(ops.add(*minus))  # -a - b -> -(a + b)
-        return ops.sub(ops.add(*plus), ops.add(*minus))  # a + (-b) + (-c) -> a - (b + c)
-
-    def sum_terms(self, node: Node) -> list[tuple[Node, Number]]:
-        """The signed terms of a sum in normal form, [-](p1 + ... - (n1 + ...)).
-
-        Reads only that fixed shape: an operand that is itself a sum there is
-        a shared one kept whole, and stays one term.
-        """
-        sign = 1
-        inner = negated(node)
-        if inner is not None:
-            sign, node = -sign, inner
-        halves = [(node, sign)]
-        if LINEAR_FORMS.get(node.op) == (1, -1):  # p - n
-            halves = [(half, sign * c) for half, c in zip(node.inputs, (1, -1))]
-        terms = []
-        for half, c in halves:
-            if LINEAR_FORMS.get(half.op, ()) is None:  # an n-ary sum
-                terms.extend((term, c) for term in half.inputs)
-            else:
-                terms.append((half, c))
-        return terms
+        return acc.node()
 
     def splice_parts(self, node: Node, own: bool) -> tuple[Number, list[tuple[Node, object]]]:
         """The coefficient and the factors of ``node`` to copy into a product that uses it.
