@@ -247,15 +247,9 @@ def descend(objective, x0: np.ndarray, optimizer, max_iter: int, tol: float, pro
         if progress is not None:
             progress(iteration, trial.cost, float(np.linalg.norm(trial.grad)))
         point = trial
-    measure = scaled_gradient(best.x, best.grad, best.cost)
-    return Outcome(
-        best.x,
-        best.cost,
-        max_iter,
-        False,
-        f"stopped after {Mention('max_iter', max_iter)} iterations before converging (scaled gradient {measure:.2g})",
-        history=history,
-    )
+    limit = Mention("max_iter", max_iter)
+    reason = f"stopped after {limit} iterations before converging ({_gradient_words(best)})"
+    return _unconverged(best, max_iter, history, reason)
 
 
 def start_problem(cost: float, grad, names, hessian=None) -> str | None:
@@ -360,16 +354,19 @@ class _Watch:
 def _stopped(best: Point, point: Point, iterations: int, history, reason: str, converged: bool) -> Outcome:
     """The Outcome of a stopping test passed at ``point`` (reported unless a better one was seen)."""
     if best is not point:
-        measure = scaled_gradient(best.x, best.grad, best.cost)
-        return Outcome(
-            best.x,
-            best.cost,
-            iterations,
-            False,
-            f"{reason}, at a point worse than the best one seen (reported; scaled gradient {measure:.2g})",
-            history=history,
-        )
+        worse = f"{reason}, at a point worse than the best one seen (reported; {_gradient_words(best)})"
+        return _unconverged(best, iterations, history, worse)
     return Outcome(point.x, point.cost, iterations, converged, reason, history=history)
+
+
+def _unconverged(best: Point, iterations: int, history, reason: str) -> Outcome:
+    """The Outcome reporting ``best``, the best point visited, where no stopping test passed."""
+    return Outcome(best.x, best.cost, iterations, False, reason, history=history)
+
+
+def _gradient_words(point: Point) -> str:
+    """'scaled gradient 0.013': how far from stationary ``point`` is, for a reason."""
+    return f"scaled gradient {scaled_gradient(point.x, point.grad, point.cost):.2g}"
 
 
 def _diverged(best: Point, iterations: int, history, what: str, fixed: bool) -> Outcome:
