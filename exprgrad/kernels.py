@@ -3,7 +3,7 @@
 In: input arrays (or floats) and, from the evaluator, an ``out=`` buffer.
 Out: the op's values, written into ``out`` when one is given (the evaluator
 reads the buffer, not the return value). ``ops.OPS`` entries name these
-functions as their ``evaluate``; ``source(kernel)`` is the text of a kernel
+functions as their ``kernel``; ``source(kernel)`` is the text of a kernel
 and of the definitions it reads, which generated Python modules embed
 (``OpSpec.python_helper``), so generated code runs these very functions and
 gives the evaluator's numbers bit for bit. An op without a function here

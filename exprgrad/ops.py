@@ -45,7 +45,7 @@ class OpSpec:
 
     name: the op name used in the graph (``add``, ``sin``).
     arity: number of ordered inputs, or VARIADIC (two or more) for add and mul.
-    evaluate: numpy function of the input arrays; takes ``out=`` like a ufunc.
+    kernel: numpy function of the input arrays; takes ``out=`` like a ufunc.
     partials: builds d(node)/d(input_i) as graph nodes from the node itself,
         one per input; reverse mode multiplies them by the adjoint, forward
         mode by the tangent. None for reductions (diff treats them as linear).
@@ -80,7 +80,7 @@ class OpSpec:
 
     name: str
     arity: int
-    evaluate: Callable
+    kernel: Callable
     partials: Callable[[Node], tuple] | None
     notation: str
     text: str
@@ -409,12 +409,12 @@ def _where_partials(node):
 # ---------------------------------------------------------------- the registry
 
 
-def _fn(name, evaluate, partials, latex=None, python=None, arity=1, **extra):
+def _fn(name, kernel, partials, latex=None, python=None, arity=1, **extra):
     """An entry written as a function call, name(args)."""
     return OpSpec(
         name=name,
         arity=arity,
-        evaluate=evaluate,
+        kernel=kernel,
         partials=partials,
         notation="call",
         text=name,
@@ -832,7 +832,7 @@ def _is(node: Node, value: float) -> bool:
 
 def _fold(spec: OpSpec, args: tuple[Node, ...]) -> Node | None:
     with np.errstate(all="ignore"):
-        value = float(spec.evaluate(*(a.value for a in args)))
+        value = float(spec.kernel(*(a.value for a in args)))
     if math.isfinite(value) and (value == int(value) or len(repr(value)) <= 8):
         return graph.const(value)
     return None

@@ -2,7 +2,7 @@
 the value comparison of the rewriting properties, and the small graphs the printer tests share.
 
 The evaluator walks ``graph.toposort`` and calls each registry entry's
-``evaluate``: deliberately simple (no chunks, no buffer reuse), so the
+``kernel``: deliberately simple (no chunks, no buffer reuse), so the
 backends and ``diff`` can be checked against it. Reductions reduce over the
 rows; a reduction of a scalar sees it repeated in every row (sum(a) = n*a).
 """
@@ -47,9 +47,9 @@ def evaluate(
                 args = [values[id(child)] for child in node.inputs]
                 if spec.reduction:
                     column = np.broadcast_to(np.asarray(args[0], dtype=float), (rows,))
-                    value = float(spec.evaluate(column))
+                    value = float(spec.kernel(column))
                 else:
-                    value = spec.evaluate(*args)
+                    value = spec.kernel(*args)
                     if np.ndim(value) == 0:
                         value = float(value)
             values[id(node)] = value

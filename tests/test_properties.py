@@ -73,7 +73,7 @@ def reference(tree, defined, unsigned_zero=False, rounded_ties=False):
         else:
             value = NUMPY_REDUCTIONS[tree.name](args[0])
     else:
-        value = ops.OPS[tree.name].evaluate(*args)
+        value = ops.OPS[tree.name].kernel(*args)
     return value + 0.0 if unsigned_zero else value
 
 

@@ -135,7 +135,7 @@ class Schedule:
             buffer_of[node] = buffer
             steps.append(
                 _Step(
-                    OPS[node.op].evaluate,
+                    OPS[node.op].kernel,
                     tuple(self._source(i, buffer_of) for i in node.inputs),
                     buffer,
                     node,
@@ -239,7 +239,7 @@ class Schedule:
             args = [scalars[i] for i in node.inputs]
             spec = OPS[node.op]
             # A reduction of a scalar sees it in each of the n rows.
-            value = spec.evaluate(*args, n) if spec.reduction else spec.evaluate(*args)
+            value = spec.kernel(*args, n) if spec.reduction else spec.kernel(*args)
             scalars[node] = float(value)
 
     def _run_pass(self, plan: _Pass, scalars, column_values, n, chunk_rows, results) -> None:
@@ -280,7 +280,7 @@ class Schedule:
                 # The mean of no rows is nan, as np.mean gives (without its warning).
                 scalars[r] = float(total_of_blocks(partial_sums[r], n, spec.averages))
             else:
-                scalars[r] = float(spec.evaluate(column_values[source[1]], n))
+                scalars[r] = float(spec.kernel(column_values[source[1]], n))
 
 
 def _is_number(source: tuple, column_values: Mapping[str, object]) -> bool:
