@@ -216,8 +216,11 @@ class _AstBuilder:
                 self.report(message, node.span)
             elif node.name in names:
                 first = names[node.name].span
+                at = f"column {first.column}"
+                if first.line != node.span.line:
+                    at = f"line {first.line}, {at}"
                 self.report(
-                    f"the index {quoted(node.name)} appears twice in {what} (first at column {first.column}); "
+                    f"the index {quoted(node.name)} appears twice in {what} (first at {at}); "
                     "each index is written once",
                     node.span,
                 )

@@ -342,6 +342,13 @@ def test_a_long_index_of_zeros_is_a_small_index():
         ),
         ("h[k, 2] = 1; h", FAMILY_DEFINED_BY_LABEL.replace("theta", "h"), 1, 6, 1),
         ("f(h[k] = 1)", EQUAL_IN_PARENTHESES, 1, 8, 1),
+        (
+            "h[k,\n  k] = 1; h",
+            "the index 'k' appears twice in h[...] (first at line 1, column 3); each index is written once",
+            2,
+            3,
+            1,
+        ),
         # declarations of a range
         ("k in 1:", "expected the last label after ':', as in k in 1:16, but the input ended", 1, 8, 1),
         (
