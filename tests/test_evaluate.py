@@ -319,3 +319,15 @@ def test_a_sum_past_the_float_range_is_still_inf():
     assert evaluate([ops.call("sum", x)], {}, {"x": values})[0] == math.inf
     values[7] = math.nan
     assert math.isnan(evaluate([ops.call("sum", x)], {}, {"x": values})[0])
+
+
+@pytest.mark.parametrize("value", [0.1, 1 / 3, -7.3e-5, 1e300])
+def test_a_column_given_as_one_number_is_reduced_as_n_equal_rows(value):
+    # sum = n*value, rounded once; mean = value exactly; for every chunk size.
+    rows = np.arange(3 * BLOCK_ROWS - 5, dtype=float)
+    for chunk in (BLOCK_ROWS, 2 * BLOCK_ROWS, 10**7):
+        got = evaluate(
+            [ops.call("sum", x), ops.call("mean", x), y], {"x": value}, {"y": rows}, chunk_rows=chunk
+        )
+        assert got[0] == value * len(rows)
+        assert got[1] == value
