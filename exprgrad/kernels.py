@@ -17,10 +17,10 @@ other than ``np``, ``math`` and this module's own functions and constants
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import math
 import sys
-import textwrap
 import types
 
 import numpy as np
@@ -274,6 +274,7 @@ _MAX_SCALED = 1.7976931348623157e308 * _SCALE_DOWN
 # ---------------------------------------------------------------- source for generated code
 
 
+@functools.cache
 def source(kernel) -> str:
     """The source of ``kernel`` and of every definition of this module it reads.
 
@@ -282,40 +283,45 @@ def source(kernel) -> str:
     calls, the kernel last: the text a generated module embeds to run this
     very kernel.
     """
+    definitions = _definitions()
     module = sys.modules[__name__]
-    module_text = inspect.getsource(module)
-    assignments = {
-        target.id: ast.get_source_segment(module_text, statement)
-        for statement in ast.parse(module_text).body
-        if isinstance(statement, ast.Assign)
-        for target in statement.targets
-        if isinstance(target, ast.Name)
-    }
     imports, constants, functions = [], [], []
-    seen = {"np"}
+    seen = {"np", kernel.__name__}
 
-    def visit(text: str, local: set[str]) -> None:
-        for node in ast.walk(ast.parse(text)):
-            name = node.id if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) else None
-            if name is None or name in seen or name in local or not hasattr(module, name):
+    def visit(name: str) -> None:
+        text = definitions[name]
+        tree = ast.parse(text)
+        local = {a.arg for node in ast.walk(tree) if isinstance(node, ast.arguments) for a in node.args}
+        local |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        if isinstance(tree.body[0], ast.Assign):
+            local = set()  # a constant's own name is not one it reads
+        for node in ast.walk(tree):
+            used = node.id if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) else None
+            if used is None or used in seen or used in local or not hasattr(module, used):
                 continue
-            seen.add(name)
-            value = getattr(module, name)
+            seen.add(used)
+            value = getattr(module, used)
             if isinstance(value, types.ModuleType):
                 imports.append(f"import {value.__name__}")
-            elif isinstance(value, types.FunctionType):
-                visit_function(value)
-            else:  # a constant: its own line, after those it reads
-                line = assignments[name]
-                visit(line, set())
-                constants.append(line)
+            else:
+                visit(used)
+        (constants if isinstance(tree.body[0], ast.Assign) else functions).append(text)
 
-    def visit_function(function) -> None:
-        text = textwrap.dedent(inspect.getsource(function))
-        visit(text, set(function.__code__.co_varnames))
-        functions.append(text.rstrip("\n"))
-
-    seen.add(kernel.__name__)
-    visit_function(kernel)
+    visit(kernel.__name__)
     head = "\n".join(imports + constants)
     return "\n\n\n".join(([head] if head else []) + functions) + "\n"
+
+
+@functools.cache
+def _definitions() -> dict[str, str]:
+    """Each top-level function and constant of this module by name: its source text."""
+    text = inspect.getsource(sys.modules[__name__])
+    found = {}
+    for statement in ast.parse(text).body:
+        if isinstance(statement, ast.FunctionDef):
+            found[statement.name] = ast.get_source_segment(text, statement)
+        elif isinstance(statement, ast.Assign):
+            for target in statement.targets:
+                if isinstance(target, ast.Name):
+                    found[target.id] = ast.get_source_segment(text, statement)
+    return found

@@ -53,7 +53,8 @@ class OpSpec:
     text: the infix symbol, prefix symbol or function name in exprgrad text.
     latex: "$0", "$1" placeholders for the operands, or an infix symbol.
     python: numpy source template with "$0", "$1" (and "$*" for all operands).
-    python_helper: source of a helper function the python template calls.
+    python_helper: the ``kernels`` function the python template calls; generated
+        modules embed its source (``kernels.source``), so they run the kernel itself.
     precedence, assoc: read by the printer's parenthesizer.
     commutative, associative, identity: algebraic facts for simplify.
     linear_form: how the op reads as a linear combination of its operands:
@@ -94,7 +95,7 @@ class OpSpec:
     reduction: bool = False
     averages: bool = False
     callable: bool = True
-    python_helper: str = ""
+    python_helper: Callable | None = None
     kink: str = ""
     boolean: bool = False
     orders: tuple[int, ...] = ()
@@ -531,7 +532,7 @@ _ENTRIES = [
         "power($0, $1)",
         precedence=PREC_POW,
         assoc="right",
-        python_helper=kernels.source(kernels.power),
+        python_helper=kernels.power,
         power_form=POWER_FORM,
     ),
     _fn("exp", np.exp, _exp_partials, latex=r"\exp\left($0\right)"),
@@ -562,21 +563,21 @@ _ENTRIES = [
         kernels.sigmoid,
         _sigmoid_partials,
         python="sigmoid($0)",
-        python_helper=kernels.source(kernels.sigmoid),
+        python_helper=kernels.sigmoid,
     ),
     _fn(
         "softplus",
         kernels.softplus,
         _softplus_partials,
         python="softplus($0)",
-        python_helper=kernels.source(kernels.softplus),
+        python_helper=kernels.softplus,
     ),
     _fn(
         "relu",
         kernels.relu,
         _relu_partials,
         python="relu($0)",
-        python_helper=kernels.source(kernels.relu),
+        python_helper=kernels.relu,
         kink="relu'(0) = 0",
     ),
     _fn(
@@ -584,7 +585,7 @@ _ENTRIES = [
         kernels.step,
         _flat_partials,
         python="step($0)",
-        python_helper=kernels.source(kernels.step),
+        python_helper=kernels.step,
         kink="step(0) = 0; step'(x) = 0 everywhere",
     ),
     _fn("abs", np.abs, _abs_partials, latex=r"\left|$0\right|", kink="abs'(0) = sign(0) = 0"),
@@ -622,7 +623,7 @@ _ENTRIES = [
         kernels.erf,
         _erf_partials,
         python="erf($0)",
-        python_helper=kernels.source(kernels.erf),
+        python_helper=kernels.erf,
         complement=("erfc", False),
     ),
     _fn(
@@ -630,7 +631,7 @@ _ENTRIES = [
         kernels.erfc,
         _erfc_partials,
         python="erfc($0)",
-        python_helper=kernels.source(kernels.erfc),
+        python_helper=kernels.erfc,
         complement=("erf", False),
     ),
     _fn(
@@ -639,7 +640,7 @@ _ENTRIES = [
         _normcdf_partials,
         latex=r"\Phi\left($0\right)",
         python="normcdf($0)",
-        python_helper=kernels.source(kernels.normcdf),
+        python_helper=kernels.normcdf,
         complement=("normcdf", True),
     ),
     _fn(
@@ -648,7 +649,7 @@ _ENTRIES = [
         _lognormcdf_partials,
         latex=r"\log\Phi\left($0\right)",
         python="lognormcdf($0)",
-        python_helper=kernels.source(kernels.lognormcdf),
+        python_helper=kernels.lognormcdf,
     ),
     _fn(
         "invmills",
@@ -656,7 +657,7 @@ _ENTRIES = [
         _invmills_partials,
         latex=r"\lambda\left($0\right)",
         python="invmills($0)",
-        python_helper=kernels.source(kernels.invmills),
+        python_helper=kernels.invmills,
     ),
     _fn(
         "dinvmills",
@@ -664,7 +665,7 @@ _ENTRIES = [
         _dinvmills_partials,
         latex=r"\lambda'\left($0\right)",
         python="dinvmills($0)",
-        python_helper=kernels.source(kernels.dinvmills),
+        python_helper=kernels.dinvmills,
     ),
     _fn(
         "lgamma",
@@ -672,7 +673,7 @@ _ENTRIES = [
         _lgamma_partials,
         latex=r"\log\Gamma\left($0\right)",
         python="lgamma($0)",
-        python_helper=kernels.source(kernels.lgamma),
+        python_helper=kernels.lgamma,
     ),
     _fn(
         "digamma",
@@ -680,7 +681,7 @@ _ENTRIES = [
         _digamma_partials,
         latex=r"\psi\left($0\right)",
         python="digamma($0)",
-        python_helper=kernels.source(kernels.digamma),
+        python_helper=kernels.digamma,
     ),
     _fn(
         "polygamma",
@@ -690,7 +691,7 @@ _ENTRIES = [
         orders=(0,),
         latex=r"\psi^{($0)}\left($1\right)",
         python="polygamma($0, $1)",
-        python_helper=kernels.source(kernels.polygamma),
+        python_helper=kernels.polygamma,
     ),
     _fn(
         "logsumexp",
@@ -699,7 +700,7 @@ _ENTRIES = [
         arity=VARIADIC,
         latex=r"\log\sum\exp\left($*\right)",
         python="logsumexp($*)",
-        python_helper=kernels.source(kernels.logsumexp),
+        python_helper=kernels.logsumexp,
     ),
     _fn(
         "where",
@@ -708,7 +709,7 @@ _ENTRIES = [
         arity=3,
         latex=r"\begin{cases} $1 & \text{if } $0 \\ $2 & \text{otherwise} \end{cases}",
         python="where($0, $1, $2)",
-        python_helper=kernels.source(kernels.where),
+        python_helper=kernels.where,
         kink="where(c, a, b) jumps where c becomes 0; its derivative in c is 0",
     ),
     _comparison("gt", ">", ">", "greater"),
@@ -723,7 +724,7 @@ _ENTRIES = [
         None,
         latex=r"\sum_{i}\left($0\right)",
         python="reduce_sum($0, n)",
-        python_helper=kernels.source(kernels.reduce_sum),
+        python_helper=kernels.reduce_sum,
         reduction=True,
     ),
     _fn(
@@ -732,7 +733,7 @@ _ENTRIES = [
         None,
         latex=r"\operatorname{mean}\left($0\right)",
         python="reduce_mean($0, n)",
-        python_helper=kernels.source(kernels.reduce_mean),
+        python_helper=kernels.reduce_mean,
         reduction=True,
         averages=True,
     ),

@@ -10,7 +10,7 @@ from helpers import a, add, b, call, div, evaluate, k, mul, pow_, residual, sin_
 from hypothesis import HealthCheck, given, settings
 from strategies import expressions, points
 
-from exprgrad import graph, ops
+from exprgrad import graph, kernels, ops
 from exprgrad.backends import evaluate as evaluator
 from exprgrad.backends.printing import to_text
 from exprgrad.backends.python_source import to_python
@@ -261,3 +261,31 @@ def test_python_and_evaluation_agree_bit_for_bit_over_a_million_rows(exponent):
     got = run_python(source, {"a": 1.7}, data)
     expected = evaluator.evaluate([total, call("mean", node)], {"a": 1.7}, data)
     assert _same_bits([got["v"], got["m"]], expected)
+
+
+# Python operators on numpy values are these ufuncs.
+_OPERATOR_UFUNCS = {
+    "$0 + $1": "add",
+    "$0 - $1": "subtract",
+    "$0 * $1": "multiply",
+    "$0 / $1": "divide",
+    "-$0": "negative",
+}
+
+
+@pytest.mark.parametrize("name", list(ops.OPS))
+def test_each_op_has_one_definition_for_evaluation_and_python(name):
+    spec = ops.OPS[name]
+    if spec.python_helper is not None:  # the kernel itself, embedded
+        assert spec.python_helper is spec.kernel
+        assert spec.python.startswith(f"{spec.kernel.__name__}(")
+    elif isinstance(spec.kernel, np.ufunc):  # both name one ufunc
+        if spec.python in _OPERATOR_UFUNCS:
+            assert _OPERATOR_UFUNCS[spec.python] == spec.kernel.__name__
+        else:
+            called = spec.python[len("np.") : spec.python.index("(")]
+            assert spec.python.startswith("np.") and getattr(np, called) is spec.kernel
+    elif spec.python in _OPERATOR_UFUNCS:  # n-ary + and *: the ufunc folded left, as Python does
+        assert f"np.{_OPERATOR_UFUNCS[spec.python]}(" in kernels.source(spec.kernel)
+    else:  # a comparison: the kernel of the ufunc the template names
+        assert spec.python.startswith(f"np.{spec.kernel.__name__}(")

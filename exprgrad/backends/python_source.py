@@ -9,7 +9,8 @@ assignment (let="always"), as does any node nested deeper than
 PYTHON_MAX_DEPTH; wide sums and products are split into statements of
 PYTHON_CHUNK operands.
 Must not: change the graph, evaluate or run the source, parenthesize on its
-own, or keep an operator table (helpers come from ``OpSpec.python_helper``).
+own, or keep an operator table (helpers are the kernels ``OpSpec.python_helper``
+names, their source from ``kernels.source``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 
-from .. import graph
+from .. import graph, kernels
 from ..errors import OptionError
 from ..graph import Node
 from ..ops import OPS, PREC_ATOM, PREC_NEG, OpSpec
@@ -180,7 +181,9 @@ def to_python(
     variables = graph.variables(roots)
     used_ops = {n.op for n in graph.toposort(roots) if not n.is_leaf}
     helpers = _helper_statements(
-        spec.python_helper for spec in OPS.values() if spec.name in used_ops and spec.python_helper
+        kernels.source(spec.python_helper)
+        for spec in OPS.values()
+        if spec.name in used_ops and spec.python_helper is not None
     )
     module_names = {"np", *_helper_names(helpers)}
     function_key = unicodedata.normalize("NFKC", function_name)
