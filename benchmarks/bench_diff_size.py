@@ -29,12 +29,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exprgrad import graph, ops
+from exprgrad import build, graph
 from exprgrad.passes.diff import diff
 
 X = graph.var("x", per_row=True)
 Y = graph.var("y", per_row=True)
-TWO = ops.const(2)
+TWO = build.const(2)
 
 
 # Each family returns (exprgrad graph, builder of the same function in SymPy).
@@ -45,7 +45,7 @@ def chain(depth):
     x = graph.var("x")
     f = x
     for k in range(depth):
-        f = ops.call("sin", ops.add(ops.mul(f, x), graph.var(f"c[{k}]")))
+        f = build.call("sin", build.add(build.mul(f, x), graph.var(f"c[{k}]")))
 
     def sympy_version(sp):
         xs = sp.Symbol("x")
@@ -59,7 +59,7 @@ def chain(depth):
 
 def product(count):
     """u[0]*u[1]*...*u[count-1]: one n-ary mul of parameter leaves."""
-    f = ops.mul(*(graph.var(f"u[{i}]") for i in range(count)))
+    f = build.mul(*(graph.var(f"u[{i}]") for i in range(count)))
 
     def sympy_version(sp):
         return sp.Mul(*(sp.Symbol(f"u{i}") for i in range(count)))
@@ -70,7 +70,7 @@ def product(count):
 def product_of_terms(count):
     """(a - c[0])*(a - c[1])*...: a polynomial from its roots."""
     a = graph.var("a")
-    f = ops.mul(*(ops.sub(a, graph.var(f"c[{i}]")) for i in range(count)))
+    f = build.mul(*(build.sub(a, graph.var(f"c[{i}]")) for i in range(count)))
 
     def sympy_version(sp):
         s = sp.Symbol("a")
@@ -82,10 +82,13 @@ def product_of_terms(count):
 def least_squares(terms):
     """mean((sum_i theta[i]*exp(-theta[i+terms]*x) - y)^2)."""
     theta = [graph.var(f"theta[{i}]") for i in range(2 * terms)]
-    model = ops.add(
-        *(ops.mul(theta[i], ops.call("exp", ops.neg(ops.mul(theta[i + terms], X)))) for i in range(terms))
+    model = build.add(
+        *(
+            build.mul(theta[i], build.call("exp", build.neg(build.mul(theta[i + terms], X))))
+            for i in range(terms)
+        )
     )
-    f = ops.call("mean", ops.pow_(ops.sub(model, Y), TWO))
+    f = build.call("mean", build.pow_(build.sub(model, Y), TWO))
 
     def sympy_version(sp):
         xs, ys = sp.Symbol("x"), sp.Symbol("y")
@@ -98,13 +101,13 @@ def least_squares(terms):
 def network(units):
     """mean((sum_j v[j]*tanh(w[j]*x + c[j]) + b - y)^2): one hidden layer, written out."""
     hidden = [
-        ops.mul(
+        build.mul(
             graph.var(f"v[{j}]"),
-            ops.call("tanh", ops.add(ops.mul(graph.var(f"w[{j}]"), X), graph.var(f"c[{j}]"))),
+            build.call("tanh", build.add(build.mul(graph.var(f"w[{j}]"), X), graph.var(f"c[{j}]"))),
         )
         for j in range(units)
     ]
-    f = ops.call("mean", ops.pow_(ops.sub(ops.add(*hidden, graph.var("b")), Y), TWO))
+    f = build.call("mean", build.pow_(build.sub(build.add(*hidden, graph.var("b")), Y), TWO))
 
     def sympy_version(sp):
         xs, ys, b = sp.Symbol("x"), sp.Symbol("y"), sp.Symbol("b")
@@ -136,10 +139,10 @@ def exprgrad_ratio(f):
     return n, total, total / n
 
 
-def sympy_ratio(sp, build):
+def sympy_ratio(sp, make):
     # SymPy recurses on expression depth; give it room (exprgrad needs none).
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
-    f = build(sp)
+    f = make(sp)
     data = {"x", "y"}
     params = sorted((s for s in f.free_symbols if s.name not in data), key=lambda s: s.name)
     sizes: dict = {}
@@ -170,7 +173,7 @@ def big_expression(operators=10_000, parameters=100, seed=0):
     rng = np.random.default_rng(seed)
     unary = ["sin", "cos", "tanh", "exp", "sigmoid", "softplus", "neg"]
     binary = ["add", "sub", "mul", "div"]
-    leaves = [graph.var(f"p[{i}]") for i in range(parameters)] + [X, ops.const(0.5), ops.const(2)]
+    leaves = [graph.var(f"p[{i}]") for i in range(parameters)] + [X, build.const(0.5), build.const(2)]
     pool: list = []
 
     def operand():
@@ -178,17 +181,17 @@ def big_expression(operators=10_000, parameters=100, seed=0):
             return pool.pop(int(rng.integers(len(pool))))
         return leaves[int(rng.integers(len(leaves)))]
 
-    def build():
-        return ops.call("mean", ops.pow_(ops.sub(ops.add(*pool), Y), TWO))
+    def loss():
+        return build.call("mean", build.pow_(build.sub(build.add(*pool), Y), TWO))
 
     # Interning and folding merge a few nodes: grow until the graph has enough.
-    while sum(1 for node in graph.toposort([build()]) if not node.is_leaf) < operators:
+    while sum(1 for node in graph.toposort([loss()]) if not node.is_leaf) < operators:
         for _ in range(100):
             if rng.random() < 0.4:
-                pool.append(ops.call(unary[int(rng.integers(len(unary)))], operand()))
+                pool.append(build.call(unary[int(rng.integers(len(unary)))], operand()))
             else:
-                pool.append(ops.call(binary[int(rng.integers(len(binary)))], operand(), operand()))
-    return build()
+                pool.append(build.call(binary[int(rng.integers(len(binary)))], operand(), operand()))
+    return loss()
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from timing import best_time
 
-from exprgrad import graph, ops
+from exprgrad import build, graph
 from exprgrad.backends.render import render
 from exprgrad.drawing import to_dot
 from exprgrad.passes.diff import diff
@@ -32,13 +32,13 @@ from exprgrad.passes.diff import diff
 def cost(units: int) -> graph.Node:
     x, y = graph.var("x", per_row=True), graph.var("y", per_row=True)
     terms = [
-        ops.mul(
+        build.mul(
             graph.var(f"t[{k}]"),
-            ops.call("tanh", ops.add(ops.mul(graph.var(f"w[{k}]"), x), graph.var(f"c[{k}]"))),
+            build.call("tanh", build.add(build.mul(graph.var(f"w[{k}]"), x), graph.var(f"c[{k}]"))),
         )
         for k in range(units)
     ]
-    return ops.call("mean", ops.pow_(ops.sub(ops.add(*terms), y), ops.const(2)))
+    return build.call("mean", build.pow_(build.sub(build.add(*terms), y), build.const(2)))
 
 
 def sized(nodes: int) -> tuple[graph.Node, list[graph.Node], list[graph.Node]]:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exprgrad import graph, ops
+from exprgrad import build, graph
 from exprgrad.backends.printing import to_text
 from exprgrad.function import parse
 from exprgrad.passes.diff import diff
@@ -147,7 +147,7 @@ def sin_chain(depth: int):
     x = graph.var("x")
     node = x
     for _ in range(depth):
-        node = ops.call("sin", node)
+        node = build.call("sin", node)
     return node, [x]
 
 
@@ -163,7 +163,7 @@ def power_tower(depth: int):
     x = graph.var("x")
     node = x
     for _ in range(depth):
-        node = ops.pow_(x, node)
+        node = build.pow_(x, node)
     return node, [x]
 
 
@@ -174,12 +174,12 @@ def deep(args) -> None:
         ("definitions chain", definitions_chain, [d for d in (1_000, 10_000, 100_000) if d <= args.deep_max]),
         ("power tower", power_tower, [100, 200, 400]),
     ]
-    for name, build, depths in families:
+    for name, make, depths in families:
         for depth in depths:
             times, sizes = [], []
             for d in (depth, 2 * depth):
                 with graph.gc_paused():
-                    output, wrt = build(d)
+                    output, wrt = make(d)
                     raw = list(diff(output, wrt).values())
                     start = time.perf_counter()
                     simple = simplify_many(raw)

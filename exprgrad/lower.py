@@ -16,7 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from . import ast_nodes as A
-from . import graph, ops
+from . import build, graph, ops
 from .errors import ArityError, ExprgradError, NameResolutionError, quoted
 from .graph import Node
 
@@ -285,7 +285,7 @@ class _Lowering:
                     value = resolved[node.name] = self._name(node)
                 push(value)
             elif kind is A.Number:
-                push(ops.const(node.value))
+                push(build.const(node.value))
             elif kind is A.Additive:
                 n = len(node.terms)
                 args = results[-n:]
@@ -293,14 +293,14 @@ class _Lowering:
                 if -1 in node.signs:
                     push(self._sum(node, args))
                 else:
-                    total = ops.add(*args)
+                    total = build.add(*args)
                     self._remember_order(total, args)
                     push(total)
             elif kind is A.Product:
                 n = len(node.factors)
                 args = results[-n:]
                 del results[-n:]
-                push(ops.mul(*args) if True not in node.divides else self._product(node, args))
+                push(build.mul(*args) if True not in node.divides else self._product(node, args))
             elif kind is A.Call:
                 n = len(node.args)
                 args = results[-n:] if n else []
@@ -309,12 +309,12 @@ class _Lowering:
                 push(self._call(node, args))
             elif kind is A.Power:
                 exponent = results.pop()
-                results[-1] = ops.pow_(results[-1], exponent)
+                results[-1] = build.pow_(results[-1], exponent)
             elif kind is A.Negate:
-                results[-1] = ops.neg(results[-1])
+                results[-1] = build.neg(results[-1])
             elif kind is A.Compare:
                 right = results.pop()
-                results[-1] = ops.call(_COMPARISON_OPS[node.op], results[-1], right)
+                results[-1] = build.call(_COMPARISON_OPS[node.op], results[-1], right)
             elif kind is A.Indexed:
                 push(self._indexed(node))
             else:
@@ -328,12 +328,12 @@ class _Lowering:
     def _sum(self, node: A.Additive, args: list[Node]) -> Node:
         plus = [a for a, s in zip(args, node.signs) if s > 0]
         minus = [a for a, s in zip(args, node.signs) if s < 0]
-        total = ops.add(*plus)
-        subtracted = ops.add(*minus) if minus else None
+        total = build.add(*plus)
+        subtracted = build.add(*minus) if minus else None
         self._remember_order(total, plus)
         if subtracted is not None:
             self._remember_order(subtracted, minus)
-        return ops.sub(total, subtracted) if minus else total
+        return build.sub(total, subtracted) if minus else total
 
     def record_first_uses(self) -> None:
         """``written.first_use``: the first (line, column) in the text of each name that is a variable."""
@@ -355,8 +355,8 @@ class _Lowering:
     def _product(self, node: A.Product, args: list[Node]) -> Node:
         top = [a for a, d in zip(args, node.divides) if not d]
         bottom = [a for a, d in zip(args, node.divides) if d]
-        numerator = ops.mul(*top)
-        return ops.div(numerator, ops.mul(*bottom)) if bottom else numerator
+        numerator = build.mul(*top)
+        return build.div(numerator, build.mul(*bottom)) if bottom else numerator
 
     def _name(self, node: A.Name) -> Node:
         name = node.name
@@ -365,7 +365,7 @@ class _Lowering:
         if name in self.columns:
             return graph.var(self.column_names.get(name, name), per_row=True)
         if name in ops.CONSTANTS:
-            return ops.named_const(name)
+            return build.named_const(name)
         spec = ops.OPS.get(name)
         if spec is not None and spec.callable:
             raise self.error(
@@ -403,7 +403,7 @@ class _Lowering:
                     f"as in {spec.text}(1, x)",
                     node.args[position].span,
                 )
-        return ops.call(spec, *args)
+        return build.call(spec, *args)
 
 
 def lower(program: A.Program, columns: Collection[str] | None = None) -> Node:

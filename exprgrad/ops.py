@@ -1,8 +1,9 @@
-"""THE operator registry, and the checked node builders.
+"""THE operator registry: one ``OpSpec`` entry per primitive, and the ops as named constants.
 
-In: op names and operand nodes. Out: interned ``Node``s, with the cheap
-algebra done as they are built (constant folding, identities such as x+0,
-x*1, x*0, x^1, x^0, --x, and a canonical order of commutative operands).
+In: nothing at import but the kernels. Out: ``OPS`` ({name: entry}), one
+constant per entry (``ADD``, ``NEG``, ...; nodes compare their op with ``is``),
+arity checks and the names users may call. The node builders live in
+``build``; the partials here call them when they run.
 
 Every fact about a primitive lives in its ``OpSpec`` entry of ``OPS``: numpy
 evaluation, local partial derivatives (as graph builders, from which forward
@@ -13,15 +14,14 @@ parenthesizer in the printer reads. No other module branches on an op name.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
-from . import graph, kernels
-from .errors import ArityError, NameResolutionError
+from . import kernels
+from .errors import ArityError
 from .graph import Node
 
 VARIADIC = -1
@@ -133,12 +133,12 @@ class OpSpec:
 
 def _add_partials(node):
     """d(x0 + x1 + ...)/dxi = 1."""
-    return tuple(ONE for _ in node.inputs)
+    return tuple(build.ONE for _ in node.inputs)
 
 
 def _sub_partials(node):
     """d(x - y)/dx = 1, d(x - y)/dy = -1."""
-    return (ONE, MINUS_ONE)
+    return (build.ONE, build.MINUS_ONE)
 
 
 def _mul_partials(node):
@@ -150,32 +150,32 @@ def _mul_partials(node):
     xs = node.inputs
     if len(xs) == 2:
         return (xs[1], xs[0])
-    prefix = [ONE]
+    prefix = [build.ONE]
     for x in xs[:-1]:
-        prefix.append(mul(prefix[-1], x))
-    suffix = [ONE]
+        prefix.append(build.mul(prefix[-1], x))
+    suffix = [build.ONE]
     for x in reversed(xs[1:]):
-        suffix.append(mul(x, suffix[-1]))
+        suffix.append(build.mul(x, suffix[-1]))
     suffix.reverse()
-    return tuple(mul(p, s) for p, s in zip(prefix, suffix))
+    return tuple(build.mul(p, s) for p, s in zip(prefix, suffix))
 
 
 def _div_partials(node):
     """d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2, built as -(x/y)/y to reuse the quotient."""
     y = node.inputs[1]
-    return (div(ONE, y), neg(div(node, y)))
+    return (build.div(build.ONE, y), build.neg(build.div(node, y)))
 
 
 def _neg_partials(node):
     """d(-x)/dx = -1."""
-    return (MINUS_ONE,)
+    return (build.MINUS_ONE,)
 
 
 def _pow_partials(node):
     """d(x^y)/dx = y*x^(y-1), d(x^y)/dy = x^y*log(x)."""
     x, y = node.inputs
-    dx = mul(y, pow_(x, sub(y, ONE)))
-    dy = None if y.is_const else mul(node, call(LOG, x))
+    dx = build.mul(y, build.pow_(x, build.sub(y, build.ONE)))
+    dy = None if y.is_const else build.mul(node, build.call(LOG, x))
     return (dx, dy)
 
 
@@ -186,105 +186,109 @@ def _exp_partials(node):
 
 def _log_partials(node):
     """d log(x)/dx = 1/x."""
-    return (div(ONE, node.inputs[0]),)
+    return (build.div(build.ONE, node.inputs[0]),)
 
 
 def _sqrt_partials(node):
     """d sqrt(x)/dx = 1/(2*sqrt(x))."""
-    return (div(ONE, mul(const(2), node)),)
+    return (build.div(build.ONE, build.mul(build.const(2), node)),)
 
 
 def _sin_partials(node):
     """d sin(x)/dx = cos(x)."""
-    return (call(COS, node.inputs[0]),)
+    return (build.call(COS, node.inputs[0]),)
 
 
 def _cos_partials(node):
     """d cos(x)/dx = -sin(x)."""
-    return (neg(call(SIN, node.inputs[0])),)
+    return (build.neg(build.call(SIN, node.inputs[0])),)
 
 
 def _tan_partials(node):
     """d tan(x)/dx = 1/cos(x)^2."""
-    return (div(ONE, pow_(call(COS, node.inputs[0]), const(2))),)
+    return (build.div(build.ONE, build.pow_(build.call(COS, node.inputs[0]), build.const(2))),)
 
 
 def _asin_partials(node):
     """d asin(x)/dx = 1/sqrt(1 - x^2)."""
     x = node.inputs[0]
-    return (div(ONE, call(SQRT, sub(ONE, pow_(x, const(2))))),)
+    return (build.div(build.ONE, build.call(SQRT, build.sub(build.ONE, build.pow_(x, build.const(2))))),)
 
 
 def _acos_partials(node):
     """d acos(x)/dx = -1/sqrt(1 - x^2)."""
     x = node.inputs[0]
-    return (neg(div(ONE, call(SQRT, sub(ONE, pow_(x, const(2)))))),)
+    return (
+        build.neg(
+            build.div(build.ONE, build.call(SQRT, build.sub(build.ONE, build.pow_(x, build.const(2)))))
+        ),
+    )
 
 
 def _atan_partials(node):
     """d atan(x)/dx = 1/(1 + x^2)."""
     x = node.inputs[0]
-    return (div(ONE, add(ONE, pow_(x, const(2)))),)
+    return (build.div(build.ONE, build.add(build.ONE, build.pow_(x, build.const(2)))),)
 
 
 def _atan2_partials(node):
     """atan2(y, x): d/dy = x/(x^2 + y^2), d/dx = -y/(x^2 + y^2)."""
     y, x = node.inputs
-    r2 = add(pow_(x, const(2)), pow_(y, const(2)))
-    return (div(x, r2), neg(div(y, r2)))
+    r2 = build.add(build.pow_(x, build.const(2)), build.pow_(y, build.const(2)))
+    return (build.div(x, r2), build.neg(build.div(y, r2)))
 
 
 def _sinh_partials(node):
     """d sinh(x)/dx = cosh(x)."""
-    return (call(COSH, node.inputs[0]),)
+    return (build.call(COSH, node.inputs[0]),)
 
 
 def _cosh_partials(node):
     """d cosh(x)/dx = sinh(x)."""
-    return (call(SINH, node.inputs[0]),)
+    return (build.call(SINH, node.inputs[0]),)
 
 
 def _tanh_partials(node):
     """d tanh(x)/dx = 1 - tanh(x)^2."""
-    return (sub(ONE, pow_(node, const(2))),)
+    return (build.sub(build.ONE, build.pow_(node, build.const(2))),)
 
 
 def _asinh_partials(node):
     """d asinh(x)/dx = 1/sqrt(x^2 + 1)."""
     x = node.inputs[0]
-    return (div(ONE, call(SQRT, add(pow_(x, const(2)), ONE))),)
+    return (build.div(build.ONE, build.call(SQRT, build.add(build.pow_(x, build.const(2)), build.ONE))),)
 
 
 def _acosh_partials(node):
     """d acosh(x)/dx = 1/sqrt(x^2 - 1)."""
     x = node.inputs[0]
-    return (div(ONE, call(SQRT, sub(pow_(x, const(2)), ONE))),)
+    return (build.div(build.ONE, build.call(SQRT, build.sub(build.pow_(x, build.const(2)), build.ONE))),)
 
 
 def _atanh_partials(node):
     """d atanh(x)/dx = 1/(1 - x^2)."""
     x = node.inputs[0]
-    return (div(ONE, sub(ONE, pow_(x, const(2)))),)
+    return (build.div(build.ONE, build.sub(build.ONE, build.pow_(x, build.const(2)))),)
 
 
 def _sigmoid_partials(node):
     """d sigmoid(x)/dx = sigmoid(x)*(1 - sigmoid(x))."""
-    return (mul(node, sub(ONE, node)),)
+    return (build.mul(node, build.sub(build.ONE, node)),)
 
 
 def _softplus_partials(node):
     """d softplus(x)/dx = sigmoid(x)."""
-    return (call(SIGMOID, node.inputs[0]),)
+    return (build.call(SIGMOID, node.inputs[0]),)
 
 
 def _relu_partials(node):
     """d relu(x)/dx = step(x): 1 for x > 0, 0 for x <= 0 (0 at the kink)."""
-    return (call(STEP, node.inputs[0]),)
+    return (build.call(STEP, node.inputs[0]),)
 
 
 def _abs_partials(node):
     """d |x|/dx = sign(x) (0 at the kink)."""
-    return (call(SIGN, node.inputs[0]),)
+    return (build.call(SIGN, node.inputs[0]),)
 
 
 def _flat_partials(node):
@@ -295,35 +299,35 @@ def _flat_partials(node):
 def _min_partials(node):
     """min(x, y): d/dx = 1 - step(x - y), d/dy = step(x - y); at a tie x gets 1."""
     x, y = node.inputs
-    picks_y = call(STEP, sub(x, y))
-    return (sub(ONE, picks_y), picks_y)
+    picks_y = build.call(STEP, build.sub(x, y))
+    return (build.sub(build.ONE, picks_y), picks_y)
 
 
 def _max_partials(node):
     """max(x, y): d/dx = 1 - step(y - x), d/dy = step(y - x); at a tie x gets 1."""
     x, y = node.inputs
-    picks_y = call(STEP, sub(y, x))
-    return (sub(ONE, picks_y), picks_y)
+    picks_y = build.call(STEP, build.sub(y, x))
+    return (build.sub(build.ONE, picks_y), picks_y)
 
 
 def _log1p_partials(node):
     """d log1p(x)/dx = 1/(1 + x)."""
-    return (div(ONE, add(ONE, node.inputs[0])),)
+    return (build.div(build.ONE, build.add(build.ONE, node.inputs[0])),)
 
 
 def _expm1_partials(node):
     """d expm1(x)/dx = exp(x)."""
-    return (call(EXP, node.inputs[0]),)
+    return (build.call(EXP, node.inputs[0]),)
 
 
 def _log2_partials(node):
     """d log2(x)/dx = 1/(x*log(2))."""
-    return (div(ONE, mul(node.inputs[0], call(LOG, const(2)))),)
+    return (build.div(build.ONE, build.mul(node.inputs[0], build.call(LOG, build.const(2)))),)
 
 
 def _log10_partials(node):
     """d log10(x)/dx = 1/(x*log(10))."""
-    return (div(ONE, mul(node.inputs[0], call(LOG, const(10)))),)
+    return (build.div(build.ONE, build.mul(node.inputs[0], build.call(LOG, build.const(10)))),)
 
 
 def _erf_partials(node):
@@ -333,78 +337,81 @@ def _erf_partials(node):
 
 def _erfc_partials(node):
     """d erfc(x)/dx = -2*exp(-x^2)/sqrt(pi)."""
-    return (neg(_erf_slope(node.inputs[0])),)
+    return (build.neg(_erf_slope(node.inputs[0])),)
 
 
 def _erf_slope(x):
-    return div(mul(const(2), call(EXP, neg(pow_(x, const(2))))), call(SQRT, named_const("pi")))
+    return build.div(
+        build.mul(build.const(2), build.call(EXP, build.neg(build.pow_(x, build.const(2))))),
+        build.call(SQRT, build.named_const("pi")),
+    )
 
 
 def _half_square(x):
     """-x^2/2, the exponent of the normal density."""
-    return neg(div(pow_(x, const(2)), const(2)))
+    return build.neg(build.div(build.pow_(x, build.const(2)), build.const(2)))
 
 
 def _normcdf_partials(node):
     """d normcdf(x)/dx = the normal density exp(-x^2/2)/sqrt(2*pi)."""
     x = node.inputs[0]
-    return (div(call(EXP, _half_square(x)), _sqrt_two_pi()),)
+    return (build.div(build.call(EXP, _half_square(x)), _sqrt_two_pi()),)
 
 
 def _lognormcdf_partials(node):
     """d lognormcdf(x)/dx = density/cdf = invmills(x), finite and accurate for every x."""
-    return (call(INVMILLS, node.inputs[0]),)
+    return (build.call(INVMILLS, node.inputs[0]),)
 
 
 def _invmills_partials(node):
     """d invmills(x)/dx = -invmills(x)*(x + invmills(x)) = dinvmills(x), computed without cancellation."""
-    return (call(DINVMILLS, node.inputs[0]),)
+    return (build.call(DINVMILLS, node.inputs[0]),)
 
 
 def _dinvmills_partials(node):
     """d dinvmills(x)/dx = -(d*(x + r) + r*(1 + d)), r = invmills(x), d = dinvmills(x)."""
     x = node.inputs[0]
-    r = call(INVMILLS, x)
-    return (neg(add(mul(node, add(x, r)), mul(r, add(ONE, node)))),)
+    r = build.call(INVMILLS, x)
+    return (build.neg(build.add(build.mul(node, build.add(x, r)), build.mul(r, build.add(build.ONE, node)))),)
 
 
 def _sqrt_two_pi():
-    return call(SQRT, mul(const(2), named_const("pi")))
+    return build.call(SQRT, build.mul(build.const(2), build.named_const("pi")))
 
 
 def _lgamma_partials(node):
     """d lgamma(x)/dx = digamma(x) (also for log|gamma(x)| at negative x)."""
-    return (call(DIGAMMA, node.inputs[0]),)
+    return (build.call(DIGAMMA, node.inputs[0]),)
 
 
 def _digamma_partials(node):
     """d digamma(x)/dx = polygamma(1, x), the trigamma function."""
-    return (call(POLYGAMMA, ONE, node.inputs[0]),)
+    return (build.call(POLYGAMMA, build.ONE, node.inputs[0]),)
 
 
 def _polygamma_partials(node):
     """d polygamma(n, x)/dx = polygamma(n + 1, x); the order n is whole: derivative 0."""
     n, x = node.inputs
-    return (None, call(POLYGAMMA, add(n, ONE), x))
+    return (None, build.call(POLYGAMMA, build.add(n, build.ONE), x))
 
 
 def _logsumexp_partials(node):
     """d logsumexp(x0, x1, ...)/dxi = exp(xi)/(exp(x0) + exp(x1) + ...), the softmax weight.
 
-    Built from the differences (sigmoid(x0 - x1) for two, see ``_softmax``):
+    Built from the differences (sigmoid(x0 - x1) for two, see ``build.softmax``):
     never overflows, and exact to the last digits where the inputs are large
     (exp(xi - logsumexp(...)) loses the rounding of a large logsumexp).
     """
     xs = list(node.inputs)
-    return tuple(_softmax(x, xs) for x in xs)
+    return tuple(build.softmax(x, xs) for x in xs)
 
 
 def _where_partials(node):
     """where(c, a, b): d/da = where(c, 1, 0), d/db = where(c, 0, 1), d/dc = 0 (a jump, not a slope)."""
     c = node.inputs[0]
     # As masks, not 0/1 factors: the product with the branch's own partial is
-    # where(c, partial, 0), so the untaken branch's (sqrt'(x) at x < 0) is unused.
-    return (None, where(c, ONE, ZERO), where(c, ZERO, ONE))
+    # build.where(c, partial, 0), so the untaken branch's (sqrt'(x) at x < 0) is unused.
+    return (None, build.where(c, build.ONE, build.ZERO), build.where(c, build.ZERO, build.ONE))
 
 
 # ---------------------------------------------------------------- the registry
@@ -796,368 +803,9 @@ NE = OPS["ne"]
 SUM = OPS["sum"]
 MEAN = OPS["mean"]
 
-_BOOLEAN_OPS = frozenset(spec for spec in OPS.values() if spec.boolean)
 
 # Named constants of the language; a user definition shadows them.
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
-
-
-# ---------------------------------------------------------------- builders
-
-ZERO = graph.const(0.0)
-ONE = graph.const(1.0)
-MINUS_ONE = graph.const(-1.0)
-
-
-def const(value: float) -> Node:
-    """A numeric constant node."""
-    return graph.const(value)
-
-
-def named_const(name: str) -> Node:
-    """``pi`` or ``e``: kept symbolic in printed output, a float when evaluated."""
-    return graph.const(CONSTANTS[name], name)
-
-
-def _foldable(*nodes: Node) -> bool:
-    # Named constants (pi) stay symbolic.
-    for n in nodes:
-        if n.op is not graph.CONST or n.name is not None:
-            return False
-    return True
-
-
-def _is(node: Node, value: float) -> bool:
-    return node.is_const and node.name is None and node.value == value
-
-
-def _fold(spec: OpSpec, args: tuple[Node, ...]) -> Node | None:
-    with np.errstate(all="ignore"):
-        value = float(spec.kernel(*(a.value for a in args)))
-    if math.isfinite(value) and (value == int(value) or len(repr(value)) <= 8):
-        return graph.const(value)
-    return None
-
-
-_SORT_KEY = operator.attrgetter("sort_key")
-
-
-def _ordered(nodes) -> tuple[Node, ...]:
-    return tuple(sorted(nodes, key=_SORT_KEY))
-
-
-def add(*terms: Node) -> Node:
-    """x0 + x1 + ...: zeros dropped, constants folded, operands in canonical order."""
-    if len(terms) == 1:
-        return terms[0]
-    kept, total = [], 0.0
-    for term in terms:
-        if _foldable(term):
-            total += term.value
-        else:
-            kept.append(term)
-    if total != 0.0 or not kept:
-        kept.append(graph.const(total))
-    if len(kept) == 1:
-        return kept[0]
-    if len(kept) == 2:
-        a, b = kept
-        if a.op is WHERE and b.op is WHERE and a.inputs[0] is b.inputs[0]:
-            # where(c, u, 0) + where(c, 0, v) -> where(c, u, v): the derivative of a where
-            _, u1, v1 = a.inputs
-            _, u2, v2 = b.inputs
-            return where(a.inputs[0], add(u1, u2), add(v1, v2))
-        # x + (-y) is x - y: simpler to read and to differentiate.
-        if b.op is NEG and a.op is not NEG:
-            return sub(a, b.inputs[0])
-        if a.op is NEG and b.op is not NEG:
-            return sub(b, a.inputs[0])
-    return graph.apply(ADD, _ordered(kept))
-
-
-def sub(x: Node, y: Node) -> Node:
-    """x - y: x - 0 -> x, 0 - y -> -y, x - x -> 0, x - (-y) -> x + y."""
-    if _is(y, 0.0):
-        return x
-    if _is(x, 0.0):
-        return neg(y)
-    if x is y:
-        return ZERO
-    if _foldable(x, y):
-        return graph.const(x.value - y.value)
-    if y.op is NEG:
-        return add(x, y.inputs[0])
-    if _is(x, 1.0) and not y.is_leaf and y.op.complement is not None:
-        # 1 - normcdf(u) -> normcdf(-u), 1 - erf(u) -> erfc(u), 1 - erfc(u) -> erf(u):
-        # the tail keeps its digits instead of rounding to 0.
-        name, negate = y.op.complement
-        u = y.inputs[0]
-        return call(name, neg(u) if negate else u)
-    if _foldable(y) and y.value < 0:
-        return add(x, graph.const(-y.value))
-    return graph.apply(SUB, (x, y))
-
-
-def neg(x: Node) -> Node:
-    """-x: constants folded, --x -> x, -(a - b) -> b - a."""
-    if _foldable(x):
-        return graph.const(-x.value)
-    if x.op is NEG:
-        return x.inputs[0]
-    if x.op is SUB:
-        return sub(x.inputs[1], x.inputs[0])
-    return graph.apply(NEG, (x,))
-
-
-def mul(*factors: Node) -> Node:
-    """x0 * x1 * ...: x*0 -> 0, x*1 -> x, constants folded, signs pulled out front.
-
-    A factor where(c, u, 0) becomes the outer where(c, u*rest, 0) (see ``_masked``).
-    """
-    return _mul(factors, True)
-
-
-def _mul(factors, lift: bool) -> Node:
-    if len(factors) == 1:
-        return factors[0]
-    kept, coefficient, negative = [], 1.0, False
-    for factor in factors:
-        if _foldable(factor):
-            coefficient *= factor.value
-        elif factor.op is NEG:
-            negative = not negative
-            kept.append(factor.inputs[0])
-        else:
-            kept.append(factor)
-    if coefficient == 0.0:
-        return ZERO
-    if coefficient < 0:
-        coefficient, negative = -coefficient, not negative
-    if coefficient != 1.0 or not kept:
-        kept.append(graph.const(coefficient))
-    masked = _masked(kept) if lift else None
-    if masked is not None:
-        node = masked
-    else:
-        node = kept[0] if len(kept) == 1 else graph.apply(MUL, _ordered(kept))
-    return neg(node) if negative else node
-
-
-def _exponents(x: Node) -> list[Node] | None:
-    """[u0, u1, ...] when x is exp(u0) + exp(u1) + ... (a 1 counts as exp(0)), else None."""
-    if x.op is not ADD:
-        return None
-    exponents = []
-    for term in x.inputs:
-        if term.op is EXP:
-            exponents.append(term.inputs[0])
-        elif _is(term, 1.0):
-            exponents.append(ZERO)
-        else:
-            return None
-    return exponents
-
-
-def _softmax(u: Node, exponents: list[Node]) -> Node:
-    """exp(u)/(exp(u0) + exp(u1) + ...) in a form that never overflows.
-
-    Two terms, one of them u: sigmoid(u - v). More, u among them:
-    exp(-logsumexp(0, v - u, ...)), the weight from differences (exactly 1/2
-    for a tie however large u is). Otherwise exp(u - logsumexp(u0, u1, ...)).
-    """
-    if u in exponents:
-        others = list(exponents)
-        others.remove(u)
-        if len(others) == 1:
-            return call(SIGMOID, sub(u, others[0]))
-        return call(EXP, neg(call(LOGSUMEXP, ZERO, *(sub(v, u) for v in others))))
-    return call(EXP, sub(u, call(LOGSUMEXP, *exponents)))
-
-
-def _mask(node: Node) -> tuple[Node, Node, bool] | None:
-    """(c, u, zero_first) when node is where(c, u, 0) or where(c, 0, u)."""
-    if node.op is WHERE:
-        c, a, b = node.inputs
-        if _is(b, 0.0):
-            return c, a, False
-        if _is(a, 0.0):
-            return c, b, True
-    return None
-
-
-def _masked(factors: list[Node]) -> Node | None:
-    """A product with a factor where(c, u, 0) as where(c, u*rest, 0).
-
-    Equal wherever the product is defined; where c picks 0 the rest is not
-    used, so a non-finite value (or derivative) of the branch not taken
-    (sqrt(x) at x < 0) cannot make it nan. None: no such factor, or the only one.
-    """
-    if len(factors) < 2:
-        return None
-    masks, inner = [], []
-    for factor in factors:
-        mask = _mask(factor)
-        if mask is None:
-            inner.append(factor)
-        else:
-            masks.append(mask)
-            inner.append(mask[1])
-    if not masks:
-        return None
-    # All masks at once, the inner product without lifting again: building
-    # never recurses on the nesting depth of the branches.
-    node = _mul(inner, False)
-    for c, _, zero_first in reversed(masks):
-        node = where(c, ZERO, node) if zero_first else where(c, node, ZERO)
-    return node
-
-
-def div(x: Node, y: Node) -> Node:
-    """x / y: x/1 -> x, 0/y -> 0, constants folded when exact, signs pulled out.
-
-    exp(u)/(exp(u) + exp(v)) -> sigmoid(u - v) and exp(u)/(1 + exp(u)) ->
-    sigmoid(u) (more terms: a softmax weight, see ``_softmax``): equal values,
-    finite where exp overflows.
-    """
-    if _is(y, 1.0):
-        return x
-    if _is(x, 0.0):
-        return ZERO
-    mask = _mask(x)
-    if mask is not None and x.op is WHERE:
-        # where(c, u, 0)/y -> where(c, u/y, 0): y is not used where c picks 0
-        c, u, zero_first = mask
-        inner = div(u, y)
-        return where(c, ZERO, inner) if zero_first else where(c, inner, ZERO)
-    if x.op is EXP or _is(x, 1.0):
-        exponents = _exponents(y)
-        if exponents is not None:
-            return _softmax(x.inputs[0] if x.op is EXP else ZERO, exponents)
-    if _foldable(x, y):
-        folded = _fold(DIV, (x, y))
-        if folded is not None:
-            return folded
-    if x.op is NEG:
-        return neg(div(x.inputs[0], y))
-    if y.op is NEG:
-        return neg(div(x, y.inputs[0]))
-    if _is(y, -1.0):
-        return neg(x)
-    return graph.apply(DIV, (x, y))
-
-
-def pow_(x: Node, y: Node) -> Node:
-    """x ^ y: x^1 -> x, x^0 -> 1, 1^y -> 1, b^k -> b for a 0-or-1 b and k > 0, constants folded when exact."""
-    if _is(y, 1.0):
-        return x
-    if x.op in _BOOLEAN_OPS and _foldable(y) and y.value > 0:
-        return x
-    if _is(y, 0.0) or _is(x, 1.0):
-        return ONE
-    if _foldable(x, y):
-        folded = _fold(POW, (x, y))
-        if folded is not None:
-            return folded
-    return graph.apply(POW, (x, y))
-
-
-def where(c: Node, a: Node, b: Node) -> Node:
-    """where(c, a, b): a constant condition picks its branch (a nan one stays a node)."""
-    if c.is_const and not math.isnan(c.value):
-        return a if c.value != 0 else b
-    return graph.apply(WHERE, (c, a, b))
-
-
-def polygamma(n: Node, x: Node) -> Node:
-    """polygamma(n, x): a constant order is rounded as the kernel rounds it (a negative one gives nan)."""
-    if n.is_const and math.isfinite(n.value):
-        n = graph.const(float(np.rint(n.value)))
-        if _foldable(x):
-            folded = _fold(POLYGAMMA, (n, x))
-            if folded is not None:
-                return folded
-    return graph.apply(POLYGAMMA, (n, x))
-
-
-def log(x: Node) -> Node:
-    """log(x), with the log-likelihoods of the logistic function built in their stable form.
-
-    log(sigmoid(u)) -> -softplus(-u), log(1 - sigmoid(u)) -> -softplus(u),
-    log(1 + exp(u)) -> softplus(u), log(exp(u)) -> u, log(1/v) -> -log(v) and
-    log(exp(u)/v) -> u - log(v): equal values, and
-    these stay finite where sigmoid(u) rounds to 0 or 1 or exp(u) overflows
-    (the cross-entropy of a confident model), for evaluation, derivatives and fits.
-    """
-    if x.op is SIGMOID:
-        return neg(call(SOFTPLUS, neg(x.inputs[0])))
-    if x.op is NORMCDF:  # log(normcdf(u)) -> lognormcdf(u), finite far in the tail (probit)
-        return call(LOGNORMCDF, x.inputs[0])
-    if x.op is SUB and _is(x.inputs[0], 1.0) and x.inputs[1].op is SIGMOID:
-        return neg(call(SOFTPLUS, x.inputs[1].inputs[0]))
-    if x.op is ADD and len(x.inputs) == 2 and _is(x.inputs[0], 1.0) != _is(x.inputs[1], 1.0):
-        other = x.inputs[1] if _is(x.inputs[0], 1.0) else x.inputs[0]
-        if other.op is EXP:
-            return call(SOFTPLUS, other.inputs[0])
-    if x.op is EXP:
-        return x.inputs[0]
-    exponents = _exponents(x)
-    if exponents is not None and len(exponents) > 1:
-        # log(exp(u) + exp(v) + ...) -> logsumexp(u, v, ...): no overflow.
-        return call(LOGSUMEXP, *exponents)
-    if x.op is DIV and (_is(x.inputs[0], 1.0) or x.inputs[0].op is EXP):
-        # log(1/v) -> -log(v), log(exp(u)/v) -> u - log(v): equal wherever
-        # either side is defined (the numerator is positive), so
-        # log(exp(u)/(1 + exp(u))) is u - softplus(u)
-        top = ZERO if _is(x.inputs[0], 1.0) else x.inputs[0].inputs[0]
-        return sub(top, log(x.inputs[1]))
-    if _foldable(x):
-        folded = _fold(LOG, (x,))
-        if folded is not None:
-            return folded
-    return graph.apply(LOG, (x,))
-
-
-_BUILDERS: dict[OpSpec, Callable[..., Node]] = {
-    ADD: add,
-    LOG: log,
-    SUB: sub,
-    MUL: mul,
-    DIV: div,
-    NEG: neg,
-    POW: pow_,
-    WHERE: where,
-    POLYGAMMA: polygamma,
-}
-
-
-def call(op: OpSpec | str, *args: Node) -> Node:
-    """The node ``op(*args)`` for any registry entry (or its name, as users write it), arity checked.
-
-    Raises:
-        NameResolutionError: ``op`` is a name that is not in the registry.
-        ArityError: the number of arguments does not fit.
-    """
-    spec = op if isinstance(op, OpSpec) else OPS.get(op)
-    if spec is None:
-        raise NameResolutionError(f"unknown operation '{op}'")
-    check_arity(spec, len(args))
-    builder = _BUILDERS.get(spec)
-    if builder is not None:
-        return builder(*args)
-    if _foldable(*args) and not spec.reduction:
-        folded = _fold(spec, args)
-        if folded is not None:
-            return folded
-    if spec.averages and not args[0].per_row:
-        return args[0]  # the mean of a value that is the same in every row is that value
-    return graph.apply(spec, args, reduces=spec.reduction)
-
-
-def rebuild(node: Node, inputs: tuple[Node, ...]) -> Node:
-    """``node``'s op applied to new ``inputs`` through the checked builders."""
-    if node.is_leaf:
-        return node
-    return call(node.op, *inputs)
 
 
 def arity_text(spec: OpSpec) -> str:
@@ -1177,3 +825,9 @@ def check_arity(spec: OpSpec, count: int) -> None:
 def function_names() -> list[str]:
     """Names users may call as functions, for messages and suggestions."""
     return sorted(name for name, spec in OPS.items() if spec.callable)
+
+
+# The partials above build their nodes with ``build``, which reads this
+# registry: it is imported once the registry exists, and used only when a
+# partial runs.
+from . import build

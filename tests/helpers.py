@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pytest
 
-from exprgrad import check, graph, ops
+from exprgrad import build, check, graph
 from exprgrad.graph import Node
 from exprgrad.ops import OPS
 
@@ -130,8 +130,16 @@ def values_agree(original: Node, other: Node, point) -> bool:
 
 a, b, c, w = (graph.var(n) for n in ("a", "b", "c", "w"))
 x, y = graph.var("x", per_row=True), graph.var("y", per_row=True)
-k = ops.const
-add, sub, mul, div, neg, pow_, call = ops.add, ops.sub, ops.mul, ops.div, ops.neg, ops.pow_, ops.call
+k = build.const
+add, sub, mul, div, neg, pow_, call = (
+    build.add,
+    build.sub,
+    build.mul,
+    build.div,
+    build.neg,
+    build.pow_,
+    build.call,
+)
 residual = sub(add(mul(a, x), b), y)
 shared = call("exp", mul(k(-1), w, x, y))  # -> exp(-w*x*y), 11 characters
 big = add(mul(a, x), mul(b, y), call("sin", c))  # a*x + b*y + sin(c), 18 characters

@@ -5,7 +5,7 @@ one generator, draws expressions over the registry entries a caller allows,
 with the leaves it names (parameters, data columns, constants), to a depth,
 with or without definitions (``t1 = ...; θ2 = ...; result``), and gives
 
-- ``output="graph"``: the graph node, built with ``ops.call`` (simplify,
+- ``output="graph"``: the graph node, built with ``build.call`` (simplify,
   printing, LaTeX, Python source);
 - ``output="text"``: surface text, every operation in its own parentheses, or
   with ``spelling="any"`` in every spelling the grammar allows (spaces, line
@@ -34,14 +34,14 @@ from typing import NamedTuple
 import numpy as np
 from hypothesis import strategies as st
 
-from exprgrad import graph, ops
+from exprgrad import build, graph, ops
 from exprgrad.graph import Node
 
 a, b, c = graph.var("a"), graph.var("b"), graph.var("c")
 x, y = graph.var("x", per_row=True), graph.var("y", per_row=True)
 PARAMS = [a, b, c]
 COLUMNS = [x, y]
-CONSTANTS = [ops.const(v) for v in (0.0, 1.0, 2.0, 3.0, 0.5, -1.0, -2.5, 0.1)] + [ops.named_const("pi")]
+CONSTANTS = [build.const(v) for v in (0.0, 1.0, 2.0, 3.0, 0.5, -1.0, -2.5, 0.1)] + [build.named_const("pi")]
 COMPARISONS = frozenset(name for name, spec in ops.OPS.items() if spec.boolean)
 # Orders (polygamma's n) are whole numbers written as numbers.
 ORDERS = (0.0, 1.0, 2.0)
@@ -134,7 +134,7 @@ class Drawn:
     recipe: Recipe = dataclasses.field(repr=False)
 
     def graph(self) -> Node:
-        """The graph: definitions inlined, ``wrappers`` around each input, built with ``ops.call``."""
+        """The graph: definitions inlined, ``wrappers`` around each input, built with ``build.call``."""
         defined: dict[str, Node] = {}
         for name, tree in self.definitions:
             defined[name] = _graph(tree, defined, self.recipe.wrappers)
@@ -284,7 +284,7 @@ def _tree(choose, made: Recipe, depth: int, top: bool, defined: list[str]) -> Tr
         count = 2 + choose.below(2) if spec.arity == ops.VARIADIC else spec.arity
         orders = spec.orders
     args = tuple(
-        ops.const(choose.pick(ORDERS)) if i in orders else _tree(choose, made, depth - 1, False, defined)
+        build.const(choose.pick(ORDERS)) if i in orders else _tree(choose, made, depth - 1, False, defined)
         for i in range(count)
     )
     return Op(name, args)
@@ -303,7 +303,7 @@ def _graph(tree: Tree, defined: Mapping[str, Node], wrappers) -> Node:
         if domain is not None and i not in spec.orders:
             node = domain[min(i, len(domain) - 1)](node)
         args.append(node)
-    return ops.call(tree.name, *args)
+    return build.call(tree.name, *args)
 
 
 # ---------------------------------------------------------------- text

@@ -15,7 +15,7 @@ from helpers import assert_close, evaluate, evaluate_one, numeric_partial, show
 from hypothesis import HealthCheck, assume, given, settings
 from strategies import seeded_cases, seeded_graphs
 
-from exprgrad import graph, ops
+from exprgrad import build, graph
 from exprgrad.backends import evaluate as backend
 from exprgrad.errors import DisconnectedError, OptionError
 from exprgrad.ops import OPS, VARIADIC
@@ -23,7 +23,7 @@ from exprgrad.passes.diff import adjoints, diff, hessian, jacobian
 
 A, B, C = graph.var("a"), graph.var("b"), graph.var("c")
 X, Y, Z = graph.var("x", per_row=True), graph.var("y", per_row=True), graph.var("z", per_row=True)
-TWO = ops.const(2)
+TWO = build.const(2)
 COLUMNS = {
     "x": np.array([0.3, -1.2, 0.9, 1.7]),
     "y": np.array([1.1, 0.4, -0.6, 2.0]),
@@ -33,11 +33,11 @@ PARAMS = {"a": 0.7, "b": -0.4, "c": 1.3}
 
 
 def mean(e):
-    return ops.call("mean", e)
+    return build.call("mean", e)
 
 
 def total(e):
-    return ops.call("sum", e)
+    return build.call("sum", e)
 
 
 def value(node, params=PARAMS, columns=COLUMNS):
@@ -94,7 +94,7 @@ _DIFFERENTIABLE = sorted(name for name, spec in OPS.items() if not spec.reductio
 def test_op_partials_match_differences(name):
     spec = OPS[name]
     inputs = _op_inputs(spec)
-    node = ops.call(name, *inputs)
+    node = build.call(name, *inputs)
     assert node.op == name
     partials = spec.partials(node)
     assert len(partials) == len(inputs)
@@ -115,8 +115,8 @@ def test_op_partials_match_differences(name):
 def test_op_second_derivatives_match_differences(name):
     spec = OPS[name]
     inputs = _op_inputs(spec)
-    node = ops.call(name, *inputs)
-    partials = [ops.ZERO if p is None else p for p in spec.partials(node)]
+    node = build.call(name, *inputs)
+    partials = [build.ZERO if p is None else p for p in spec.partials(node)]
     points = _smooth_points(node, inputs)
     second = [diff(p, inputs) for p in partials]
     for params in points:
@@ -137,7 +137,7 @@ def test_op_second_derivatives_match_differences(name):
 
 @pytest.mark.parametrize("exponent", [2.0, 3.0, 0.5, -1.0, -2.5])
 def test_pow_with_constant_exponent(exponent):
-    f = ops.pow_(A, ops.const(exponent))
+    f = build.pow_(A, build.const(exponent))
     check_gradient(f, [A], params={"a": 1.7})
     d2 = diff(diff(f, [A])["a"], [A])["a"]
     assert_close(value(d2, {"a": 1.7}), exponent * (exponent - 1) * 1.7 ** (exponent - 2))
@@ -147,60 +147,64 @@ def test_pow_with_constant_exponent(exponent):
 
 
 def test_least_squares_gradient_is_a_mean_of_the_residual_times_x():
-    residual = ops.sub(ops.add(ops.mul(A, X), B), Y)
-    f = mean(ops.pow_(residual, TWO))
+    residual = build.sub(build.add(build.mul(A, X), B), Y)
+    f = mean(build.pow_(residual, TWO))
     grads = check_gradient(f, [A, B])
     assert OPS[grads["a"].op].reduction and grads["a"].op == "mean"
-    two_r = ops.mul(TWO, residual)
-    assert grads["a"] is mean(ops.mul(X, two_r))
+    two_r = build.mul(TWO, residual)
+    assert grads["a"] is mean(build.mul(X, two_r))
     assert grads["b"] is mean(two_r)
 
 
 def test_reduction_inside_a_per_row_output():
     # a*x + mean(a*x): per row, d/da = x + mean(x)
-    f = ops.add(ops.mul(A, X), mean(ops.mul(A, X)))
+    f = build.add(build.mul(A, X), mean(build.mul(A, X)))
     grads = check_gradient(f, [A, X])
-    assert grads["a"] is ops.add(X, mean(X))
+    assert grads["a"] is build.add(X, mean(X))
     assert_close(value(grads["a"]), COLUMNS["x"] + COLUMNS["x"].mean())
 
 
 def test_per_row_factor_outside_a_reduction():
     # x * mean(a*x): the reduction's adjoint x is per row and stays outside it.
-    f = ops.mul(X, mean(ops.mul(A, X)))
+    f = build.mul(X, mean(build.mul(A, X)))
     grads = check_gradient(f, [A, X])
-    assert grads["a"] is ops.mul(X, mean(X))
+    assert grads["a"] is build.mul(X, mean(X))
 
 
 def test_sum_of_a_scalar_is_n_times_it():
     grads = check_gradient(total(A), [A])
-    assert grads["a"] is total(ops.ONE)
+    assert grads["a"] is total(build.ONE)
     assert value(grads["a"]) == 4.0
-    assert value(diff(total(ops.mul(A, B)), [A])["a"]) == pytest.approx(4 * PARAMS["b"])
+    assert value(diff(total(build.mul(A, B)), [A])["a"]) == pytest.approx(4 * PARAMS["b"])
 
 
 def test_mean_of_a_column_times_a_parameter():
-    f = ops.mul(mean(X), A)
+    f = build.mul(mean(X), A)
     grads = check_gradient(f, [A, X])
     assert grads["a"] is mean(X)
     assert_close(value(grads["x"]), np.full(4, PARAMS["a"] / 4))
 
 
 def test_nested_reductions():
-    centered = ops.sub(ops.mul(A, X), mean(ops.mul(A, X)))
-    variance = mean(ops.pow_(centered, TWO))
+    centered = build.sub(build.mul(A, X), mean(build.mul(A, X)))
+    variance = mean(build.pow_(centered, TWO))
     check_gradient(variance, [A, X])
     # a sum over a term containing a mean, and a mean of a mean-shifted sum
-    f = total(ops.mul(ops.call("sin", ops.mul(B, X)), mean(ops.mul(A, ops.pow_(X, TWO)))))
+    f = total(build.mul(build.call("sin", build.mul(B, X)), mean(build.mul(A, build.pow_(X, TWO)))))
     check_gradient(f, [A, B, X])
-    g = mean(ops.call("tanh", ops.add(ops.mul(A, X), total(ops.mul(B, ops.call("exp", ops.mul(A, Z)))))))
+    g = mean(
+        build.call(
+            "tanh", build.add(build.mul(A, X), total(build.mul(B, build.call("exp", build.mul(A, Z)))))
+        )
+    )
     check_gradient(g, [A, B, X, Z])
-    h = ops.mul(X, total(ops.mul(A, ops.mul(X, mean(ops.mul(B, X))))))
+    h = build.mul(X, total(build.mul(A, build.mul(X, mean(build.mul(B, X))))))
     check_gradient(h, [A, B, X])
 
 
 def test_per_row_node_shared_by_a_sum_and_a_mean():
-    u = ops.call("tanh", ops.add(ops.mul(A, X), B))
-    f = ops.add(mean(ops.pow_(ops.sub(u, Y), TWO)), ops.mul(C, total(ops.pow_(u, TWO))), u)
+    u = build.call("tanh", build.add(build.mul(A, X), B))
+    f = build.add(mean(build.pow_(build.sub(u, Y), TWO)), build.mul(C, total(build.pow_(u, TWO))), u)
     check_gradient(f, [A, B, C, X])
     check_gradient(mean(f), [A, B, C, X])
 
@@ -208,9 +212,9 @@ def test_per_row_node_shared_by_a_sum_and_a_mean():
 def test_reductions_of_one_kind_share_one_scope():
     # mean(u) + mean(u^2) + ... + sum(sin(u)): u's adjoint is built once per
     # kind of reduction, and each parameter gets one mean and one sum.
-    u = ops.call("tanh", ops.add(ops.mul(A, X), B))
-    means = [mean(ops.pow_(u, ops.const(k))) for k in range(1, 6)]
-    f = ops.add(*means, total(ops.call("sin", u)))
+    u = build.call("tanh", build.add(build.mul(A, X), B))
+    means = [mean(build.pow_(u, build.const(k))) for k in range(1, 6)]
+    f = build.add(*means, total(build.call("sin", u)))
     grads = check_gradient(f, [A, B])
     forward = set(graph.toposort([f]))
     built = [n for n in graph.toposort(grads.values()) if n not in forward]
@@ -221,7 +225,7 @@ def test_reductions_of_one_kind_share_one_scope():
 
 def test_mean_of_a_per_row_and_scalar_mix_without_data():
     # No data: one row; a per-row variable bound to a number.
-    f = mean(ops.mul(A, ops.pow_(X, TWO)))
+    f = mean(build.mul(A, build.pow_(X, TWO)))
     grads = diff(f, [A, X])
     assert evaluate_one(grads["a"], {"a": 2.0, "x": 3.0}) == 9.0
     assert evaluate_one(grads["x"], {"a": 2.0, "x": 3.0}) == 12.0
@@ -229,7 +233,7 @@ def test_mean_of_a_per_row_and_scalar_mix_without_data():
 
 # ---------------------------------------------------------------- random expressions
 
-_LEAVES = [A, B, C, X, Z, ops.const(0.5), ops.const(-1.5), ops.named_const("pi")]
+_LEAVES = [A, B, C, X, Z, build.const(0.5), build.const(-1.5), build.named_const("pi")]
 _PROBE = np.linspace(-3, 3, 25)
 
 
@@ -237,8 +241,8 @@ def _squashers():
     """Wrappers that put any value into a domain: as is, (-0.5, 0.5), (1, 2)."""
     return [
         lambda u: u,
-        lambda u: ops.mul(ops.const(0.5), ops.call("tanh", u)),
-        lambda u: ops.add(ops.const(1.5), ops.mul(ops.const(0.5), ops.call("tanh", u))),
+        lambda u: build.mul(build.const(0.5), build.call("tanh", u)),
+        lambda u: build.add(build.const(1.5), build.mul(build.const(0.5), build.call("tanh", u))),
     ]
 
 
@@ -247,7 +251,7 @@ def _choose_squashers(name):
     spec = OPS[name]
     inputs = _op_inputs(spec)
     for choice in itertools.product(_squashers(), repeat=len(inputs)):
-        node = ops.call(name, *(s(v) for s, v in zip(choice, inputs)))
+        node = build.call(name, *(s(v) for s, v in zip(choice, inputs)))
         derivatives = [node, *diff(node, inputs).values()]
         values = evaluate(
             derivatives, {}, {v.name: _probe_column(len(inputs), i) for i, v in enumerate(inputs)}
@@ -312,7 +316,7 @@ def test_random_reverse_mode_matches_differences(case):
     present = {v.name for v in graph.variables([output])}
     for v in _ALL_VARS:
         if v.name not in present:
-            assert grads[v.name] is ops.ZERO
+            assert grads[v.name] is build.ZERO
             continue
         numeric, smooth = _smooth_partial(output, v.name, params, columns)
         assume(smooth)
@@ -389,13 +393,13 @@ def test_backend_evaluator_agrees_on_random_gradients():
 
 
 def test_disconnected_variable_is_zero_or_an_error_when_strict():
-    f = ops.mul(A, ops.call("sin", B))
-    assert diff(f, [C])["c"] is ops.ZERO
-    assert diff(f, [C], mode="forward")["c"] is ops.ZERO
+    f = build.mul(A, build.call("sin", B))
+    assert diff(f, [C])["c"] is build.ZERO
+    assert diff(f, [C], mode="forward")["c"] is build.ZERO
     with pytest.raises(DisconnectedError, match="'c'"):
         diff(f, [A, C], strict=True)
     # reached only through a flat op: connected, derivative 0
-    assert diff(ops.call("sign", A), [A], strict=True)["a"] is ops.ZERO
+    assert diff(build.call("sign", A), [A], strict=True)["a"] is build.ZERO
 
 
 def test_mode_and_wrt_are_checked():
@@ -404,22 +408,22 @@ def test_mode_and_wrt_are_checked():
     with pytest.raises(OptionError, match="data column"):
         diff(mean(X), [X], mode="forward")
     with pytest.raises(TypeError):
-        diff(A, [ops.mul(A, B)])
+        diff(A, [build.mul(A, B)])
 
 
 def test_derivative_of_a_variable_itself_is_one():
-    assert diff(A, [A])["a"] is ops.ONE
-    assert diff(X, [X, A])["x"] is ops.ONE
-    assert diff(X, [X], mode="reverse", strict=True)["x"] is ops.ONE
+    assert diff(A, [A])["a"] is build.ONE
+    assert diff(X, [X, A])["x"] is build.ONE
+    assert diff(X, [X], mode="reverse", strict=True)["x"] is build.ONE
 
 
 def test_results_keep_the_order_of_wrt_and_count_repeats_once():
-    f = ops.mul(A, B, C)
+    f = build.mul(A, B, C)
     assert list(diff(f, [C, A, C, B])) == ["c", "a", "b"]
 
 
 def test_hessian_of_least_squares():
-    f = mean(ops.pow_(ops.sub(ops.add(ops.mul(A, X), B), Y), TWO))
+    f = mean(build.pow_(build.sub(build.add(build.mul(A, X), B), Y), TWO))
     table = hessian(f, [A, B])
     x = COLUMNS["x"]
     assert_close(value(table["a"]["a"]), 2 * np.mean(x * x))
@@ -430,7 +434,7 @@ def test_hessian_of_least_squares():
 
 
 def test_jacobian_of_a_residual_is_per_row():
-    residual = ops.sub(ops.mul(A, ops.call("exp", ops.mul(B, X))), Y)
+    residual = build.sub(build.mul(A, build.call("exp", build.mul(B, X))), Y)
     columns = jacobian(residual, [A, B])
     x = COLUMNS["x"]
     assert_close(value(columns["a"]), np.exp(PARAMS["b"] * x))
@@ -446,7 +450,7 @@ def cut(output, node, name="cut_"):
     leaf = graph.var(name, per_row=node.per_row)
     rebuilt = {}
     for n in graph.toposort([output]):
-        rebuilt[n] = leaf if n is node else ops.rebuild(n, tuple(rebuilt[c] for c in n.inputs))
+        rebuilt[n] = leaf if n is node else build.rebuild(n, tuple(rebuilt[c] for c in n.inputs))
     return rebuilt[output], leaf
 
 
@@ -464,7 +468,7 @@ def check_adjoints(output, params=PARAMS, columns=COLUMNS):
     order = graph.toposort([output])
     found = adjoints(output)
     assert list(found) == order
-    assert found[output] is ops.ONE
+    assert found[output] is build.ONE
     for v in graph.variables([output]):
         assert found[v] is diff(output, [v])[v.name]
     for node in order:
@@ -481,7 +485,7 @@ def check_adjoints(output, params=PARAMS, columns=COLUMNS):
 
 def test_adjoint_of_a_column_minus_its_mean_is_the_jacobian_diagonal():
     # out_i = x_i - mean(x): d out_i/d x_i = 1 - 1/n, d out_i/d mean(x) = -1.
-    f = ops.sub(X, mean(X))
+    f = build.sub(X, mean(X))
     found = check_adjoints(f)
     assert_close(value(found[X]), 1 - 1 / 4)
     assert_close(value(found[mean(X)]), -1.0)
@@ -489,27 +493,29 @@ def test_adjoint_of_a_column_minus_its_mean_is_the_jacobian_diagonal():
 
 
 def test_adjoints_of_inner_per_row_nodes_under_reductions():
-    u = ops.mul(A, X)
-    check_adjoints(ops.sub(u, mean(u)))  # per-row output, u read directly and under the mean
-    centered = ops.sub(X, mean(X))
-    check_adjoints(ops.div(centered, ops.call("sqrt", mean(ops.pow_(centered, TWO)))))  # standardized x
-    check_adjoints(ops.mul(X, total(ops.mul(A, ops.mul(X, mean(ops.mul(B, X)))))))  # per-row factor outside
-    check_adjoints(mean(ops.pow_(ops.sub(u, mean(u)), TWO)))  # scalar output: d out/d u_i
-    tanh = ops.call("tanh", ops.add(u, B))
+    u = build.mul(A, X)
+    check_adjoints(build.sub(u, mean(u)))  # per-row output, u read directly and under the mean
+    centered = build.sub(X, mean(X))
+    check_adjoints(build.div(centered, build.call("sqrt", mean(build.pow_(centered, TWO)))))  # standardized x
     check_adjoints(
-        ops.add(mean(ops.pow_(ops.sub(tanh, Y), TWO)), ops.mul(C, total(ops.pow_(tanh, TWO))), tanh)
+        build.mul(X, total(build.mul(A, build.mul(X, mean(build.mul(B, X))))))
+    )  # per-row factor outside
+    check_adjoints(mean(build.pow_(build.sub(u, mean(u)), TWO)))  # scalar output: d out/d u_i
+    tanh = build.call("tanh", build.add(u, B))
+    check_adjoints(
+        build.add(mean(build.pow_(build.sub(tanh, Y), TWO)), build.mul(C, total(build.pow_(tanh, TWO))), tanh)
     )
 
 
 def test_adjoints_of_chosen_nodes_and_of_unreached_ones():
-    u = ops.mul(A, X)
-    f = ops.add(ops.call("sign", u), ops.mul(B, mean(u)))
+    u = build.mul(A, X)
+    f = build.add(build.call("sign", u), build.mul(B, mean(u)))
     found = adjoints(f, [B, C, u])
     assert list(found) == [B, C, u]
-    assert found[C] is ops.ZERO  # not in the graph
+    assert found[C] is build.ZERO  # not in the graph
     assert found[B] is mean(u)
     assert_close(value(found[u]), np.full(4, PARAMS["b"] / 4))  # the sign path adds nothing
-    assert adjoints(ops.call("sign", A))[A] is ops.ZERO
+    assert adjoints(build.call("sign", A))[A] is build.ZERO
 
 
 @settings(_RANDOM, max_examples=30)
@@ -541,35 +547,38 @@ def test_random_adjoints_of_every_node_match_differences(case):
 def chain(depth):
     f = X
     for k in range(depth):
-        f = ops.call("sin", ops.add(ops.mul(f, X), graph.var(f"c[{k}]")))
+        f = build.call("sin", build.add(build.mul(f, X), graph.var(f"c[{k}]")))
     return f
 
 
 def product(count):
-    return ops.mul(*(graph.var(f"u[{i}]") for i in range(count)))
+    return build.mul(*(graph.var(f"u[{i}]") for i in range(count)))
 
 
 def product_of_terms(count):
-    return ops.mul(*(ops.sub(A, graph.var(f"c[{i}]")) for i in range(count)))
+    return build.mul(*(build.sub(A, graph.var(f"c[{i}]")) for i in range(count)))
 
 
 def least_squares(terms):
     theta = [graph.var(f"theta[{i}]") for i in range(2 * terms)]
-    model = ops.add(
-        *(ops.mul(theta[i], ops.call("exp", ops.neg(ops.mul(theta[i + terms], X)))) for i in range(terms))
+    model = build.add(
+        *(
+            build.mul(theta[i], build.call("exp", build.neg(build.mul(theta[i + terms], X))))
+            for i in range(terms)
+        )
     )
-    return mean(ops.pow_(ops.sub(model, Y), TWO))
+    return mean(build.pow_(build.sub(model, Y), TWO))
 
 
 def network(units):
     hidden = [
-        ops.mul(
+        build.mul(
             graph.var(f"v[{j}]"),
-            ops.call("tanh", ops.add(ops.mul(graph.var(f"w[{j}]"), X), graph.var(f"c[{j}]"))),
+            build.call("tanh", build.add(build.mul(graph.var(f"w[{j}]"), X), graph.var(f"c[{j}]"))),
         )
         for j in range(units)
     ]
-    return mean(ops.pow_(ops.sub(ops.add(*hidden, B), Y), TWO))
+    return mean(build.pow_(build.sub(build.add(*hidden, B), Y), TWO))
 
 
 def gradient_ratio(f):
@@ -611,13 +620,13 @@ def test_ten_thousand_deep_chain_without_recursion():
     depth = 10_000
     f = A
     for _ in range(depth):
-        f = ops.call("sin", f)
+        f = build.call("sin", f)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(200)  # nothing in diff may recurse on depth
     try:
         grads = diff(f, [A])
         forward = diff(f, [A], mode="forward")
-        second = hessian(ops.call("sin", ops.call("sin", A)), [A])
+        second = hessian(build.call("sin", build.call("sin", A)), [A])
     finally:
         sys.setrecursionlimit(limit)
     assert graph.count_nodes([f, grads["a"]]) <= 3 * graph.count_nodes([f])
@@ -625,7 +634,7 @@ def test_ten_thousand_deep_chain_without_recursion():
     assert got == pytest.approx(evaluate_one(forward["a"], {"a": 0.3}))
     assert got == pytest.approx(numeric_partial(f, "a", {"a": 0.3}), rel=1e-6)
     assert evaluate_one(second["a"]["a"], {"a": 0.3}) == pytest.approx(
-        numeric_partial(diff(ops.call("sin", ops.call("sin", A)), [A])["a"], "a", {"a": 0.3}), rel=1e-6
+        numeric_partial(diff(build.call("sin", build.call("sin", A)), [A])["a"], "a", {"a": 0.3}), rel=1e-6
     )
 
 
@@ -654,10 +663,10 @@ def _deep_chain(name: str, slot: int, depth: int) -> graph.Node:
     count = 2 if spec.arity == VARIADIC else spec.arity
     node = A
     for _ in range(depth):
-        inner = ops.mul(X, node) if spec.reduction else node  # mean(x*...): a reduction per step
-        args = [ops.ONE if i in spec.orders else B for i in range(count)]
+        inner = build.mul(X, node) if spec.reduction else node  # mean(x*...): a reduction per step
+        args = [build.ONE if i in spec.orders else B for i in range(count)]
         args[slot] = inner
-        node = ops.call(name, *args)
+        node = build.call(name, *args)
     return node
 
 

@@ -15,7 +15,7 @@ import pytest
 from helpers import assert_close, numeric_partial
 from scipy import special
 
-from exprgrad import graph, ops
+from exprgrad import build, graph, ops
 from exprgrad.backends.evaluate import evaluate
 from exprgrad.backends.latex import to_latex
 from exprgrad.backends.printing import to_text
@@ -43,7 +43,7 @@ SPECIAL = {
 def test_special_function_values(name):
     reference, points = SPECIAL[name]
     values = np.array(points)
-    got = evaluate([ops.call(name, x)], {}, {"x": values})[0]
+    got = evaluate([build.call(name, x)], {}, {"x": values})[0]
     np.testing.assert_allclose(got, reference(values), rtol=1e-14, atol=0)
 
 
@@ -70,7 +70,7 @@ def test_lognormcdf_derivative_stays_finite_in_the_tail():
 def test_polygamma_values_and_orders():
     values = np.array([0.3, 1.0, 2.5, 40.0, -0.5])
     for order in (0, 1, 2, 3):
-        node = ops.call("polygamma", ops.const(order), x)
+        node = build.call("polygamma", build.const(order), x)
         got = evaluate([node], {}, {"x": values})[0]
         np.testing.assert_allclose(got, special.polygamma(order, values), rtol=1e-13)
     assert math.isnan(parse("polygamma(-1, t)").evaluate(t=2.0))
@@ -141,13 +141,13 @@ def test_comparison_results_add_as_numbers():
 
 
 def test_comparisons_bind_looser_than_sums():
-    assert parse("x + 1 > y*2").output is ops.call(
-        "gt", ops.add(graph.var("x"), ops.ONE), ops.mul(graph.var("y"), ops.const(2))
+    assert parse("x + 1 > y*2").output is build.call(
+        "gt", build.add(graph.var("x"), build.ONE), build.mul(graph.var("y"), build.const(2))
     )
-    assert parse("-a >= b - 1").output is ops.call("ge", ops.neg(a), ops.sub(b, ops.ONE))
-    assert parse("(a < b)*c").output is ops.mul(ops.call("lt", a, b), c)
-    assert parse("h = a == b; h + 1").output is ops.add(ops.call("eq", a, b), ops.ONE)
-    assert parse("3 > 2").output is ops.ONE
+    assert parse("-a >= b - 1").output is build.call("ge", build.neg(a), build.sub(b, build.ONE))
+    assert parse("(a < b)*c").output is build.mul(build.call("lt", a, b), c)
+    assert parse("h = a == b; h + 1").output is build.add(build.call("eq", a, b), build.ONE)
+    assert parse("3 > 2").output is build.ONE
 
 
 @pytest.mark.parametrize("text", ["a < b < c", "a == b != c", "f = a <= b >= c\nf", "where(a < b > c, 1, 2)"])
@@ -200,7 +200,7 @@ def test_polygamma_order_must_be_a_whole_number():
         with pytest.raises(ArityError, match="whole number") as info:
             parse(text)
         assert info.value.column == 11
-    assert parse("polygamma(2 - 1, t)").output is ops.call("polygamma", ops.ONE, graph.var("t"))
+    assert parse("polygamma(2 - 1, t)").output is build.call("polygamma", build.ONE, graph.var("t"))
 
 
 def test_logsumexp_needs_two_arguments():

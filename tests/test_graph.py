@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from exprgrad import graph, ops
+from exprgrad import build, graph, ops
 from exprgrad.errors import ArityError
 
 a, b, c = graph.var("a"), graph.var("b"), graph.var("c")
@@ -15,58 +15,58 @@ x = graph.var("x", per_row=True)
 
 def test_same_leaf_is_same_node():
     assert graph.var("a") is a
-    assert ops.const(2.0) is ops.const(2)
-    assert ops.const(-0.0) is ops.ZERO
+    assert build.const(2.0) is build.const(2)
+    assert build.const(-0.0) is build.ZERO
 
 
 def test_commutative_operands_are_one_node():
-    assert ops.mul(a, b) is ops.mul(b, a)
-    assert ops.add(a, b, c) is ops.add(c, a, b)
+    assert build.mul(a, b) is build.mul(b, a)
+    assert build.add(a, b, c) is build.add(c, a, b)
 
 
 def test_identities():
-    assert ops.add(a, ops.ZERO) is a
-    assert ops.mul(a, ops.ONE) is a
-    assert ops.mul(a, ops.ZERO) is ops.ZERO
-    assert ops.pow_(a, ops.ONE) is a
-    assert ops.pow_(a, ops.ZERO) is ops.ONE
-    assert ops.neg(ops.neg(a)) is a
-    assert ops.sub(a, a) is ops.ZERO
-    assert ops.div(a, ops.ONE) is a
+    assert build.add(a, build.ZERO) is a
+    assert build.mul(a, build.ONE) is a
+    assert build.mul(a, build.ZERO) is build.ZERO
+    assert build.pow_(a, build.ONE) is a
+    assert build.pow_(a, build.ZERO) is build.ONE
+    assert build.neg(build.neg(a)) is a
+    assert build.sub(a, a) is build.ZERO
+    assert build.div(a, build.ONE) is a
 
 
 def test_constant_folding_keeps_inexact_results_symbolic():
-    assert ops.mul(ops.const(2), ops.const(3)) is ops.const(6)
-    assert ops.call("exp", ops.ZERO) is ops.ONE
-    assert ops.div(ops.ONE, ops.const(3)).op is ops.DIV  # 1/3 stays as written
-    assert ops.call(ops.LOG, ops.const(2)).op is ops.LOG
-    assert ops.named_const("pi").name == "pi"
-    assert ops.mul(ops.const(2), ops.named_const("pi")).op is ops.MUL  # 2*pi stays
+    assert build.mul(build.const(2), build.const(3)) is build.const(6)
+    assert build.call("exp", build.ZERO) is build.ONE
+    assert build.div(build.ONE, build.const(3)).op is ops.DIV  # 1/3 stays as written
+    assert build.call(ops.LOG, build.const(2)).op is ops.LOG
+    assert build.named_const("pi").name == "pi"
+    assert build.mul(build.const(2), build.named_const("pi")).op is ops.MUL  # 2*pi stays
 
 
 def test_signs_move_out_of_products():
-    assert ops.mul(ops.neg(a), b) is ops.neg(ops.mul(a, b))
-    assert ops.mul(ops.neg(a), ops.neg(b)) is ops.mul(a, b)
-    assert ops.add(a, ops.neg(b)) is ops.sub(a, b)
+    assert build.mul(build.neg(a), b) is build.neg(build.mul(a, b))
+    assert build.mul(build.neg(a), build.neg(b)) is build.mul(a, b)
+    assert build.add(a, build.neg(b)) is build.sub(a, b)
 
 
 def test_per_row_flags():
     assert x.per_row and not a.per_row
-    assert ops.mul(a, x).per_row
-    assert not ops.call("mean", ops.mul(a, x)).per_row
-    assert ops.call("mean", a) is a  # the mean of a scalar is the scalar
+    assert build.mul(a, x).per_row
+    assert not build.call("mean", build.mul(a, x)).per_row
+    assert build.call("mean", a) is a  # the mean of a scalar is the scalar
 
 
 def test_arity_checked():
     with pytest.raises(ArityError, match="takes 1 argument"):
-        ops.call("sin", a, b)
+        build.call("sin", a, b)
     with pytest.raises(ArityError, match="takes 2 arguments"):
-        ops.call("atan2", a)
+        build.call("atan2", a)
 
 
 def test_toposort_inputs_first_each_once():
-    shared = ops.mul(a, x)
-    f = ops.add(ops.call("sin", shared), ops.call("cos", shared))
+    shared = build.mul(a, x)
+    f = build.add(build.call("sin", shared), build.call("cos", shared))
     order = graph.toposort([f])
     position = {n: i for i, n in enumerate(order)}
     assert len(order) == len(set(order))
@@ -78,7 +78,7 @@ def test_toposort_inputs_first_each_once():
 def test_deep_chain_is_iterative():
     node = x
     for _ in range(20000):
-        node = ops.call("sin", node)
+        node = build.call("sin", node)
     assert graph.count_nodes([node]) == 20001
 
 
@@ -88,8 +88,8 @@ def test_sort_key_is_stable_across_processes():
     import sys
 
     code = (
-        "from exprgrad import graph, ops; "
-        "print(ops.mul(ops.call('sin', graph.var('a')), ops.call('cos', graph.var('b'))).inputs[0].op.name)"
+        "from exprgrad import build, graph; "
+        "print(build.mul(build.call('sin', graph.var('a')), build.call('cos', graph.var('b'))).inputs[0].op.name)"
     )
     outs = {
         subprocess.run(
@@ -113,15 +113,17 @@ def _root():
 
 def test_variables_in_natural_order():
     nodes = [graph.var(f"theta[{i}]") for i in (10, 2, 1)]
-    assert [v.name for v in graph.variables([ops.add(*nodes)])] == ["theta[1]", "theta[2]", "theta[10]"]
-    assert math.isclose(ops.named_const("e").value, math.e)
+    assert [v.name for v in graph.variables([build.add(*nodes)])] == ["theta[1]", "theta[2]", "theta[10]"]
+    assert math.isclose(build.named_const("e").value, math.e)
 
 
 # ---------------------------------------------------------------- weak interning
 
 
 def _fresh_sum(i: int) -> graph.Node:
-    return ops.add(ops.mul(graph.var(f"w{i}"), ops.call("sin", graph.var(f"u{i}"))), ops.const(i + 0.5))
+    return build.add(
+        build.mul(graph.var(f"w{i}"), build.call("sin", graph.var(f"u{i}"))), build.const(i + 0.5)
+    )
 
 
 def test_interning_is_hash_consing_while_a_node_lives():
@@ -130,7 +132,7 @@ def test_interning_is_hash_consing_while_a_node_lives():
     assert _fresh_sum(7) is node
     del node
     # A node still used elsewhere (here: as ``inner``) stays the one node.
-    assert ops.mul(graph.var("w7"), ops.call("sin", graph.var("u7"))) is inner
+    assert build.mul(graph.var("w7"), build.call("sin", graph.var("u7"))) is inner
 
 
 def test_unused_nodes_leave_the_table():
@@ -145,7 +147,7 @@ def test_a_deep_chain_is_freed_without_recursion():
     before = graph.interned_count()
     node = graph.var("deep_chain_leaf")
     for _ in range(50_000):
-        node = ops.call("sin", node)
+        node = build.call("sin", node)
     assert graph.interned_count() >= before + 50_000
     del node
     assert graph.interned_count() <= before

@@ -6,7 +6,7 @@ from helpers import a, add, b, big, c, call, div, k, mul, neg, pow_, shared, sin
 from hypothesis import HealthCheck, given, settings
 from strategies import expressions
 
-from exprgrad import ops
+from exprgrad import build
 from exprgrad.backends.latex import latex_derivative_label, latex_name, to_latex, to_latex_many
 
 
@@ -32,7 +32,7 @@ def test_latex_powers_products_and_parentheses():
         r"-x y \operatorname{sigmoid}\left(-w x y\right)"
     )
     assert to_latex(k(1e-7)) == r"1 \cdot 10^{-7}"
-    assert to_latex(ops.named_const("pi")) == r"\pi"
+    assert to_latex(build.named_const("pi")) == r"\pi"
 
 
 def test_latex_names():

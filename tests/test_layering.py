@@ -15,7 +15,7 @@ STAGES = [
     "exprgrad.names",
     "exprgrad.graph",
     "exprgrad.kernels",
-    "exprgrad.ops",
+    ("exprgrad.ops", "exprgrad.build"),  # one stage: the registry and its builders use each other
     "exprgrad.ast_nodes",
     "exprgrad.syntax_errors",
     "exprgrad.lalr",
@@ -33,9 +33,10 @@ STAGES = [
 
 
 def stage(module: str) -> int | None:
-    for rank, prefix in enumerate(STAGES):
-        if module == prefix or module.startswith(prefix + "."):
-            return rank
+    for rank, prefixes in enumerate(STAGES):
+        for prefix in (prefixes,) if isinstance(prefixes, str) else prefixes:
+            if module == prefix or module.startswith(prefix + "."):
+                return rank
     return None
 
 

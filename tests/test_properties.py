@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import Op, Ref, draw_from, random_expressions
 
-from exprgrad import graph, ops
+from exprgrad import build, graph, ops
 from exprgrad.errors import ExprgradError
 from exprgrad.function import parse
 from exprgrad.graph import Node
@@ -36,7 +36,7 @@ NUMPY_REDUCTIONS = {"sum": np.sum, "mean": np.mean}
 drawn = random_expressions(
     output="drawn",
     leaves=[graph.var("a"), graph.var("b"), graph.var("x", per_row=True), graph.var("y", per_row=True)]
-    + [ops.const(v) for v in (0.5, 1.0, 2.0, 3.0, 0.25)],
+    + [build.const(v) for v in (0.5, 1.0, 2.0, 3.0, 0.25)],
     definitions=2,
 )
 

@@ -14,8 +14,8 @@ from exprgrad import graph, kernels, ops
 from exprgrad.backends import evaluate as evaluator
 from exprgrad.backends.printing import to_text
 from exprgrad.backends.python_source import to_python
+from exprgrad.build import const as ops_const
 from exprgrad.errors import OptionError
-from exprgrad.ops import const as ops_const
 from exprgrad.passes.simplify import simplify
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from helpers import needs_dot, numeric_partial
 
+from exprgrad import build, graph, ops
 from exprgrad import drawing as D
-from exprgrad import graph, ops
 from exprgrad.backends import render as R
 from exprgrad.backends.evaluate import evaluate
 from exprgrad.cli import cli
@@ -52,8 +52,8 @@ def linear_cost():
     """mean((a*x + b - y)^2) over three rows, built with the builders."""
     a, b = graph.var("a"), graph.var("b")
     x, y = graph.var("x", per_row=True), graph.var("y", per_row=True)
-    residual = ops.sub(ops.add(ops.mul(a, x), b), y)
-    return ops.call("mean", ops.pow_(residual, ops.const(2))), a, b
+    residual = build.sub(build.add(build.mul(a, x), b), y)
+    return build.call("mean", build.pow_(residual, build.const(2))), a, b
 
 
 LINEAR_VALUES = {"a": 2.0, "b": 1.0, "x": np.array([0.0, 1.0, 2.0]), "y": np.array([1.0, 2.0, 6.0])}
@@ -136,7 +136,7 @@ def test_every_operation_is_labelled_from_its_registry_entry(name):
     spec = R.OPS[name]
     count = 2 if spec.arity == ops.VARIADIC else spec.arity
     args = [graph.var(f"p{i}", per_row=spec.reduction) for i in range(count)]
-    node = ops.call(name, *args)
+    node = build.call(name, *args)
     assert node.op == name
     dot = D.to_dot(node, legend=False)
     title = spec.name if spec.notation == "prefix" else spec.text
@@ -157,7 +157,7 @@ def test_html_escaping_of_hostile_text():
 
 def test_hostile_names_keep_the_dot_text_parseable():
     p, c = graph.var(HOSTILE), graph.var("<col>&", per_row=True)
-    output = ops.call("mean", ops.mul(p, c))
+    output = build.call("mean", build.mul(p, c))
     dot = D.to_dot(output, [p], values={HOSTILE: 1.5, "<col>&": np.array([1.0, 2.0])})
     assert HOSTILE not in dot and "<col>" not in dot
     assert len(node_ids(dot)) == graph.count_nodes([output, *diff(output, [p]).values()])
@@ -166,7 +166,7 @@ def test_hostile_names_keep_the_dot_text_parseable():
 @needs_dot
 def test_hostile_names_render_to_well_formed_svg_with_the_names():
     p, c = graph.var(HOSTILE), graph.var("<col>&", per_row=True)
-    output = ops.call("mean", ops.pow_(ops.mul(p, c), ops.const(2)))
+    output = build.call("mean", build.pow_(build.mul(p, c), build.const(2)))
     svg = R.render(D.to_dot(output, [p], values={HOSTILE: 1.5, "<col>&": np.array([1.0, 2.0])}), "svg")
     texts = svg_texts(svg)
     assert 'a"b\\N<&>{}|[x]θ␉␇\'"\\' in texts
@@ -254,7 +254,7 @@ def cut(output, node):
     leaf = graph.var("cut_", per_row=node.per_row)
     rebuilt = {}
     for n in graph.toposort([output]):
-        rebuilt[id(n)] = leaf if n is node else ops.rebuild(n, tuple(rebuilt[id(c)] for c in n.inputs))
+        rebuilt[id(n)] = leaf if n is node else build.rebuild(n, tuple(rebuilt[id(c)] for c in n.inputs))
     return rebuilt[id(output)], leaf
 
 
@@ -294,9 +294,12 @@ def test_node_adjoints_match_differences_row_by_row(text):
 def wide(k: int):
     x = graph.var("x", per_row=True)
     terms = [
-        ops.mul(graph.var(f"t[{i}]"), ops.call("tanh", ops.mul(graph.var(f"w[{i}]"), x))) for i in range(k)
+        build.mul(graph.var(f"t[{i}]"), build.call("tanh", build.mul(graph.var(f"w[{i}]"), x)))
+        for i in range(k)
     ]
-    return ops.call("mean", ops.pow_(ops.sub(ops.add(*terms), graph.var("y", per_row=True)), ops.const(2)))
+    return build.call(
+        "mean", build.pow_(build.sub(build.add(*terms), graph.var("y", per_row=True)), build.const(2))
+    )
 
 
 def test_too_many_nodes_is_a_limit_error_that_suggests_less():
@@ -588,8 +591,8 @@ def test_library_misuse_names_the_argument():
 def test_render_draws_the_graphs_and_values_it_is_given():
     # Made-up derivative graph and values: render shows them as given, computing nothing.
     a, b = graph.var("a"), graph.var("b")
-    output = ops.mul(a, b)
-    made_up = ops.add(b, ops.const(7))
+    output = build.mul(a, b)
+    made_up = build.add(b, build.const(7))
     values = {a: 2.0, b: 3.0, output: 41.0, made_up: -5.5}
     dot = R.to_dot(output, {"a": made_up}, values=values, grads={a: 0.25, b: 8.0, output: 1.0})
     assert "J = 41" in dot and "∂J/∂a = -5.5" in dot  # not 6 or 3: what it was given
@@ -628,8 +631,8 @@ def test_user_names_skip_leaves_variables_and_second_names():
     assert "q = exp" in labels
     # A name that is also a variable of the graph is not drawn on an operation.
     a, b = graph.var("a"), graph.var("b")
-    product = ops.mul(a, b)
-    dot = R.to_dot(ops.call("exp", product), names={"a": product, "t": product})
+    product = build.mul(a, b)
+    dot = R.to_dot(build.call("exp", product), names={"a": product, "t": product})
     labels = re.findall(r"label=<<B>([^<]*)</B>>", dot)
     assert any(label.startswith("t = ") for label in labels) and not any(
         label.startswith("a = ") for label in labels
@@ -644,7 +647,7 @@ def test_names_that_are_not_a_mapping_are_refused():
 
 def test_hostile_definition_names_stay_escaped():
     a, b = graph.var("a"), graph.var("b")
-    top = ops.call("exp", ops.mul(a, b))
+    top = build.call("exp", build.mul(a, b))
     dot = R.to_dot(top, names={HOSTILE: top})
     assert f"<B>{R._html(HOSTILE)} = exp</B>" in dot and "<&>" not in dot
 
@@ -652,7 +655,7 @@ def test_hostile_definition_names_stay_escaped():
 @needs_dot
 def test_hostile_definition_names_are_drawn_as_written():
     a, b = graph.var("a"), graph.var("b")
-    top = ops.call("exp", ops.mul(a, b))
+    top = build.call("exp", build.mul(a, b))
     texts = svg_texts(R.render(R.to_dot(top, names={HOSTILE: top}), "svg"))
     assert any(text.startswith('a"b\\N<&>{}|[x]θ') and text.endswith(" = exp") for text in texts)
 

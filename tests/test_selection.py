@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exprgrad import graph, ops
+from exprgrad import build, graph
 from exprgrad.errors import OptionError
 from exprgrad.passes.diff import diff
 from exprgrad.selection import select
@@ -14,7 +14,7 @@ A, X = graph.var("a"), graph.var("x", per_row=True)
 
 def _family_function():
     thetas = [graph.var(f"theta[{i}]") for i in (10, 2, 0, 1)]
-    return ops.mul(ops.add(*thetas), A, X)
+    return build.mul(build.add(*thetas), A, X)
 
 
 def test_select_families_names_and_defaults():
@@ -36,7 +36,7 @@ def test_select_unknown_name_warns_and_gives_zero():
         "'c' does not occur in the function; its derivative is 0",
         "'theta[7]' does not occur in the function; its derivative is 0",
     ]
-    assert all(d is ops.ZERO for d in diff(f, nodes).values())
+    assert all(d is build.ZERO for d in diff(f, nodes).values())
     with pytest.raises(OptionError):
         select(f, ["2x"])
 

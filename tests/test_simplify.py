@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import expressions, numbers, points
 
-from exprgrad import graph, ops
+from exprgrad import build, graph, ops
 from exprgrad.backends.printing import to_text
 from exprgrad.graph import Node
 from exprgrad.passes.diff import diff
@@ -20,8 +20,16 @@ from exprgrad.passes.simplify import simplify, simplify_many
 a, b, c, w = (graph.var(n) for n in ("a", "b", "c", "w"))
 x, y = graph.var("x", per_row=True), graph.var("y", per_row=True)
 u = graph.var("u")
-k = ops.const
-add, sub, mul, div, neg, pow_, call = ops.add, ops.sub, ops.mul, ops.div, ops.neg, ops.pow_, ops.call
+k = build.const
+add, sub, mul, div, neg, pow_, call = (
+    build.add,
+    build.sub,
+    build.mul,
+    build.div,
+    build.neg,
+    build.pow_,
+    build.call,
+)
 
 
 def s(node: Node) -> str:
@@ -309,7 +317,7 @@ def test_log_of_sigmoid_is_built_as_softplus():
     assert call("log", call("sigmoid", neg(u))) is neg(call("softplus", u))
     assert call("log", add(k(1), call("exp", u))) is call("softplus", u)
     assert call("log", call("exp", u)) is u
-    assert call("log", k(1)) is ops.ZERO
+    assert call("log", k(1)) is build.ZERO
     assert call("log", add(k(2), call("exp", u))).op == "log"  # log(2 + exp(u)) is no softplus
 
 
@@ -552,7 +560,7 @@ def test_values_shown_are_the_printed_formulas(runner, expr, at):
 def test_shared_products_cancel_with_the_factors_they_meet():
     # the quotient is shared by the function and each derivative, and still cancels
     r, q1, q2, e0 = (graph.var(n) for n in ("r", "q1", "q2", "e0"))
-    force = div(mul(q1, q2), mul(k(4), ops.named_const("pi"), e0, r))
+    force = div(mul(q1, q2), mul(k(4), build.named_const("pi"), e0, r))
     raw = diff(force, [r, e0, q1])
     texts = [to_text(n) for n in simplify_many([force, *raw.values()])[1:]]
     assert texts == ["-q1*q2/(4*pi*e0*r^2)", "-q1*q2/(4*pi*e0^2*r)", "q2/(4*pi*e0*r)"]

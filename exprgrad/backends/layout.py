@@ -36,7 +36,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .. import graph, ops
+from .. import build, graph, ops
 from ..graph import Node
 from ..ops import OPS, PREC_ADD, PREC_MUL, PREC_POW, OpSpec
 
@@ -176,8 +176,8 @@ class _Keys:
 def _positive(node: Node) -> Node | None:
     """u when ``node`` is a negation the builders make of u (-u, or -2 for 2), else None."""
     if node.is_const and node.name is None and node.value < 0:
-        return ops.const(-node.value)
-    if len(node.inputs) == 1 and OPS[node.op].notation == "prefix" and ops.neg(node.inputs[0]) is node:
+        return build.const(-node.value)
+    if len(node.inputs) == 1 and OPS[node.op].notation == "prefix" and build.neg(node.inputs[0]) is node:
         return node.inputs[0]
     return None
 
@@ -342,7 +342,7 @@ class Layout:
         first_plus = next((i for i, (sign, _) in enumerate(terms) if sign == 1), None)
         if first_plus is None or (first_plus > 0 and node in self.written):
             # every term negative, or written so: the first keeps its sign (-a + b)
-            terms[0] = (1, ops.neg(terms[0][1]))
+            terms[0] = (1, build.neg(terms[0][1]))
             self._ensure(terms[0][1])
         else:
             terms.insert(0, terms.pop(first_plus))  # 1 - x^2, not -x^2 + 1

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import graph, ops
+from .. import build, graph, ops
 from ..backends.evaluate import compile_schedule
 from ..errors import ArgumentError, DataError, Mention, OptionError
 from ..function import Function, parse
@@ -156,8 +156,8 @@ def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
     if model is not None:
         dataset, target = _target_column(dataset, target, allow_nan)
         model_node = _lower(model, names)
-        residual = ops.sub(model_node, graph.var(target, per_row=True))
-        cost_node = ops.call("sum", ops.pow_(residual, ops.const(2)))
+        residual = build.sub(model_node, graph.var(target, per_row=True))
+        cost_node = build.call("sum", build.pow_(residual, build.const(2)))
         what = MODEL
     else:
         model_node = None
@@ -322,7 +322,7 @@ def _squared_residual(cost: Node) -> Node | None:
     if len(node.inputs) == 2:
         first, second = node.inputs
         for c, rest in ((first, second), (second, first)):
-            if c.is_const and c.value > 0 and (ops.mul(c, rest) is node or ops.div(rest, c) is node):
+            if c.is_const and c.value > 0 and (build.mul(c, rest) is node or build.div(rest, c) is node):
                 node = rest
                 break
     if len(node.inputs) != 1 or len(node.inputs[0].inputs) != 2:
@@ -331,7 +331,7 @@ def _squared_residual(cost: Node) -> Node | None:
     if not residual.per_row:
         return None
     for reduction in ("sum", "mean"):
-        if ops.call(reduction, ops.pow_(residual, ops.const(2))) is node:
+        if build.call(reduction, build.pow_(residual, build.const(2))) is node:
             return residual
     return None
 

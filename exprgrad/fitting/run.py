@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from .. import ops
+from .. import build
 from ..backends.evaluate import exact_sum
 from ..errors import ArgumentError, DataError, Mention, OptionError
 from .catalog import AUTO, CHOICES, DEFAULT_OPTIONS, METHODS, FitOptions, learning_rate_methods
@@ -247,7 +247,7 @@ def _uncertainty(problem: FitProblem, outcome, nll: bool):
     if nll:
         # A mean is the likelihood per row: the total negative log-likelihood is n times it.
         cost = objective.cost
-        per_row = len(cost.inputs) == 1 and ops.call("mean", cost.inputs[0]) is cost
+        per_row = len(cost.inputs) == 1 and build.call("mean", cost.inputs[0]) is cost
         errors, state = hessian_stderr(objective.hessian(outcome.x) * (problem.rows if per_row else 1), names)
         if per_row:
             notes.append(

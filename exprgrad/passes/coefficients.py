@@ -2,7 +2,7 @@
 
 In: floats (constant values, exponents) and coefficients. Out: coefficients
 (``Number``: an int or an exact Fraction while the value allows, else a
-float) and constant nodes built with ``ops.const``. This is the constant
+float) and constant nodes built with ``build.const``. This is the constant
 folding ``simplify`` does: 2*x*3 -> 6*x, 2^3 -> 8, x*(1/2) -> x/2.
 Must not: read or build anything but constants, know any operator, or fold
 a named constant (pi, e stay symbolic, like the builders keep them).
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from .. import ops
+from .. import build
 from ..graph import Node
 
 # A coefficient is kept as an exact fraction while its parts stay this small.
@@ -86,7 +86,7 @@ def is_number_const(node: Node) -> bool:
 
 def as_node(e) -> Node:
     """An exponent as a node: a node stays, a coefficient becomes a constant."""
-    return e if isinstance(e, Node) else ops.const(float(e))
+    return e if isinstance(e, Node) else build.const(float(e))
 
 
 def ratio(c: Number) -> tuple[float, float]:

@@ -16,7 +16,7 @@ scalar output, d out_i/d x_i (the diagonal of the Jacobian) for a per-row one.
 A derivative that is the same in every row may come back as a scalar node.
 
 Reverse mode and reductions. Adjoints flow backwards along the reverse
-toposort, contributions summed with ``ops.add``. A scalar node (parameter,
+toposort, contributions summed with ``build.add``. A scalar node (parameter,
 reduction, anything computed from scalars) has one adjoint, d out/d s (per
 row when the output is). A per-row node's adjoint lives in a *scope*: a
 reduction op and an optional per-row factor ``outer`` outside it (the rows of
@@ -42,7 +42,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .. import graph, ops
+from .. import build, graph
 from ..errors import DisconnectedError, OptionError
 from ..graph import Node
 from ..ops import OPS
@@ -57,13 +57,13 @@ Signed = tuple[Node, bool]
 
 def _split(node: Node) -> Signed:
     """``node`` as (magnitude, negated): -u is (u, True). Asks the builder, not the op name."""
-    if len(node.inputs) == 1 and ops.neg(node) is node.inputs[0]:
+    if len(node.inputs) == 1 and build.neg(node) is node.inputs[0]:
         return node.inputs[0], True
     return node, False
 
 
 def _signed_node(term: Signed) -> Node:
-    return ops.neg(term[0]) if term[1] else term[0]
+    return build.neg(term[0]) if term[1] else term[0]
 
 
 def _map(term: Signed, build) -> Signed:
@@ -73,7 +73,7 @@ def _map(term: Signed, build) -> Signed:
 
 
 def _scaled(term: Signed, factor: Node) -> Signed:
-    return _map(term, lambda u: ops.mul(u, factor))
+    return _map(term, lambda u: build.mul(u, factor))
 
 
 def _total(terms: list[Signed]) -> Signed:
@@ -81,11 +81,11 @@ def _total(terms: list[Signed]) -> Signed:
     plus = [u for u, negated in terms if not negated]
     minus = [u for u, negated in terms if negated]
     if not minus:
-        return _split(ops.add(*plus))
+        return _split(build.add(*plus))
     if not plus:
-        magnitude, negated = _split(ops.add(*minus))
+        magnitude, negated = _split(build.add(*minus))
         return magnitude, not negated
-    return _split(ops.sub(ops.add(*plus), ops.add(*minus)))
+    return _split(build.sub(build.add(*plus), build.add(*minus)))
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class _Scope:
         """The contribution to a scalar of per-row terms ``rows`` in this scope."""
         if self.op is None:
             return rows
-        reduced = _map(rows, lambda u: ops.call(self.op, u))
+        reduced = _map(rows, lambda u: build.call(self.op, u))
         return reduced if self.outer is None else _scaled(reduced, self.outer)
 
     def row_share(self, adj: Signed) -> Signed:
@@ -113,13 +113,13 @@ class _Scope:
 
 def _row_weighted(op: str, adj: Node) -> Node:
     """adj * d op(e)/d e_i. A linear reduction treats rows alike, so it is op(1)/n."""
-    whole = ops.call(op, ops.ONE)
-    count = ops.call("sum", ops.ONE)  # n, the number of rows, as the graph writes it
+    whole = build.call(op, build.ONE)
+    count = build.call("sum", build.ONE)  # n, the number of rows, as the graph writes it
     if whole is count:
         return adj
-    if whole is ops.ONE:
-        return ops.div(adj, count)
-    return ops.mul(adj, ops.div(whole, count))
+    if whole is build.ONE:
+        return build.div(adj, count)
+    return build.mul(adj, build.div(whole, count))
 
 
 def _live(order: list[Node], targets: set[Node]) -> set[Node]:
@@ -148,7 +148,7 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
     pending: dict[Node, dict[tuple, list[Signed]]] = defaultdict(lambda: defaultdict(list))
     row_terms: dict[Node, dict[tuple, list[Signed]]] = defaultdict(lambda: defaultdict(list))
     seeded = row_terms[output][(None, None)] if output.per_row else scalar_terms[output]
-    seeded.append((ops.ONE, False))
+    seeded.append((build.ONE, False))
 
     for node in reversed(order):
         if node not in live:
@@ -158,7 +158,7 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
             adjs = {key: _total(terms) for key, terms in by_scope.items()}
             if node in wanted:
                 shares = [scopes[key].row_share(adj) for key, adj in adjs.items()]
-                found[node] = _signed_node(_total(shares)) if shares else ops.ZERO
+                found[node] = _signed_node(_total(shares)) if shares else build.ZERO
             if node.is_leaf or not adjs:
                 continue
             partials = OPS[node.op].partials(node)
@@ -175,7 +175,7 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
             terms.append(scopes[key].reduce(_total(rows)))
         adj = _total(terms) if terms else None
         if node in wanted:
-            found[node] = _signed_node(adj) if adj is not None else ops.ZERO
+            found[node] = _signed_node(adj) if adj is not None else build.ZERO
         if node.is_leaf or adj is None:
             continue
         spec = OPS[node.op]
@@ -185,11 +185,11 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
                 continue
             magnitude, negated = adj
             if not child.per_row:
-                scalar_terms[child].append(_scaled(adj, ops.call(node.op, ops.ONE)))
+                scalar_terms[child].append(_scaled(adj, build.call(node.op, build.ONE)))
             elif magnitude.per_row:
                 key = (node.op, magnitude)
                 scopes[key] = _Scope(node.op, magnitude)
-                row_terms[child][key].append((ops.ONE, negated))
+                row_terms[child][key].append((build.ONE, negated))
             else:
                 key = (node.op, None)
                 scopes.setdefault(key, _Scope(node.op, None))
@@ -204,7 +204,7 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
 
 def _forward(output: Node, wrt: Node) -> Node | None:
     """The tangent of ``output`` when ``wrt`` moves at unit speed; None if unreached."""
-    tangents: dict[Node, Signed] = {wrt: (ops.ONE, False)}
+    tangents: dict[Node, Signed] = {wrt: (build.ONE, False)}
     for node in graph.toposort([output]):
         if node.is_leaf or node in tangents:
             continue
@@ -213,7 +213,7 @@ def _forward(output: Node, wrt: Node) -> Node | None:
             inner = tangents.get(node.inputs[0])
             if inner is not None:
                 # Linear: the tangent of op(e) is op(tangent of e).
-                tangents[node] = _map(inner, lambda u, op=node.op: ops.call(op, u))
+                tangents[node] = _map(inner, lambda u, op=node.op: build.call(op, u))
             continue
         if not any(child in tangents for child in node.inputs):
             continue
@@ -222,7 +222,7 @@ def _forward(output: Node, wrt: Node) -> Node | None:
             for child, partial in zip(node.inputs, spec.partials(node))
             if partial is not None and child in tangents
         ]
-        tangents[node] = _total(terms) if terms else (ops.ZERO, False)
+        tangents[node] = _total(terms) if terms else (build.ZERO, False)
     tangent = tangents.get(output)
     return None if tangent is None else _signed_node(tangent)
 
@@ -281,7 +281,7 @@ def diff(
     missing = [name for name, derivative in derivatives.items() if derivative is None]
     if strict and missing:
         raise DisconnectedError(f"the function does not depend on '{missing[0]}'")
-    return {name: ops.ZERO if d is None else d for name, d in derivatives.items()}
+    return {name: build.ZERO if d is None else d for name, d in derivatives.items()}
 
 
 def adjoints(output: Node, nodes: Sequence[Node] | None = None) -> dict[Node, Node]:
@@ -308,7 +308,7 @@ def adjoints(output: Node, nodes: Sequence[Node] | None = None) -> dict[Node, No
     """
     wanted = graph.toposort([output]) if nodes is None else list(nodes)
     found = _reverse(output, wanted)
-    return {node: found.get(node, ops.ZERO) for node in wanted}
+    return {node: found.get(node, build.ZERO) for node in wanted}
 
 
 def hessian(output: Node, wrt: Sequence[Node], *, strict: bool = False) -> dict[str, dict[str, Node]]:

@@ -19,7 +19,7 @@ import math
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from .. import ops
+from .. import build
 from ..graph import Node
 from .coefficients import Number, is_integer, is_number_const, numeric_power, tidy
 from .rules import LINEAR_FORMS, PRODUCT_RULES, match_factors
@@ -45,7 +45,7 @@ class Factors:
             self.factors[base] = self.owner.add_exponents(self.factors[base], e)  # x^2*x -> x^3
             return
         if is_integer(e) and LINEAR_FORMS.get(base.op) == (1, -1):
-            flipped = ops.neg(base)  # a - b -> b - a
+            flipped = build.neg(base)  # a - b -> b - a
             held = self.factors.get(flipped)
             if held is not None and not isinstance(held, Node):
                 # (a - b)^n = (-1)^n*(b - a)^n for integer n: (p - 1)/(1 - p) -> -1

@@ -33,11 +33,11 @@ Normal forms the rebuild produces (and the rules rely on):
     sum      p1 + ... + pk - (n1 + ... + nm), as ``lower`` builds a - b - c,
              or -(n1 + ... + nm) when every term is negative
     term     a product without sign (the sign is the sum's)
-    product  [-] num / den, num and den products of factors (ops.mul, ops.div);
+    product  [-] num / den, num and den products of factors (build.mul, build.div);
              a numeric coefficient p/q puts p in num and q in den (x/2, 2*x/3);
              a sign goes into a difference factor when there is one:
              (b - a)*x, not -(a - b)*x (what parsing -(a - b)*x gives back)
-    factor   base ^ exponent (ops.pow_), sqrt(base) for exponent 1/2, or an atom
+    factor   base ^ exponent (build.pow_), sqrt(base) for exponent 1/2, or an atom
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fractions import Fraction
 
-from .. import graph, ops
+from .. import build, graph, ops
 from ..graph import Node
 from .coefficients import Number, as_node, is_number_const, number, numeric_power, ratio, tidy
 from .factors import Factors, cancelling
@@ -80,7 +80,7 @@ class Simplifier:
     def op(self, op: str, kids: list[Node], private: Iterable[bool] | None = None) -> Node:
         """The simplified ``op(*kids)``; ``private[i]``: kid i has no other user."""
         if self._depth > NESTING_MAX:
-            return ops.call(op, *kids)  # see NESTING_MAX: correct, maybe not in normal form
+            return build.call(op, *kids)  # see NESTING_MAX: correct, maybe not in normal form
         private = list(private) if private is not None else [False] * len(kids)
         self._depth += 1
         try:
@@ -91,7 +91,7 @@ class Simplifier:
             elif ops.OPS[op].reduction:
                 node = self._reduction(op, kids[0])
             else:
-                node = ops.call(op, *kids)
+                node = build.call(op, *kids)
             return self._rewrite(node)
         finally:
             self._depth -= 1
@@ -108,7 +108,7 @@ class Simplifier:
         if isinstance(template, str):
             return bound[template]
         if isinstance(template, (int, float)):
-            return ops.const(template)
+            return build.const(template)
         op, *parts = template
         return self.op(op, [self.instantiate(p, bound) for p in parts])
 
@@ -141,7 +141,7 @@ class Simplifier:
     def split(self, node: Node) -> tuple[Number, Node]:
         """(c, m) with node == c*m and m free of a numeric coefficient and sign."""
         if is_number_const(node):
-            return number(node.value), ops.ONE
+            return number(node.value), build.ONE
         cached = self._split_memo.get(node)
         if cached is not None:
             return cached
@@ -158,7 +158,7 @@ class Simplifier:
         if c == 1:
             return node
         if self._depth > NESTING_MAX:
-            return ops.mul(ops.const(float(c)), node)  # see NESTING_MAX
+            return build.mul(build.const(float(c)), node)  # see NESTING_MAX
         self._depth += 1
         try:
             return self._scale(c, node)
@@ -232,7 +232,7 @@ class Simplifier:
         for kid, e, own in items:
             acc.absorb(kid, e, own)
         if acc.coefficient == 0:
-            return ops.ZERO  # 0*x -> 0
+            return build.ZERO  # 0*x -> 0
         acc.apply_rules()
         factors = list(acc.factors.items())
         distributed = distribute(self, acc.coefficient, factors)
@@ -249,12 +249,12 @@ class Simplifier:
 
     def _power(self, base: Node, e) -> Node:
         if isinstance(e, Node):
-            return ops.pow_(base, e)
+            return build.pow_(base, e)
         if e == 1:
             return base  # x^1 -> x
         if e == Fraction(1, 2):
-            return ops.call(SQRT, base)  # x^(1/2) -> sqrt(x)
-        return ops.pow_(base, ops.const(float(e)))
+            return build.call(SQRT, base)  # x^(1/2) -> sqrt(x)
+        return build.pow_(base, build.const(float(e)))
 
     def assemble(self, coefficient: Number, factors: list[tuple[Node, object]]) -> Node:
         """[-] num / den from a coefficient and (base, exponent) factors."""
@@ -278,7 +278,7 @@ class Simplifier:
             else:
                 den.append(self._power(base, -e))  # x^(-2) -> 1/x^2
         if coefficient == 0:
-            return ops.ZERO
+            return build.ZERO
         negative = coefficient < 0
         coefficient = -coefficient if negative else coefficient
         if negative:
@@ -286,7 +286,7 @@ class Simplifier:
             # parsing -(a - b)*x gives back, and one sign fewer to read.
             for i, factor in enumerate(num):
                 if LINEAR_FORMS.get(factor.op) == (1, -1):
-                    num[i], negative = ops.neg(factor), False
+                    num[i], negative = build.neg(factor), False
                     break
             else:
                 # -mean(x*(y - s)) -> mean(x*(s - y)): a reduction is linear, and
@@ -295,17 +295,17 @@ class Simplifier:
                     if ops.OPS.get(factor.op) is not None and ops.OPS[factor.op].reduction:
                         inside = self.scale(-1, factor.inputs[0])
                         if negated(inside) is None:
-                            num[i], negative = ops.call(factor.op, inside), False
+                            num[i], negative = build.call(factor.op, inside), False
                             break
         top, bottom = ratio(coefficient)
         if top != 1:
-            num.append(ops.const(top))
+            num.append(build.const(top))
         if bottom != 1:
-            den.append(ops.const(bottom))  # x*(1/2) -> x/2
-        node = ops.mul(*num) if num else ops.ONE
+            den.append(build.const(bottom))  # x*(1/2) -> x/2
+        node = build.mul(*num) if num else build.ONE
         if den:
-            node = ops.div(node, ops.mul(*den) if len(den) > 1 else den[0])
-        return ops.neg(node) if negative else node
+            node = build.div(node, build.mul(*den) if len(den) > 1 else den[0])
+        return build.neg(node) if negative else node
 
     # ------------------------------------------------------------ reductions
 
@@ -316,7 +316,7 @@ class Simplifier:
             inside = self.scale(-1, rest)
             if negated(inside) is None:
                 c, rest = -c, inside  # -mean(x*(y - s)) -> mean(x*(s - y)): the sign went into a difference
-        return self.scale(c, ops.call(op, rest))
+        return self.scale(c, build.call(op, rest))
 
 
 # ---------------------------------------------------------------- entry points

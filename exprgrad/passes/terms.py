@@ -4,7 +4,7 @@ In: the signed terms of a sum, difference or negation, from
 ``passes.simplify``'s ``Simplifier`` (the owner, which rebuilds nodes and
 the products in normal form). Out: ``sum_terms``, the terms a sum in normal
 form reads as; a ``Terms``, monomial -> exact coefficient (the constant term
-under the key ``ops.ONE``), with like terms combined (2*a*x - a*x -> a*x),
+under the key ``build.ONE``), with like terms combined (2*a*x - a*x -> a*x),
 the SUM_RULES applied (sigmoid(u) + sigmoid(-u) -> 1, 1 - sigmoid(u) ->
 sigmoid(-u), softplus(u) - softplus(-u) -> u) and a product of a small sum
 distributed where that lets terms combine ((1 - y)*sigmoid(u) - y*sigmoid(-u)
@@ -22,7 +22,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from .. import ops
+from .. import build
 from ..graph import Node
 from .coefficients import Number, is_number_const, number, tidy
 from .rules import LINEAR_FORMS, PRODUCT, PRODUCT_FORMS, SUM, SUM_RULES, match
@@ -78,7 +78,7 @@ def sum_terms(node: Node) -> list[tuple[Node, Number]]:
 
 
 class Terms:
-    """The terms (monomial -> coefficient) of a sum being built; the constant is under ``ops.ONE``."""
+    """The terms (monomial -> coefficient) of a sum being built; the constant is under ``build.ONE``."""
 
     def __init__(self, owner: Simplifier):
         self.owner = owner
@@ -99,7 +99,7 @@ class Terms:
             node, c = inner, -c
             inner = negated(node)
         if is_number_const(node):
-            coefficient, monomial = number(node.value), ops.ONE  # 1 + x + 2 -> x + 3
+            coefficient, monomial = number(node.value), build.ONE  # 1 + x + 2 -> x + 3
         else:
             coefficient, monomial = self.owner.split(node)
         # x + x -> 2*x ; 2*a*x - a*x -> a*x
@@ -116,8 +116,8 @@ class Terms:
 
     def node(self) -> Node:
         """The sum in normal form: p1 + ... + pk - (n1 + ... + nm), or -(n1 + ... + nm)."""
-        constant = self.terms.get(ops.ONE, 0)
-        terms = {m: c for m, c in self.terms.items() if m is not ops.ONE}
+        constant = self.terms.get(build.ONE, 0)
+        terms = {m: c for m, c in self.terms.items() if m is not build.ONE}
         if not terms and type(constant) is Fraction:
             return self.owner.assemble(constant, [])  # -(5/6) -> -5/6, as a product builds the number
         plus, minus = [], []
@@ -131,16 +131,16 @@ class Terms:
             else:
                 minus.append(self.owner.scale(-c, m))
         if constant > 0:
-            plus.append(ops.const(float(constant)))
+            plus.append(build.const(float(constant)))
         elif constant < 0:
-            minus.append(ops.const(float(-constant)))
+            minus.append(build.const(float(-constant)))
         if not minus:
-            return ops.add(*plus)
+            return build.add(*plus)
         if not plus:
             if len(minus) == 1:
                 return self.owner.scale(-1, minus[0])
-            return ops.neg(ops.add(*minus))  # -a - b -> -(a + b)
-        return ops.sub(ops.add(*plus), ops.add(*minus))  # a + (-b) + (-c) -> a - (b + c)
+            return build.neg(build.add(*minus))  # -a - b -> -(a + b)
+        return build.sub(build.add(*plus), build.add(*minus))  # a + (-b) + (-c) -> a - (b + c)
 
     # ------------------------------------------------------------ sum rules
 
@@ -190,7 +190,7 @@ class Terms:
         merged: dict[Node, object] = {}
         for base, e in factors:
             merged[base] = self.owner.add_exponents(merged[base], e) if base in merged else e
-        return self.owner.assemble(1, list(merged.items())) if merged else ops.ONE
+        return self.owner.assemble(1, list(merged.items())) if merged else build.ONE
 
     def _add_product(self, rest: list, r, c: Number) -> None:
         """Add c * rest * r, r a number or a node (a sum is spliced)."""
