@@ -3,7 +3,7 @@
 In: a parsed ``Program`` and, when known, the names of the data columns.
 Out: the output ``Node`` of the function's graph.
 Decides which free names are data (one value per row) and which are
-parameters. Never evaluates anything but the constant folding the builders do,
+parameters; ``scope`` checks the program's names first. Never evaluates anything but the constant folding the builders do,
 and never recurses on expression depth (explicit stacks throughout).
 """
 
@@ -13,12 +13,12 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Collection
-from dataclasses import dataclass, field
 
 from . import ast_nodes as A
 from . import build, graph, ops
-from .errors import ArityError, ExprgradError, NameResolutionError, quoted
+from .errors import ArityError, NameResolutionError, quoted
 from .graph import Node
+from .scope import Scan, Scope
 
 # Without a data file the row names are guessed: in an expression that reduces
 # over rows (sum, mean), x, y, z and their indexed or suffixed forms (x1, x_2,
@@ -35,64 +35,6 @@ def presumed_column(name: str) -> bool:
     return bool(_PRESUMED_DATA.match(name))
 
 
-@dataclass
-class _Scan:
-    """What one walk over an expression finds: the names it uses, whether it reduces, its nodes."""
-
-    names: dict[str, A.Span] = field(default_factory=dict)  # plain names, first use
-    indexed: dict[str, A.Span] = field(default_factory=dict)  # family -> first use
-    reduces: bool = False
-    uses: list[A.Name] = field(default_factory=list)  # every plain-name use, in order
-    families: list = field(default_factory=list)  # index-family constructs (w[j], sum[j](...))
-    # Every node, parents before children, a parent's last child first: read
-    # backwards, children before parents in source order (what lowering needs).
-    order: list = field(default_factory=list)
-
-
-def _scan(expr) -> _Scan:
-    """One iterative walk over ``expr`` (the AST types are spelled out: this loop is hot)."""
-    found = _Scan()
-    names, uses, order = found.names, found.uses, found.order
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        order.append(node)
-        kind = type(node)
-        if kind is A.Name:
-            if node.name not in names:
-                names[node.name] = node.span
-            uses.append(node)
-        elif kind is A.Number:
-            pass
-        elif kind is A.Additive:
-            stack += node.terms
-        elif kind is A.Product:
-            stack += node.factors
-        elif kind is A.Call:
-            stack += node.args
-            spec = ops.OPS.get(node.name)
-            if spec is not None and spec.reduction:
-                found.reduces = True
-        elif kind is A.Power:
-            stack.append(node.base)
-            stack.append(node.exponent)
-        elif kind is A.Negate:
-            stack.append(node.operand)
-        elif kind is A.Compare:
-            stack.append(node.left)
-            stack.append(node.right)
-        elif kind is A.Indexed:
-            if len(node.subscripts) != 1 or type(node.subscripts[0]) is not int:
-                found.families.append(node)
-                continue
-            found.indexed.setdefault(node.name, node.span)
-            found.names.setdefault(f"{node.name}[{node.subscripts[0]}]", node.span)
-        elif kind is A.Reduce:
-            found.families.append(node)
-            stack.append(node.body)
-    return found
-
-
 class Written(dict):
     """The sums of a program's text, {node: operands in the order written}
     (first writing wins), and ``first_use``: where each parameter or column
@@ -105,22 +47,9 @@ class Written(dict):
         self.first_use: dict[Node, tuple[int, int]] = {}
 
 
-class _Lowering:
+class _Lowering(Scope):
     def __init__(self, program: A.Program, columns: Collection[str] | None):
-        self.program = program
-        self.source = program.source
-        self.definitions: dict[str, A.Definition] = {}
-        for definition in program.definitions:
-            if definition.name in self.definitions:
-                first = self.definitions[definition.name].span.line
-                raise self.error(
-                    NameResolutionError,
-                    f"{quoted(definition.name)} is defined twice (first on line {first})",
-                    definition.span,
-                )
-            self.definitions[definition.name] = definition
-        self.scans = {name: _scan(d.value) for name, d in self.definitions.items()}
-        self.result_scan = _scan(program.result)
+        super().__init__(program)
         # The program's names are in NFC (parse put the text in that form); a
         # column named in another form (é as e + U+0301) is found by its NFC
         # form and read under its own name.
@@ -128,7 +57,7 @@ class _Lowering:
         if columns is not None:
             self.column_names = {unicodedata.normalize("NFC", c): c for c in columns if not c.isascii()}
             columns = [unicodedata.normalize("NFC", c) if not c.isascii() else c for c in columns]
-        self._check_look_alikes(columns)
+        self.check_look_alikes(columns)
         self.columns = self._decide_columns(columns)
         self.lowered: dict[str, Node] = {}
         self.written = Written()  # sums: their terms as written; names: their first use
@@ -136,138 +65,24 @@ class _Lowering:
         # lowered before every use of it), so it is resolved once.
         self.resolved: dict[str, Node] = {}
 
-    def error(self, cls, message: str, span: A.Span) -> ExprgradError:
-        return cls(message, source=self.source, line=span.line, column=span.column, width=span.width)
-
-    def _all_scans(self) -> list[_Scan]:
-        return [self.result_scan, *self.scans.values()]
-
-    def _check_look_alikes(self, columns: Collection[str] | None) -> None:
-        """Refuse two different names that are one name after compatibility folding.
-
-        ﬁ and fi, or the fullwidth ｘ and x, are different names here (the
-        text is only put in NFC), but they look alike, and Python folds them
-        into one (NFKC) in generated source: a program must not use both,
-        nor a name that looks like a data column it is not.
-        """
-        used: dict[str, A.Span] = {}
-        for definition in self.program.definitions:
-            used.setdefault(definition.name, definition.span)
-        for scan in self._all_scans():
-            for name, span in scan.names.items():
-                used.setdefault(name, span)
-        columns = [c for c in columns or () if c not in used]
-        if all(name.isascii() for name in [*used, *columns]):
-            return  # ASCII is its own compatibility form
-        seen = {unicodedata.normalize("NFKC", c): c for c in columns}
-        for name, span in sorted(used.items(), key=lambda item: (item[1].line, item[1].column)):
-            other = seen.setdefault(unicodedata.normalize("NFKC", name), name)
-            if other != name:
-                kind = "the data column" if other in columns else "the name"
-                message = (
-                    f"{quoted(name)} and {kind} {quoted(other)} are different names that look alike "
-                    "(the same after Unicode compatibility folding, NFKC); write one spelling"
-                )
-                raise self.error(NameResolutionError, message, span)
-
     def _decide_columns(self, columns: Collection[str] | None) -> set[str]:
         if columns is not None:
             return set(columns)
-        if not any(scan.reduces for scan in self._all_scans()):
+        if not any(scan.reduces for scan in self.all_scans()):
             return set()
         names = {
-            name
-            for scan in self._all_scans()
-            for name in scan.names
-            if presumed_column(name.split("[", 1)[0])
+            name for scan in self.all_scans() for name in scan.names if presumed_column(name.split("[", 1)[0])
         }
         return names - set(self.definitions)
 
     def run(self) -> Node:
-        self._refuse_index_families()
-        self._check_families()
-        for name in self._definition_order():
+        self.refuse_index_families()
+        self.check_families()
+        for name in self.definition_order():
             self.lowered[name] = self.lower_expr(self.scans[name])
         return self.lower_expr(self.result_scan)
 
-    def _refuse_index_families(self) -> None:
-        """Index families parse, but are not lowered yet: the first one in the text is an error."""
-        found = [*self.program.declarations, *(d for d in self.program.definitions if d.indices)]
-        for scan in self._all_scans():
-            found += scan.families
-        if found:
-            first = min(found, key=lambda node: (node.span.line, node.span.column))
-            if type(first) is A.Declaration:
-                text = f"{first.index} in {first.first}:{first.last}"
-            elif type(first) is A.Reduce:
-                text = f"{first.op}[{','.join(i.name for i in first.indices)}](...)"
-            else:
-                subscripts = first.indices if type(first) is A.Definition else first.subscripts
-                text = f"{first.name}[{','.join(str(getattr(s, 'name', s)) for s in subscripts)}]"
-                text += " = ..." if type(first) is A.Definition else ""
-            message = f"index families are not supported yet: {text}"
-            raise self.error(NameResolutionError, message, first.span)
-
-    def _check_families(self) -> None:
-        plain: dict[str, A.Span] = {}
-        indexed: dict[str, A.Span] = {}
-        for scan in self._all_scans():
-            for name, span in scan.names.items():
-                if "[" not in name:
-                    plain.setdefault(name, span)
-            for name, span in scan.indexed.items():
-                indexed.setdefault(name, span)
-        for name, span in indexed.items():
-            if name in self.definitions:
-                raise self.error(
-                    NameResolutionError,
-                    f"{quoted(name)} is a definition, so {quoted(name + '[...]')} means nothing; "
-                    "only parameter families take an index",
-                    span,
-                )
-            if name in plain:
-                raise self.error(
-                    NameResolutionError,
-                    f"{quoted(name)} is used both as a plain name and as a family ({quoted(name + '[...]')}); "
-                    "rename one of them",
-                    plain[name],
-                )
-
-    def _definition_order(self) -> list[str]:
-        """Definitions ordered so each comes after those it uses; cycles are errors."""
-        uses = {
-            name: [n for n in scan.uses if n.name in self.definitions] for name, scan in self.scans.items()
-        }
-        order: list[str] = []
-        state: dict[str, int] = {}  # 1 = in progress, 2 = done
-        for root in self.definitions:
-            if state.get(root) == 2:
-                continue
-            stack = [(root, 0)]
-            state[root] = 1
-            while stack:
-                name, i = stack[-1]
-                if i < len(uses[name]):
-                    stack[-1] = (name, i + 1)
-                    used = uses[name][i]
-                    if state.get(used.name) == 1:
-                        path = [n for n, _ in stack]
-                        cycle = path[path.index(used.name) :] + [used.name]
-                        if len(cycle) == 2:
-                            message = f"the definition of {quoted(used.name)} refers to itself"
-                        else:
-                            message = "definitions refer to each other in a circle: " + " -> ".join(cycle)
-                        raise self.error(NameResolutionError, message, used.span)
-                    if state.get(used.name) is None:
-                        state[used.name] = 1
-                        stack.append((used.name, 0))
-                else:
-                    stack.pop()
-                    state[name] = 2
-                    order.append(name)
-        return order
-
-    def lower_expr(self, scan: _Scan) -> Node:
+    def lower_expr(self, scan: Scan) -> Node:
         """The graph of a scanned expression: its nodes children first, one stack of results.
 
         The AST types are spelled out and the common cases (a sum without
@@ -338,7 +153,7 @@ class _Lowering:
     def record_first_uses(self) -> None:
         """``written.first_use``: the first (line, column) in the text of each name that is a variable."""
         first = self.written.first_use
-        for scan in self._all_scans():
+        for scan in self.all_scans():
             for use in scan.uses:
                 node = self.resolved.get(use.name)
                 if node is not None and node.is_var:

@@ -20,6 +20,7 @@ STAGES = [
     "exprgrad.syntax_errors",
     "exprgrad.lalr",
     "exprgrad.parsing",
+    "exprgrad.scope",
     "exprgrad.lower",
     "exprgrad.selection",
     "exprgrad.passes",

@@ -1,0 +1,209 @@
+"""A program's names, checked before lowering: definitions, their order, families, look-alikes.
+
+In: a parsed ``Program``. Out: a ``Scope``: the definitions by name, one
+``Scan`` per expression (the names it uses, whether it reduces over rows, its
+AST nodes in the order lowering reads them), and the definitions in an order
+where each comes after those it uses. Refuses a name defined twice,
+definitions that refer to each other in a circle, a name used both plain and
+as a family, index families (not lowered yet) and two names that look alike.
+Must not: build graph nodes, or recurse on expression depth (explicit stacks).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from . import ast_nodes as A
+from . import ops
+from .errors import ExprgradError, NameResolutionError, quoted
+
+
+@dataclass
+class Scan:
+    """What one walk over an expression finds: the names it uses, whether it reduces, its nodes."""
+
+    names: dict[str, A.Span] = field(default_factory=dict)  # plain names, first use
+    indexed: dict[str, A.Span] = field(default_factory=dict)  # family -> first use
+    reduces: bool = False
+    uses: list[A.Name] = field(default_factory=list)  # every plain-name use, in order
+    families: list = field(default_factory=list)  # index-family constructs (w[j], sum[j](...))
+    # Every node, parents before children, a parent's last child first: read
+    # backwards, children before parents in source order (what lowering needs).
+    order: list = field(default_factory=list)
+
+
+def scan(expr) -> Scan:
+    """One iterative walk over ``expr`` (the AST types are spelled out: this loop is hot)."""
+    found = Scan()
+    names, uses, order = found.names, found.uses, found.order
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        kind = type(node)
+        if kind is A.Name:
+            if node.name not in names:
+                names[node.name] = node.span
+            uses.append(node)
+        elif kind is A.Number:
+            pass
+        elif kind is A.Additive:
+            stack += node.terms
+        elif kind is A.Product:
+            stack += node.factors
+        elif kind is A.Call:
+            stack += node.args
+            spec = ops.OPS.get(node.name)
+            if spec is not None and spec.reduction:
+                found.reduces = True
+        elif kind is A.Power:
+            stack.append(node.base)
+            stack.append(node.exponent)
+        elif kind is A.Negate:
+            stack.append(node.operand)
+        elif kind is A.Compare:
+            stack.append(node.left)
+            stack.append(node.right)
+        elif kind is A.Indexed:
+            if len(node.subscripts) != 1 or type(node.subscripts[0]) is not int:
+                found.families.append(node)
+                continue
+            found.indexed.setdefault(node.name, node.span)
+            found.names.setdefault(f"{node.name}[{node.subscripts[0]}]", node.span)
+        elif kind is A.Reduce:
+            found.families.append(node)
+            stack.append(node.body)
+    return found
+
+
+class Scope:
+    """A program's definitions and the scans of its expressions; the checks on its names."""
+
+    def __init__(self, program: A.Program):
+        self.program = program
+        self.source = program.source
+        self.definitions: dict[str, A.Definition] = {}
+        for definition in program.definitions:
+            if definition.name in self.definitions:
+                first = self.definitions[definition.name].span.line
+                raise self.error(
+                    NameResolutionError,
+                    f"{quoted(definition.name)} is defined twice (first on line {first})",
+                    definition.span,
+                )
+            self.definitions[definition.name] = definition
+        self.scans = {name: scan(d.value) for name, d in self.definitions.items()}
+        self.result_scan = scan(program.result)
+
+    def error(self, cls, message: str, span: A.Span) -> ExprgradError:
+        return cls(message, source=self.source, line=span.line, column=span.column, width=span.width)
+
+    def all_scans(self) -> list[Scan]:
+        return [self.result_scan, *self.scans.values()]
+
+    def check_look_alikes(self, columns: Collection[str] | None) -> None:
+        """Refuse two different names that are one name after compatibility folding.
+
+        ﬁ and fi, or the fullwidth ｘ and x, are different names here (the
+        text is only put in NFC), but they look alike, and Python folds them
+        into one (NFKC) in generated source: a program must not use both,
+        nor a name that looks like a data column it is not.
+        """
+        used: dict[str, A.Span] = {}
+        for definition in self.program.definitions:
+            used.setdefault(definition.name, definition.span)
+        for scan in self.all_scans():
+            for name, span in scan.names.items():
+                used.setdefault(name, span)
+        columns = [c for c in columns or () if c not in used]
+        if all(name.isascii() for name in [*used, *columns]):
+            return  # ASCII is its own compatibility form
+        seen = {unicodedata.normalize("NFKC", c): c for c in columns}
+        for name, span in sorted(used.items(), key=lambda item: (item[1].line, item[1].column)):
+            other = seen.setdefault(unicodedata.normalize("NFKC", name), name)
+            if other != name:
+                kind = "the data column" if other in columns else "the name"
+                message = (
+                    f"{quoted(name)} and {kind} {quoted(other)} are different names that look alike "
+                    "(the same after Unicode compatibility folding, NFKC); write one spelling"
+                )
+                raise self.error(NameResolutionError, message, span)
+
+    def refuse_index_families(self) -> None:
+        """Index families parse, but are not lowered yet: the first one in the text is an error."""
+        found = [*self.program.declarations, *(d for d in self.program.definitions if d.indices)]
+        for scan in self.all_scans():
+            found += scan.families
+        if found:
+            first = min(found, key=lambda node: (node.span.line, node.span.column))
+            if type(first) is A.Declaration:
+                text = f"{first.index} in {first.first}:{first.last}"
+            elif type(first) is A.Reduce:
+                text = f"{first.op}[{','.join(i.name for i in first.indices)}](...)"
+            else:
+                subscripts = first.indices if type(first) is A.Definition else first.subscripts
+                text = f"{first.name}[{','.join(str(getattr(s, 'name', s)) for s in subscripts)}]"
+                text += " = ..." if type(first) is A.Definition else ""
+            message = f"index families are not supported yet: {text}"
+            raise self.error(NameResolutionError, message, first.span)
+
+    def check_families(self) -> None:
+        plain: dict[str, A.Span] = {}
+        indexed: dict[str, A.Span] = {}
+        for scan in self.all_scans():
+            for name, span in scan.names.items():
+                if "[" not in name:
+                    plain.setdefault(name, span)
+            for name, span in scan.indexed.items():
+                indexed.setdefault(name, span)
+        for name, span in indexed.items():
+            if name in self.definitions:
+                raise self.error(
+                    NameResolutionError,
+                    f"{quoted(name)} is a definition, so {quoted(name + '[...]')} means nothing; "
+                    "only parameter families take an index",
+                    span,
+                )
+            if name in plain:
+                raise self.error(
+                    NameResolutionError,
+                    f"{quoted(name)} is used both as a plain name and as a family ({quoted(name + '[...]')}); "
+                    "rename one of them",
+                    plain[name],
+                )
+
+    def definition_order(self) -> list[str]:
+        """Definitions ordered so each comes after those it uses; cycles are errors."""
+        uses = {
+            name: [n for n in scan.uses if n.name in self.definitions] for name, scan in self.scans.items()
+        }
+        order: list[str] = []
+        state: dict[str, int] = {}  # 1 = in progress, 2 = done
+        for root in self.definitions:
+            if state.get(root) == 2:
+                continue
+            stack = [(root, 0)]
+            state[root] = 1
+            while stack:
+                name, i = stack[-1]
+                if i < len(uses[name]):
+                    stack[-1] = (name, i + 1)
+                    used = uses[name][i]
+                    if state.get(used.name) == 1:
+                        path = [n for n, _ in stack]
+                        cycle = path[path.index(used.name) :] + [used.name]
+                        if len(cycle) == 2:
+                            message = f"the definition of {quoted(used.name)} refers to itself"
+                        else:
+                            message = "definitions refer to each other in a circle: " + " -> ".join(cycle)
+                        raise self.error(NameResolutionError, message, used.span)
+                    if state.get(used.name) is None:
+                        state[used.name] = 1
+                        stack.append((used.name, 0))
+                else:
+                    stack.pop()
+                    state[name] = 2
+                    order.append(name)
+        return order
