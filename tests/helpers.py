@@ -17,7 +17,6 @@ import pytest
 
 from exprgrad import build, check, graph
 from exprgrad.graph import Node
-from exprgrad.ops import OPS
 
 HAS_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot is not installed")
@@ -43,7 +42,7 @@ def evaluate(
             elif node.is_var:
                 value = columns[node.name] if node.name in columns else float(params[node.name])
             else:
-                spec = OPS[node.op]
+                spec = node.op
                 args = [values[id(child)] for child in node.inputs]
                 if spec.reduction:
                     column = np.broadcast_to(np.asarray(args[0], dtype=float), (rows,))
@@ -94,7 +93,7 @@ def show(node: Node) -> str:
         elif n.is_var:
             text[id(n)] = n.name
         else:
-            text[id(n)] = f"{n.op}(" + ", ".join(text[id(c)] for c in n.inputs) + ")"
+            text[id(n)] = f"{n.op.name}(" + ", ".join(text[id(c)] for c in n.inputs) + ")"
     return text[id(node)]
 
 
@@ -115,7 +114,7 @@ def values_agree(original: Node, other: Node, point) -> bool:
     stacked = np.array(values)
     defined = np.all(np.isfinite(stacked), axis=0)
     for node, value in zip(order, values):
-        if not node.is_leaf and OPS[node.op].kink:
+        if not node.is_leaf and node.op.kink:
             for child in node.inputs:
                 child_value = values[order.index(child)]
                 defined &= np.abs(child_value) > 1e-7 * (1 + np.abs(stacked).max(axis=0, initial=0))
