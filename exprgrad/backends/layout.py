@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from .. import build, graph, ops
 from ..graph import Node
-from ..ops import OPS, PREC_ADD, PREC_MUL, PREC_POW, OpSpec
+from ..ops import PREC_ADD, PREC_MUL, PREC_POW, OpSpec
 
 # ---------------------------------------------------------------- templates
 
@@ -132,7 +132,7 @@ class _Keys:
             self.first_var[node], self.degree[node] = (1,), 0.0
             return
         self.first_var[node] = min(self.first_var[k] for k in node.inputs)
-        spec = OPS[node.op]
+        spec = node.op
         degrees = [self.degree[k] for k in node.inputs]
         if self.first_var[node] == (1,):
             degree = 0.0
@@ -162,14 +162,14 @@ class _Keys:
         elif node.is_var:
             rank = 2
         else:
-            spec = OPS[node.op]
+            spec = node.op
             if spec.notation == "infix" and spec.precedence == PREC_POW:
                 rank = 2 if node.inputs[0].is_var else 3
             elif spec.notation == "call":
                 rank = 4
             else:
                 rank = 5
-        op = "" if node.is_leaf else node.op
+        op = "" if node.is_leaf else node.op.name
         return (rank, self.first_var[node], op, node.sort_key)
 
 
@@ -177,29 +177,16 @@ def _positive(node: Node) -> Node | None:
     """u when ``node`` is a negation the builders make of u (-u, or -2 for 2), else None."""
     if node.is_const and node.name is None and node.value < 0:
         return build.const(-node.value)
-    if len(node.inputs) == 1 and OPS[node.op].notation == "prefix" and build.neg(node.inputs[0]) is node:
+    if len(node.inputs) == 1 and node.op.notation == "prefix" and build.neg(node.inputs[0]) is node:
         return node.inputs[0]
     return None
 
 
-def _additive_ops() -> tuple[OpSpec, OpSpec] | None:
-    """(sum, subtraction): the commutative infix op with identity 0, and the
-    non-commutative infix op of its precedence. They let the printer write
-    a + (-b) as a - b and a - (b + c) as a - b - c."""
-    for plus in OPS.values():
-        if plus.notation == "infix" and plus.commutative and plus.identity == 0.0:
-            for minus in OPS.values():
-                if (
-                    minus.notation == "infix"
-                    and minus.precedence == plus.precedence
-                    and not minus.commutative
-                ):
-                    return plus, minus
-    return None
-
-
-_ADDITIVE = _additive_ops()
-_ADDITIVE_NAMES = {spec.name for spec in _ADDITIVE} if _ADDITIVE else set()
+# A sum and the op that undoes it (ADD.inverse: x - y = x + (-y)). They let
+# the printer write a + (-b) as a - b and a - (b + c) as a - b - c.
+_PLUS = ops.ADD
+_MINUS = ops.OPS[_PLUS.inverse]
+_ADDITIVE = (_PLUS, _MINUS)
 
 # ---------------------------------------------------------------- docs
 
@@ -236,9 +223,6 @@ class Layout:
         among its own factors (factors every term shares, such as the chain rule's
         outer derivative, are left out). A sum keeps the textbook order when a
         term has no written variable or two terms rank the same."""
-        if _ADDITIVE is None:
-            return
-        plus = _ADDITIVE[0].name
         last: dict[Node, tuple | None] = {}  # node -> its last-written variable's position
         for node in order:
             if node.is_leaf:
@@ -246,7 +230,7 @@ class Layout:
             else:
                 known = [p for p in (last[c] for c in node.inputs) if p is not None]
                 last[node] = max(known) if known else None
-            if node.op == plus and node not in self.written and len(node.inputs) > 1:
+            if node.op is _PLUS and node not in self.written and len(node.inputs) > 1:
                 ranked = self._written_ranks(node, last)
                 if ranked is not None:
                     self.written[node] = ranked
@@ -256,14 +240,7 @@ class Layout:
         factor_lists = []
         for operand in node.inputs:
             term = _positive(operand) or operand
-            spec = None if term.is_leaf else OPS[term.op]
-            product = (
-                spec is not None
-                and spec.notation == "infix"
-                and spec.commutative
-                and spec.precedence == PREC_MUL
-            )
-            factor_lists.append(term.inputs if product else (term,))
+            factor_lists.append(term.inputs if term.op is ops.MUL else (term,))
         shared = set.intersection(*(set(factors) for factors in factor_lists))
         ranks = []
         for factors in factor_lists:
@@ -277,7 +254,7 @@ class Layout:
         return tuple(operand for _, operand in sorted(zip(ranks, node.inputs), key=lambda pair: pair[0]))
 
     def form(self, spec: OpSpec, count: int = 2) -> _Form:
-        key = (spec.name, count) if spec.arity == ops.VARIADIC else spec.name
+        key = (spec, count) if spec.arity == ops.VARIADIC else spec
         form = self.forms.get(key)
         if form is None:
             form = self.forms[key] = _parse_template(spec, self.style.template(spec), count)
@@ -288,7 +265,7 @@ class Layout:
             text, prec = self.style.leaf(node)
             self.docs[node], self.prec[node] = [text], prec
             return
-        spec = OPS[node.op]
+        spec = node.op
         form = self.form(spec, len(node.inputs))
         self.prec[node] = spec.precedence
         if form.kind == "infix":
@@ -300,7 +277,7 @@ class Layout:
             self.docs[node] = self._template_doc(node, spec, form)
 
     def _infix_doc(self, node: Node, spec: OpSpec, form: _Form) -> list:
-        additive = _ADDITIVE if spec.name in _ADDITIVE_NAMES else None
+        additive = _ADDITIVE if spec in _ADDITIVE else None
         signed = self._signed_operands(node, spec, additive)
         doc: list = [("ref", signed[0][1], spec.precedence, spec.assoc != "left", False)]
         for sign, operand in signed[1:]:
@@ -327,7 +304,7 @@ class Layout:
         plus, _ = additive
         if spec is not plus:  # the subtraction
             left, right = node.inputs
-            if right.op == plus.name and not faithful:
+            if right.op is plus and not faithful:
                 return [(1, left), *((-sign, term) for sign, term in self._sum_terms(right))]
             return [(1, left), (-1, right)]
         if faithful:  # a + (-b) is a - b exactly, in any rounding

@@ -42,10 +42,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .. import build, graph
+from .. import build, graph, ops
 from ..errors import DisconnectedError, OptionError
 from ..graph import Node
-from ..ops import OPS
+from ..ops import OpSpec
 
 MODES = ("reverse", "forward")
 
@@ -93,7 +93,7 @@ class _Scope:
     """Where a per-row adjoint lives: under reduction ``op`` (None: the output's
     own rows), times a per-row ``outer`` factor (None: folded into the seed)."""
 
-    op: str | None
+    op: OpSpec | None
     outer: Node | None
 
     def reduce(self, rows: Signed) -> Signed:
@@ -111,10 +111,10 @@ class _Scope:
         return share if self.outer is None else _scaled(share, self.outer)
 
 
-def _row_weighted(op: str, adj: Node) -> Node:
+def _row_weighted(op: OpSpec, adj: Node) -> Node:
     """adj * d op(e)/d e_i. A linear reduction treats rows alike, so it is op(1)/n."""
     whole = build.call(op, build.ONE)
-    count = build.call("sum", build.ONE)  # n, the number of rows, as the graph writes it
+    count = build.call(ops.SUM, build.ONE)  # n, the number of rows, as the graph writes it
     if whole is count:
         return adj
     if whole is build.ONE:
@@ -161,7 +161,7 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
                 found[node] = _signed_node(_total(shares)) if shares else build.ZERO
             if node.is_leaf or not adjs:
                 continue
-            partials = OPS[node.op].partials(node)
+            partials = node.op.partials(node)
             for key, adj in adjs.items():
                 for child, partial in zip(node.inputs, partials):
                     if partial is None or child not in live:
@@ -178,7 +178,7 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
             found[node] = _signed_node(adj) if adj is not None else build.ZERO
         if node.is_leaf or adj is None:
             continue
-        spec = OPS[node.op]
+        spec = node.op
         if spec.reduction:
             (child,) = node.inputs
             if child not in live:
@@ -208,7 +208,7 @@ def _forward(output: Node, wrt: Node) -> Node | None:
     for node in graph.toposort([output]):
         if node.is_leaf or node in tangents:
             continue
-        spec = OPS[node.op]
+        spec = node.op
         if spec.reduction:
             inner = tangents.get(node.inputs[0])
             if inner is not None:

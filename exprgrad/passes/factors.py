@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from .. import build
 from ..graph import Node
 from .coefficients import Number, is_integer, is_number_const, numeric_power, tidy
-from .rules import LINEAR_FORMS, PRODUCT_RULES, match_factors
+from .rules import PRODUCT_RULES, linear_form, match_factors
 
 if TYPE_CHECKING:
     from .simplify import Simplifier
@@ -44,7 +44,7 @@ class Factors:
         if base in self.factors:
             self.factors[base] = self.owner.add_exponents(self.factors[base], e)  # x^2*x -> x^3
             return
-        if is_integer(e) and LINEAR_FORMS.get(base.op) == (1, -1):
+        if is_integer(e) and linear_form(base) == (1, -1):
             flipped = build.neg(base)  # a - b -> b - a
             held = self.factors.get(flipped)
             if held is not None and not isinstance(held, Node):

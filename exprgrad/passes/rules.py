@@ -1,12 +1,12 @@
 """The laws simplify applies, as data, and the matcher of their patterns.
 
-In: nothing at import but the registry (the sum and product ops are the
-associative, commutative ones with identity 0 and 1). Out: the tables
-``passes.simplify`` reads: how an op reads as a linear combination
-(LINEAR_FORMS) or as a product of powers (PRODUCT_FORMS), the node rewrite
-rules (RULES) and the rules over the factors of one product
-(PRODUCT_RULES); and ``match``/``match_factors``, which find a pattern in a
-node or among the factors of a product. Each law is one line, with a
+In: nothing at import but the registry, whose entries say how an op reads as
+a linear combination (``linear_form``: add, sub, neg) or as a product of
+powers (``power_form``: mul, div, pow, sqrt). Out: ``linear_form`` and
+``power_form`` of a node (a leaf has neither), the node rewrite rules (RULES),
+the rules over the factors of one product (PRODUCT_RULES) and over the terms
+of one sum (SUM_RULES); and ``match``/``match_factors``, which find a pattern
+in a node or among the factors of a product. Each law is one line, with a
 trailing comment stating it.
 Must not: build nodes (rewrites are instantiated by the simplifier, through
 the ``build`` callback), evaluate, or recurse on graph depth (``match``
@@ -16,42 +16,25 @@ recurses on the pattern only).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from fractions import Fraction
 
-from .. import ops
 from ..graph import Node
+from ..ops import ABS, ADD, COS, COSH, EXP, LOG, NEG, POW, SIGMOID, SIN, SINH, SOFTPLUS, SQRT, TAN, TANH
 from .coefficients import is_integer, is_number_const
 
-# The associative, commutative ops with identity 0 and 1 come from the registry.
-_MONOIDS = {
-    spec.identity: name
-    for name, spec in ops.OPS.items()
-    if spec.associative and spec.commutative and spec.identity is not None
-}
-SUM = _MONOIDS[0.0]
-PRODUCT = _MONOIDS[1.0]
+# ---------------------------------------------------------------- forms
 
-# ---------------------------------------------------------------- linear laws
-# How an op reads as a linear combination: op -> coefficient of each operand
-# (None: every operand, however many, has coefficient 1).
-LINEAR_FORMS: dict[str, tuple | None] = {
-    SUM: None,  # x0 + x1 + ... : flattened, +0 dropped, constants folded
-    "sub": (1, -1),  # x - y -> x + (-1)*y
-    "neg": (-1,),  # -x -> (-1)*x ; so -(-x) -> x
-}
 
-# ---------------------------------------------------------------- product laws
-# How an op reads as a product of powers: op -> exponent of each operand
-# (None: every operand has exponent 1; POWER: operand 0 raised to operand 1).
-POWER = "power"
-PRODUCT_FORMS: dict[str, tuple | str | None] = {
-    PRODUCT: None,  # x0 * x1 * ... : flattened, *1 dropped, coefficients collected
-    "div": (1, -1),  # x / y -> x * y^(-1)
-    "pow": POWER,  # x ^ y : exponents of one base add up, x^1 -> x, x^0 -> 1
-    "sqrt": (Fraction(1, 2),),  # sqrt(x) -> x^(1/2)
-}
-# A factor with exponent 1/2 is printed back as sqrt.
-SQRT = "sqrt"
+def linear_form(node: Node) -> tuple | None:
+    """The registry's ``linear_form`` of ``node``'s op: (1, -1) for x - y, (-1,)
+    for -x, None for a sum (every operand +1), () for a leaf or any other op."""
+    return () if node.is_leaf else node.op.linear_form
+
+
+def power_form(node: Node) -> tuple | str | None:
+    """The registry's ``power_form`` of ``node``'s op: (1, -1) for x/y, (1/2,) for
+    sqrt(x), ops.POWER_FORM for x^y, None for a product, () for a leaf or any other op."""
+    return () if node.is_leaf else node.op.power_form
+
 
 # ---------------------------------------------------------------- rewrite rules
 # (pattern, rewrite). In patterns, capitals are variables, numbers match
@@ -60,24 +43,24 @@ SQRT = "sqrt"
 # fmt: off
 RULES: list[tuple] = [
     # exp and log are inverse
-    (("log", ("exp", "U")), "U"),  # log(exp(u)) -> u
-    (("exp", ("log", "U")), "U"),  # exp(log(u)) -> u   (log(u) is undefined for u < 0)
+    ((LOG, (EXP, "U")), "U"),  # log(exp(u)) -> u
+    ((EXP, (LOG, "U")), "U"),  # exp(log(u)) -> u   (log(u) is undefined for u < 0)
     # even and odd functions
-    (("cos", ("neg", "U")), ("cos", "U")),  # cos(-u) -> cos(u)
-    (("cosh", ("neg", "U")), ("cosh", "U")),  # cosh(-u) -> cosh(u)
-    (("abs", ("neg", "U")), ("abs", "U")),  # |-u| -> |u|
-    (("sin", ("neg", "U")), ("neg", ("sin", "U"))),  # sin(-u) -> -sin(u)
-    (("tan", ("neg", "U")), ("neg", ("tan", "U"))),  # tan(-u) -> -tan(u)
-    (("sinh", ("neg", "U")), ("neg", ("sinh", "U"))),  # sinh(-u) -> -sinh(u)
-    (("tanh", ("neg", "U")), ("neg", ("tanh", "U"))),  # tanh(-u) -> -tanh(u)
+    ((COS, (NEG, "U")), (COS, "U")),  # cos(-u) -> cos(u)
+    ((COSH, (NEG, "U")), (COSH, "U")),  # cosh(-u) -> cosh(u)
+    ((ABS, (NEG, "U")), (ABS, "U")),  # |-u| -> |u|
+    ((SIN, (NEG, "U")), (NEG, (SIN, "U"))),  # sin(-u) -> -sin(u)
+    ((TAN, (NEG, "U")), (NEG, (TAN, "U"))),  # tan(-u) -> -tan(u)
+    ((SINH, (NEG, "U")), (NEG, (SINH, "U"))),  # sinh(-u) -> -sinh(u)
+    ((TANH, (NEG, "U")), (NEG, (TANH, "U"))),  # tanh(-u) -> -tanh(u)
     # absolute values and roots
-    (("abs", ("abs", "U")), ("abs", "U")),  # ||u|| -> |u|
-    (("sqrt", ("pow", "U", 2)), ("abs", "U")),  # sqrt(u^2) -> |u|
+    ((ABS, (ABS, "U")), (ABS, "U")),  # ||u|| -> |u|
+    ((SQRT, (POW, "U", 2)), (ABS, "U")),  # sqrt(u^2) -> |u|
 ]
 # fmt: on
 
-EXP_U = ("exp", "U")
-ONE_PLUS_EXP_U = (SUM, 1, ("exp", "U"))
+EXP_U = (EXP, "U")
+ONE_PLUS_EXP_U = (ADD, 1, (EXP, "U"))
 
 # Rules over the factors of one product: ([(pattern, exponent), ...] found
 # among the factors) -> [(rewrite, exponent), ...] put in their place; a
@@ -87,11 +70,11 @@ ONE_PLUS_EXP_U = (SUM, 1, ("exp", "U"))
 # (1/(1 + exp(u)) is sigmoid(-u) by then), hence the third rule.
 # fmt: off
 PRODUCT_RULES: list[tuple] = [
-    ([(EXP_U, 1), (ONE_PLUS_EXP_U, -1)], [(("sigmoid", "U"), 1)]),  # exp(u)/(1 + exp(u)) -> sigmoid(u)
-    ([(ONE_PLUS_EXP_U, -1)], [(("sigmoid", ("neg", "U")), 1)]),  # 1/(1 + exp(u)) -> sigmoid(-u)
-    ([(EXP_U, 1), (("sigmoid", ("=", ("neg", "U"))), 1)], [(("sigmoid", "U"), 1)]),  # exp(u)*sigmoid(-u) -> sigmoid(u)
-    ([(("sin", "U"), 1), (("cos", "U"), -1)], [(("tan", "U"), 1)]),  # sin(u)/cos(u) -> tan(u)
-    ([(("sinh", "U"), 1), (("cosh", "U"), -1)], [(("tanh", "U"), 1)]),  # sinh(u)/cosh(u) -> tanh(u)
+    ([(EXP_U, 1), (ONE_PLUS_EXP_U, -1)], [((SIGMOID, "U"), 1)]),  # exp(u)/(1 + exp(u)) -> sigmoid(u)
+    ([(ONE_PLUS_EXP_U, -1)], [((SIGMOID, (NEG, "U")), 1)]),  # 1/(1 + exp(u)) -> sigmoid(-u)
+    ([(EXP_U, 1), ((SIGMOID, ("=", (NEG, "U"))), 1)], [((SIGMOID, "U"), 1)]),  # exp(u)*sigmoid(-u) -> sigmoid(u)
+    ([((SIN, "U"), 1), ((COS, "U"), -1)], [((TAN, "U"), 1)]),  # sin(u)/cos(u) -> tan(u)
+    ([((SINH, "U"), 1), ((COSH, "U"), -1)], [((TANH, "U"), 1)]),  # sinh(u)/cosh(u) -> tanh(u)
 ]
 # fmt: on
 
@@ -102,13 +85,13 @@ PRODUCT_RULES: list[tuple] = [
 #   c*R*rest - c*rest*A^a -> s*c*rest*B^b        (R a number)
 # fmt: off
 SUM_RULES: list[tuple] = [
-    ((("sigmoid", "U"), 1), (("sigmoid", ("neg", "U")), 1), 1, 1),  # sigmoid(u) + sigmoid(-u) -> 1 ; 1 - sigmoid(u) -> sigmoid(-u)
-    ((("softplus", "U"), 1), (("softplus", ("neg", "U")), 1), -1, "U"),  # softplus(u) - softplus(-u) -> u
-    ((("sin", "U"), 2), (("cos", "U"), 2), 1, 1),  # sin(u)^2 + cos(u)^2 -> 1 ; 1 - sin(u)^2 -> cos(u)^2
-    ((("cos", "U"), 2), (("sin", "U"), 2), 1, 1),  # cos(u)^2 + sin(u)^2 -> 1 ; 1 - cos(u)^2 -> sin(u)^2
-    ((("cosh", "U"), 2), (("sinh", "U"), 2), -1, 1),  # cosh(u)^2 - sinh(u)^2 -> 1 ; 1 - cosh(u)^2 -> -sinh(u)^2
-    ((("sinh", "U"), 2), (("cosh", "U"), 2), -1, -1),  # sinh(u)^2 - cosh(u)^2 -> -1 ; 1 + sinh(u)^2 -> cosh(u)^2
-    ((("cosh", "U"), -2), (("tanh", "U"), 2), 1, 1),  # 1/cosh(u)^2 + tanh(u)^2 -> 1 ; 1 - 1/cosh(u)^2 -> tanh(u)^2
+    (((SIGMOID, "U"), 1), ((SIGMOID, (NEG, "U")), 1), 1, 1),  # sigmoid(u) + sigmoid(-u) -> 1 ; 1 - sigmoid(u) -> sigmoid(-u)
+    (((SOFTPLUS, "U"), 1), ((SOFTPLUS, (NEG, "U")), 1), -1, "U"),  # softplus(u) - softplus(-u) -> u
+    (((SIN, "U"), 2), ((COS, "U"), 2), 1, 1),  # sin(u)^2 + cos(u)^2 -> 1 ; 1 - sin(u)^2 -> cos(u)^2
+    (((COS, "U"), 2), ((SIN, "U"), 2), 1, 1),  # cos(u)^2 + sin(u)^2 -> 1 ; 1 - cos(u)^2 -> sin(u)^2
+    (((COSH, "U"), 2), ((SINH, "U"), 2), -1, 1),  # cosh(u)^2 - sinh(u)^2 -> 1 ; 1 - cosh(u)^2 -> -sinh(u)^2
+    (((SINH, "U"), 2), ((COSH, "U"), 2), -1, -1),  # sinh(u)^2 - cosh(u)^2 -> -1 ; 1 + sinh(u)^2 -> cosh(u)^2
+    (((COSH, "U"), -2), ((TANH, "U"), 2), 1, 1),  # 1/cosh(u)^2 + tanh(u)^2 -> 1 ; 1 - 1/cosh(u)^2 -> tanh(u)^2
     # (not 1 - tanh(u)^2 -> 1/cosh(u)^2: tanh's derivative keeps sharing tanh(u))
 ]
 # fmt: on
@@ -131,12 +114,12 @@ def match(pattern, node: Node, bound: dict, build: Callable | None = None) -> bo
     if isinstance(pattern, (int, float)):
         return is_number_const(node) and node.value == pattern
     op, *parts = pattern
-    if op == "=":
+    if isinstance(op, str):  # "=", the only marker that is not an op
         return build is not None and build(parts[0], bound) is node
-    if node.op != op or len(node.inputs) != len(parts):
+    if node.op is not op or len(node.inputs) != len(parts):
         return False
     orders = [node.inputs]
-    if ops.OPS[op].commutative and len(parts) == 2:
+    if op.commutative and len(parts) == 2:
         orders.append(node.inputs[::-1])
     for inputs in orders:
         trial = dict(bound)

@@ -47,9 +47,10 @@ from fractions import Fraction
 
 from .. import build, graph, ops
 from ..graph import Node
+from ..ops import OpSpec
 from .coefficients import Number, as_node, is_number_const, number, numeric_power, ratio, tidy
 from .factors import Factors, cancelling
-from .rules import LINEAR_FORMS, POWER, PRODUCT, PRODUCT_FORMS, RULES, SQRT, SUM, match
+from .rules import RULES, linear_form, match, power_form
 from .terms import Terms, distribute, negated, sum_terms, width
 
 # A shared input is spliced into each of its users only up to this many
@@ -77,18 +78,18 @@ class Simplifier:
 
     # ------------------------------------------------------------ dispatch
 
-    def op(self, op: str, kids: list[Node], private: Iterable[bool] | None = None) -> Node:
+    def op(self, op: OpSpec, kids: list[Node], private: Iterable[bool] | None = None) -> Node:
         """The simplified ``op(*kids)``; ``private[i]``: kid i has no other user."""
         if self._depth > NESTING_MAX:
             return build.call(op, *kids)  # see NESTING_MAX: correct, maybe not in normal form
         private = list(private) if private is not None else [False] * len(kids)
         self._depth += 1
         try:
-            if op in LINEAR_FORMS:
+            if op.linear_form != ():
                 node = self._linear(op, kids, private)
-            elif op in PRODUCT_FORMS:
+            elif op.power_form != ():
                 node = self._product(op, kids, private)
-            elif ops.OPS[op].reduction:
+            elif op.reduction:
                 node = self._reduction(op, kids[0])
             else:
                 node = build.call(op, *kids)
@@ -99,7 +100,7 @@ class Simplifier:
     def _rewrite(self, node: Node) -> Node:
         for pattern, rewrite in RULES:
             bound: dict = {}
-            if node.op == pattern[0] and match(pattern, node, bound, self.instantiate):
+            if node.op is pattern[0] and match(pattern, node, bound, self.instantiate):
                 return self.instantiate(rewrite, bound)
         return node
 
@@ -114,8 +115,8 @@ class Simplifier:
 
     # ------------------------------------------------------------ sums
 
-    def _linear(self, op: str, kids: list[Node], private: list[bool]) -> Node:
-        coefficients = LINEAR_FORMS[op] or (1,) * len(kids)
+    def _linear(self, op: OpSpec, kids: list[Node], private: list[bool]) -> Node:
+        coefficients = op.linear_form or (1,) * len(kids)
         acc = Terms(self)
         for kid, c, own in zip(kids, coefficients, private):
             if width(kid) <= (SPLICE_PRIVATE_MAX if own else SPLICE_SHARED_MAX):
@@ -191,10 +192,10 @@ class Simplifier:
         if inner is not None:
             coefficient, top = -coefficient, inner
         halves = [(top, 1)]
-        if PRODUCT_FORMS.get(top.op) == (1, -1):  # num / den
+        if power_form(top) == (1, -1):  # num / den
             halves = list(zip(top.inputs, (1, -1)))
         for half, sign in halves:
-            operands = half.inputs if half.op == PRODUCT else (half,)
+            operands = half.inputs if half.op is ops.MUL else (half,)
             for f in operands:
                 folded = numeric_power(f.value, sign) if is_number_const(f) else None
                 if folded is not None:
@@ -208,8 +209,8 @@ class Simplifier:
 
     def _factor(self, f: Node) -> tuple[Node, object]:
         """(base, exponent) of one factor: x^3 -> (x, 3), sqrt(x) -> (x, 1/2), u -> (u, 1)."""
-        form = PRODUCT_FORMS.get(f.op)
-        if form == POWER:
+        form = power_form(f)
+        if form == ops.POWER_FORM:
             base, exponent = f.inputs
             return base, number(exponent.value) if is_number_const(exponent) else exponent
         if isinstance(form, tuple) and len(form) == 1:
@@ -217,11 +218,11 @@ class Simplifier:
         return f, 1
 
     def _negate_exponent(self, e):
-        return -e if not isinstance(e, Node) else self.op("neg", [e])
+        return -e if not isinstance(e, Node) else self.op(ops.NEG, [e])
 
-    def _product(self, op: str, kids: list[Node], private: list[bool]) -> Node:
-        form = PRODUCT_FORMS[op]
-        if form == POWER:
+    def _product(self, op: OpSpec, kids: list[Node], private: list[bool]) -> Node:
+        form = op.power_form
+        if form == ops.POWER_FORM:
             base, exponent = kids
             e = number(exponent.value) if is_number_const(exponent) else exponent
             items = [(base, e, private[0])]
@@ -244,7 +245,7 @@ class Simplifier:
         """The exponent of x^e1 * x^e2: a number, or a simplified node."""
         if not isinstance(e1, Node) and not isinstance(e2, Node):
             return tidy(e1 + e2)  # x^a * x^b -> x^(a+b)
-        total = self.op(SUM, [as_node(e1), as_node(e2)])
+        total = self.op(ops.ADD, [as_node(e1), as_node(e2)])
         return number(total.value) if is_number_const(total) else total
 
     def _power(self, base: Node, e) -> Node:
@@ -253,7 +254,7 @@ class Simplifier:
         if e == 1:
             return base  # x^1 -> x
         if e == Fraction(1, 2):
-            return build.call(SQRT, base)  # x^(1/2) -> sqrt(x)
+            return build.call(ops.SQRT, base)  # x^(1/2) -> sqrt(x): a factor with exponent 1/2 prints as sqrt
         return build.pow_(base, build.const(float(e)))
 
     def assemble(self, coefficient: Number, factors: list[tuple[Node, object]]) -> Node:
@@ -285,14 +286,14 @@ class Simplifier:
             # -(a - b)*x -> (b - a)*x: the sign goes into a difference, the form
             # parsing -(a - b)*x gives back, and one sign fewer to read.
             for i, factor in enumerate(num):
-                if LINEAR_FORMS.get(factor.op) == (1, -1):
+                if linear_form(factor) == (1, -1):
                     num[i], negative = build.neg(factor), False
                     break
             else:
                 # -mean(x*(y - s)) -> mean(x*(s - y)): a reduction is linear, and
                 # the sign goes into a difference inside it
                 for i, factor in enumerate(num):
-                    if ops.OPS.get(factor.op) is not None and ops.OPS[factor.op].reduction:
+                    if not factor.is_leaf and factor.op.reduction:
                         inside = self.scale(-1, factor.inputs[0])
                         if negated(inside) is None:
                             num[i], negative = build.call(factor.op, inside), False
@@ -309,7 +310,7 @@ class Simplifier:
 
     # ------------------------------------------------------------ reductions
 
-    def _reduction(self, op: str, kid: Node) -> Node:
+    def _reduction(self, op: OpSpec, kid: Node) -> Node:
         # sum and mean are linear: constant factors come out, mean(2*u) -> 2*mean(u)
         c, rest = self.split(kid)
         if c < 0:

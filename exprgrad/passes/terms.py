@@ -22,10 +22,10 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from .. import build
+from .. import build, ops
 from ..graph import Node
 from .coefficients import Number, is_number_const, number, tidy
-from .rules import LINEAR_FORMS, PRODUCT, PRODUCT_FORMS, SUM, SUM_RULES, match
+from .rules import SUM_RULES, linear_form, match, power_form
 
 if TYPE_CHECKING:
     from .simplify import Simplifier
@@ -41,7 +41,7 @@ _RULE_OPS = {found[0][0] for found, *_ in SUM_RULES}
 
 def negated(node: Node) -> Node | None:
     """u when ``node`` is -u (an op whose linear form is (-1,)), else None."""
-    if LINEAR_FORMS.get(node.op, ()) == (-1,):
+    if linear_form(node) == (-1,):
         return node.inputs[0]
     return None
 
@@ -51,8 +51,8 @@ def width(node: Node) -> int:
     inner = negated(node)
     if inner is not None:
         node = inner
-    halves = node.inputs if LINEAR_FORMS.get(node.op) == (1, -1) else (node,)
-    return sum(len(h.inputs) if LINEAR_FORMS.get(h.op, ()) is None else 1 for h in halves)
+    halves = node.inputs if linear_form(node) == (1, -1) else (node,)
+    return sum(len(h.inputs) if linear_form(h) is None else 1 for h in halves)
 
 
 def sum_terms(node: Node) -> list[tuple[Node, Number]]:
@@ -66,11 +66,11 @@ def sum_terms(node: Node) -> list[tuple[Node, Number]]:
     if inner is not None:
         sign, node = -sign, inner
     halves = [(node, sign)]
-    if LINEAR_FORMS.get(node.op) == (1, -1):  # p - n
+    if linear_form(node) == (1, -1):  # p - n
         halves = [(half, sign * c) for half, c in zip(node.inputs, (1, -1))]
     terms = []
     for half, c in halves:
-        if LINEAR_FORMS.get(half.op, ()) is None:  # an n-ary sum
+        if linear_form(half) is None:  # an n-ary sum
             terms.extend((term, c) for term in half.inputs)
         else:
             terms.append((half, c))
@@ -86,7 +86,7 @@ class Terms:
 
     def add(self, node: Node, c: Number) -> None:
         """Add c*node, a node in normal form (a sum's own terms are added one by one)."""
-        if LINEAR_FORMS.get(node.op, ()) != (-1,) and node.op in LINEAR_FORMS:
+        if linear_form(node) not in ((-1,), ()):
             for term, ct in sum_terms(node):
                 self.add_term(term, c * ct)
         else:
@@ -126,7 +126,7 @@ class Terms:
             positive = negated(term)
             if positive is not None:
                 minus.append(positive)
-            elif c > 0 or term.op in PRODUCT_FORMS:
+            elif c > 0 or power_form(term) != ():
                 plus.append(term)  # a - (b - c)*x -> a + (c - b)*x: the sign went into a difference
             else:
                 minus.append(self.owner.scale(-c, m))
@@ -199,7 +199,7 @@ class Terms:
         elif not rest:
             self.add(r, c)
         else:
-            self.add(self.owner.op(PRODUCT, [self._monomial(rest), r]), c)
+            self.add(self.owner.op(ops.MUL, [self._monomial(rest), r]), c)
 
     # ------------------------------------------------------------ distribution
 
@@ -227,14 +227,14 @@ class Terms:
             c = self.terms[monomial]
             _, factors = self.owner.parts(monomial)
             for i, (base, e) in enumerate(factors):
-                if e != 1 or base.op not in LINEAR_FORMS or width(base) > DISTRIBUTE_WIDTH_MAX:
+                if e != 1 or linear_form(base) == () or width(base) > DISTRIBUTE_WIDTH_MAX:
                     continue
                 rest = self._monomial(factors[:i] + factors[i + 1 :])
                 trial = Terms(self.owner)
                 trial.terms = dict(self.terms)
                 del trial.terms[monomial]
                 for term, ct in sum_terms(base):
-                    trial.add(self.owner.op(PRODUCT, [rest, term]), c * ct)
+                    trial.add(self.owner.op(ops.MUL, [rest, term]), c * ct)
                 trial.apply_rules()
                 if len(trial.terms) < len(self.terms) or (
                     len(trial.terms) == len(self.terms) and _sum_width(trial.terms) < _sum_width(self.terms)
@@ -247,7 +247,7 @@ class Terms:
 
 def _sum_width(terms: dict) -> int:
     """How many factors of the monomials are themselves sums (fewer reads better)."""
-    return sum(1 for m in terms for f in (m.inputs if m.op == PRODUCT else (m,)) if f.op in LINEAR_FORMS)
+    return sum(1 for m in terms for f in (m.inputs if m.op is ops.MUL else (m,)) if linear_form(f) != ())
 
 
 def distribute(owner: Simplifier, coefficient: Number, factors: list) -> Node | None:
@@ -261,7 +261,7 @@ def distribute(owner: Simplifier, coefficient: Number, factors: list) -> Node | 
     if len(factors) < 2:
         return None
     for i, (base, e) in enumerate(factors):
-        if e not in (1, -1) or base.op not in LINEAR_FORMS or width(base) > DISTRIBUTE_WIDTH_MAX:
+        if e not in (1, -1) or linear_form(base) == () or width(base) > DISTRIBUTE_WIDTH_MAX:
             continue
         rest = factors[:i] + factors[i + 1 :]
         # the factors of rest on the sum's side (numerator for e = 1, denominator for -1)
@@ -282,7 +282,7 @@ def distribute(owner: Simplifier, coefficient: Number, factors: list) -> Node | 
         if not clears:
             return None  # no denominator is cleared
         inside = owner.assemble(1, list(moved.items()))
-        pieces = [owner.scale(c, owner.op(PRODUCT, [inside, term])) for term, c in terms]
+        pieces = [owner.scale(c, owner.op(ops.MUL, [inside, term])) for term, c in terms]
         others = [(b, tidy(x - e * moved[b]) if b in moved else x) for b, x in rest]
-        return owner.assemble(coefficient, [*others, (owner.op(SUM, pieces), e)])
+        return owner.assemble(coefficient, [*others, (owner.op(ops.ADD, pieces), e)])
     return None
