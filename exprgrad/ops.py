@@ -127,294 +127,17 @@ class OpSpec:
         return self.name > (other if isinstance(other, str) else other.name)
 
 
-# ---------------------------------------------------------------- partials
-# One function per rule; each docstring states the law.
-
-
-def _add_partials(node):
-    """d(x0 + x1 + ...)/dxi = 1."""
-    return tuple(build.ONE for _ in node.inputs)
-
-
-def _sub_partials(node):
-    """d(x - y)/dx = 1, d(x - y)/dy = -1."""
-    return (build.ONE, build.MINUS_ONE)
-
-
-def _mul_partials(node):
-    """d(x0*...*xn)/dxi = product of the others, from prefix and suffix products.
-
-    Prefix and suffix products keep the gradient of an n-factor product at
-    about 3n nodes instead of n^2.
-    """
-    xs = node.inputs
-    if len(xs) == 2:
-        return (xs[1], xs[0])
-    prefix = [build.ONE]
-    for x in xs[:-1]:
-        prefix.append(build.mul(prefix[-1], x))
-    suffix = [build.ONE]
-    for x in reversed(xs[1:]):
-        suffix.append(build.mul(x, suffix[-1]))
-    suffix.reverse()
-    return tuple(build.mul(p, s) for p, s in zip(prefix, suffix))
-
-
-def _div_partials(node):
-    """d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2, built as -(x/y)/y to reuse the quotient."""
-    y = node.inputs[1]
-    return (build.div(build.ONE, y), build.neg(build.div(node, y)))
-
-
-def _neg_partials(node):
-    """d(-x)/dx = -1."""
-    return (build.MINUS_ONE,)
-
-
-def _pow_partials(node):
-    """d(x^y)/dx = y*x^(y-1), d(x^y)/dy = x^y*log(x)."""
-    x, y = node.inputs
-    dx = build.mul(y, build.pow_(x, build.sub(y, build.ONE)))
-    dy = None if y.is_const else build.mul(node, build.call(LOG, x))
-    return (dx, dy)
-
-
-def _exp_partials(node):
-    """d exp(x)/dx = exp(x)."""
-    return (node,)
-
-
-def _log_partials(node):
-    """d log(x)/dx = 1/x."""
-    return (build.div(build.ONE, node.inputs[0]),)
-
-
-def _sqrt_partials(node):
-    """d sqrt(x)/dx = 1/(2*sqrt(x))."""
-    return (build.div(build.ONE, build.mul(build.const(2), node)),)
-
-
-def _sin_partials(node):
-    """d sin(x)/dx = cos(x)."""
-    return (build.call(COS, node.inputs[0]),)
-
-
-def _cos_partials(node):
-    """d cos(x)/dx = -sin(x)."""
-    return (build.neg(build.call(SIN, node.inputs[0])),)
-
-
-def _tan_partials(node):
-    """d tan(x)/dx = 1/cos(x)^2."""
-    return (build.div(build.ONE, build.pow_(build.call(COS, node.inputs[0]), build.const(2))),)
-
-
-def _asin_partials(node):
-    """d asin(x)/dx = 1/sqrt(1 - x^2)."""
-    x = node.inputs[0]
-    return (build.div(build.ONE, build.call(SQRT, build.sub(build.ONE, build.pow_(x, build.const(2))))),)
-
-
-def _acos_partials(node):
-    """d acos(x)/dx = -1/sqrt(1 - x^2)."""
-    x = node.inputs[0]
-    return (
-        build.neg(
-            build.div(build.ONE, build.call(SQRT, build.sub(build.ONE, build.pow_(x, build.const(2)))))
-        ),
-    )
-
-
-def _atan_partials(node):
-    """d atan(x)/dx = 1/(1 + x^2)."""
-    x = node.inputs[0]
-    return (build.div(build.ONE, build.add(build.ONE, build.pow_(x, build.const(2)))),)
-
-
-def _atan2_partials(node):
-    """atan2(y, x): d/dy = x/(x^2 + y^2), d/dx = -y/(x^2 + y^2)."""
-    y, x = node.inputs
-    r2 = build.add(build.pow_(x, build.const(2)), build.pow_(y, build.const(2)))
-    return (build.div(x, r2), build.neg(build.div(y, r2)))
-
-
-def _sinh_partials(node):
-    """d sinh(x)/dx = cosh(x)."""
-    return (build.call(COSH, node.inputs[0]),)
-
-
-def _cosh_partials(node):
-    """d cosh(x)/dx = sinh(x)."""
-    return (build.call(SINH, node.inputs[0]),)
-
-
-def _tanh_partials(node):
-    """d tanh(x)/dx = 1 - tanh(x)^2."""
-    return (build.sub(build.ONE, build.pow_(node, build.const(2))),)
-
-
-def _asinh_partials(node):
-    """d asinh(x)/dx = 1/sqrt(x^2 + 1)."""
-    x = node.inputs[0]
-    return (build.div(build.ONE, build.call(SQRT, build.add(build.pow_(x, build.const(2)), build.ONE))),)
-
-
-def _acosh_partials(node):
-    """d acosh(x)/dx = 1/sqrt(x^2 - 1)."""
-    x = node.inputs[0]
-    return (build.div(build.ONE, build.call(SQRT, build.sub(build.pow_(x, build.const(2)), build.ONE))),)
-
-
-def _atanh_partials(node):
-    """d atanh(x)/dx = 1/(1 - x^2)."""
-    x = node.inputs[0]
-    return (build.div(build.ONE, build.sub(build.ONE, build.pow_(x, build.const(2)))),)
-
-
-def _sigmoid_partials(node):
-    """d sigmoid(x)/dx = sigmoid(x)*(1 - sigmoid(x))."""
-    return (build.mul(node, build.sub(build.ONE, node)),)
-
-
-def _softplus_partials(node):
-    """d softplus(x)/dx = sigmoid(x)."""
-    return (build.call(SIGMOID, node.inputs[0]),)
-
-
-def _relu_partials(node):
-    """d relu(x)/dx = step(x): 1 for x > 0, 0 for x <= 0 (0 at the kink)."""
-    return (build.call(STEP, node.inputs[0]),)
-
-
-def _abs_partials(node):
-    """d |x|/dx = sign(x) (0 at the kink)."""
-    return (build.call(SIGN, node.inputs[0]),)
-
-
-def _flat_partials(node):
-    """sign and step are piecewise constant: derivative 0 (also at the jump)."""
-    return (None,) * len(node.inputs)
-
-
-def _min_partials(node):
-    """min(x, y): d/dx = 1 - step(x - y), d/dy = step(x - y); at a tie x gets 1."""
-    x, y = node.inputs
-    picks_y = build.call(STEP, build.sub(x, y))
-    return (build.sub(build.ONE, picks_y), picks_y)
-
-
-def _max_partials(node):
-    """max(x, y): d/dx = 1 - step(y - x), d/dy = step(y - x); at a tie x gets 1."""
-    x, y = node.inputs
-    picks_y = build.call(STEP, build.sub(y, x))
-    return (build.sub(build.ONE, picks_y), picks_y)
-
-
-def _log1p_partials(node):
-    """d log1p(x)/dx = 1/(1 + x)."""
-    return (build.div(build.ONE, build.add(build.ONE, node.inputs[0])),)
-
-
-def _expm1_partials(node):
-    """d expm1(x)/dx = exp(x)."""
-    return (build.call(EXP, node.inputs[0]),)
-
-
-def _log2_partials(node):
-    """d log2(x)/dx = 1/(x*log(2))."""
-    return (build.div(build.ONE, build.mul(node.inputs[0], build.call(LOG, build.const(2)))),)
-
-
-def _log10_partials(node):
-    """d log10(x)/dx = 1/(x*log(10))."""
-    return (build.div(build.ONE, build.mul(node.inputs[0], build.call(LOG, build.const(10)))),)
-
-
-def _erf_partials(node):
-    """d erf(x)/dx = 2*exp(-x^2)/sqrt(pi)."""
-    return (_erf_slope(node.inputs[0]),)
-
-
-def _erfc_partials(node):
-    """d erfc(x)/dx = -2*exp(-x^2)/sqrt(pi)."""
-    return (build.neg(_erf_slope(node.inputs[0])),)
-
-
-def _erf_slope(x):
-    return build.div(
-        build.mul(build.const(2), build.call(EXP, build.neg(build.pow_(x, build.const(2))))),
-        build.call(SQRT, build.named_const("pi")),
-    )
-
-
-def _half_square(x):
-    """-x^2/2, the exponent of the normal density."""
-    return build.neg(build.div(build.pow_(x, build.const(2)), build.const(2)))
-
-
-def _normcdf_partials(node):
-    """d normcdf(x)/dx = the normal density exp(-x^2/2)/sqrt(2*pi)."""
-    x = node.inputs[0]
-    return (build.div(build.call(EXP, _half_square(x)), _sqrt_two_pi()),)
-
-
-def _lognormcdf_partials(node):
-    """d lognormcdf(x)/dx = density/cdf = invmills(x), finite and accurate for every x."""
-    return (build.call(INVMILLS, node.inputs[0]),)
-
-
-def _invmills_partials(node):
-    """d invmills(x)/dx = -invmills(x)*(x + invmills(x)) = dinvmills(x), computed without cancellation."""
-    return (build.call(DINVMILLS, node.inputs[0]),)
-
-
-def _dinvmills_partials(node):
-    """d dinvmills(x)/dx = -(d*(x + r) + r*(1 + d)), r = invmills(x), d = dinvmills(x)."""
-    x = node.inputs[0]
-    r = build.call(INVMILLS, x)
-    return (build.neg(build.add(build.mul(node, build.add(x, r)), build.mul(r, build.add(build.ONE, node)))),)
-
-
-def _sqrt_two_pi():
-    return build.call(SQRT, build.mul(build.const(2), build.named_const("pi")))
-
-
-def _lgamma_partials(node):
-    """d lgamma(x)/dx = digamma(x) (also for log|gamma(x)| at negative x)."""
-    return (build.call(DIGAMMA, node.inputs[0]),)
-
-
-def _digamma_partials(node):
-    """d digamma(x)/dx = polygamma(1, x), the trigamma function."""
-    return (build.call(POLYGAMMA, build.ONE, node.inputs[0]),)
-
-
-def _polygamma_partials(node):
-    """d polygamma(n, x)/dx = polygamma(n + 1, x); the order n is whole: derivative 0."""
-    n, x = node.inputs
-    return (None, build.call(POLYGAMMA, build.add(n, build.ONE), x))
-
-
-def _logsumexp_partials(node):
-    """d logsumexp(x0, x1, ...)/dxi = exp(xi)/(exp(x0) + exp(x1) + ...), the softmax weight.
-
-    Built from the differences (sigmoid(x0 - x1) for two, see ``build.softmax``):
-    never overflows, and exact to the last digits where the inputs are large
-    (exp(xi - logsumexp(...)) loses the rounding of a large logsumexp).
-    """
-    xs = list(node.inputs)
-    return tuple(build.softmax(x, xs) for x in xs)
-
-
-def _where_partials(node):
-    """where(c, a, b): d/da = where(c, 1, 0), d/db = where(c, 0, 1), d/dc = 0 (a jump, not a slope)."""
-    c = node.inputs[0]
-    # As masks, not 0/1 factors: the product with the branch's own partial is
-    # build.where(c, partial, 0), so the untaken branch's (sqrt'(x) at x < 0) is unused.
-    return (None, build.where(c, build.ONE, build.ZERO), build.where(c, build.ZERO, build.ONE))
-
-
 # ---------------------------------------------------------------- the registry
+# Each entry after its partials: one function per rule, its docstring states
+# the law. The partials build their nodes with ``build`` when they run.
+
+_ENTRIES: list[OpSpec] = []
+
+
+def _entry(spec: OpSpec) -> OpSpec:
+    """Add ``spec`` to the registry; the entry is also the op's named constant."""
+    _ENTRIES.append(spec)
+    return spec
 
 
 def _fn(name, kernel, partials, latex=None, python=None, arity=1, **extra):
@@ -450,7 +173,12 @@ def _comparison(name, text, latex, numpy_name):
     )
 
 
-_ENTRIES = [
+def _add_partials(node):
+    """d(x0 + x1 + ...)/dxi = 1."""
+    return tuple(build.ONE for _ in node.inputs)
+
+
+ADD = _entry(
     OpSpec(
         "add",
         VARIADIC,
@@ -469,6 +197,15 @@ _ENTRIES = [
         linear_form=None,
         inverse="sub",
     ),
+)
+
+
+def _sub_partials(node):
+    """d(x - y)/dx = 1, d(x - y)/dy = -1."""
+    return (build.ONE, build.MINUS_ONE)
+
+
+SUB = _entry(
     OpSpec(
         "sub",
         2,
@@ -483,6 +220,29 @@ _ENTRIES = [
         callable=False,
         linear_form=(1, -1),
     ),
+)
+
+
+def _mul_partials(node):
+    """d(x0*...*xn)/dxi = product of the others, from prefix and suffix products.
+
+    Prefix and suffix products keep the gradient of an n-factor product at
+    about 3n nodes instead of n^2.
+    """
+    xs = node.inputs
+    if len(xs) == 2:
+        return (xs[1], xs[0])
+    prefix = [build.ONE]
+    for x in xs[:-1]:
+        prefix.append(build.mul(prefix[-1], x))
+    suffix = [build.ONE]
+    for x in reversed(xs[1:]):
+        suffix.append(build.mul(x, suffix[-1]))
+    suffix.reverse()
+    return tuple(build.mul(p, s) for p, s in zip(prefix, suffix))
+
+
+MUL = _entry(
     OpSpec(
         "mul",
         VARIADIC,
@@ -501,6 +261,16 @@ _ENTRIES = [
         power_form=None,
         inverse="div",
     ),
+)
+
+
+def _div_partials(node):
+    """d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2, built as -(x/y)/y to reuse the quotient."""
+    y = node.inputs[1]
+    return (build.div(build.ONE, y), build.neg(build.div(node, y)))
+
+
+DIV = _entry(
     OpSpec(
         "div",
         2,
@@ -515,6 +285,15 @@ _ENTRIES = [
         callable=False,
         power_form=(1, -1),
     ),
+)
+
+
+def _neg_partials(node):
+    """d(-x)/dx = -1."""
+    return (build.MINUS_ONE,)
+
+
+NEG = _entry(
     OpSpec(
         "neg",
         1,
@@ -528,6 +307,18 @@ _ENTRIES = [
         callable=False,
         linear_form=(-1,),
     ),
+)
+
+
+def _pow_partials(node):
+    """d(x^y)/dx = y*x^(y-1), d(x^y)/dy = x^y*log(x)."""
+    x, y = node.inputs
+    dx = build.mul(y, build.pow_(x, build.sub(y, build.ONE)))
+    dy = None if y.is_const else build.mul(node, build.call(LOG, x))
+    return (dx, dy)
+
+
+POW = _entry(
     OpSpec(
         "pow",
         2,
@@ -542,15 +333,114 @@ _ENTRIES = [
         python_helper=kernels.power,
         power_form=POWER_FORM,
     ),
+)
+
+
+def _exp_partials(node):
+    """d exp(x)/dx = exp(x)."""
+    return (node,)
+
+
+EXP = _entry(
     _fn("exp", np.exp, _exp_partials, latex=r"\exp\left($0\right)"),
+)
+
+
+def _log_partials(node):
+    """d log(x)/dx = 1/x."""
+    return (build.div(build.ONE, node.inputs[0]),)
+
+
+LOG = _entry(
     _fn("log", np.log, _log_partials, latex=r"\log\left($0\right)"),
+)
+
+
+def _sqrt_partials(node):
+    """d sqrt(x)/dx = 1/(2*sqrt(x))."""
+    return (build.div(build.ONE, build.mul(build.const(2), node)),)
+
+
+SQRT = _entry(
     _fn("sqrt", np.sqrt, _sqrt_partials, latex=r"\sqrt{$0}", power_form=(Fraction(1, 2),)),
+)
+
+
+def _sin_partials(node):
+    """d sin(x)/dx = cos(x)."""
+    return (build.call(COS, node.inputs[0]),)
+
+
+SIN = _entry(
     _fn("sin", np.sin, _sin_partials, latex=r"\sin\left($0\right)"),
+)
+
+
+def _cos_partials(node):
+    """d cos(x)/dx = -sin(x)."""
+    return (build.neg(build.call(SIN, node.inputs[0])),)
+
+
+COS = _entry(
     _fn("cos", np.cos, _cos_partials, latex=r"\cos\left($0\right)"),
+)
+
+
+def _tan_partials(node):
+    """d tan(x)/dx = 1/cos(x)^2."""
+    return (build.div(build.ONE, build.pow_(build.call(COS, node.inputs[0]), build.const(2))),)
+
+
+TAN = _entry(
     _fn("tan", np.tan, _tan_partials, latex=r"\tan\left($0\right)"),
+)
+
+
+def _asin_partials(node):
+    """d asin(x)/dx = 1/sqrt(1 - x^2)."""
+    x = node.inputs[0]
+    return (build.div(build.ONE, build.call(SQRT, build.sub(build.ONE, build.pow_(x, build.const(2))))),)
+
+
+ASIN = _entry(
     _fn("asin", np.arcsin, _asin_partials, latex=r"\arcsin\left($0\right)", python="np.arcsin($0)"),
+)
+
+
+def _acos_partials(node):
+    """d acos(x)/dx = -1/sqrt(1 - x^2)."""
+    x = node.inputs[0]
+    return (
+        build.neg(
+            build.div(build.ONE, build.call(SQRT, build.sub(build.ONE, build.pow_(x, build.const(2)))))
+        ),
+    )
+
+
+ACOS = _entry(
     _fn("acos", np.arccos, _acos_partials, latex=r"\arccos\left($0\right)", python="np.arccos($0)"),
+)
+
+
+def _atan_partials(node):
+    """d atan(x)/dx = 1/(1 + x^2)."""
+    x = node.inputs[0]
+    return (build.div(build.ONE, build.add(build.ONE, build.pow_(x, build.const(2)))),)
+
+
+ATAN = _entry(
     _fn("atan", np.arctan, _atan_partials, latex=r"\arctan\left($0\right)", python="np.arctan($0)"),
+)
+
+
+def _atan2_partials(node):
+    """atan2(y, x): d/dy = x/(x^2 + y^2), d/dx = -y/(x^2 + y^2)."""
+    y, x = node.inputs
+    r2 = build.add(build.pow_(x, build.const(2)), build.pow_(y, build.const(2)))
+    return (build.div(x, r2), build.neg(build.div(y, r2)))
+
+
+ATAN2 = _entry(
     _fn(
         "atan2",
         np.arctan2,
@@ -559,12 +449,78 @@ _ENTRIES = [
         latex=r"\operatorname{atan2}\left($0, $1\right)",
         python="np.arctan2($0, $1)",
     ),
+)
+
+
+def _sinh_partials(node):
+    """d sinh(x)/dx = cosh(x)."""
+    return (build.call(COSH, node.inputs[0]),)
+
+
+SINH = _entry(
     _fn("sinh", np.sinh, _sinh_partials, latex=r"\sinh\left($0\right)"),
+)
+
+
+def _cosh_partials(node):
+    """d cosh(x)/dx = sinh(x)."""
+    return (build.call(SINH, node.inputs[0]),)
+
+
+COSH = _entry(
     _fn("cosh", np.cosh, _cosh_partials, latex=r"\cosh\left($0\right)"),
+)
+
+
+def _tanh_partials(node):
+    """d tanh(x)/dx = 1 - tanh(x)^2."""
+    return (build.sub(build.ONE, build.pow_(node, build.const(2))),)
+
+
+TANH = _entry(
     _fn("tanh", np.tanh, _tanh_partials, latex=r"\tanh\left($0\right)"),
+)
+
+
+def _asinh_partials(node):
+    """d asinh(x)/dx = 1/sqrt(x^2 + 1)."""
+    x = node.inputs[0]
+    return (build.div(build.ONE, build.call(SQRT, build.add(build.pow_(x, build.const(2)), build.ONE))),)
+
+
+ASINH = _entry(
     _fn("asinh", np.arcsinh, _asinh_partials, python="np.arcsinh($0)"),
+)
+
+
+def _acosh_partials(node):
+    """d acosh(x)/dx = 1/sqrt(x^2 - 1)."""
+    x = node.inputs[0]
+    return (build.div(build.ONE, build.call(SQRT, build.sub(build.pow_(x, build.const(2)), build.ONE))),)
+
+
+ACOSH = _entry(
     _fn("acosh", np.arccosh, _acosh_partials, python="np.arccosh($0)"),
+)
+
+
+def _atanh_partials(node):
+    """d atanh(x)/dx = 1/(1 - x^2)."""
+    x = node.inputs[0]
+    return (build.div(build.ONE, build.sub(build.ONE, build.pow_(x, build.const(2)))),)
+
+
+ATANH = _entry(
     _fn("atanh", np.arctanh, _atanh_partials, python="np.arctanh($0)"),
+)
+
+
+def _sigmoid_partials(node):
+    """d sigmoid(x)/dx = sigmoid(x)*(1 - sigmoid(x))."""
+    return (build.mul(node, build.sub(build.ONE, node)),)
+
+
+SIGMOID = _entry(
     _fn(
         "sigmoid",
         kernels.sigmoid,
@@ -572,6 +528,15 @@ _ENTRIES = [
         python="sigmoid($0)",
         python_helper=kernels.sigmoid,
     ),
+)
+
+
+def _softplus_partials(node):
+    """d softplus(x)/dx = sigmoid(x)."""
+    return (build.call(SIGMOID, node.inputs[0]),)
+
+
+SOFTPLUS = _entry(
     _fn(
         "softplus",
         kernels.softplus,
@@ -579,6 +544,15 @@ _ENTRIES = [
         python="softplus($0)",
         python_helper=kernels.softplus,
     ),
+)
+
+
+def _relu_partials(node):
+    """d relu(x)/dx = step(x): 1 for x > 0, 0 for x <= 0 (0 at the kink)."""
+    return (build.call(STEP, node.inputs[0]),)
+
+
+RELU = _entry(
     _fn(
         "relu",
         kernels.relu,
@@ -587,6 +561,15 @@ _ENTRIES = [
         python_helper=kernels.relu,
         kink="relu'(0) = 0",
     ),
+)
+
+
+def _flat_partials(node):
+    """sign and step are piecewise constant: derivative 0 (also at the jump)."""
+    return (None,) * len(node.inputs)
+
+
+STEP = _entry(
     _fn(
         "step",
         kernels.step,
@@ -595,7 +578,20 @@ _ENTRIES = [
         python_helper=kernels.step,
         kink="step(0) = 0; step'(x) = 0 everywhere",
     ),
+)
+
+
+def _abs_partials(node):
+    """d |x|/dx = sign(x) (0 at the kink)."""
+    return (build.call(SIGN, node.inputs[0]),)
+
+
+ABS = _entry(
     _fn("abs", np.abs, _abs_partials, latex=r"\left|$0\right|", kink="abs'(0) = sign(0) = 0"),
+)
+
+
+SIGN = _entry(
     _fn(
         "sign",
         np.sign,
@@ -603,6 +599,17 @@ _ENTRIES = [
         latex=r"\operatorname{sgn}\left($0\right)",
         kink="sign'(x) = 0 everywhere, also at 0",
     ),
+)
+
+
+def _min_partials(node):
+    """min(x, y): d/dx = 1 - step(x - y), d/dy = step(x - y); at a tie x gets 1."""
+    x, y = node.inputs
+    picks_y = build.call(STEP, build.sub(x, y))
+    return (build.sub(build.ONE, picks_y), picks_y)
+
+
+MIN = _entry(
     _fn(
         "min",
         np.minimum,
@@ -612,6 +619,17 @@ _ENTRIES = [
         python="np.minimum($0, $1)",
         kink="at a tie the first argument gets derivative 1, the second 0",
     ),
+)
+
+
+def _max_partials(node):
+    """max(x, y): d/dx = 1 - step(y - x), d/dy = step(y - x); at a tie x gets 1."""
+    x, y = node.inputs
+    picks_y = build.call(STEP, build.sub(y, x))
+    return (build.sub(build.ONE, picks_y), picks_y)
+
+
+MAX = _entry(
     _fn(
         "max",
         np.maximum,
@@ -621,10 +639,62 @@ _ENTRIES = [
         python="np.maximum($0, $1)",
         kink="at a tie the first argument gets derivative 1, the second 0",
     ),
+)
+
+
+def _log1p_partials(node):
+    """d log1p(x)/dx = 1/(1 + x)."""
+    return (build.div(build.ONE, build.add(build.ONE, node.inputs[0])),)
+
+
+LOG1P = _entry(
     _fn("log1p", np.log1p, _log1p_partials, latex=r"\log\left(1 + $0\right)"),
+)
+
+
+def _expm1_partials(node):
+    """d expm1(x)/dx = exp(x)."""
+    return (build.call(EXP, node.inputs[0]),)
+
+
+EXPM1 = _entry(
     _fn("expm1", np.expm1, _expm1_partials, latex=r"\left(\exp\left($0\right) - 1\right)"),
+)
+
+
+def _log2_partials(node):
+    """d log2(x)/dx = 1/(x*log(2))."""
+    return (build.div(build.ONE, build.mul(node.inputs[0], build.call(LOG, build.const(2)))),)
+
+
+LOG2 = _entry(
     _fn("log2", np.log2, _log2_partials, latex=r"\log_{2}\left($0\right)"),
+)
+
+
+def _log10_partials(node):
+    """d log10(x)/dx = 1/(x*log(10))."""
+    return (build.div(build.ONE, build.mul(node.inputs[0], build.call(LOG, build.const(10)))),)
+
+
+LOG10 = _entry(
     _fn("log10", np.log10, _log10_partials, latex=r"\log_{10}\left($0\right)"),
+)
+
+
+def _erf_slope(x):
+    return build.div(
+        build.mul(build.const(2), build.call(EXP, build.neg(build.pow_(x, build.const(2))))),
+        build.call(SQRT, build.named_const("pi")),
+    )
+
+
+def _erf_partials(node):
+    """d erf(x)/dx = 2*exp(-x^2)/sqrt(pi)."""
+    return (_erf_slope(node.inputs[0]),)
+
+
+ERF = _entry(
     _fn(
         "erf",
         kernels.erf,
@@ -633,6 +703,15 @@ _ENTRIES = [
         python_helper=kernels.erf,
         complement=("erfc", False),
     ),
+)
+
+
+def _erfc_partials(node):
+    """d erfc(x)/dx = -2*exp(-x^2)/sqrt(pi)."""
+    return (build.neg(_erf_slope(node.inputs[0])),)
+
+
+ERFC = _entry(
     _fn(
         "erfc",
         kernels.erfc,
@@ -641,6 +720,25 @@ _ENTRIES = [
         python_helper=kernels.erfc,
         complement=("erf", False),
     ),
+)
+
+
+def _half_square(x):
+    """-x^2/2, the exponent of the normal density."""
+    return build.neg(build.div(build.pow_(x, build.const(2)), build.const(2)))
+
+
+def _sqrt_two_pi():
+    return build.call(SQRT, build.mul(build.const(2), build.named_const("pi")))
+
+
+def _normcdf_partials(node):
+    """d normcdf(x)/dx = the normal density exp(-x^2/2)/sqrt(2*pi)."""
+    x = node.inputs[0]
+    return (build.div(build.call(EXP, _half_square(x)), _sqrt_two_pi()),)
+
+
+NORMCDF = _entry(
     _fn(
         "normcdf",
         kernels.normcdf,
@@ -650,6 +748,15 @@ _ENTRIES = [
         python_helper=kernels.normcdf,
         complement=("normcdf", True),
     ),
+)
+
+
+def _lognormcdf_partials(node):
+    """d lognormcdf(x)/dx = density/cdf = invmills(x), finite and accurate for every x."""
+    return (build.call(INVMILLS, node.inputs[0]),)
+
+
+LOGNORMCDF = _entry(
     _fn(
         "lognormcdf",
         kernels.lognormcdf,
@@ -658,6 +765,15 @@ _ENTRIES = [
         python="lognormcdf($0)",
         python_helper=kernels.lognormcdf,
     ),
+)
+
+
+def _invmills_partials(node):
+    """d invmills(x)/dx = -invmills(x)*(x + invmills(x)) = dinvmills(x), computed without cancellation."""
+    return (build.call(DINVMILLS, node.inputs[0]),)
+
+
+INVMILLS = _entry(
     _fn(
         "invmills",
         kernels.invmills,
@@ -666,6 +782,17 @@ _ENTRIES = [
         python="invmills($0)",
         python_helper=kernels.invmills,
     ),
+)
+
+
+def _dinvmills_partials(node):
+    """d dinvmills(x)/dx = -(d*(x + r) + r*(1 + d)), r = invmills(x), d = dinvmills(x)."""
+    x = node.inputs[0]
+    r = build.call(INVMILLS, x)
+    return (build.neg(build.add(build.mul(node, build.add(x, r)), build.mul(r, build.add(build.ONE, node)))),)
+
+
+DINVMILLS = _entry(
     _fn(
         "dinvmills",
         kernels.dinvmills,
@@ -674,6 +801,15 @@ _ENTRIES = [
         python="dinvmills($0)",
         python_helper=kernels.dinvmills,
     ),
+)
+
+
+def _lgamma_partials(node):
+    """d lgamma(x)/dx = digamma(x) (also for log|gamma(x)| at negative x)."""
+    return (build.call(DIGAMMA, node.inputs[0]),)
+
+
+LGAMMA = _entry(
     _fn(
         "lgamma",
         kernels.lgamma,
@@ -682,6 +818,15 @@ _ENTRIES = [
         python="lgamma($0)",
         python_helper=kernels.lgamma,
     ),
+)
+
+
+def _digamma_partials(node):
+    """d digamma(x)/dx = polygamma(1, x), the trigamma function."""
+    return (build.call(POLYGAMMA, build.ONE, node.inputs[0]),)
+
+
+DIGAMMA = _entry(
     _fn(
         "digamma",
         kernels.digamma,
@@ -690,6 +835,16 @@ _ENTRIES = [
         python="digamma($0)",
         python_helper=kernels.digamma,
     ),
+)
+
+
+def _polygamma_partials(node):
+    """d polygamma(n, x)/dx = polygamma(n + 1, x); the order n is whole: derivative 0."""
+    n, x = node.inputs
+    return (None, build.call(POLYGAMMA, build.add(n, build.ONE), x))
+
+
+POLYGAMMA = _entry(
     _fn(
         "polygamma",
         kernels.polygamma,
@@ -700,6 +855,21 @@ _ENTRIES = [
         python="polygamma($0, $1)",
         python_helper=kernels.polygamma,
     ),
+)
+
+
+def _logsumexp_partials(node):
+    """d logsumexp(x0, x1, ...)/dxi = exp(xi)/(exp(x0) + exp(x1) + ...), the softmax weight.
+
+    Built from the differences (sigmoid(x0 - x1) for two, see ``build.softmax``):
+    never overflows, and exact to the last digits where the inputs are large
+    (exp(xi - logsumexp(...)) loses the rounding of a large logsumexp).
+    """
+    xs = list(node.inputs)
+    return tuple(build.softmax(x, xs) for x in xs)
+
+
+LOGSUMEXP = _entry(
     _fn(
         "logsumexp",
         kernels.logsumexp,
@@ -709,6 +879,18 @@ _ENTRIES = [
         python="logsumexp($*)",
         python_helper=kernels.logsumexp,
     ),
+)
+
+
+def _where_partials(node):
+    """where(c, a, b): d/da = where(c, 1, 0), d/db = where(c, 0, 1), d/dc = 0 (a jump, not a slope)."""
+    c = node.inputs[0]
+    # As masks, not 0/1 factors: the product with the branch's own partial is
+    # build.where(c, partial, 0), so the untaken branch's (sqrt'(x) at x < 0) is unused.
+    return (None, build.where(c, build.ONE, build.ZERO), build.where(c, build.ZERO, build.ONE))
+
+
+WHERE = _entry(
     _fn(
         "where",
         kernels.where,
@@ -719,12 +901,40 @@ _ENTRIES = [
         python_helper=kernels.where,
         kink="where(c, a, b) jumps where c becomes 0; its derivative in c is 0",
     ),
+)
+
+
+GT = _entry(
     _comparison("gt", ">", ">", "greater"),
+)
+
+
+GE = _entry(
     _comparison("ge", ">=", r"\geq", "greater_equal"),
+)
+
+
+LT = _entry(
     _comparison("lt", "<", "<", "less"),
+)
+
+
+LE = _entry(
     _comparison("le", "<=", r"\leq", "less_equal"),
+)
+
+
+EQ = _entry(
     _comparison("eq", "==", "=", "equal"),
+)
+
+
+NE = _entry(
     _comparison("ne", "!=", r"\neq", "not_equal"),
+)
+
+
+SUM = _entry(
     _fn(
         "sum",
         kernels.reduce_sum,
@@ -734,6 +944,10 @@ _ENTRIES = [
         python_helper=kernels.reduce_sum,
         reduction=True,
     ),
+)
+
+
+MEAN = _entry(
     _fn(
         "mean",
         kernels.reduce_mean,
@@ -744,64 +958,9 @@ _ENTRIES = [
         reduction=True,
         averages=True,
     ),
-]
+)
 
 OPS: dict[str, OpSpec] = {spec.name: spec for spec in _ENTRIES}
-
-# The ops as named constants, compared by identity (``node.op is ops.NEG``).
-ADD = OPS["add"]
-SUB = OPS["sub"]
-MUL = OPS["mul"]
-DIV = OPS["div"]
-NEG = OPS["neg"]
-POW = OPS["pow"]
-EXP = OPS["exp"]
-LOG = OPS["log"]
-SQRT = OPS["sqrt"]
-SIN = OPS["sin"]
-COS = OPS["cos"]
-TAN = OPS["tan"]
-ASIN = OPS["asin"]
-ACOS = OPS["acos"]
-ATAN = OPS["atan"]
-ATAN2 = OPS["atan2"]
-SINH = OPS["sinh"]
-COSH = OPS["cosh"]
-TANH = OPS["tanh"]
-ASINH = OPS["asinh"]
-ACOSH = OPS["acosh"]
-ATANH = OPS["atanh"]
-SIGMOID = OPS["sigmoid"]
-SOFTPLUS = OPS["softplus"]
-RELU = OPS["relu"]
-STEP = OPS["step"]
-ABS = OPS["abs"]
-SIGN = OPS["sign"]
-MIN = OPS["min"]
-MAX = OPS["max"]
-LOG1P = OPS["log1p"]
-EXPM1 = OPS["expm1"]
-LOG2 = OPS["log2"]
-LOG10 = OPS["log10"]
-ERF = OPS["erf"]
-ERFC = OPS["erfc"]
-NORMCDF = OPS["normcdf"]
-LOGNORMCDF = OPS["lognormcdf"]
-INVMILLS = OPS["invmills"]
-DINVMILLS = OPS["dinvmills"]
-LGAMMA = OPS["lgamma"]
-DIGAMMA = OPS["digamma"]
-POLYGAMMA = OPS["polygamma"]
-LOGSUMEXP = OPS["logsumexp"]
-WHERE = OPS["where"]
-GT = OPS["gt"]
-GE = OPS["ge"]
-LT = OPS["lt"]
-LE = OPS["le"]
-EQ = OPS["eq"]
-NE = OPS["ne"]
-SUM = OPS["sum"]
-MEAN = OPS["mean"]
 
 
 # Named constants of the language; a user definition shadows them.
