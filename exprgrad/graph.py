@@ -6,7 +6,7 @@ Out: ``Node`` objects. Building the same (op, inputs) twice gives back the same
 node, so structural equality is identity and shared subexpressions are shared
 by construction. This module knows no ops beyond the two leaves; the algebra that
 runs while nodes are built (folding, identities, operand order) lives in the
-checked builders of ``ops``. Nothing here recurses on graph depth.
+checked builders of ``build``. Nothing here recurses on graph depth.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def gc_paused() -> Iterator[None]:
 
 
 class Node:
-    """One vertex of the operation graph. Never build one directly: use ``ops``.
+    """One vertex of the operation graph. Never build one directly: use ``build``.
 
     Attributes:
         op: ``CONST``, ``VAR``, or an entry of ``ops.OPS`` (compare with ``is``).
