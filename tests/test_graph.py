@@ -187,3 +187,33 @@ def test_memory_stays_bounded_over_many_parse_and_grad_calls():
     # Kept whole, the nodes of 400 calls took 4.4 MB; the table keeps at
     # most a sweep's worth of dead ones (a few thousand nodes).
     assert grown < 1_500_000, f"{grown:,} bytes kept after 400 calls"
+
+
+# ---------------------------------------------------------------- ops by identity, signs
+
+
+def test_every_entry_is_a_named_constant_that_nodes_carry():
+    for name, spec in ops.OPS.items():
+        assert getattr(ops, name.upper()) is spec
+    a = graph.var("a")
+    assert build.call("sin", a).op is ops.SIN and build.call(ops.SIN, a).op is ops.SIN
+    assert build.const(1.5).op is graph.CONST and a.op is graph.VAR
+    assert build.add(a, build.call(ops.COS, a)).op is ops.ADD
+
+
+def test_algebraic_roles_are_registry_fields():
+    linear = {spec: spec.linear_form for spec in ops.OPS.values() if spec.linear_form != ()}
+    assert linear == {ops.ADD: None, ops.SUB: (1, -1), ops.NEG: (-1,)}
+    powers = {spec: spec.power_form for spec in ops.OPS.values() if spec.power_form != ()}
+    assert powers == {ops.MUL: None, ops.DIV: (1, -1), ops.POW: ops.POWER_FORM, ops.SQRT: (0.5,)}
+    assert ops.OPS[ops.ADD.inverse] is ops.SUB and ops.OPS[ops.MUL.inverse] is ops.DIV
+
+
+def test_split_sign_reads_a_node_as_what_neg_builds():
+    a, b = graph.var("a"), graph.var("b")
+    for u in (a, build.mul(a, b), build.call(ops.SIN, a), build.const(2), build.named_const("pi")):
+        assert build.split_sign(build.neg(u)) == (-1, u)
+        assert build.split_sign(u) == (1, u)
+    assert build.split_sign(build.const(-2.5)) == (-1, build.const(2.5))
+    raw = graph.apply(ops.NEG, (build.neg(a),))  # -(-a), which the builder makes a
+    assert build.split_sign(raw) == (1, raw)
