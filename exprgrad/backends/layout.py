@@ -173,15 +173,6 @@ class _Keys:
         return (rank, self.first_var[node], op, node.sort_key)
 
 
-def _positive(node: Node) -> Node | None:
-    """u when ``node`` is a negation the builders make of u (-u, or -2 for 2), else None."""
-    if node.is_const and node.name is None and node.value < 0:
-        return build.const(-node.value)
-    if len(node.inputs) == 1 and node.op.notation == "prefix" and build.neg(node.inputs[0]) is node:
-        return node.inputs[0]
-    return None
-
-
 # A sum and the op that undoes it (ADD.inverse: x - y = x + (-y)). They let
 # the printer write a + (-b) as a - b and a - (b + c) as a - b - c.
 _PLUS = ops.ADD
@@ -239,7 +230,7 @@ class Layout:
         """``node``'s operands in the written order of their sources, or None when it cannot tell."""
         factor_lists = []
         for operand in node.inputs:
-            term = _positive(operand) or operand
+            _, term = build.split_sign(operand)
             factor_lists.append(term.inputs if term.op is ops.MUL else (term,))
         shared = set.intersection(*(set(factors) for factors in factor_lists))
         ranks = []
@@ -332,12 +323,10 @@ class Layout:
             operands, ordered = written, False
         terms = []
         for operand in node.inputs if operands is None else operands:
-            positive = _positive(operand)
-            if positive is None:
-                terms.append((1, operand))
-            else:
-                self._ensure(positive)
-                terms.append((-1, positive))
+            sign, term = build.split_sign(operand)  # -2 and -u print subtracted
+            if sign < 0:
+                self._ensure(term)
+            terms.append((sign, term))
         if ordered:
             terms.sort(key=lambda t: self.keys.term(t[1]))
         return terms

@@ -56,19 +56,18 @@ Signed = tuple[Node, bool]
 
 
 def _split(node: Node) -> Signed:
-    """``node`` as (magnitude, negated): -u is (u, True). Asks the builder, not the op name."""
-    if len(node.inputs) == 1 and build.neg(node) is node.inputs[0]:
-        return node.inputs[0], True
-    return node, False
+    """``node`` as (magnitude, negated): -u is (u, True), as ``build.split_sign`` reads it."""
+    sign, magnitude = build.split_sign(node)
+    return magnitude, sign < 0
 
 
 def _signed_node(term: Signed) -> Node:
     return build.neg(term[0]) if term[1] else term[0]
 
 
-def _map(term: Signed, build) -> Signed:
-    """A linear map applied to a signed term: build(-u) = -build(u)."""
-    magnitude, negated = _split(build(term[0]))
+def _map(term: Signed, linear) -> Signed:
+    """A linear map applied to a signed term: linear(-u) = -linear(u)."""
+    magnitude, negated = _split(linear(term[0]))
     return magnitude, negated != term[1]
 
 

@@ -51,7 +51,7 @@ from ..ops import OpSpec
 from .coefficients import Number, as_node, is_number_const, number, numeric_power, ratio, tidy
 from .factors import Factors, cancelling
 from .rules import RULES, linear_form, match, power_form
-from .terms import Terms, distribute, negated, sum_terms, width
+from .terms import Terms, distribute, sum_terms, width
 
 # A shared input is spliced into each of its users only up to this many
 # operands; beyond it, it stays one operand (sharing survives, size stays linear).
@@ -185,12 +185,9 @@ class Simplifier:
         cached = self._parts_memo.get(node)
         if cached is not None:
             return cached
-        coefficient: Number = 1
         factors: list[tuple[Node, object]] = []
-        top = node
-        inner = negated(top)
-        if inner is not None:
-            coefficient, top = -coefficient, inner
+        sign, top = build.split_sign(node)
+        coefficient: Number = sign
         halves = [(top, 1)]
         if power_form(top) == (1, -1):  # num / den
             halves = list(zip(top.inputs, (1, -1)))
@@ -293,11 +290,14 @@ class Simplifier:
                 # -mean(x*(y - s)) -> mean(x*(s - y)): a reduction is linear, and
                 # the sign goes into a difference inside it
                 for i, factor in enumerate(num):
-                    if not factor.is_leaf and factor.op.reduction:
-                        inside = self.scale(-1, factor.inputs[0])
-                        if negated(inside) is None:
-                            num[i], negative = build.call(factor.op, inside), False
-                            break
+                    inside = (
+                        self._sign_into(factor.inputs[0])
+                        if not factor.is_leaf and factor.op.reduction
+                        else None
+                    )
+                    if inside is not None:
+                        num[i], negative = build.call(factor.op, inside), False
+                        break
         top, bottom = ratio(coefficient)
         if top != 1:
             num.append(build.const(top))
@@ -313,11 +313,15 @@ class Simplifier:
     def _reduction(self, op: OpSpec, kid: Node) -> Node:
         # sum and mean are linear: constant factors come out, mean(2*u) -> 2*mean(u)
         c, rest = self.split(kid)
-        if c < 0:
-            inside = self.scale(-1, rest)
-            if negated(inside) is None:
-                c, rest = -c, inside  # -mean(x*(y - s)) -> mean(x*(s - y)): the sign went into a difference
+        inside = self._sign_into(rest) if c < 0 else None
+        if inside is not None:
+            c, rest = -c, inside  # -mean(x*(y - s)) -> mean(x*(s - y)): the sign went into a difference
         return self.scale(c, build.call(op, rest))
+
+    def _sign_into(self, node: Node) -> Node | None:
+        """-node in normal form when the sign goes inside it (into a difference), else None."""
+        inside = self.scale(-1, node)
+        return inside if build.split_sign(inside)[0] > 0 else None
 
 
 # ---------------------------------------------------------------- entry points

@@ -39,18 +39,9 @@ DISTRIBUTE_TERMS_MAX = 12
 _RULE_OPS = {found[0][0] for found, *_ in SUM_RULES}
 
 
-def negated(node: Node) -> Node | None:
-    """u when ``node`` is -u (an op whose linear form is (-1,)), else None."""
-    if linear_form(node) == (-1,):
-        return node.inputs[0]
-    return None
-
-
 def width(node: Node) -> int:
     """An upper bound, in O(1), on the terms ``sum_terms`` reads from ``node``."""
-    inner = negated(node)
-    if inner is not None:
-        node = inner
+    _, node = build.split_sign(node)
     halves = node.inputs if linear_form(node) == (1, -1) else (node,)
     return sum(len(h.inputs) if linear_form(h) is None else 1 for h in halves)
 
@@ -61,10 +52,7 @@ def sum_terms(node: Node) -> list[tuple[Node, Number]]:
     Reads only that fixed shape: an operand that is itself a sum there is
     a shared one kept whole, and stays one term.
     """
-    sign = 1
-    inner = negated(node)
-    if inner is not None:
-        sign, node = -sign, inner
+    sign, node = build.split_sign(node)
     halves = [(node, sign)]
     if linear_form(node) == (1, -1):  # p - n
         halves = [(half, sign * c) for half, c in zip(node.inputs, (1, -1))]
@@ -94,10 +82,8 @@ class Terms:
 
     def add_term(self, node: Node, c: Number) -> None:
         """Add c*node as one term (a sum kept whole stays one term)."""
-        inner = negated(node)
-        while inner is not None:  # a + (-1)*b -> a - b
-            node, c = inner, -c
-            inner = negated(node)
+        sign, node = build.split_sign(node)
+        c = sign * c  # a + (-1)*b -> a - b
         if is_number_const(node):
             coefficient, monomial = number(node.value), build.ONE  # 1 + x + 2 -> x + 3
         else:
@@ -123,8 +109,8 @@ class Terms:
         plus, minus = [], []
         for m, c in terms.items():
             term = self.owner.scale(c, m)
-            positive = negated(term)
-            if positive is not None:
+            sign, positive = build.split_sign(term)
+            if sign < 0:
                 minus.append(positive)
             elif c > 0 or power_form(term) != ():
                 plus.append(term)  # a - (b - c)*x -> a + (c - b)*x: the sign went into a difference
