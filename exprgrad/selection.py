@@ -4,7 +4,7 @@ In: a function's output node and names as a caller writes them: a variable
 ``a``, a family ``theta`` (every ``theta[i]`` the function uses), a member
 ``theta[2]``, a data column. Out: the variable nodes (``graph.var`` leaves)
 that ``passes.diff`` and the checks take, and warnings for names the function
-does not use.
+does not use; ``fill_families``: a value given for a family set on each member.
 Must not: differentiate, evaluate or print, or name a command-line option
 (the library speaks Python; the CLI says which flag the names came from).
 """
