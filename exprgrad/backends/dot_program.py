@@ -24,7 +24,7 @@ import threading
 
 import numpy as np
 
-from ..errors import ArgumentError, OptionError, RenderError, RenderTimeout, ToolMissingError
+from ..errors import ArgumentError, Mention, OptionError, RenderError, RenderTimeout, ToolMissingError
 
 FORMATS = ("svg", "png", "pdf", "dot")
 # Seconds dot may take: a power tower 150 deep keeps it busy for minutes.
@@ -33,8 +33,10 @@ DEFAULT_TIMEOUT = 60.0
 INSTALL_DOT = (
     "Graphviz's 'dot' program is needed for svg, png and pdf but was not found on PATH: "
     "install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; "
-    "Windows: winget install graphviz or choco install graphviz), or use --format dot"
+    "Windows: winget install graphviz or choco install graphviz), or use fmt='dot'"
 )
+# The command line writes that mention as its option: "or use --format dot".
+_DOT_TEXT = (Mention("fmt", "dot"),)
 
 
 __all__ = ["DEFAULT_TIMEOUT", "FORMATS", "INSTALL_DOT", "RenderError", "RenderTimeout", "render"]
@@ -67,7 +69,7 @@ def render(dot_text: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT) 
         return dot_text.encode("utf-8")
     program = shutil.which("dot")
     if program is None:
-        raise ToolMissingError(INSTALL_DOT)
+        raise ToolMissingError(INSTALL_DOT, mentions=_DOT_TEXT)
     try:
         returncode, stdout, stderr = _run([program, f"-T{fmt}"], dot_text.encode("utf-8"), timeout)
     except subprocess.TimeoutExpired:
@@ -78,7 +80,7 @@ def render(dot_text: str, fmt: str, *, timeout: float | None = DEFAULT_TIMEOUT) 
             argument="timeout",
         ) from None
     except OSError as exc:
-        raise ToolMissingError(f"{INSTALL_DOT} ({exc.strerror or exc})") from None
+        raise ToolMissingError(f"{INSTALL_DOT} ({exc.strerror or exc})", mentions=_DOT_TEXT) from None
     if returncode != 0:
         detail = stderr.decode("utf-8", "replace").strip().splitlines()
         raise RenderError("Graphviz's dot failed" + (f": {detail[0]}" if detail else ""))
