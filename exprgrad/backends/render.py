@@ -35,7 +35,6 @@ import numpy as np
 
 from ..errors import ArgumentError, DrawingTooLarge, OptionError, ToolMissingError
 from ..graph import Node, toposort
-from ..ops import OPS
 
 # The picture side lives in dot_program; its names are kept here for callers of render.render.
 from .dot_program import (  # noqa: F401
@@ -133,7 +132,7 @@ def _title(node: Node) -> str:
         return name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 1] + "…"
     if node.is_const:
         return node.name or _number(node.value)
-    spec = OPS[node.op]
+    spec = node.op
     return spec.name if spec.notation == "prefix" else spec.text
 
 
@@ -333,8 +332,7 @@ def _graph_title(output: Node, name: str = "J", written: Mapping[Node, tuple] | 
 
 
 def _draw_edges(dot, node: Node, index: dict[Node, int], derivative: bool) -> None:
-    spec = OPS.get(node.op)
-    numbered = spec is not None and len(node.inputs) > 1 and not spec.commutative
+    numbered = len(node.inputs) > 1 and not node.op.commutative
     style = {"color": DERIVATIVE_COLOR} if derivative else {}
     for position, child in enumerate(node.inputs, start=1):
         extra = dict(style)

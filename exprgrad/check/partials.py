@@ -30,7 +30,6 @@ from .. import graph
 from ..backends.evaluate import compile_schedule
 from ..errors import ArgumentError
 from ..graph import Node
-from ..ops import OPS
 from ..passes.diff import diff
 from ..passes.simplify import simplify_many
 from .differences import Estimate, numeric_partial
@@ -110,7 +109,7 @@ def reads_elementwise(output: Node, column: Node) -> bool:
     depends: set[Node] = set()
     for node in graph.toposort([output]):
         if node is column or any(child in depends for child in node.inputs):
-            if node.inputs and OPS[node.op].reduction:
+            if node.inputs and node.op.reduction:
                 return False
             depends.add(node)
     return True

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import build, graph, ops
+from .. import build, graph
 from ..backends.evaluate import compile_schedule
 from ..errors import ArgumentError, DataError, Mention, OptionError
 from ..function import Function, parse
@@ -281,7 +281,7 @@ def _refuse_reductions(cost: Node) -> None:
             argument="cost",
         )
     for node in graph.toposort([cost]):
-        if node.op in ops.OPS and ops.OPS[node.op].reduction:
+        if node.inputs and node.op.reduction:
             raise OptionError(
                 f"uses {node.op.name}(...), which runs over data rows, but there is no data file: "
                 "give one (DATA.csv), or write the cost without sum and mean",
