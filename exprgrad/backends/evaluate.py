@@ -24,10 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import graph
-from ..errors import EvaluationError
+from ..errors import EvaluationError, Mention
 from ..graph import Node
 from ..kernels import BLOCK_ROWS, block_sums, exact_sum, total_of_blocks
-from ..ops import OPS
 
 __all__ = ["BLOCK_ROWS", "DEFAULT_CHUNK_ROWS", "Schedule", "compile_schedule", "evaluate", "exact_sum"]
 
@@ -84,7 +83,7 @@ class Schedule:
         for node in self.order:
             if node.per_row:
                 needs[node] = max((needs[i] if i.per_row else ready[i] for i in node.inputs), default=0)
-            elif node.inputs and OPS[node.op].reduction and node.inputs[0].per_row:
+            elif node.inputs and node.op.reduction and node.inputs[0].per_row:
                 ready[node] = needs[node.inputs[0]] + 1
             else:
                 ready[node] = max((ready[i] for i in node.inputs), default=0)
@@ -102,7 +101,7 @@ class Schedule:
                 for n in self.order
                 if not n.per_row
                 and n.inputs
-                and OPS[n.op].reduction
+                and n.op.reduction
                 and n.inputs[0].per_row
                 and ready[n] == number
             ]
@@ -135,7 +134,7 @@ class Schedule:
             buffer_of[node] = buffer
             steps.append(
                 _Step(
-                    OPS[node.op].kernel,
+                    node.op.kernel,
                     tuple(self._source(i, buffer_of) for i in node.inputs),
                     buffer,
                     node,
@@ -226,18 +225,20 @@ class Schedule:
             elif name in params:
                 values[name] = float(params[name])  # a column given as one number
             else:
+                one_value = Mention("at", {name: "..."})
                 raise EvaluationError(
                     f"no values for '{name}', which the function reads as a data column "
-                    f"(give a data file with a column '{name}', or one value with --at {name}=...)"
+                    f"(give a data file with a column '{name}', or one value with {one_value})",
+                    mentions=(one_value,),
                 )
         return values, n
 
     def _run_scalars(self, stage: int, scalars: dict[Node, float], n: int) -> None:
         for node in self._scalar_stages[stage]:
-            if node.op in OPS and OPS[node.op].reduction and node.inputs[0].per_row:
+            spec = node.op
+            if spec.reduction and node.inputs[0].per_row:
                 continue  # accumulated by a pass
             args = [scalars[i] for i in node.inputs]
-            spec = OPS[node.op]
             # A reduction of a scalar sees it in each of the n rows.
             value = spec.kernel(*args, n) if spec.reduction else spec.kernel(*args)
             scalars[node] = float(value)
@@ -275,7 +276,7 @@ class Schedule:
             for k, source in plan.outputs:
                 results[k][start:stop] = fetch(source)
         for r, source in plan.reductions:
-            spec = OPS[r.op]
+            spec = r.op
             if r in partial_sums:
                 # The mean of no rows is nan, as np.mean gives (without its warning).
                 scalars[r] = float(total_of_blocks(partial_sums[r], n, spec.averages))
