@@ -1,0 +1,258 @@
+"""A fit's parameter vector: scalar parameters and families, flattened and back.
+
+In: the parameters of a cost, each a scalar (``c``) or a family with its
+written axes and the labels of each axis (``W[k,j]``: k 1..16, j 1..50).
+Out: ``Members``, the layout of the optimizer's vector: one name per member
+(``c``, ``w[1]`` ... ``w[50]``, ``W[2,3]``), families in natural name order
+and a family's members in the order of its written axes (the last axis
+fastest, each axis in the order of its labels: ``W[1,1], W[1,2], ...``); the
+conversions between the vector, the values a schedule takes ({name: float,
+or an array in the family's written axes}) and flat member values
+({"w[1]": 0.5}, the keys of a fit result); a random start; the check for a
+start that is symmetric in a family's members.
+Must not: evaluate, differentiate, print, or know the command line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import Mention
+from ..names import natural_key
+
+ROWS = "#rows"  # graph.ROWS.name: the data-row axis of a Jacobian
+# The spread of a random start for a scalar parameter (a family's comes from its fan-in).
+SCALAR_SPREAD = 0.1
+
+
+@dataclass(frozen=True)
+class Block:
+    """One parameter's slice of the vector: a scalar (no axes) or a family."""
+
+    name: str
+    axes: tuple[str, ...] = ()
+    labels: tuple[tuple, ...] = ()
+    offset: int = 0
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(labels) for labels in self.labels)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def is_family(self) -> bool:
+        return bool(self.axes)
+
+    def member_names(self) -> list[str]:
+        """``w[1]``, ``W[2,3]``: one per member, in the vector's order; ``c`` for a scalar."""
+        if not self.axes:
+            return [self.name]
+        grid = np.indices(self.shape).reshape(len(self.shape), -1).T
+        return [
+            f"{self.name}[{','.join(str(self.labels[a][i]) for a, i in enumerate(where))}]" for where in grid
+        ]
+
+    def written(self) -> str:
+        """The family as written: ``W[k,j]`` (the name for a scalar)."""
+        return f"{self.name}[{','.join(self.axes)}]" if self.axes else self.name
+
+
+class Members:
+    """The layout of a fit's parameter vector over its scalars and families.
+
+    Attributes:
+        blocks: one per parameter, in the vector's order.
+        names: one name per member (``w[1]``), in the vector's order.
+        size: the vector's length.
+    """
+
+    def __init__(self, blocks: Sequence[Block]):
+        placed, offset = [], 0
+        for block in blocks:
+            placed.append(Block(block.name, tuple(block.axes), tuple(map(tuple, block.labels)), offset))
+            offset += placed[-1].size
+        self.blocks: tuple[Block, ...] = tuple(placed)
+        self.size = offset
+        self.names: list[str] = [name for block in self.blocks for name in block.member_names()]
+        self._by_name = {block.name: block for block in self.blocks}
+        self._position = {name: i for i, name in enumerate(self.names)}
+
+    @classmethod
+    def of(cls, params: Sequence[str], families: Mapping[str, tuple] | None = None) -> Members:
+        """The layout of ``params`` (names), where ``families`` gives each family's
+        (written axes, labels per axis); families sort with the scalars by name."""
+        families = families or {}
+        blocks = [
+            Block(name, *families[name]) if name in families else Block(name)
+            for name in sorted(set(params) | set(families), key=natural_key)
+        ]
+        return cls(blocks)
+
+    @property
+    def has_families(self) -> bool:
+        return any(block.is_family for block in self.blocks)
+
+    def block(self, name: str) -> Block:
+        return self._by_name[name]
+
+    def __len__(self) -> int:
+        return self.size
+
+    # ------------------------------------------------------------ conversions
+
+    def values(self, x: np.ndarray) -> dict[str, float | np.ndarray]:
+        """What a schedule takes: a float per scalar, an array (written axes) per family."""
+        out: dict[str, float | np.ndarray] = {}
+        for block in self.blocks:
+            if block.is_family:
+                out[block.name] = np.asarray(x[block.offset : block.offset + block.size], float).reshape(
+                    block.shape
+                )
+            else:
+                out[block.name] = float(x[block.offset])
+        return out
+
+    def flat(self, x: np.ndarray) -> dict[str, float]:
+        """{member name: value}, in the vector's order: the params of a fit result."""
+        return dict(zip(self.names, map(float, x)))
+
+    def vector(self, values: Mapping[str, object]) -> np.ndarray:
+        """The vector of ``values``: per scalar a number, per family an array in its
+        written axes (or one number for every member)."""
+        x = np.empty(self.size)
+        for block in self.blocks:
+            value = np.asarray(values[block.name], dtype=float)
+            x[block.offset : block.offset + block.size] = np.broadcast_to(value, block.shape).reshape(-1)
+        return x
+
+    def start(
+        self, given: Mapping[str, float], *, seed: int | None = None
+    ) -> tuple[np.ndarray, list[str], list[str]]:
+        """The starting vector from ``given`` values, and what it says.
+
+        ``given`` holds member names (``w[3]``, ``c``) and family names (``w``:
+        every member of w without a value of its own). The rest start at 0, or,
+        with ``seed``, at ``random_start(seed)``.
+
+        Returns:
+            (x0, defaulted: the parameters or members that start at 0 for want of
+            a value, in order, a family named once when none of its members has a
+            value; unused: names in ``given`` that are neither members nor families).
+        """
+        x = self.random(seed) if seed is not None else np.zeros(self.size)
+        chosen = np.zeros(self.size, dtype=bool)
+        for name, value in given.items():
+            block = self._by_name.get(name)
+            if block is not None and block.is_family:
+                for i in range(block.offset, block.offset + block.size):
+                    if self.names[i] not in given:
+                        x[i], chosen[i] = float(value), True
+            elif name in self._position:
+                x[self._position[name]], chosen[self._position[name]] = float(value), True
+        unused = [name for name in given if name not in self._position and name not in self._by_name]
+        defaulted = []
+        if seed is None:
+            for block in self.blocks:
+                part = chosen[block.offset : block.offset + block.size]
+                if block.is_family and not part.any():
+                    defaulted.append(block.name)
+                else:
+                    defaulted += [n for n, c in zip(block.member_names(), part) if not c]
+        return x, defaulted, unused
+
+    def random(self, seed: int) -> np.ndarray:
+        """A reproducible random vector: each member drawn from a normal distribution
+        with mean 0 and standard deviation 1/sqrt(fan-in) for a family, where the
+        fan-in is the size of the family's last written axis (W[k,j]: |j|, the inputs
+        each unit k sums; w[j]: |j|), and SCALAR_SPREAD for a scalar. The same seed
+        and layout give the same vector (numpy's default Generator, PCG64)."""
+        generator = np.random.default_rng(seed)
+        spread = np.empty(self.size)
+        for block in self.blocks:
+            fan_in = block.shape[-1] if block.is_family else 0
+            spread[block.offset : block.offset + block.size] = (
+                1.0 / math.sqrt(fan_in) if fan_in else SCALAR_SPREAD
+            )
+        return generator.standard_normal(self.size) * spread
+
+    def gradient(self, block: Block, value, axes: Sequence[str]) -> np.ndarray:
+        """A derivative's value (a float, or an array whose axes are the index names
+        ``axes``, as evaluation returns it) as ``block``'s flat members."""
+        return arrange(value, axes, block.axes, block.shape).reshape(-1)
+
+    def jacobian_columns(self, block: Block, value, axes: Sequence[str], rows: int) -> np.ndarray:
+        """A per-row derivative's value as the (rows, members) columns of ``block``."""
+        return arrange(value, axes, (ROWS, *block.axes), (rows, *block.shape)).reshape(rows, block.size)
+
+    # ------------------------------------------------------------ symmetry
+
+    def symmetric(self, x: np.ndarray, gradient: np.ndarray) -> list[str]:
+        """Warnings for families whose start the gradient cannot break.
+
+        For each family and each of its axes, the members are grouped into units
+        along that axis (W[k,j] along k: the rows W[k,:]). Two units whose values
+        AND gradients are exactly equal at the start stay equal under every
+        gradient step when the cost is symmetric in them (every hidden unit the
+        same): they are reported, with a random start as the way out.
+        """
+        notes = []
+        for block in self.blocks:
+            if not block.is_family:
+                continue
+            part = slice(block.offset, block.offset + block.size)
+            values, slopes = x[part].reshape(block.shape), gradient[part].reshape(block.shape)
+            for a, axis in enumerate(block.axes):
+                count = block.shape[a]
+                if count < 2:
+                    continue
+                units = np.concatenate(
+                    [
+                        np.moveaxis(values, a, 0).reshape(count, -1),
+                        np.moveaxis(slopes, a, 0).reshape(count, -1),
+                    ],
+                    axis=1,
+                )
+                groups = np.unique(units, axis=0)
+                if len(groups) == count:
+                    continue
+                alike = [
+                    block.labels[a][i] for i in range(count) if np.sum(np.all(units == units[i], axis=1)) > 1
+                ]
+                thing = "member" if len(block.axes) == 1 else "unit"
+                which = (
+                    f"all {count} {thing}s along {axis}"
+                    if len(groups) == 1
+                    else f"the {thing}s {axis} = {', '.join(map(str, alike[:3]))}{', ...' if len(alike) > 3 else ''}"
+                )
+                notes.append(
+                    f"{block.written()} starts symmetric: {which} have equal start values and equal "
+                    f"gradients, so the fit cannot tell them apart; start from random values with {RANDOM_START}"
+                )
+                break  # one note per family
+        return notes
+
+
+# How a note names the random start: the library's init='random', the command line's --init random.
+RANDOM_START = Mention("init", "random")
+
+
+def arrange(value, have: Sequence[str], want: Sequence[str], shape: tuple[int, ...]) -> np.ndarray:
+    """``value`` (a float, or an array with the axes named ``have``) as an array with
+    the axes ``want`` and ``shape``: axes transposed into place, missing ones broadcast."""
+    if not isinstance(value, np.ndarray) or value.ndim == 0:
+        return np.full(shape, float(value))
+    have = list(have)
+    extra = [name for name in have if name not in want]
+    if extra or value.ndim != len(have):
+        raise ValueError(f"a value with axes {have} cannot be arranged as {list(want)}")
+    order = [have.index(name) for name in want if name in have]
+    moved = np.transpose(value, order) if order != sorted(order) else value
+    expand = tuple(slice(None) if name in have else None for name in want)
+    return np.broadcast_to(moved[expand], shape)
