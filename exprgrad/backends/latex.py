@@ -5,7 +5,9 @@ LaTeX math strings (no surrounding $...$). The templates come from the
 registry's ``latex`` field; parentheses, operand order and the let-form are
 ``printing.Printer``'s, shared with text and Python source. Here is only
 what LaTeX spells differently: names (theta[1] -> \\theta_{1}), numbers
-(1 \\cdot 10^{-7}), \\left( \\right), products by juxtaposition.
+(1 \\cdot 10^{-7}), \\left( \\right), products by juxtaposition, index
+families (w[j] -> w_{j}, W[k,j] -> W_{k,j}, sum[j] -> \\sum_{j}, logsumexp[k] ->
+\\log\\sum_{k}\\exp).
 Must not: change the graph, evaluate, parenthesize on its own, or keep an
 operator table (no list of function names: the registry has them).
 """
@@ -16,10 +18,11 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
+from .. import graph
 from ..graph import Node
 from ..ops import PREC_ATOM, PREC_MUL, PREC_NEG, OpSpec
 from .layout import Style
-from .printing import Printer, number_text, variable_names
+from .printing import Printer, indexed_name, number_text, reduction_word, variable_names
 
 # ---------------------------------------------------------------- names and numbers
 
@@ -88,6 +91,11 @@ def latex_name(name: str) -> str:
     return text
 
 
+def _latex_index(name: str) -> str:
+    """An index name as a subscript: j, k2 as k_{2}, a Greek name as its command."""
+    return latex_name(name)
+
+
 def _latex_number(value: float) -> tuple[str, int]:
     if math.isnan(value):
         return r"\mathrm{NaN}", PREC_ATOM
@@ -117,9 +125,25 @@ class _LatexStyle(Style):
         return f"$0 {spec.latex} $1"
 
     def leaf(self, node: Node) -> tuple[str, int]:
-        if node.is_var or node.name is not None:
+        if node.is_var:
+            return latex_name(indexed_name(node)), PREC_ATOM  # W[k,j] -> W_{k,j}
+        if node.name is not None:
             return latex_name(node.name), PREC_ATOM
         return _latex_number(node.value)
+
+    def index_reduction(self, spec: OpSpec, axis) -> tuple[str, str]:
+        word = reduction_word(spec)
+        index = _latex_index(axis.name)
+        if word == "sum":
+            return rf"\sum_{{{index}}}\left(", r"\right)"
+        if word == "logsumexp":
+            return rf"\log\sum_{{{index}}}\exp\left(", r"\right)"
+        return rf"\operatorname{{{word}}}_{{{index}}}\left(", r"\right)"
+
+    def size(self, axis) -> tuple[str, int]:
+        # As the row count n is \sum_{i} 1 (the rows' sum template), the size of j is \sum_{j} 1.
+        index = "i" if axis is getattr(graph, "ROWS", None) else _latex_index(axis.name)
+        return rf"\sum_{{{index}}}\left(1\right)", PREC_ATOM
 
     def separator(self, sep: str) -> tuple[str, str]:
         # Products by juxtaposition; \cdot only where a number follows (2 \cdot 3^{x}).

@@ -21,6 +21,11 @@ the subtraction's template (a + (-b) reads a - b) and a subtracted sum term
 by term (a - (b + c) reads a - b - c). A faithful style (Python source) keeps
 graph order and every nesting instead, so it rounds exactly as the evaluator.
 
+Index families: a family variable prints with its written axes (the style's
+``leaf``), a reduction over an index with the index in its form (``sum[j](e)``,
+``\\sum_{j}``: ``Style.index_reduction``), the size of an index as
+``Style.size`` says; reductions over the rows keep the registry's template.
+
 Slot rules: an operand needs parentheses when its precedence is below its
 slot's, or equal where the op's associativity does not allow it (a - (b - c),
 a/(b*c), (a^b)^c), or when it begins with a sign and something precedes it
@@ -38,7 +43,11 @@ from dataclasses import dataclass
 
 from .. import build, graph, ops
 from ..graph import Node
-from ..ops import PREC_ADD, PREC_MUL, PREC_POW, OpSpec
+from ..ops import PREC_ADD, PREC_ATOM, PREC_MUL, PREC_POW, OpSpec
+
+# The size leaf and the row index (graphs without index families have neither).
+_SIZE = getattr(graph, "SIZE", None)
+_ROWS = getattr(graph, "ROWS", None)
 
 # ---------------------------------------------------------------- templates
 
@@ -94,6 +103,9 @@ class Style:
     # nests, so floating point gives the evaluator's numbers bit for bit
     # (a*(b/c) is not a*b/c once b*a overflows). Otherwise textbook layout.
     faithful = False
+    # A let name of a node with indices besides the rows carries them, as a
+    # definition by index does (t1[k] = sum[j](W[k,j]*x[j])); not in Python.
+    indexed_lets = True
 
     def template(self, spec: OpSpec) -> str:
         """The op's form in this target, read from its registry entry ($0, $1: operands)."""
@@ -110,6 +122,14 @@ class Style:
     def reduction_argument(self, child: Node) -> tuple[str, str] | None:
         """Literals wrapped around a reduction's operand, or None."""
         return None
+
+    def index_reduction(self, spec: OpSpec, axis) -> tuple[str, str]:
+        """(before, after) the operand of a reduction over the index ``axis`` (not the rows)."""
+        raise NotImplementedError
+
+    def size(self, axis) -> tuple[str, int]:
+        """(text, precedence) of the size of ``axis`` (for the rows, the row count)."""
+        raise NotImplementedError
 
 
 # ---------------------------------------------------------------- display order
@@ -128,7 +148,7 @@ class _Keys:
         if node.is_var:
             self.first_var[node], self.degree[node] = (0, graph.natural_key(node.name)), 1.0
             return
-        if node.is_const:
+        if node.is_leaf:  # a constant, or an index's size
             self.first_var[node], self.degree[node] = (1,), 0.0
             return
         self.first_var[node] = min(self.first_var[k] for k in node.inputs)
@@ -159,6 +179,8 @@ class _Keys:
         """Products: the number, named constants, variables and their powers, calls, the rest."""
         if node.is_const:
             rank = 0 if node.name is None else 1
+        elif node.is_leaf and not node.is_var:  # an index's size: a named number
+            rank = 1
         elif node.is_var:
             rank = 2
         else:
@@ -253,10 +275,22 @@ class Layout:
 
     def _doc(self, node: Node) -> None:
         if node.is_leaf:
-            text, prec = self.style.leaf(node)
+            if node.op is _SIZE:
+                text, prec = self.style.size(node.axis)
+            else:
+                text, prec = self.style.leaf(node)
             self.docs[node], self.prec[node] = [text], prec
             return
         spec = node.op
+        axis = getattr(node, "axis", None)
+        if axis is not None and axis is not _ROWS:
+            # sum[j](e), \sum_{j}: the index is part of the op's form, its operand enclosed.
+            before, after = self.style.index_reduction(spec, axis)
+            self.docs[node], self.prec[node] = (
+                [before, ("ref", node.inputs[0], 0, False, False), after],
+                PREC_ATOM,
+            )
+            return
         form = self.form(spec, len(node.inputs))
         self.prec[node] = spec.precedence
         if form.kind == "infix":

@@ -31,7 +31,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from .. import graph
+from .. import graph, ops
 from ..errors import LimitError, OptionError
 from ..graph import Node
 from ..ops import PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, OpSpec
@@ -161,8 +161,16 @@ class Printer:
             if name is None:
                 self._temporaries += 1
                 name = f"{self.prefix}{self._temporaries}"
-            self.names[node] = name
+            self.names[node] = name + self._index_suffix(node)
             self.named_order.append(node)
+
+    def _index_suffix(self, node: Node) -> str:
+        """``[k]`` for a named node with the free index k (rows aside), as written in a definition."""
+        if not self.style.indexed_lets:
+            return ""
+        rows = getattr(graph, "ROWS", None)
+        axes = [i.name for i in getattr(node, "indices", ()) if i is not rows]
+        return f"[{','.join(axes)}]" if axes else ""
 
     def _should_name(self, node: Node) -> bool:
         if node.is_leaf:
@@ -280,12 +288,37 @@ class _TextStyle(Style):
         return f"{spec.text}(" + ", ".join(f"${i}" for i in range(spec.arity)) + ")"
 
     def leaf(self, node: Node) -> tuple[str, int]:
-        if node.is_var or node.name is not None:
+        if node.is_var:
+            return indexed_name(node), PREC_ATOM
+        if node.name is not None:
             return node.name, PREC_ATOM
         value = node.value
         if math.isinf(value):
             return number_text(value), PREC_MUL  # 1/0
         return number_text(value), (PREC_NEG if value < 0 else PREC_ATOM)
+
+    def index_reduction(self, spec: OpSpec, axis) -> tuple[str, str]:
+        return f"{reduction_word(spec)}[{axis.name}](", ")"
+
+    def size(self, axis) -> tuple[str, int]:
+        # The number of labels of j is sum[j](1), as the row count n is sum(1).
+        return ("sum(1)" if axis is getattr(graph, "ROWS", None) else f"sum[{axis.name}](1)"), PREC_ATOM
+
+
+def indexed_name(node: Node) -> str:
+    """A variable as written: ``a``, ``theta[1]``, the family ``w[j]``, ``W[k,j]`` (its written axes)."""
+    axes = getattr(node, "var_axes", ())
+    if not axes:
+        return node.name
+    return f"{node.name}[{','.join(i.name for i in axes)}]"
+
+
+def reduction_word(spec: OpSpec) -> str:
+    """The word a reduction over an index is written with: sum, mean, logsumexp."""
+    for word, entry in getattr(ops, "INDEX_REDUCTIONS", {}).items():
+        if entry is spec:
+            return word
+    return spec.text
 
 
 def to_text(node: Node, written: Mapping[Node, tuple] | None = None) -> str:
@@ -347,7 +380,8 @@ def program_text(lets: Sequence[tuple[str, str]], result_text: str) -> str:
     Only the lets the result uses (directly or through other lets) are kept,
     in their order: ``t1 = ...`` lines, then the expression.
     """
-    definitions = dict(lets)
+    # A let of a node with indices is named t1[k]: found by its name t1.
+    definitions = {name.split("[", 1)[0]: text for name, text in lets}
     needed: set[str] = set()
     stack = [result_text]
     while stack:
@@ -355,5 +389,5 @@ def program_text(lets: Sequence[tuple[str, str]], result_text: str) -> str:
             if word in definitions and word not in needed:
                 needed.add(word)
                 stack.append(definitions[word])
-    lines = [f"{name} = {text}" for name, text in lets if name in needed]
+    lines = [f"{name} = {text}" for name, text in lets if name.split("[", 1)[0] in needed]
     return "\n".join([*lines, result_text])

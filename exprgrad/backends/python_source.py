@@ -41,6 +41,7 @@ PYTHON_CHUNK = 32
 
 class _PythonStyle(Style):
     faithful = True
+    indexed_lets = False
 
     def __init__(self, local_names: Mapping[str, str]):
         self.local_names = local_names

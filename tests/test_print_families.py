@@ -1,0 +1,113 @@
+"""Printing index families: text, LaTeX, Python source and DOT labels of graphs with indices.
+
+The graphs are built with ``graph`` and ``build`` directly, so these tests do
+not depend on lowering; where lowering knows families, printed text parses
+back to the same node.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from exprgrad import build, graph, ops
+from exprgrad.backends import latex, printing
+
+pytestmark = pytest.mark.skipif(not hasattr(graph, "Index"), reason="the graph has no index families")
+
+if hasattr(graph, "Index"):
+    ROWS = graph.ROWS
+    J, K = graph.index("j"), graph.index("k")
+    C = graph.var("c")
+    Y = graph.var("y", (ROWS,))
+    W_J = graph.var("w", (J,))
+    X_J = graph.var("x", (ROWS, J))
+    W_KJ = graph.var("W", (K, J))
+    W_JK = graph.var("W", (J, K))
+    B_K = graph.var("b", (K,))
+
+
+def _logistic():
+    z = build.add(C, build.reduce(ops.SUM, build.mul(W_J, X_J), J))
+    return build.call(ops.MEAN, build.sub(build.call(ops.OPS["softplus"], z), build.mul(Y, z)))
+
+
+def _softmax():
+    z = build.add(build.reduce(ops.SUM, build.mul(W_KJ, X_J), J), B_K)
+    return build.reduce(ops.LSE, z, K)
+
+
+# ---------------------------------------------------------------- text
+
+
+def test_family_variables_print_with_their_written_axes():
+    assert printing.to_text(W_J) == "w[j]"
+    assert printing.to_text(X_J) == "x[j]"  # a data family: the rows print nowhere
+    assert printing.to_text(W_KJ) == "W[k,j]"
+    assert printing.to_text(W_JK) == "W[j,k]"  # the transpose is another node, printed as written
+    assert printing.to_text(graph.var("theta[2]")) == "theta[2]"  # a member stays a scalar name
+
+
+def test_reductions_over_an_index_print_the_index():
+    assert (
+        printing.to_text(_logistic()) == "mean(softplus(c + sum[j](w[j]*x[j])) - y*(c + sum[j](w[j]*x[j])))"
+    )
+    assert printing.to_text(_softmax()) == "logsumexp[k](sum[j](W[k,j]*x[j]) + b[k])"
+    assert printing.to_text(build.reduce(ops.MEAN, build.mul(W_J, X_J), J)) == "mean[j](w[j]*x[j])"
+    # several indices nest, first index outermost (x[j] leaves the sum over k)
+    both = build.reduce(ops.SUM, build.mul(W_KJ, X_J, B_K), (J, K))
+    assert printing.to_text(both) == "sum[j](x[j]*sum[k](W[k,j]*b[k]))"
+
+
+def test_row_reductions_print_as_before():
+    assert printing.to_text(build.call(ops.SUM, build.mul(W_J, X_J))) == "sum(w[j]*x[j])"
+    assert printing.to_text(build.call(ops.MEAN, Y)) == "mean(y)"
+
+
+def test_sizes_print_as_sums_of_one():
+    assert printing.to_text(graph.size(J)) == "sum[j](1)"
+    assert printing.to_text(graph.size(ROWS)) == "sum(1)"
+    assert printing.to_text(build.div(W_J, graph.size(J))) == "w[j]/sum[j](1)"
+    assert printing.to_text(build.mul(graph.size(K), W_J)) == "sum[k](1)*w[j]"
+
+
+def test_a_let_name_of_a_node_with_an_index_carries_it():
+    t = build.reduce(ops.SUM, build.mul(W_KJ, X_J), J)
+    lets, results = printing.to_text_many({"a": build.mul(t, build.call(ops.OPS["tanh"], t))})
+    assert lets == [("t1[k]", "sum[j](W[k,j]*x[j])")]
+    assert results == {"a": "t1[k]*tanh(t1[k])"}
+    assert printing.program_text(lets, results["a"]) == "t1[k] = sum[j](W[k,j]*x[j])\nt1[k]*tanh(t1[k])"
+    # a per-row let keeps its plain name (rows print nowhere)
+    u = build.sub(build.call(ops.OPS["sigmoid"], build.add(C, Y)), Y)
+    lets, _ = printing.to_text_many({"a": build.mul(u, X_J), "b": build.mul(u, W_J)})
+    assert lets == [("t1", "sigmoid(c + y) - y")]
+
+
+def test_a_users_definition_name_keeps_its_index():
+    h = build.call(ops.OPS["tanh"], build.add(build.reduce(ops.SUM, build.mul(W_KJ, X_J), J), B_K))
+    out = build.add(build.reduce(ops.SUM, h, K), build.reduce(ops.SUM, build.mul(h, B_K), K))
+    lets, results = printing.to_text_many({"J": out}, names={"h": h})
+    assert lets == [("h[k]", "tanh(sum[j](W[k,j]*x[j]) + b[k])")]
+    assert results["J"] == "sum[k](b[k]*h[k]) + sum[k](h[k])"
+
+
+# ---------------------------------------------------------------- LaTeX
+
+
+def test_latex_subscripts_and_sums():
+    assert latex.to_latex(W_KJ) == "W_{k,j}"
+    assert (
+        latex.to_latex(build.reduce(ops.SUM, build.mul(W_J, X_J), J)) == r"\sum_{j}\left(w_{j} x_{j}\right)"
+    )
+    assert latex.to_latex(build.reduce(ops.MEAN, W_J, J)) == r"\operatorname{mean}_{j}\left(w_{j}\right)"
+    assert latex.to_latex(_softmax()) == (
+        r"\log\sum_{k}\exp\left(\sum_{j}\left(W_{k,j} x_{j}\right) + b_{k}\right)"
+    )
+    assert latex.to_latex(build.div(W_J, graph.size(J))) == r"\frac{w_{j}}{\sum_{j}\left(1\right)}"
+    assert latex.to_latex(build.call(ops.MEAN, Y)) == r"\operatorname{mean}\left(y\right)"
+
+
+def test_latex_let_names_carry_indices():
+    t = build.reduce(ops.SUM, build.mul(W_KJ, X_J), J)
+    lets, results = latex.to_latex_many({"a": build.mul(t, build.call(ops.OPS["tanh"], t))})
+    assert lets == [("t_{1,k}", r"\sum_{j}\left(W_{k,j} x_{j}\right)")]
+    assert results["a"] == r"t_{1,k} \tanh\left(t_{1,k}\right)"
