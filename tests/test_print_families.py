@@ -111,3 +111,26 @@ def test_latex_let_names_carry_indices():
     lets, results = latex.to_latex_many({"a": build.mul(t, build.call(ops.OPS["tanh"], t))})
     assert lets == [("t_{1,k}", r"\sum_{j}\left(W_{k,j} x_{j}\right)")]
     assert results["a"] == r"t_{1,k} \tanh\left(t_{1,k}\right)"
+
+
+# ---------------------------------------------------------------- derivative headings
+
+
+def test_derivative_headings_carry_a_familys_indices():
+    out = build.call(ops.MEAN, build.add(build.reduce(ops.SUM, build.mul(W_KJ, X_J), J), C, B_K))
+    shown = printing.wrt_names(out, [("c",), ("W",), ("W", "W"), ("W", "c"), ("b", "W")])
+    assert shown == {
+        ("c",): ("c",),
+        ("W",): ("W[k,j]",),
+        ("W", "W"): ("W[k,j]", "W[k2,j2]"),  # a Hessian between families: fresh names for the second
+        ("W", "c"): ("W[k,j]", "c"),
+        ("b", "W"): ("b[k]", "W[k2,j]"),
+    }
+    assert latex.latex_derivative_label(list(shown[("W", "W")])) == (
+        r"\frac{\partial^{2} J}{\partial W_{k,j} \partial W_{k2,j2}}"
+    )
+
+
+def test_derivative_headings_of_a_scalar_program_are_its_names():
+    out = build.call(ops.MEAN, build.mul(C, Y))
+    assert printing.wrt_names(out, [("c",), ("c", "c")]) == {("c",): ("c",), ("c", "c"): ("c", "c")}

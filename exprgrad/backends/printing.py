@@ -313,6 +313,44 @@ def indexed_name(node: Node) -> str:
     return f"{node.name}[{','.join(i.name for i in axes)}]"
 
 
+def wrt_names(output: Node, keys: Iterable[Sequence[str]]) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """For each derivative key (variable names), its variables as a heading writes them.
+
+    ``a`` stays ``a``; a family carries the axes it is first written with in
+    ``output`` (``w[j]``, ``W[k,j]``); the second variable of a Hessian entry
+    gets fresh names for the indices the first already uses (``w[j]``,
+    ``w[j2]``), as the Hessian's free indices are.
+    """
+    axes: dict[str, tuple] = {}
+    for v in graph.variables([output]):
+        if getattr(v, "var_axes", ()) and v.name not in axes:
+            axes[v.name] = v.var_axes
+    keys = [tuple(key) for key in keys]
+    if not axes:
+        return {key: key for key in keys}
+    taken = set()
+    for n in graph.toposort([output]):
+        taken.update(i.name for i in n.indices)
+        if n.axis is not None:
+            taken.add(n.axis.name)
+    result = {}
+    for key in keys:
+        shown: list[str] = []
+        used: set[str] = set()
+        for name in key:
+            written = [i.name for i in axes.get(name, ())]
+            for position, index in enumerate(written):
+                if index in used:
+                    number = 2
+                    while f"{index}{number}" in taken or f"{index}{number}" in used:
+                        number += 1
+                    written[position] = f"{index}{number}"
+            used.update(written)
+            shown.append(f"{name}[{','.join(written)}]" if written else name)
+        result[key] = tuple(shown)
+    return result
+
+
 def reduction_word(spec: OpSpec) -> str:
     """The word a reduction over an index is written with: sum, mean, logsumexp."""
     for word, entry in getattr(ops, "INDEX_REDUCTIONS", {}).items():

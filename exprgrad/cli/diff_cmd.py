@@ -141,7 +141,8 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
             written=function.written,
         )
         lines = [f"{latex.latex_name(name)} = {text}" for name, text in lets]
-        lines += [f"{latex.latex_derivative_label(list(key))} = {texts[key]}" for key in simplified]
+        shown = printing.wrt_names(function.output, simplified)
+        lines += [f"{latex.latex_derivative_label(list(shown[key]))} = {texts[key]}" for key in simplified]
         click.echo(" \\\\\n".join(lines))
     else:
         unicode = unicode_ok(ascii_only)
@@ -149,12 +150,13 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
             simplified, let=let, names=function.definitions, written=function.written
         )
         lines = [f"{name} = {text}" for name, text in lets]
-        lines += [f"{derivative_label(key, unicode)} = {texts[key]}" for key in simplified]
+        shown = printing.wrt_names(function.output, simplified)
+        lines += [f"{derivative_label(shown[key], unicode)} = {texts[key]}" for key in simplified]
         if values is not None:
             lines += ["", _at_heading(at, dataset)]
             lines += text_lines("J", values["value"])
             for key in simplified:
-                label = derivative_label(key, unicode).replace("/", "J/", 1)
+                label = derivative_label(shown[key], unicode).replace("/", "J/", 1)
                 lines += text_lines(label, values[key])
         click.echo("\n".join(lines))
 
