@@ -214,6 +214,50 @@ def total_of_blocks(sums, n, mean):
     return np.float64(total / n if n else np.nan)
 
 
+def sum_over(x, axis):
+    # The sum over one index: the axis of that index in x's canonical axes.
+    return np.sum(x, axis=axis)
+
+
+def mean_over(x, axis):
+    # The mean over one index.
+    return np.mean(x, axis=axis)
+
+
+def logsumexp_over(x, axis):
+    # log(sum(exp(x))) over one index without overflow: the largest value is
+    # factored out (0 where it is not finite, so all -inf gives -inf, inf inf).
+    x = np.asarray(x, dtype=np.float64)
+    top = np.max(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    total = np.sum(np.exp(x - top), axis=axis)
+    return np.log(total) + np.squeeze(top, axis=axis)
+
+
+def row_block_sums(x):
+    # The sums of each BLOCK_ROWS-row block of x (rows first, any other axes):
+    # an array of one sum per block and label.
+    m = len(x)
+    whole = m - m % BLOCK_ROWS
+    parts = []
+    if whole:
+        parts.append(np.sum(x[:whole].reshape(-1, BLOCK_ROWS, *x.shape[1:]), axis=1))
+    if whole < m:
+        parts.append(np.sum(x[whole:m], axis=0, keepdims=True))
+    return np.concatenate(parts) if parts else np.zeros((0, *x.shape[1:]))
+
+
+def total_of_label_blocks(sums, n, mean):
+    # Per label, the exact sum of its block sums (sums: blocks first), or over n for a mean.
+    labels = math.prod(np.shape(sums)[1:])
+    flat = np.ascontiguousarray(np.reshape(sums, (len(sums), labels)).T)
+    totals = np.array([exact_sum(row.tolist()) for row in flat], dtype=np.float64)
+    totals = totals.reshape(np.shape(sums)[1:])
+    if not mean:
+        return totals
+    return totals / n if n else np.full_like(totals, np.nan)
+
+
 # Reductions sum fixed blocks of rows (numbering from row 0) and add the block
 # sums exactly; the evaluator's chunks are whole blocks, so every chunk size
 # gives the same bits.
