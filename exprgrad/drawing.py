@@ -8,6 +8,9 @@ given: this module differentiates (``passes.diff``) and evaluates
 derivative graph is built. ``Function.to_dot``, ``Function._repr_svg_`` and
 ``exprgrad render`` all come through here.
 
+A family is drawn as one node with its indices' sizes where known
+(``index_sizes``: from the arrays given for families, or ``sizes``).
+
 With values, every node shows its value and its adjoint dJ/d(node): the
 adjoint graphs of ``diff.adjoints`` (per row d J_i/d node_i for a per-row J),
 evaluated in one compiled schedule with the nodes (``node_values``).
@@ -49,8 +52,17 @@ def node_values(output: Node, others: Sequence[Node], values: Mapping[str, objec
     Raises:
         EvaluationError: a parameter or column has no value.
     """
-    params = {name: float(v) for name, v in values.items() if np.ndim(v) == 0}
-    columns = {name: np.asarray(v, dtype=float) for name, v in values.items() if np.ndim(v) > 0}
+    # A parameter family's values are an array too (in its written axes): what
+    # is a column is decided by the graph, a data variable's node has the rows.
+    data = {v.name for v in variables([output, *others]) if v.per_row}
+    params = {
+        name: (float(v) if np.ndim(v) == 0 else np.asarray(v, dtype=float))
+        for name, v in values.items()
+        if np.ndim(v) == 0 or name not in data
+    }
+    columns = {
+        name: np.asarray(v, dtype=float) for name, v in values.items() if np.ndim(v) > 0 and name in data
+    }
     shown = [node for node in toposort([output]) if not node.is_const]
     adj_graphs = adjoints(output, shown).values()
     nodes = toposort([output, *others])
@@ -63,6 +75,25 @@ def node_values(output: Node, others: Sequence[Node], values: Mapping[str, objec
             adj = np.full(len(next(iter(columns.values()))), adj)
         adjoint[node] = adj
     return value, adjoint
+
+
+def index_sizes(output: Node, values: Mapping[str, object] | None) -> dict[str, int]:
+    """{index name: its number of labels} as the arrays given for families fix them.
+
+    A parameter family's array follows its written axes (``W[k,j]``: k by j),
+    a data family's is rows by labels. Indices no array fixes are left out.
+    """
+    sizes: dict[str, int] = {}
+    for v in variables([output]):
+        axes = getattr(v, "var_axes", ())
+        value = (values or {}).get(v.name)
+        if not axes or value is None or np.ndim(value) == 0:
+            continue
+        shape = np.shape(value)[1:] if v.per_row else np.shape(value)
+        if len(shape) == len(axes):
+            for i, length in zip(axes, shape, strict=True):
+                sizes.setdefault(i.name, int(length))
+    return sizes
 
 
 def _choose(output: Node, wrt_nodes: Sequence[Node], kind: str | None) -> tuple[str, list[Node]]:
@@ -89,6 +120,7 @@ def to_dot(
     name: str = "J",
     names: Mapping[str, Node] | None = None,
     written: Mapping[Node, tuple] | None = None,
+    sizes: Mapping[str, int] | None = None,
 ) -> str:
     """The DOT text of the function's graph and/or its derivative graphs.
 
@@ -103,6 +135,8 @@ def to_dot(
         rankdir, max_nodes, legend, name, names, written: how it is drawn, as
             ``backends.render.to_dot`` takes them; ``max_nodes`` is checked on
             the function alone before differentiating, then on the drawing.
+        sizes: index name -> number of labels (declared ranges, data
+            families); the arrays in ``values`` fix the rest.
 
     Returns:
         ``backends.render.to_dot``'s DOT text.
@@ -153,6 +187,7 @@ def to_dot(
         name=name,
         names=names,
         written=written,
+        sizes={**index_sizes(output, values), **(sizes or {})},
     )
 
 

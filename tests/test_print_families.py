@@ -7,6 +7,7 @@ back to the same node.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from exprgrad import build, graph, ops
@@ -134,3 +135,49 @@ def test_derivative_headings_carry_a_familys_indices():
 def test_derivative_headings_of_a_scalar_program_are_its_names():
     out = build.call(ops.MEAN, build.mul(C, Y))
     assert printing.wrt_names(out, [("c",), ("c", "c")]) == {("c",): ("c",), ("c", "c"): ("c", "c")}
+
+
+# ---------------------------------------------------------------- DOT labels
+
+
+def test_a_family_is_one_node_labelled_with_its_indices_and_sizes():
+    from exprgrad.backends import render
+
+    assert render._title(W_J) == "w[j]"  # size unknown
+    assert render._title(W_J, {"j": 50}) == "w[j], j: 50"
+    assert render._title(W_KJ, {"j": 50, "k": 16}) == "W[k,j], k: 16, j: 50"
+    assert render._title(X_J, {"j": 50}) == "x[j], j: 50"
+    assert render._title(build.reduce(ops.SUM, build.mul(W_J, X_J), J)) == "sum[j]"
+    assert render._title(build.reduce(ops.LSE, B_K, K), {"k": 3}) == "logsumexp[k], k: 3"
+    assert render._title(build.call(ops.MEAN, Y)) == "mean"  # a row reduction as before
+    assert render._title(graph.size(J), {"j": 4}) == "size(j) = 4"
+    assert render._title(graph.size(ROWS)) == "n"
+
+
+def test_the_dot_text_draws_a_model_the_same_whatever_its_width():
+    from exprgrad.backends import render
+
+    narrow = render.to_dot(_logistic(), legend=False, sizes={"j": 10})
+    wide = render.to_dot(_logistic(), legend=False, sizes={"j": 1000})
+    assert "<<B>w[j], j: 1000</B>>" in wide and "<<B>sum[j], j: 1000</B>>" in wide
+    assert narrow.replace("j: 10<", "j: 1000<") == wide
+    assert narrow.count("[label=") == wide.count("[label=") == 12  # 11 nodes and the J marker
+
+
+def test_family_values_are_summarised_with_their_range():
+    from exprgrad.backends import render
+
+    assert render.summary(np.array([0.1, 0.7, -1.0, 3.0]), family=True) == (
+        "mean 0.7, range -1 to 3 [0.1, 0.7, -1, …]"
+    )
+    assert render.summary(np.array([2.5]), family=True) == "mean 2.5, range 2.5 to 2.5 [2.5]"
+    assert render.summary(np.array([0.1, 0.7, 0.2, 0.5])) == "mean 0.375 [0.1, 0.7, 0.2, …]"  # rows as before
+
+
+def test_index_sizes_come_from_the_arrays_given_for_families():
+    from exprgrad import drawing
+
+    out = build.call(ops.MEAN, build.add(build.reduce(ops.SUM, build.mul(W_KJ, X_J), J), B_K, Y))
+    values = {"W": np.zeros((3, 5)), "x": np.zeros((7, 5)), "y": np.zeros(7), "b": 0.5}
+    assert drawing.index_sizes(out, values) == {"k": 3, "j": 5}  # W is k by j as written; x rows by j
+    assert drawing.index_sizes(out, None) == {}

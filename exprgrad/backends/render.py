@@ -20,6 +20,10 @@ the DOT or the SVG.
 
 With values, every node shows its value and its adjoint dJ/d(node).
 
+Index families: a family is one node, labelled with its written axes and
+their sizes when known (``w[j], j: 50``); a reduction over an index is
+``sum[j]``; a family's values are summarised (mean, range, first entries).
+
 Must not: differentiate or evaluate, change the graph (the title's text comes
 from ``printing``), write files, or import ``graphviz`` before a picture is
 asked for (``exprgrad eval`` never loads it).
@@ -33,6 +37,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .. import graph as _graph
 from ..errors import ArgumentError, DrawingTooLarge, OptionError, ToolMissingError
 from ..graph import Node, toposort
 
@@ -45,7 +50,7 @@ from .dot_program import (  # noqa: F401
     RenderTimeout,
     render,
 )
-from .printing import to_text
+from .printing import reduction_word, to_text, wrt_names
 
 GRAPHS = ("function", "gradient", "both")
 RANKDIRS = ("LR", "TB")
@@ -106,33 +111,67 @@ def _number(value: float) -> str:
     return f"{value + 0.0 if value == 0 else value:.4g}"  # -0 drawn as 0; also "nan", "inf", "-inf"
 
 
-def summary(value) -> str:
-    """A float as 4 significant digits; per-row values as their mean and first rows."""
+def summary(value, family: bool = False) -> str:
+    """A float as 4 significant digits; per-row values as their mean and first rows.
+
+    A family's values (``family``: the node has an index besides the rows)
+    also show their range: ``mean 0.2, range -1 to 3 [0.1, 0.7, -1, …]``.
+    """
     rows = np.ravel(np.asarray(value, dtype=float))
-    if rows.size <= 1:
+    if rows.size <= 1 and not (family and rows.size == 1):
         return _number(rows[0]) if rows.size else "(no rows)"
     with np.errstate(all="ignore"):
         mean = _number(np.mean(rows))
+        spread = f", range {_number(np.min(rows))} to {_number(np.max(rows))}" if family else ""
     first = ", ".join(_number(v) for v in rows[:SHOWN_ROWS])
-    return f"mean {mean} [{first}{', …' if rows.size > SHOWN_ROWS else ''}]"
+    return f"mean {mean}{spread} [{first}{', …' if rows.size > SHOWN_ROWS else ''}]"
+
+
+def _free(node: Node) -> list:
+    """The node's indices besides the rows (a family's, a sum's that is not over them all)."""
+    rows = getattr(_graph, "ROWS", None)
+    return [i for i in getattr(node, "indices", ()) if i is not rows]
+
+
+def _sized(names: Sequence[str], sizes: Mapping[str, int]) -> str:
+    """``, j: 50, k: 16`` for the indices whose size is known."""
+    known = [f"{name}: {sizes[name]}" for name in names if name in sizes]
+    return ", " + ", ".join(known) if known else ""
 
 
 def _kind(node: Node) -> str:
     if node.is_var:
         return "data column" if node.per_row else "parameter"
-    if node.is_const:
+    if node.is_leaf:  # a constant, or an index's size
         return "constant"
     return "per-row operation" if node.per_row else "operation"
 
 
-def _title(node: Node) -> str:
-    """The node's own text: a name, a number, or the operation from its registry entry."""
+def _title(node: Node, sizes: Mapping[str, int] | None = None) -> str:
+    """The node's own text: a name, a number, or the operation from its registry entry.
+
+    A family is one node labelled with its written axes and their sizes when
+    known (``w[j], j: 50``); a reduction over an index names it (``sum[j]``);
+    an index's size is ``size(j)`` (the rows': ``n``).
+    """
+    sizes = sizes or {}
     if node.is_var:
         name = node.name
-        return name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 1] + "…"
+        name = name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 1] + "…"
+        axes = [i.name for i in getattr(node, "var_axes", ())]
+        if not axes:
+            return name
+        return f"{name}[{','.join(_short(a) for a in axes)}]{_sized(axes, sizes)}"
     if node.is_const:
         return node.name or _number(node.value)
+    axis = getattr(node, "axis", None)
+    if node.is_leaf:  # the size of an index
+        if axis is getattr(_graph, "ROWS", None):
+            return "n"
+        return f"size({_short(axis.name)}){' = ' + str(sizes[axis.name]) if axis.name in sizes else ''}"
     spec = node.op
+    if axis is not None and axis is not getattr(_graph, "ROWS", None):
+        return f"{reduction_word(spec)}[{_short(axis.name)}]{_sized([axis.name], sizes)}"
     return spec.name if spec.notation == "prefix" else spec.text
 
 
@@ -182,6 +221,7 @@ def to_dot(
     name: str = "J",
     names: Mapping[str, Node] | None = None,
     written: Mapping[Node, tuple] | None = None,
+    sizes: Mapping[str, int] | None = None,
 ) -> str:
     """The DOT text of a function's graph and the derivative graphs it is given.
 
@@ -206,6 +246,8 @@ def to_dot(
             that are also variables of the graph, keep their own label).
         written: the sums kept in the order their terms were written
             (``Function.written``), for the title.
+        sizes: the number of labels of each index by name ({"j": 50}),
+            where known: a family's node shows them (``w[j], j: 50``).
 
     Returns:
         DOT source text, the same for the same input.
@@ -249,19 +291,20 @@ def to_dot(
     def draw(target, node):
         rows = []
         if node in values:
-            rows.append(("value", summary(values[node])))
+            family = bool(_free(node))
+            rows.append(("value", summary(values[node], family)))
             if node in in_function and not node.is_const:
-                rows.append(("grad", summary(grads[node])))
+                rows.append(("grad", summary(grads[node], family)))
         style = dict(_KIND_STYLE[_kind(node)])
         if node not in in_function:
             style.update(_DERIVATIVE_STYLE)
-        title = _title(node)
-        if id(node) in user_names:
-            title = f"{_short(user_names[id(node)])} = {title}"
+        title = _title(node, sizes)
+        if node in user_names:
+            title = f"{_short(user_names[node])} = {title}"
         target.node(f"n{index[node]}", _label(title, rows), **style)
 
     def marker(target, dot_id, title, node):
-        text = title if node not in values else f"{title} = {summary(values[node])}"
+        text = title if node not in values else f"{title} = {summary(values[node], bool(_free(node)))}"
         color = "black" if dot_id == "out" else DERIVATIVE_COLOR
         target.node(dot_id, f"<<B>{_html(text)}</B>>", **_MARKER_STYLE, color=color)
         target.edge(f"n{index[node]}", dot_id, penwidth="1.5", color=color)
@@ -286,9 +329,10 @@ def to_dot(
             for node in order:
                 if node not in in_function:
                     draw(cluster, node)
+            shown = wrt_names(output, [(wrt_name,) for wrt_name in derivatives])  # w[j] for a family
             for k, (wrt_name, node) in enumerate(derivatives.items()):
                 top = name if name == "J" else f"({name})"
-                marker(cluster, f"d{k}", f"∂{top}/∂{wrt_name}", node)
+                marker(cluster, f"d{k}", f"∂{top}/∂{shown[(wrt_name,)][0]}", node)
     for node in order:
         _draw_edges(dot, node, index, derivative=node not in in_function)
     if legend:
@@ -301,21 +345,21 @@ def to_dot(
     return dot.source
 
 
-def _user_names(names: Mapping[str, Node], order: Sequence[Node]) -> dict[int, str]:
-    """{id(node): the user's name} for the drawn operations that the user named.
+def _user_names(names: Mapping[str, Node], order: Sequence[Node]) -> dict[Node, str]:
+    """{node: the user's name} for the drawn operations that the user named.
 
     The first name of a node wins; a leaf keeps its own label, and a name that
     is also a variable of the graph is skipped (it would read as that variable).
     """
     variables = {node.name for node in order if node.is_var}
-    drawn = {id(node) for node in order}
-    chosen: dict[int, str] = {}
+    drawn = set(order)
+    chosen: dict[Node, str] = {}
     for user_name, node in names.items():
-        if not isinstance(node, Node) or node.is_leaf or id(node) not in drawn or id(node) in chosen:
+        if not isinstance(node, Node) or node.is_leaf or node not in drawn or node in chosen:
             continue
         if not isinstance(user_name, str) or user_name in variables:
             continue
-        chosen[id(node)] = user_name
+        chosen[node] = user_name
     return chosen
 
 
