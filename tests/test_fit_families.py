@@ -150,3 +150,101 @@ def test_jacobian_columns_are_the_members_in_vector_order():
 def test_block_written_and_shape():
     block = Block("W", ("k", "j"), ((1, 2), (1, 2, 3)))
     assert block.written() == "W[k,j]" and block.shape == (2, 3) and block.size == 6
+
+
+# ---------------------------------------------------------------- a family's values
+
+
+def test_array_from_a_number_a_list_nested_lists_and_labels():
+    members = network()
+    assert members.array("v", 0.5).tolist() == [0.5, 0.5, 0.5]
+    assert members.array("v", [1, 2, 3]).tolist() == [1.0, 2.0, 3.0]
+    nested = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]
+    assert members.array("W", nested)[1, 2] == 7.0  # W[2,3]: written axes (k, j)
+    assert members.array("v", {"3": 3, "1": 1, "2": 2}).tolist() == [1.0, 2.0, 3.0]
+    labelled = {f"{k},{j}": 10 * k + j for k in (1, 2, 3) for j in (1, 2, 3, 4)}
+    assert members.array("W", labelled)[1, 2] == 23.0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("v", [1, 2], "v has 2 values, but k has 3 labels (those of h)"),
+        ("v", [[1, 2, 3]], "v has values of shape 1x3, but k has 3 labels"),
+        ("W", [1, 2, 3], "W has 3 values, but W[k,j] has 3x4 members"),
+        ("v", ["a", 1, 2], "v: the values must be numbers"),
+        ("v", [1, float("nan"), 2], "v: every value must be a finite number"),
+        ("v", {"1": 1, "2": 2, "4": 4}, "v has no member v[4] (k in {1, 2, 3})"),
+        ("v", {"1": 1, "2": 2}, "v: no value for v[3]"),
+        ("v", {"1": 1, "2": "x", "3": 3}, "v[2]: the value must be a finite number"),
+    ],
+)
+def test_array_refuses_values_that_do_not_fit_the_family(name, value, message):
+    from exprgrad.errors import OptionError
+
+    with pytest.raises(OptionError) as caught:
+        network().array(name, value, {"k": "h"})
+    assert message in str(caught.value)
+
+
+# ---------------------------------------------------------------- command line pieces
+
+
+def test_split_random_takes_the_random_start_out_of_init():
+    from exprgrad.cli.inputs import split_random
+    from exprgrad.errors import OptionError
+
+    assert split_random(("a=1,random:3", "@r.json")) == (("a=1", "@r.json"), "random:3")
+    assert split_random(("random",)) == ((), "random")
+    assert split_random(("a=1",)) == (("a=1",), None)
+    with pytest.raises(OptionError, match="give one random start"):
+        split_random(("random:1", "random:2"))
+
+
+def test_values_file_holds_a_list_nested_lists_or_labels(tmp_path):
+    from exprgrad.cli.inputs import read_values_file
+    from exprgrad.errors import OptionError
+
+    path = tmp_path / "w.json"
+    path.write_text("[1, 2.5, -3]")
+    assert read_values_file(str(path), "w") == [1.0, 2.5, -3.0]
+    path.write_text("[[1, 2], [3, 4]]")
+    assert read_values_file(str(path), "W") == [[1.0, 2.0], [3.0, 4.0]]
+    path.write_text('{"1": 0.5, "2": 1}')
+    assert read_values_file(str(path), "w") == {"1": 0.5, "2": 1.0}
+    for text, message in [
+        ('[1, "a"]', "entry 2 is not a number"),
+        ("[1, true]", "entry 2 is not a number"),
+        ('{"1": null}', ": 1 is not a number"),
+        ("[1,", "not JSON"),
+        ("3", "expected a JSON list of numbers or an object"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(OptionError, match=message):
+            read_values_file(str(path), "w")
+
+
+def test_random_start_through_the_api_is_reproducible(samples):
+    from exprgrad import fit
+
+    first = fit(samples / "linear.csv", model="a*x + b", target="y", init="random:3", method="lbfgs")
+    again = fit(samples / "linear.csv", model="a*x + b", target="y", init="random:3", method="lbfgs")
+    assert first.params == again.params and first.converged
+    assert first.defaulted == []
+    # A value given wins; the others start at random.
+    mixed = fit(samples / "linear.csv", model="a*x + b", target="y", init=["random:3", {"a": 1.0}])
+    assert mixed.converged
+
+
+def test_random_start_from_the_command_line(runner, samples):
+    from exprgrad.cli import cli
+
+    args = ["fit", "--cost", "(1 - x)^2 + 100*(y - x^2)^2", "--format", "json"]
+    first = runner.invoke(cli, [*args, "--init", "random:7"])
+    again = runner.invoke(cli, [*args, "--init", "random:7"])
+    assert first.exit_code == 0, first.output
+    assert first.output.split('"iterations"')[0] == again.output.split('"iterations"')[0]
+    bad = runner.invoke(cli, [*args, "--init", "random:x"])
+    assert bad.exit_code == 2
+    assert bad.output.startswith("error: --init: 'random:x' is not a start")
+    assert "Traceback" not in bad.output

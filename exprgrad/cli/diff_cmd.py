@@ -11,11 +11,10 @@ from ..passes.diff import diff, hessian
 from ..passes.simplify import simplify_many
 from ..selection import select
 from .command import ExprCommand
-from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
+from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings, shown_value
 from .output import (
     as_rows,
     derivative_label,
-    format_number,
     json_text,
     json_value,
     text_lines,
@@ -175,7 +174,7 @@ def _warn_nonfinite(values, unicode: bool) -> None:
 
 
 def _at_heading(at, dataset) -> str:
-    where = ", ".join(f"{k}={format_number(v)}" for k, v in parse_bindings(at).items())
+    where = ", ".join(f"{k}={shown_value(v)}" for k, v in parse_bindings(at).items())
     heading = f"at {where}" if where else "values"
     if dataset is not None:
         heading += f" over {dataset.path} ({dataset.rows} rows)"

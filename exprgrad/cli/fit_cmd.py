@@ -27,7 +27,7 @@ from ..fitting import plan, prepare, solve
 from ..fitting.catalog import CHOICES, METHODS, FitOptions, learning_rate_methods
 from ..fitting.plot import plot_fit, require_matplotlib
 from .flags import as_options
-from .inputs import data_options, load_data, parse_bindings, read_expr
+from .inputs import data_options, load_data, parse_bindings, read_expr, split_random
 from .output import check_output_folder, json_text, warn, write_atomically
 
 # Seconds between redraws of the progress line.
@@ -73,8 +73,10 @@ def one_data_source(command):
     "--init",
     "init",
     multiple=True,
-    metavar="a=1,b=0|@result.json",
-    help="Starting values (others start at 0), or the params of a saved result.",
+    metavar="a=1,w=0|@result.json|random[:SEED]",
+    help="Starting values (others start at 0; a family's name sets every member), the params of a "
+    "saved result, or random[:SEED]: every other parameter drawn from a seeded normal distribution "
+    "(sd 1/sqrt(fan-in) for a family, 0.1 for a scalar).",
 )
 @click.option(
     "--method",
@@ -146,13 +148,14 @@ def fit_command(
     check_output_folder(plot)
     _refuse_overwriting_inputs({"-o": output, "--plot": plot}, data, [cost, model, *init])
     dataset = load_data(data, allow_nan)  # the one read of the data
+    init, random_start = split_random(init)
     start = parse_bindings(init, option="--init")
     problem = prepare(
         dataset,
         cost=None if cost is None else read_expr(cost),
         model=None if model is None else read_expr(model),
         target=target,
-        init=start,
+        init=start if random_start is None else [random_start, start],
         allow_nan=allow_nan,
     )
     options = FitOptions(method, lr=lr, max_iter=max_iter, tol=tol, nll=nll)

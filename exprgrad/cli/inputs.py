@@ -19,8 +19,10 @@ from dataclasses import dataclass
 
 import click
 
+from .. import graph
 from ..errors import EvaluationError, OptionError
 from ..fitting.data import load_csv, require_columns
+from ..fitting.families import family_layout
 from ..fitting.reading import read_text
 from ..fitting.reading import shown as escaped
 from ..function import parse
@@ -105,7 +107,9 @@ def parse_bindings(specs: tuple[str, ...] | str | None, option: str = "--at") ->
     A spec '@result.json' gives the "params" of a saved fit result; a name=value
     overrides what a file gives, whatever the order, but a name given twice as
     name=value is refused. A family name (w=0 for w[0], w[1], ...) is kept as
-    given: check_bindings fills in its members.
+    given: check_bindings fills in its members. ``w=@values.json`` gives a
+    family's values from a file: a JSON list (nested lists for W[k,j]), or an
+    object label -> value; check_bindings checks them against the family.
     """
     if not specs:
         return {}
@@ -122,14 +126,91 @@ def parse_bindings(specs: tuple[str, ...] | str | None, option: str = "--at") ->
             name, text = name.strip(), text.strip()
             if not sep or not name or not text:
                 raise OptionError(f"{option}: expected name=value pairs like a=1,b=2, got '{shown(item)}'")
-            value = _parse_number(text, f"{option} {shown(name)}")
+            if text.startswith("@"):
+                value = _read_once(
+                    text[1:],
+                    f"{option} {name}=",
+                    lambda path, name=name: read_values_file(path, name, option),
+                )
+            else:
+                value = _parse_number(text, f"{option} {shown(name)}")
             if name in bindings:
                 raise OptionError(
-                    f"{option} {shown(name)}: given twice ({format_number(bindings[name])} and "
-                    f"{format_number(value)}); give each name once"
+                    f"{option} {shown(name)}: given twice ({shown_value(bindings[name])} and "
+                    f"{shown_value(value)}); give each name once"
                 )
             bindings[name] = value
     return {**from_files, **bindings}
+
+
+def read_values_file(path: str, name: str, option: str = "--at"):
+    """A family's values from JSON: a list of numbers (nested lists for several
+    axes) or an object label -> number, as read (check_bindings checks them)."""
+    where = f"{option} {shown(name)}=@{shown(path)}"
+    try:
+        text = read_text(path, max_bytes=MAX_EXPR_BYTES, what="the file", error=OptionError, label="")
+    except OptionError as exc:
+        raise OptionError(f"{where}: {exc}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise OptionError(f"{where}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise OptionError(f"{where}: nested too deeply") from None
+    if isinstance(document, dict):
+        return {
+            str(label): _json_number(value, f"{where}: {shown(str(label))}")
+            for label, value in document.items()
+        }
+    if isinstance(document, list):
+        return _json_numbers(document, where)
+    raise OptionError(f"{where}: expected a JSON list of numbers or an object label -> number")
+
+
+def _json_numbers(values: list, where: str) -> list:
+    out = []
+    for i, value in enumerate(values):
+        if isinstance(value, list):
+            out.append(_json_numbers(value, where))
+        else:
+            out.append(_json_number(value, f"{where}: entry {i + 1}"))
+    return out
+
+
+def _json_number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise OptionError(f"{what} is not a number")
+    if not math.isfinite(value):
+        raise OptionError(f"{what} is not a finite number")
+    return float(value)
+
+
+def shown_value(value) -> str:
+    """A binding as a message shows it: a number, or a family's values in short."""
+    if isinstance(value, (list, dict)):
+        return f"[{len(value)} values]"
+    return format_number(value)
+
+
+def split_random(specs: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
+    """--init's specs without its 'random' or 'random:SEED' item, and that item
+    (None without one; given twice it is refused)."""
+    kept, chosen = [], None
+    for spec in specs:
+        if spec.startswith("@"):
+            kept.append(spec)
+            continue
+        rest = []
+        for item in _split_top_level(spec):
+            if item == "random" or item.startswith("random:"):
+                if chosen is not None and chosen != item:
+                    raise OptionError(f"--init: {shown(chosen)} and {shown(item)}: give one random start")
+                chosen = item
+            else:
+                rest.append(item)
+        if rest:
+            kept.append(",".join(rest))
+    return tuple(kept), chosen
 
 
 def read_params_file(path: str, option: str = "--at") -> dict[str, float]:
@@ -289,6 +370,7 @@ def check_bindings(function, bindings: dict[str, float], dataset) -> dict:
                 f"--at {shown(clashing[0])}: '{shown(clashing[0])}' is a column of {shown(dataset.path)}; "
                 "a name is either data or a parameter, not both"
             )
+    family_columns = _family_values(function, bindings)
     fill_families(function.params, bindings)
     unused = [name for name in bindings if name not in function.params and name not in function.columns]
     if unused:
@@ -304,8 +386,50 @@ def check_bindings(function, bindings: dict[str, float], dataset) -> dict:
         raise EvaluationError(f"no value given for {names}: give it with --at {example}")
     if dataset is None:
         return {}
-    require_columns(dataset, [c for c in function.columns if c not in bindings])
+    needed = [c for c in function.columns if c not in bindings and c not in family_columns]
+    needed += [c for family in family_columns.values() for c in family]
+    require_columns(dataset, needed)
     if not dataset.columns and dataset.problems:
         # The rows are counted from the numeric columns; without one, sum(1) would say 1.
         require_columns(dataset, dataset.names)
-    return dict(dataset.columns)
+    columns = dict(dataset.columns)
+    for name, family in family_columns.items():
+        columns[name] = [columns[c] for c in family]  # a data family: its columns in label order
+    return columns
+
+
+def _family_values(function, bindings: dict) -> dict[str, tuple[str, ...]]:
+    """Give each parameter family of ``function`` its values as an array in its written
+    axes (in place: ``w=0.1`` on every member, a list or label -> value object from
+    ``w=@file``, members ``w[3]=1`` over that); returns each data family's CSV columns."""
+    variables = graph.variables([function.output])
+    if not any(v.var_axes for v in variables):
+        return {}
+    given = {name: value for name, value in bindings.items() if isinstance(value, list)}
+    layout = family_layout([function], variables, given=given)
+    for block in layout.members.blocks:
+        if not block.is_family:
+            continue
+        members = {m: bindings.pop(m) for m in block.member_names() if m in bindings}
+        if block.name not in bindings:
+            if not members:
+                continue  # missing: reported with the other parameters
+            if len(members) < block.size:
+                absent = [m for m in block.member_names() if m not in members]
+                raise OptionError(
+                    f"--at gives {len(members)} of the {block.size} members of {block.written()}; "
+                    f"no value for {absent[0]}: give the family with --at {block.name}=0.1 or "
+                    f"--at {block.name}=@values.json"
+                )
+            bindings[block.name] = {m[len(block.name) + 1 : -1]: v for m, v in members.items()}
+            members = {}
+        try:
+            array = layout.members.array(block.name, bindings[block.name], layout.origins)
+        except OptionError as exc:
+            raise OptionError(f"--at {exc}") from None
+        flat = array.reshape(-1).copy()
+        for i, member in enumerate(block.member_names()):
+            if member in members:
+                flat[i] = members[member]
+        bindings[block.name] = flat.reshape(block.shape)
+    return layout.columns

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import Mention
+from ..errors import Mention, OptionError
 from ..names import natural_key
 
 ROWS = "#rows"  # graph.ROWS.name: the data-row axis of a Jacobian
@@ -182,6 +182,50 @@ class Members:
             )
         return generator.standard_normal(self.size) * spread
 
+    def array(self, name: str, value, origins: Mapping[str, str] | None = None) -> np.ndarray:
+        """The values of family ``name`` as an array in its written axes, from a number
+        (every member), nested lists of numbers in the written axes (labels in order),
+        or a mapping label -> number (``{"1": 0.5}``, ``{"2,3": 1}`` for W[k,j]) giving
+        every member. ``origins`` names the data family that gave an index its labels.
+
+        Raises:
+            OptionError: a wrong count ("w has 40 values, but j has 50 labels (those of
+                x)"), a value that is not a finite number, an unknown or missing label.
+        """
+        block = self._by_name[name]
+        origins = origins or {}
+        if isinstance(value, Mapping):
+            return self._from_labels(block, value)
+        try:
+            array = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise OptionError(f"{name}: the values must be numbers") from None
+        if array.ndim == 0:
+            array = np.full(block.shape, float(array))
+        elif array.shape != block.shape:
+            raise OptionError(f"{name} has {_count(array)}, but {_labelled(block, origins)}")
+        if not np.all(np.isfinite(array)):
+            raise OptionError(f"{name}: every value must be a finite number")
+        return array
+
+    def _from_labels(self, block: Block, value: Mapping) -> np.ndarray:
+        names = block.member_names()
+        position = {name[len(block.name) + 1 : -1].replace(" ", ""): i for i, name in enumerate(names)}
+        flat = np.full(block.size, np.nan)
+        for label, number in value.items():
+            key = str(label).replace(" ", "")
+            if key not in position:
+                axes = ", ".join(f"{a} in {_span(labels)}" for a, labels in zip(block.axes, block.labels))
+                raise OptionError(f"{block.name} has no member {block.name}[{key}] ({axes})")
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+                raise OptionError(f"{block.name}[{key}]: the value must be a finite number")
+            flat[position[key]] = float(number)
+        missing = [names[i] for i in np.flatnonzero(np.isnan(flat))]
+        if missing:
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise OptionError(f"{block.name}: no value for {missing[0]}{more}")
+        return flat.reshape(block.shape)
+
     def gradient(self, block: Block, value, axes: Sequence[str]) -> np.ndarray:
         """A derivative's value (a float, or an array whose axes are the index names
         ``axes``, as evaluation returns it) as ``block``'s flat members."""
@@ -237,6 +281,28 @@ class Members:
                 )
                 break  # one note per family
         return notes
+
+
+def _count(array: np.ndarray) -> str:
+    if array.ndim == 1:
+        return f"{array.shape[0]} value{'s' if array.shape[0] != 1 else ''}"
+    return f"values of shape {'x'.join(map(str, array.shape))}"
+
+
+def _labelled(block: Block, origins: Mapping[str, str]) -> str:
+    """'j has 50 labels (those of x)', or 'W[k,j] has 16x50 members' for several axes."""
+    if len(block.axes) == 1:
+        axis, count = block.axes[0], block.shape[0]
+        source = f" (those of {origins[axis]})" if axis in origins else ""
+        return f"{axis} has {count} label{'s' if count != 1 else ''}{source}"
+    shape = "x".join(map(str, block.shape))
+    return f"{block.written()} has {shape} members (nested lists in the order {', '.join(block.axes)})"
+
+
+def _span(labels: tuple) -> str:
+    if len(labels) > 3 and all(isinstance(label, int) for label in labels):
+        return f"{labels[0]}..{labels[-1]}"
+    return "{" + ", ".join(map(str, labels)) + "}"
 
 
 # How a note names the random start: the library's init='random', the command line's --init random.

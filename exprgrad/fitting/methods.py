@@ -87,7 +87,7 @@ def _curvature_scale(objective, x0: np.ndarray) -> np.ndarray:
     data) before the parameters were scaled.
     """
     ones = np.ones_like(x0)
-    if len(x0) > LBFGS_SCALED:
+    if len(x0) > LBFGS_SCALED or not objective.has_hessian:
         return ones
     with np.errstate(all="ignore"):
         diagonal = np.abs(np.diag(objective.hessian(x0)))

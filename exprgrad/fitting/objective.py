@@ -2,7 +2,9 @@
 
 In: the cost graph (a scalar node), when the cost is a sum of squares the
 per-row residual graph whose squares it sums, the names of the parameters
-(their order is the order of the vector), and the data columns.
+(their order is the order of the vector) or, with families, the vector's
+``Members`` layout and one variable node per parameter, and the data columns
+(a data family as a sequence of its columns).
 Out: ``Objective``, whose methods return the cost with its gradient, the
 Hessian, the residuals with their Jacobian: each call is one run of one
 compiled schedule, that is one pass over the rows whatever the number of
@@ -22,9 +24,11 @@ import numpy as np
 
 from .. import graph
 from ..backends.evaluate import compile_schedule
+from ..errors import FitError, Mention
 from ..graph import Node
 from ..passes.diff import diff, hessian, jacobian
 from ..passes.simplify import simplify_many
+from .members import Block, Members
 
 # Called after every evaluation: (evaluation number, cost, gradient norm or None).
 EvalHook = Callable[[int, float, "float | None"], None]
@@ -55,11 +59,25 @@ class Objective:
         columns: Mapping[str, np.ndarray],
         rows: int,
         residual: Node | None = None,
+        *,
+        members: Members | None = None,
+        nodes: Sequence[Node] | None = None,
+        sizes: Mapping[str, int] | None = None,
     ):
         self.cost = cost
         self.residual_node = residual
-        self.params = list(params)
-        self.param_nodes = [graph.var(name) for name in self.params]
+        # Without families the vector is the parameters, one float each (the fast path).
+        self.members = members if members is not None else Members([Block(name) for name in params])
+        self.families = self.members.has_families
+        self.params = list(self.members.names)
+        blocks = self.members.blocks
+        self.param_nodes = list(nodes) if nodes is not None else [graph.var(b.name) for b in blocks]
+        self.block_names = [block.name for block in blocks]
+        self.sizes = dict(sizes or {})
+        # The Hessian of a family (a family of two indices) is not built yet: methods
+        # that would read it (newton, nll's standard errors) are refused, and the
+        # checks that use it where it is cheap (scaling, second-order tests) do without.
+        self.has_hessian = not self.families
         self.rows = rows
         self.columns = dict(columns)
         self.evaluations = 0
@@ -77,7 +95,7 @@ class Objective:
     def gradient_nodes(self) -> list[Node]:
         """d cost/d param, one graph per parameter (one reverse sweep)."""
         table = diff(self.cost, self.param_nodes)
-        return [table[name] for name in self.params]
+        return [table[name] for name in self.block_names]
 
     @functools.cached_property
     def value_grad_nodes(self) -> list[Node]:
@@ -93,7 +111,7 @@ class Objective:
     def jacobian_nodes(self) -> list[Node]:
         """d residual_i/d param, one per-row graph per parameter."""
         table = jacobian(self.residual_node, self.param_nodes)
-        return [table[name] for name in self.params]
+        return [table[name] for name in self.block_names]
 
     @functools.cached_property
     def hessian_nodes(self) -> list[Node]:
@@ -114,8 +132,11 @@ class Objective:
         schedule = self._schedules.get(key)
         if schedule is None:
             schedule = self._schedules[key] = compile_schedule(outputs())
-        bindings = {name: float(v) for name, v in zip(self.params, x)}
-        values = schedule.run(bindings, self.columns or None)
+        if self.families:
+            values = schedule.run(self.members.values(x), self.columns or None, sizes=self.sizes or None)
+        else:
+            bindings = {name: float(v) for name, v in zip(self.params, x)}
+            values = schedule.run(bindings, self.columns or None)
         self.evaluations += 1
         return values
 
@@ -144,15 +165,34 @@ class Objective:
             return self._memo[1], self._memo[2].copy()
         values = self._run("value_grad", lambda: self.value_grad_nodes, x)
         cost = float(values[0])
-        grad = np.array([float(v) for v in values[1:]])
+        if self.families:
+            grad = self._flat_gradient(values[1:])
+        else:
+            grad = np.array([float(v) for v in values[1:]])
         with np.errstate(all="ignore"):  # a huge gradient's norm is inf, not a warning
             self.last_grad_norm = float(np.linalg.norm(grad))
         self._memo = (key, cost, grad.copy())
         self._record(x, cost, self.last_grad_norm)
         return cost, grad
 
+    def _flat_gradient(self, values: list) -> np.ndarray:
+        """The gradient's values per family (arrays in canonical axes) as the flat vector."""
+        nodes = self.value_grad_nodes[1:]
+        return np.concatenate(
+            [
+                self.members.gradient(block, value, [i.name for i in node.indices])
+                for block, value, node in zip(self.members.blocks, values, nodes)
+            ]
+        )
+
     def hessian(self, x: np.ndarray) -> np.ndarray:
         """The p-by-p Hessian of the cost at ``x``, every entry in one pass."""
+        if self.families:
+            raise FitError(
+                "the Hessian of a cost with parameter families is not available yet: "
+                f"fit it with {Mention('method', 'lbfgs')}",
+                mentions=(Mention("method", "lbfgs"),),
+            )
         values = self._run("hessian", lambda: self.hessian_nodes, x)
         p = len(self.params)
         matrix = np.empty((p, p))
@@ -168,8 +208,14 @@ class Objective:
         values = self._run("residual_jacobian", lambda: [self.residual_node, *self.jacobian_nodes], x)
         r = self._per_row(values[0])
         matrix = np.empty((self.rows, len(self.params)))
-        for j, column in enumerate(values[1:]):
-            matrix[:, j] = column  # a scalar (the same in every row) broadcasts
+        if self.families:
+            for block, column, node in zip(self.members.blocks, values[1:], self.jacobian_nodes):
+                axes = [i.name for i in node.indices]
+                part = slice(block.offset, block.offset + block.size)
+                matrix[:, part] = self.members.jacobian_columns(block, column, axes, self.rows)
+        else:
+            for j, column in enumerate(values[1:]):
+                matrix[:, j] = column  # a scalar (the same in every row) broadcasts
         cost = sum_of_squares(r)
         with np.errstate(all="ignore"):
             norm = float(np.linalg.norm(2.0 * (matrix.T @ r))) if math.isfinite(cost) else None

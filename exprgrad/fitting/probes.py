@@ -119,6 +119,8 @@ def second_order(objective, x, cost, grad):
     promises (eigenvalues at rounding level left out), says whether the point
     is a minimum or a slow crawl along a flat valley.
     """
+    if not objective.has_hessian:
+        return None, None
     hess = objective.hessian(x)
     if not np.all(np.isfinite(hess)):
         return None, None

@@ -21,12 +21,14 @@ import numpy as np
 
 from .. import build, graph
 from ..backends.evaluate import compile_schedule
-from ..errors import ArgumentError, DataError, Mention, OptionError
+from ..errors import ArgumentError, DataError, ExprgradError, Mention, OptionError
 from ..function import Function, parse
 from ..graph import Node
 from ..lower import presumed_column
 from ..selection import fill_families
 from .data import Dataset, load_csv, require_columns
+from .families import family_layout
+from .members import RANDOM_START
 from .objective import Objective
 
 COST, MODEL, TARGET, INIT = Mention("cost"), Mention("model"), Mention("target"), Mention("init")
@@ -153,15 +155,16 @@ def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
         raise OptionError("goes with a model; a cost names its columns itself", argument="target")
     # Without data the expression's own rule names the columns (x, y in a sum or mean).
     names = dataset.names if data is not None else None
+    functions: list = []  # the parsed Functions, whose families say their labels and columns
     if model is not None:
         dataset, target = _target_column(dataset, target, allow_nan)
-        model_node = _lower(model, names)
+        model_node = _lower(model, names, functions)
         residual = build.sub(model_node, graph.var(target, per_row=True))
         cost_node = build.call("sum", build.pow_(residual, build.const(2)))
         what = MODEL
     else:
         model_node = None
-        cost_node = _lower(cost, names)
+        cost_node = _lower(cost, names, functions)
         if cost_node.per_row:
             raise OptionError(
                 "must be one number, but it has one value per data row: "
@@ -172,10 +175,14 @@ def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
             _refuse_reductions(cost_node)
         residual = _squared_residual(cost_node)
         what = COST
-    require_columns(dataset, [v.name for v in graph.variables([cost_node]) if v.per_row], what=what)
-    init = _start_values(init)
-    dataset, dropped = _finite_rows(dataset, [v.name for v in graph.variables([cost_node]) if v.per_row])
-    params = [v.name for v in graph.variables([cost_node]) if not v.per_row]
+    variables = graph.variables([cost_node])
+    layout = family_layout(functions, variables)
+    read = [c for v in variables if v.per_row for c in layout.columns.get(v.name, (v.name,))]
+    require_columns(dataset, read, what=what)
+    init, seed = _start_values(init)
+    dataset, dropped = _finite_rows(dataset, read)
+    members = layout.members
+    params = list(members.names)
     fill_families(params, init)  # init={"w": 0}: every w[i] starts at 0, as at= and --at do
     _check_names(params, init, dataset, what)
     if not params:
@@ -186,15 +193,30 @@ def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
         )
     warnings = [f"{INIT} gives '{n}', which {what} does not use; ignored" for n in init if n not in params]
     if dropped:
-        used = ", ".join(v.name for v in graph.variables([cost_node]) if v.per_row)
+        used = ", ".join(read)
         warnings.append(
             f"left out {dropped} row{'s' if dropped > 1 else ''} with nan or inf in the columns "
             f"the fit reads ({used}); fitting the other {dataset.rows}"
         )
-    defaulted = [p for p in params if p not in init]
-    x0 = np.array([float(init.get(p, 0.0)) for p in params])
-    objective = Objective(cost_node, params, dataset.columns, dataset.rows, residual)
-    mentions = (INIT, what) if warnings else ()
+    x0, defaulted, _ = members.start(init, seed=seed)
+    columns = dict(dataset.columns)
+    for name, family in layout.columns.items():
+        columns[name] = [columns[c] for c in family]  # a data family: its columns, in label order
+    if members.has_families:
+        objective = Objective(
+            cost_node,
+            params,
+            columns,
+            dataset.rows,
+            residual,
+            members=members,
+            nodes=layout.nodes,
+            sizes=layout.sizes,
+        )
+        warnings += _symmetric_start(objective, x0)
+    else:
+        objective = Objective(cost_node, params, columns, dataset.rows, residual)
+    mentions = (INIT, what, RANDOM_START) if warnings else ()
     return FitProblem(
         objective, params, x0, defaulted, residual, model_node, target, dataset, warnings, mentions
     )
@@ -250,14 +272,46 @@ def _target_column(dataset: Dataset, target, allow_nan: bool) -> tuple[Dataset, 
     return Dataset(path=dataset.path, columns=columns, header=(*dataset.names, text)), text
 
 
-def _start_values(init) -> dict[str, float]:
-    """``init`` as {name: float}: a mapping of names to finite real numbers, or ArgumentError."""
+def _start_values(init) -> tuple[dict[str, float], int | None]:
+    """``init`` as ({name: float}, random seed or None), or ArgumentError.
+
+    ``init`` is a mapping of names to finite real numbers, the text
+    ``'random'`` or ``'random:SEED'`` (every parameter starts at a reproducible
+    random point: ``members.Members.random``), or a list of those (the mappings'
+    values then win over the random start).
+    """
     if init is None:
-        return {}
-    if not isinstance(init, Mapping):
+        return {}, None
+    parts = list(init) if isinstance(init, (list, tuple)) else [init]
+    start: dict[str, float] = {}
+    seed = None
+    for part in parts:
+        if isinstance(part, str):
+            seed = random_seed(part)
+            continue
+        if not isinstance(part, Mapping):
+            raise ArgumentError(
+                "must be a mapping of parameter names to numbers, or 'random[:seed]', "
+                f"got {type(part).__name__}",
+                argument="init",
+            )
+        start.update(_start_mapping(part))
+    return start, seed
+
+
+def random_seed(text: str) -> int:
+    """The seed of ``'random'`` (0) or ``'random:SEED'`` (a whole number >= 0), or ArgumentError."""
+    word, sep, number = text.strip().partition(":")
+    if word != "random" or (sep and not number.strip().isdigit()):
         raise ArgumentError(
-            f"must be a mapping of parameter names to numbers, got {type(init).__name__}", argument="init"
+            f"'{text}' is not a start: give values by name, or 'random' or 'random:SEED' "
+            "(SEED a whole number, e.g. random:1)",
+            argument="init",
         )
+    return int(number) if sep else 0
+
+
+def _start_mapping(init: Mapping) -> dict[str, float]:
     start = {}
     for name, value in init.items():
         if not isinstance(name, str):
@@ -289,16 +343,33 @@ def _refuse_reductions(cost: Node) -> None:
             )
 
 
-def _lower(expr, names) -> Node:
-    """The graph of ``expr`` (text, a Function or a Node), the data header naming the columns."""
+def _lower(expr, names, functions: list) -> Node:
+    """The graph of ``expr`` (text, a Function or a Node), the data header naming the
+    columns; the Function it comes from is appended to ``functions``."""
     if isinstance(expr, Node):
         return expr
 
     if isinstance(expr, Function):
         if expr._text is None:
+            functions.append(expr)
             return expr.output
         expr = expr._text
-    return parse(expr, columns=names).output
+    function = parse(expr, columns=names)
+    functions.append(function)
+    return function.output
+
+
+def _symmetric_start(objective: Objective, x0: np.ndarray) -> list[str]:
+    """Notes on families whose start the gradient cannot break (``Members.symmetric``):
+    found from the gradient at the start, one pass over the data that the first
+    step then reuses."""
+    try:
+        _, gradient = objective.value_grad(x0)
+    except ExprgradError:
+        return []  # the fit itself reports it
+    if not np.all(np.isfinite(gradient)):
+        return []
+    return objective.members.symmetric(x0, gradient)
 
 
 def _finite_rows(dataset: Dataset, used: list[str]) -> tuple[Dataset, int]:

@@ -223,11 +223,19 @@ def _choose(problem: FitProblem, method: str, nll: bool) -> str:
             "(or a cost of the form sum((...)^2))",
             argument="method",
         )
+    hessian = problem.objective.has_hessian
+    if not hessian and (method == "newton" or nll):
+        raise OptionError(
+            "needs the Hessian, which is not built yet for a cost with parameter families: "
+            f"fit with {Mention('method', 'lbfgs')} (or lm for a sum of squares)",
+            argument="nll" if nll else "method",
+            mentions=(Mention("method", "lbfgs"),),
+        )
     if method != AUTO:
         return method  # the user's choice runs as chosen
     if least_squares:
         return "qr" if problem.objective.residuals_are_linear() else "lm"
-    return "newton" if len(problem.params) <= NEWTON_PARAMS else "lbfgs"
+    return "newton" if hessian and len(problem.params) <= NEWTON_PARAMS else "lbfgs"
 
 
 def _uncertainty(problem: FitProblem, outcome, nll: bool):

@@ -1,0 +1,104 @@
+"""Which parameters and data columns a fit's cost reads, families included.
+
+In: the parsed Functions of a fit (the cost, or the model) and the variable
+nodes of its cost. Out: ``Layout``: the parameter vector's ``Members`` (a
+family's labels per written axis), one variable node per parameter to
+differentiate by, the CSV columns of each data family in label order, and
+the sizes of the indices for the evaluator.
+Must not: evaluate, differentiate, or know the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..errors import OptionError
+from ..graph import Node
+from .members import Block, Members
+
+
+@dataclass
+class Layout:
+    """members: the vector's layout. nodes: a variable node per block, in its order.
+    columns: {data family: its CSV columns, in label order}. sizes: {index: labels}.
+    origins: {index: the data family whose columns give its labels}."""
+
+    members: Members
+    nodes: list[Node]
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+
+
+def family_layout(functions: Sequence, variables: Sequence[Node], given: Mapping | None = None) -> Layout:
+    """The Layout of a cost whose variable nodes are ``variables`` (sorted by name).
+
+    ``given``: values given for families as lists (nested for several axes):
+    a family whose index has no range from the program takes labels 1..n from them.
+    """
+    given = given or {}
+    ranges: dict[str, tuple] = {}
+    families: dict = {}
+    for function in functions:
+        ranges.update(getattr(function, "ranges", None) or {})
+        families.update(getattr(function, "families", None) or {})
+    blocks: list[Block] = []
+    nodes: list[Node] = []
+    columns: dict[str, tuple[str, ...]] = {}
+    seen: set[str] = set()
+    origins: dict[str, str] = {}
+    for v in variables:
+        if v.per_row:
+            if v.var_axes and v.name not in columns:
+                columns[v.name] = _data_columns(v, families.get(v.name))
+                for axis in v.var_axes:
+                    origins.setdefault(axis.name, v.name)
+            continue
+        if v.name in seen:
+            continue  # w[j] and w[k]: one family, differentiated through either node
+        seen.add(v.name)
+        axes = tuple(i.name for i in v.var_axes)
+        shape = _shape(given.get(v.name), len(axes))
+        labels = tuple(
+            _labels(v, axis, ranges, families.get(v.name), a, shape) for a, axis in enumerate(axes)
+        )
+        blocks.append(Block(v.name, axes, labels))
+        nodes.append(v)
+    sizes = {axis: len(labels) for axis, labels in ranges.items()}
+    return Layout(Members(blocks), nodes, columns, sizes, origins)
+
+
+def _shape(values, axes: int) -> tuple[int, ...] | None:
+    """The shape of nested lists ``values`` with ``axes`` levels (None if not one)."""
+    shape = []
+    for _ in range(axes):
+        if not isinstance(values, list) or not values:
+            return None
+        shape.append(len(values))
+        values = values[0]
+    return tuple(shape)
+
+
+def _labels(node: Node, axis: str, ranges: dict, family, position: int, shape) -> tuple:
+    """The labels of a parameter family's axis: the family's own, its index's range,
+    or 1..n from the values given for it."""
+    own = getattr(family, "labels", None)
+    if own is not None and len(own) > position:
+        return tuple(own[position])
+    if axis in ranges:
+        return tuple(ranges[axis])
+    if shape is not None:
+        return tuple(range(1, shape[position] + 1))
+    raise OptionError(
+        f"the size of {node.name}[{','.join(i.name for i in node.var_axes)}] is not known: "
+        f"use {axis} with a data family (x[{axis}] for columns x1, x2, ...) or declare it ({axis} in 1:10)"
+    )
+
+
+def _data_columns(node: Node, family) -> tuple[str, ...]:
+    """The CSV columns of a data family, in label order (x1..x50 for x[j])."""
+    found = getattr(family, "columns", None)
+    if found:
+        return tuple(found)
+    raise OptionError(f"the columns of the data family {node.name}[...] are not known")
