@@ -22,7 +22,7 @@ import click
 from .. import graph
 from ..errors import EvaluationError, OptionError
 from ..fitting.data import load_csv, require_columns
-from ..fitting.families import family_layout
+from ..fitting.families import axes_of, family_layout
 from ..fitting.reading import read_text
 from ..fitting.reading import shown as escaped
 from ..function import parse
@@ -403,7 +403,7 @@ def _family_values(function, bindings: dict) -> dict[str, tuple[str, ...]]:
     axes (in place: ``w=0.1`` on every member, a list or label -> value object from
     ``w=@file``, members ``w[3]=1`` over that); returns each data family's CSV columns."""
     variables = graph.variables([function.output])
-    if not any(v.var_axes for v in variables):
+    if not any(axes_of(v) for v in variables):
         return {}
     given = {name: value for name, value in bindings.items() if isinstance(value, list)}
     layout = family_layout([function], variables, given=given)

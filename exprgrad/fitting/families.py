@@ -50,15 +50,15 @@ def family_layout(functions: Sequence, variables: Sequence[Node], given: Mapping
     origins: dict[str, str] = {}
     for v in variables:
         if v.per_row:
-            if v.var_axes and v.name not in columns:
+            if axes_of(v) and v.name not in columns:
                 columns[v.name] = _data_columns(v, families.get(v.name))
-                for axis in v.var_axes:
+                for axis in axes_of(v):
                     origins.setdefault(axis.name, v.name)
             continue
         if v.name in seen:
             continue  # w[j] and w[k]: one family, differentiated through either node
         seen.add(v.name)
-        axes = tuple(i.name for i in v.var_axes)
+        axes = tuple(i.name for i in axes_of(v))
         shape = _shape(given.get(v.name), len(axes))
         labels = tuple(
             _labels(v, axis, ranges, families.get(v.name), a, shape) for a, axis in enumerate(axes)
@@ -67,6 +67,11 @@ def family_layout(functions: Sequence, variables: Sequence[Node], given: Mapping
         nodes.append(v)
     sizes = {axis: len(labels) for axis, labels in ranges.items()}
     return Layout(Members(blocks), nodes, columns, sizes, origins)
+
+
+def axes_of(node: Node) -> tuple:
+    """A variable's written indices (``W[k,j]``: k, j); () for a scalar or a column."""
+    return getattr(node, "var_axes", ())
 
 
 def _shape(values, axes: int) -> tuple[int, ...] | None:
@@ -91,7 +96,7 @@ def _labels(node: Node, axis: str, ranges: dict, family, position: int, shape) -
     if shape is not None:
         return tuple(range(1, shape[position] + 1))
     raise OptionError(
-        f"the size of {node.name}[{','.join(i.name for i in node.var_axes)}] is not known: "
+        f"the size of {node.name}[{','.join(i.name for i in axes_of(node))}] is not known: "
         f"use {axis} with a data family (x[{axis}] for columns x1, x2, ...) or declare it ({axis} in 1:10)"
     )
 
