@@ -27,6 +27,8 @@ from ..names import natural_key
 ROWS = "#rows"  # graph.ROWS.name: the data-row axis of a Jacobian
 # The spread of a random start for a scalar parameter (a family's comes from its fan-in).
 SCALAR_SPREAD = 0.1
+# Gradients of two units closer than this (relative to the family's largest) count as equal.
+SYMMETRY_TOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -238,20 +240,27 @@ class Members:
     # ------------------------------------------------------------ symmetry
 
     def symmetric(self, x: np.ndarray, gradient: np.ndarray) -> list[str]:
-        """Warnings for families whose start the gradient cannot break.
+        """A warning (a list of at most one) when the start is symmetric in some family.
 
         For each family and each of its axes, the members are grouped into units
-        along that axis (W[k,j] along k: the rows W[k,:]). Two units whose values
-        AND gradients are exactly equal at the start stay equal under every
+        along that axis (W[k,j] along k: the rows W[k,:]). Units whose start
+        values are exactly equal and whose gradients agree to rounding
+        (SYMMETRY_TOL of the family's largest gradient entry: the order of a
+        matrix product's sums may differ per unit) stay equal under every
         gradient step when the cost is symmetric in them (every hidden unit the
-        same): they are reported, with a random start as the way out.
+        same): they are named, with a random start as the way out.
         """
-        notes = []
+        found = []
         for block in self.blocks:
             if not block.is_family:
                 continue
             part = slice(block.offset, block.offset + block.size)
             values, slopes = x[part].reshape(block.shape), gradient[part].reshape(block.shape)
+            scale = float(np.max(np.abs(slopes), initial=0.0))
+            if not math.isfinite(scale):
+                continue
+            # Gradients on a grid of SYMMETRY_TOL * scale: rounding noise compares equal.
+            rounded = np.round(slopes / (SYMMETRY_TOL * scale)) if scale > 0 else slopes
             for a, axis in enumerate(block.axes):
                 count = block.shape[a]
                 if count < 2:
@@ -259,28 +268,35 @@ class Members:
                 units = np.concatenate(
                     [
                         np.moveaxis(values, a, 0).reshape(count, -1),
-                        np.moveaxis(slopes, a, 0).reshape(count, -1),
+                        np.moveaxis(rounded, a, 0).reshape(count, -1),
                     ],
                     axis=1,
                 )
-                groups = np.unique(units, axis=0)
-                if len(groups) == count:
+                _, inverse, counts = np.unique(units, axis=0, return_inverse=True, return_counts=True)
+                if len(counts) == count:
                     continue
-                alike = [
-                    block.labels[a][i] for i in range(count) if np.sum(np.all(units == units[i], axis=1)) > 1
-                ]
                 thing = "member" if len(block.axes) == 1 else "unit"
-                which = (
-                    f"all {count} {thing}s along {axis}"
-                    if len(groups) == 1
-                    else f"the {thing}s {axis} = {', '.join(map(str, alike[:3]))}{', ...' if len(alike) > 3 else ''}"
-                )
-                notes.append(
-                    f"{block.written()} starts symmetric: {which} have equal start values and equal "
-                    f"gradients, so the fit cannot tell them apart; start from random values with {RANDOM_START}"
-                )
-                break  # one note per family
-        return notes
+                if len(counts) == 1:
+                    found.append(f"{block.written()} (all {count} {thing}s along {axis})")
+                else:
+                    alike = [block.labels[a][i] for i in range(count) if counts[inverse.reshape(-1)[i]] > 1]
+                    more = ", ..." if len(alike) > 3 else ""
+                    found.append(
+                        f"{block.written()} ({thing}s {axis} = {', '.join(map(str, alike[:3]))}{more})"
+                    )
+                break  # one mention per family
+        if not found:
+            return []
+        return [
+            (
+                f"the start is symmetric in {_listed(found)}: equal start values and equal gradients, so the "
+                f"fit cannot tell them apart and they stay equal; start from random values with {RANDOM_START}"
+            )
+        ]
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _count(array: np.ndarray) -> str:

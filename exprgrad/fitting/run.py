@@ -170,7 +170,10 @@ def fit(
         cost: exprgrad text of a scalar cost to minimize (sum or mean over rows).
         model, target: a per-row model and the column it should reproduce;
             the cost is then sum((model - target)^2).
-        init: starting values by parameter name (others start at 0).
+        init: starting values by parameter name (others start at 0): a
+            member (``w[3]``) or a family (``w``: every member); or
+            ``'random'`` / ``'random:SEED'`` for a reproducible random start
+            (``members.Members.random``); or a list of both, the values winning.
         method: auto (for a sum of squares lm, or a direct QR solve when the
             residuals are linear in the parameters; newton for any other cost,
             lbfgs past NEWTON_PARAMS parameters), gd, momentum, adam, lbfgs,
