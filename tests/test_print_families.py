@@ -181,3 +181,89 @@ def test_index_sizes_come_from_the_arrays_given_for_families():
     values = {"W": np.zeros((3, 5)), "x": np.zeros((7, 5)), "y": np.zeros(7), "b": 0.5}
     assert drawing.index_sizes(out, values) == {"k": 3, "j": 5}  # W is k by j as written; x rows by j
     assert drawing.index_sizes(out, None) == {}
+
+
+# ---------------------------------------------------------------- Python source
+
+
+def _run_python(named, params, data=None, **kwargs):
+    from exprgrad.backends.python_source import to_python
+
+    source = to_python(named)
+    scope: dict = {}
+    exec(compile(source, "<generated>", "exec"), scope)  # noqa: S102 (the module exprgrad generated)
+    return source, scope["f"](params, data, **kwargs)
+
+
+def _close(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    assert a.shape == b.shape
+    assert np.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_python_source_contracts_a_sum_over_a_product_with_einsum():
+    rng = np.random.default_rng(1)
+    x, y, w = rng.normal(size=(2100, 5)), rng.integers(0, 2, 2100).astype(float), rng.normal(size=5)
+    source, value = _run_python({"J": _logistic()}, {"w": w, "c": 0.25}, {"x": x, "y": y})
+    assert "t1 = c + contract(2, 1, False, w, (1,), x, (0, 1))" in source  # one einsum, no x*w array
+    assert "np.einsum(" in source
+    z = 0.25 + x @ w
+    _close(value, np.mean(np.logaddexp(0, z) - y * z))
+    # a data family may also come as a sequence of columns (x1..x5 as read from a CSV)
+    _, again = _run_python({"J": _logistic()}, {"w": w, "c": 0.25}, {"x": list(x.T), "y": y})
+    assert again == value
+
+
+def test_python_source_gives_families_in_canonical_axes():
+    rng = np.random.default_rng(2)
+    x, W, b = rng.normal(size=(7, 4)), rng.normal(size=(3, 4)), rng.normal(size=3)
+    h = build.call(ops.OPS["tanh"], build.add(build.reduce(ops.SUM, build.mul(W_KJ, X_J), J), B_K))
+    named = {"h": h, "d": build.div(B_K, graph.size(K))}
+    _, out = _run_python(named, {"W": W, "b": b}, {"x": x})
+    _close(out["h"], np.tanh(x @ W.T + b))  # rows by k
+    _close(out["d"], b / 3)
+    # W[k,j] + W[j,k] needs a square W: canonical axes (j, k)
+    square = rng.normal(size=(4, 4))
+    _, out = _run_python({"T": build.add(W_KJ, graph.var("W", (J, K)))}, {"W": square})
+    _close(out, square.T + square)
+
+
+def test_python_source_softmax_and_means_over_an_index():
+    rng = np.random.default_rng(3)
+    x, W, b = rng.normal(size=(1500, 4)), rng.normal(size=(3, 4)), rng.normal(size=3)
+    Y = np.eye(3)[rng.integers(0, 3, 1500)]
+    Y_K = graph.var("Y", (ROWS, K))
+    z = build.add(build.reduce(ops.SUM, build.mul(W_KJ, X_J), J), B_K)
+    cost = build.call(
+        ops.MEAN, build.sub(build.reduce(ops.LSE, z, K), build.reduce(ops.SUM, build.mul(Y_K, z), K))
+    )
+    named = {"J": cost, "m": build.reduce(ops.MEAN, build.call(ops.EXP, B_K), K)}
+    source, out = _run_python(named, {"W": W, "b": b}, {"x": x, "Y": Y})
+    assert "logsumexp_keep(" in source
+    zz = x @ W.T + b
+    top = zz.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(zz - top).sum(axis=1)) + top[:, 0]
+    _close(out["J"], np.mean(lse - (Y * zz).sum(axis=1)))
+    _close(out["m"], np.mean(np.exp(b)))
+
+
+def test_python_source_size_without_a_family_over_the_index_is_given():
+    source, out = _run_python({"d": build.div(C, graph.size(K))}, {"c": 6.0}, sizes={"k": 3})
+    assert "def f(params, data=None, sizes=None):" in source
+    _close(out, 2.0)
+
+
+def test_python_source_of_a_family_program_equals_the_evaluator():
+    from exprgrad.backends.evaluate import compile_schedule
+
+    rng = np.random.default_rng(4)
+    data = {"x": rng.normal(size=(2500, 5)), "y": rng.normal(size=2500)}
+    params = {"w": rng.normal(size=5), "c": 0.5, "W": rng.normal(size=(3, 5)), "b": rng.normal(size=3)}
+    named = {"J": _logistic(), "s": _softmax(), "g": build.div(W_J, graph.size(J))}
+    try:
+        expected = compile_schedule(list(named.values())).run(params, data)
+    except Exception as exc:  # noqa: BLE001 (an evaluator without index families)
+        pytest.skip(f"the evaluator does not run index families: {exc}")
+    _, out = _run_python(named, params, data)
+    for name, value in zip(named, expected, strict=True):
+        _close(out[name], value)  # to 1e-12 (the einsum may round differently from matmul)

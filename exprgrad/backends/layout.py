@@ -131,6 +131,10 @@ class Style:
         """(text, precedence) of the size of ``axis`` (for the rows, the row count)."""
         raise NotImplementedError
 
+    def contraction(self, node: Node) -> list | None:
+        """A reduction over an index written another way: literals and operand nodes, or None."""
+        return None
+
 
 # ---------------------------------------------------------------- display order
 
@@ -285,11 +289,12 @@ class Layout:
         axis = getattr(node, "axis", None)
         if axis is not None and axis is not _ROWS:
             # sum[j](e), \sum_{j}: the index is part of the op's form, its operand enclosed.
-            before, after = self.style.index_reduction(spec, axis)
-            self.docs[node], self.prec[node] = (
-                [before, ("ref", node.inputs[0], 0, False, False), after],
-                PREC_ATOM,
-            )
+            items = self.style.contraction(node)
+            if items is None:
+                before, after = self.style.index_reduction(spec, axis)
+                items = [before, node.inputs[0], after]
+            doc = [item if isinstance(item, str) else ("ref", item, 0, False, False) for item in items]
+            self.docs[node], self.prec[node] = doc, PREC_ATOM
             return
         form = self.form(spec, len(node.inputs))
         self.prec[node] = spec.precedence

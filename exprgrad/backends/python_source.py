@@ -8,6 +8,16 @@ code rounds exactly as the evaluator does. Every shared node gets one
 assignment (let="always"), as does any node nested deeper than
 PYTHON_MAX_DEPTH; wide sums and products are split into statements of
 PYTHON_CHUNK operands.
+Index families: when the graph has indices besides the rows, every value is
+an array with one axis per index of the program (rows first, then canonical
+order; length 1 where a value lacks an index), so numpy broadcasting is the
+graph's; ``sum[j]``/``mean[j]`` of a product is one ``np.einsum`` over its
+factors (``contract``), row reductions sum each label's rows exactly as the
+scalar kernels do, and each output comes back over its own indices in
+canonical order. A parameter family's value is an array in its written axes
+(``W[k,j]``: k by j), a data family's a rows x labels array or a sequence of
+columns; ``sizes`` gives the size of an index no family has. The values agree
+with the evaluator's to 1e-12 (einsum and matmul may round differently).
 Must not: change the graph, evaluate or run the source, parenthesize on its
 own, or keep an operator table (helpers are the kernels ``OpSpec.python_helper``
 names, their source from ``kernels.source``).
@@ -23,12 +33,12 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 
-from .. import graph, kernels
+from .. import graph, kernels, ops
 from ..errors import OptionError
 from ..graph import Node
 from ..ops import OPS, PREC_ATOM, PREC_NEG, OpSpec
 from .layout import Style
-from .printing import Printer
+from .printing import Printer, reduction_word
 
 # Python source: a node whose inline expression would nest deeper gets its own
 # assignment (CPython's parser and compiler have fixed nesting limits) ...
@@ -43,15 +53,42 @@ class _PythonStyle(Style):
     faithful = True
     indexed_lets = False
 
-    def __init__(self, local_names: Mapping[str, str]):
+    def __init__(self, local_names: Mapping[Node, str], axes: _Axes | None = None):
         self.local_names = local_names
+        self.axes = axes  # index families: every value an array over all the program's indices
 
     def template(self, spec: OpSpec) -> str:
+        if self.axes is not None and spec.reduction:  # over the rows, each label its own sum
+            return f"rows_{'mean' if spec.averages else 'sum'}($0, n)"
         return spec.python
+
+    def index_reduction(self, spec: OpSpec, axis) -> tuple[str, str]:
+        where = self.axes.position[axis]
+        if spec.reduction and reduction_word(spec) == "logsumexp":
+            return "logsumexp_keep(", f", {where})"
+        return f"np.{reduction_word(spec)}(", f", axis={where}, keepdims=True)"
+
+    def contraction(self, node: Node) -> list | None:
+        # sum[j](f1*f2*...) and mean[j](...) as one einsum over the factors: the
+        # product over every index is never formed.
+        body = node.inputs[0]
+        if body.op is not ops.MUL or reduction_word(node.op) == "logsumexp":
+            return None
+        axes = self.axes
+        items: list = [
+            f"contract({axes.ndim}, {axes.position[node.axis]}, {reduction_word(node.op) == 'mean'}"
+        ]
+        for factor in body.inputs:
+            items.extend([", ", factor, f", {axes.places(factor.indices)}"])
+        items.append(")")
+        return items
+
+    def size(self, axis) -> tuple[str, int]:
+        return self.axes.sizes[axis], PREC_ATOM
 
     def leaf(self, node: Node) -> tuple[str, int]:
         if node.is_var:
-            return self.local_names[node.name], PREC_ATOM
+            return self.local_names[node], PREC_ATOM
         value = node.value
         if math.isnan(value):
             return "np.nan", PREC_ATOM
@@ -60,6 +97,112 @@ class _PythonStyle(Style):
         if value == 0:
             return "np.float64(0.0)", PREC_ATOM  # x / 0 is inf, as in numpy, not ZeroDivisionError
         return repr(value), (PREC_NEG if value < 0 else PREC_ATOM)
+
+
+class _Axes:
+    """Index families: every value is an array with one axis per index of the program.
+
+    The rows are axis 0, the other indices follow in canonical order; a value
+    has length 1 on the axes of indices it lacks, so numpy's broadcasting is
+    the graph's. ``sizes``: the expression of each index's size.
+    """
+
+    def __init__(self, order: list[Node]):
+        found = {graph.ROWS}
+        for node in order:
+            found.update(node.indices)
+            if node.axis is not None:
+                found.add(node.axis)
+        self.order = graph.canonical(found)
+        self.position = {index: p for p, index in enumerate(self.order)}
+        self.ndim = len(self.order)
+        self.sizes: dict = {graph.ROWS: "np.float64(n)"}
+
+    def places(self, indices) -> tuple[int, ...]:
+        return tuple(self.position[i] for i in indices)
+
+
+def is_indexed(order: Iterable[Node]) -> bool:
+    """Whether a graph has index families: an index besides the rows, or an index's size."""
+    rows = getattr(graph, "ROWS", None)
+    size = getattr(graph, "SIZE", None)
+    return any(n.op is size or any(i is not rows for i in getattr(n, "indices", ())) for n in order)
+
+
+# The generated module's array helpers for index families. Values are arrays
+# with one axis per index of the program (rows first, length 1 where a value
+# lacks the index).
+_FAMILY_HELPERS = (
+    """def place(value, places, ndim):
+    # An array over its own axes (in the order given by places) as an ndim array.
+    value = np.asarray(value, dtype=np.float64)
+    if value.ndim != len(places):
+        raise ValueError(f"expected an array of {len(places)} axes, got shape {value.shape}")
+    order = sorted(range(len(places)), key=lambda a: places[a])
+    value = np.transpose(value, order)
+    shape = [1] * ndim
+    for a, p in enumerate(sorted(places)):
+        shape[p] = value.shape[a]
+    return value.reshape(shape)""",
+    """def columns(value):
+    # A data family: a rows x labels array, or a sequence of 1-d columns.
+    if isinstance(value, (list, tuple)):
+        return np.column_stack([np.asarray(c, dtype=np.float64) for c in value])
+    return np.asarray(value, dtype=np.float64)""",
+    """def row_count(data):
+    # The number of rows: the length of any column (of a data family's first column).
+    first = next(iter(data.values()))
+    if isinstance(first, (list, tuple)) and first and np.ndim(first[0]) == 1:
+        return len(first[0])
+    return len(first)""",
+    """def own(x, places):
+    # x over its own axes only (the axes at places, in that order).
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 0:
+        return x.reshape([1] * len(places))[()] if not places else np.broadcast_to(x, [1] * len(places))
+    return x.reshape([x.shape[p] for p in places])[()]""",
+    """def rows_sum(x, n, mean=False):
+    # The sum (mean) over the rows, axis 0: each label's rows as one exact block sum.
+    if np.ndim(x) == 0:
+        return reduce_mean(x, n) if mean else reduce_sum(x, n)
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) != n or n == 1:  # the same in every row
+        if n == 0:
+            return np.full_like(x[:1], np.nan if mean else 0.0)
+        return x[:1] if mean else x[:1] * n
+    flat = x.reshape(len(x), -1)
+    kernel = reduce_mean if mean else reduce_sum
+    sums = np.array([kernel(np.ascontiguousarray(flat[:, c]), n) for c in range(flat.shape[1])])
+    return sums.reshape((1, *x.shape[1:]))""",
+    """def rows_mean(x, n):
+    return rows_sum(x, n, mean=True)""",
+    """def logsumexp_keep(x, axis):
+    # log(sum(exp(x))) over one axis without overflow, the axis kept (length 1).
+    x = np.asarray(x, dtype=np.float64)
+    top = np.max(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top""",
+    """def contract(ndim, axis, mean, *pairs):
+    # The sum (mean) over axis of the product of the factors, one einsum:
+    # pairs are factor, the axes it has, factor, ...; the result keeps every axis.
+    operands = []
+    kept = set()
+    length = 1
+    for factor, places in zip(pairs[::2], pairs[1::2]):
+        operands.extend([own(factor, places), list(places)])
+        kept.update(places)
+        if axis in places:
+            length = np.shape(factor)[axis]
+    out = sorted(kept - {axis})
+    total = np.einsum(*operands, out, optimize=True)
+    if mean:
+        total = total / length
+    shape = [1] * ndim
+    for a, p in enumerate(out):
+        shape[p] = np.shape(total)[a]
+    return np.reshape(total, shape)""",
+)
 
 
 # ---------------------------------------------------------------- source
@@ -94,13 +237,18 @@ def _python_locals(names: Iterable[str], taken: set[str]) -> dict[str, str]:
     ``taken``: identifiers the generated code uses itself; Python keywords
     and builtins are never used either.
     """
-    result = {}
+    return dict(zip(names := list(names), _identifiers(names, taken), strict=True))
+
+
+def _identifiers(names: Iterable[str], taken: set[str]) -> list[str]:
+    """One identifier per name, in order, each new (a name given twice gets two: W, W_)."""
+    result = []
     for name in names:
         local = _identifier(name)
         while local in taken or local in _AVOID:
             local += "_"
         taken.add(local)
-        result[name] = local
+        result.append(local)
     return result
 
 
@@ -180,24 +328,32 @@ def to_python(
         raise OptionError(f"'{function_name}' is not a valid Python function name")
     roots = list(named.values())
     variables = graph.variables(roots)
-    used_ops = {n.op for n in graph.toposort(roots) if not n.is_leaf}
-    helpers = _helper_statements(
+    order = graph.toposort(roots)
+    axes = _Axes(order) if is_indexed(order) else None
+    used_ops = {n.op for n in order if not n.is_leaf}
+    sources = [
         kernels.source(spec.python_helper)
         for spec in OPS.values()
         if spec.name in used_ops and spec.python_helper is not None
-    )
+    ]
+    if axes is not None:
+        sources += [kernels.source(kernels.reduce_sum), kernels.source(kernels.reduce_mean), *_FAMILY_HELPERS]
+    helpers = _helper_statements(sources)
     module_names = {"np", *_helper_names(helpers)}
     function_key = unicodedata.normalize("NFKC", function_name)
     if function_key in module_names or function_key in dir(builtins):
         raise OptionError(
             f"'{function_name}' is a name the generated module uses itself; choose another function name"
         )
-    taken = {*_BODY_NAMES, *module_names, function_key}
-    local = _python_locals([v.name for v in variables], taken)
+    taken = {*_BODY_NAMES, *module_names, function_key, *(("sizes",) if axes is not None else ())}
+    # One identifier per variable node (W[k,j] and its transpose W[j,k] are two arrays).
+    local = dict(zip(variables, _identifiers([v.name for v in variables], taken), strict=True))
     reserved = sorted(taken)  # the code's own names and the variables'
     user = _python_locals(list(names or {}), taken)
+    if axes is not None:
+        _size_expressions(axes, variables, local)
     printer = Printer(
-        _PythonStyle(local),
+        _PythonStyle(local, axes),
         roots,
         let="always",
         reserved=reserved,
@@ -207,32 +363,43 @@ def to_python(
     )
     body = [
         "data = {} if data is None else data",
-        "n = len(next(iter(data.values()))) if data else 1",
+        "n = len(next(iter(data.values()))) if data else 1"
+        if axes is None
+        else "n = row_count(data) if data else 1",
     ]
     for v in variables:
         key = repr(v.name)
+        if axes is not None and (v.per_row or v.var_axes):
+            body.append(_family_load(v, local[v], axes))
         # numpy floats: 1/0 is inf (with a warning), as in the evaluator.
-        if v.per_row:
+        elif v.per_row:
             body.append(
-                f"{local[v.name]} = np.asarray(data[{key}], dtype=float) if {key} in data "
+                f"{local[v]} = np.asarray(data[{key}], dtype=float) if {key} in data "
                 f"else np.float64(params[{key}])"
             )
         else:
-            body.append(f"{local[v.name]} = np.float64(params[{key}])")
+            body.append(f"{local[v]} = np.float64(params[{key}])")
     for node in printer.named_order:
         name = printer.names[node]
         pieces = printer.chunks(node, PYTHON_CHUNK)
         body.append(f"{name} = {pieces[0]}")
         body.extend(f"{name} = {name}{piece}" for piece in pieces[1:])
     values = {name: printer.write(node) for name, node in named.items()}
+    if axes is not None:  # each output over its own indices (rows first; no rows without data)
+        for name, node in named.items():
+            places = axes.places(node.indices)
+            if graph.ROWS in node.indices:
+                values[name] = f"own({values[name]}, {places} if data else {places[1:]})"
+            else:
+                values[name] = f"own({values[name]}, {places})"
     if len(values) == 1:
         body.append(f"return {next(iter(values.values()))}")
     else:
         body.append("return {")
         body.extend(f"    {name!r}: {text}," for name, text in values.items())
         body.append("}")
-    params = [v.name for v in variables if not v.per_row]
-    columns = [v.name for v in variables if v.per_row]
+    params = list(dict.fromkeys(v.name for v in variables if not v.per_row))
+    columns = list(dict.fromkeys(v.name for v in variables if v.per_row))
     doc = [
         f'"""Generated by exprgrad: {_docstring_text(", ".join(named))}.',
         "",
@@ -249,9 +416,41 @@ def to_python(
         lines.extend(["", *constants])
     for definition in definitions:
         lines.extend(["", "", definition])
-    lines.extend(["", "", f"def {function_name}(params, data=None):"])
+    signature = "params, data=None" if axes is None else "params, data=None, sizes=None"
+    lines.extend(["", "", f"def {function_name}({signature}):"])
     lines.extend("    " + line if line else "" for line in [*doc, *body])
     return "\n".join(lines) + "\n"
+
+
+def _family_load(v: Node, name: str, axes: _Axes) -> str:
+    """The statement that reads variable ``v`` as an array over the program's axes.
+
+    A parameter family's value is an array in its written axes (``W[k,j]``:
+    k by j); a data family's a rows x labels array or a sequence of columns.
+    """
+    key = repr(v.name)
+    if not v.per_row:
+        return f"{name} = place(params[{key}], {axes.places(v.var_axes)}, {axes.ndim})"
+    if not v.var_axes:
+        return (
+            f"{name} = place(data[{key}], (0,), {axes.ndim}) if {key} in data else np.float64(params[{key}])"
+        )
+    return f"{name} = place(columns(data[{key}]), {axes.places((graph.ROWS, *v.var_axes))}, {axes.ndim})"
+
+
+def _size_expressions(axes: _Axes, variables: list[Node], local: Mapping[Node, str]) -> None:
+    """The size of each index: the length of that axis of a family that has it."""
+    for index in axes.order:
+        if index in axes.sizes:
+            continue
+        for v in variables:
+            if index in v.var_axes:
+                axes.sizes[index] = f"np.float64(np.shape({local[v]})[{axes.position[index]}])"
+                break
+        else:
+            # Only a size, no family over the index (1/size(k) of mean[k](b[k])'s
+            # derivative): the caller gives it, sizes={"k": 16}.
+            axes.sizes[index] = f"np.float64(sizes[{index.name!r}])"
 
 
 def _docstring_text(text: str) -> str:
