@@ -255,3 +255,76 @@ def test_random_start_from_the_command_line(runner, samples):
     assert bad.exit_code == 2
     assert bad.output.startswith("error: --init: 'random:x' is not a start")
     assert "Traceback" not in bad.output
+
+
+# ---------------------------------------------------------------- the objective over families
+
+
+def _logistic_objective(rows: int = 200, features: int = 4, seed: int = 5):
+    """Logistic regression z = c + sum[j](w[j]*x[j]) built as graphs, with its data."""
+    from exprgrad import build, graph, ops
+    from exprgrad.fitting.objective import Objective
+
+    generator = np.random.default_rng(seed)
+    data = generator.standard_normal((rows, features))
+    truth = generator.standard_normal(features)
+    y = (generator.random(rows) < 1 / (1 + np.exp(-(data @ truth - 0.3)))).astype(float)
+    j = graph.index("j")
+    w, c = graph.var("w", (j,)), graph.var("c")
+    x, yv = graph.var("x", (graph.ROWS, j)), graph.var("y", per_row=True)
+    z = build.add(c, build.reduce(ops.SUM, build.mul(w, x), (j,)))
+    cost = build.call("mean", build.sub(build.call("softplus", z), build.mul(yv, z)))
+    members = Members.of(["c"], {"w": (("j",), (tuple(range(1, features + 1)),))})
+    columns = {"y": y, "x": [data[:, i] for i in range(features)]}
+    objective = Objective(
+        cost, members.names, columns, rows, members=members, nodes=[c, w], sizes={"j": features}
+    )
+    return objective, data, y
+
+
+def _needs_family_graphs():
+    from exprgrad import build, graph
+
+    if not hasattr(graph, "index") or not hasattr(build, "reduce"):
+        pytest.skip("graph indices not available")
+
+
+def test_family_gradient_and_hessian_match_numpy():
+    _needs_family_graphs()
+    objective, data, y = _logistic_objective()
+    members = objective.members
+    x = members.random(2)
+    c, w = x[0], x[1:]
+    s = 1 / (1 + np.exp(-(c + data @ w)))
+    cost, gradient = objective.value_grad(x)
+    assert cost == pytest.approx(np.mean(np.logaddexp(0, c + data @ w) - y * (c + data @ w)), rel=1e-12)
+    assert np.allclose(gradient, [np.mean(s - y), *(data.T @ (s - y) / len(y))], rtol=1e-10, atol=1e-14)
+    design = np.column_stack([np.ones(len(y)), data])
+    expected = design.T @ (design * (s * (1 - s))[:, None]) / len(y)
+    assert objective.has_hessian
+    assert np.allclose(objective.hessian(x), expected, rtol=1e-10, atol=1e-14)
+
+
+def test_family_fit_by_lbfgs_and_newton_reaches_the_numpy_minimum():
+    _needs_family_graphs()
+    from exprgrad.fitting.catalog import FitOptions
+    from exprgrad.fitting.problem import FitProblem
+    from exprgrad.fitting.run import solve
+
+    results = {}
+    for method in ("lbfgs", "newton"):
+        objective, data, y = _logistic_objective()
+        problem = FitProblem(objective, objective.params, np.zeros(objective.members.size), [], None)
+        results[method] = solve(problem, FitOptions(method, nll=method == "newton"))
+    design = np.column_stack([np.ones(len(y)), data])
+    beta = np.zeros(design.shape[1])
+    for _ in range(50):  # Newton's method in numpy
+        s = 1 / (1 + np.exp(-design @ beta))
+        beta += np.linalg.solve(design.T @ (design * (s * (1 - s))[:, None]), design.T @ (y - s))
+    for result in results.values():
+        assert result.converged
+        assert list(result.params) == ["c", "w[1]", "w[2]", "w[3]", "w[4]"]
+        assert np.allclose(list(result.params.values()), beta, atol=1e-6)
+    s = 1 / (1 + np.exp(-design @ beta))
+    stderr = np.sqrt(np.diag(np.linalg.inv(design.T @ (design * (s * (1 - s))[:, None]))))
+    assert np.allclose(list(results["newton"].stderr.values()), stderr, rtol=1e-5)

@@ -24,11 +24,11 @@ import numpy as np
 
 from .. import graph
 from ..backends.evaluate import compile_schedule
-from ..errors import FitError, Mention
+from ..errors import ExprgradError, FitError, Mention
 from ..graph import Node
 from ..passes.diff import diff, hessian, jacobian
 from ..passes.simplify import simplify_many
-from .members import Block, Members
+from .members import Block, Members, arrange
 
 # Called after every evaluation: (evaluation number, cost, gradient norm or None).
 EvalHook = Callable[[int, float, "float | None"], None]
@@ -74,10 +74,6 @@ class Objective:
         self.param_nodes = list(nodes) if nodes is not None else [graph.var(b.name) for b in blocks]
         self.block_names = [block.name for block in blocks]
         self.sizes = dict(sizes or {})
-        # The Hessian of a family (a family of two indices) is not built yet: methods
-        # that would read it (newton, nll's standard errors) are refused, and the
-        # checks that use it where it is cheap (scaling, second-order tests) do without.
-        self.has_hessian = not self.families
         self.rows = rows
         self.columns = dict(columns)
         self.evaluations = 0
@@ -115,10 +111,50 @@ class Objective:
 
     @functools.cached_property
     def hessian_nodes(self) -> list[Node]:
-        """The upper triangle of the Hessian of the cost, row by row."""
+        """The upper triangle of the Hessian of the cost, row by row (with families:
+        one graph per pair of parameters, a family's with both their indices)."""
         table = hessian(self.cost, self.param_nodes)
-        p = self.params
+        p = self.block_names
         return [table[p[i]][p[j]] for i in range(len(p)) for j in range(i, len(p))]
+
+    @functools.cached_property
+    def has_hessian(self) -> bool:
+        """Whether the exact Hessian can be built. Always for scalars; for families
+        unless a second derivative needs terms exprgrad cannot write yet (a
+        Kronecker delta between two indices, as the network's d2/dW[k,j]dv[k2]):
+        then newton and nll are refused, and the scaling and second-order checks
+        that read it where it is cheap do without."""
+        if not self.families:
+            return True
+        try:
+            self._hessian_axes  # noqa: B018  (builds the graphs and places their axes)
+        except (ExprgradError, ValueError):
+            return False
+        return True
+
+    @functools.cached_property
+    def _hessian_axes(self) -> list[tuple[int, int, list[str], tuple[str, ...]]]:
+        """Per upper-triangle entry: (block i, block j, the entry's axes, the axes wanted:
+        block i's written axes, then block j's, renamed where they clash with i's)."""
+        blocks = self.members.blocks
+        pairs = [(i, j) for i in range(len(blocks)) for j in range(i, len(blocks))]
+        placed = []
+        for (i, j), node in zip(pairs, self.hessian_nodes):
+            have = [index.name for index in node.indices]
+            first, second = blocks[i].axes, blocks[j].axes
+            fresh = [name for name in have if name not in first and name not in second]
+            renamed = []
+            for name in second:
+                if name not in first:
+                    renamed.append(name)
+                    continue
+                # The second variable's clashing index gets a fresh name: j -> j2.
+                match = [f for f in fresh if f.rstrip("0123456789") == name and f != name]
+                if len(match) > 1:
+                    raise ValueError(f"cannot tell which index of {have} is the second {name}")
+                renamed.append(match[0] if match else f"{name}'")  # absent: constant along it
+            placed.append((i, j, have, (*first, *renamed)))
+        return placed
 
     def residuals_are_linear(self) -> bool:
         """True when no Jacobian graph reads a parameter: the residuals are affine in them."""
@@ -188,11 +224,7 @@ class Objective:
     def hessian(self, x: np.ndarray) -> np.ndarray:
         """The p-by-p Hessian of the cost at ``x``, every entry in one pass."""
         if self.families:
-            raise FitError(
-                "the Hessian of a cost with parameter families is not available yet: "
-                f"fit it with {Mention('method', 'lbfgs')}",
-                mentions=(Mention("method", "lbfgs"),),
-            )
+            return self._family_hessian(x)
         values = self._run("hessian", lambda: self.hessian_nodes, x)
         p = len(self.params)
         matrix = np.empty((p, p))
@@ -201,6 +233,24 @@ class Objective:
             for j in range(i, p):
                 matrix[i, j] = matrix[j, i] = float(values[k])
                 k += 1
+        return matrix
+
+    def _family_hessian(self, x: np.ndarray) -> np.ndarray:
+        if not self.has_hessian:
+            raise FitError(
+                "the Hessian of this cost is not available (a second derivative between "
+                f"families needs terms exprgrad cannot write yet): fit it with {Mention('method', 'lbfgs')}",
+                mentions=(Mention("method", "lbfgs"),),
+            )
+        values = self._run("hessian", lambda: self.hessian_nodes, x)
+        blocks = self.members.blocks
+        matrix = np.empty((self.members.size, self.members.size))
+        for (i, j, have, want), value in zip(self._hessian_axes, values):
+            a, b = blocks[i], blocks[j]
+            entry = arrange(value, have, want, (*a.shape, *b.shape)).reshape(a.size, b.size)
+            rows, cols = slice(a.offset, a.offset + a.size), slice(b.offset, b.offset + b.size)
+            matrix[rows, cols] = entry
+            matrix[cols, rows] = entry.T
         return matrix
 
     def residuals_jacobian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
