@@ -7,6 +7,10 @@ canonical order of commutative operands), and the stable forms of the
 logistic and normal log-likelihoods. The one owner of signs: ``neg`` is what
 -u is, and ``split_sign`` the one reading of a node as a sign and a magnitude.
 
+Indices: elementwise builders broadcast (``graph.apply`` gives a node the
+union of its operands' indices); ``reduce`` builds sum, mean and logsumexp
+over one index, ``rename`` renames free indices.
+
 Must not: evaluate anything but constant folding, print, or recurse on graph depth.
 """
 
@@ -371,13 +375,136 @@ def call(op: OpSpec | str, *args: Node) -> Node:
             return folded
     if spec.averages and not args[0].per_row:
         return args[0]  # the mean of a value that is the same in every row is that value
-    return graph.apply(spec, args, reduces=spec.reduction)
+    if spec.reduction:
+        return graph.apply(spec, args, axis=graph.ROWS)
+    return graph.apply(spec, args)
+
+
+def reduce(op: OpSpec, body: Node, axis) -> Node:
+    """``op`` (``ops.SUM``, ``ops.MEAN`` or ``ops.LSE``) of ``body`` over ``axis``.
+
+    ``axis`` is an ``Index`` or several: ``reduce(SUM, e, (j, k))`` nests in
+    canonical order, the first index outermost (sum[j](sum[k](e))); sum, mean and
+    logsumexp over several indices are each that nesting.
+
+    Over ROWS this is exactly ``call(op, body)`` (today's row reductions). Over
+    another index, laws valid for every value are applied as it is built:
+    a body without the index is not reduced (sum: size(j)*body, mean: body,
+    logsumexp: body + log(size(j))); sum and mean pull out factors free of
+    the index (sum[j](c*u) -> c*sum[j](u)) and signs; sum[j](0) -> 0. The
+    builder does not refuse a missing index: lowering refuses it for users.
+    """
+    if not isinstance(axis, graph.Index):
+        node = body
+        for i in reversed(graph.canonical(axis)):
+            node = reduce(op, node, i)
+        return node
+    if axis is graph.ROWS:
+        return call(op, body)
+    if axis not in body.indices:
+        if op is ops.SUM:
+            return mul(graph.size(axis), body)
+        if op is ops.LSE:
+            return add(body, log(graph.size(axis)))
+        return body
+    if op is not ops.LSE:
+        sign, body = split_sign(body)
+        if body.op is ops.MUL:
+            free = [f for f in body.inputs if axis not in f.indices]
+            if free:
+                bound = [f for f in body.inputs if axis in f.indices]
+                node = mul(*free, graph.apply(op, (mul(*bound),), axis=axis))
+                return neg(node) if sign < 0 else node
+        node = graph.apply(op, (body,), axis=axis)
+        return neg(node) if sign < 0 else node
+    return graph.apply(op, (body,), axis=axis)
+
+
+def _index_names(roots) -> set[str]:
+    """Every index name the graphs of ``roots`` use (free, bound or sized)."""
+    found = set()
+    for node in graph.toposort(roots):
+        found.update(i.name for i in node.indices)
+        if node.axis is not None:
+            found.add(node.axis.name)
+    return found
+
+
+def _refers(node: Node, axis: graph.Index) -> bool:
+    """Whether ``axis`` is free in ``node`` or sized in it (size(axis))."""
+    if axis in node.indices:
+        return True
+    return any(n.op is graph.SIZE and n.axis is axis for n in graph.toposort([node]))
+
+
+def fresh_index(base: graph.Index, taken: set[str]) -> graph.Index:
+    """``base``'s name with the smallest number suffix not in ``taken`` (j -> j2, j3, ...)."""
+    number = 2
+    while f"{base.name}{number}" in taken:
+        number += 1
+    return graph.index(f"{base.name}{number}")
+
+
+def rename(node: Node, mapping: dict) -> Node:
+    """``node`` with its FREE indices renamed by ``mapping`` ({Index: Index}).
+
+    Only nodes that refer to a renamed index (free, or through ``size``) are
+    rebuilt; a reduction over j keeps its bound j when j is renamed. A bound
+    index that a renamed index would be captured by (renaming k -> j inside
+    sum[j](W[k,j]*x[j])) is renamed first to a fresh name. Iterative on graph
+    depth (an explicit stack); the rebuilt nodes go through the builders.
+    """
+    start = tuple(sorted(((k, v) for k, v in mapping.items() if k is not v), key=lambda kv: kv[0].key))
+    if not start:
+        return node
+    done: dict = {}
+    stack = [(node, start, False)]
+    while stack:
+        n, m, expanded = stack.pop()
+        if (n, m) in done:
+            continue
+        if not m:
+            done[(n, m)] = n
+            continue
+        table = dict(m)
+        if n.is_leaf:
+            if n.op is graph.VAR and n.var_axes:
+                axes = tuple(table.get(i, i) for i in n.var_axes)
+                done[(n, m)] = graph.var(n.name, axes, per_row=n.per_row) if axes != n.var_axes else n
+            elif n.op is graph.SIZE and n.axis in table:
+                done[(n, m)] = graph.size(table[n.axis])
+            else:
+                done[(n, m)] = n
+            continue
+        inner, axis = m, n.axis
+        if axis is not None and axis is not graph.ROWS:
+            table.pop(axis, None)  # bound here
+            if any(v is axis and _refers(n.inputs[0], key) for key, v in table.items()):
+                taken = _index_names([n]) | {i.name for pair in m for i in pair}
+                fresh = fresh_index(axis, taken)
+                table[axis] = fresh
+                axis = fresh
+            inner = tuple(sorted(table.items(), key=lambda kv: kv[0].key))
+        if not expanded:
+            stack.append((n, m, True))
+            stack.extend((c, inner, False) for c in n.inputs if (c, inner) not in done)
+            continue
+        inputs = tuple(done[(c, inner)] for c in n.inputs)
+        if axis is n.axis and all(a is b for a, b in zip(inputs, n.inputs, strict=True)):
+            done[(n, m)] = n
+        elif n.axis is not None and n.axis is not graph.ROWS:
+            done[(n, m)] = reduce(n.op, inputs[0], axis)
+        else:
+            done[(n, m)] = rebuild(n, inputs)
+    return done[(node, start)]
 
 
 def rebuild(node: Node, inputs: tuple[Node, ...]) -> Node:
     """``node``'s op applied to new ``inputs`` through the checked builders."""
     if node.is_leaf:
         return node
+    if node.axis is not None and node.axis is not graph.ROWS:
+        return reduce(node.op, inputs[0], node.axis)
     return call(node.op, *inputs)
 
 

@@ -1,10 +1,17 @@
 """The operation graph: immutable, interned nodes and one iterative toposort.
 
-In: an op (an ``ops`` entry, or the leaf ops ``CONST`` and ``VAR``), input
-nodes, and for leaves a constant value or a variable name.
-Out: ``Node`` objects. Building the same (op, inputs) twice gives back the same
-node, so structural equality is identity and shared subexpressions are shared
-by construction. This module knows no ops beyond the two leaves; the algebra that
+In: an op (an ``ops`` entry, or the leaf ops ``CONST``, ``VAR`` and ``SIZE``),
+input nodes, for a reduction the index it sums over, and for leaves a constant
+value, a variable name and its indices, or the index whose size it is.
+Out: ``Node`` objects and ``Index`` objects. Building the same (op, inputs,
+axis) twice gives back the same node, so structural equality is identity and
+shared subexpressions are shared by construction.
+
+Indices: every node knows its free indices (``Node.indices``, in canonical
+order: ``ROWS``, the data rows, first, then by natural name order). An
+elementwise node has the union of its inputs' indices (it broadcasts), a
+reduction removes its ``axis``. An index has no range here: sizes are bound
+when a graph is evaluated, so a graph does not grow with its families. This module knows no ops beyond the two leaves; the algebra that
 runs while nodes are built (folding, identities, operand order) lives in the
 checked builders of ``build``. Nothing here recurses on graph depth.
 """
@@ -47,6 +54,83 @@ class LeafSpec:
 # Leaves are the only ops this module knows.
 CONST = LeafSpec("const")
 VAR = LeafSpec("var")
+SIZE = LeafSpec("size")
+
+
+class Index:
+    """An index name (``j`` in ``w[j]``), interned: compare with ``is``. Build with ``index``."""
+
+    __slots__ = ("key", "name")
+
+    name: str
+    key: tuple  # the canonical sort key: ROWS first, then natural name order
+
+    def __setattr__(self, key, value):
+        raise AttributeError("Index is immutable")
+
+    def __repr__(self) -> str:
+        return "graph.ROWS" if self is ROWS else f"graph.index({self.name!r})"
+
+    def __reduce__(self):
+        return (index, (self.name,))
+
+
+_indices: dict[str, Index] = {}
+
+
+def index(name: str) -> Index:
+    """The index called ``name`` (one object per name)."""
+    found = _indices.get(name)
+    if found is None:
+        found = object.__new__(Index)
+        Index.name.__set__(found, name)
+        Index.key.__set__(found, (0,) if name == "#rows" else (1, names.natural_key(name)))
+        _indices[name] = found
+    return found
+
+
+# The data-row index. No user can write its name; it prints nowhere (rows
+# print as ``sum(e)`` and ``mean(e)``).
+ROWS = index("#rows")
+
+# Canonical index tuples, interned: the same set of indices is one tuple
+# object, so most comparisons are identity.
+_tuples: dict[frozenset, tuple] = {frozenset(): ()}
+
+
+def canonical(indices: Iterable[Index]) -> tuple[Index, ...]:
+    """``indices`` once each, ROWS first, then in natural name order (``j2`` before ``j10``)."""
+    found = frozenset(indices)
+    result = _tuples.get(found)
+    if result is None:
+        result = tuple(sorted(found, key=_INDEX_KEY))
+        _tuples[found] = result
+    return result
+
+
+def _index_key(i: Index) -> tuple:
+    return i.key
+
+
+_INDEX_KEY = _index_key
+_union_cache: dict[tuple, tuple] = {}
+
+
+def _union(a: tuple, b: tuple) -> tuple:
+    key = (a, b)
+    result = _union_cache.get(key)
+    if result is None:
+        result = canonical((*a, *b))
+        _union_cache[key] = result
+    return result
+
+
+def without(indices: tuple[Index, ...], axis: Index) -> tuple[Index, ...]:
+    """``indices`` less ``axis``, canonical."""
+    if axis not in indices:
+        return indices
+    return canonical(i for i in indices if i is not axis)
+
 
 # The interning table: every live node by (op, inputs) or leaf key. It holds
 # its nodes, so building the same key gives back the same node
@@ -108,22 +192,30 @@ class Node:
         op: ``CONST``, ``VAR``, or an entry of ``ops.OPS`` (compare with ``is``).
         inputs: the ordered operand nodes (empty for leaves).
         value: the float of a constant (None otherwise).
-        name: the variable name ("a", "theta[1]"), or the symbol of a named
-            constant ("pi", "e"); None otherwise.
-        per_row: True when the node has one value per data row.
+        name: the variable name ("a", "theta[1]", the family "w" of ``w[j]``),
+            or the symbol of a named constant ("pi", "e"); None otherwise.
+        indices: the free indices, canonical order (``canonical``): () for a
+            scalar, (ROWS,) for one value per data row, (ROWS, j) for ``x[j]``.
+        axis: the index a reduction removes (ROWS for ``sum(e)``), or the
+            index whose size a ``SIZE`` leaf is; None otherwise.
+        var_axes: a variable's indices as written, ROWS left out
+            (``W[k,j]``: (k, j); ``W[j,k]`` is another node, the transpose); ().
+        per_row: ``ROWS in indices`` (one value per data row).
         sort_key: a deterministic key (independent of the process and of the
             order nodes were built in) that puts commutative operands in a
             canonical order; its last item is a structural digest (tuples of
             ints hash the same in every process, unlike strings).
     """
 
-    __slots__ = ("inputs", "name", "op", "per_row", "sort_key", "value")
+    __slots__ = ("axis", "indices", "inputs", "name", "op", "sort_key", "value", "var_axes")
 
     op: object  # LeafSpec or ops.OpSpec; graph knows no ops beyond leaves
     inputs: tuple[Node, ...]
     value: float | None
     name: str | None
-    per_row: bool
+    indices: tuple[Index, ...]
+    axis: Index | None
+    var_axes: tuple[Index, ...]
     sort_key: tuple
 
     def __setattr__(self, key, value):
@@ -133,8 +225,17 @@ class Node:
         if self.op is CONST:
             return f"Node(const {self.name or self.value!r})"
         if self.op is VAR:
-            return f"Node(var {self.name}{' per-row' if self.per_row else ''})"
-        return f"Node({self.op.name}, {len(self.inputs)} inputs)"
+            axes = f"[{','.join(i.name for i in self.var_axes)}]" if self.var_axes else ""
+            return f"Node(var {self.name}{axes}{' per-row' if self.per_row else ''})"
+        if self.op is SIZE:
+            return f"Node(size {self.axis.name})"
+        over = f" over {self.axis.name}" if self.axis is not None else ""
+        return f"Node({self.op.name}{over}, {len(self.inputs)} inputs)"
+
+    @property
+    def per_row(self) -> bool:
+        """True when the node has one value per data row (ROWS is one of its indices)."""
+        return ROWS in self.indices
 
     @property
     def is_leaf(self) -> bool:
@@ -160,8 +261,11 @@ _SET_OP = Node.op.__set__
 _SET_INPUTS = Node.inputs.__set__
 _SET_VALUE = Node.value.__set__
 _SET_NAME = Node.name.__set__
-_SET_PER_ROW = Node.per_row.__set__
+_SET_INDICES = Node.indices.__set__
+_SET_AXIS = Node.axis.__set__
+_SET_VAR_AXES = Node.var_axes.__set__
 _SET_SORT_KEY = Node.sort_key.__set__
+_ROWS_ONLY = canonical((ROWS,))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -171,7 +275,7 @@ def _stable_hash(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
-def _make(op, inputs: tuple, value, name, per_row: bool, sort_key: tuple) -> Node:
+def _make(op, inputs: tuple, value, name, indices: tuple, sort_key: tuple, axis=None, var_axes=()) -> Node:
     # Node refuses attribute assignment; the slot descriptors themselves still
     # set a new node's fields (a few times cheaper than object.__setattr__).
     node = object.__new__(Node)
@@ -179,7 +283,9 @@ def _make(op, inputs: tuple, value, name, per_row: bool, sort_key: tuple) -> Nod
     _SET_INPUTS(node, inputs)
     _SET_VALUE(node, value)
     _SET_NAME(node, name)
-    _SET_PER_ROW(node, per_row)
+    _SET_INDICES(node, indices)
+    _SET_AXIS(node, axis)
+    _SET_VAR_AXES(node, var_axes)
     _SET_SORT_KEY(node, sort_key)
     return node
 
@@ -194,46 +300,95 @@ def const(value: float, name: str | None = None) -> Node:
     if node is None:
         number = value if not math.isnan(value) else math.inf
         digest = hash((0, number, _stable_hash(name or "")))
-        node = _make(CONST, (), value, name, False, (0, 0 if name is None else 1, number, name or "", digest))
+        node = _make(CONST, (), value, name, (), (0, 0 if name is None else 1, number, name or "", digest))
         _interned[key] = node
         if len(_interned) >= _sweep_at:
             _sweep()
     return node
 
 
-def var(name: str, per_row: bool = False) -> Node:
-    """The variable ``name``: a scalar parameter, or a data column when ``per_row``."""
-    key = (VAR, name, per_row)
+def var(name: str, indices: Iterable[Index | str] = (), *, per_row: bool = False) -> Node:
+    """The variable ``name`` with ``indices`` as written.
+
+    ``var("a")`` is a scalar parameter, ``var("x", (ROWS,))`` (or, the
+    transitional spelling, ``var("x", per_row=True)``) a data column,
+    ``var("w", (j,))`` the parameter family ``w[j]`` and ``var("x", (ROWS, j))``
+    the data family ``x[j]``. The written order of the indices other than ROWS
+    is kept (``var_axes``): ``W[k,j]`` and ``W[j,k]`` are different nodes.
+    Index names (str) are turned into ``index(name)``.
+    """
+    axes = tuple(i if type(i) is Index else index(i) for i in indices)
+    if per_row and ROWS not in axes:
+        axes = (ROWS, *axes)
+    if not axes:
+        free, written = (), ()
+    elif axes == (ROWS,):
+        free, written = _ROWS_ONLY, ()
+    else:
+        free = canonical(axes)
+        written = tuple(i for i in axes if i is not ROWS)
+        if len(free) != len(axes):
+            raise ValueError(f"variable {name!r} repeats an index: {[i.name for i in axes]}")
+    rows = ROWS in free
+    key = (VAR, name, rows) if not written else (VAR, name, rows, written)
     node = _interned.get(key)
     if node is None:
-        digest = hash((1, _stable_hash(name), per_row))
-        node = _make(VAR, (), None, name, per_row, (1, name, per_row, digest))
+        names_written = tuple(i.name for i in written)
+        if written:
+            digest = hash((1, _stable_hash(name), rows, *[_stable_hash(n) for n in names_written]))
+        else:
+            digest = hash((1, _stable_hash(name), rows))
+        node = _make(VAR, (), None, name, free, (1, name, rows, names_written, digest), None, written)
         _interned[key] = node
         if len(_interned) >= _sweep_at:
             _sweep()
     return node
 
 
-def apply(op, inputs: Iterable[Node], *, reduces: bool = False) -> Node:
+def size(axis: Index) -> Node:
+    """The number of labels of ``axis`` (for ROWS, the row count n): a leaf without indices."""
+    key = (SIZE, axis)
+    node = _interned.get(key)
+    if node is None:
+        digest = hash((3, _stable_hash(axis.name)))
+        node = _make(SIZE, (), None, None, (), (3, axis.key, digest), axis)
+        _interned[key] = node
+        if len(_interned) >= _sweep_at:
+            _sweep()
+    return node
+
+
+def apply(op, inputs: Iterable[Node], *, reduces: bool = False, axis: Index | None = None) -> Node:
     """The interned node ``op(*inputs)``, unchecked: the builders call this.
 
     Args:
         op: the registry entry (``ops.ADD``); anything with a ``name``.
         inputs: operand nodes in their final order.
-        reduces: True for a reduction over rows (its result is a scalar).
+        reduces: True for a reduction (over ``axis``, ROWS when not given).
+        axis: the index a reduction removes; given alone it implies ``reduces``.
     """
     inputs = tuple(inputs)
-    key = (op, inputs)
+    if axis is None and not reduces:
+        key = (op, inputs)
+    else:
+        if axis is None:
+            axis = ROWS
+        key = (op, inputs, axis)
     node = _interned.get(key)
     if node is None:
-        per_row = False
-        if not reduces:
+        if axis is None:
+            free = ()
             for i in inputs:
-                if i.per_row:
-                    per_row = True
-                    break
-        digest = hash((_stable_hash(op.name), *[i.sort_key[-1] for i in inputs]))
-        node = _make(op, inputs, None, None, per_row, (2, op.name, digest))
+                found = i.indices
+                if found and found is not free:
+                    free = found if not free else _union(free, found)
+        else:
+            free = without(inputs[0].indices, axis)
+        if axis is None or axis is ROWS:
+            digest = hash((_stable_hash(op.name), *[i.sort_key[-1] for i in inputs]))
+        else:
+            digest = hash((_stable_hash(op.name), _stable_hash(axis.name), *[i.sort_key[-1] for i in inputs]))
+        node = _make(op, inputs, None, None, free, (2, op.name, digest), axis)
         _interned[key] = node
         if len(_interned) >= _sweep_at:
             _sweep()

@@ -68,8 +68,9 @@ class OpSpec:
         (add: "sub", x - y = x + (-y); mul: "div", x/y = x*y^-1); "" for none.
     complement: 1 - f(u) as another entry: (its name, whether u is negated)
         (normcdf: ("normcdf", True), 1 - normcdf(u) = normcdf(-u)); None.
-    reduction: sums or averages over data rows; its result is a scalar.
-    averages: a reduction that divides its sum by the row count (mean).
+    reduction: removes one index from its operand's (``Node.axis``: ROWS for
+        sum(e) and mean(e) over data rows, j for sum[j](e)).
+    averages: a reduction that divides its sum by the axis's size (mean).
     callable: users may write it as a function call ``name(...)``.
     kink: the value a non-smooth op's derivative takes at its kink.
     boolean: its value is always exactly 0 or 1 (the comparisons).
@@ -960,7 +961,39 @@ MEAN = _entry(
     ),
 )
 
+
+def _lse_kernel(x, axis=-1):
+    # log(sum(exp(x))) along ``axis`` without overflow: the largest term factored out.
+    x = np.asarray(x, dtype=float)
+    top = np.max(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        total = np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top
+    return np.squeeze(total, axis=axis)
+
+
+def _lse_partials(node):
+    """d lse[i](e)/d e = exp(e - lse[i](e)), the softmax weight of each member (e has i, the node not)."""
+    return (build.call(EXP, build.sub(node.inputs[0], node)),)
+
+
 OPS: dict[str, OpSpec] = {spec.name: spec for spec in _ENTRIES}
+
+# logsumexp over an index (logsumexp[k](e)). Not in OPS, the table of names
+# users call and generators draw from: it is only ever written as a reduction
+# over an index, never called by name, and never a row reduction.
+LSE = _fn(
+    "lse",
+    _lse_kernel,
+    _lse_partials,
+    latex=r"\log\sum\exp\left($0\right)",
+    python="logsumexp_axis($0)",
+    reduction=True,
+    callable=False,
+)
+
+# The reductions over an index, by the name written before the brackets (sum[j](e)).
+INDEX_REDUCTIONS: dict[str, OpSpec] = {"sum": SUM, "mean": MEAN, "logsumexp": LSE}
 
 
 # Named constants of the language; a user definition shadows them.
