@@ -44,7 +44,13 @@ def plot_fit(result, problem, fmt: str) -> bytes:
     from matplotlib.figure import Figure
 
     predictors = problem.predictors()
-    curve = problem.model is not None and len(predictors) == 1 and not result.diverged
+    curve = (
+        problem.model is not None
+        and len(predictors) == 1
+        and not problem.families
+        and not problem.objective.families
+        and not result.diverged
+    )
     figure = Figure(figsize=(10 if curve else 5.5, 4), layout="constrained")
     axes = figure.subplots(1, 2 if curve else 1, squeeze=False)[0]
     _cost_panel(axes[0], result)

@@ -45,6 +45,7 @@ class FitProblem:
     model, target: the model graph and target column (None for a cost).
     warnings: things the caller may want to show (unknown init= names);
     mentions: the Python arguments they name (``init=``, ``model=``).
+    families: each data family the cost reads, with its CSV columns in label order.
     """
 
     objective: Objective
@@ -57,16 +58,19 @@ class FitProblem:
     dataset: Dataset | None = None
     warnings: list[str] = field(default_factory=list)
     mentions: tuple[Mention, ...] = ()
+    families: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
         return self.objective.rows
 
     def predictors(self) -> list[str]:
-        """The data columns the model reads (empty for a fit of a cost)."""
+        """The data columns the model reads (empty for a fit of a cost), a data
+        family as its columns."""
         if self.model is None:
             return []
-        return [v.name for v in graph.variables([self.model]) if v.per_row]
+        read = [v.name for v in graph.variables([self.model]) if v.per_row]
+        return list(dict.fromkeys(c for name in read for c in self.families.get(name, (name,))))
 
     def model_values(self, params: Mapping[str, float], columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """The model at ``params`` over ``columns`` (e.g. a grid, to draw the fitted curve)."""
@@ -218,7 +222,17 @@ def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
         objective = Objective(cost_node, params, columns, dataset.rows, residual)
     mentions = (INIT, what, RANDOM_START) if warnings else ()
     return FitProblem(
-        objective, params, x0, defaulted, residual, model_node, target, dataset, warnings, mentions
+        objective,
+        params,
+        x0,
+        defaulted,
+        residual,
+        model_node,
+        target,
+        dataset,
+        warnings,
+        mentions,
+        dict(layout.columns),
     )
 
 
