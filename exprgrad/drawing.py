@@ -60,21 +60,30 @@ def node_values(output: Node, others: Sequence[Node], values: Mapping[str, objec
         for name, v in values.items()
         if np.ndim(v) == 0 or name not in data
     }
-    columns = {
-        name: np.asarray(v, dtype=float) for name, v in values.items() if np.ndim(v) > 0 and name in data
-    }
+    columns = {name: _column(v) for name, v in values.items() if np.ndim(v) > 0 and name in data}
     shown = [node for node in toposort([output]) if not node.is_const]
     adj_graphs = adjoints(output, shown).values()
     nodes = toposort([output, *others])
     results = compile_schedule([*nodes, *adj_graphs]).run(params, columns or None)
     value = dict(zip(nodes, results))
     adjoint = {}
+    rows = 0
+    for v in columns.values():
+        rows = len(v[0] if isinstance(v, list) else v)
+        break
     for node, adj in zip(shown, results[len(nodes) :]):
         if columns and (node.per_row or output.per_row) and np.ndim(adj) == 0:
             # The same in every row (1/n under a mean), yet one value per row.
-            adj = np.full(len(next(iter(columns.values()))), adj)
+            adj = np.full(rows, adj)
         adjoint[node] = adj
     return value, adjoint
+
+
+def _column(value):
+    """A data column as an array; a data family given as a sequence of 1-d columns (x1..x50) as their list."""
+    if isinstance(value, (list, tuple)) and value and all(np.ndim(c) == 1 for c in value):
+        return [np.asarray(c, dtype=float) for c in value]
+    return np.asarray(value, dtype=float)
 
 
 def index_sizes(output: Node, values: Mapping[str, object] | None) -> dict[str, int]:
@@ -89,7 +98,11 @@ def index_sizes(output: Node, values: Mapping[str, object] | None) -> dict[str, 
         value = (values or {}).get(v.name)
         if not axes or value is None or np.ndim(value) == 0:
             continue
-        shape = np.shape(value)[1:] if v.per_row else np.shape(value)
+        value = _column(value) if v.per_row else value
+        if isinstance(value, list):
+            shape = (len(value),)  # a data family as a list of its columns
+        else:
+            shape = np.shape(value)[1:] if v.per_row else np.shape(value)
         if len(shape) == len(axes):
             for i, length in zip(axes, shape, strict=True):
                 sizes.setdefault(i.name, int(length))
