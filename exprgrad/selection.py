@@ -63,6 +63,14 @@ def select(
     for name in names:
         if not _VARIABLE_NAME.match(name):
             raise OptionError(f"'{name}' is not a variable name (expected e.g. a, theta or theta[0])")
+        family = name.split("[", 1)[0]
+        if "[" in name and getattr(by_name.get(family), "var_axes", ()):
+            written = by_name[family]
+            axes = ",".join(i.name for i in written.var_axes)
+            raise OptionError(
+                f"'{name}' is a member of the family {family}[{axes}]: select the family, "
+                f"'{family}' (its derivative is one graph over {axes}, one value per member)"
+            )
         if name in by_name:
             selected = [by_name[name]]
         elif name in families:

@@ -51,3 +51,19 @@ def test_select_default_and_its_errors_name_no_command_line_option():
         select(f, ["theta[a]"])
     for raised in (bad_default, bad_name):
         assert "--" not in str(raised.value)  # the library speaks Python; the CLI names flags
+
+
+def test_a_member_of_an_index_family_asks_for_the_family():
+    from exprgrad import build, graph, ops
+
+    if not hasattr(build, "reduce"):
+        pytest.skip("graph indices not available")
+    j = graph.index("j")
+    output = build.call(
+        "mean", build.reduce(ops.SUM, build.mul(graph.var("w", (j,)), graph.var("x", (graph.ROWS, j))), (j,))
+    )
+    assert select(output, ["w"])[0] == [graph.var("w", (j,))]
+    with pytest.raises(
+        OptionError, match=r"'w\[3\]' is a member of the family w\[j\]: select the family, 'w'"
+    ):
+        select(output, ["w[3]"])
