@@ -152,6 +152,8 @@ def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_no
             max_nodes=max_nodes,
             names=function.definitions,
             written=function.written,
+            # each index's number of labels (declarations, data families): w[j], j: 50
+            sizes={index: len(labels) for index, labels in (getattr(function, "ranges", None) or {}).items()},
         )
     except DrawingTooLarge as exc:
         what = "the function alone has" if exc.function_alone else "the drawing would have"
