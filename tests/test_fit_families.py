@@ -336,3 +336,13 @@ def test_family_fit_by_lbfgs_and_newton_reaches_the_numpy_minimum():
     s = 1 / (1 + np.exp(-design @ beta))
     stderr = np.sqrt(np.diag(np.linalg.inv(design.T @ (design * (s * (1 - s))[:, None]))))
     assert np.allclose(list(results["newton"].stderr.values()), stderr, rtol=1e-5)
+
+
+def test_values_with_several_axes_show_as_nested_lists_and_lines():
+    from exprgrad.cli.output import json_value, text_lines
+
+    value = np.array([[1.0, np.inf], [2.0, 3.0]])
+    assert json_value(value) == [[1.0, None], [2.0, 3.0]]
+    assert json_value(np.array([1.0, np.nan])) == [1.0, None]
+    assert text_lines("J", value) == ["J", "1 inf", "2 3"]
+    assert text_lines("J", np.array([1.5, 2.0])) == ["J", "1.5", "2"]

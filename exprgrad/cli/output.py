@@ -363,14 +363,29 @@ def json_text(value, **options) -> str:
 
 
 def json_value(value):
-    """A float, or a list of floats for a per-row result (NaN and inf as null)."""
+    """A float, or a list of floats for a per-row result, nested lists for a value
+    with several axes (a family's derivative per row: rows, then labels); NaN and inf as null."""
     if isinstance(value, np.ndarray):
-        return [float(v) if np.isfinite(v) else None for v in value.tolist()]
+        return _finite_lists(value.tolist())
     return float(value) if np.isfinite(value) else None
+
+
+def _finite_lists(values):
+    if isinstance(values, list):
+        return [_finite_lists(v) for v in values]
+    return float(values) if math.isfinite(values) else None
+
+
+def _flat(values) -> list:
+    """The numbers of nested lists, in order (one line of a value with several axes)."""
+    if not isinstance(values, list):
+        return [values]
+    return [number for v in values for number in _flat(v)]
 
 
 def text_lines(label: str, value) -> list[str]:
     """'label = v' for one value; the label, then one value a line, for a per-row result."""
     if isinstance(value, np.ndarray):
-        return ([label] if label else []) + [format_number(v) for v in value.tolist()]
+        lines = [" ".join(map(format_number, _flat(v))) for v in value.tolist()]
+        return ([label] if label else []) + lines
     return [f"{label} = {format_number(value)}" if label else format_number(value)]
