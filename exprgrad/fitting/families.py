@@ -89,7 +89,7 @@ def _labels(node: Node, axis: str, ranges: dict, family, position: int, shape) -
     """The labels of a parameter family's axis: the family's own, its index's range,
     or 1..n from the values given for it."""
     own = getattr(family, "labels", None)
-    if own is not None and len(own) > position:
+    if own is not None and len(own) > position and own[position] is not None:
         return tuple(own[position])
     if axis in ranges:
         return tuple(ranges[axis])
