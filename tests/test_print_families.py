@@ -59,6 +59,20 @@ def test_reductions_over_an_index_print_the_index():
     assert printing.to_text(both) == "sum[j](x[j]*sum[k](W[k,j]*b[k]))"
 
 
+def test_nested_reductions_of_one_op_print_as_one_over_several_indices():
+    both = build.reduce(ops.SUM, build.call(ops.EXP, build.mul(W_KJ, X_J)), (J, K))
+    assert printing.to_text(both) == "sum[j,k](exp(W[k,j]*x[j]))"
+    assert latex.to_latex(both) == r"\sum_{j,k}\left(\exp\left(W_{k,j} x_{j}\right)\right)"
+    lse = build.reduce(ops.LSE, build.mul(W_KJ, X_J), (J, K))
+    assert printing.to_text(lse) == "logsumexp[j,k](W[k,j]*x[j])"
+    # the other nesting (k outside j) is not what sum[k,j] builds: it stays nested
+    other = build.reduce(ops.SUM, build.reduce(ops.SUM, build.call(ops.EXP, build.mul(W_KJ, X_J)), J), K)
+    assert printing.to_text(other) == "sum[k](sum[j](exp(W[k,j]*x[j])))"
+    # different ops do not merge
+    mixed = build.reduce(ops.MEAN, build.reduce(ops.SUM, build.call(ops.EXP, build.mul(W_KJ, X_J)), K), J)
+    assert printing.to_text(mixed) == "mean[j](sum[k](exp(W[k,j]*x[j])))"
+
+
 def test_row_reductions_print_as_before():
     assert printing.to_text(build.call(ops.SUM, build.mul(W_J, X_J))) == "sum(w[j]*x[j])"
     assert printing.to_text(build.call(ops.MEAN, Y)) == "mean(y)"
@@ -308,15 +322,32 @@ def _parse_or_skip(text):
     [
         _logistic,
         _softmax,
-        lambda: build.call(ops.MEAN, build.reduce(ops.MEAN, build.mul(W_J, X_J), J)),
+        lambda: build.reduce(ops.MEAN, build.mul(W_J, X_J), J),
         lambda: build.reduce(ops.SUM, build.mul(W_J, X_J, build.div(C, graph.size(J))), J),
         lambda: build.add(build.reduce(ops.SUM, build.mul(W_KJ, X_J, B_K), (J, K)), C),
+        lambda: build.reduce(ops.SUM, build.call(ops.EXP, build.mul(W_KJ, X_J)), (J, K)),
+        lambda: build.reduce(ops.LSE, build.mul(W_KJ, X_J), (J, K)),
+        lambda: build.reduce(
+            ops.SUM, build.div(build.reduce(ops.SUM, build.mul(W_JK, X_J), J), graph.size(K)), K
+        ),
+        lambda: build.reduce(ops.MEAN, build.sub(W_J, build.reduce(ops.MEAN, W_J, J)), J),
     ],
 )
-def test_printed_family_text_parses_back_to_the_same_node(build_graph):
-    node = build_graph()
+def test_printed_family_text_parses_back_to_the_same_function(build_graph):
+    from exprgrad.backends.evaluate import compile_schedule
+
+    node = build.call(ops.MEAN, build_graph())  # under a mean over rows, x is data
     text = printing.to_text(node)
-    assert _parse_or_skip(text).output is node, text
+    again = _parse_or_skip(text).output
+    assert printing.to_text(again) == printing.to_text(_parse_or_skip(printing.to_text(again)).output)
+    rng = np.random.default_rng(6)
+    params = {"w": rng.normal(size=4), "W": rng.normal(size=(4, 4)), "b": rng.normal(size=4), "c": 0.7}
+    data = {"x": rng.normal(size=(30, 4)), "y": rng.normal(size=30)}
+    used = {v.name for v in graph.variables([node])}
+    params = {k: v for k, v in params.items() if k in used}
+    data = {k: v for k, v in data.items() if k in used}
+    first, second = compile_schedule([node, again]).run(params, data)
+    assert np.isclose(first, second, rtol=1e-12, atol=1e-14), text
 
 
 def test_a_let_form_with_indices_parses_back():
@@ -325,4 +356,10 @@ def test_a_let_form_with_indices_parses_back():
     lets, results = printing.to_text_many({"J": out}, let="always")
     text = printing.program_text(lets, results["J"])
     assert text == "t1[k] = sum[j](W[k,j]*x[j])\nmean(sum[k](t1[k]*tanh(t1[k])))"
-    assert _parse_or_skip(text).output is out
+    again = _parse_or_skip(text).output
+    rng = np.random.default_rng(7)
+    params, data = {"W": rng.normal(size=(3, 4))}, {"x": rng.normal(size=(20, 4))}
+    from exprgrad.backends.evaluate import compile_schedule
+
+    first, second = compile_schedule([out, again]).run(params, data)
+    assert np.isclose(first, second, rtol=1e-12, atol=1e-14)

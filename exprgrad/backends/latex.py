@@ -131,9 +131,9 @@ class _LatexStyle(Style):
             return latex_name(node.name), PREC_ATOM
         return _latex_number(node.value)
 
-    def index_reduction(self, spec: OpSpec, axis) -> tuple[str, str]:
+    def index_reduction(self, spec: OpSpec, axes: tuple) -> tuple[str, str]:
         word = reduction_word(spec)
-        index = _latex_index(axis.name)
+        index = ",".join(_latex_index(i.name) for i in axes)
         if word == "sum":
             return rf"\sum_{{{index}}}\left(", r"\right)"
         if word == "logsumexp":

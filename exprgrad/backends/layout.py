@@ -106,6 +106,8 @@ class Style:
     # A let name of a node with indices besides the rows carries them, as a
     # definition by index does (t1[k] = sum[j](W[k,j]*x[j])); not in Python.
     indexed_lets = True
+    # Nested reductions of one op over several indices print as one (sum[j,k]).
+    merges_reductions = True
 
     def template(self, spec: OpSpec) -> str:
         """The op's form in this target, read from its registry entry ($0, $1: operands)."""
@@ -123,8 +125,9 @@ class Style:
         """Literals wrapped around a reduction's operand, or None."""
         return None
 
-    def index_reduction(self, spec: OpSpec, axis) -> tuple[str, str]:
-        """(before, after) the operand of a reduction over the index ``axis`` (not the rows)."""
+    def index_reduction(self, spec: OpSpec, axes: tuple) -> tuple[str, str]:
+        """(before, after) the operand of a reduction over the indices ``axes`` (not the rows),
+        outermost first: one index, or several where ``merges_reductions``."""
         raise NotImplementedError
 
     def size(self, axis) -> tuple[str, int]:
@@ -291,8 +294,18 @@ class Layout:
             # sum[j](e), \sum_{j}: the index is part of the op's form, its operand enclosed.
             items = self.style.contraction(node)
             if items is None:
-                before, after = self.style.index_reduction(spec, axis)
-                items = [before, node.inputs[0], after]
+                # sum[j](sum[k](e)) reads sum[j,k](e) (the nesting that text builds)
+                axes, body = [axis], node.inputs[0]
+                while (
+                    self.style.merges_reductions
+                    and body.op is spec
+                    and body.axis not in (None, _ROWS)
+                    and axes[-1].key < body.axis.key
+                ):
+                    axes.append(body.axis)
+                    body = body.inputs[0]
+                before, after = self.style.index_reduction(spec, tuple(axes))
+                items = [before, body, after]
             doc = [item if isinstance(item, str) else ("ref", item, 0, False, False) for item in items]
             self.docs[node], self.prec[node] = doc, PREC_ATOM
             return

@@ -297,8 +297,8 @@ class _TextStyle(Style):
             return number_text(value), PREC_MUL  # 1/0
         return number_text(value), (PREC_NEG if value < 0 else PREC_ATOM)
 
-    def index_reduction(self, spec: OpSpec, axis) -> tuple[str, str]:
-        return f"{reduction_word(spec)}[{axis.name}](", ")"
+    def index_reduction(self, spec: OpSpec, axes: tuple) -> tuple[str, str]:
+        return f"{reduction_word(spec)}[{','.join(i.name for i in axes)}](", ")"
 
     def size(self, axis) -> tuple[str, int]:
         # The number of labels of j is sum[j](1), as the row count n is sum(1).

@@ -52,6 +52,7 @@ PYTHON_CHUNK = 32
 class _PythonStyle(Style):
     faithful = True
     indexed_lets = False
+    merges_reductions = False
 
     def __init__(self, local_names: Mapping[Node, str], axes: _Axes | None = None):
         self.local_names = local_names
@@ -62,7 +63,8 @@ class _PythonStyle(Style):
             return f"rows_{'mean' if spec.averages else 'sum'}($0, n)"
         return spec.python
 
-    def index_reduction(self, spec: OpSpec, axis) -> tuple[str, str]:
+    def index_reduction(self, spec: OpSpec, axes: tuple) -> tuple[str, str]:
+        (axis,) = axes  # one at a time (merges_reductions is off)
         where = self.axes.position[axis]
         if spec.reduction and reduction_word(spec) == "logsumexp":
             return "logsumexp_keep(", f", {where})"
