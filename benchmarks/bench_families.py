@@ -175,9 +175,14 @@ def exprgrad_runner(text, columns, params):
     grads = diff(f.output, wrt)
     names = [node.name for node in wrt]
     schedule = compile_schedule([f.output, *grads.values()])
+    # A data family is given as the list of its columns (x1..x50), as the CSV reader returns them.
+    data = dict(columns)
+    for name, family in getattr(f, "families", {}).items():
+        if getattr(family, "columns", None):
+            data[name] = [columns[column] for column in family.columns]
 
     def run():
-        value, *partials = schedule.run(params, columns)
+        value, *partials = schedule.run(params, data)
         return float(value), dict(zip(names, partials, strict=True))
 
     run()

@@ -1,8 +1,10 @@
 """Numpy evaluation: output nodes -> a schedule -> values over data in chunks.
 
-In: output nodes, parameter values, and data columns (float64 arrays).
+In: output nodes, parameter values, and data columns (float64 arrays);
+for index families, arrays (``Schedule.run``).
 Out: one value per output: a float for a scalar node, an array of one value
-per row for a per-row node (a float when there is no data).
+per row for a per-row node (a float when there is no data); for a node with
+indices an array over them in canonical order (rows first).
 
 The schedule runs the per-row part in passes over the rows, a chunk at a
 time so the working buffers stay in cache, reusing buffers once their last
@@ -14,6 +16,9 @@ the float range is inf and inf - inf is nan, as numpy gives. A reduction that
 feeds later per-row work (x - mean(x)) is finished in an earlier pass. Every
 kernel runs under ``np.errstate(all="ignore")``: a non-finite result is the
 caller's to report, never a raw numpy warning. Nothing here changes the graph.
+One planner serves every graph; a graph with indices besides the rows runs
+its passes and stages through ``indexed`` (arrays over a node's indices,
+contractions as matrix products), a scalar graph through the buffers here.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import graph
+from .. import graph, ops
 from ..errors import EvaluationError, Mention
 from ..graph import Node
 from ..kernels import BLOCK_ROWS, block_sums, exact_sum, total_of_blocks
+from . import indexed
 
 __all__ = ["BLOCK_ROWS", "DEFAULT_CHUNK_ROWS", "Schedule", "compile_schedule", "evaluate", "exact_sum"]
 
@@ -70,6 +76,12 @@ class Schedule:
         self.order = graph.toposort(self.outputs)
         self.parameters = [n.name for n in graph.variables(self.outputs) if not n.per_row]
         self.columns = [n.name for n in graph.variables(self.outputs) if n.per_row]
+        # Indices besides the rows (or an index's size): arrays, through ``indexed``.
+        self.indexed = any(
+            n.op is graph.SIZE or any(i is not graph.ROWS for i in n.indices) for n in self.order
+        )
+        if any(n.op is ops.LSE and n.axis is graph.ROWS for n in self.order):
+            raise EvaluationError("logsumexp over the data rows is not supported: use log(sum(exp(e)))")
         self._plan()
 
     # ------------------------------------------------------------ planning
@@ -106,7 +118,10 @@ class Schedule:
                 and ready[n] == number
             ]
             outputs = [(k, n) for k, n in row_outputs if needs[n] + 1 == number]
-            self.passes.append(self._plan_pass(reductions, outputs))
+            if self.indexed:
+                self.passes.append(indexed.plan_pass(self.order, reductions, outputs))
+            else:
+                self.passes.append(self._plan_pass(reductions, outputs))
         # Scalar nodes grouped by the pass after which they can be computed.
         self._scalar_stages: list[list[Node]] = [[] for _ in range(last + 1)]
         for node in self.order:
@@ -168,23 +183,34 @@ class Schedule:
         columns: Mapping[str, np.ndarray] | None = None,
         *,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        sizes: Mapping[str | graph.Index, int] | None = None,
     ) -> list[float | np.ndarray]:
         """Evaluate every output.
 
         Args:
             params: values of the scalar parameters (and, without data, of
-                per-row names given as single numbers).
-            columns: data columns, each a float64 array of the same length.
+                per-row names given as single numbers); for a parameter
+                family an array in its written axes (``W[k,j]``: k by j),
+                or one number for every member.
+            columns: data columns, each a float64 array of the same length;
+                for a data family a 2-d rows x labels array or a sequence
+                of 1-d columns.
             chunk_rows: rows per chunk (results do not depend on it).
+            sizes: the number of labels of declared indices (``k in 1:16``),
+                for indices no array fixes.
 
         Returns:
-            One entry per output: float for scalars; for per-row outputs an
-            array of length n with data, a float without.
+            One entry per output: float for a node without indices; for a
+            per-row output an array of length n with data, a float without;
+            for a node with indices an array over them in canonical order
+            (rows first).
 
         Raises:
-            EvaluationError: a parameter or column has no value, or columns
-                differ in length.
+            EvaluationError: a parameter or column has no value, columns
+                differ in length, or two uses of an index disagree on its size.
         """
+        if self.indexed:
+            return indexed.run(self, params, columns, chunk_rows, sizes)
         has_data = bool(columns)
         column_values, n = self._bind_columns(params, columns or {})
         scalars: dict[Node, float] = {}
@@ -301,6 +327,7 @@ def evaluate(
     columns: Mapping[str, np.ndarray] | None = None,
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    sizes: Mapping[str | graph.Index, int] | None = None,
 ) -> list[float | np.ndarray]:
     """Compile and run once: the values of ``outputs`` (see ``Schedule.run``)."""
-    return Schedule(outputs).run(params, columns, chunk_rows=chunk_rows)
+    return Schedule(outputs).run(params, columns, chunk_rows=chunk_rows, sizes=sizes)

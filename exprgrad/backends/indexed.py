@@ -1,0 +1,432 @@
+"""Evaluation of graphs with index families: arrays over a node's indices, a chunk of rows at a time.
+
+In: a ``Schedule`` whose graph has indices besides the rows (its passes and
+stages, planned by ``evaluate``), parameter values (a float; for a family an
+array in the family's written axes, ``W[k,j]``: k by j), data (a 1-d array
+per column; a data family as a 2-d rows x labels array or a sequence of 1-d
+columns) and the sizes of declared indices.
+Out: each output's value: an array over its indices in canonical order (rows
+first), a float for a node without indices.
+
+A value is an array whose axes are the node's indices in canonical order;
+elementwise kernels see their operands as views with length-1 axes inserted.
+``sum``/``mean`` over an index of a product run as one contraction of its
+factors (``contract``: matmul, BLAS), never forming the product. A reduction
+over rows is accumulated as fixed blocks of ``BLOCK_ROWS`` rows (a block sum
+per label; for a product, one batched matmul per chunk), and per label the
+exact sum of the block sums, so no result depends on the chunk size. A data
+family given as columns is gathered a chunk at a time: memory is the data
+plus O(chunk x widest family).
+Must not: change the graph, or run the scalar-only graphs (``evaluate`` does).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from .. import graph, kernels, ops
+from ..errors import EvaluationError
+from ..graph import ROWS, Node
+from ..kernels import BLOCK_ROWS
+from . import contract
+
+# A chunk of a family holds about this many values (2 MiB of float64), so the
+# gathered block and the arrays computed from it stay in cache.
+CHUNK_CELLS = 1 << 18
+
+_BLOCK, _ROW = "block", "row"  # the labels of a chunk's rows split into blocks
+_OVER = {ops.SUM: kernels.sum_over, ops.MEAN: kernels.mean_over}
+
+
+def factors(node: Node) -> tuple[Node, ...] | None:
+    """The factors of a sum or mean over an index of a product of families (run as one contraction)."""
+    if node.op in _OVER and node.axis is not None and node.inputs[0].op is ops.MUL:
+        product = node.inputs[0]
+        if any(i is not ROWS for i in product.indices):
+            return product.inputs
+    return None
+
+
+def operands(node: Node) -> tuple[Node, ...]:
+    """What ``node`` is computed from: the factors of a contraction, else its inputs."""
+    found = factors(node)
+    return node.inputs if found is None else found
+
+
+class Pass:
+    """One sweep over the rows: row nodes in order, then row reductions and outputs fed.
+
+    ``release[k]``: the values no step after ``nodes[k]`` reads.
+    """
+
+    __slots__ = ("nodes", "outputs", "reductions", "release")
+
+    def __init__(self, nodes: list[Node], release: list[list[Node]], reductions: list[Node], outputs: list):
+        self.nodes, self.release, self.reductions, self.outputs = nodes, release, reductions, outputs
+
+
+def plan_pass(order: list[Node], reductions: list[Node], outputs: list[tuple[int, Node]]) -> Pass:
+    """The row nodes that ``reductions`` and ``outputs`` need, in ``order``'s order, and when each is freed."""
+    targets = [i for r in reductions for i in operands(r)] + [n for _, n in outputs]
+    needed, stack = set(), [t for t in targets if t.per_row]
+    while stack:
+        node = stack.pop()
+        if node not in needed:
+            needed.add(node)
+            stack.extend(i for i in operands(node) if i.per_row)
+    nodes = [n for n in order if n in needed]
+    last_use = {n: k for k, node in enumerate(nodes) for n in operands(node)}
+    for t in targets:
+        last_use[t] = len(nodes)  # read after the steps: kept
+    release: list[list[Node]] = [[] for _ in nodes]
+    for n, k in last_use.items():
+        if n in needed and k < len(nodes):
+            release[k].append(n)
+    return Pass(nodes, release, reductions, outputs)
+
+
+# ---------------------------------------------------------------- inputs
+
+
+class Inputs:
+    """What a run binds: leaf values (constants, parameters, sizes: floats or arrays), the
+    data of row leaves (a 1-d array, a float, a rows x labels array or a list of columns),
+    the row count and every index's size."""
+
+    __slots__ = ("data", "n", "sizes", "values")
+
+    def __init__(self, values: dict, data: dict, n: int, sizes: dict):
+        self.values, self.data, self.n, self.sizes = values, data, n, sizes
+
+
+def bind(schedule, params: Mapping, columns: Mapping, declared: Mapping | None) -> Inputs:
+    """Leaf values and index sizes for a run; sizes checked to agree between every use."""
+    leaves = [n for n in schedule.order if n.is_leaf]
+    sizes: dict[graph.Index, tuple[int, str]] = {}
+
+    def fix(index: graph.Index, size: int, where: str) -> None:
+        known = sizes.setdefault(index, (size, where))
+        if known[0] != size:
+            raise EvaluationError(
+                f"index '{index.name}' has {known[0]} labels in {known[1]} but {size} in {where}"
+            )
+
+    data: dict[Node, object] = {}
+    lengths = set()
+    for value in columns.values():
+        lengths |= {len(column) for column in value} if _is_columns(value) else {len(value)}
+    for node in (n for n in leaves if n.is_var and n.per_row):
+        value = _data(node, params, columns)
+        data[node] = value
+        if isinstance(value, float):
+            continue
+        if node.var_axes:
+            shape = (len(value),) if isinstance(value, list) else value.shape[1:]
+            if len(shape) != len(node.var_axes):
+                raise EvaluationError(
+                    f"'{node.name}' needs {len(node.var_axes)} label axes, not {len(shape)}"
+                )
+            for index, size in zip(node.var_axes, shape, strict=True):
+                fix(index, size, f"the data '{node.name}'")
+    if len(lengths) > 1:
+        raise EvaluationError("data columns differ in length")
+    n = lengths.pop() if lengths else 1
+    missing = sorted({v.name for v in leaves if v.is_var and not v.per_row and v.name not in params})
+    if missing:
+        raise EvaluationError(
+            "no value given for parameter"
+            + ("s " if len(missing) > 1 else " ")
+            + ", ".join(f"'{m}'" for m in missing)
+        )
+    arrays = {}
+    for node in (n for n in leaves if n.is_var and not n.per_row and n.var_axes):
+        value = np.asarray(params[node.name], dtype=np.float64)
+        arrays[node] = value
+        if value.ndim == 0:
+            continue  # one number for every member
+        if value.ndim != len(node.var_axes):
+            raise EvaluationError(
+                f"'{node.name}' has {len(node.var_axes)} indices but was given {value.ndim}-d values"
+            )
+        for index, size in zip(node.var_axes, value.shape, strict=True):
+            fix(index, size, f"the values of '{node.name}'")
+    for name, size in (declared or {}).items():
+        fix(name if isinstance(name, graph.Index) else graph.index(name), int(size), "its declared range")
+    known = {index: size for index, (size, _) in sizes.items()}
+
+    def size_of(index: graph.Index) -> int:
+        if index is ROWS:
+            return n
+        if index not in known:
+            raise EvaluationError(f"no size for index '{index.name}': no values or data fix its labels")
+        return known[index]
+
+    values: dict[Node, object] = {}
+    for node in leaves:
+        if node.is_const:
+            values[node] = node.value
+        elif node.op is graph.SIZE:
+            values[node] = float(size_of(node.axis))
+        elif node.is_var and not node.per_row:
+            if node not in arrays:
+                if np.ndim(params[node.name]) != 0:
+                    raise EvaluationError(
+                        f"'{node.name}' is one number, but was given {np.size(params[node.name])}"
+                    )
+                values[node] = float(params[node.name])
+                continue
+            value = arrays[node]
+            if value.ndim == 0:
+                value = np.full([size_of(i) for i in node.var_axes], float(value))
+            values[node] = np.transpose(value, [node.var_axes.index(i) for i in node.indices])
+    for node in schedule.order:
+        for index in node.indices:
+            size_of(index)
+    return Inputs(values, data, n, known)
+
+
+def _one_array(columns: list[np.ndarray]):
+    """The columns as one rows x labels view when they lie evenly spaced in one buffer
+    (the columns of a Fortran-ordered array): nothing to gather. None otherwise."""
+    first = columns[0]
+    if len(columns) < 2 or first.base is None or first.strides != (8,):
+        return None
+    start = first.__array_interface__["data"][0]
+    step = columns[1].__array_interface__["data"][0] - start
+    for label, column in enumerate(columns):
+        if (
+            column.base is not first.base
+            or column.strides != (8,)
+            or len(column) != len(first)
+            or column.__array_interface__["data"][0] != start + label * step
+        ):
+            return None
+    if step < 8 * len(first):  # overlapping columns are not a rows x labels table
+        return None
+    return np.lib.stride_tricks.as_strided(first, (len(first), len(columns)), (8, step), writeable=False)
+
+
+def _is_columns(value) -> bool:
+    """Whether a data value is a sequence of columns (a family given column by column)."""
+    return not isinstance(value, np.ndarray) and len(value) > 0 and np.ndim(value[0]) == 1
+
+
+def _data(node: Node, params: Mapping, columns: Mapping) -> object:
+    """A row leaf's data: a 1-d column, a float (one value for every row), a 2-d array or a list of columns."""
+    if node.name in columns:
+        value = columns[node.name]
+        if not node.var_axes:
+            if np.ndim(value) != 1:
+                raise EvaluationError(
+                    f"'{node.name}' is one data column, but was given {np.ndim(value)}-d data"
+                )
+            return np.ascontiguousarray(value, dtype=np.float64)
+        if isinstance(value, np.ndarray):
+            return np.asarray(value, dtype=np.float64)
+        columns = [np.ascontiguousarray(column, dtype=np.float64) for column in value]
+        together = _one_array(columns)
+        return columns if together is None else together
+
+    if node.name in params and not node.var_axes:
+        return float(params[node.name])  # a column given as one number
+    what = "data family" if node.var_axes else "data column"
+    raise EvaluationError(f"no values for '{node.name}', which the function reads as a {what}")
+
+
+# ---------------------------------------------------------------- running
+
+
+def compute(node: Node, value_of) -> object:
+    """The value of ``node`` (not a leaf, not a row reduction) from its operands' values."""
+    found = factors(node)
+    if found is not None:
+        arrays = [value_of(f) for f in found]
+        if node.per_row:
+            result = _per_row_contraction(found, arrays, node.indices)
+        else:
+            result = _contraction(found, arrays, node.indices)
+        if node.op is ops.MEAN:
+            result = result / _axis_length(node, value_of)
+        return result
+    if node.axis is ROWS:  # over rows, a value without rows: n equal rows
+        body = value_of(node.inputs[0])
+        if np.ndim(body) == 0:
+            return node.op.kernel(body, value_of.n)
+        return body * value_of.n if not node.op.averages else (body if value_of.n else body * math.nan)
+    if node.axis is not None:
+        body = node.inputs[0]
+        kernel = _OVER.get(node.op, kernels.logsumexp_over)
+        return kernel(value_of(body), body.indices.index(node.axis))
+    args = [_aligned(value_of(i), i.indices, node.indices) for i in node.inputs]
+    return node.op.kernel(*args)
+
+
+def _aligned(value, indices: tuple, target: tuple):
+    """``value`` (axes ``indices``) as a view over ``target``: length-1 axes where it has no index."""
+    if indices == target or np.ndim(value) == 0:
+        return value
+    return value[tuple(slice(None) if i in indices else None for i in target)]
+
+
+def _axis_length(node: Node, value_of) -> int:
+    return value_of.n if node.axis is ROWS else value_of.sizes[node.axis]
+
+
+_PLANS: dict[tuple, list] = {}
+
+
+def _contraction(found, arrays, kept, split_rows: bool = False):
+    """The sum of the product of ``found`` (values ``arrays``) over every index ``kept`` lacks."""
+    labels = [f.indices for f in found]
+    if split_rows:  # rows as (block, row in block): a sum per block
+        labels = [(_BLOCK, _ROW, *f.indices[1:]) if f.per_row else f.indices for f in found]
+        kept = (_BLOCK, *kept)
+    key = (tuple(labels), kept)
+    steps = _PLANS.get(key)
+    if steps is None:
+        nominal = {ROWS: BLOCK_ROWS, _ROW: BLOCK_ROWS, _BLOCK: 1}
+        nominal = {i: 16 for f in found for i in f.indices} | nominal
+        steps = _PLANS[key] = contract.plan(labels, kept, nominal)
+    return contract.run(steps, arrays, labels, kept)
+
+
+def _per_row_contraction(found, arrays, kept):
+    """A contraction keeping the rows, run on whole blocks only (the last rows padded to one).
+
+    BLAS picks its kernel by the number of rows (one row is a dot product, more a
+    matrix product), so a row's value would depend on how many rows share its
+    call; whole blocks make it the same for every chunk size.
+    """
+    m = next(len(a) for a, f in zip(arrays, found, strict=True) if f.per_row)
+    whole = m - m % BLOCK_ROWS
+    if whole == m:
+        return _contraction(found, arrays, kept)
+    padded = []
+    for a, f in zip(arrays, found, strict=True):
+        if f.per_row:
+            block = np.zeros((BLOCK_ROWS, *a.shape[1:]))
+            block[: m - whole] = a[whole:]
+            a = block
+        padded.append(a)
+    last = _contraction(found, padded, kept)[: m - whole]
+    if not whole:
+        return last
+    first = _contraction(
+        found, [a[:whole] if f.per_row else a for a, f in zip(arrays, found, strict=True)], kept
+    )
+    return np.concatenate([first, last])
+
+
+class _Values:
+    """Values by node during a chunk: row nodes from the chunk, the rest from the run's scalars."""
+
+    def __init__(self, scalars, n, sizes):
+        self.scalars, self.n, self.sizes, self.rows = scalars, n, sizes, {}
+
+    def __call__(self, node):
+        return self.rows[node] if node.per_row else self.scalars[node]
+
+
+def run(schedule, params, columns, chunk_rows: int, declared) -> list:
+    """Evaluate every output of an indexed ``schedule`` (see ``Schedule.run``)."""
+    has_data = bool(columns)
+    inputs = bind(schedule, params, columns or {}, declared)
+    n = inputs.n
+    values = _Values(dict(inputs.values), n, inputs.sizes)
+    results: list = [None] * len(schedule.outputs)
+    with np.errstate(all="ignore"):
+        _run_stage(schedule, 0, values)
+        for number, plan in enumerate(schedule.passes, start=1):
+            _run_pass(plan, inputs, values, chunk_rows, results)
+            _run_stage(schedule, number, values)
+    for k, node in enumerate(schedule.outputs):
+        value = results[k] if node.per_row else values.scalars[node]
+        if node.per_row and not has_data:
+            value = value[0]
+        results[k] = float(value) if np.ndim(value) == 0 else np.asarray(value)
+    return results
+
+
+def _run_stage(schedule, stage: int, values: _Values) -> None:
+    for node in schedule._scalar_stages[stage]:
+        if node.op.reduction and node.axis is ROWS and node.inputs[0].per_row:
+            continue  # accumulated by a pass
+        value = compute(node, values)
+        values.scalars[node] = float(value) if np.ndim(value) == 0 else value
+
+
+def _chunk_rows(plan: Pass, sizes, chunk_rows: int) -> int:
+    widest = max((math.prod(sizes[i] for i in n.indices if i is not ROWS) for n in plan.nodes), default=1)
+    rows = min(int(chunk_rows), max(BLOCK_ROWS, CHUNK_CELLS // max(widest, 1)))
+    return max(1, -(-rows // BLOCK_ROWS)) * BLOCK_ROWS
+
+
+def _run_pass(plan: Pass, inputs: Inputs, values: _Values, chunk_rows: int, results: list) -> None:
+    n = inputs.n
+    chunk = _chunk_rows(plan, inputs.sizes, chunk_rows)
+    width = min(chunk, n)
+    gathered = {
+        node: np.empty((len(source), width))
+        for node, source in inputs.data.items()
+        if isinstance(source, list) and node in plan.nodes
+    }
+    blocks: dict[Node, list] = {r: [] for r in plan.reductions}
+    for k, node in plan.outputs:
+        results[k] = np.empty((n, *[inputs.sizes[i] for i in node.indices[1:]]))
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        values.rows = rows = {}
+        for node, dead in zip(plan.nodes, plan.release, strict=True):
+            if node.is_leaf:
+                rows[node] = _chunk_of(inputs.data[node], gathered.get(node), start, stop)
+            else:
+                rows[node] = compute(node, values)
+            for done in dead:
+                del rows[done]
+        for r in plan.reductions:
+            blocks[r].append(_block_sums(r, values))
+        for k, node in plan.outputs:
+            results[k][start:stop] = values(node)
+    for r in plan.reductions:
+        if r.inputs[0].indices == (ROWS,):
+            total = kernels.exact_sum([s for part in blocks[r] for s in part])
+            values.scalars[r] = float(total / n if n else math.nan) if r.op.averages else float(total)
+        else:
+            parts = blocks[r]
+            stacked = np.concatenate(parts) if parts else np.zeros((0, *[inputs.sizes[i] for i in r.indices]))
+            values.scalars[r] = kernels.total_of_label_blocks(stacked, n, r.op.averages)
+
+
+def _chunk_of(source, buffer, start: int, stop: int):
+    """A row leaf's values for rows start:stop (views; a family given as columns gathered into ``buffer``)."""
+    if isinstance(source, float):
+        return np.full(stop - start, source)
+    if buffer is None:
+        return source[start:stop]
+    m = stop - start
+    for label, column in enumerate(source):
+        buffer[label, :m] = column[start:stop]
+    return buffer[:, :m].T
+
+
+def _block_sums(r: Node, values: _Values):
+    """The chunk's sums of each block of rows for the row reduction ``r``: a list, or an array per label."""
+    found = factors(r)
+    if found is None:
+        body = values(r.inputs[0])
+        return kernels.block_sums(body) if r.inputs[0].indices == (ROWS,) else kernels.row_block_sums(body)
+    arrays = [values(f) for f in found]
+    m = next(len(a) for a, f in zip(arrays, found, strict=True) if f.per_row)
+    whole = m - m % BLOCK_ROWS
+    parts = []
+    for lo, hi in ((0, whole), (whole, m)):
+        if hi > lo:
+            split = [
+                a[lo:hi].reshape(-1, min(BLOCK_ROWS, hi - lo), *a.shape[1:]) if f.per_row else a
+                for a, f in zip(arrays, found, strict=True)
+            ]
+            parts.append(_contraction(found, split, r.indices, split_rows=True))
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
