@@ -56,9 +56,7 @@ def test_fifty_feature_linear_regression_is_one_direct_solve(runner, tmp_path, r
     x = rng.standard_normal((rows, p))
     y = 0.7 + x @ rng.standard_normal(p) + 0.1 * rng.standard_normal(rows)
     data = _csv(tmp_path / "wide.csv", {**{f"x{i + 1}": x[:, i] for i in range(p)}, "y": y})
-    result = runner.invoke(
-        cli, ["fit", data, "--model", "c + dot(w, x)", "--target", "y", "--format", "json"]
-    )
+    result = runner.invoke(cli, ["fit", data, "--model", model, "--target", "y", "--format", "json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["method"] == "qr" and report["converged"]
