@@ -34,6 +34,19 @@ a scalar adjoint shares one scope, and every mean another: d/da mean((a*x + b
 - y)^2) is mean(2*(a*x + b - y)*x), a scalar gets one reduction per scope, and
 a per-row node under several reductions one adjoint per scope (at most two for
 a scalar output). A reduction of a scalar (sum(a) = n*a) passes A_R * op(1).
+
+Indices other than rows: one broadcasting rule. The contribution of node n's
+adjoint to an input c is adj_n * dn/dc summed (``build.reduce``) over every
+index of that product that c lacks, rows and the output's own free indices
+excepted (rows are the scopes' business; the output's indices are the
+Jacobian's, never summed). A reduction over an index j is an op like any
+other: sum[j] passes its adjoint (it broadcasts over j by itself), mean[j]
+passes adj/size(j), logsumexp[j](e) passes adj*exp(e - logsumexp[j](e)). So
+the gradient with respect to a family w[j] is one graph with free index j,
+the same whatever the family's size. Every use of the family counts: w[k]
+(the family under another index name) contributes its adjoint renamed k -> j.
+Hessians between families rename the first derivative's free indices to fresh
+names before differentiating again, so d2/dw[j]dw[j2] has two indices.
 """
 
 from __future__ import annotations
@@ -110,6 +123,30 @@ class _Scope:
         return share if self.outer is None else _scaled(share, self.outer)
 
 
+def _index_reduction(node: Node) -> bool:
+    """True for a reduction over an index other than rows (sum[j](e))."""
+    return node.axis is not None and node.axis is not graph.ROWS and not node.is_leaf
+
+
+def _partials(node: Node) -> tuple:
+    """d node/d input for each input. A reduction over an index j is an
+    elementwise op here: sum passes 1, mean 1/size(j), logsumexp exp(e - lse)."""
+    if _index_reduction(node):
+        if node.op is ops.SUM:
+            return (build.ONE,)
+        if node.op is ops.MEAN:
+            return (build.div(build.ONE, graph.size(node.axis)),)
+    return node.op.partials(node)
+
+
+def _unbroadcast(term: Signed, child: Node, keep: frozenset) -> Signed:
+    """``term`` summed over its indices that ``child`` lacks (rows and ``keep`` excepted)."""
+    extra = [i for i in term[0].indices if i not in child.indices and i not in keep and i is not graph.ROWS]
+    if not extra:
+        return term
+    return _map(term, lambda u: build.reduce(ops.SUM, u, tuple(extra)))
+
+
 def _row_weighted(op: OpSpec, adj: Node) -> Node:
     """adj * d op(e)/d e_i. A linear reduction treats rows alike, so it is op(1)/n."""
     whole = build.call(op, build.ONE)
@@ -140,6 +177,7 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
     order = graph.toposort([output])
     live = _live(order, wanted)
     found: dict[Node, Node] = {}  # stays empty when the output reaches no target
+    keep = frozenset(output.indices)  # the output's own indices are never summed
     scopes: dict[tuple, _Scope] = {(None, None): _Scope(None, None)}  # the output's own rows
     # Contributions not yet summed: to scalars directly, to scalars as per-row
     # terms still to be reduced (by scope), and to per-row nodes (by scope).
@@ -160,13 +198,13 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
                 found[node] = _signed_node(_total(shares)) if shares else build.ZERO
             if node.is_leaf or not adjs:
                 continue
-            partials = node.op.partials(node)
+            partials = _partials(node)
             for key, adj in adjs.items():
                 for child, partial in zip(node.inputs, partials):
                     if partial is None or child not in live:
                         continue
                     bucket = row_terms if child.per_row else pending
-                    bucket[child][key].append(_scaled(adj, partial))
+                    bucket[child][key].append(_unbroadcast(_scaled(adj, partial), child, keep))
             continue
 
         terms = scalar_terms.pop(node, [])
@@ -177,8 +215,7 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
             found[node] = _signed_node(adj) if adj is not None else build.ZERO
         if node.is_leaf or adj is None:
             continue
-        spec = node.op
-        if spec.reduction:
+        if node.axis is graph.ROWS:
             (child,) = node.inputs
             if child not in live:
                 continue
@@ -194,10 +231,10 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
                 scopes.setdefault(key, _Scope(node.op, None))
                 row_terms[child][key].append(adj)
             continue
-        # A scalar node that is not a reduction has only scalar inputs.
-        for child, partial in zip(node.inputs, spec.partials(node)):
+        # A node without rows that is not a row reduction has only inputs without rows.
+        for child, partial in zip(node.inputs, _partials(node)):
             if partial is not None and child in live:
-                scalar_terms[child].append(_scaled(adj, partial))
+                scalar_terms[child].append(_unbroadcast(_scaled(adj, partial), child, keep))
     return found
 
 
@@ -208,11 +245,23 @@ def _forward(output: Node, wrt: Node) -> Node | None:
         if node.is_leaf or node in tangents:
             continue
         spec = node.op
-        if spec.reduction:
+        if spec.reduction and not (node.op is ops.LSE and _index_reduction(node)):
             inner = tangents.get(node.inputs[0])
             if inner is not None:
                 # Linear: the tangent of op(e) is op(tangent of e).
-                tangents[node] = _map(inner, lambda u, op=node.op: build.call(op, u))
+                if node.axis is graph.ROWS:
+                    tangents[node] = _map(inner, lambda u, op=node.op: build.call(op, u))
+                else:
+                    tangents[node] = _map(inner, lambda u, n=node: build.reduce(n.op, u, n.axis))
+            continue
+        if node.op is ops.LSE:
+            inner = tangents.get(node.inputs[0])
+            if inner is not None:
+                # sum[j](exp(e - lse[j](e)) * tangent of e): the softmax weights
+                (weight,) = spec.partials(node)
+                tangents[node] = _map(
+                    _scaled(inner, weight), lambda u, n=node: build.reduce(ops.SUM, u, n.axis)
+                )
             continue
         if not any(child in tangents for child in node.inputs):
             continue
@@ -235,6 +284,47 @@ def _unique_vars(wrt: Sequence[Node]) -> list[Node]:
     if len({v.name for v in unique}) != len(unique):
         raise TypeError("diff: a name is both a parameter and a data column in wrt")
     return list(unique)
+
+
+def _family_uses(output: Node, variables: list[Node]) -> dict[Node, list[Node]]:
+    """Each variable's uses in ``output``: itself, and for a family every var
+    node of that family under other index names (w[k] beside w[j])."""
+    uses: dict[Node, list[Node]] = {v: [v] for v in variables}
+    families = {(v.name, v.per_row): v for v in variables if v.var_axes}
+    if not families:
+        return uses
+    free = set(output.indices)
+    for node in graph.toposort([output]):
+        v = families.get((node.name, node.per_row)) if node.is_var and node.var_axes else None
+        if v is None or node is v:
+            continue
+        if len(node.var_axes) != len(v.var_axes):
+            raise OptionError(
+                f"the family '{v.name}' is used with {len(node.var_axes)} and {len(v.var_axes)} indices"
+            )
+        if free & (set(node.var_axes) | set(v.var_axes)):
+            raise OptionError(
+                f"the derivative with respect to '{v.name}' of a result with free index "
+                f"{', '.join(sorted(i.name for i in free if i is not graph.ROWS))} has diagonal terms, "
+                "which exprgrad cannot write yet"
+            )
+        uses[v].append(node)
+    return uses
+
+
+def _family_total(v: Node, uses: list[Node], found: dict[Node, Node]) -> Node | None:
+    """The derivative with respect to ``v``: its uses' adjoints, each renamed to v's indices."""
+    parts = []
+    for use in uses:
+        adj = found.get(use)
+        if adj is None:
+            continue
+        if use is not v:
+            adj = build.rename(adj, dict(zip(use.var_axes, v.var_axes, strict=True)))
+        parts.append(adj)
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else build.add(*parts)
 
 
 def diff(
@@ -267,10 +357,16 @@ def diff(
         raise OptionError(f"unknown differentiation mode '{mode}' (choose from {', '.join(MODES)})")
     variables = _unique_vars(wrt)
     if mode == "reverse":
-        found = _reverse(output, variables)
-        derivatives = {v.name: found.get(v) for v in variables}
+        uses = _family_uses(output, variables)
+        found = _reverse(output, [u for v in variables for u in uses[v]])
+        derivatives = {v.name: _family_total(v, uses[v], found) for v in variables}
     else:
         for v in variables:
+            if v.var_axes:
+                raise OptionError(
+                    f"forward mode differentiates with respect to scalar parameters; '{v.name}' is a "
+                    "family, whose derivative needs reverse mode"
+                )
             if v.per_row:
                 raise OptionError(
                     f"forward mode differentiates with respect to parameters; '{v.name}' is a "
@@ -318,20 +414,68 @@ def hessian(output: Node, wrt: Sequence[Node], *, strict: bool = False) -> dict[
     object as (i, j), so each symmetric pair is built once. With a data
     column, the entries are per row (the diagonal of the n-by-n block).
 
+    Between families, the free indices of d out/d wrt[i] are first renamed
+    to names the program does not use (j -> j2), so the entry for w[j] and
+    w itself is d2 out/d w[j] d w[j2], with two indices. In entry [a][b] the
+    first variable keeps its indices as written and the second's that clash
+    with them are fresh (d2/dW[k,j]dv[k2]; [v][W] is d2/dv[k]dW[k2,j]: the
+    same values, renamed); indices that do not clash keep their names
+    (d2/dw[j]dc has j, d2/dw[j]du[k] has j and k, one node for both orders).
+
     Returns:
         {name: {name: graph}}, both levels in the order of ``wrt``.
 
     Raises:
         DisconnectedError: ``strict`` and the output does not reach a variable.
+        OptionError: a family's second derivative has diagonal terms (a use of
+            the family outside every reduction over its index: sum[j](w[j]^2)
+            has d2/dw[j]dw[j2] = 2 when j = j2, else 0), which the graph
+            cannot write yet.
     """
     variables = _unique_vars(wrt)
     gradient = diff(output, variables, strict=strict)
     table: dict[str, dict[str, Node]] = {v.name: {} for v in variables}
+    taken = _index_names([output, *variables])
     for i, first in enumerate(variables):
-        row = diff(gradient[first.name], variables[i:])
+        renamed, mapping = _fresh_indices(gradient[first.name], output, set(taken))
+        row = diff(renamed, variables[i:])
         for second in variables[i:]:
-            table[first.name][second.name] = table[second.name][first.name] = row[second.name]
+            entry = row[second.name]  # first's indices fresh, second's as written
+            back = {new: old for old, new in mapping.items() if old not in second.var_axes}
+            if back:
+                entry = build.rename(entry, back)  # no clash with second's indices: d2/dw[j]dc keeps j
+            table[second.name][first.name] = entry
+            clash = {old: new for old, new in mapping.items() if old in second.var_axes}
+            if clash and second is not first:
+                # the first variable's indices as written, the second's fresh
+                entry = build.rename(entry, {**clash, **{new: old for old, new in clash.items()}})
+            table[first.name][second.name] = entry
     return table  # inserted in the order of wrt: (j, i) before (i, i) before (i, j)
+
+
+def _index_names(roots: Sequence[Node]) -> set[str]:
+    """Every index name the graphs of ``roots`` use, free or bound."""
+    found = set()
+    for node in graph.toposort(list(roots)):
+        found.update(i.name for i in node.indices)
+        if node.axis is not None:
+            found.add(node.axis.name)
+    return found
+
+
+def _fresh_indices(node: Node, output: Node, taken: set[str]) -> tuple[Node, dict]:
+    """``node`` with its free indices that ``output`` lacks renamed to unused
+    names (j -> j2), and that renaming ({old: new})."""
+    mapping = {}
+    for i in node.indices:
+        if i is graph.ROWS or i in output.indices:
+            continue
+        number = 2
+        while f"{i.name}{number}" in taken:
+            number += 1
+        mapping[i] = graph.index(f"{i.name}{number}")
+        taken.add(mapping[i].name)
+    return (build.rename(node, mapping) if mapping else node), mapping
 
 
 def jacobian(residual: Node, wrt: Sequence[Node]) -> dict[str, Node]:

@@ -18,7 +18,25 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from ..graph import Node
-from ..ops import ABS, ADD, COS, COSH, EXP, LOG, NEG, POW, SIGMOID, SIN, SINH, SOFTPLUS, SQRT, TAN, TANH
+from ..ops import (
+    ABS,
+    ADD,
+    COS,
+    COSH,
+    EXP,
+    LOG,
+    MEAN,
+    NEG,
+    POW,
+    SIGMOID,
+    SIN,
+    SINH,
+    SOFTPLUS,
+    SQRT,
+    SUM,
+    TAN,
+    TANH,
+)
 from .coefficients import is_integer, is_number_const
 
 # ---------------------------------------------------------------- forms
@@ -84,6 +102,15 @@ PRODUCT_RULES: list[tuple] = [
 #   c*rest*A^a + s*c*rest*B^b -> c*rest*R
 #   c*R*rest - c*rest*A^a -> s*c*rest*B^b        (R a number)
 # fmt: off
+# Reductions over an index i (not rows) that are linear, by op. Laws, each
+# valid for every value:
+#     sum[i](0) -> 0, mean[i](0) -> 0
+#     sum[i](c*u) -> c*sum[i](u), mean[i](c*u) -> c*mean[i](u)   (c free of i)
+#     sum[i](u/size(i)) -> mean[i](u), sum[i](u)/size(i) -> mean[i](u)
+# The value is the reduction sum[i](u)/size(i) becomes (None: no such law).
+# logsumexp[i] is not linear and is absent: nothing comes out of it.
+REDUCTION_LAWS: dict = {SUM: MEAN, MEAN: None}
+
 SUM_RULES: list[tuple] = [
     (((SIGMOID, "U"), 1), ((SIGMOID, (NEG, "U")), 1), 1, 1),  # sigmoid(u) + sigmoid(-u) -> 1 ; 1 - sigmoid(u) -> sigmoid(-u)
     (((SOFTPLUS, "U"), 1), ((SOFTPLUS, (NEG, "U")), 1), -1, "U"),  # softplus(u) - softplus(-u) -> u

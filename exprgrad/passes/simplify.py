@@ -50,7 +50,7 @@ from ..graph import Node
 from ..ops import OpSpec
 from .coefficients import Number, as_node, is_number_const, number, numeric_power, ratio, tidy
 from .factors import Factors, cancelling
-from .rules import RULES, linear_form, match, power_form
+from .rules import REDUCTION_LAWS, RULES, linear_form, match, power_form
 from .terms import Terms, distribute, sum_terms, width
 
 # A shared input is spliced into each of its users only up to this many
@@ -78,8 +78,23 @@ class Simplifier:
 
     # ------------------------------------------------------------ dispatch
 
-    def op(self, op: OpSpec, kids: list[Node], private: Iterable[bool] | None = None) -> Node:
-        """The simplified ``op(*kids)``; ``private[i]``: kid i has no other user."""
+    def op(
+        self,
+        op: OpSpec,
+        kids: list[Node],
+        private: Iterable[bool] | None = None,
+        axis: graph.Index | None = None,
+    ) -> Node:
+        """The simplified ``op(*kids)``; ``private[i]``: kid i has no other user;
+        ``axis``: the index a reduction removes (None: rows)."""
+        if axis is not None and axis is not graph.ROWS:
+            if self._depth > NESTING_MAX:
+                return build.reduce(op, kids[0], axis)
+            self._depth += 1
+            try:
+                return self._index_reduction(op, kids[0], axis)
+            finally:
+                self._depth -= 1
         if self._depth > NESTING_MAX:
             return build.call(op, *kids)  # see NESTING_MAX: correct, maybe not in normal form
         private = list(private) if private is not None else [False] * len(kids)
@@ -256,6 +271,7 @@ class Simplifier:
 
     def assemble(self, coefficient: Number, factors: list[tuple[Node, object]]) -> Node:
         """[-] num / den from a coefficient and (base, exponent) factors."""
+        factors = _averaged(factors)
         num: list[Node] = []
         den: list[Node] = []
         for base, e in factors:
@@ -296,7 +312,7 @@ class Simplifier:
                         else None
                     )
                     if inside is not None:
-                        num[i], negative = build.call(factor.op, inside), False
+                        num[i], negative = _reduced(factor, inside), False
                         break
         top, bottom = ratio(coefficient)
         if top != 1:
@@ -317,6 +333,38 @@ class Simplifier:
         if inside is not None:
             c, rest = -c, inside  # -mean(x*(y - s)) -> mean(x*(s - y)): the sign went into a difference
         return self.scale(c, build.call(op, rest))
+
+    def _index_reduction(self, op: OpSpec, kid: Node, axis: graph.Index) -> Node:
+        """sum, mean or logsumexp of ``kid`` over ``axis``, by the laws of
+        REDUCTION_LAWS (rules.py): the factors free of the index come out, and
+        sum[i](u)/size(i) is mean[i](u)."""
+        if op not in REDUCTION_LAWS:
+            return build.reduce(op, kid, axis)  # logsumexp is not linear: nothing comes out
+        coefficient, factors = self.parts(kid)
+        if coefficient == 0:
+            return build.ZERO  # sum[i](0) -> 0, mean[i](0) -> 0
+        inside = [
+            (b, e) for b, e in factors if axis in b.indices or (isinstance(e, Node) and axis in e.indices)
+        ]
+        outside = [f for f in factors if f not in inside]
+        size = graph.size(axis)
+        if REDUCTION_LAWS[op] is not None and (size, -1) in outside:
+            outside.remove((size, -1))  # sum[i](u/size(i)) -> mean[i](u)
+            op = REDUCTION_LAWS[op]
+        if not inside:
+            body = build.ONE
+        else:
+            body = self.assemble(1, inside)
+            if coefficient < 0:
+                flipped = self._sign_into(body)
+                if flipped is not None:
+                    coefficient, body = -coefficient, flipped  # the sign goes into a difference inside
+        reduced = build.reduce(op, body, axis)
+        return (
+            self.assemble(coefficient, [*outside, *self.parts(reduced)[1]])
+            if outside
+            else self.scale(coefficient, reduced)
+        )
 
     def _sign_into(self, node: Node) -> Node | None:
         """-node in normal form when the sign goes inside it (into a difference), else None."""
@@ -349,8 +397,31 @@ def simplify_many(roots: Iterable[Node]) -> list[Node]:
             continue
         kids = [memo[child] for child in node.inputs]
         private = [uses[child] <= 1 for child in node.inputs]
-        memo[node] = simplifier.op(node.op, kids, private)
+        memo[node] = simplifier.op(node.op, kids, private, node.axis)
     return [memo[root] for root in roots]
+
+
+def _averaged(factors: list[tuple[Node, object]]) -> list[tuple[Node, object]]:
+    """sum[i](u)/size(i) -> mean[i](u) among a product's (base, exponent) factors."""
+    sizes = [b for b, e in factors if b.op is graph.SIZE and not isinstance(e, Node) and e == -1]
+    if not sizes:
+        return factors
+    factors = list(factors)
+    for size in sizes:
+        for k, (base, e) in enumerate(factors):
+            averaged = REDUCTION_LAWS.get(base.op) if not base.is_leaf else None
+            if averaged is not None and base.axis is size.axis and not isinstance(e, Node) and e == 1:
+                factors[k] = (build.reduce(averaged, base.inputs[0], base.axis), 1)
+                factors.remove((size, -1))
+                break
+    return factors
+
+
+def _reduced(reduction: Node, body: Node) -> Node:
+    """``reduction``'s op over its own axis, applied to a new ``body``."""
+    if reduction.axis is None or reduction.axis is graph.ROWS:
+        return build.call(reduction.op, body)
+    return build.reduce(reduction.op, body, reduction.axis)
 
 
 def simplify(node: Node) -> Node:

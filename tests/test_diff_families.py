@@ -1,0 +1,315 @@
+"""Derivatives of index families against the same program unrolled into scalar members.
+
+A family graph (w[j], x[j], sum[j](...)) and its derivative are unrolled by
+``unroll``: every reduction over an index becomes the sum (mean, logsumexp)
+of its members, each family use the scalar member ``w[2]`` / column ``x[2]``.
+The derivative of the family graph, unrolled at labels, must equal the
+derivative of the unrolled program with respect to that member, to 1e-12, for
+family sizes 1, 2 and 5 at random points over random data.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from helpers import evaluate
+
+from exprgrad import build, graph, ops
+from exprgrad.backends.printing import to_text
+from exprgrad.errors import OptionError
+from exprgrad.passes.diff import diff, hessian
+from exprgrad.passes.simplify import simplify
+
+R = graph.ROWS
+J, K = graph.index("j"), graph.index("k")
+ROWS = 6
+
+
+def member(name: str, labels) -> str:
+    return f"{name}[{','.join(str(label) for label in labels)}]"
+
+
+def size_of(axis, sizes: dict) -> int:
+    """The size of ``axis``; a renamed index (j2, j3) has the size of the one it renames (j)."""
+    if axis in sizes:
+        return sizes[axis]
+    return sizes[graph.index(axis.name.rstrip("0123456789"))]
+
+
+def unroll(node, env: dict, sizes: dict, memo=None):
+    """``node`` with every index replaced by labels 1..size: a scalar program."""
+    memo = {} if memo is None else memo
+    key = (node, tuple(sorted((i.name, env[i]) for i in node.indices if i is not R)))
+    if key in memo:
+        return memo[key]
+    if node.is_var and node.var_axes:
+        found = graph.var(member(node.name, [env[i] for i in node.var_axes]), per_row=node.per_row)
+    elif node.op is graph.SIZE:
+        found = build.const(float(size_of(node.axis, sizes)) if node.axis is not R else ROWS)
+    elif node.is_leaf:
+        found = node
+    elif node.axis is not None and node.axis is not R:
+        members = [
+            unroll(node.inputs[0], {**env, node.axis: n}, sizes, memo)
+            for n in range(1, size_of(node.axis, sizes) + 1)
+        ]
+        if node.op is ops.LSE:
+            found = members[0] if len(members) == 1 else build.call(ops.OPS["logsumexp"], *members)
+        else:
+            found = build.add(*members) if len(members) > 1 else members[0]
+            if node.op is ops.MEAN:
+                found = build.div(found, build.const(float(len(members))))
+    else:
+        found = build.call(node.op, *[unroll(child, env, sizes, memo) for child in node.inputs])
+    memo[key] = found
+    return found
+
+
+def logistic():
+    w, x, c, y = graph.var("w", (J,)), graph.var("x", (R, J)), graph.var("c"), graph.var("y", per_row=True)
+    z = build.add(c, build.reduce(ops.SUM, build.mul(w, x), J))
+    cost = build.call(ops.MEAN, build.sub(build.call(ops.OPS["softplus"], z), build.mul(y, z)))
+    return cost, [w, c]
+
+
+def network():
+    W, b, v = graph.var("W", (K, J)), graph.var("b", (K,)), graph.var("v", (K,))
+    x, c, y = graph.var("x", (R, J)), graph.var("c"), graph.var("y", per_row=True)
+    h = build.call(ops.TANH, build.add(build.reduce(ops.SUM, build.mul(W, x), J), b))
+    out = build.add(build.reduce(ops.SUM, build.mul(v, h), K), c)
+    cost = build.call(ops.MEAN, build.pow_(build.sub(out, y), build.const(2)))
+    return cost, [W, b, v, c]
+
+
+def softmax():
+    W, b, x, Y = graph.var("W", (K, J)), graph.var("b", (K,)), graph.var("x", (R, J)), graph.var("Y", (R, K))
+    z = build.add(build.reduce(ops.SUM, build.mul(W, x), J), b)
+    cost = build.call(
+        ops.MEAN, build.sub(build.reduce(ops.LSE, z, K), build.reduce(ops.SUM, build.mul(Y, z), K))
+    )
+    return cost, [W, b]
+
+
+def scalar_inside():
+    """A scalar inside a family (summed over k on the way back) and mean[j]."""
+    u, x, a = graph.var("u", (K,)), graph.var("x", (R, J)), graph.var("a")
+    inner = build.call(ops.SIN, build.add(build.mul(a, u), build.reduce(ops.MEAN, x, J)))
+    cost = build.call(ops.MEAN, build.reduce(ops.SUM, build.mul(inner, inner), K))
+    return build.add(cost, build.reduce(ops.MEAN, build.pow_(u, build.const(2)), K)), [u, a]
+
+
+def transposed():
+    """W used as W[k,j] and as W[j,k]: both uses count."""
+    W, x = graph.var("W", (K, J)), graph.var("x", (R, J))
+    Wt = graph.var("W", (J, K))
+    first = build.reduce(ops.SUM, build.mul(W, x), J)  # indices (rows, k)
+    second = build.reduce(ops.SUM, build.mul(Wt, graph.var("x", (R, K))), K)  # (rows, j)
+    body = build.mul(build.call(ops.TANH, first), build.reduce(ops.SUM, build.call(ops.EXP, second), J))
+    return build.call(ops.MEAN, build.reduce(ops.SUM, body, K)), [W]
+
+
+MODELS = {"logistic": logistic, "network": network, "softmax": softmax, "scalar_inside": scalar_inside}
+
+
+def data(sizes, seed):
+    rng = np.random.default_rng(seed)
+    columns = {"y": rng.normal(size=ROWS)}
+    for n in range(1, max(sizes.values()) + 1):
+        columns[member("x", [n])] = rng.normal(size=ROWS)
+        columns[member("Y", [n])] = rng.normal(size=ROWS)
+    return columns
+
+
+def point(variables, sizes, seed):
+    rng = np.random.default_rng(seed + 1000)
+    params = {}
+    for v in variables:
+        if not v.var_axes:
+            params[v.name] = rng.normal()
+            continue
+        for labels in itertools.product(*[range(1, sizes[i] + 1) for i in v.var_axes]):
+            params[member(v.name, labels)] = 0.5 * rng.normal()
+    return params
+
+
+def members_of(v, sizes):
+    if not v.var_axes:
+        return [({}, v.name)]
+    result = []
+    for labels in itertools.product(*[range(1, sizes[i] + 1) for i in v.var_axes]):
+        result.append((dict(zip(v.var_axes, labels)), member(v.name, labels)))
+    return result
+
+
+def close(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    assert np.allclose(a, b, rtol=1e-12, atol=1e-12), (a, b)
+
+
+def all_sizes():
+    return [{J: n, K: m} for n, m in [(1, 1), (2, 1), (1, 2), (2, 5), (5, 2)]]
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize("case", range(len(all_sizes())))
+def test_gradient_equals_unrolled_gradient(model, case):
+    sizes = all_sizes()[case]
+    cost, variables = MODELS[model]()
+    gradient = diff(cost, variables)
+    scalar_cost = unroll(cost, {}, sizes)
+    columns, params = data(sizes, case), point(variables, sizes, case)
+    for v in variables:
+        for form in (gradient[v.name], simplify(gradient[v.name])):
+            assert set(form.indices) <= set(v.var_axes)
+            for env, name in members_of(v, sizes):
+                expected = diff(scalar_cost, [graph.var(name)])[name]
+                got, want = evaluate([unroll(form, env, sizes), expected], params, columns)
+                close(got, want)
+
+
+@pytest.mark.parametrize("case", [1, 2, 5])
+def test_transposed_uses_of_a_family_both_count(case):
+    sizes = {J: case, K: case}  # W[k,j] and W[j,k]: a square family
+    cost, (W,) = transposed()
+    gradient = diff(cost, [W])["W"]
+    assert set(gradient.indices) == {J, K}
+    scalar_cost = unroll(cost, {}, sizes)
+    columns, params = data(sizes, case), point([W], sizes, case)
+    for env, name in members_of(W, sizes):
+        expected = diff(scalar_cost, [graph.var(name)])[name]
+        got, want = evaluate([unroll(gradient, env, sizes), expected], params, columns)
+        close(got, want)
+
+
+@pytest.mark.parametrize("case", range(len(all_sizes())))
+def test_data_family_derivative_is_per_row(case):
+    sizes = all_sizes()[case]
+    cost, _ = network()
+    x = graph.var("x", (R, J))
+    derivative = diff(cost, [x])["x"]
+    assert set(derivative.indices) == {R, J}
+    scalar_cost = unroll(cost, {}, sizes)
+    columns, params = data(sizes, case), point(network()[1], sizes, case)
+    for n in range(1, sizes[J] + 1):
+        name = member("x", [n])
+        expected = diff(scalar_cost, [graph.var(name, per_row=True)])[name]
+        got, want = evaluate([unroll(derivative, {J: n}, sizes), expected], params, columns)
+        close(got, want)
+
+
+def two_families():
+    """w[j] and u[j] share j (their Hessian block renames one), q[k] does not."""
+    w, u, q = graph.var("w", (J,)), graph.var("u", (J,)), graph.var("q", (K,))
+    x, y, c = graph.var("x", (R, J)), graph.var("y", per_row=True), graph.var("c")
+    z = build.add(
+        c,
+        build.reduce(ops.SUM, build.mul(w, x), J),
+        build.reduce(ops.SUM, build.mul(u, build.call(ops.EXP, x)), J),
+        build.mul(build.reduce(ops.SUM, build.mul(q, graph.var("x", (R, K))), K), y),
+    )
+    return build.call(ops.MEAN, build.call(ops.OPS["softplus"], build.mul(z, z))), [w, u, q, c]
+
+
+HESSIAN_MODELS = {"logistic": logistic, "two_families": two_families}
+
+
+def entry_env(first, second, env1: dict, env2: dict) -> dict:
+    """Labels for entry [first][second]: first's indices as written, second's
+    that clash with them fresh (j -> j2)."""
+    env = dict(env1)
+    for i, label in env2.items():
+        env[graph.index(i.name + "2") if i in first.var_axes else i] = label
+    return env
+
+
+@pytest.mark.parametrize("model", sorted(HESSIAN_MODELS))
+@pytest.mark.parametrize("case", range(len(all_sizes())))
+def test_hessian_equals_unrolled_hessian(model, case):
+    sizes = all_sizes()[case]
+    cost, variables = HESSIAN_MODELS[model]()
+    table = hessian(cost, variables)
+    scalar_cost = unroll(cost, {}, sizes)
+    columns, params = data(sizes, case), point(variables, sizes, case)
+    names = [name for v in variables for _, name in members_of(v, sizes)]
+    scalar = hessian(scalar_cost, [graph.var(n) for n in names])
+    for first in variables:
+        for second in variables:
+            entry = simplify(table[first.name][second.name])
+            for env1, name1 in members_of(first, sizes):
+                for env2, name2 in members_of(second, sizes):
+                    env = entry_env(first, second, env1, env2)
+                    assert set(entry.indices) <= set(env)
+                    got, want = evaluate([unroll(entry, env, sizes), scalar[name1][name2]], params, columns)
+                    close(got, want)
+
+
+@pytest.mark.parametrize("model", ["network", "softmax", "scalar_inside"])
+def test_hessian_with_diagonal_terms_is_refused_not_wrong(model):
+    # d2/dW[k,j]db[k2] is nonzero only where k = k2: a Kronecker delta the graph cannot write yet
+    cost, variables = MODELS[model]()
+    with pytest.raises(OptionError, match="diagonal terms"):
+        hessian(cost, variables)
+
+
+def test_logistic_gradient_and_hessian_read_like_the_textbook():
+    cost, (w, c) = logistic()
+    gradient = diff(cost, [w, c])
+    assert to_text(simplify(gradient["w"])) == "mean(x[j]*(sigmoid(c + sum[j](w[j]*x[j])) - y))"
+    assert to_text(simplify(gradient["c"])) == "mean(sigmoid(c + sum[j](w[j]*x[j])) - y)"
+    second = simplify(hessian(cost, [w])["w"]["w"])
+    assert second.indices == (J, graph.index("j2"))
+    assert to_text(second).startswith("mean(x[j]*x[j2]*")
+
+
+def test_network_gradient_is_backpropagation_not_a_sum_with_one_over_n():
+    cost, (W, *_) = network()
+    text = to_text(simplify(diff(cost, [W])["W"]))
+    assert text.startswith("2*mean(v[k]*x[j]*(1 - tanh(")
+    assert "sum(1)" not in text and "/" not in text
+
+
+def test_mean_over_an_index_and_its_sum_law():
+    u = graph.var("u", (K,))
+    cost = build.reduce(ops.MEAN, build.pow_(u, build.const(2)), K)
+    assert to_text(simplify(diff(cost, [u])["u"])) == "2*u[k]/sum[k](1)"
+    # sum[k](e/size(k)) -> mean[k](e); factors free of k leave the sum; sum[k](0) -> 0
+    a = graph.var("a")
+    body = build.div(build.mul(a, build.call(ops.EXP, u)), graph.size(K))
+    assert simplify(graph.apply(ops.SUM, (body,), axis=K)) is simplify(
+        build.mul(a, build.reduce(ops.MEAN, build.call(ops.EXP, u), K))
+    )
+    assert simplify(graph.apply(ops.SUM, (build.mul(build.ZERO, u),), axis=K)) is build.ZERO
+
+
+def test_gradient_graph_does_not_grow_with_the_family():
+    cost, variables = network()
+    counts = {len(graph.toposort([simplify(d)])) for d in diff(cost, variables).values()}
+    assert max(counts) < 40  # one graph whatever the sizes: sizes are bound only at evaluation
+    unrolled = unroll(cost, {}, {J: 5, K: 5})
+    assert len(graph.toposort([unrolled])) > 4 * len(graph.toposort([cost]))
+
+
+def test_forward_mode_refuses_a_family():
+    cost, (w, _) = logistic()
+    with pytest.raises(OptionError, match="family"):
+        diff(cost, [w], mode="forward")
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_forward_mode_through_index_reductions(n):
+    # a scalar parameter through sum[k], mean[j] and logsumexp[k]: forward equals reverse
+    a, Y, x = graph.var("a"), graph.var("Y", (R, K)), graph.var("x", (R, J))
+    inner = build.add(build.mul(a, Y), build.reduce(ops.MEAN, build.call(ops.SIN, build.mul(a, x)), J))
+    cost = build.call(ops.MEAN, build.add(build.reduce(ops.LSE, inner, K), build.reduce(ops.SUM, inner, K)))
+    sizes = {J: n, K: n + 1}
+    forward = diff(cost, [a], mode="forward")["a"]
+    reverse = diff(cost, [a])["a"]
+    expected = diff(unroll(cost, {}, sizes), [a])["a"]
+    columns, params = data(sizes, n), {"a": 0.3}
+    got, want, scalar = evaluate(
+        [unroll(forward, {}, sizes), unroll(reverse, {}, sizes), expected], params, columns
+    )
+    close(got, scalar)
+    close(want, scalar)
