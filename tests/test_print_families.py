@@ -363,3 +363,23 @@ def test_a_let_form_with_indices_parses_back():
 
     first, second = compile_schedule([out, again]).run(params, data)
     assert np.isclose(first, second, rtol=1e-12, atol=1e-14)
+
+
+def test_python_source_row_means_of_family_products_run_per_block_of_rows():
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(size=(2500, 4)), rng.normal(size=2500)
+    W, b, v = rng.normal(size=(3, 4)), rng.normal(size=3), rng.normal(size=3)
+    v_k = graph.var("v", (K,))
+    h = build.call(ops.OPS["tanh"], build.add(build.reduce(ops.SUM, build.mul(W_KJ, X_J), J), B_K))
+    r = build.sub(build.add(build.reduce(ops.SUM, build.mul(v_k, h), K), C), Y)
+    t2 = build.sub(build.ONE, build.pow_(h, build.const(2)))
+    grad_w = build.call(ops.MEAN, build.mul(v_k, X_J, t2, r))  # the backpropagation of dJ/dW[k,j] / 2
+    source, out = _run_python({"g": grad_w}, {"W": W, "b": b, "v": v, "c": 0.1}, {"x": x, "y": y})
+    assert "rows_contract(" in source
+    hh = np.tanh(x @ W.T + b)
+    rr = hh @ v + 0.1 - y
+    expected = np.einsum("rk,rj->jk", v * (1 - hh**2) * rr[:, None], x) / len(x)
+    _close(out, expected)  # canonical axes: j, k
+    # no rows at all: a sum is 0, a mean nan
+    _, empty = _run_python({"g": grad_w}, {"W": W, "b": b, "v": v, "c": 0.1}, {"x": x[:0], "y": y[:0]})
+    assert np.shape(empty) == (4, 3) and np.all(np.isnan(empty))

@@ -309,6 +309,14 @@ class Layout:
             doc = [item if isinstance(item, str) else ("ref", item, 0, False, False) for item in items]
             self.docs[node], self.prec[node] = doc, PREC_ATOM
             return
+        if spec.reduction and axis is _ROWS:
+            items = self.style.contraction(node)  # a row reduction written another way (Python's einsum)
+            if items is not None:
+                self.docs[node] = [
+                    item if isinstance(item, str) else ("ref", item, 0, False, False) for item in items
+                ]
+                self.prec[node] = PREC_ATOM
+                return
         form = self.form(spec, len(node.inputs))
         self.prec[node] = spec.precedence
         if form.kind == "infix":

@@ -72,14 +72,19 @@ class _PythonStyle(Style):
 
     def contraction(self, node: Node) -> list | None:
         # sum[j](f1*f2*...) and mean[j](...) as one einsum over the factors: the
-        # product over every index is never formed.
+        # product over every index is never formed. Over the rows, one einsum
+        # per block of rows when a factor has an index besides them.
         body = node.inputs[0]
-        if body.op is not ops.MUL or reduction_word(node.op) == "logsumexp":
+        if self.axes is None or body.op is not ops.MUL or reduction_word(node.op) == "logsumexp":
             return None
         axes = self.axes
-        items: list = [
-            f"contract({axes.ndim}, {axes.position[node.axis]}, {reduction_word(node.op) == 'mean'}"
-        ]
+        mean = reduction_word(node.op) == "mean"
+        if node.axis is graph.ROWS:
+            if not any(i is not graph.ROWS for i in body.indices):
+                return None  # rows only: the scalar kernels' exact sums
+            items: list = [f"rows_contract({axes.ndim}, {mean}, n"]
+        else:
+            items = [f"contract({axes.ndim}, {axes.position[node.axis]}, {mean}"]
         for factor in body.inputs:
             items.extend([", ", factor, f", {axes.places(factor.indices)}"])
         items.append(")")
@@ -185,6 +190,36 @@ _FAMILY_HELPERS = (
     top = np.where(np.isfinite(top), top, 0.0)
     with np.errstate(divide="ignore"):
         return np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top""",
+    """def rows_contract(ndim, mean, n, *pairs):
+    # The sum (mean) over the rows (axis 0) of the product of the factors: one
+    # einsum per BLOCK_ROWS rows, each label's block sums added exactly.
+    factors = list(zip(pairs[::2], pairs[1::2]))
+    kept = sorted({p for _, places in factors for p in places} - {0})
+    shape = [1] * ndim
+    operands = []
+    for factor, places in factors:
+        array = own(factor, places)
+        operands.append((array, list(places)))
+        for a, p in enumerate(places):
+            if p:
+                shape[p] = array.shape[a]
+    if not any(0 in places for _, places in operands):  # the same in every row
+        total = np.einsum(*[x for pair in operands for x in pair], kept, optimize=True)
+        total = total if mean else (total * n if n else np.zeros_like(total))
+        return np.reshape(total, shape)
+    blocks = []
+    for start in range(0, n, BLOCK_ROWS):
+        block = []
+        for array, places in operands:
+            block.extend([array[start : start + BLOCK_ROWS] if 0 in places else array, places])
+        blocks.append(np.einsum(*block, kept, optimize=True))
+    if not blocks:
+        return np.full(shape, np.nan if mean else 0.0)
+    sums = np.reshape(np.stack(blocks), (len(blocks), -1)).T
+    totals = np.array([exact_sum(row.tolist()) for row in sums], dtype=np.float64)
+    if mean:
+        totals = totals / n
+    return np.reshape(totals, shape)""",
     """def contract(ndim, axis, mean, *pairs):
     # The sum (mean) over axis of the product of the factors, one einsum:
     # pairs are factor, the axes it has, factor, ...; the result keeps every axis.
