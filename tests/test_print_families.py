@@ -168,6 +168,14 @@ def test_a_family_is_one_node_labelled_with_its_indices_and_sizes():
     assert render._title(graph.size(ROWS)) == "n"
 
 
+def test_a_definition_by_index_is_drawn_with_its_index():
+    from exprgrad.backends import render
+
+    h = build.call(ops.OPS["tanh"], build.add(build.reduce(ops.SUM, build.mul(W_KJ, X_J), J), B_K))
+    dot = render.to_dot(build.call(ops.MEAN, build.reduce(ops.SUM, h, K)), legend=False, names={"h": h})
+    assert "<B>h[k] = tanh</B>" in dot
+
+
 def test_the_dot_text_draws_a_model_the_same_whatever_its_width():
     from exprgrad.backends import render
 

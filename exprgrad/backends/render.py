@@ -300,7 +300,9 @@ def to_dot(
             style.update(_DERIVATIVE_STYLE)
         title = _title(node, sizes)
         if node in user_names:
-            title = f"{_short(user_names[node])} = {title}"
+            free = _free(node)  # a definition by index: h[k] = tanh
+            indices = f"[{','.join(_short(i.name) for i in free)}]" if free else ""
+            title = f"{_short(user_names[node])}{indices} = {title}"
         target.node(f"n{index[node]}", _label(title, rows), **style)
 
     def marker(target, dot_id, title, node):
