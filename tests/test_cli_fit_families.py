@@ -182,3 +182,33 @@ def test_family_values_that_do_not_fit_are_one_error_line(runner, tmp_path, valu
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_family_without_data_takes_its_labels_from_the_values(runner, tmp_path):
+    path = tmp_path / "w.json"
+    path.write_text("[0.5, -1, 0.25]")
+    result = runner.invoke(
+        cli, ["eval", "sum[j](w[j]^2)", "--at", f"w=@{path}", "--grad", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "value": 1.3125,
+        "gradient": {"w[1]": 1.0, "w[2]": -2.0, "w[3]": 0.5},
+    }
+
+
+def test_a_declared_range_is_checked_against_the_values(runner, tmp_path):
+    path = tmp_path / "v.json"
+    path.write_text("[1, 2, 3, 4, 5]")
+    args = ["eval", f"@{FAMILIES}/network.exprgrad", "--data", f"{FAMILIES}/network.csv"]
+    result = runner.invoke(cli, [*args, "--at", f"W=0.1,b=0,c=0,v=@{path}"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: --at v has 5 values, but k has 3 labels"
+
+
+def test_check_refuses_a_family_in_one_line(runner):
+    args = ["check", f"@{FAMILIES}/logistic.exprgrad", "--data", f"{FAMILIES}/logistic.csv"]
+    result = runner.invoke(cli, [*args, "--at", "w=0.1,c=0"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: check compares derivatives of scalar parameters")
+    assert len(result.output.strip().splitlines()) == 1

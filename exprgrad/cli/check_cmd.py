@@ -68,6 +68,14 @@ def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
     tol = check_tol(tol)
     dataset = load_data(data, allow_nan)
     function = build_function(expr, dataset)
+    families = getattr(function, "families", None)
+    if families:
+        # The finite differences move one scalar at a time; a family is an array.
+        raise OptionError(
+            f"check compares derivatives of scalar parameters and columns; {_written(families)} "
+            "is an index family, which it does not check yet (exprgrad eval --grad gives its "
+            "derivative per member)"
+        )
     bindings = parse_bindings(at)
     columns = check_bindings(function, bindings, dataset)
     wrt_nodes, warnings = select(function.output, wrt.split(","))
@@ -127,6 +135,13 @@ def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
 
 def _table_number(value) -> str:
     return f"{float(value) + 0.0:.10g}"  # + 0.0: a negative zero shows as 0
+
+
+def _written(families) -> str:
+    """The first family as written: w[j], W[k,j]."""
+    family = next(iter(families.values()))
+    axes = getattr(family, "axes", ())
+    return f"{family.name}[{','.join(axes)}]" if axes else str(family.name)
 
 
 def _rows_note(result, dataset) -> str:
