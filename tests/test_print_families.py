@@ -391,3 +391,35 @@ def test_python_source_row_means_of_family_products_run_per_block_of_rows():
     # no rows at all: a sum is 0, a mean nan
     _, empty = _run_python({"g": grad_w}, {"W": W, "b": b, "v": v, "c": 0.1}, {"x": x[:0], "y": y[:0]})
     assert np.shape(empty) == (4, 3) and np.all(np.isnan(empty))
+
+
+# ---------------------------------------------------------------- through the command line
+
+
+def _diff(*args):
+    from click.testing import CliRunner
+
+    from exprgrad.cli import cli
+
+    result = CliRunner().invoke(cli, ["diff", *args])
+    if "not supported yet" in result.output:
+        pytest.skip("lowering does not know index families yet")
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_diff_prints_one_line_per_family():
+    text = _diff("z = c + sum[j](w[j]*x[j]); mean(softplus(z) - y*z)")
+    assert text.splitlines() == [
+        "t1 = sigmoid(c + sum[j](w[j]*x[j])) - y",
+        "∂/∂c = mean(t1)",
+        "∂/∂w[j] = mean(x[j]*t1)",
+    ]
+    network = "k in 1:16; h[k] = tanh(sum[j](W[k,j]*x[j]) + b[k]); mean((sum[k](v[k]*h[k]) + c - y)^2)"
+    text = _diff(network, "--wrt", "W,b")
+    assert text.splitlines()[0] == "h[k] = tanh(sum[j](W[k,j]*x[j]) + b[k])"
+    assert "∂/∂W[k,j] = 2*mean(v[k]*x[j]*(1 - h[k]^2)*t1)" in text.splitlines()
+    latex_text = _diff(network, "--wrt", "W", "--format", "latex")
+    assert r"\frac{\partial J}{\partial W_{k,j}} = 2 \operatorname{mean}" in latex_text
+    source = _diff(network, "--wrt", "W", "--format", "python")
+    assert "'d/dW[k,j]': own(2.0 * rows_contract(" in source

@@ -127,7 +127,8 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
         click.echo(json_text(_json_result(function, names, simplified, values, let)))
     elif fmt == "python":
         outputs = {"value": function.output}
-        outputs.update({derivative_label(key, False): node for key, node in simplified.items()})
+        shown = printing.wrt_names(function.output, simplified)
+        outputs.update({derivative_label(shown[key], False): node for key, node in simplified.items()})
         source = python_source.to_python(
             outputs, "derivatives", names=function.definitions, written=function.written
         )
