@@ -212,3 +212,27 @@ def test_check_refuses_a_family_in_one_line(runner):
     assert result.exit_code == 2
     assert result.output.startswith("error: check compares derivatives of scalar parameters")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_init_of_a_family_from_a_values_file(runner, tmp_path):
+    minimum = json.loads(Path(f"{FAMILIES}/logistic.minimum.json").read_text())
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps([minimum[f"w[{j}]"] for j in range(1, 6)]))
+    args = [
+        "fit",
+        f"{FAMILIES}/logistic.csv",
+        "--cost",
+        f"@{FAMILIES}/logistic.exprgrad",
+        "--method",
+        "lbfgs",
+    ]
+    result = runner.invoke(cli, [*args, "--init", f"w=@{path},c={minimum['c']}", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["iterations"] <= 3  # it starts at the minimum
+    path.write_text("[1, 2]")
+    result = runner.invoke(cli, [*args, "--init", f"w=@{path}"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: --init: w has 2 values, but j has 5 labels (those of x)"
+    result = runner.invoke(cli, [*args, "--init", f"c=@{path}"])
+    assert result.exit_code == 2
+    assert "'c' is not one" in result.output

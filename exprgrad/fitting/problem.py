@@ -187,6 +187,7 @@ def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
     dataset, dropped = _finite_rows(dataset, read)
     members = layout.members
     params = list(members.names)
+    _family_starts(members, init, layout.origins)
     fill_families(params, init)  # init={"w": 0}: every w[i] starts at 0, as at= and --at do
     _check_names(params, init, dataset, what)
     if not params:
@@ -330,12 +331,34 @@ def _start_mapping(init: Mapping) -> dict[str, float]:
     for name, value in init.items():
         if not isinstance(name, str):
             raise ArgumentError(f"names must be str, got {type(name).__name__}", argument="init")
+        if isinstance(value, (list, tuple, np.ndarray, Mapping)):
+            start[name] = value  # a family's values: checked against its labels once they are known
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise ArgumentError(f"{name}: must be a real number, got {type(value).__name__}", argument="init")
         if not np.isfinite(value):
             raise ArgumentError(f"{name}: must be a finite number, got {value}", argument="init")
         start[name] = float(value)
     return start
+
+
+def _family_starts(members, init: dict, origins) -> None:
+    """A family's start given as values (a list, an array in its written axes, or
+    label -> value) becomes one start per member, in place; a member given on its
+    own keeps its value."""
+    for name in [n for n, v in init.items() if not isinstance(v, float)]:
+        value = init.pop(name)
+        if name not in {b.name for b in members.blocks if b.is_family}:
+            raise ArgumentError(
+                f"{name}: values for every member are for an index family; '{name}' is not one",
+                argument="init",
+            )
+        try:
+            array = members.array(name, value, origins)
+        except OptionError as exc:
+            raise ArgumentError(str(exc), argument="init") from None
+        for member, number in zip(members.block(name).member_names(), array.reshape(-1)):
+            init.setdefault(member, float(number))
 
 
 def _refuse_reductions(cost: Node) -> None:
