@@ -10,7 +10,8 @@ import pytest
 
 from exprgrad.cli import cli
 
-FAMILIES = "samples/families"
+ROOT = Path(__file__).resolve().parent.parent
+FAMILIES = str(ROOT / "samples" / "families")
 
 
 @pytest.fixture(autouse=True)
@@ -236,3 +237,28 @@ def test_init_of_a_family_from_a_values_file(runner, tmp_path):
     result = runner.invoke(cli, [*args, "--init", f"c=@{path}"])
     assert result.exit_code == 2
     assert "'c' is not one" in result.output
+
+
+def test_the_readme_family_fits_print_what_it_shows(runner, monkeypatch):
+    import re
+    import shlex
+
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [
+        b
+        for b in re.findall(r"```\n(\$ exprgrad fit .*?)```", text, flags=re.DOTALL)
+        if "samples/families" in b
+    ]
+    assert len(blocks) == 2
+    for block in blocks:
+        command, _, shown = block.partition("\n")
+        args = shlex.split(command[2:].split(" > ")[0])[1:]
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        output = result.stderr if " > /dev/null" in command else result.output
+
+        def timeless(text):
+            return re.sub(r"time \S+ s", "time - s", text).rstrip()
+
+        assert timeless(output) == timeless(shown)
