@@ -146,6 +146,17 @@ def test_derivative_headings_carry_a_familys_indices():
     )
 
 
+def test_a_heading_names_the_family_under_the_indices_diff_uses():
+    from exprgrad.selection import select
+
+    w_k = graph.var("w", (K,))  # the family w under two index names
+    out = build.call(
+        ops.MEAN, build.add(build.reduce(ops.SUM, build.mul(W_J, X_J), J), build.reduce(ops.SUM, w_k, K))
+    )
+    (node,), _ = select(out, ["w"])
+    assert printing.wrt_names(out, [("w",)]) == {("w",): (printing.indexed_name(node),)}
+
+
 def test_derivative_headings_of_a_scalar_program_are_its_names():
     out = build.call(ops.MEAN, build.mul(C, Y))
     assert printing.wrt_names(out, [("c",), ("c", "c")]) == {("c",): ("c",), ("c", "c"): ("c", "c")}

@@ -35,6 +35,7 @@ from .. import graph, ops
 from ..errors import LimitError, OptionError
 from ..graph import Node
 from ..ops import PREC_ADD, PREC_ATOM, PREC_MUL, PREC_NEG, OpSpec
+from ..selection import select
 from .layout import Layout, Style
 
 # let="auto" names a node used twice or more whose inline text has at least this many characters.
@@ -324,7 +325,8 @@ def wrt_names(output: Node, keys: Iterable[Sequence[str]]) -> dict[tuple[str, ..
     axes: dict[str, tuple] = {}
     for v in graph.variables([output]):
         if getattr(v, "var_axes", ()) and v.name not in axes:
-            axes[v.name] = v.var_axes
+            # the variable node the name selects (as diff differentiates it)
+            axes[v.name] = select(output, [v.name])[0][0].var_axes
     keys = [tuple(key) for key in keys]
     if not axes:
         return {key: key for key in keys}
