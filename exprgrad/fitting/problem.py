@@ -218,7 +218,8 @@ def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
             nodes=layout.nodes,
             sizes=layout.sizes,
         )
-        warnings += _symmetric_start(objective, x0)
+        if not objective.residuals_are_linear():  # a direct solve does not start anywhere
+            warnings += _symmetric_start(objective, x0)
     else:
         objective = Objective(cost_node, params, columns, dataset.rows, residual)
     mentions = (INIT, what, RANDOM_START) if warnings else ()
