@@ -291,10 +291,30 @@ def test_gradient_graph_does_not_grow_with_the_family():
     assert len(graph.toposort([unrolled])) > 4 * len(graph.toposort([cost]))
 
 
-def test_forward_mode_refuses_a_family():
-    cost, (w, _) = logistic()
-    with pytest.raises(OptionError, match="family"):
+@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize("case", range(len(all_sizes())))
+def test_forward_mode_tangent_of_a_family_equals_unrolled_gradient(model, case):
+    sizes = all_sizes()[case]
+    cost, variables = MODELS[model]()
+    forward = diff(cost, variables, mode="forward")
+    scalar_cost = unroll(cost, {}, sizes)
+    columns, params = data(sizes, case), point(variables, sizes, case)
+    for v in variables:
+        tangent = forward[v.name]
+        assert set(tangent.indices) <= set(v.var_axes)  # the family's indices
+        for env, name in members_of(v, sizes):
+            expected = diff(scalar_cost, [graph.var(name)])[name]
+            got, want = evaluate([unroll(tangent, env, sizes), expected], params, columns)
+            close(got, want)
+
+
+def test_forward_mode_refuses_members_meeting_outside_a_reduction():
+    # sum[j](exp(w[j] + sum[j](w[j]))): member d moves w[d] and the inner sum, two patterns in one add
+    w = graph.var("w", (J,))
+    cost = build.reduce(ops.SUM, build.call(ops.EXP, build.add(w, build.reduce(ops.SUM, w, J))), J)
+    with pytest.raises(OptionError, match="reverse mode"):
         diff(cost, [w], mode="forward")
+    assert set(diff(cost, [w])["w"].indices) == {J}
 
 
 @pytest.mark.parametrize("n", [1, 2, 5])

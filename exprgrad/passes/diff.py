@@ -47,6 +47,13 @@ the same whatever the family's size. Every use of the family counts: w[k]
 (the family under another index name) contributes its adjoint renamed k -> j.
 Hessians between families rename the first derivative's free indices to fresh
 names before differentiating again, so d2/dw[j]dw[j2] has two indices.
+Forward mode moves one member d of a family: a use w[a] has tangent
+delta(a, d), kept beside the tangent as a pair, which the reduction over a
+resolves (sum[a](u*delta(a, d)) is u at a = d); so a family's tangent has the
+family's indices too. What neither mode can write yet is a Kronecker delta
+left in the result (a Hessian's diagonal terms: sum[j](w[j]^3) has
+d2/dw[j]dw[j2] = 6*w[j] where j = j2, else 0): that is an OptionError, never
+a wrong graph.
 """
 
 from __future__ import annotations
@@ -239,40 +246,87 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
 
 
 def _forward(output: Node, wrt: Node) -> Node | None:
-    """The tangent of ``output`` when ``wrt`` moves at unit speed; None if unreached."""
-    tangents: dict[Node, Signed] = {wrt: (build.ONE, False)}
+    """The tangent of ``output`` when ``wrt`` moves at unit speed; None if unreached.
+
+    For a family w[j], member d moves: the tangent of a use w[a] is
+    delta(a, d), carried beside the tangent's node as the pairs (a, d) it is
+    multiplied by (``deltas``); d is a fresh index. A reduction over a meets
+    its delta: sum[a](u*delta(a, d)) = u with a renamed d (mean: divided by
+    size(a)). The result has d renamed back to the family's own indices.
+    """
+    uses = _family_uses(output, [wrt])[wrt] if wrt.var_axes else [wrt]
+    taken = _index_names([output, wrt])
+    direction = []
+    for axis in wrt.var_axes:
+        direction.append(_fresh_name(axis, taken))
+    tangents: dict[Node, tuple[Signed, tuple]] = {
+        use: ((build.ONE, False), _pairs(zip(use.var_axes, direction))) for use in uses
+    }
     for node in graph.toposort([output]):
         if node.is_leaf or node in tangents:
             continue
         spec = node.op
-        if spec.reduction and not (node.op is ops.LSE and _index_reduction(node)):
-            inner = tangents.get(node.inputs[0])
-            if inner is not None:
-                # Linear: the tangent of op(e) is op(tangent of e).
-                if node.axis is graph.ROWS:
-                    tangents[node] = _map(inner, lambda u, op=node.op: build.call(op, u))
-                else:
-                    tangents[node] = _map(inner, lambda u, n=node: build.reduce(n.op, u, n.axis))
-            continue
-        if node.op is ops.LSE:
-            inner = tangents.get(node.inputs[0])
-            if inner is not None:
-                # sum[j](exp(e - lse[j](e)) * tangent of e): the softmax weights
+        if spec.reduction:
+            found = tangents.get(node.inputs[0])
+            if found is None:
+                continue
+            inner, deltas = found
+            if node.op is ops.LSE:
                 (weight,) = spec.partials(node)
-                tangents[node] = _map(
-                    _scaled(inner, weight), lambda u, n=node: build.reduce(ops.SUM, u, n.axis)
-                )
+                inner = _scaled(inner, weight)  # sum[j](exp(e - lse[j](e)) * tangent of e)
+            met = dict(deltas).get(node.axis)
+            if met is not None:
+                deltas = tuple(pair for pair in deltas if pair[0] is not node.axis)
+                inner = _map(inner, lambda u, a=node.axis, d=met: build.rename(u, {a: d}))
+                if node.op is ops.MEAN:
+                    inner = _scaled(inner, build.div(build.ONE, graph.size(node.axis)))
+            elif node.axis is graph.ROWS:
+                inner = _map(inner, lambda u, op=node.op: build.call(op, u))
+            else:
+                op = ops.SUM if node.op is ops.LSE else node.op
+                inner = _map(inner, lambda u, op=op, n=node: build.reduce(op, u, n.axis))
+            tangents[node] = (inner, deltas)
             continue
         if not any(child in tangents for child in node.inputs):
             continue
-        terms = [
-            _scaled(tangents[child], partial)
-            for child, partial in zip(node.inputs, spec.partials(node))
-            if partial is not None and child in tangents
-        ]
-        tangents[node] = _total(terms) if terms else (build.ZERO, False)
-    tangent = tangents.get(output)
-    return None if tangent is None else _signed_node(tangent)
+        terms, deltas = [], None
+        for child, partial in zip(node.inputs, spec.partials(node)):
+            if partial is None or child not in tangents:
+                continue
+            term, child_deltas = tangents[child]
+            if deltas is not None and child_deltas != deltas:
+                raise OptionError(
+                    f"forward mode cannot write the derivative with respect to '{wrt.name}' here "
+                    "(members of the family meet outside a reduction over their index); use reverse mode"
+                )
+            deltas = child_deltas
+            terms.append(_scaled(term, partial))
+        tangents[node] = (_total(terms) if terms else (build.ZERO, False)), deltas or ()
+    found = tangents.get(output)
+    if found is None:
+        return None
+    tangent, deltas = found
+    back = dict(zip(direction, wrt.var_axes))
+    if any(back[d] is not a for a, d in deltas):
+        raise OptionError(
+            f"the derivative with respect to '{wrt.name}' of a result with free indices has diagonal "
+            "terms, which exprgrad cannot write yet"
+        )
+    node = _signed_node(tangent)
+    return build.rename(node, back) if back else node
+
+
+def _pairs(pairs) -> tuple:
+    return tuple(sorted(pairs, key=lambda pair: pair[0].key))
+
+
+def _fresh_name(base: graph.Index, taken: set[str]) -> graph.Index:
+    """``base`` with the smallest number suffix not in ``taken`` (j -> j2); adds it to ``taken``."""
+    number = 2
+    while f"{base.name}{number}" in taken:
+        number += 1
+    taken.add(f"{base.name}{number}")
+    return graph.index(f"{base.name}{number}")
 
 
 def _unique_vars(wrt: Sequence[Node]) -> list[Node]:
@@ -362,11 +416,6 @@ def diff(
         derivatives = {v.name: _family_total(v, uses[v], found) for v in variables}
     else:
         for v in variables:
-            if v.var_axes:
-                raise OptionError(
-                    f"forward mode differentiates with respect to scalar parameters; '{v.name}' is a "
-                    "family, whose derivative needs reverse mode"
-                )
             if v.per_row:
                 raise OptionError(
                     f"forward mode differentiates with respect to parameters; '{v.name}' is a "
@@ -470,11 +519,7 @@ def _fresh_indices(node: Node, output: Node, taken: set[str]) -> tuple[Node, dic
     for i in node.indices:
         if i is graph.ROWS or i in output.indices:
             continue
-        number = 2
-        while f"{i.name}{number}" in taken:
-            number += 1
-        mapping[i] = graph.index(f"{i.name}{number}")
-        taken.add(mapping[i].name)
+        mapping[i] = _fresh_name(i, taken)
     return (build.rename(node, mapping) if mapping else node), mapping
 
 
