@@ -248,9 +248,10 @@ def test_row_sum_of_a_parameter_family_counts_rows(rng):
 # ---------------------------------------------------------------- chunks and data layouts
 
 
-@pytest.mark.parametrize("n", [1, 5, BLOCK_ROWS - 1, BLOCK_ROWS + 1, 3 * BLOCK_ROWS + 7])
-def test_row_reductions_of_families_identical_whatever_the_chunk_size(n, rng):
-    data, params = _case(rng, n, 7, 4)
+@pytest.mark.parametrize("n", [1, 5, BLOCK_ROWS - 1, BLOCK_ROWS + 1, 2 * BLOCK_ROWS + 1, 3 * BLOCK_ROWS + 7])
+@pytest.mark.parametrize("features, units", [(7, 4), (1, 1), (2, 16)])
+def test_row_reductions_of_families_identical_whatever_the_chunk_size(n, features, units, rng):
+    data, params = _case(rng, n, features, units)
     outputs = [
         LOGISTIC,
         *LOGISTIC_GRAD,

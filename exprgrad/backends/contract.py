@@ -20,6 +20,8 @@ from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 
+from .. import kernels
+
 Labels = tuple[Hashable, ...]
 
 
@@ -73,9 +75,8 @@ def run(steps: list[tuple], arrays: Sequence, factors: Sequence[Labels], kept: L
         if step[0] == "sum":
             _, position, lone = step
             array, labels = items[position]
-            axes = tuple(labels.index(label) for label in lone)
             items[position] = (
-                np.sum(array, axis=axes),
+                _summed(array, labels, lone),
                 tuple(label for label in labels if label not in lone),
             )
         else:
@@ -84,7 +85,11 @@ def run(steps: list[tuple], arrays: Sequence, factors: Sequence[Labels], kept: L
             pair = _contract(items[i], items[j], set(kept) | others)
             items = [item for k, item in enumerate(items) if k not in (i, j)] + [pair]
     ((array, labels),) = items
-    return np.transpose(array, tuple(labels.index(label) for label in kept)) if labels != kept else array
+    if labels == kept:
+        return array
+    # In kept order and contiguous: what reads it next (elementwise kernels, a
+    # block sum) runs at full speed; the copy is the size of the result.
+    return np.ascontiguousarray(np.transpose(array, tuple(labels.index(label) for label in kept)))
 
 
 def _contract(left: tuple, right: tuple, needed: set) -> tuple:
@@ -112,9 +117,7 @@ def _contract(left: tuple, right: tuple, needed: set) -> tuple:
     if not a_free and not b_free:  # the same labels: a product the size of either, summed
         both = la + tuple(label for label in lb if label not in la)
         product = _aligned(a, la, both) * _aligned(b, lb, both)
-        axes = tuple(both.index(label) for label in summed)
-        kept = tuple(label for label in both if label not in summed)
-        return np.sum(product, axis=axes), kept
+        return _summed(product, both, summed), tuple(label for label in both if label not in summed)
     if batch and work < _SMALLEST_PRODUCT:  # many tiny products: numpy's own loop
         letters = {label: chr(97 + k) for k, label in enumerate(sizes)}
         spec = "".join(letters[x] for x in la) + "," + "".join(letters[x] for x in lb)
@@ -124,6 +127,14 @@ def _contract(left: tuple, right: tuple, needed: set) -> tuple:
     else:  # matrix or vector products; an empty group is left out (gemv, dot)
         product = np.matmul(grouped(a, la, [a_free, summed]), grouped(b, lb, [summed, b_free]))
     return np.reshape(product, [sizes[label] for label in labels]), labels
+
+
+def _summed(array: np.ndarray, labels: Labels, summed) -> np.ndarray:
+    """``array`` summed over the axes of ``summed`` (the other axes keep their order)."""
+    axes = [labels.index(label) for label in summed]
+    if len(axes) == 1:
+        return kernels.sum_along(array, axes[0])
+    return np.sum(array, axis=tuple(axes))
 
 
 # Below this many multiply-adds per batch entry, one BLAS call per entry costs
