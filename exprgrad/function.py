@@ -23,7 +23,7 @@ from .check import check_partials
 from .drawing import svg_or_none, to_dot
 from .errors import ArgumentError, EvaluationError
 from .graph import Node
-from .lower import lower_named
+from .lower import Family, lower_program
 from .parsing import parse as parse_program
 from .passes.diff import diff, hessian
 from .passes.simplify import simplify
@@ -45,6 +45,11 @@ class Function:
             node by its name when they name it.
         written: the sums of the text, {node: operands in the order written}:
             printers keep that order (b + a*x stays b + a*x).
+        families: the program's families by name ({"w": lower.Family}): their
+            written indices, parameter or data, labels per axis when known,
+            and a data family's column names in label order. {} without families.
+        ranges: each index's labels when the program fixes them ({"j": (1, ..., 50)}:
+            a data family's columns, a declaration ``k in 1:16``).
     """
 
     def __init__(self, output: Node, text: str | None = None, derivative_of: tuple[str, ...] = ()):
@@ -58,6 +63,8 @@ class Function:
         self.derivative_of = tuple(derivative_of)
         self.definitions: dict[str, Node] = {}
         self.written: dict[Node, tuple[Node, ...]] = {}
+        self.families: dict[str, Family] = {}
+        self.ranges: dict[str, tuple[int, ...]] = {}
 
     @property
     def label(self) -> str:
@@ -70,11 +77,29 @@ class Function:
 
     @property
     def params(self) -> list[str]:
-        return [v.name for v in self._variables if not v.per_row]
+        """Parameter names: scalars, members (theta[1]) and families (w for w[j]), each once."""
+        return list(dict.fromkeys(v.name for v in self._variables if not v.per_row))
 
     @property
     def columns(self) -> list[str]:
-        return [v.name for v in self._variables if v.per_row]
+        """Data names: columns, and data families by their family name (x for x[j])."""
+        return list(dict.fromkeys(v.name for v in self._variables if v.per_row))
+
+    @property
+    def param_sizes(self) -> dict[str, tuple[int | None, ...]]:
+        """Each parameter family's number of labels per written axis (None: fixed by the values given)."""
+        return {
+            name: tuple(None if labels is None else len(labels) for labels in family.labels)
+            for name, family in self.families.items()
+            if family.kind == "parameter"
+        }
+
+    def _inherit(self, other: Function, written: bool = True) -> Function:
+        """Carry ``self``'s families, ranges (and text orders) to a Function derived from it."""
+        if written:
+            other.written = self.written  # printed in the order of the terms they came from
+        other.families, other.ranges = self.families, self.ranges
+        return other
 
     # ------------------------------------------------------------ values
 
@@ -153,20 +178,17 @@ class Function:
     def grad(self, names: str | Iterable[str] | None = None) -> dict[str, Function]:
         """Partial derivatives for ``names`` (default: every parameter), one reverse sweep."""
         wrt = self._wrt(names)
-        partials = {
-            name: Function(simplify(node), derivative_of=(*self.derivative_of, name))
+        return {
+            name: self._inherit(Function(simplify(node), derivative_of=(*self.derivative_of, name)))
             for name, node in diff(self.output, wrt).items()
         }
-        for partial in partials.values():
-            partial.written = self.written  # printed in the order of the terms they came from
-        return partials
 
     def hessian(self, names: str | Iterable[str] | None = None) -> dict[str, dict[str, Function]]:
         """Second partial derivatives for ``names`` (default: every parameter)."""
         wrt = self._wrt(names)
         return {
             a: {
-                b: Function(simplify(node), derivative_of=(*self.derivative_of, a, b))
+                b: self._inherit(Function(simplify(node), derivative_of=(*self.derivative_of, a, b)), False)
                 for b, node in row.items()
             }
             for a, row in hessian(self.output, wrt).items()
@@ -392,7 +414,8 @@ def parse(text: str, columns: Iterable[str] | None = None) -> Function:
     with graph.gc_paused():
         # The syntax tree dies inside the pause: freeing it after would
         # trigger a collection over all of its nodes.
-        output, definitions, written = lower_named(parse_program(text), columns)
-        function = Function(output, text)
-        function.definitions, function.written = definitions, written
+        lowered = lower_program(parse_program(text), columns)
+        function = Function(lowered.output, text)
+        function.definitions, function.written = lowered.definitions, lowered.written
+        function.families, function.ranges = lowered.families, lowered.ranges
         return function

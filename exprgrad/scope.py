@@ -5,7 +5,8 @@ In: a parsed ``Program``. Out: a ``Scope``: the definitions by name, one
 AST nodes in the order lowering reads them), and the definitions in an order
 where each comes after those it uses. Refuses a name defined twice,
 definitions that refer to each other in a circle, a name used both plain and
-as a family, index families (not lowered yet) and two names that look alike.
+as a family, a member of a defined family, an index that is also a name, and
+two names that look alike.
 Must not: build graph nodes, or recurse on expression depth (explicit stacks).
 """
 
@@ -29,6 +30,8 @@ class Scan:
     reduces: bool = False
     uses: list[A.Name] = field(default_factory=list)  # every plain-name use, in order
     families: list = field(default_factory=list)  # index-family constructs (w[j], sum[j](...))
+    family_uses: list = field(default_factory=list)  # Indexed nodes with an index (w[j], W[k,3])
+    index_names: dict[str, A.Span] = field(default_factory=dict)  # index names, first use
     # Every node, parents before children, a parent's last child first: read
     # backwards, children before parents in source order (what lowering needs).
     order: list = field(default_factory=list)
@@ -67,13 +70,24 @@ def scan(expr) -> Scan:
             stack.append(node.left)
             stack.append(node.right)
         elif kind is A.Indexed:
-            if len(node.subscripts) != 1 or type(node.subscripts[0]) is not int:
-                found.families.append(node)
+            subscripts = node.subscripts
+            if len(subscripts) == 1 and type(subscripts[0]) is int:
+                found.indexed.setdefault(node.name, node.span)
+                found.names.setdefault(f"{node.name}[{subscripts[0]}]", node.span)
                 continue
-            found.indexed.setdefault(node.name, node.span)
-            found.names.setdefault(f"{node.name}[{node.subscripts[0]}]", node.span)
+            found.families.append(node)
+            if all(type(s) is int for s in subscripts):  # W[2,3]: one member
+                found.indexed.setdefault(node.name, node.span)
+                found.names.setdefault(f"{node.name}[{','.join(map(str, subscripts))}]", node.span)
+                continue
+            found.family_uses.append(node)
+            for s in subscripts:
+                if type(s) is A.Index:
+                    found.index_names.setdefault(s.name, s.span)
         elif kind is A.Reduce:
             found.families.append(node)
+            for i in node.indices:
+                found.index_names.setdefault(i.name, i.span)
             stack.append(node.body)
     return found
 
@@ -149,6 +163,43 @@ class Scope:
             message = f"index families are not supported yet: {text}"
             raise self.error(NameResolutionError, message, first.span)
 
+    def check_indices(self) -> None:
+        """Refuse an index name that is also a name of the program (a parameter, column, definition)."""
+        indices: dict[str, A.Span] = {}
+        for declaration in self.program.declarations:
+            indices.setdefault(declaration.index, declaration.index_span)
+        for definition in self.program.definitions:
+            for i in definition.indices:
+                indices.setdefault(i.name, i.span)
+        for scan in self.all_scans():
+            for name, span in scan.index_names.items():
+                indices.setdefault(name, span)
+        if not indices:
+            return
+        for definition in self.program.definitions:
+            if definition.name in indices:
+                raise self.error(
+                    NameResolutionError,
+                    f"{quoted(definition.name)} is an index and also defined as a name; rename one of them",
+                    definition.span,
+                )
+        for scan in self.all_scans():
+            for use in scan.uses:
+                if use.name in indices:
+                    raise self.error(
+                        NameResolutionError,
+                        f"{quoted(use.name)} is an index (line {indices[use.name].line}) and is also used as a "
+                        "name (a parameter or column) here; rename one of them",
+                        use.span,
+                    )
+            for use in scan.family_uses:
+                if use.name in indices:
+                    raise self.error(
+                        NameResolutionError,
+                        f"{quoted(use.name)} is an index and also the name of a family; rename one of them",
+                        use.span,
+                    )
+
     def check_families(self) -> None:
         plain: dict[str, A.Span] = {}
         indexed: dict[str, A.Span] = {}
@@ -158,7 +209,57 @@ class Scope:
                     plain.setdefault(name, span)
             for name, span in scan.indexed.items():
                 indexed.setdefault(name, span)
+        for definition in self.program.definitions:
+            if not definition.indices:
+                continue
+            for scan in self.all_scans():
+                for use in scan.uses:
+                    if use.name == definition.name:
+                        written = f"{definition.name}[{','.join(i.name for i in definition.indices)}]"
+                        raise self.error(
+                            NameResolutionError,
+                            f"{quoted(definition.name)} is a family defined by index ({written} = ...): "
+                            f"use it with an index, as in {written}",
+                            use.span,
+                        )
+        families: dict[str, A.Span] = {}
+        for scan in self.all_scans():
+            for use in scan.family_uses:
+                families.setdefault(use.name, use.span)
+        for name, span in families.items():
+            if name in plain:
+                raise self.error(
+                    NameResolutionError,
+                    f"{quoted(name)} is used both as a plain name and as a family ({quoted(name + '[...]')}); "
+                    "rename one of them",
+                    plain[name],
+                )
+            if name in self.definitions and not self.definitions[name].indices:
+                raise self.error(
+                    NameResolutionError,
+                    f"{quoted(name)} is a definition without an index, so {quoted(name + '[...]')} means nothing; "
+                    f"define it by index ({name}[k] = ...) to use it with one",
+                    span,
+                )
         for name, span in indexed.items():
+            if name in self.definitions and self.definitions[name].indices:
+                d = self.definitions[name]
+                written = f"{name}[{','.join(i.name for i in d.indices)}]"
+                raise self.error(
+                    NameResolutionError,
+                    f"{quoted(name + '[...]')} with a number selects a member of {quoted(written)}, a family "
+                    "defined by index: selecting a member of a defined family is not supported; "
+                    f"use it with an index ({written}) inside a reduction",
+                    span,
+                )
+            if name in families:
+                raise self.error(
+                    NameResolutionError,
+                    f"{quoted(name)} is a family ({quoted(name + '[...]')} with an index) and is also used with "
+                    "a number here: selecting a member of a family by its label is not supported; "
+                    "use the family with an index, or rename the member",
+                    span,
+                )
             if name in self.definitions:
                 raise self.error(
                     NameResolutionError,
@@ -177,7 +278,8 @@ class Scope:
     def definition_order(self) -> list[str]:
         """Definitions ordered so each comes after those it uses; cycles are errors."""
         uses = {
-            name: [n for n in scan.uses if n.name in self.definitions] for name, scan in self.scans.items()
+            name: [n for n in (*scan.uses, *scan.family_uses) if n.name in self.definitions]
+            for name, scan in self.scans.items()
         }
         order: list[str] = []
         state: dict[str, int] = {}  # 1 = in progress, 2 = done

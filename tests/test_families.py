@@ -6,7 +6,8 @@ import pickle
 
 import pytest
 
-from exprgrad import build, graph, ops
+from exprgrad import build, graph, ops, parse
+from exprgrad.errors import ExprgradError
 
 ROWS = graph.ROWS
 j, k, m = graph.index("j"), graph.index("k"), graph.index("m")
@@ -131,3 +132,155 @@ def test_scalar_programs_keep_their_nodes():
 def test_var_refuses_a_repeated_index():
     with pytest.raises(ValueError):
         graph.var("W", (j, j))
+
+
+# ------------------------------------------------------------------ lowering
+
+
+LOGISTIC = "z = c + sum[j](w[j]*x[j]); mean(softplus(z) - y*z)"
+NETWORK = "k in 1:16; h[k] = tanh(sum[j](W[k,j]*x[j]) + b[k]); mean((sum[k](v[k]*h[k]) + c - y)^2)"
+SOFTMAX = "z[k] = sum[j](W[k,j]*x[j]) + b[k]; mean(logsumexp[k](z[k]) - sum[k](Y[k]*z[k]))"
+
+
+def _columns(features: int, naming: str = "x{}") -> list[str]:
+    return [naming.format(i) for i in range(1, features + 1)] + ["y"] + [f"Y{i}" for i in range(1, 11)]
+
+
+@pytest.mark.parametrize("text", [LOGISTIC, NETWORK, SOFTMAX])
+def test_examples_do_not_grow_with_their_families(text):
+    small = parse(text, columns=_columns(10))
+    large = parse(text, columns=_columns(1000))
+    assert graph.count_nodes([small.output]) == graph.count_nodes([large.output]) < 30
+    assert str(small) == str(large)
+    assert small.families["x"].kind == "data"
+    assert small.families["x"].columns == tuple(f"x{i}" for i in range(1, 11))
+    assert large.ranges["j"] == tuple(range(1, 1001))
+    assert small.output.indices == ()
+
+
+def test_logistic_regression_families():
+    f = parse(LOGISTIC, columns=_columns(50))
+    assert f.params == ["c", "w"]
+    assert f.columns == ["x", "y"]
+    assert f.param_sizes == {"w": (50,)}
+    w_family = f.families["w"]
+    assert (w_family.kind, w_family.axes, w_family.columns) == ("parameter", ("j",), ())
+    assert w_family.labels == (tuple(range(1, 51)),)
+    # the graph: c + sum over j of w[j]*x[j], rows kept
+    z = build.add(c, build.reduce(ops.SUM, build.mul(w, x), j))
+    assert f.definitions["z"] is z
+
+
+def test_without_columns_the_presumed_data_rule_applies_to_family_names():
+    f = parse(LOGISTIC)
+    assert f.families["x"].kind == "data" and f.families["x"].labels == (None,)
+    assert f.families["w"].kind == "parameter"
+    assert f.columns == ["x", "y"]
+    # without a row reduction x is a parameter family, as a plain x is a parameter
+    assert parse("sum[j](w[j]*x[j])").families["x"].kind == "parameter"
+
+
+def test_network_and_softmax_families():
+    f = parse(NETWORK, columns=_columns(50))
+    assert f.param_sizes == {"W": (16, 50), "b": (16,), "v": (16,)}
+    assert f.ranges["k"] == tuple(range(1, 17))
+    assert f.families["W"].axes == ("k", "j")
+    s = parse(SOFTMAX, columns=_columns(50))
+    assert s.families["Y"].kind == "data" and s.param_sizes == {"W": (10, 50), "b": (10,)}
+    assert s.ranges["k"] == tuple(range(1, 11))
+
+
+@pytest.mark.parametrize("naming", ["x{}", "x_{}", "x[{}]"])
+def test_data_family_namings(naming):
+    f = parse(LOGISTIC, columns=_columns(5, naming))
+    assert f.families["x"].columns == tuple(naming.format(i) for i in range(1, 6))
+    assert f.families["x"].labels == ((1, 2, 3, 4, 5),)
+
+
+def test_definitions_by_index_are_renamed_at_use():
+    f = parse("h[k] = b[k]*2; sum[m](h[m]*v[m])")
+    bm, vm = graph.var("b", (m,)), graph.var("v", (m,))
+    assert f.output is build.reduce(ops.SUM, build.mul(build.mul(bm, build.const(2)), vm), m)
+
+
+def test_dot_sums_over_the_shared_index():
+    f = parse("dot(w[j], x[j]) + c")
+    assert f.output is build.add(build.reduce(ops.SUM, build.mul(w, graph.var("x", (j,))), j), c)
+
+
+def test_sum_over_several_indices_and_members():
+    f = parse("sum[j,k](W[k,j]) + U[2,3] + theta[0]")
+    assert "U[2,3]" in f.params and "theta[0]" in f.params and "W" in f.params
+    assert parse("sum[j](1) + w[j]*0 + sum[j](w[j])").output.indices == ()
+
+
+def _error(text: str, columns=None) -> ExprgradError:
+    with pytest.raises(ExprgradError) as caught:
+        parse(text, columns=columns)
+    return caught.value
+
+
+def _at(error: ExprgradError, text: str, shown: str) -> None:
+    """The caret of ``error`` is under ``shown`` in ``text`` (single line)."""
+    assert error.line == 1
+    assert text[error.column - 1 :].startswith(shown), (text, error.column, str(error))
+
+
+@pytest.mark.parametrize(
+    "text, columns, message, shown",
+    [
+        # an index free in the result that no reduction binds
+        ("c + w[j]*x[j]", None, "index 'j' is free in the result", "j"),
+        ("z = c + w[j]; mean(z - y)", None, "index 'j' is free in the definition of 'z'", "j"),
+        ("h[k] = W[k,j]; sum[k](h[k])", None, "index 'j' is free in the definition of 'h'", "j"),
+        # a reduction over an index not present
+        ("sum[k](w[j]) + c", None, "reduces over 'k', but its body does not have", "k"),
+        ("mean[j](c) + c", None, "reduces over 'j'", "j"),
+        # ranges that disagree
+        ("k in 1:3; sum[k](x[k])", ["x1", "x2"], "the ranges of index 'k' disagree", "x[k]"),
+        ("j in 1:3; k in 1:4; sum[j](w[j]) + sum[k](w[k])", None, "the ranges disagree", "w[k]"),
+        ("j in 1:3; j in 1:4; sum[j](w[j])", None, "the ranges of index 'j' disagree", "j"),
+        # a data family with gaps or mixed naming
+        ("mean(sum[j](w[j]*x[j]))", ["x1", "x2", "x4"], "has a gap", "x[j]"),
+        ("mean(sum[j](w[j]*x[j]))", ["x1", "x_2"], "mix two namings", "x[j]"),
+        # a name both a family and a scalar
+        ("w + sum[j](w[j])", None, "used both as a plain name and as a family", "w"),
+        ("z = 1; sum[j](z[j])", None, "'z' is a definition without an index", "z[j]"),
+        ("h[k] = b[k]; h + 1", None, "is a family defined by index", "h"),
+        ("w[1] + sum[j](w[j])", None, "selecting a member of a family by its label is not supported", "w[1]"),
+        # an index reused as a parameter name
+        ("sum[j](w[j]) + j", None, "'j' is an index", "j"),
+        ("j in 1:3; j*2", None, "'j' is an index", "j"),
+        # a member of a defined family
+        ("h[k] = b[k]; h[3]", None, "selecting a member of a defined family is not supported", "h[3]"),
+        # other shapes
+        ("sum[k](W[k,1])", None, "mixes an index and a label", "W[k,1]"),
+        ("sum[j](W[j,j])", None, "repeats the index 'j'", "W[j,j]"),
+        ("sum[j](W[j]) + sum[j,k](W[j,k])", None, "is used with", "W[j"),
+        ("h[k] = b[k]; sum[j,k](h[j,k])", None, "'h' is defined with 1 index, used here with 2", "h[j,k]"),
+        ("dot(a, b)", None, "dot(u, v) sums over the one index", "dot"),
+        ("dot(W[k,j], V[k,j])", None, "share several indices", "dot"),
+    ],
+)
+def test_family_errors_have_a_caret(text, columns, message, shown):
+    error = _error(text, columns)
+    assert message in error.message
+    _at(error, text, shown)
+
+
+def test_sum_without_parentheses_is_a_syntax_error_with_a_caret():
+    text = "sum[j] w[j]"
+    error = _error(text)
+    assert "missing operator" in error.message
+    _at(error, text, "w")
+
+
+def test_family_errors_through_the_cli():
+    from click.testing import CliRunner
+
+    from exprgrad.cli import cli
+
+    result = CliRunner().invoke(cli, ["diff", "c + w[j]*x[j]"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: line 1, column 7: index 'j' is free in the result")
+    assert "Traceback" not in result.output
