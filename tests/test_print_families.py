@@ -121,6 +121,16 @@ def test_latex_subscripts_and_sums():
     assert latex.to_latex(build.call(ops.MEAN, Y)) == r"\operatorname{mean}\left(y\right)"
 
 
+def test_latex_index_names_are_written_as_names():
+    assert latex.to_latex(graph.var("w", ("feat",))) == r"w_{\mathrm{feat}}"
+    assert latex.to_latex(graph.var("theta", ("j2",))) == r"\theta_{j_{2}}"
+    assert latex.to_latex(graph.var("y_obs", (ROWS, "j"))) == r"y_{\mathrm{obs},j}"
+    assert latex.to_latex(build.reduce(ops.SUM, graph.var("w", ("j2",)), graph.index("j2"))) == (
+        r"\sum_{j_{2}}\left(w_{j_{2}}\right)"
+    )
+    assert latex.latex_name("theta[1]") == r"\theta_{1}"  # a member's label as written
+
+
 def test_latex_let_names_carry_indices():
     t = build.reduce(ops.SUM, build.mul(W_KJ, X_J), J)
     lets, results = latex.to_latex_many({"a": build.mul(t, build.call(ops.OPS["tanh"], t))})
@@ -142,7 +152,7 @@ def test_derivative_headings_carry_a_familys_indices():
         ("b", "W"): ("b[k]", "W[k2,j]"),
     }
     assert latex.latex_derivative_label(list(shown[("W", "W")])) == (
-        r"\frac{\partial^{2} J}{\partial W_{k,j} \partial W_{k2,j2}}"
+        r"\frac{\partial^{2} J}{\partial W_{k,j} \partial W_{k_{2},j_{2}}}"
     )
 
 

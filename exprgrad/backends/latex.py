@@ -22,7 +22,7 @@ from .. import graph
 from ..graph import Node
 from ..ops import PREC_ATOM, PREC_MUL, PREC_NEG, OpSpec
 from .layout import Style
-from .printing import Printer, indexed_name, number_text, reduction_word, variable_names
+from .printing import Printer, number_text, reduction_word, variable_names
 
 # ---------------------------------------------------------------- names and numbers
 
@@ -84,7 +84,9 @@ def latex_name(name: str) -> str:
             family, digits = match.groups()
             subscripts.append(digits)
     if index:
-        subscripts.append(index.rstrip("]"))
+        # a member's labels as written (theta[1]); an index name as a name (W[k2,j] -> W_{k_{2},j})
+        parts = index.rstrip("]").split(",")
+        subscripts.append(",".join(latex_name(p) if p.isidentifier() else p for p in parts))
     text = _latex_base(family)
     if subscripts:
         text += "_{" + ",".join(subscripts) + "}"
@@ -94,6 +96,18 @@ def latex_name(name: str) -> str:
 def _latex_index(name: str) -> str:
     """An index name as a subscript: j, k2 as k_{2}, a Greek name as its command."""
     return latex_name(name)
+
+
+def _latex_family(node: Node) -> str:
+    """A variable, a family with its written indices as subscripts: W[k,j] -> W_{k,j}, w[feat] -> w_{\\mathrm{feat}}."""
+    text = latex_name(node.name)
+    axes = getattr(node, "var_axes", ())
+    if not axes:
+        return text
+    indices = ",".join(_latex_index(i.name) for i in axes)
+    if text.endswith("}") and "_{" in text:  # x2[j]: one subscript, x_{2,j}
+        return text[:-1] + "," + indices + "}"
+    return text + "_{" + indices + "}"
 
 
 def _latex_number(value: float) -> tuple[str, int]:
@@ -126,7 +140,7 @@ class _LatexStyle(Style):
 
     def leaf(self, node: Node) -> tuple[str, int]:
         if node.is_var:
-            return latex_name(indexed_name(node)), PREC_ATOM  # W[k,j] -> W_{k,j}
+            return _latex_family(node), PREC_ATOM
         if node.name is not None:
             return latex_name(node.name), PREC_ATOM
         return _latex_number(node.value)
