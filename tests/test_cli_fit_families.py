@@ -262,3 +262,23 @@ def test_the_readme_family_fits_print_what_it_shows(runner, monkeypatch):
             return re.sub(r"time \S+ s", "time - s", text).rstrip()
 
         assert timeless(output) == timeless(shown)
+
+
+def test_a_saved_family_fit_starts_the_next_one(runner, tmp_path):
+    args = [
+        "fit",
+        f"{FAMILIES}/logistic.csv",
+        "--cost",
+        f"@{FAMILIES}/logistic.exprgrad",
+        "--method",
+        "lbfgs",
+    ]
+    saved = tmp_path / "fit.json"
+    first = runner.invoke(cli, [*args, "-o", str(saved), "-q"])
+    assert first.exit_code == 0, first.output
+    params = json.loads(saved.read_text())["params"]
+    assert list(params) == ["c", "w[1]", "w[2]", "w[3]", "w[4]", "w[5]"]
+    again = runner.invoke(cli, [*args, "--init", f"@{saved}", "--format", "json"])
+    assert again.exit_code == 0, again.output
+    assert "start at 0" not in again.stderr
+    assert json.loads(again.stdout)["iterations"] <= 3
