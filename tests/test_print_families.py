@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from strategies import family_programs
 
 from exprgrad import build, graph, ops
 from exprgrad.backends import latex, printing
@@ -444,3 +446,54 @@ def test_diff_prints_one_line_per_family():
     assert r"\frac{\partial J}{\partial W_{k,j}} = 2 \operatorname{mean}" in latex_text
     source = _diff(network, "--wrt", "W", "--format", "python")
     assert "'d/dW[k,j]': own(2.0 * rows_contract(" in source
+
+
+# ---------------------------------------------------------------- property: random family programs
+
+
+def _family_values(output, ranges, rng):
+    """Random values for every variable of ``output``: each index of 2 labels unless declared."""
+    sizes = {name: len(labels) for name, labels in ranges.items()}
+    for node in graph.toposort([output]):
+        for i in [*node.indices, *([node.axis] if node.axis is not None else [])]:
+            if i is not ROWS:
+                sizes.setdefault(i.name, 2)
+    params, data = {}, {}
+    for v in graph.variables([output]):
+        shape = [sizes[i.name] for i in v.var_axes]
+        if v.per_row:
+            data[v.name] = rng.uniform(0.5, 2.0, size=(5, *shape))
+        else:
+            params[v.name] = rng.uniform(0.5, 2.0, size=shape) if shape else float(rng.uniform(0.5, 2.0))
+    return params, data, sizes
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
+@given(family_programs)
+def test_random_family_programs_print_to_text_with_the_same_values(text):
+    import exprgrad
+    from exprgrad.backends.evaluate import compile_schedule
+    from exprgrad.errors import ExprgradError
+
+    try:
+        f = exprgrad.parse(text)
+    except ExprgradError:
+        assume(False)
+    printed = printing.to_text(f.output)
+    lets, results = printing.to_text_many({"J": f.output}, let="always")
+    rng = np.random.default_rng(0)
+    params, data, sizes = _family_values(f.output, getattr(f, "ranges", {}) or {}, rng)
+    try:
+        (expected,) = compile_schedule([f.output]).run(params, data or None, sizes=sizes)
+    except ExprgradError:
+        assume(False)
+    data_names = {v.name for v in graph.variables([f.output]) if v.per_row}
+    for program in (printed, printing.program_text(lets, results["J"])):
+        again = exprgrad.parse(program).output
+        if {v.name for v in graph.variables([again]) if v.per_row} != data_names:
+            continue  # which names are presumed data depends on the definitions the text keeps
+        (value,) = compile_schedule([again]).run(params, data or None, sizes=sizes)
+        assert np.allclose(value, expected, rtol=1e-9, atol=1e-12, equal_nan=True), (text, program)
