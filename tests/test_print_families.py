@@ -497,3 +497,20 @@ def test_random_family_programs_print_to_text_with_the_same_values(text):
             continue  # which names are presumed data depends on the definitions the text keeps
         (value,) = compile_schedule([again]).run(params, data or None, sizes=sizes)
         assert np.allclose(value, expected, rtol=1e-9, atol=1e-12, equal_nan=True), (text, program)
+
+
+def test_the_readmes_family_derivatives_are_what_diff_prints():
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index('$ exprgrad diff "z = c + sum[j](w[j]*x[j])')
+    block = readme[start : readme.index("```", start)]
+    commands = re.split(r"^\$ ", block, flags=re.MULTILINE)[1:]
+    assert len(commands) == 2
+    for command in commands:
+        line, *shown = command.strip("\n").split("\n")
+        args = shlex.split(line)
+        assert args[:2] == ["exprgrad", "diff"]
+        assert _diff(*args[2:]).splitlines() == shown, line
