@@ -282,3 +282,24 @@ def test_a_saved_family_fit_starts_the_next_one(runner, tmp_path):
     assert again.exit_code == 0, again.output
     assert "start at 0" not in again.stderr
     assert json.loads(again.stdout)["iterations"] <= 3
+
+
+def test_a_family_fit_without_data(runner, tmp_path):
+    from exprgrad import fit
+
+    declared = fit(cost="j in 1:4; sum[j]((w[j] - 1)^2)")
+    assert list(declared.params) == ["w[1]", "w[2]", "w[3]", "w[4]"] and declared.converged
+    sized = fit(cost="sum[k,j]((W[k,j] - 1)^2)", init={"W": np.zeros((2, 3))})
+    assert list(sized.params)[-1] == "W[2,3]" and sized.params["W[2,3]"] == pytest.approx(1.0)
+    path = tmp_path / "w.json"
+    path.write_text("[0, 0, 0]")
+    result = runner.invoke(
+        cli, ["fit", "--cost", "sum[j]((w[j] - 1)^2)", "--init", f"w=@{path}", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["params"] == {"w[1]": 1.0, "w[2]": 1.0, "w[3]": 1.0}
+    unknown = runner.invoke(cli, ["fit", "--cost", "sum[j]((w[j] - 1)^2)"])
+    assert unknown.exit_code == 2
+    assert unknown.output.startswith("error: the size of w[j] is not known")
+    rows = runner.invoke(cli, ["fit", "--cost", "j in 1:2; sum(sum[j](w[j]))"])
+    assert rows.exit_code == 2 and "runs over data rows" in rows.output

@@ -75,10 +75,12 @@ def axes_of(node: Node) -> tuple:
 
 
 def _shape(values, axes: int) -> tuple[int, ...] | None:
-    """The shape of nested lists ``values`` with ``axes`` levels (None if not one)."""
+    """The shape of nested lists (or an array) ``values`` with ``axes`` levels (None if not one)."""
+    if hasattr(values, "shape"):
+        return tuple(values.shape) if len(values.shape) == axes and all(values.shape) else None
     shape = []
     for _ in range(axes):
-        if not isinstance(values, list) or not values:
+        if not isinstance(values, (list, tuple)) or not values:
             return None
         shape.append(len(values))
         values = values[0]
@@ -97,7 +99,8 @@ def _labels(node: Node, axis: str, ranges: dict, family, position: int, shape) -
         return tuple(range(1, shape[position] + 1))
     raise OptionError(
         f"the size of {node.name}[{','.join(i.name for i in axes_of(node))}] is not known: "
-        f"use {axis} with a data family (x[{axis}] for columns x1, x2, ...) or declare it ({axis} in 1:10)"
+        f"use {axis} with a data family (x[{axis}] for columns x1, x2, ...), declare it ({axis} in 1:10), "
+        f"or give {node.name} as a list of values"
     )
 
 

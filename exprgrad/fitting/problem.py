@@ -180,10 +180,11 @@ def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
         residual = _squared_residual(cost_node)
         what = COST
     variables = graph.variables([cost_node])
-    layout = family_layout(functions, variables)
+    init, seed = _start_values(init)
+    given = {n: v for n, v in init.items() if isinstance(v, (list, tuple, np.ndarray))}
+    layout = family_layout(functions, variables, given=given)
     read = [c for v in variables if v.per_row for c in layout.columns.get(v.name, (v.name,))]
     require_columns(dataset, read, what=what)
-    init, seed = _start_values(init)
     dataset, dropped = _finite_rows(dataset, read)
     members = layout.members
     params = list(members.names)
@@ -373,7 +374,8 @@ def _refuse_reductions(cost: Node) -> None:
             argument="cost",
         )
     for node in graph.toposort([cost]):
-        if node.inputs and node.op.reduction:
+        # A row reduction (sum(e), mean(e)); a sum over an index (sum[j]) needs no data.
+        if node.inputs and node.op.reduction and node.axis is graph.ROWS:
             raise OptionError(
                 f"uses {node.op.name}(...), which runs over data rows, but there is no data file: "
                 "give one (DATA.csv), or write the cost without sum and mean",
