@@ -303,3 +303,26 @@ def test_a_family_fit_without_data(runner, tmp_path):
     assert unknown.output.startswith("error: the size of w[j] is not known")
     rows = runner.invoke(cli, ["fit", "--cost", "j in 1:2; sum(sum[j](w[j]))"])
     assert rows.exit_code == 2 and "runs over data rows" in rows.output
+
+
+def test_a_two_index_family_goes_in_and_comes_out_in_its_written_axes(runner, tmp_path, rng):
+    # W[k,j] is given as k rows of j values and reported as W[k,j]: never transposed to
+    # the canonical (j, k) order the evaluator works in.
+    weights, b, v = rng.standard_normal((3, 4)), rng.standard_normal(3), rng.standard_normal(3)
+    files = {}
+    for name, value in {"W": weights, "b": b, "v": v}.items():
+        files[name] = tmp_path / f"{name}.json"
+        files[name].write_text(json.dumps(value.tolist()))
+    at = ",".join(f"{name}=@{path}" for name, path in files.items()) + ",c=0.2"
+    args = ["eval", f"@{FAMILIES}/network.exprgrad", "--data", f"{FAMILIES}/network.csv"]
+    result = runner.invoke(cli, [*args, "--at", at, "--grad", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    data = _load(f"{FAMILIES}/network.csv")
+    x = np.column_stack([data[f"x{j}"] for j in range(1, 5)])
+    h = np.tanh(x @ weights.T + b)
+    residual = h @ v + 0.2 - data["y"]
+    assert report["value"] == pytest.approx(np.mean(residual**2), rel=1e-12)
+    expected = 2 / len(residual) * ((residual[:, None] * v * (1 - h**2)).T @ x)
+    got = np.array([[report["gradient"][f"W[{k},{j}]"] for j in range(1, 5)] for k in (1, 2, 3)])
+    assert np.allclose(got, expected, rtol=1e-10, atol=1e-14)
