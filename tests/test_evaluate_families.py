@@ -23,6 +23,7 @@ w = graph.var("w", (j,))
 c = graph.var("c")
 W = graph.var("W", (k, j))
 b, v = graph.var("b", (k,)), graph.var("v", (k,))
+V = graph.var("V", (graph.index("l"), j))
 
 
 def over(op, body, axis):
@@ -141,8 +142,14 @@ def assert_unrolled_agree(roots, data, params, sizes):
 @pytest.mark.parametrize("units", [1, 2, 7])
 def test_examples_equal_their_unrolled_scalar_programs(features, units, rng):
     data, params = _case(rng, 50, features, units)
-    sizes = {j: features, k: units}
-    roots = [LOGISTIC, *LOGISTIC_GRAD, NETWORK, *NETWORK_GRAD, SOFTMAX, h, z]
+    sizes = {j: features, k: units, graph.index("l"): 2}
+    params["V"] = rng.normal(size=(2, features))
+    products = [
+        over(ops.MEAN, build.mul(x, build.mul(x, W)), ROWS),
+        over(ops.SUM, build.mul(build.mul(x, W), build.mul(x, V)), ROWS),
+        over(ops.SUM, build.mul(W, V, x), j),
+    ]
+    roots = [LOGISTIC, *LOGISTIC_GRAD, NETWORK, *NETWORK_GRAD, SOFTMAX, h, z, *products]
     assert_unrolled_agree(roots, data, params, sizes)
 
 
@@ -260,8 +267,11 @@ def test_row_reductions_of_families_identical_whatever_the_chunk_size(n, feature
         SOFTMAX,
         build.call("sum", x),  # a block sum per label
         build.call("mean", build.mul(x, x)),  # a contraction per block
+        over(ops.MEAN, build.mul(x, build.mul(x, W)), ROWS),  # batched over blocks and j
+        over(ops.MEAN, build.mul(build.mul(x, W), build.mul(x, V)), ROWS),  # over j, free k and l
         h,
     ]
+    params = {**params, "V": rng.normal(size=(2, features))}
     for layout in ({**data}, {**data, "x": list(data["x"].T), "Y": list(data["Y"].T)}):
         first = evaluate(outputs, params, layout, chunk_rows=1)
         for chunk in (BLOCK_ROWS, 2 * BLOCK_ROWS, 10**7):
@@ -374,3 +384,20 @@ def test_columns_of_one_fortran_array_are_read_in_place(rng):
     reversed_views = views[::-1]
     np.testing.assert_array_equal(evaluate([x], {}, {"x": reversed_views})[0], table[:, ::-1])
     np.testing.assert_array_equal(evaluate([x], {}, {"x": views[::2]})[0], table[:, ::2])
+
+
+def test_many_labels_keep_block_sums_in_fixed_groups(rng, monkeypatch):
+    # Past KEPT_SUMS values, groups of blocks are summed first: the same groups for every chunk size.
+    from exprgrad.backends import indexed
+
+    data, params = _case(rng, 7 * BLOCK_ROWS + 5, 6, 3)
+    outputs = [*NETWORK_GRAD, build.call("sum", x), over(ops.MEAN, build.mul(x, build.mul(x, W)), ROWS)]
+    exact = evaluate(outputs, params, data)
+    monkeypatch.setattr(indexed, "KEPT_SUMS", 20)  # 8 blocks x 18 labels: groups of 8 blocks
+    first = evaluate(outputs, params, data, chunk_rows=1)
+    for chunk in (2 * BLOCK_ROWS, 3 * BLOCK_ROWS, 10**7):
+        again = evaluate(outputs, params, data, chunk_rows=chunk)
+        for one, other in zip(first, again, strict=True):
+            assert np.array_equal(one, other), chunk
+    for one, other in zip(first, exact, strict=True):
+        np.testing.assert_allclose(one, other, rtol=1e-13, atol=1e-16)

@@ -114,11 +114,14 @@ def _contract(left: tuple, right: tuple, needed: set) -> tuple:
 
     labels = tuple(batch + a_free + b_free)
     work = math.prod(sizes[label] for label in a_free + summed + b_free)
-    if not a_free and not b_free:  # the same labels: a product the size of either, summed
+    if (not a_free or not b_free) and (len(batch) > 1 or not (a_free or b_free)):
+        # One side's labels within the other's: the product is the size of the
+        # larger, summed (a batched matmul over several labels would merge them
+        # into one batch, whose BLAS calls round differently as its length changes).
         both = la + tuple(label for label in lb if label not in la)
         product = _aligned(a, la, both) * _aligned(b, lb, both)
         return _summed(product, both, summed), tuple(label for label in both if label not in summed)
-    if batch and work < _SMALLEST_PRODUCT:  # many tiny products: numpy's own loop
+    if batch and (work < _SMALLEST_PRODUCT or len(batch) > 1):  # numpy's own loop
         letters = {label: chr(97 + k) for k, label in enumerate(sizes)}
         spec = "".join(letters[x] for x in la) + "," + "".join(letters[x] for x in lb)
         return np.einsum(spec + "->" + "".join(letters[x] for x in labels), a, b), labels

@@ -209,8 +209,53 @@ def _run_stage(schedule, stage: int, values: _Values) -> None:
 
 def _chunk_rows(plan: Pass, sizes, chunk_rows: int) -> int:
     widest = max((math.prod(sizes[i] for i in n.indices if i is not ROWS) for n in plan.nodes), default=1)
+    # A row reduction keeps one sum per block of rows and label.
+    widest = max([widest] + [math.prod(sizes[i] for i in r.indices) // BLOCK_ROWS for r in plan.reductions])
     rows = min(int(chunk_rows), max(BLOCK_ROWS, CHUNK_CELLS // max(widest, 1)))
     return max(1, -(-rows // BLOCK_ROWS)) * BLOCK_ROWS
+
+
+# The block sums of a reduction over rows with labels that are kept until the
+# end hold at most about this many values (32 MiB); past it, fixed groups of
+# blocks are summed first (a family of 640,000 labels over 1,000,000 rows).
+KEPT_SUMS = 1 << 22
+
+
+class _BlockSums:
+    """The block sums of one row reduction with labels, in fixed groups of ``group`` blocks.
+
+    Groups count from row 0 and each is summed by the same numpy call, so the
+    sums kept (one per group and label) are the same for every chunk size;
+    their exact sum per label is the result.
+    """
+
+    def __init__(self, n: int, labels: int):
+        self.group, blocks = 1, -(-n // BLOCK_ROWS)
+        while -(-blocks // self.group) * labels > KEPT_SUMS:
+            self.group *= 2
+        self.kept: list = []
+        self.pending: list = []
+        self.count = 0
+
+    def add(self, part: np.ndarray) -> None:
+        if self.group == 1:
+            self.kept.append(part)
+            return
+        self.pending.append(part)
+        self.count += len(part)
+        if self.count >= self.group:
+            stacked = np.concatenate(self.pending)
+            whole = len(stacked) - len(stacked) % self.group
+            for first in range(0, whole, self.group):  # one call per group: the same shape each time
+                self.kept.append(np.sum(stacked[first : first + self.group], axis=0, keepdims=True))
+            rest = stacked[whole:]
+            self.pending, self.count = ([rest] if len(rest) else []), len(rest)
+
+    def all(self, shape) -> np.ndarray:
+        if self.pending:
+            self.kept.append(np.sum(np.concatenate(self.pending), axis=0, keepdims=True))
+            self.pending = []
+        return np.concatenate(self.kept) if self.kept else np.zeros((0, *shape))
 
 
 def _run_pass(plan: Pass, inputs: Inputs, values: _Values, chunk_rows: int, results: list) -> None:
@@ -222,7 +267,12 @@ def _run_pass(plan: Pass, inputs: Inputs, values: _Values, chunk_rows: int, resu
         for node, source in inputs.data.items()
         if isinstance(source, list) and node in plan.nodes
     }
-    blocks: dict[Node, list] = {r: [] for r in plan.reductions}
+    blocks: dict[Node, object] = {
+        r: []
+        if r.inputs[0].indices == (ROWS,)
+        else _BlockSums(n, math.prod(inputs.sizes[i] for i in r.indices))
+        for r in plan.reductions
+    }
     for k, node in plan.outputs:
         results[k] = np.empty((n, *[inputs.sizes[i] for i in node.indices[1:]]))
     for start in range(0, n, chunk):
@@ -236,16 +286,19 @@ def _run_pass(plan: Pass, inputs: Inputs, values: _Values, chunk_rows: int, resu
             for done in dead:
                 del rows[done]
         for r in plan.reductions:
-            blocks[r].append(_block_sums(r, values))
+            part = _block_sums(r, values)
+            if isinstance(blocks[r], list):
+                blocks[r].extend(part)
+            else:
+                blocks[r].add(part)
         for k, node in plan.outputs:
             results[k][start:stop] = values(node)
     for r in plan.reductions:
-        if r.inputs[0].indices == (ROWS,):
-            total = kernels.exact_sum([s for part in blocks[r] for s in part])
+        if isinstance(blocks[r], list):
+            total = kernels.exact_sum(blocks[r])
             values.scalars[r] = float(total / n if n else math.nan) if r.op.averages else float(total)
         else:
-            parts = blocks[r]
-            stacked = np.concatenate(parts) if parts else np.zeros((0, *[inputs.sizes[i] for i in r.indices]))
+            stacked = blocks[r].all([inputs.sizes[i] for i in r.indices])
             values.scalars[r] = kernels.total_of_label_blocks(stacked, n, r.op.averages)
 
 
