@@ -7,6 +7,8 @@ back to the same node.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -500,7 +502,6 @@ def test_random_family_programs_print_to_text_with_the_same_values(text):
 
 
 def test_the_readmes_family_derivatives_are_what_diff_prints():
-    import re
     import shlex
     from pathlib import Path
 
@@ -514,3 +515,16 @@ def test_the_readmes_family_derivatives_are_what_diff_prints():
         args = shlex.split(line)
         assert args[:2] == ["exprgrad", "diff"]
         assert _diff(*args[2:]).splitlines() == shown, line
+
+
+def test_render_labels_a_family_with_the_sizes_the_program_declares():
+    from click.testing import CliRunner
+
+    from exprgrad.cli import cli
+
+    program = "k in 1:16; h[k] = tanh(sum[j](W[k,j]*x[j]) + b[k]); mean((sum[k](v[k]*h[k]) + c - y)^2)"
+    result = CliRunner().invoke(cli, ["render", program, "--format", "dot"])
+    assert result.exit_code == 0, result.output
+    labels = re.findall(r"<B>([^<]*)</B>", result.output)
+    assert "W[k,j], k: 16" in labels and "x[j]" in labels  # j's size is unknown without data
+    assert "h[k] = tanh" in labels and "sum[k], k: 16" in labels and "sum[j]" in labels

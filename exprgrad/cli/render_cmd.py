@@ -153,7 +153,9 @@ def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_no
             names=function.definitions,
             written=function.written,
             # each index's number of labels (declarations, data families): w[j], j: 50
-            sizes={index: len(labels) for index, labels in (getattr(function, "ranges", None) or {}).items()},
+            sizes={
+                index: len(labels) for index, labels in (function.ranges or {}).items() if labels is not None
+            },
         )
     except DrawingTooLarge as exc:
         what = "the function alone has" if exc.function_alone else "the drawing would have"
