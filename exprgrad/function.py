@@ -387,7 +387,7 @@ def _split_bindings(data, bindings) -> tuple[dict[str, float], dict[str, np.ndar
     return params, columns
 
 
-def parse(text: str, columns: Iterable[str] | None = None) -> Function:
+def parse(text: str, columns: Iterable[str] | None = None, *, free_indices: bool = False) -> Function:
     """Parse exprgrad source into a ``Function``.
 
     Args:
@@ -395,6 +395,9 @@ def parse(text: str, columns: Iterable[str] | None = None) -> Function:
         columns: the data column names, when known (a CSV header). Without
             them, in a function that uses sum or mean, x, y, z (x1, y_obs, ...)
             are taken as columns and every other free name is a parameter.
+            Columns x1..x50 (x_1.., x[1]..) form the data family x of ``x[j]``.
+        free_indices: the result may have free indices (a family-valued
+            function, such as a printed derivative ``mean(x[j]*t1)``).
 
     Raises:
         ExprSyntaxError, NameResolutionError, ArityError: the text is wrong.
@@ -414,7 +417,7 @@ def parse(text: str, columns: Iterable[str] | None = None) -> Function:
     with graph.gc_paused():
         # The syntax tree dies inside the pause: freeing it after would
         # trigger a collection over all of its nodes.
-        lowered = lower_program(parse_program(text), columns)
+        lowered = lower_program(parse_program(text), columns, free_indices=bool(free_indices))
         function = Function(lowered.output, text)
         function.definitions, function.written = lowered.definitions, lowered.written
         function.families, function.ranges = lowered.families, lowered.ranges

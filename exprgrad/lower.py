@@ -91,8 +91,9 @@ def _labels_text(labels: tuple) -> str:
 
 
 class _Lowering(Scope):
-    def __init__(self, program: A.Program, columns: Collection[str] | None):
+    def __init__(self, program: A.Program, columns: Collection[str] | None, free_indices: bool = False):
         super().__init__(program)
+        self.free_indices = free_indices
         # The program's names are in NFC (parse put the text in that form); a
         # column named in another form (é as e + U+0301) is found by its NFC
         # form and read under its own name.
@@ -112,6 +113,8 @@ class _Lowering(Scope):
                 known = self.family_uses.get(use.name)
                 if known is None or _before(use.span, known.span):
                     self.family_uses[use.name] = use
+        self.given_columns = columns
+        self.dot_families: dict[str, A.Span] = {}
         if self.family_uses:
             self._decide_data_families(columns)
         self.written = Written()  # sums: their terms as written; names: their first use
@@ -131,52 +134,54 @@ class _Lowering(Scope):
 
     def _decide_data_families(self, columns: Collection[str] | None) -> None:
         """Which families are data: their columns and labels (x1..x50 -> labels 1..50)."""
-        reduces = any(scan.reduces for scan in self.all_scans())
-        for name, use in sorted(self.family_uses.items(), key=lambda item: graph.natural_key(item[0])):
-            if name in self.definitions:
-                continue
-            if columns is None:
-                if reduces and presumed_column(name):
-                    self.data_families[name] = (None, ())
-                continue
-            found: dict[str, dict[int, str]] = {}
-            for spelling, pattern in _NAMINGS:
-                regex = re.compile(re.escape(name) + pattern + "$")
-                for column in columns:
-                    match = regex.match(column)
-                    if match:
-                        found.setdefault(spelling, {})[int(match.group(1))] = self.column_names.get(
-                            column, column
-                        )
-            if not found:
-                continue
-            if len(found) > 1:
-                kinds = " and ".join(sorted(spelling.format(name) for spelling in found))
-                raise self.error(
-                    NameResolutionError,
-                    f"the data columns of family {quoted(name)} mix two namings ({kinds}): "
-                    "name every member one way",
-                    use.span,
-                )
-            ((spelling, members),) = found.items()
-            labels = tuple(sorted(members))
-            missing = [label for label in range(labels[0], labels[-1] + 1) if label not in members]
-            if missing:
-                absent = spelling.format(name).replace("1", str(missing[0]))
-                raise self.error(
-                    NameResolutionError,
-                    f"the data family {quoted(name)} has a gap: columns {_labels_text(labels)} without "
-                    f"{quoted(absent)} (a family's columns are numbered without gaps)",
-                    use.span,
-                )
-            if len(use.subscripts) != 1:
-                raise self.error(
-                    NameResolutionError,
-                    f"{quoted(name)} is a data family with one index (its columns), "
-                    f"used here with {len(use.subscripts)}",
-                    use.span,
-                )
-            self.data_families[name] = (labels, tuple(members[label] for label in labels))
+        for name, use in self.family_uses.items():
+            if name not in self.definitions:
+                self._data_family(name, use.span, len(use.subscripts), columns)
+
+    def _data_family(self, name: str, span: A.Span, count: int, columns: Collection[str] | None) -> bool:
+        """Decide whether family ``name`` is data (recorded in ``data_families``); True when it is."""
+        if columns is None:
+            if presumed_column(name) and any(scan.reduces for scan in self.all_scans()):
+                self.data_families[name] = (None, ())
+                return True
+            return False
+        found: dict[str, dict[int, str]] = {}
+        for spelling, pattern in _NAMINGS:
+            regex = re.compile(re.escape(name) + pattern + "$")
+            for column in columns:
+                match = regex.match(column)
+                if match:
+                    found.setdefault(spelling, {})[int(match.group(1))] = self.column_names.get(
+                        column, column
+                    )
+        if not found:
+            return False
+        if len(found) > 1:
+            kinds = " and ".join(sorted(spelling.format(name) for spelling in found))
+            raise self.error(
+                NameResolutionError,
+                f"the data columns of family {quoted(name)} mix two namings ({kinds}): name every member one way",
+                span,
+            )
+        ((spelling, members),) = found.items()
+        labels = tuple(sorted(members))
+        missing = [label for label in range(labels[0], labels[-1] + 1) if label not in members]
+        if missing:
+            absent = spelling.format(name).replace("1", str(missing[0]))
+            raise self.error(
+                NameResolutionError,
+                f"the data family {quoted(name)} has a gap: columns {_labels_text(labels)} without "
+                f"{quoted(absent)} (a family's columns are numbered without gaps)",
+                span,
+            )
+        if count != 1:
+            raise self.error(
+                NameResolutionError,
+                f"{quoted(name)} is a data family with one index (its columns), used here with {count}",
+                span,
+            )
+        self.data_families[name] = (labels, tuple(members[label] for label in labels))
+        return True
 
     def run(self) -> Node:
         self.check_families()
@@ -188,7 +193,10 @@ class _Lowering(Scope):
             self._check_bound(node, allowed, self.scans[name], f"the definition of {quoted(name)}")
             self.lowered[name] = node
         output = self.lower_expr(self.result_scan)
-        self._check_bound(output, set(), self.result_scan, "the result")
+        if not self.free_indices:
+            self._check_bound(output, set(), self.result_scan, "the result")
+        if self.dot_families:
+            self._check_dot_families([output, *self.lowered.values()])
         if self.family_uses or self.program.declarations:
             self._decide_ranges(output)
         return output
@@ -496,9 +504,33 @@ class _Lowering(Scope):
         return build.call(spec, *args)
 
     def _dot(self, node: A.Call, args: list[Node]) -> Node:
-        """dot(u, v): the sum over the one index u and v share (rows aside)."""
+        """dot(u, v): the sum over the one index u and v share (rows aside).
+
+        A bare name (dot(w, x)) stands for a family over that index: x the
+        data family x1..x50, w a parameter family of the same size.
+        """
         if len(args) != 2:
             raise self.error(ArityError, f"dot() takes 2 arguments, got {len(args)}", node.name_span)
+        bare = [self._bare(written, arg) for written, arg in zip(node.args, args, strict=True)]
+        if any(bare):
+            written = [a for a, b in zip(args, bare, strict=True) if not b]
+            axes = [i for a in written for i in a.indices if i is not graph.ROWS]
+            if len(axes) == 1:
+                shared = axes[0]
+            elif not axes:
+                shared = (
+                    build.fresh_index(graph.index("i"), self._taken_names())
+                    if "j" in self._taken_names()
+                    else None
+                )
+                shared = shared or graph.index("j")
+            else:
+                shared = None
+            if shared is not None:
+                args = [
+                    self._bare_family(written, shared) if b else arg
+                    for written, arg, b in zip(node.args, args, bare, strict=True)
+                ]
         u, v = args
         shared = [i for i in u.indices if i is not graph.ROWS and i in v.indices]
         if len(shared) != 1:
@@ -510,6 +542,50 @@ class _Lowering(Scope):
                 node.name_span,
             )
         return build.reduce(ops.SUM, build.mul(u, v), shared[0])
+
+    def _bare(self, written, arg: Node) -> bool:
+        """Whether a dot() argument is a bare name that stands for a family (not a definition, column)."""
+        if type(written) is not A.Name or written.name in self.definitions or not arg.is_var:
+            return False
+        # a data column of its own stays a column
+        return self.given_columns is None or written.name not in self.columns
+
+    def _taken_names(self) -> set[str]:
+        taken = {d.index for d in self.program.declarations}
+        for scan in self.all_scans():
+            taken.update(scan.index_names)
+            taken.update(scan.names)
+        return taken
+
+    def _bare_family(self, written: A.Name, axis: graph.Index) -> Node:
+        """The family a bare name in dot() stands for, over ``axis``."""
+        name = written.name
+        self.dot_families.setdefault(name, written.span)
+        if name not in self.family_uses:
+            self.family_uses[name] = A.Indexed(name, (A.Index(axis.name, written.span),), written.span)
+        if name in self.data_families or self._data_family(name, written.span, 1, self.given_columns):
+            return graph.var(name, (graph.ROWS, axis))
+        return graph.var(name, (axis,))
+
+    def _check_dot_families(self, roots: list[Node]) -> None:
+        """A name that dot() made a family must not also be used plain."""
+        plain = {v.name for v in graph.variables(roots) if not v.var_axes}
+        for name, in_dot in self.dot_families.items():
+            if name in plain:
+                span = in_dot
+                for scan in self.all_scans():
+                    for use in scan.uses:
+                        if (
+                            use.name == name
+                            and use.span is not in_dot
+                            and (span is in_dot or _before(use.span, span))
+                        ):
+                            span = use.span
+                raise self.error(
+                    NameResolutionError,
+                    f"{quoted(name)} is a family in dot() and is also used as a plain name; rename one of them",
+                    span,
+                )
 
 
 def _before(a: A.Span, b: A.Span) -> bool:
@@ -550,9 +626,16 @@ def lower_named(
     return lowered.output, lowered.definitions, lowered.written
 
 
-def lower_program(program: A.Program, columns: Collection[str] | None = None) -> Lowered:
-    """Like ``lower_named``, with the program's families and index ranges (a ``Lowered``)."""
-    lowering = _Lowering(program, columns)
+def lower_program(
+    program: A.Program, columns: Collection[str] | None = None, *, free_indices: bool = False
+) -> Lowered:
+    """Like ``lower_named``, with the program's families and index ranges (a ``Lowered``).
+
+    ``free_indices``: the result may keep free indices (a family-valued
+    function, as a printed derivative ∂/∂w[j] is); otherwise an index free in
+    the result that no reduction binds is an error.
+    """
+    lowering = _Lowering(program, columns, free_indices)
     output = lowering.run()
     lowering.record_first_uses()
     return Lowered(output, dict(lowering.lowered), lowering.written, lowering.families, lowering.ranges)

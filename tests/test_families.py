@@ -258,7 +258,8 @@ def _at(error: ExprgradError, text: str, shown: str) -> None:
         ("sum[j](W[j,j])", None, "repeats the index 'j'", "W[j,j]"),
         ("sum[j](W[j]) + sum[j,k](W[j,k])", None, "is used with", "W[j"),
         ("h[k] = b[k]; sum[j,k](h[j,k])", None, "'h' is defined with 1 index, used here with 2", "h[j,k]"),
-        ("dot(a, b)", None, "dot(u, v) sums over the one index", "dot"),
+        ("dot(2*a, b + 1)", None, "dot(u, v) sums over the one index", "dot"),
+        ("dot(v, W[k,j])", None, "share no index", "dot"),
         ("dot(W[k,j], V[k,j])", None, "share several indices", "dot"),
     ],
 )
@@ -284,3 +285,47 @@ def test_family_errors_through_the_cli():
     assert result.exit_code == 2
     assert result.stderr.startswith("error: line 1, column 7: index 'j' is free in the result")
     assert "Traceback" not in result.output
+
+
+def test_dot_of_bare_names_is_the_sum_over_a_family_index():
+    f = parse("c + dot(w, x)", columns=_columns(50))
+    assert f.output is build.add(c, build.reduce(ops.SUM, build.mul(w, x), j))
+    assert f.param_sizes == {"w": (50,)} and f.families["x"].kind == "data"
+    # without columns, under a row reduction, x is presumed data
+    g = parse("mean((c + dot(w, x) - y)^2)")
+    assert g.families["x"].kind == "data" and g.columns == ["x", "y"]
+    # beside an argument with one index, the bare name takes that index
+    f = parse("dot(v, u[k]) + 1")
+    assert f.families["v"].axes == ("k",) and f.output.indices == ()
+    # two bare names: both families over one index
+    assert parse("dot(a, b)").output is build.reduce(
+        ops.SUM, build.mul(graph.var("a", (j,)), graph.var("b", (j,))), j
+    )
+
+
+@pytest.mark.parametrize(
+    "text, shown",
+    [("dot(w, x) + w", "w"), ("mean(dot(w, x) + x)", "x)")],
+)
+def test_a_bare_dot_family_used_plain_is_an_error(text, shown):
+    error = _error(text, _columns(5))
+    assert "is a family in dot() and is also used as a plain name" in error.message
+    _at(error, text, shown)
+    assert error.column > text.index(")")  # the plain use, not the one in dot()
+
+
+def test_a_family_valued_result_when_asked():
+    text = "mean(x[j]*(sigmoid(c + sum[j](w[j]*x[j])) - y))"
+    with pytest.raises(ExprgradError):
+        parse(text)
+    f = parse(text, free_indices=True)
+    assert f.output.indices == (j,)
+
+
+def test_the_gradient_of_a_family_is_one_function_with_its_index():
+    f = parse(LOGISTIC, columns=_columns(50))
+    g = f.grad("w")["w"]
+    assert g.output.indices == (j,)
+    assert g.families is f.families and g.ranges is f.ranges
+    # printed, it re-parses to the same graph
+    assert parse(str(g), columns=_columns(50), free_indices=True).output is g.output

@@ -423,7 +423,7 @@ def test_index_family_errors_report_the_first_in_the_text(text, message):
     "expr, message, shown",
     [
         ("c + dot(w, x)*w[j]", "'w' is used both as a plain name and as a family", "w"),
-        ("c + dot(a, x)", "dot(u, v) sums over the one index", "dot"),
+        ("c + dot(2*a, x)", "dot(u, v) sums over the one index", "dot"),
         ("k in 1:16; h[k] = b[k]; mean(h[1])", "'h[...]' with a number selects a member", "h[1]"),
         ("h[k] = b[k]; mean(h[1])", "'h[...]' with a number selects a member", "h[1]"),
         ("c + w[j]", "index 'j' is free in the result", "j"),
