@@ -528,3 +528,17 @@ def test_render_labels_a_family_with_the_sizes_the_program_declares():
     labels = re.findall(r"<B>([^<]*)</B>", result.output)
     assert "W[k,j], k: 16" in labels and "x[j]" in labels  # j's size is unknown without data
     assert "h[k] = tanh" in labels and "sum[k], k: 16" in labels and "sum[j]" in labels
+
+
+def test_python_source_reads_a_data_family_from_its_csv_columns():
+    from exprgrad.backends.python_source import to_python
+
+    source = to_python({"J": _logistic()}, columns={"x": ("x1", "x2", "x3")})
+    scope: dict = {}
+    exec(compile(source, "<generated>", "exec"), scope)  # noqa: S102 (the module exprgrad generated)
+    rng = np.random.default_rng(9)
+    x, y, w = rng.normal(size=(40, 3)), rng.normal(size=40), rng.normal(size=3)
+    by_column = scope["f"]({"w": w, "c": 0.5}, {"x1": x[:, 0], "x2": x[:, 1], "x3": x[:, 2], "y": y})
+    assert by_column == scope["f"]({"w": w, "c": 0.5}, {"x": x, "y": y})
+    z = 0.5 + x @ w
+    _close(by_column, np.mean(np.logaddexp(0, z) - y * z))

@@ -31,7 +31,7 @@ import keyword
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from .. import graph, kernels, ops
 from ..errors import OptionError
@@ -336,6 +336,7 @@ def to_python(
     function_name: str = "f",
     names: Mapping[str, Node] | None = None,
     written: Mapping[Node, tuple] | None = None,
+    columns: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     """A self-contained Python module defining ``function_name(params, data=None)``.
 
@@ -356,6 +357,9 @@ def to_python(
             made a safe identifier like a variable's name.
         written: sums as written ({node: operands}); a two-term sum keeps
             that order (b + a*x is a*x + b exactly), longer ones graph order.
+        columns: for a data family, the names of its columns in label order
+            ({"x": ("x1", ..., "x50")}, as ``Function.families`` has them):
+            the generated function also reads it from those columns of ``data``.
 
     Raises:
         OptionError: ``function_name`` is not a valid Python identifier, or
@@ -407,7 +411,7 @@ def to_python(
     for v in variables:
         key = repr(v.name)
         if axes is not None and (v.per_row or v.var_axes):
-            body.append(_family_load(v, local[v], axes))
+            body.append(_family_load(v, local[v], axes, (columns or {}).get(v.name, ())))
         # numpy floats: 1/0 is inf (with a warning), as in the evaluator.
         elif v.per_row:
             body.append(
@@ -459,11 +463,12 @@ def to_python(
     return "\n".join(lines) + "\n"
 
 
-def _family_load(v: Node, name: str, axes: _Axes) -> str:
+def _family_load(v: Node, name: str, axes: _Axes, names: Sequence[str] = ()) -> str:
     """The statement that reads variable ``v`` as an array over the program's axes.
 
     A parameter family's value is an array in its written axes (``W[k,j]``:
-    k by j); a data family's a rows x labels array or a sequence of columns.
+    k by j); a data family's a rows x labels array or a sequence of columns,
+    or, with its column ``names``, those columns of ``data``.
     """
     key = repr(v.name)
     if not v.per_row:
@@ -472,7 +477,10 @@ def _family_load(v: Node, name: str, axes: _Axes) -> str:
         return (
             f"{name} = place(data[{key}], (0,), {axes.ndim}) if {key} in data else np.float64(params[{key}])"
         )
-    return f"{name} = place(columns(data[{key}]), {axes.places((graph.ROWS, *v.var_axes))}, {axes.ndim})"
+    source = f"data[{key}]"
+    if names:
+        source = f"{source} if {key} in data else [data[c] for c in {tuple(names)!r}]"
+    return f"{name} = place(columns({source}), {axes.places((graph.ROWS, *v.var_axes))}, {axes.ndim})"
 
 
 def _size_expressions(axes: _Axes, variables: list[Node], local: Mapping[Node, str]) -> None:

@@ -129,8 +129,9 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
         outputs = {"value": function.output}
         shown = printing.wrt_names(function.output, simplified)
         outputs.update({derivative_label(shown[key], False): node for key, node in simplified.items()})
+        columns = {name: family.columns for name, family in function.families.items() if family.columns}
         source = python_source.to_python(
-            outputs, "derivatives", names=function.definitions, written=function.written
+            outputs, "derivatives", names=function.definitions, written=function.written, columns=columns
         )
         click.echo(source, nl=False)
     elif fmt == "latex":
