@@ -401,3 +401,19 @@ def test_many_labels_keep_block_sums_in_fixed_groups(rng, monkeypatch):
             assert np.array_equal(one, other), chunk
     for one, other in zip(first, exact, strict=True):
         np.testing.assert_allclose(one, other, rtol=1e-13, atol=1e-16)
+
+
+def test_strided_columns_are_not_copied_whole(rng):
+    # The columns of a C-ordered table are strided views: read a chunk at a time, never copied whole.
+    table = rng.normal(size=(200_000, 4))
+    views = [table[:, i] for i in range(4)]
+    schedule = compile_schedule([over(ops.SUM, build.mul(w, x), j), build.call("sum", x)])
+    tracemalloc.start()
+    try:
+        per_row, total = schedule.run({"w": np.ones(4)}, {"x": views})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_allclose(per_row, table.sum(axis=1), rtol=1e-13)
+    np.testing.assert_allclose(total, table.sum(axis=0), rtol=1e-12)
+    assert peak < table.nbytes, peak  # the per-row output and a chunk (4 MB), not a copy of the table

@@ -158,7 +158,8 @@ def _data(node: Node, params: Mapping, columns: Mapping) -> object:
             return np.ascontiguousarray(value, dtype=np.float64)
         if isinstance(value, np.ndarray):
             return np.asarray(value, dtype=np.float64)
-        columns = [np.ascontiguousarray(column, dtype=np.float64) for column in value]
+        # As given (no copy of float64 data): a chunk of each is gathered as it is read.
+        columns = [np.asarray(column, dtype=np.float64) for column in value]
         together = _one_array(columns)
         return columns if together is None else together
 
