@@ -18,6 +18,7 @@ from helpers import evaluate
 
 from exprgrad import build, graph, ops
 from exprgrad.backends.printing import to_text
+from exprgrad.cli import cli
 from exprgrad.errors import OptionError
 from exprgrad.passes.diff import diff, hessian
 from exprgrad.passes.simplify import simplify
@@ -333,3 +334,40 @@ def test_forward_mode_through_index_reductions(n):
     )
     close(got, scalar)
     close(want, scalar)
+
+
+EXAMPLES = {
+    "z = c + sum[j](w[j]*x[j]); mean(softplus(z) - y*z)": [
+        "t1 = sigmoid(c + sum[j](w[j]*x[j])) - y",
+        "∂/∂c = mean(t1)",
+        "∂/∂w[j] = mean(x[j]*t1)",
+    ],
+    "k in 1:16; h[k] = tanh(sum[j](W[k,j]*x[j]) + b[k]); mean((sum[k](v[k]*h[k]) + c - y)^2)": [
+        "h[k] = tanh(sum[j](W[k,j]*x[j]) + b[k])",
+        "t1 = sum[k](v[k]*h[k]) + c - y",
+        "∂/∂W[k,j] = 2*mean(v[k]*x[j]*(1 - h[k]^2)*t1)",
+        "∂/∂b[k] = 2*mean(v[k]*(1 - h[k]^2)*t1)",
+        "∂/∂c = 2*mean(t1)",
+        "∂/∂v[k] = 2*mean(h[k]*t1)",
+    ],
+}
+
+
+@pytest.mark.parametrize("program", sorted(EXAMPLES))
+def test_cli_prints_one_line_per_family(runner, program):
+    result = runner.invoke(cli, ["diff", program])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == EXAMPLES[program]
+
+
+def test_cli_hessian_between_families(runner):
+    result = runner.invoke(
+        cli, ["diff", "z = c + sum[j](w[j]*x[j]); mean(softplus(z) - y*z)", "--order", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "∂²/∂w[j]∂w[j2] = mean(x[j]*x[j2]*sigmoid(-z)*sigmoid(z))" in result.output.splitlines()
+    network = "h[k] = tanh(sum[j](W[k,j]*x[j]) + b[k]); mean((sum[k](v[k]*h[k]) + c - y)^2)"
+    result = runner.invoke(cli, ["diff", network, "--order", "2"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: the second derivatives between ")
+    assert "diagonal terms" in result.output and "Traceback" not in result.output

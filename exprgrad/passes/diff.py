@@ -340,6 +340,14 @@ def _unique_vars(wrt: Sequence[Node]) -> list[Node]:
     return list(unique)
 
 
+class _DiagonalTerms(OptionError):
+    """A derivative that needs a Kronecker delta between two indices (not writable yet)."""
+
+    def __init__(self, message: str, family: str):
+        super().__init__(message)
+        self.family = family
+
+
 def _family_uses(output: Node, variables: list[Node]) -> dict[Node, list[Node]]:
     """Each variable's uses in ``output``: itself, and for a family every var
     node of that family under other index names (w[k] beside w[j])."""
@@ -357,10 +365,11 @@ def _family_uses(output: Node, variables: list[Node]) -> dict[Node, list[Node]]:
                 f"the family '{v.name}' is used with {len(node.var_axes)} and {len(v.var_axes)} indices"
             )
         if free & (set(node.var_axes) | set(v.var_axes)):
-            raise OptionError(
+            raise _DiagonalTerms(
                 f"the derivative with respect to '{v.name}' of a result with free index "
-                f"{', '.join(sorted(i.name for i in free if i is not graph.ROWS))} has diagonal terms, "
-                "which exprgrad cannot write yet"
+                f"{', '.join(sorted(i.name for i in free if i is not graph.ROWS))} has diagonal terms "
+                "(nonzero only where two indices agree), which exprgrad cannot write yet",
+                family=v.name,
             )
         uses[v].append(node)
     return uses
@@ -487,7 +496,13 @@ def hessian(output: Node, wrt: Sequence[Node], *, strict: bool = False) -> dict[
     taken = _index_names([output, *variables])
     for i, first in enumerate(variables):
         renamed, mapping = _fresh_indices(gradient[first.name], output, set(taken))
-        row = diff(renamed, variables[i:])
+        try:
+            row = diff(renamed, variables[i:])
+        except _DiagonalTerms as e:
+            raise OptionError(
+                f"the second derivatives between '{first.name}' and '{e.family}' have diagonal terms "
+                "(nonzero only where two of their indices agree), which exprgrad cannot write yet"
+            ) from None
         for second in variables[i:]:
             entry = row[second.name]  # first's indices fresh, second's as written
             back = {new: old for old, new in mapping.items() if old not in second.var_axes}
