@@ -20,7 +20,7 @@ from exprgrad import build, graph, ops
 from exprgrad.backends.printing import to_text
 from exprgrad.cli import cli
 from exprgrad.errors import OptionError
-from exprgrad.passes.diff import diff, hessian
+from exprgrad.passes.diff import diff, hessian, jacobian
 from exprgrad.passes.simplify import simplify
 
 R = graph.ROWS
@@ -371,3 +371,22 @@ def test_cli_hessian_between_families(runner):
     assert result.exit_code == 2
     assert result.output.startswith("error: the second derivatives between ")
     assert "diagonal terms" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("case", range(len(all_sizes())))
+def test_jacobian_of_a_per_row_residual_with_respect_to_families(case):
+    # the residual of the network per row: d r_i/d W[k,j] has rows, k and j
+    sizes = all_sizes()[case]
+    W, b, v = graph.var("W", (K, J)), graph.var("b", (K,)), graph.var("v", (K,))
+    x, c, y = graph.var("x", (R, J)), graph.var("c"), graph.var("y", per_row=True)
+    h = build.call(ops.TANH, build.add(build.reduce(ops.SUM, build.mul(W, x), J), b))
+    residual = build.sub(build.add(build.reduce(ops.SUM, build.mul(v, h), K), c), y)
+    columns = jacobian(residual, [W, b, v, c])
+    scalar = unroll(residual, {}, sizes)
+    data_, params = data(sizes, case), point([W, b, v, c], sizes, case)
+    for p in (W, b, v, c):
+        assert set(columns[p.name].indices) <= {R, *p.var_axes}
+        for env, name in members_of(p, sizes):
+            expected = jacobian(scalar, [graph.var(name)])[name]
+            got, want = evaluate([unroll(columns[p.name], env, sizes), expected], params, data_)
+            close(np.broadcast_to(got, (ROWS,)), np.broadcast_to(want, (ROWS,)))
