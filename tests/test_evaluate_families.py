@@ -250,6 +250,10 @@ def test_row_sum_of_a_parameter_family_counts_rows(rng):
     )
     np.testing.assert_array_equal(got[0], [5.0, 10.0])
     np.testing.assert_array_equal(got[1], [1.0, 2.0])
+    # A product without rows is not a contraction over them: n equal rows of it.
+    squares = build.call("sum", build.mul(w, v))
+    got = evaluate([squares], {"w": np.array([1.0, 2.0]), "v": np.array([3.0, 4.0])}, {"y": np.zeros(5)})[0]
+    np.testing.assert_array_equal(got, [[15.0, 20.0], [30.0, 40.0]])
 
 
 # ---------------------------------------------------------------- chunks and data layouts

@@ -42,7 +42,7 @@ def factors(node: Node) -> tuple[Node, ...] | None:
     """The factors of a sum or mean over an index of a product of families (run as one contraction)."""
     if node.op in _OVER and node.axis is not None and node.inputs[0].op is ops.MUL:
         product = node.inputs[0]
-        if any(i is not ROWS for i in product.indices):
+        if node.axis in product.indices and any(i is not ROWS for i in product.indices):
             return product.inputs
     return None
 
