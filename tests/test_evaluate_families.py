@@ -421,3 +421,13 @@ def test_strided_columns_are_not_copied_whole(rng):
     np.testing.assert_allclose(per_row, table.sum(axis=1), rtol=1e-13)
     np.testing.assert_allclose(total, table.sum(axis=0), rtol=1e-12)
     assert peak < table.nbytes, peak  # the per-row output and a chunk (4 MB), not a copy of the table
+
+
+def test_a_reduction_over_an_index_its_body_lacks_counts_the_labels():
+    # The builders never make one (sum[j](c) is size(j)*c); evaluation still gives its value.
+    values = {"v": np.array([1.0, 2.0])}
+    made = [graph.apply(op, (v,), axis=j) for op in (ops.SUM, ops.MEAN, ops.LSE)]
+    total, mean, lse = evaluate(made, values, sizes={"j": 3})
+    np.testing.assert_array_equal(total, [3.0, 6.0])
+    np.testing.assert_array_equal(mean, [1.0, 2.0])
+    np.testing.assert_allclose(lse, np.array([1.0, 2.0]) + math.log(3), rtol=1e-15)

@@ -107,6 +107,11 @@ def compute(node: Node, value_of) -> object:
         return body * value_of.n if not node.op.averages else (body if value_of.n else body * math.nan)
     if node.axis is not None:
         body = node.inputs[0]
+        if node.axis not in body.indices:  # size(j) equal terms (the builders never make this)
+            size = value_of.sizes[node.axis]
+            if node.op is ops.SUM:
+                return value_of(body) * size
+            return value_of(body) if node.op is ops.MEAN else value_of(body) + math.log(size)
         kernel = _OVER.get(node.op, kernels.logsumexp_over)
         return kernel(value_of(body), body.indices.index(node.axis))
     args = [_aligned(value_of(i), i.indices, node.indices) for i in node.inputs]
