@@ -8,6 +8,8 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy.special import expit
 from scipy.special import logsumexp as scipy_logsumexp
 
@@ -151,6 +153,19 @@ def test_examples_equal_their_unrolled_scalar_programs(features, units, rng):
     ]
     roots = [LOGISTIC, *LOGISTIC_GRAD, NETWORK, *NETWORK_GRAD, SOFTMAX, h, z, *products]
     assert_unrolled_agree(roots, data, params, sizes)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    features=st.integers(1, 5),
+    units=st.integers(1, 4),
+    rows=st.integers(1, 30),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_random_sizes_and_data_equal_the_unrolled_programs(features, units, rows, seed):
+    data, params = _case(np.random.default_rng(seed), rows, features, units)
+    roots = [LOGISTIC, *LOGISTIC_GRAD, NETWORK, *NETWORK_GRAD, SOFTMAX, h]
+    assert_unrolled_agree(roots, data, params, {j: features, k: units})
 
 
 @pytest.mark.parametrize("features", [1, 2, 7])
