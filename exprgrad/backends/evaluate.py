@@ -67,8 +67,12 @@ class Schedule:
 
     Attributes:
         outputs: the output nodes, in order.
-        parameters: names of the scalar variables a run needs values for.
-        columns: names of the per-row variables (data columns) it reads.
+        parameters: names of the parameters a run needs values for (scalars
+            and parameter families: ``w`` for ``w[j]``).
+        columns: names of the per-row variables it reads (data columns and
+            data families: ``x`` for ``x[j]``).
+        indexed: whether the graph has indices besides the rows (its values
+            are then arrays, run by ``indexed``).
     """
 
     def __init__(self, outputs: Sequence[Node]):
