@@ -124,10 +124,22 @@ class Function:
         if data is None and isinstance(bindings.get("data"), Mapping) and "data" not in self.params:
             data = bindings.pop("data")
         params, columns = self._split(data, bindings)
-        return evaluate([self.output], params, columns or None)[0]
+        sizes = {index: len(labels) for index, labels in self.ranges.items()} or None
+        return evaluate([self.output], params, columns or None, sizes=sizes)[0]
 
     def _split(self, data, bindings) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        family_values = {}
+        for name in list(bindings):
+            family = self.families.get(name)
+            if family is not None and family.kind == "parameter" and np.ndim(bindings[name]) > 0:
+                family_values[name] = _family_values(name, bindings.pop(name), len(family.axes))
         params, columns = _split_bindings(data, bindings)
+        params.update(family_values)
+        for name, family in self.families.items():
+            # a data family is the block of its columns (x1..x50), in label order
+            complete = family.columns and all(c in columns for c in family.columns)
+            if family.kind == "data" and name not in columns and complete:
+                columns[name] = [columns[c] for c in family.columns]
         per_row = [name for name in columns if name in self.params]
         if per_row:
             # Otherwise the run reports "no value given for parameter", which misleads.
@@ -336,6 +348,23 @@ def _real(name: str, value, argument: str) -> float:
         return float(value)
     except OverflowError:
         raise ArgumentError("too large for a float (about 1.8e308 at most)", argument=argument) from None
+
+
+def _family_values(name: str, values, axes: int) -> np.ndarray:
+    """A parameter family's values (an array in its written axes), or ArgumentError."""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"the values of family {name!r} must be numbers", argument=name) from None
+    if array.ndim != axes:
+        raise ArgumentError(
+            f"family {name!r} has {axes} ind{'ex' if axes == 1 else 'ices'}: give an array with "
+            f"{axes} ax{'is' if axes == 1 else 'es'}, got {array.ndim}",
+            argument=name,
+        )
+    if not np.all(np.isfinite(array)):
+        raise ArgumentError(f"the values of family {name!r} must be finite numbers", argument=name)
+    return array
 
 
 def _column(name: str, values, argument: str) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import numpy as np
 import pytest
 
 from exprgrad import build, graph, ops, parse
@@ -329,3 +330,49 @@ def test_the_gradient_of_a_family_is_one_function_with_its_index():
     assert g.families is f.families and g.ranges is f.ranges
     # printed, it re-parses to the same graph
     assert parse(str(g), columns=_columns(50), free_indices=True).output is g.output
+
+
+def _data(rows: int, features: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    data = {f"x{i}": rng.normal(size=rows) for i in range(1, features + 1)}
+    data["y"] = (rng.random(rows) > 0.5) * 1.0
+    return data
+
+
+def test_function_evaluates_families_and_their_gradient():
+    data = _data(40, 6)
+    f = parse(LOGISTIC, columns=list(data))
+    weights = np.linspace(-1, 1, 6)
+    X = np.column_stack([data[f"x{i}"] for i in range(1, 7)])
+    z = 0.3 + X @ weights
+    assert f.evaluate(data, c=0.3, w=weights) == pytest.approx(
+        np.mean(np.logaddexp(0, z) - data["y"] * z), 1e-12
+    )
+    # one number for every member
+    z1 = 0.3 + X @ np.full(6, 0.1)
+    assert f.evaluate(data, c=0.3, w=0.1) == pytest.approx(
+        np.mean(np.logaddexp(0, z1) - data["y"] * z1), 1e-12
+    )
+    gradient = f.grad("w")["w"].evaluate(data, c=0.3, w=weights)
+    s = 1 / (1 + np.exp(-z))
+    np.testing.assert_allclose(gradient, X.T @ (s - data["y"]) / 40, rtol=1e-12, atol=1e-14)
+
+
+def test_network_value_equals_its_unrolled_numpy():
+    data = _data(30, 4, seed=1)
+    text = NETWORK.replace("1:16", "1:3")
+    f = parse(text, columns=list(data))
+    rng = np.random.default_rng(2)
+    W, b, v = rng.normal(size=(3, 4)), rng.normal(size=3), rng.normal(size=3)
+    X = np.column_stack([data[f"x{i}"] for i in range(1, 5)])
+    expected = np.mean((np.tanh(X @ W.T + b) @ v + 0.5 - data["y"]) ** 2)
+    assert f.evaluate(data, W=W, b=b, v=v, c=0.5) == pytest.approx(expected, 1e-12)
+
+
+def test_family_values_of_the_wrong_shape_are_an_argument_error():
+    data = _data(10, 3)
+    f = parse(LOGISTIC, columns=list(data))
+    from exprgrad.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="family 'w' has 1 index"):
+        f.evaluate(data, c=0.0, w=np.ones((3, 1)))
