@@ -340,12 +340,12 @@ def _unique_vars(wrt: Sequence[Node]) -> list[Node]:
     return list(unique)
 
 
-class _DiagonalTerms(OptionError):
-    """A derivative that needs a Kronecker delta between two indices (not writable yet)."""
-
-    def __init__(self, message: str, family: str):
-        super().__init__(message)
-        self.family = family
+def _diagonal_terms(message: str, family: str) -> OptionError:
+    """The error for a derivative that needs a Kronecker delta between two
+    indices (not writable yet); ``family`` names the variable, for hessian."""
+    error = OptionError(message)
+    error.diagonal_family = family
+    return error
 
 
 def _family_uses(output: Node, variables: list[Node]) -> dict[Node, list[Node]]:
@@ -365,11 +365,11 @@ def _family_uses(output: Node, variables: list[Node]) -> dict[Node, list[Node]]:
                 f"the family '{v.name}' is used with {len(node.var_axes)} and {len(v.var_axes)} indices"
             )
         if free & (set(node.var_axes) | set(v.var_axes)):
-            raise _DiagonalTerms(
+            raise _diagonal_terms(
                 f"the derivative with respect to '{v.name}' of a result with free index "
                 f"{', '.join(sorted(i.name for i in free if i is not graph.ROWS))} has diagonal terms "
                 "(nonzero only where two indices agree), which exprgrad cannot write yet",
-                family=v.name,
+                v.name,
             )
         uses[v].append(node)
     return uses
@@ -498,9 +498,12 @@ def hessian(output: Node, wrt: Sequence[Node], *, strict: bool = False) -> dict[
         renamed, mapping = _fresh_indices(gradient[first.name], output, set(taken))
         try:
             row = diff(renamed, variables[i:])
-        except _DiagonalTerms as e:
+        except OptionError as e:
+            family = getattr(e, "diagonal_family", None)
+            if family is None:
+                raise
             raise OptionError(
-                f"the second derivatives between '{first.name}' and '{e.family}' have diagonal terms "
+                f"the second derivatives between '{first.name}' and '{family}' have diagonal terms "
                 "(nonzero only where two of their indices agree), which exprgrad cannot write yet"
             ) from None
         for second in variables[i:]:
