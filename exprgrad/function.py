@@ -124,8 +124,7 @@ class Function:
         if data is None and isinstance(bindings.get("data"), Mapping) and "data" not in self.params:
             data = bindings.pop("data")
         params, columns = self._split(data, bindings)
-        sizes = {index: len(labels) for index, labels in self.ranges.items()} or None
-        return evaluate([self.output], params, columns or None, sizes=sizes)[0]
+        return evaluate([self.output], params, columns or None, sizes=self._sizes())[0]
 
     def _split(self, data, bindings) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         family_values = {}
@@ -257,7 +256,8 @@ class Function:
             raise ArgumentError(
                 f"must be a Python identifier, got {function_name!r}", argument="function_name"
             )
-        return to_python({"value": self.output}, function_name, written=self.written)
+        columns = {name: family.columns for name, family in self.families.items() if family.columns}
+        return to_python({"value": self.output}, function_name, written=self.written, columns=columns or None)
 
     def _repr_latex_(self) -> str:
         """The expression; a derivative is titled (\\frac{\\partial J}{\\partial a} = ...)."""
@@ -288,14 +288,29 @@ class Function:
             options["values"] = {**params, **columns}
         nodes = self._wrt(wrt, "wrt") if wrt else []
         return to_dot(
-            self.output, nodes, name=self.label, names=self.definitions, written=self.written, **options
+            self.output,
+            nodes,
+            name=self.label,
+            names=self.definitions,
+            written=self.written,
+            sizes=self._sizes(),
+            **options,
         )
+
+    def _sizes(self) -> dict[str, int] | None:
+        """Each index's number of labels, where the program fixes it (for drawings: ``w[j], j: 50``)."""
+        return {index: len(labels) for index, labels in self.ranges.items() if labels is not None} or None
 
     def _repr_svg_(self) -> str | None:
 
         # A notebook waits for its display: 10 s of layout at most, then no picture.
         return svg_or_none(
-            self.output, name=self.label, names=self.definitions, written=self.written, timeout=10.0
+            self.output,
+            name=self.label,
+            names=self.definitions,
+            written=self.written,
+            sizes=self._sizes(),
+            timeout=10.0,
         )
 
 

@@ -376,3 +376,15 @@ def test_family_values_of_the_wrong_shape_are_an_argument_error():
 
     with pytest.raises(ArgumentError, match="family 'w' has 1 index"):
         f.evaluate(data, c=0.0, w=np.ones((3, 1)))
+
+
+def test_python_source_and_drawing_know_the_families():
+    data = _data(20, 5)
+    f = parse(LOGISTIC, columns=list(data))
+    weights = np.linspace(-0.5, 0.5, 5)
+    namespace: dict = {}
+    exec(compile(f.python(), "<generated>", "exec"), namespace)  # noqa: S102 - running generated code is the test
+    assert namespace["f"]({"c": 0.1, "w": weights}, data) == pytest.approx(
+        f.evaluate(data, c=0.1, w=weights), 1e-12
+    )
+    assert "w[j], j: 5" in f.to_dot("w")
