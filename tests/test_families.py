@@ -388,3 +388,30 @@ def test_python_source_and_drawing_know_the_families():
         f.evaluate(data, c=0.1, w=weights), 1e-12
     )
     assert "w[j], j: 5" in f.to_dot("w")
+
+
+@pytest.mark.parametrize("features, seed", [(1, 0), (2, 1), (7, 2)])
+def test_indexed_program_equals_its_unrolled_scalar_program(features, seed):
+    data = _data(25, features, seed)
+    indexed = parse(NETWORK.replace("1:16", "1:2"), columns=list(data))
+    units = range(1, 3)
+    hidden = "; ".join(
+        f"h{k} = tanh({' + '.join(f'W{k}_{i}*x{i}' for i in range(1, features + 1))} + b{k})" for k in units
+    )
+    scalar = parse(
+        f"{hidden}; mean(({' + '.join(f'v{k}*h{k}' for k in units)} + c - y)^2)", columns=list(data)
+    )
+    rng = np.random.default_rng(seed)
+    W, b, v, c0 = rng.normal(size=(2, features)), rng.normal(size=2), rng.normal(size=2), 0.3
+    flat = {f"W{k}_{i}": W[k - 1, i - 1] for k in units for i in range(1, features + 1)}
+    flat |= {f"b{k}": b[k - 1] for k in units} | {f"v{k}": v[k - 1] for k in units} | {"c": c0}
+    assert indexed.evaluate(data, W=W, b=b, v=v, c=c0) == pytest.approx(
+        scalar.evaluate(data, **flat), rel=1e-12
+    )
+    gradient = indexed.grad("W")["W"].evaluate(data, W=W, b=b, v=v, c=c0)
+    gradient = np.asarray(gradient)
+    expected = np.array(
+        [[scalar.diff(f"W{k}_{i}").evaluate(data, **flat) for i in range(1, features + 1)] for k in units]
+    )
+    # the derivative's value is over canonical axes (j, k): the transpose of W's written (k, j)
+    np.testing.assert_allclose(gradient.T, expected, rtol=1e-10)
