@@ -326,3 +326,19 @@ def test_a_two_index_family_goes_in_and_comes_out_in_its_written_axes(runner, tm
     expected = 2 / len(residual) * ((residual[:, None] * v * (1 - h**2)).T @ x)
     got = np.array([[report["gradient"][f"W[{k},{j}]"] for j in range(1, 5)] for k in (1, 2, 3)])
     assert np.allclose(got, expected, rtol=1e-10, atol=1e-14)
+
+
+def test_a_data_family_is_not_a_parameter(runner):
+    args = ["eval", f"@{FAMILIES}/logistic.exprgrad", "--data", f"{FAMILIES}/logistic.csv"]
+    result = runner.invoke(cli, [*args, "--at", "w=0.1,c=0,x=1"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: --at x: x[...] is a data family (the columns x1..x5); a name is either data or a parameter, not both"
+    )
+    args = ["fit", f"{FAMILIES}/logistic.csv", "--cost", f"@{FAMILIES}/logistic.exprgrad"]
+    result = runner.invoke(cli, [*args, "--init", "x=1"])
+    assert result.exit_code == 2
+    assert (
+        "'x' is a data family of" in result.output
+        and "(the columns x1..x5), not a parameter" in result.output
+    )

@@ -407,6 +407,13 @@ def _family_values(function, bindings: dict) -> dict[str, tuple[str, ...]]:
         return {}
     given = {name: value for name, value in bindings.items() if isinstance(value, list)}
     layout = family_layout([function], variables, given=given)
+    for name, columns in layout.columns.items():
+        if name in bindings or any(c in bindings for c in columns):
+            given_name = name if name in bindings else next(c for c in columns if c in bindings)
+            raise OptionError(
+                f"--at {shown(given_name)}: {name}[...] is a data family (the columns "
+                f"{columns[0]}..{columns[-1]}); a name is either data or a parameter, not both"
+            )
     for block in layout.members.blocks:
         if not block.is_family:
             continue

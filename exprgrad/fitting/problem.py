@@ -188,6 +188,13 @@ def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
     dataset, dropped = _finite_rows(dataset, read)
     members = layout.members
     params = list(members.names)
+    for name, family in layout.columns.items():
+        if name in init:
+            raise OptionError(
+                f"'{name}' is a data family of {dataset.path} (the columns {family[0]}..{family[-1]}), "
+                "not a parameter",
+                argument="init",
+            )
     _family_starts(members, init, layout.origins)
     fill_families(params, init)  # init={"w": 0}: every w[i] starts at 0, as at= and --at do
     _check_names(params, init, dataset, what)
