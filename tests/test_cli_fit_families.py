@@ -342,3 +342,20 @@ def test_a_data_family_is_not_a_parameter(runner):
         "'x' is a data family of" in result.output
         and "(the columns x1..x5), not a parameter" in result.output
     )
+
+
+def test_diff_at_a_point_lists_a_family_derivative_per_member(runner):
+    args = [
+        "diff",
+        f"@{FAMILIES}/logistic.exprgrad",
+        "--data",
+        f"{FAMILIES}/logistic.csv",
+        "--at",
+        "w=0.1,c=0",
+    ]
+    shown = runner.invoke(cli, args)
+    evaluated = runner.invoke(cli, ["eval", *args[1:], "--grad"])
+    assert shown.exit_code == 0 and evaluated.exit_code == 0, shown.output + evaluated.output
+    lines = [line for line in shown.stdout.splitlines() if line.startswith("∂J/∂w[")]
+    assert [line.split(" = ")[0] for line in lines] == [f"∂J/∂w[{j}]" for j in range(1, 6)]
+    assert lines == [line for line in evaluated.stdout.splitlines() if line.startswith("∂J/∂w[")]

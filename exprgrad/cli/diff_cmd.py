@@ -11,7 +11,15 @@ from ..passes.diff import diff, hessian
 from ..passes.simplify import simplify_many
 from ..selection import select
 from .command import ExprCommand
-from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings, shown_value
+from .inputs import (
+    build_function,
+    check_bindings,
+    data_options,
+    load_data,
+    parse_bindings,
+    per_member,
+    shown_value,
+)
 from .output import (
     as_rows,
     derivative_label,
@@ -156,10 +164,24 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
         if values is not None:
             lines += ["", _at_heading(at, dataset)]
             lines += text_lines("J", values["value"])
-            for key in simplified:
+            for key, node in simplified.items():
+                members = _members(function, key, node, values[key], bindings, dataset)
+                if members is not None:  # a family's derivative: one line per member, as eval and fit
+                    for name, value in members:
+                        label = derivative_label((name,), unicode).replace("/", "J/", 1)
+                        lines += text_lines(label, value)
+                    continue
                 label = derivative_label(shown[key], unicode).replace("/", "J/", 1)
                 lines += text_lines(label, values[key])
         click.echo("\n".join(lines))
+
+
+def _members(function, key, node, value, bindings, dataset):
+    """[(w[1], value), ...] for the derivative by one parameter family, else None."""
+    if len(key) != 1 or len(getattr(node, "indices", ())) <= node.per_row:
+        return None
+    names, values = per_member(function, list(key), [node], [value], bindings, dataset)
+    return None if names == list(key) else list(zip(names, values))
 
 
 def _warn_nonfinite(values, unicode: bool) -> None:

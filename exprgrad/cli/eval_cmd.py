@@ -5,42 +5,14 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from .. import graph
 from ..backends.evaluate import compile_schedule
-from ..fitting.families import family_layout
 from ..passes.diff import diff
 from ..passes.simplify import simplify_many
 from ..selection import select
 from .command import ExprCommand
 from .diff_cmd import NO_PARAMETERS
-from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
+from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings, per_member
 from .output import as_rows, derivative_label, json_text, json_value, text_lines, unicode_ok, warn
-
-
-def per_member(function, names, nodes, values, bindings, dataset) -> tuple[list[str], list]:
-    """The derivatives with a family's split per member (w -> w[1], w[2], ...), as a
-    fit reports them; a per-row derivative gives each member its column of rows."""
-    if not any(len(getattr(node, "indices", ())) > node.per_row for node in nodes):
-        return list(names), list(values)
-    given = {name: value.tolist() for name, value in bindings.items() if isinstance(value, np.ndarray)}
-    layout = family_layout([function], graph.variables([function.output]), given=given)
-    blocks = {block.name: block for block in layout.members.blocks if block.is_family}
-    out_names, out_values = [], []
-    for name, node, value in zip(names, nodes, values):
-        block = blocks.get(name)
-        if block is None:
-            out_names.append(name)
-            out_values.append(value)
-            continue
-        axes = [index.name for index in node.indices]
-        if node.per_row or function.output.per_row:
-            rows = dataset.rows if dataset is not None else 1
-            columns = layout.members.jacobian_columns(block, value, axes, rows)
-            out_values += list(columns.T)
-        else:
-            out_values += list(layout.members.gradient(block, value, axes))
-        out_names += block.member_names()
-    return out_names, out_values
 
 
 def warn_nonfinite(what: str, value) -> None:
