@@ -375,7 +375,7 @@ def to_python(
     sources = [
         kernels.source(spec.python_helper)
         for spec in OPS.values()
-        if spec.name in used_ops and spec.python_helper is not None
+        if spec in used_ops and spec.python_helper is not None
     ]
     if axes is not None:
         sources += [kernels.source(kernels.reduce_sum), kernels.source(kernels.reduce_mean), *_FAMILY_HELPERS]
