@@ -138,7 +138,7 @@ def test_every_operation_is_labelled_from_its_registry_entry(name):
     count = 2 if spec.arity == ops.VARIADIC else spec.arity
     args = [graph.var(f"p{i}", per_row=spec.reduction) for i in range(count)]
     node = build.call(name, *args)
-    assert node.op == name
+    assert node.op is spec
     dot = D.to_dot(node, legend=False)
     title = spec.name if spec.notation == "prefix" else spec.text
     assert label_of(dot, f"n{count}") == f"<B>{R._html(title)}</B>"
