@@ -40,16 +40,6 @@ class LeafSpec:
     def __repr__(self) -> str:
         return f"graph.{self.name.upper()}"
 
-    # transitional: removed once no caller compares names
-    def __eq__(self, other):
-        if isinstance(other, str):
-            return self.name == other
-        return self is other
-
-    # transitional: removed once no caller compares names
-    def __hash__(self):
-        return hash(self.name)
-
 
 # Leaves are the only ops this module knows.
 CONST = LeafSpec("const")

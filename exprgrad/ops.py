@@ -108,25 +108,6 @@ class OpSpec:
     def __repr__(self) -> str:
         return f"ops.{self.name.upper()}"
 
-    # transitional: removed once no caller compares names (``spec == "add"``,
-    # ``OPS[node.op]``, an op in a tuple of names); entries compare by identity.
-    def __eq__(self, other):
-        if isinstance(other, str):
-            return self.name == other
-        return self is other
-
-    # transitional: removed once no caller compares names
-    def __hash__(self):
-        return hash(self.name)
-
-    # transitional: removed once no caller compares names (sort keys holding an op beside "")
-    def __lt__(self, other):
-        return self.name < (other if isinstance(other, str) else other.name)
-
-    # transitional: removed once no caller compares names
-    def __gt__(self, other):
-        return self.name > (other if isinstance(other, str) else other.name)
-
 
 # ---------------------------------------------------------------- the registry
 # Each entry after its partials: one function per rule, its docstring states

@@ -217,3 +217,11 @@ def test_split_sign_reads_a_node_as_what_neg_builds():
     assert build.split_sign(build.const(-2.5)) == (-1, build.const(2.5))
     raw = graph.apply(ops.NEG, (build.neg(a),))  # -(-a), which the builder makes a
     assert build.split_sign(raw) == (1, raw)
+
+
+def test_ops_are_compared_by_identity_never_by_name():
+    # An op is its registry entry: code that compares a node's op with a name
+    # string finds nothing, so no stage can branch on names.
+    node = build.add(graph.var("a"), graph.var("b"))
+    assert node.op is ops.ADD and node.op != "add" and graph.VAR != "var"
+    assert {ops.ADD: 1}.get("add") is None
