@@ -943,16 +943,6 @@ MEAN = _entry(
 )
 
 
-def _lse_kernel(x, axis=-1):
-    # log(sum(exp(x))) along ``axis`` without overflow: the largest term factored out.
-    x = np.asarray(x, dtype=float)
-    top = np.max(x, axis=axis, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(divide="ignore"):
-        total = np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top
-    return np.squeeze(total, axis=axis)
-
-
 def _lse_partials(node):
     """d lse[i](e)/d e = exp(e - lse[i](e)), the softmax weight of each member (e has i, the node not)."""
     return (build.call(EXP, build.sub(node.inputs[0], node)),)
@@ -965,10 +955,10 @@ OPS: dict[str, OpSpec] = {spec.name: spec for spec in _ENTRIES}
 # over an index, never called by name, and never a row reduction.
 LSE = _fn(
     "lse",
-    _lse_kernel,
+    kernels.logsumexp_over,
     _lse_partials,
     latex=r"\log\sum\exp\left($0\right)",
-    python="logsumexp_axis($0)",
+    python="logsumexp_over($0)",
     reduction=True,
     callable=False,
 )
