@@ -200,6 +200,14 @@ class Scope:
                         use.span,
                     )
 
+    def _plain_and_family(self, name: str, span: A.Span) -> ExprgradError:
+        return self.error(
+            NameResolutionError,
+            f"{quoted(name)} is used both as a plain name and as a family ({quoted(name + '[...]')}); "
+            "rename one of them",
+            span,
+        )
+
     def check_families(self) -> None:
         plain: dict[str, A.Span] = {}
         indexed: dict[str, A.Span] = {}
@@ -228,12 +236,7 @@ class Scope:
                 families.setdefault(use.name, use.span)
         for name, span in families.items():
             if name in plain:
-                raise self.error(
-                    NameResolutionError,
-                    f"{quoted(name)} is used both as a plain name and as a family ({quoted(name + '[...]')}); "
-                    "rename one of them",
-                    plain[name],
-                )
+                raise self._plain_and_family(name, plain[name])
             if name in self.definitions and not self.definitions[name].indices:
                 raise self.error(
                     NameResolutionError,
@@ -268,12 +271,7 @@ class Scope:
                     span,
                 )
             if name in plain:
-                raise self.error(
-                    NameResolutionError,
-                    f"{quoted(name)} is used both as a plain name and as a family ({quoted(name + '[...]')}); "
-                    "rename one of them",
-                    plain[name],
-                )
+                raise self._plain_and_family(name, plain[name])
 
     def definition_order(self) -> list[str]:
         """Definitions ordered so each comes after those it uses; cycles are errors."""

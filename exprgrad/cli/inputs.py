@@ -143,20 +143,25 @@ def parse_bindings(specs: tuple[str, ...] | str | None, option: str = "--at") ->
     return {**from_files, **bindings}
 
 
-def read_values_file(path: str, name: str, option: str = "--at"):
-    """A family's values from JSON: a list of numbers (nested lists for several
-    axes) or an object label -> number, as read (check_bindings checks them)."""
-    where = f"{option} {shown(name)}=@{shown(path)}"
+def _read_json(path: str, where: str, too_deep: str):
+    """The JSON document in the file at ``path``, read bounded; errors begin with ``where``."""
     try:
         text = read_text(path, max_bytes=MAX_EXPR_BYTES, what="the file", error=OptionError, label="")
     except OptionError as exc:
         raise OptionError(f"{where}: {exc}") from None
     try:
-        document = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise OptionError(f"{where}: not JSON ({exc.msg} at line {exc.lineno})") from None
     except RecursionError:
-        raise OptionError(f"{where}: nested too deeply") from None
+        raise OptionError(f"{where}: {too_deep}") from None
+
+
+def read_values_file(path: str, name: str, option: str = "--at"):
+    """A family's values from JSON: a list of numbers (nested lists for several
+    axes) or an object label -> number, as read (check_bindings checks them)."""
+    where = f"{option} {shown(name)}=@{shown(path)}"
+    document = _read_json(path, where, "nested too deeply")
     if isinstance(document, dict):
         return {
             str(label): _json_number(value, f"{where}: {shown(str(label))}")
@@ -216,16 +221,7 @@ def split_random(specs: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
 def read_params_file(path: str, option: str = "--at") -> dict[str, float]:
     """The "params" object of a fit result saved as JSON (fit -o, --format json)."""
     where = f"{option} @{shown(path)}"
-    try:
-        text = read_text(path, max_bytes=MAX_EXPR_BYTES, what="the file", error=OptionError, label="")
-    except OptionError as exc:
-        raise OptionError(f"{where}: {exc}") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise OptionError(f"{where}: not JSON ({exc.msg} at line {exc.lineno})") from None
-    except RecursionError:
-        raise OptionError(f"{where}: not JSON a fit result could be (nested too deeply)") from None
+    document = _read_json(path, where, "not JSON a fit result could be (nested too deeply)")
     params = document.get("params") if isinstance(document, dict) else None
     if not isinstance(params, dict):
         raise OptionError(f'{where}: expected a fit result with a "params" object')
