@@ -214,3 +214,110 @@ def test_per_row_residuals_near_zero_are_not_called_wrong(rng):
 def test_cli_negative_zero_shows_as_zero(runner):
     result = runner.invoke(cli, ["check", "-(a-1)^2", "--at", "a=1"])
     assert result.exit_code == 0 and result.stdout.splitlines()[1].split()[1] == "0"
+
+
+def test_rows_1_checks_one_row(runner):
+    # one row moved alone (sampling one row of many divided by zero)
+    assert sample_rows(30, 1) == [0]
+
+
+# ---------------------------------------------------------------- families, member by member
+
+FAMILIES = {
+    "logistic": ["--at", "c=0.1,w=@{dir}/w.json"],
+    "network": ["--at", "W=@{dir}/W.json,b=@{dir}/b.json,v=@{dir}/v.json,c=0.2"],
+    "softmax": ["--at", "W=@{dir}/W.json,b=@{dir}/b.json"],
+}
+
+
+def _family_values(tmp_path):
+    # not symmetric: every member differs, so a transposed or mixed-up member would show
+    values = {
+        "w": [0.3, -0.2, 0.15, 0.4, -0.35],
+        "W": [[0.1, -0.2, 0.3, 0.05], [-0.4, 0.2, 0.1, -0.3], [0.25, 0.15, -0.1, 0.2]],
+        "b": [0.1, -0.2, 0.3],
+        "v": [0.5, -0.3, 0.8],
+    }
+    for name, value in values.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(value))
+
+
+@pytest.mark.parametrize("example", sorted(FAMILIES))
+def test_the_family_examples_check_every_member(runner, samples, tmp_path, example):
+    _family_values(tmp_path)
+    at = [part.format(dir=tmp_path) for part in FAMILIES[example]]
+    folder = samples / "families"
+    args = ["check", f"@{folder / example}.exprgrad", "--data", str(folder / f"{example}.csv"), *at]
+    result = runner.invoke(cli, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    partials = json.loads(result.stdout)["partials"]
+    expected = {"logistic": 1 + 5, "network": 12 + 3 + 3 + 1, "softmax": 12 + 3}[example]
+    assert len(partials) == expected and all(p["status"] == "ok" for p in partials.values())
+    members = {"logistic": ["w[1]", "w[5]"], "network": ["W[2,3]", "v[3]"], "softmax": ["W[3,4]", "b[2]"]}
+    assert all(name in partials for name in members[example])
+    text = runner.invoke(cli, args)
+    assert text.exit_code == 0 and "members: every one of the" in text.stdout
+    assert all(line.split()[-1] == "ok" for line in text.stdout.splitlines()[1:-1])
+
+
+def test_member_values_match_the_written_axes(samples):
+    # W[k,j] evaluated in canonical axes (j, k): each member must be its own derivative
+    from exprgrad.fitting.data import load_csv
+
+    data = load_csv(str(samples / "families" / "network.csv"))
+    f = exprgrad.parse((samples / "families" / "network.exprgrad").read_text(), columns=data.names)
+    W = np.arange(12.0).reshape(3, 4) / 20 - 0.3
+    values = {"W": W, "b": [0.1, -0.2, 0.3], "v": [0.5, -0.3, 0.8], "c": 0.2}
+    results = {r.name: r for r in f.check(values, data.columns)}
+    assert all(r.ok for r in results.values()), results
+    assert results["W[2,3]"].family == "W" and results["W[2,3]"].members == 12
+
+
+def test_a_wrong_member_derivative_is_caught(monkeypatch, samples):
+    from exprgrad.check import partials
+    from exprgrad.fitting.data import load_csv
+
+    real = partials.compile_schedule
+    calls = []
+
+    class Wrong:
+        def __init__(self, schedule):
+            self.schedule = schedule
+
+        def run(self, *args, **kwargs):
+            out = self.schedule.run(*args, **kwargs)
+            out[0] = np.array(out[0], dtype=float)
+            out[0].flat[2] *= 1.001  # one member of the first family 0.1% off
+            return out
+
+    def compile_schedule(outputs):
+        calls.append(outputs)
+        return Wrong(real(outputs)) if len(calls) == 1 else real(outputs)
+
+    monkeypatch.setattr(partials, "compile_schedule", compile_schedule)
+    data = load_csv(str(samples / "families" / "logistic.csv"))
+    f = exprgrad.parse((samples / "families" / "logistic.exprgrad").read_text(), columns=data.names)
+    results = f.check({"c": 0.1, "w": [0.3, -0.2, 0.15, 0.4, -0.35]}, data.columns, wrt="w")
+    statuses = {r.name: r.status for r in results}
+    assert statuses == {"w[1]": "ok", "w[2]": "ok", "w[3]": "disagrees", "w[4]": "ok", "w[5]": "ok"}
+
+
+def test_the_member_limit_is_said_in_one_note(runner, samples, tmp_path):
+    _family_values(tmp_path)
+    folder = samples / "families"
+    args = ["check", f"@{folder}/network.exprgrad", "--data", str(folder / "network.csv")]
+    at = [part.format(dir=tmp_path) for part in FAMILIES["network"]]
+    result = runner.invoke(cli, [*args, *at, "--members", "7"])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stdout.splitlines() if line.startswith("members:")]
+    assert notes == [
+        (
+            "members: 7 of the 18 members checked (W[k,j] 3 of 12, b[k] 2 of 3, v[k] 2 of 3), "
+            "spread over each family; --members N checks more"
+        )
+    ]
+    rows = [line for line in result.stdout.splitlines()[1:] if not line.startswith("members:")]
+    assert len(rows) == 7 + 1  # 7 members and c
+    assert runner.invoke(cli, [*args, *at, "--members", "0"]).exit_code == 2
+    with pytest.raises(ArgumentError, match="^members: "):
+        exprgrad.parse("sum[j](w[j])", columns=None).check({"w": [1.0, 2.0]}, members=0)

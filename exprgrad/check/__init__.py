@@ -7,8 +7,10 @@ verdict for each partial of a function (``check_partials``, ``PartialCheck``).
 
 from .differences import Estimate, central_difference, derivative, numeric_partial, ridders
 from .partials import (
+    DEFAULT_MEMBERS,
     DEFAULT_ROWS,
     DEFAULT_TOL,
+    MAX_MEMBERS,
     MAX_ROWS,
     STATUSES,
     PartialCheck,
@@ -20,8 +22,10 @@ from .partials import (
 )
 
 __all__ = [
+    "DEFAULT_MEMBERS",
     "DEFAULT_ROWS",
     "DEFAULT_TOL",
+    "MAX_MEMBERS",
     "MAX_ROWS",
     "STATUSES",
     "Estimate",

@@ -2,7 +2,8 @@
 
 In: a function of one moved value (a float, or an array for one step per
 row) and where to differentiate (``derivative``); or an evaluation callable,
-parameter values, data columns and the variable to move (``numeric_partial``).
+parameter values, data columns and the variable to move, a scalar or one
+member of a family (``numeric_partial``).
 Out: ``Estimate`` records: the derivative, its error estimate, and the
 smallest derivative the differences resolve at all.
 Must not: print, exit, know graphs, or decide whether a derivative is right
@@ -51,6 +52,13 @@ class Estimate:
     value: np.ndarray
     error: np.ndarray
     floor: np.ndarray
+
+
+def _as_column(values):
+    """A column as a float array; a data family given as a list of columns stays a list of arrays."""
+    if isinstance(values, (list, tuple)) and values and np.ndim(values[0]) == 1:
+        return [np.asarray(v, dtype=float) for v in values]
+    return np.asarray(values, dtype=float)
 
 
 def central_difference(f: Callable[[object], object], x, h) -> np.ndarray:
@@ -156,6 +164,7 @@ def numeric_partial(
     rows: Sequence[int] | None = None,
     together: bool = False,
     step: float | None = None,
+    member: tuple[int, ...] | None = None,
 ) -> Estimate:
     """d out/d name by finite differences, as ``diff`` means it.
 
@@ -166,12 +175,23 @@ def numeric_partial(
         together: for a column of a per-row output that only reads it
             elementwise: move every row at once (one step a row).
         step: a fixed step for one plain central difference instead of Ridders'.
+        member: for a parameter family (``params[name]`` an array in its
+            written axes), the position of the one member to move.
 
     Returns:
         The estimate: per row for a per-row output, over ``rows`` for a column.
     """
     params = dict(params)
-    columns = {k: np.asarray(v, dtype=float) for k, v in (columns or {}).items()}
+    columns = {k: _as_column(v) for k, v in (columns or {}).items()}
+    if member is not None:
+        family = np.asarray(params[name], dtype=float)
+
+        def moved_member(value):
+            changed = family.copy()
+            changed[member] = value
+            return run({**params, name: changed}, columns)
+
+        return derivative(moved_member, float(family[member]), step=step)
     if name not in columns:
 
         def moved(value):

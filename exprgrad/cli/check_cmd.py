@@ -7,7 +7,7 @@ import json
 import click
 import numpy as np
 
-from ..check import check_partials, check_tol
+from ..check import DEFAULT_MEMBERS, MAX_MEMBERS, check_partials, check_tol
 from ..errors import OptionError
 from ..selection import select
 from .command import ExprCommand
@@ -47,9 +47,17 @@ PROBLEMS = {
     show_default=True,
     help="For a data column: how many rows to move one at a time (each costs passes over the data).",
 )
+@click.option(
+    "--members",
+    "members",
+    type=click.IntRange(1, MAX_MEMBERS),
+    default=DEFAULT_MEMBERS,
+    show_default=True,
+    help="Members of families (w[1], W[2,3]) to check in all, spread over each family.",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--allow-nan", is_flag=True, help="Keep NaN/inf cells in the data.")
-def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
+def check_command(expr, at, data, wrt, tol, rows, members, fmt, allow_nan):
     """Compare every partial derivative of EXPR with finite differences.
 
     The numeric side is Ridders' extrapolation of central differences, with
@@ -58,24 +66,20 @@ def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
     Never ok when either side is nan or inf. Exit status 1 when any partial
     is not ok. For a data column x, both sides are the per-row derivative
     (dJ/dx_i, or dJ_i/dx_i for a per-row J), compared on --rows rows moved
-    one at a time (every row at once when J reads x row by row).
+    one at a time (every row at once when J reads x row by row). A family
+    (w[j], W[k,j]) is checked member by member (w[1], W[2,3]), moving one
+    member at a time, up to --members members in all.
 
     \b
     Examples:
       exprgrad check "mean((a*x + b - y)^2)" --at a=2,b=1 --data samples/linear.csv
       exprgrad check "atan2(a, b) * exp(-a^2)" --at a=0.3,b=-1.2
+      exprgrad check samples/families/logistic.exprgrad --data samples/families/logistic.csv --at c=0.1,w=0.2
     """
     tol = check_tol(tol)
     dataset = load_data(data, allow_nan)
     function = build_function(expr, dataset)
-    families = getattr(function, "families", None)
-    if families:
-        # The finite differences move one scalar at a time; a family is an array.
-        raise OptionError(
-            f"check compares derivatives of scalar parameters and columns; {_written(families)} "
-            "is an index family, which it does not check yet (exprgrad eval --grad gives its "
-            "derivative per member)"
-        )
+    families = getattr(function, "families", None) or {}
     bindings = parse_bindings(at)
     columns = check_bindings(function, bindings, dataset)
     wrt_nodes, warnings = select(function.output, wrt.split(","))
@@ -83,7 +87,26 @@ def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
         warn(message)
     if not wrt_nodes:
         raise OptionError(NO_PARAMETERS.replace("differentiate", "check"))
-    results = check_partials(function.output, bindings, columns, wrt_nodes, tol=tol, rows=rows)
+    data_families = [n for n in wrt_nodes if n.per_row and getattr(n, "var_axes", ())]
+    if data_families:
+        node = data_families[0]
+        raise OptionError(
+            f"--wrt {node.name}: {_written(node)} is a data family; check moves parameters "
+            "(and single data columns such as x1)"
+        )
+    labels = {name: family.labels for name, family in families.items() if family.kind == "parameter"}
+    sizes = {index: len(found) for index, found in (function.ranges or {}).items() if found is not None}
+    results = check_partials(
+        function.output,
+        bindings,
+        columns,
+        wrt_nodes,
+        tol=tol,
+        rows=rows,
+        members=members,
+        labels=labels,
+        sizes=sizes,
+    )
 
     if fmt == "json":
         click.echo(
@@ -115,6 +138,9 @@ def check_command(expr, at, data, wrt, tol, rows, fmt, allow_nan):
             click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
         for note in notes:
             click.echo(note)
+        member_note = _members_note(results, wrt_nodes)
+        if member_note:
+            click.echo(member_note)
     failing = [r for r in results if not r.ok]
     for status, problem in PROBLEMS.items():
         names = [r.name for r in failing if r.status == status]
@@ -137,11 +163,31 @@ def _table_number(value) -> str:
     return f"{float(value) + 0.0:.10g}"  # + 0.0: a negative zero shows as 0
 
 
-def _written(families) -> str:
-    """The first family as written: w[j], W[k,j]."""
-    family = next(iter(families.values()))
-    axes = getattr(family, "axes", ())
-    return f"{family.name}[{','.join(axes)}]" if axes else str(family.name)
+def _written(node) -> str:
+    """A family as written: w[j], W[k,j]."""
+    return f"{node.name}[{','.join(i.name for i in node.var_axes)}]"
+
+
+def _members_note(results, nodes) -> str | None:
+    """How many members of the families were checked (every one, or a spread up to --members)."""
+    checked: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for r in results:
+        if r.family is not None:
+            checked[r.family] = checked.get(r.family, 0) + 1
+            total[r.family] = r.members
+    if not checked:
+        return None
+    written = {n.name: _written(n) for n in nodes if n.name in checked}
+    families = ", ".join(written[name] for name in checked)
+    done, count = sum(checked.values()), sum(total.values())
+    if done == count:
+        return f"members: every one of the {count} members of {families} checked"
+    parts = ", ".join(f"{written[n]} {checked[n]} of {total[n]}" for n in checked)
+    return (
+        f"members: {done} of the {count} members checked ({parts}), spread over each family; "
+        "--members N checks more"
+    )
 
 
 def _rows_note(result, dataset) -> str:
