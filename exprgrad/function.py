@@ -213,6 +213,7 @@ class Function:
         wrt: str | Iterable[str] | None = None,
         tol: float = 1e-6,
         rows: int = 5,
+        members: int = 200,
     ) -> list:
         """Every partial derivative against finite differences (``exprgrad.check``).
 
@@ -221,15 +222,27 @@ class Function:
             wrt: names to check (default: every parameter).
             tol: the largest accepted relative error, in (0, 1).
             rows: for a column, how many rows to move one at a time.
+            members: how many members of families (w[1], W[2,3]) to check in all.
 
         Returns:
-            One ``exprgrad.check.PartialCheck`` per name: ``.ok``, ``.status``,
+            One ``exprgrad.check.PartialCheck`` per name (per member checked of a family): ``.ok``, ``.status``,
             ``.analytic``, ``.numeric``, ``.error``.
         """
 
         params, columns = self._split(data, _checked_mapping(values, "values"))
         nodes = self._wrt(wrt, "wrt") if wrt else None
-        return check_partials(self.output, params, columns, nodes, tol=tol, rows=rows)
+        labels = {n: f.labels for n, f in self.families.items() if f.kind == "parameter"}
+        return check_partials(
+            self.output,
+            params,
+            columns,
+            nodes,
+            tol=tol,
+            rows=rows,
+            members=members,
+            labels=labels,
+            sizes=self._sizes(),
+        )
 
     # ------------------------------------------------------------ printing
 
