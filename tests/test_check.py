@@ -321,3 +321,32 @@ def test_the_member_limit_is_said_in_one_note(runner, samples, tmp_path):
     assert runner.invoke(cli, [*args, *at, "--members", "0"]).exit_code == 2
     with pytest.raises(ArgumentError, match="^members: "):
         exprgrad.parse("sum[j](w[j])", columns=None).check({"w": [1.0, 2.0]}, members=0)
+
+
+def test_a_column_beside_a_data_family(runner, samples):
+    # d/dx2 of a program that reads x1..x5 as the family x[j] only: 0 per row
+    folder = samples / "families"
+    args = [
+        "check",
+        f"@{folder}/logistic.exprgrad",
+        "--data",
+        str(folder / "logistic.csv"),
+        "--at",
+        "c=0,w=0.1",
+    ]
+    result = runner.invoke(cli, [*args, "--wrt", "x2,w"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1].startswith("x2 (row ")
+    refused = runner.invoke(cli, [*args, "--wrt", "x"])
+    assert refused.exit_code == 2 and refused.output.startswith("error: --wrt x: x[j] is a data family")
+
+
+def test_one_number_sets_every_member_through_the_api(samples):
+    from exprgrad.fitting.data import load_csv
+
+    data = load_csv(str(samples / "families" / "logistic.csv"))
+    f = exprgrad.parse((samples / "families" / "logistic.exprgrad").read_text(), columns=data.names)
+    results = f.check({"c": 0.1, "w": 0.2}, data.columns)
+    assert [r.name for r in results] == ["c", "w[1]", "w[2]", "w[3]", "w[4]", "w[5]"]
+    assert all(r.ok for r in results)
+    assert [r.name for r in f.check({"c": 0.1, "w": 0.2}, data.columns, members=2)] == ["c", "w[1]", "w[5]"]
