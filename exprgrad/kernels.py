@@ -7,7 +7,9 @@ functions as their ``kernel``; ``source(kernel)`` is the text of a kernel
 and of the definitions it reads, which generated Python modules embed
 (``OpSpec.python_helper``), so generated code runs these very functions and
 gives the evaluator's numbers bit for bit. An op without a function here
-names one numpy ufunc for both.
+names one numpy ufunc for both. ``FAMILY_HELPERS`` are the array helpers of
+generated modules of programs with index families (row sums per label by the
+evaluator's block sums; contractions by einsum).
 Must not: build nodes, know op names, import scipy before a kernel that
 needs it runs (``exprgrad eval "x^2"`` never loads scipy), or read a name
 other than ``np``, ``math`` and this module's own functions and constants
@@ -231,7 +233,8 @@ def logsumexp_over(x, axis):
     top = np.max(x, axis=axis, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
     total = np.sum(np.exp(x - top), axis=axis)
-    return np.log(total) + np.squeeze(top, axis=axis)
+    with np.errstate(divide="ignore"):  # all -inf: log(0) is -inf
+        return np.log(total) + np.squeeze(top, axis=axis)
 
 
 def sum_along(x, axis):
@@ -324,6 +327,125 @@ def exact_sum(values):
 # float range on the way (1e308 + 1e308 - 1e308); scaling by 2**k is exact.
 _SCALE_DOWN = 2.0**-64
 _MAX_SCALED = 1.7976931348623157e308 * _SCALE_DOWN
+
+
+# ---------------------------------------------------------------- index families in generated code
+# Generated modules of programs with index families hold every value as an
+# array with one axis per index of the program (rows first, then canonical
+# order; length 1 where a value lacks an index). These are their helpers,
+# embedded by ``source`` like the kernels above; the row reductions are the
+# evaluator's (block_sums, row_block_sums, exact sums per label).
+
+
+def place(value, places, ndim):
+    # An array over its own axes (in the order given by places) as an ndim array.
+    value = np.asarray(value, dtype=np.float64)
+    if value.ndim != len(places):
+        raise ValueError(f"expected an array of {len(places)} axes, got shape {value.shape}")
+    order = sorted(range(len(places)), key=lambda a: places[a])
+    value = np.transpose(value, order)
+    shape = [1] * ndim
+    for a, p in enumerate(sorted(places)):
+        shape[p] = value.shape[a]
+    return value.reshape(shape)
+
+
+def columns(value):
+    # A data family: a rows x labels array, or a sequence of 1-d columns.
+    if isinstance(value, (list, tuple)):
+        return np.column_stack([np.asarray(c, dtype=np.float64) for c in value])
+    return np.asarray(value, dtype=np.float64)
+
+
+def row_count(data):
+    # The number of rows: the length of any column (of a data family's first column).
+    first = next(iter(data.values()))
+    if isinstance(first, (list, tuple)) and first and np.ndim(first[0]) == 1:
+        return len(first[0])
+    return len(first)
+
+
+def own(x, places):
+    # x over its own axes only (the axes at places, in that order).
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 0:
+        return x.reshape([1] * len(places))[()] if not places else np.broadcast_to(x, [1] * len(places))
+    return x.reshape([x.shape[p] for p in places])[()]
+
+
+def rows_sum(x, n, places, mean=False):
+    # The sum (mean) over the rows (axis 0) of x, whose own axes are at places,
+    # as the evaluator sums them: each BLOCK_ROWS-row block summed per label,
+    # the block sums added exactly; without rows, x stands for n equal rows.
+    if 0 not in places:
+        if np.ndim(x) == 0:
+            return reduce_mean(x, n) if mean else reduce_sum(x, n)
+        x = np.asarray(x, dtype=np.float64)
+        return (x if n else x * np.nan) if mean else x * n
+    shape = (1, *np.shape(x)[1:])
+    x = np.ascontiguousarray(own(x, places))
+    if x.ndim == 1:  # rows only
+        return np.reshape(total_of_blocks(block_sums(x), n, mean), shape)
+    return np.reshape(total_of_label_blocks(row_block_sums(x), n, mean), shape)
+
+
+def over_index(kernel, x, axis):
+    # A reduction over one index (sum_over, mean_over, logsumexp_over), the axis kept with length 1.
+    return np.expand_dims(kernel(x, axis), axis)
+
+
+def rows_contract(ndim, mean, n, *pairs):
+    # The sum (mean) over the rows (axis 0) of the product of the factors: one
+    # einsum per BLOCK_ROWS rows, each label's block sums added exactly.
+    factors = list(zip(pairs[::2], pairs[1::2]))
+    kept = sorted({p for _, places in factors for p in places} - {0})
+    shape = [1] * ndim
+    operands = []
+    for factor, places in factors:
+        array = own(factor, places)
+        operands.append((array, list(places)))
+        for a, p in enumerate(places):
+            if p:
+                shape[p] = array.shape[a]
+    if not any(0 in places for _, places in operands):  # the same in every row
+        total = np.einsum(*[x for pair in operands for x in pair], kept, optimize=True)
+        total = total if mean else (total * n if n else np.zeros_like(total))
+        return np.reshape(total, shape)
+    blocks = []
+    for start in range(0, n, BLOCK_ROWS):
+        block = []
+        for array, places in operands:
+            block.extend([array[start : start + BLOCK_ROWS] if 0 in places else array, places])
+        blocks.append(np.einsum(*block, kept, optimize=True))
+    if not blocks:
+        return np.full(shape, np.nan if mean else 0.0)
+    totals = total_of_label_blocks(np.stack(blocks), n, mean)
+    return np.reshape(totals, shape)
+
+
+def contract(ndim, axis, mean, *pairs):
+    # The sum (mean) over axis of the product of the factors, one einsum:
+    # pairs are factor, the axes it has, factor, ...; the result keeps every axis.
+    operands = []
+    kept = set()
+    length = 1
+    for factor, places in zip(pairs[::2], pairs[1::2]):
+        operands.extend([own(factor, places), list(places)])
+        kept.update(places)
+        if axis in places:
+            length = np.shape(factor)[axis]
+    out = sorted(kept - {axis})
+    total = np.einsum(*operands, out, optimize=True)
+    if mean:
+        total = total / length
+    shape = [1] * ndim
+    for a, p in enumerate(out):
+        shape[p] = np.shape(total)[a]
+    return np.reshape(total, shape)
+
+
+# The helpers a generated module of a program with index families embeds.
+FAMILY_HELPERS = (place, columns, row_count, own, rows_sum, over_index, rows_contract, contract)
 
 
 # ---------------------------------------------------------------- source for generated code

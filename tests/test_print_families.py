@@ -305,7 +305,7 @@ def test_python_source_softmax_and_means_over_an_index():
     )
     named = {"J": cost, "m": build.reduce(ops.MEAN, build.call(ops.EXP, B_K), K)}
     source, out = _run_python(named, {"W": W, "b": b}, {"x": x, "Y": Y})
-    assert "logsumexp_keep(" in source
+    assert "over_index(logsumexp_over, " in source
     zz = x @ W.T + b
     top = zz.max(axis=1, keepdims=True)
     lse = np.log(np.exp(zz - top).sum(axis=1)) + top[:, 0]
@@ -333,6 +333,53 @@ def test_python_source_of_a_family_program_equals_the_evaluator():
     _, out = _run_python(named, params, data)
     for name, value in zip(named, expected, strict=True):
         _close(out[name], value)  # to 1e-12 (the einsum may round differently from matmul)
+
+
+def test_python_source_family_helpers_are_the_kernels_themselves():
+    # One definition per routine: the generated module embeds kernels.py's own
+    # functions; python_source holds no function written as a string.
+    import ast
+    import inspect
+
+    from exprgrad import kernels
+    from exprgrad.backends import python_source
+
+    source = python_source.to_python({"J": _logistic(), "s": _softmax(), "m": build.call(ops.MEAN, X_J)})
+    for helper in (*kernels.FAMILY_HELPERS, kernels.logsumexp_over, kernels.block_sums, kernels.exact_sum):
+        assert inspect.getsource(helper).strip() in source, helper.__name__
+    for node in ast.walk(ast.parse(inspect.getsource(python_source))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            assert not re.search(r"^\s*def \w+\(", node.value, re.MULTILINE), node.value[:60]
+
+
+def test_python_source_reductions_without_products_equal_the_evaluator_bit_for_bit():
+    # Row reductions of a family (each label's exact block sums), reductions over
+    # an index (sum, mean, logsumexp) and row-only sums run the evaluator's kernels.
+    from exprgrad.backends.evaluate import compile_schedule
+
+    rng = np.random.default_rng(11)
+    shapes = [(n, 5, 3) for n in (0, 1, 1023, 1024, 2500)] + [(1500, 3, 1), (1500, 1, 1), (1500, 1, 4)]
+    for n, labels_j, labels_k in shapes:  # families of one label too (an axis of length 1)
+        data = {"x": rng.normal(size=(n, labels_j)) * 1e3, "y": rng.normal(size=n)}
+        params = {"W": rng.normal(size=(labels_k, labels_j)), "b": rng.normal(size=labels_k), "c": 0.5}
+        tanh_x = build.call(ops.OPS["tanh"], build.add(X_J, C))
+        named = {
+            "rows": build.call(ops.MEAN, tanh_x),  # over j: one mean per label
+            "rows_jk": build.call(ops.SUM, build.call(ops.OPS["tanh"], build.add(X_J, B_K))),
+            "no_rows": build.call(ops.MEAN, B_K),  # n equal rows
+            "sums": build.call(ops.SUM, build.call(ops.EXP, build.div(X_J, build.const(1e3)))),
+            "y": build.call(ops.MEAN, build.pow_(Y, build.const(2))),
+            "lse": build.call(ops.MEAN, build.reduce(ops.LSE, build.add(X_J, C), J)),
+            "over": build.reduce(ops.MEAN, build.reduce(ops.SUM, build.call(ops.EXP, W_KJ), K), J),
+            "b": build.reduce(ops.LSE, build.mul(B_K, build.const(40.0)), K),
+        }
+        expected = compile_schedule(list(named.values())).run(params, data)
+        with np.errstate(all="ignore"):
+            _, out = _run_python(named, params, data)
+        for name, value in zip(named, expected, strict=True):
+            got = np.asarray(out[name], dtype=float)
+            same = np.array_equal(got, value, equal_nan=True)
+            assert got.shape == np.shape(value) and same, (n, labels_j, labels_k, name)
 
 
 # ---------------------------------------------------------------- printed text parses back

@@ -12,15 +12,19 @@ Index families: when the graph has indices besides the rows, every value is
 an array with one axis per index of the program (rows first, then canonical
 order; length 1 where a value lacks an index), so numpy broadcasting is the
 graph's; ``sum[j]``/``mean[j]`` of a product is one ``np.einsum`` over its
-factors (``contract``), row reductions sum each label's rows exactly as the
-scalar kernels do, and each output comes back over its own indices in
-canonical order. A parameter family's value is an array in its written axes
-(``W[k,j]``: k by j), a data family's a rows x labels array or a sequence of
-columns; ``sizes`` gives the size of an index no family has. The values agree
-with the evaluator's to 1e-12 (einsum and matmul may round differently).
+factors (``contract``), other row reductions sum each label's rows with the
+evaluator's kernels (``rows_sum``: block sums, exact per label), reductions
+over an index are its kernels (``sum_over``, ``logsumexp_over``), and each
+output comes back over its own indices in canonical order. A parameter
+family's value is an array in its written axes (``W[k,j]``: k by j), a data
+family's a rows x labels array or a sequence of columns; ``sizes`` gives the
+size of an index no family has. The values are the evaluator's bit for bit
+except through a contraction (einsum; the evaluator's matmul plan may round
+differently): there to 1e-12.
 Must not: change the graph, evaluate or run the source, parenthesize on its
-own, or keep an operator table (helpers are the kernels ``OpSpec.python_helper``
-names, their source from ``kernels.source``).
+own, keep an operator table, or write a helper as text (helpers are the
+kernels ``OpSpec.python_helper`` names and ``kernels.FAMILY_HELPERS``, their
+source from ``kernels.source``).
 """
 
 from __future__ import annotations
@@ -59,32 +63,32 @@ class _PythonStyle(Style):
         self.axes = axes  # index families: every value an array over all the program's indices
 
     def template(self, spec: OpSpec) -> str:
-        if self.axes is not None and spec.reduction:  # over the rows, each label its own sum
-            return f"rows_{'mean' if spec.averages else 'sum'}($0, n)"
         return spec.python
 
     def index_reduction(self, spec: OpSpec, axes: tuple) -> tuple[str, str]:
         (axis,) = axes  # one at a time (merges_reductions is off)
         where = self.axes.position[axis]
-        if spec.reduction and reduction_word(spec) == "logsumexp":
-            return "logsumexp_keep(", f", {where})"
-        return f"np.{reduction_word(spec)}(", f", axis={where}, keepdims=True)"
+        return f"over_index({_OVER_INDEX[reduction_word(spec)].__name__}, ", f", {where})"
 
     def contraction(self, node: Node) -> list | None:
         # sum[j](f1*f2*...) and mean[j](...) as one einsum over the factors: the
         # product over every index is never formed. Over the rows, one einsum
-        # per block of rows when a factor has an index besides them.
+        # per block of rows when a factor has an index besides them; any other
+        # row reduction sums each label's rows as the evaluator does (rows_sum).
         body = node.inputs[0]
-        if self.axes is None or body.op is not ops.MUL or reduction_word(node.op) == "logsumexp":
+        if self.axes is None or reduction_word(node.op) == "logsumexp":
             return None
         axes = self.axes
         mean = reduction_word(node.op) == "mean"
+        product = body.op is ops.MUL
         if node.axis is graph.ROWS:
-            if not any(i is not graph.ROWS for i in body.indices):
-                return None  # rows only: the scalar kernels' exact sums
+            if not product or not any(i is not graph.ROWS for i in body.indices):
+                return ["rows_sum(", body, f", n, {axes.places(body.indices)}, {mean})"]
             items: list = [f"rows_contract({axes.ndim}, {mean}, n"]
-        else:
+        elif product:
             items = [f"contract({axes.ndim}, {axes.position[node.axis]}, {mean}"]
+        else:
+            return None
         for factor in body.inputs:
             items.extend([", ", factor, f", {axes.places(factor.indices)}"])
         items.append(")")
@@ -104,6 +108,10 @@ class _PythonStyle(Style):
         if value == 0:
             return "np.float64(0.0)", PREC_ATOM  # x / 0 is inf, as in numpy, not ZeroDivisionError
         return repr(value), (PREC_NEG if value < 0 else PREC_ATOM)
+
+
+# The kernels of a reduction over one index (the evaluator's), by reduction word.
+_OVER_INDEX = {"sum": kernels.sum_over, "mean": kernels.mean_over, "logsumexp": kernels.logsumexp_over}
 
 
 class _Axes:
@@ -134,112 +142,6 @@ def is_indexed(order: Iterable[Node]) -> bool:
     rows = getattr(graph, "ROWS", None)
     size = getattr(graph, "SIZE", None)
     return any(n.op is size or any(i is not rows for i in getattr(n, "indices", ())) for n in order)
-
-
-# The generated module's array helpers for index families. Values are arrays
-# with one axis per index of the program (rows first, length 1 where a value
-# lacks the index).
-_FAMILY_HELPERS = (
-    """def place(value, places, ndim):
-    # An array over its own axes (in the order given by places) as an ndim array.
-    value = np.asarray(value, dtype=np.float64)
-    if value.ndim != len(places):
-        raise ValueError(f"expected an array of {len(places)} axes, got shape {value.shape}")
-    order = sorted(range(len(places)), key=lambda a: places[a])
-    value = np.transpose(value, order)
-    shape = [1] * ndim
-    for a, p in enumerate(sorted(places)):
-        shape[p] = value.shape[a]
-    return value.reshape(shape)""",
-    """def columns(value):
-    # A data family: a rows x labels array, or a sequence of 1-d columns.
-    if isinstance(value, (list, tuple)):
-        return np.column_stack([np.asarray(c, dtype=np.float64) for c in value])
-    return np.asarray(value, dtype=np.float64)""",
-    """def row_count(data):
-    # The number of rows: the length of any column (of a data family's first column).
-    first = next(iter(data.values()))
-    if isinstance(first, (list, tuple)) and first and np.ndim(first[0]) == 1:
-        return len(first[0])
-    return len(first)""",
-    """def own(x, places):
-    # x over its own axes only (the axes at places, in that order).
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 0:
-        return x.reshape([1] * len(places))[()] if not places else np.broadcast_to(x, [1] * len(places))
-    return x.reshape([x.shape[p] for p in places])[()]""",
-    """def rows_sum(x, n, mean=False):
-    # The sum (mean) over the rows, axis 0: each label's rows as one exact block sum.
-    if np.ndim(x) == 0:
-        return reduce_mean(x, n) if mean else reduce_sum(x, n)
-    x = np.asarray(x, dtype=np.float64)
-    if len(x) != n or n == 1:  # the same in every row
-        if n == 0:
-            return np.full_like(x[:1], np.nan if mean else 0.0)
-        return x[:1] if mean else x[:1] * n
-    flat = x.reshape(len(x), -1)
-    kernel = reduce_mean if mean else reduce_sum
-    sums = np.array([kernel(np.ascontiguousarray(flat[:, c]), n) for c in range(flat.shape[1])])
-    return sums.reshape((1, *x.shape[1:]))""",
-    """def rows_mean(x, n):
-    return rows_sum(x, n, mean=True)""",
-    """def logsumexp_keep(x, axis):
-    # log(sum(exp(x))) over one axis without overflow, the axis kept (length 1).
-    x = np.asarray(x, dtype=np.float64)
-    top = np.max(x, axis=axis, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top""",
-    """def rows_contract(ndim, mean, n, *pairs):
-    # The sum (mean) over the rows (axis 0) of the product of the factors: one
-    # einsum per BLOCK_ROWS rows, each label's block sums added exactly.
-    factors = list(zip(pairs[::2], pairs[1::2]))
-    kept = sorted({p for _, places in factors for p in places} - {0})
-    shape = [1] * ndim
-    operands = []
-    for factor, places in factors:
-        array = own(factor, places)
-        operands.append((array, list(places)))
-        for a, p in enumerate(places):
-            if p:
-                shape[p] = array.shape[a]
-    if not any(0 in places for _, places in operands):  # the same in every row
-        total = np.einsum(*[x for pair in operands for x in pair], kept, optimize=True)
-        total = total if mean else (total * n if n else np.zeros_like(total))
-        return np.reshape(total, shape)
-    blocks = []
-    for start in range(0, n, BLOCK_ROWS):
-        block = []
-        for array, places in operands:
-            block.extend([array[start : start + BLOCK_ROWS] if 0 in places else array, places])
-        blocks.append(np.einsum(*block, kept, optimize=True))
-    if not blocks:
-        return np.full(shape, np.nan if mean else 0.0)
-    sums = np.reshape(np.stack(blocks), (len(blocks), -1)).T
-    totals = np.array([exact_sum(row.tolist()) for row in sums], dtype=np.float64)
-    if mean:
-        totals = totals / n
-    return np.reshape(totals, shape)""",
-    """def contract(ndim, axis, mean, *pairs):
-    # The sum (mean) over axis of the product of the factors, one einsum:
-    # pairs are factor, the axes it has, factor, ...; the result keeps every axis.
-    operands = []
-    kept = set()
-    length = 1
-    for factor, places in zip(pairs[::2], pairs[1::2]):
-        operands.extend([own(factor, places), list(places)])
-        kept.update(places)
-        if axis in places:
-            length = np.shape(factor)[axis]
-    out = sorted(kept - {axis})
-    total = np.einsum(*operands, out, optimize=True)
-    if mean:
-        total = total / length
-    shape = [1] * ndim
-    for a, p in enumerate(out):
-        shape[p] = np.shape(total)[a]
-    return np.reshape(total, shape)""",
-)
 
 
 # ---------------------------------------------------------------- source
@@ -378,7 +280,7 @@ def to_python(
         if spec in used_ops and spec.python_helper is not None
     ]
     if axes is not None:
-        sources += [kernels.source(kernels.reduce_sum), kernels.source(kernels.reduce_mean), *_FAMILY_HELPERS]
+        sources += [kernels.source(k) for k in (*kernels.FAMILY_HELPERS, *_OVER_INDEX.values())]
     helpers = _helper_statements(sources)
     module_names = {"np", *_helper_names(helpers)}
     function_key = unicodedata.normalize("NFKC", function_name)
