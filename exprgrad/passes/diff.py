@@ -1,4 +1,4 @@
-"""Derivatives as graph-to-graph transformations: reverse mode, forward mode, Hessians.
+"""Derivatives as graph-to-graph transformations: the entry points, reverse mode, Hessians.
 
 In: an output node and the variable nodes (``var`` leaves; for ``adjoints``, any
 nodes) to differentiate with respect to (``selection`` finds them from names).
@@ -47,10 +47,8 @@ the same whatever the family's size. Every use of the family counts: w[k]
 (the family under another index name) contributes its adjoint renamed k -> j.
 Hessians between families rename the first derivative's free indices to fresh
 names before differentiating again, so d2/dw[j]dw[j2] has two indices.
-Forward mode moves one member d of a family: a use w[a] has tangent
-delta(a, d), kept beside the tangent as a pair, which the reduction over a
-resolves (sum[a](u*delta(a, d)) is u at a = d); so a family's tangent has the
-family's indices too. What neither mode can write yet is a Kronecker delta
+Forward mode is ``passes.forward``; a family's uses and fresh index names are
+in ``passes.families``, signed terms in ``passes.signed``. What neither mode can write yet is a Kronecker delta
 left in the result (a Hessian's diagonal terms: sum[j](w[j]^3) has
 d2/dw[j]dw[j2] = 6*w[j] where j = j2, else 0): that is an OptionError, never
 a wrong graph.
@@ -66,45 +64,11 @@ from .. import build, graph, ops
 from ..errors import DisconnectedError, OptionError
 from ..graph import Node
 from ..ops import OpSpec
+from .families import family_total, family_uses, fresh_name, index_names
+from .forward import forward
+from .signed import Signed, mapped, scaled, to_node, total
 
 MODES = ("reverse", "forward")
-
-# A signed graph: (magnitude, negated). Adjoints and tangents carry their sign
-# beside the node, because the builders pull signs out of products: a sign
-# kept inside would come back as one more neg node at every later step.
-Signed = tuple[Node, bool]
-
-
-def _split(node: Node) -> Signed:
-    """``node`` as (magnitude, negated): -u is (u, True), as ``build.split_sign`` reads it."""
-    sign, magnitude = build.split_sign(node)
-    return magnitude, sign < 0
-
-
-def _signed_node(term: Signed) -> Node:
-    return build.neg(term[0]) if term[1] else term[0]
-
-
-def _map(term: Signed, linear) -> Signed:
-    """A linear map applied to a signed term: linear(-u) = -linear(u)."""
-    magnitude, negated = _split(linear(term[0]))
-    return magnitude, negated != term[1]
-
-
-def _scaled(term: Signed, factor: Node) -> Signed:
-    return _map(term, lambda u: build.mul(u, factor))
-
-
-def _total(terms: list[Signed]) -> Signed:
-    """The sum of signed terms: add(positives) - add(negatives)."""
-    plus = [u for u, negated in terms if not negated]
-    minus = [u for u, negated in terms if negated]
-    if not minus:
-        return _split(build.add(*plus))
-    if not plus:
-        magnitude, negated = _split(build.add(*minus))
-        return magnitude, not negated
-    return _split(build.sub(build.add(*plus), build.add(*minus)))
 
 
 @dataclass(frozen=True)
@@ -119,15 +83,15 @@ class _Scope:
         """The contribution to a scalar of per-row terms ``rows`` in this scope."""
         if self.op is None:
             return rows
-        reduced = _map(rows, lambda u: build.call(self.op, u))
-        return reduced if self.outer is None else _scaled(reduced, self.outer)
+        reduced = mapped(rows, lambda u: build.call(self.op, u))
+        return reduced if self.outer is None else scaled(reduced, self.outer)
 
     def row_share(self, adj: Signed) -> Signed:
         """d out/d x_i for a data column x whose adjoint here is ``adj``."""
         if self.op is None:
             return adj
-        share = _map(adj, lambda u: _row_weighted(self.op, u))
-        return share if self.outer is None else _scaled(share, self.outer)
+        share = mapped(adj, lambda u: _row_weighted(self.op, u))
+        return share if self.outer is None else scaled(share, self.outer)
 
 
 def _index_reduction(node: Node) -> bool:
@@ -151,7 +115,7 @@ def _unbroadcast(term: Signed, child: Node, keep: frozenset) -> Signed:
     extra = [i for i in term[0].indices if i not in child.indices and i not in keep and i is not graph.ROWS]
     if not extra:
         return term
-    return _map(term, lambda u: build.reduce(ops.SUM, u, tuple(extra)))
+    return mapped(term, lambda u: build.reduce(ops.SUM, u, tuple(extra)))
 
 
 def _row_weighted(op: OpSpec, adj: Node) -> Node:
@@ -199,10 +163,10 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
             continue
         if node.per_row:
             by_scope = row_terms.pop(node, None) or {}
-            adjs = {key: _total(terms) for key, terms in by_scope.items()}
+            adjs = {key: total(terms) for key, terms in by_scope.items()}
             if node in wanted:
                 shares = [scopes[key].row_share(adj) for key, adj in adjs.items()]
-                found[node] = _signed_node(_total(shares)) if shares else build.ZERO
+                found[node] = to_node(total(shares)) if shares else build.ZERO
             if node.is_leaf or not adjs:
                 continue
             partials = _partials(node)
@@ -211,15 +175,15 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
                     if partial is None or child not in live:
                         continue
                     bucket = row_terms if child.per_row else pending
-                    bucket[child][key].append(_unbroadcast(_scaled(adj, partial), child, keep))
+                    bucket[child][key].append(_unbroadcast(scaled(adj, partial), child, keep))
             continue
 
         terms = scalar_terms.pop(node, [])
         for key, rows in pending.pop(node, {}).items():
-            terms.append(scopes[key].reduce(_total(rows)))
-        adj = _total(terms) if terms else None
+            terms.append(scopes[key].reduce(total(rows)))
+        adj = total(terms) if terms else None
         if node in wanted:
-            found[node] = _signed_node(adj) if adj is not None else build.ZERO
+            found[node] = to_node(adj) if adj is not None else build.ZERO
         if node.is_leaf or adj is None:
             continue
         if node.axis is graph.ROWS:
@@ -228,7 +192,7 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
                 continue
             magnitude, negated = adj
             if not child.per_row:
-                scalar_terms[child].append(_scaled(adj, build.call(node.op, build.ONE)))
+                scalar_terms[child].append(scaled(adj, build.call(node.op, build.ONE)))
             elif magnitude.per_row:
                 key = (node.op, magnitude)
                 scopes[key] = _Scope(node.op, magnitude)
@@ -241,92 +205,8 @@ def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
         # A node without rows that is not a row reduction has only inputs without rows.
         for child, partial in zip(node.inputs, _partials(node)):
             if partial is not None and child in live:
-                scalar_terms[child].append(_unbroadcast(_scaled(adj, partial), child, keep))
+                scalar_terms[child].append(_unbroadcast(scaled(adj, partial), child, keep))
     return found
-
-
-def _forward(output: Node, wrt: Node) -> Node | None:
-    """The tangent of ``output`` when ``wrt`` moves at unit speed; None if unreached.
-
-    For a family w[j], member d moves: the tangent of a use w[a] is
-    delta(a, d), carried beside the tangent's node as the pairs (a, d) it is
-    multiplied by (``deltas``); d is a fresh index. A reduction over a meets
-    its delta: sum[a](u*delta(a, d)) = u with a renamed d (mean: divided by
-    size(a)). The result has d renamed back to the family's own indices.
-    """
-    uses = _family_uses(output, [wrt])[wrt] if wrt.var_axes else [wrt]
-    taken = _index_names([output, wrt])
-    direction = []
-    for axis in wrt.var_axes:
-        direction.append(_fresh_name(axis, taken))
-    tangents: dict[Node, tuple[Signed, tuple]] = {
-        use: ((build.ONE, False), _pairs(zip(use.var_axes, direction))) for use in uses
-    }
-    for node in graph.toposort([output]):
-        if node.is_leaf or node in tangents:
-            continue
-        spec = node.op
-        if spec.reduction:
-            found = tangents.get(node.inputs[0])
-            if found is None:
-                continue
-            inner, deltas = found
-            if node.op is ops.LSE:
-                (weight,) = spec.partials(node)
-                inner = _scaled(inner, weight)  # sum[j](exp(e - lse[j](e)) * tangent of e)
-            met = dict(deltas).get(node.axis)
-            if met is not None:
-                deltas = tuple(pair for pair in deltas if pair[0] is not node.axis)
-                inner = _map(inner, lambda u, a=node.axis, d=met: build.rename(u, {a: d}))
-                if node.op is ops.MEAN:
-                    inner = _scaled(inner, build.div(build.ONE, graph.size(node.axis)))
-            elif node.axis is graph.ROWS:
-                inner = _map(inner, lambda u, op=node.op: build.call(op, u))
-            else:
-                op = ops.SUM if node.op is ops.LSE else node.op
-                inner = _map(inner, lambda u, op=op, n=node: build.reduce(op, u, n.axis))
-            tangents[node] = (inner, deltas)
-            continue
-        if not any(child in tangents for child in node.inputs):
-            continue
-        terms, deltas = [], None
-        for child, partial in zip(node.inputs, spec.partials(node)):
-            if partial is None or child not in tangents:
-                continue
-            term, child_deltas = tangents[child]
-            if deltas is not None and child_deltas != deltas:
-                raise OptionError(
-                    f"forward mode cannot write the derivative with respect to '{wrt.name}' here "
-                    "(members of the family meet outside a reduction over their index); use reverse mode"
-                )
-            deltas = child_deltas
-            terms.append(_scaled(term, partial))
-        tangents[node] = (_total(terms) if terms else (build.ZERO, False)), deltas or ()
-    found = tangents.get(output)
-    if found is None:
-        return None
-    tangent, deltas = found
-    back = dict(zip(direction, wrt.var_axes))
-    if any(back[d] is not a for a, d in deltas):
-        raise OptionError(
-            f"the derivative with respect to '{wrt.name}' of a result with free indices has diagonal "
-            "terms, which exprgrad cannot write yet"
-        )
-    node = _signed_node(tangent)
-    return build.rename(node, back) if back else node
-
-
-def _pairs(pairs) -> tuple:
-    return tuple(sorted(pairs, key=lambda pair: pair[0].key))
-
-
-def _fresh_name(base: graph.Index, taken: set[str]) -> graph.Index:
-    """``base`` with the smallest number suffix not in ``taken`` (j -> j2); adds it to ``taken``."""
-    number = 2
-    while f"{base.name}{number}" in taken:
-        number += 1
-    taken.add(f"{base.name}{number}")
-    return graph.index(f"{base.name}{number}")
 
 
 def _unique_vars(wrt: Sequence[Node]) -> list[Node]:
@@ -338,56 +218,6 @@ def _unique_vars(wrt: Sequence[Node]) -> list[Node]:
     if len({v.name for v in unique}) != len(unique):
         raise TypeError("diff: a name is both a parameter and a data column in wrt")
     return list(unique)
-
-
-def _diagonal_terms(message: str, family: str) -> OptionError:
-    """The error for a derivative that needs a Kronecker delta between two
-    indices (not writable yet); ``family`` names the variable, for hessian."""
-    error = OptionError(message)
-    error.diagonal_family = family
-    return error
-
-
-def _family_uses(output: Node, variables: list[Node]) -> dict[Node, list[Node]]:
-    """Each variable's uses in ``output``: itself, and for a family every var
-    node of that family under other index names (w[k] beside w[j])."""
-    uses: dict[Node, list[Node]] = {v: [v] for v in variables}
-    families = {(v.name, v.per_row): v for v in variables if v.var_axes}
-    if not families:
-        return uses
-    free = set(output.indices)
-    for node in graph.toposort([output]):
-        v = families.get((node.name, node.per_row)) if node.is_var and node.var_axes else None
-        if v is None or node is v:
-            continue
-        if len(node.var_axes) != len(v.var_axes):
-            raise OptionError(
-                f"the family '{v.name}' is used with {len(node.var_axes)} and {len(v.var_axes)} indices"
-            )
-        if free & (set(node.var_axes) | set(v.var_axes)):
-            raise _diagonal_terms(
-                f"the derivative with respect to '{v.name}' of a result with free index "
-                f"{', '.join(sorted(i.name for i in free if i is not graph.ROWS))} has diagonal terms "
-                "(nonzero only where two indices agree), which exprgrad cannot write yet",
-                v.name,
-            )
-        uses[v].append(node)
-    return uses
-
-
-def _family_total(v: Node, uses: list[Node], found: dict[Node, Node]) -> Node | None:
-    """The derivative with respect to ``v``: its uses' adjoints, each renamed to v's indices."""
-    parts = []
-    for use in uses:
-        adj = found.get(use)
-        if adj is None:
-            continue
-        if use is not v:
-            adj = build.rename(adj, dict(zip(use.var_axes, v.var_axes, strict=True)))
-        parts.append(adj)
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else build.add(*parts)
 
 
 def diff(
@@ -420,9 +250,9 @@ def diff(
         raise OptionError(f"unknown differentiation mode '{mode}' (choose from {', '.join(MODES)})")
     variables = _unique_vars(wrt)
     if mode == "reverse":
-        uses = _family_uses(output, variables)
+        uses = family_uses(output, variables)
         found = _reverse(output, [u for v in variables for u in uses[v]])
-        derivatives = {v.name: _family_total(v, uses[v], found) for v in variables}
+        derivatives = {v.name: family_total(v, uses[v], found) for v in variables}
     else:
         for v in variables:
             if v.per_row:
@@ -430,7 +260,7 @@ def diff(
                     f"forward mode differentiates with respect to parameters; '{v.name}' is a "
                     "data column, whose per-row derivative needs reverse mode"
                 )
-        derivatives = {v.name: _forward(output, v) for v in variables}
+        derivatives = {v.name: forward(output, v) for v in variables}
     missing = [name for name, derivative in derivatives.items() if derivative is None]
     if strict and missing:
         raise DisconnectedError(f"the function does not depend on '{missing[0]}'")
@@ -493,7 +323,7 @@ def hessian(output: Node, wrt: Sequence[Node], *, strict: bool = False) -> dict[
     variables = _unique_vars(wrt)
     gradient = diff(output, variables, strict=strict)
     table: dict[str, dict[str, Node]] = {v.name: {} for v in variables}
-    taken = _index_names([output, *variables])
+    taken = index_names([output, *variables])
     for i, first in enumerate(variables):
         renamed, mapping = _fresh_indices(gradient[first.name], output, set(taken))
         try:
@@ -520,16 +350,6 @@ def hessian(output: Node, wrt: Sequence[Node], *, strict: bool = False) -> dict[
     return table  # inserted in the order of wrt: (j, i) before (i, i) before (i, j)
 
 
-def _index_names(roots: Sequence[Node]) -> set[str]:
-    """Every index name the graphs of ``roots`` use, free or bound."""
-    found = set()
-    for node in graph.toposort(list(roots)):
-        found.update(i.name for i in node.indices)
-        if node.axis is not None:
-            found.add(node.axis.name)
-    return found
-
-
 def _fresh_indices(node: Node, output: Node, taken: set[str]) -> tuple[Node, dict]:
     """``node`` with its free indices that ``output`` lacks renamed to unused
     names (j -> j2), and that renaming ({old: new})."""
@@ -537,7 +357,7 @@ def _fresh_indices(node: Node, output: Node, taken: set[str]) -> tuple[Node, dic
     for i in node.indices:
         if i is graph.ROWS or i in output.indices:
             continue
-        mapping[i] = _fresh_name(i, taken)
+        mapping[i] = fresh_name(i, taken)
     return (build.rename(node, mapping) if mapping else node), mapping
 
 
