@@ -23,7 +23,8 @@ from .check import check_partials
 from .drawing import svg_or_none, to_dot
 from .errors import ArgumentError, EvaluationError
 from .graph import Node
-from .lower import Family, lower_program
+from .indexing import Family
+from .lower import lower_program
 from .parsing import parse as parse_program
 from .passes.diff import diff, hessian
 from .passes.simplify import simplify
@@ -45,7 +46,7 @@ class Function:
             node by its name when they name it.
         written: the sums of the text, {node: operands in the order written}:
             printers keep that order (b + a*x stays b + a*x).
-        families: the program's families by name ({"w": lower.Family}): their
+        families: the program's families by name ({"w": indexing.Family}): their
             written indices, parameter or data, labels per axis when known,
             and a data family's column names in label order. {} without families.
         ranges: each index's labels when the program fixes them ({"j": (1, ..., 50)}:

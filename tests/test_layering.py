@@ -21,6 +21,7 @@ STAGES = [
     "exprgrad.lalr",
     "exprgrad.parsing",
     "exprgrad.scope",
+    "exprgrad.indexing",
     "exprgrad.lower",
     "exprgrad.selection",
     "exprgrad.passes",

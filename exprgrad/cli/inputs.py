@@ -26,7 +26,7 @@ from ..fitting.families import axes_of, family_layout
 from ..fitting.reading import read_text
 from ..fitting.reading import shown as escaped
 from ..function import parse
-from ..lower import presumed_column
+from ..indexing import presumed_column
 from ..ops import CONSTANTS
 from ..selection import fill_families
 from .output import format_number, warn

@@ -24,7 +24,7 @@ from ..backends.evaluate import compile_schedule
 from ..errors import ArgumentError, DataError, ExprgradError, Mention, OptionError
 from ..function import Function, parse
 from ..graph import Node
-from ..lower import presumed_column
+from ..indexing import presumed_column
 from ..selection import fill_families
 from .data import Dataset, load_csv, require_columns
 from .families import family_layout
