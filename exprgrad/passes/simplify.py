@@ -10,10 +10,10 @@ factors cancelled ((p - 1)/(1 - p) -> -1), the laws of the functions applied
 (exp(u)/(1 + exp(u)) -> sigmoid(u), sigmoid(u) + sigmoid(-u) -> 1,
 softplus(u) - softplus(-u) -> u) and products distributed where that clears
 a denominator or lets terms combine. This module is the rebuild engine
-(``Simplifier``: the dispatch, the product normal form, reductions); the
-laws are data in ``rules``, exact coefficient arithmetic is
-``coefficients``, a product being combined is a ``factors.Factors`` and a
-sum (read, combined and built) a ``terms.Terms``.
+(``Simplifier``: the dispatch, the product normal form); the laws are data
+in ``rules``, what comes out of a reduction is ``reductions``, exact
+coefficient arithmetic is ``coefficients``, a product being combined is a
+``factors.Factors`` and a sum (read, combined and built) a ``terms.Terms``.
 
 Must not: print, render, evaluate anything beyond constant folding, or recurse
 on graph depth. One pass in ``graph.toposort`` order rebuilds every node from
@@ -50,7 +50,8 @@ from ..graph import Node
 from ..ops import OpSpec
 from .coefficients import Number, as_node, is_number_const, number, numeric_power, ratio, tidy
 from .factors import Factors, cancelling
-from .rules import REDUCTION_LAWS, RULES, linear_form, match, power_form
+from .reductions import averaged, reduce_over, reduce_rows, reduced
+from .rules import RULES, linear_form, match, power_form
 from .terms import Terms, distribute, sum_terms, width
 
 # A shared input is spliced into each of its users only up to this many
@@ -92,7 +93,7 @@ class Simplifier:
                 return build.reduce(op, kids[0], axis)
             self._depth += 1
             try:
-                return self._index_reduction(op, kids[0], axis)
+                return reduce_over(self, op, kids[0], axis)
             finally:
                 self._depth -= 1
         if self._depth > NESTING_MAX:
@@ -105,7 +106,7 @@ class Simplifier:
             elif op.power_form != ():
                 node = self._product(op, kids, private)
             elif op.reduction:
-                node = self._reduction(op, kids[0])
+                node = reduce_rows(self, op, kids[0])
             else:
                 node = build.call(op, *kids)
             return self._rewrite(node)
@@ -271,7 +272,7 @@ class Simplifier:
 
     def assemble(self, coefficient: Number, factors: list[tuple[Node, object]]) -> Node:
         """[-] num / den from a coefficient and (base, exponent) factors."""
-        factors = _averaged(factors)
+        factors = averaged(factors)
         num: list[Node] = []
         den: list[Node] = []
         for base, e in factors:
@@ -307,12 +308,12 @@ class Simplifier:
                 # the sign goes into a difference inside it
                 for i, factor in enumerate(num):
                     inside = (
-                        self._sign_into(factor.inputs[0])
+                        self.sign_into(factor.inputs[0])
                         if not factor.is_leaf and factor.op.reduction
                         else None
                     )
                     if inside is not None:
-                        num[i], negative = _reduced(factor, inside), False
+                        num[i], negative = reduced(factor, inside), False
                         break
         top, bottom = ratio(coefficient)
         if top != 1:
@@ -324,49 +325,7 @@ class Simplifier:
             node = build.div(node, build.mul(*den) if len(den) > 1 else den[0])
         return build.neg(node) if negative else node
 
-    # ------------------------------------------------------------ reductions
-
-    def _reduction(self, op: OpSpec, kid: Node) -> Node:
-        # sum and mean are linear: constant factors come out, mean(2*u) -> 2*mean(u)
-        c, rest = self.split(kid)
-        inside = self._sign_into(rest) if c < 0 else None
-        if inside is not None:
-            c, rest = -c, inside  # -mean(x*(y - s)) -> mean(x*(s - y)): the sign went into a difference
-        return self.scale(c, build.call(op, rest))
-
-    def _index_reduction(self, op: OpSpec, kid: Node, axis: graph.Index) -> Node:
-        """sum, mean or logsumexp of ``kid`` over ``axis``, by the laws of
-        REDUCTION_LAWS (rules.py): the factors free of the index come out, and
-        sum[i](u)/size(i) is mean[i](u)."""
-        if op not in REDUCTION_LAWS:
-            return build.reduce(op, kid, axis)  # logsumexp is not linear: nothing comes out
-        coefficient, factors = self.parts(kid)
-        if coefficient == 0:
-            return build.ZERO  # sum[i](0) -> 0, mean[i](0) -> 0
-        inside = [
-            (b, e) for b, e in factors if axis in b.indices or (isinstance(e, Node) and axis in e.indices)
-        ]
-        outside = [f for f in factors if f not in inside]
-        size = graph.size(axis)
-        if REDUCTION_LAWS[op] is not None and (size, -1) in outside:
-            outside.remove((size, -1))  # sum[i](u/size(i)) -> mean[i](u)
-            op = REDUCTION_LAWS[op]
-        if not inside:
-            body = build.ONE
-        else:
-            body = self.assemble(1, inside)
-            if coefficient < 0:
-                flipped = self._sign_into(body)
-                if flipped is not None:
-                    coefficient, body = -coefficient, flipped  # the sign goes into a difference inside
-        reduced = build.reduce(op, body, axis)
-        return (
-            self.assemble(coefficient, [*outside, *self.parts(reduced)[1]])
-            if outside
-            else self.scale(coefficient, reduced)
-        )
-
-    def _sign_into(self, node: Node) -> Node | None:
+    def sign_into(self, node: Node) -> Node | None:
         """-node in normal form when the sign goes inside it (into a difference), else None."""
         inside = self.scale(-1, node)
         return inside if build.split_sign(inside)[0] > 0 else None
@@ -399,29 +358,6 @@ def simplify_many(roots: Iterable[Node]) -> list[Node]:
         private = [uses[child] <= 1 for child in node.inputs]
         memo[node] = simplifier.op(node.op, kids, private, node.axis)
     return [memo[root] for root in roots]
-
-
-def _averaged(factors: list[tuple[Node, object]]) -> list[tuple[Node, object]]:
-    """sum[i](u)/size(i) -> mean[i](u) among a product's (base, exponent) factors."""
-    sizes = [b for b, e in factors if b.op is graph.SIZE and not isinstance(e, Node) and e == -1]
-    if not sizes:
-        return factors
-    factors = list(factors)
-    for size in sizes:
-        for k, (base, e) in enumerate(factors):
-            averaged = REDUCTION_LAWS.get(base.op) if not base.is_leaf else None
-            if averaged is not None and base.axis is size.axis and not isinstance(e, Node) and e == 1:
-                factors[k] = (build.reduce(averaged, base.inputs[0], base.axis), 1)
-                factors.remove((size, -1))
-                break
-    return factors
-
-
-def _reduced(reduction: Node, body: Node) -> Node:
-    """``reduction``'s op over its own axis, applied to a new ``body``."""
-    if reduction.axis is None or reduction.axis is graph.ROWS:
-        return build.call(reduction.op, body)
-    return build.reduce(reduction.op, body, reduction.axis)
 
 
 def simplify(node: Node) -> Node:
