@@ -24,6 +24,9 @@ STAGES = [
     "exprgrad.indexing",
     "exprgrad.lower",
     "exprgrad.selection",
+    "exprgrad.passes.signed",  # the derivative passes' helpers, below diff, which uses them
+    "exprgrad.passes.families",
+    "exprgrad.passes.forward",
     "exprgrad.passes",
     "exprgrad.backends",
     "exprgrad.drawing",
