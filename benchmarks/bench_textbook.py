@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exprgrad import build, graph
+from exprgrad import build, graph, interning
 from exprgrad.backends.printing import to_text
 from exprgrad.function import parse
 from exprgrad.passes.diff import diff
@@ -178,7 +178,7 @@ def deep(args) -> None:
         for depth in depths:
             times, sizes = [], []
             for d in (depth, 2 * depth):
-                with graph.gc_paused():
+                with interning.gc_paused():
                     output, wrt = make(d)
                     raw = list(diff(output, wrt).values())
                     start = time.perf_counter()

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from . import graph
+from . import graph, interning
 from .backends.evaluate import evaluate
 from .backends.latex import latex_derivative_label, to_latex
 from .backends.printing import to_text
@@ -472,7 +472,7 @@ def parse(text: str, columns: Iterable[str] | None = None, *, free_indices: bool
         wrong = [c for c in columns if not isinstance(c, str)]
         if wrong:
             raise ArgumentError(f"column names must be text, got {wrong[0]!r}", argument="columns")
-    with graph.gc_paused():
+    with interning.gc_paused():
         # The syntax tree dies inside the pause: freeing it after would
         # trigger a collection over all of its nodes.
         lowered = lower_program(parse_program(text), columns, free_indices=bool(free_indices))

@@ -13,20 +13,18 @@ elementwise node has the union of its inputs' indices (it broadcasts), a
 reduction removes its ``axis``. An index has no range here: sizes are bound
 when a graph is evaluated, so a graph does not grow with its families. This module knows no ops beyond the two leaves; the algebra that
 runs while nodes are built (folding, identities, operand order) lives in the
-checked builders of ``build``. Nothing here recurses on graph depth.
+checked builders of ``build``; the interning table and its sweeps are
+``interning``'s. Nothing here recurses on graph depth.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import math
-import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-from . import names
+from . import interning, names
 
 
 class LeafSpec:
@@ -122,59 +120,6 @@ def without(indices: tuple[Index, ...], axis: Index) -> tuple[Index, ...]:
     return canonical(i for i in indices if i is not axis)
 
 
-# The interning table: every live node by (op, inputs) or leaf key. It holds
-# its nodes, so building the same key gives back the same node
-# (hash-consing), and a sweep, each time the table has grown fourfold, drops the
-# nodes nothing but the table holds any more: a long-running process keeps
-# only the graphs it still uses, and the sweeps cost O(1) per node built.
-# Weak references would cost more than the nodes (each one more object for
-# the cyclic GC to scan, and a building 25% slower). Nodes form no
-# reference cycles, so a node the table drops is freed at once.
-_interned: dict = {}
-_SWEEP_MIN = 4096
-_sweep_at = _SWEEP_MIN
-_refcount = getattr(sys, "getrefcount", None)  # CPython; elsewhere nothing is swept
-
-
-def _sweep() -> None:
-    """Drop the nodes only the table holds; the next when the table has grown fourfold.
-
-    Keys are visited newest first, so a node is seen after every node built
-    on it: dropping a user frees it, and its inputs are seen with their true
-    counts. A probe entry that only the table holds gives the count of an
-    unused node in this very loop, whatever the interpreter's conventions.
-    """
-    global _sweep_at
-    if _refcount is not None:
-        _interned[object()] = object()  # the probe
-        keys = list(_interned)
-        unused = None
-        while keys:
-            key = keys.pop()  # and no longer held by the list
-            count = _refcount(_interned[key])
-            if unused is None:
-                unused = count  # the probe, last in and first out
-            if count <= unused:
-                del _interned[key]
-    _sweep_at = max(4 * len(_interned), _SWEEP_MIN)
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building a large graph.
-
-    Building 100,000 nodes otherwise triggers repeated full collections that
-    cost more than the building (measured: 40% of lowering time).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 class Node:
     """One vertex of the operation graph. Never build one directly: use ``build``.
 
@@ -256,6 +201,7 @@ _SET_AXIS = Node.axis.__set__
 _SET_VAR_AXES = Node.var_axes.__set__
 _SET_SORT_KEY = Node.sort_key.__set__
 _ROWS_ONLY = canonical((ROWS,))
+_INTERNED = interning.table  # one dict, read on every build
 
 
 @functools.lru_cache(maxsize=4096)
@@ -286,14 +232,12 @@ def const(value: float, name: str | None = None) -> Node:
     if value == 0.0:
         value = 0.0  # -0.0 and 0.0 are one node
     key = (CONST, value if not math.isnan(value) else "nan", name)
-    node = _interned.get(key)
+    node = _INTERNED.get(key)
     if node is None:
         number = value if not math.isnan(value) else math.inf
         digest = hash((0, number, _stable_hash(name or "")))
         node = _make(CONST, (), value, name, (), (0, 0 if name is None else 1, number, name or "", digest))
-        _interned[key] = node
-        if len(_interned) >= _sweep_at:
-            _sweep()
+        interning.store(key, node)
     return node
 
 
@@ -321,7 +265,7 @@ def var(name: str, indices: Iterable[Index | str] = (), *, per_row: bool = False
             raise ValueError(f"variable {name!r} repeats an index: {[i.name for i in axes]}")
     rows = ROWS in free
     key = (VAR, name, rows) if not written else (VAR, name, rows, written)
-    node = _interned.get(key)
+    node = _INTERNED.get(key)
     if node is None:
         names_written = tuple(i.name for i in written)
         if written:
@@ -329,22 +273,18 @@ def var(name: str, indices: Iterable[Index | str] = (), *, per_row: bool = False
         else:
             digest = hash((1, _stable_hash(name), rows))
         node = _make(VAR, (), None, name, free, (1, name, rows, names_written, digest), None, written)
-        _interned[key] = node
-        if len(_interned) >= _sweep_at:
-            _sweep()
+        interning.store(key, node)
     return node
 
 
 def size(axis: Index) -> Node:
     """The number of labels of ``axis`` (for ROWS, the row count n): a leaf without indices."""
     key = (SIZE, axis)
-    node = _interned.get(key)
+    node = _INTERNED.get(key)
     if node is None:
         digest = hash((3, _stable_hash(axis.name)))
         node = _make(SIZE, (), None, None, (), (3, axis.key, digest), axis)
-        _interned[key] = node
-        if len(_interned) >= _sweep_at:
-            _sweep()
+        interning.store(key, node)
     return node
 
 
@@ -364,7 +304,7 @@ def apply(op, inputs: Iterable[Node], *, reduces: bool = False, axis: Index | No
         if axis is None:
             axis = ROWS
         key = (op, inputs, axis)
-    node = _interned.get(key)
+    node = _INTERNED.get(key)
     if node is None:
         if axis is None:
             free = ()
@@ -379,16 +319,8 @@ def apply(op, inputs: Iterable[Node], *, reduces: bool = False, axis: Index | No
         else:
             digest = hash((_stable_hash(op.name), _stable_hash(axis.name), *[i.sort_key[-1] for i in inputs]))
         node = _make(op, inputs, None, None, free, (2, op.name, digest), axis)
-        _interned[key] = node
-        if len(_interned) >= _sweep_at:
-            _sweep()
+        interning.store(key, node)
     return node
-
-
-def interned_count() -> int:
-    """How many nodes are alive: the table's entries after a sweep."""
-    _sweep()
-    return len(_interned)
 
 
 def toposort(roots: Iterable[Node]) -> list[Node]:

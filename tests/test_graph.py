@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from exprgrad import build, graph, ops
+from exprgrad import build, graph, interning, ops
 from exprgrad.errors import ArityError
 
 a, b, c = graph.var("a"), graph.var("b"), graph.var("c")
@@ -136,21 +136,21 @@ def test_interning_is_hash_consing_while_a_node_lives():
 
 
 def test_unused_nodes_leave_the_table():
-    before = graph.interned_count()
+    before = interning.interned_count()
     kept = [_fresh_sum(i) for i in range(200)]
-    assert graph.interned_count() >= before + 200 * 5
+    assert interning.interned_count() >= before + 200 * 5
     del kept
-    assert graph.interned_count() == before
+    assert interning.interned_count() == before
 
 
 def test_a_deep_chain_is_freed_without_recursion():
-    before = graph.interned_count()
+    before = interning.interned_count()
     node = graph.var("deep_chain_leaf")
     for _ in range(50_000):
         node = build.call("sin", node)
-    assert graph.interned_count() >= before + 50_000
+    assert interning.interned_count() >= before + 50_000
     del node
-    assert graph.interned_count() <= before
+    assert interning.interned_count() <= before
 
 
 def _parse_and_grad(i: int) -> None:
@@ -161,10 +161,10 @@ def _parse_and_grad(i: int) -> None:
 
 def test_nodes_of_dropped_functions_are_not_kept():
     _parse_and_grad(0)
-    before = graph.interned_count()
+    before = interning.interned_count()
     for i in range(300):  # about 10,000 distinct nodes in all
         _parse_and_grad(1000 + i)
-    assert graph.interned_count() <= before + 50
+    assert interning.interned_count() <= before + 50
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "exprgrad"
 STAGES = [
     "exprgrad.errors",
     "exprgrad.names",
+    "exprgrad.interning",
     "exprgrad.graph",
     "exprgrad.kernels",
     ("exprgrad.ops", "exprgrad.build"),  # one stage: the registry and its builders use each other
