@@ -27,6 +27,7 @@ def signed(node: Node) -> Signed:
 
 
 def to_node(term: Signed) -> Node:
+    """The node a signed term stands for: (u, True) is -u."""
     return build.neg(term[0]) if term[1] else term[0]
 
 
@@ -37,6 +38,7 @@ def mapped(term: Signed, linear) -> Signed:
 
 
 def scaled(term: Signed, factor: Node) -> Signed:
+    """The signed term times ``factor`` (its sign pulled out again)."""
     return mapped(term, lambda u: build.mul(u, factor))
 
 
