@@ -130,12 +130,15 @@ REACH_BACKS = [
             "compile_schedule",
         ),
     },
-    {
-        "where": "exprgrad.lower",
-        "why": "lowering builds the graph; it never calls the printer or evaluates",
-        "imports": ("exprgrad.backends", "exprgrad.passes"),
-        "calls": ("print", "to_text", "to_latex", "to_python", "evaluate", "compile_schedule"),
-    },
+    *(
+        {
+            "where": lowering,
+            "why": "lowering builds the graph; it never calls the printer or evaluates",
+            "imports": ("exprgrad.backends", "exprgrad.passes"),
+            "calls": ("print", "to_text", "to_latex", "to_python", "evaluate", "compile_schedule"),
+        }
+        for lowering in ("exprgrad.scope", "exprgrad.indexing", "exprgrad.lower")
+    ),
     {
         "where": "exprgrad.cli",
         "why": "a command parses options and calls the library; numbers only to test and format them",
