@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers import evaluate, values_agree
+from helpers import a, add, b, c, call, div, evaluate, k, mul, neg, pow_, sub, values_agree, w, x, y
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import expressions, numbers, points
@@ -17,19 +17,7 @@ from exprgrad.graph import Node
 from exprgrad.passes.diff import diff
 from exprgrad.passes.simplify import simplify, simplify_many
 
-a, b, c, w = (graph.var(n) for n in ("a", "b", "c", "w"))
-x, y = graph.var("x", per_row=True), graph.var("y", per_row=True)
 u = graph.var("u")
-k = build.const
-add, sub, mul, div, neg, pow_, call = (
-    build.add,
-    build.sub,
-    build.mul,
-    build.div,
-    build.neg,
-    build.pow_,
-    build.call,
-)
 
 
 def s(node: Node) -> str:
@@ -343,11 +331,11 @@ def test_saturated_cross_entropy_has_finite_values_gradient_and_fit(samples):
     from exprgrad.fitting.data import load_csv
 
     columns = load_csv(samples / "logistic.csv").columns
-    for w in (10.0, 100.0, 1000.0):
-        value = f.evaluate(columns, w=w, b=0.0)
-        assert np.isfinite(value) and value == pytest.approx(softplus_form.evaluate(columns, w=w, b=0.0))
+    for weight in (10.0, 100.0, 1000.0):
+        value = f.evaluate(columns, w=weight, b=0.0)
+        assert np.isfinite(value) and value == pytest.approx(softplus_form.evaluate(columns, w=weight, b=0.0))
         for name, derivative in f.grad().items():
-            assert np.isfinite(derivative.evaluate(columns, w=w, b=0.0)), name
+            assert np.isfinite(derivative.evaluate(columns, w=weight, b=0.0)), name
     ours = fit(path, cost=CROSS_ENTROPY, init={"w": 10, "b": 0})
     reference = fit(path, cost="sum(softplus(w*x + b) - y*(w*x + b))", init={"w": 10, "b": 0})
     assert ours.params == pytest.approx(reference.params, rel=1e-5)
