@@ -29,7 +29,6 @@ class Scan:
     indexed: dict[str, A.Span] = field(default_factory=dict)  # family -> first use
     reduces: bool = False
     uses: list[A.Name] = field(default_factory=list)  # every plain-name use, in order
-    families: list = field(default_factory=list)  # index-family constructs (w[j], sum[j](...))
     family_uses: list = field(default_factory=list)  # Indexed nodes with an index (w[j], W[k,3])
     index_names: dict[str, A.Span] = field(default_factory=dict)  # index names, first use
     # Every node, parents before children, a parent's last child first: read
@@ -75,7 +74,6 @@ def scan(expr) -> Scan:
                 found.indexed.setdefault(node.name, node.span)
                 found.names.setdefault(f"{node.name}[{subscripts[0]}]", node.span)
                 continue
-            found.families.append(node)
             if all(type(s) is int for s in subscripts):  # W[2,3]: one member
                 found.indexed.setdefault(node.name, node.span)
                 found.names.setdefault(f"{node.name}[{','.join(map(str, subscripts))}]", node.span)
@@ -85,7 +83,6 @@ def scan(expr) -> Scan:
                 if type(s) is A.Index:
                     found.index_names.setdefault(s.name, s.span)
         elif kind is A.Reduce:
-            found.families.append(node)
             for i in node.indices:
                 found.index_names.setdefault(i.name, i.span)
             stack.append(node.body)
@@ -144,24 +141,6 @@ class Scope:
                     "(the same after Unicode compatibility folding, NFKC); write one spelling"
                 )
                 raise self.error(NameResolutionError, message, span)
-
-    def refuse_index_families(self) -> None:
-        """Index families parse, but are not lowered yet: the first one in the text is an error."""
-        found = [*self.program.declarations, *(d for d in self.program.definitions if d.indices)]
-        for scan in self.all_scans():
-            found += scan.families
-        if found:
-            first = min(found, key=lambda node: (node.span.line, node.span.column))
-            if type(first) is A.Declaration:
-                text = f"{first.index} in {first.first}:{first.last}"
-            elif type(first) is A.Reduce:
-                text = f"{first.op}[{','.join(i.name for i in first.indices)}](...)"
-            else:
-                subscripts = first.indices if type(first) is A.Definition else first.subscripts
-                text = f"{first.name}[{','.join(str(getattr(s, 'name', s)) for s in subscripts)}]"
-                text += " = ..." if type(first) is A.Definition else ""
-            message = f"index families are not supported yet: {text}"
-            raise self.error(NameResolutionError, message, first.span)
 
     def check_indices(self) -> None:
         """Refuse an index name that is also a name of the program (a parameter, column, definition)."""
