@@ -48,23 +48,41 @@ class Conditioning:
 def column_norms(matrix: np.ndarray) -> np.ndarray:
     """The Euclidean norm of each column, at any magnitude float64 can hold.
 
-    Each column is first divided by the power of two nearest its largest
-    |entry| (exact), so no square overflows (columns of 1e160) or underflows
-    (columns of 1e-160); for columns of ordinary size the result is bit for
-    bit the plain norm. inf or nan entries give inf or nan.
+    Columns whose plain norm is of ordinary size get exactly that (one pass
+    over the matrix). The others are first divided by the power of two
+    nearest their largest |entry| (exact), so no square overflows (columns
+    of 1e160) or underflows (columns of 1e-160). inf or nan entries give inf
+    or nan.
     """
     matrix = np.asarray(matrix, dtype=float)
     if matrix.ndim == 1:
         return column_norms(matrix[:, None])[0]
     with np.errstate(all="ignore"):
-        big = np.max(np.abs(matrix), axis=0, initial=0.0)
-        usable = np.isfinite(big) & (big > 0)
-        _, exponent = np.frexp(np.where(usable, big, 1.0))
-        # A power of two near each column's largest entry, in two factors
-        # (2**1024 itself is not a float64).
-        low, high = np.ldexp(1.0, exponent // 2), np.ldexp(1.0, exponent - exponent // 2)
-        norms = np.linalg.norm(matrix / low / high, axis=0) * low * high
-        return np.where(usable, norms, np.where(big == 0, 0.0, np.linalg.norm(matrix, axis=0)))
+        norms = np.linalg.norm(matrix, axis=0)
+        # Squares of entries this far from the range's ends neither overflow nor lose a
+        # digit the norm keeps; a zero norm may hide entries whose squares underflowed.
+        ordinary = (norms > _ORDINARY_LOW) & (norms < _ORDINARY_HIGH)
+        if np.all(ordinary) or matrix.shape[0] == 0:
+            return norms
+        odd = ~ordinary
+        norms[odd] = _rescaled_norms(matrix[:, odd])
+        return norms
+
+
+# Plain norms between these two powers of two are exact norms (see column_norms).
+_ORDINARY_LOW, _ORDINARY_HIGH = 2.0**-400, 2.0**400
+
+
+def _rescaled_norms(matrix: np.ndarray) -> np.ndarray:
+    """column_norms of columns outside the ordinary range, each scaled by a power of two first."""
+    big = np.max(np.abs(matrix), axis=0, initial=0.0)
+    usable = np.isfinite(big) & (big > 0)
+    _, exponent = np.frexp(np.where(usable, big, 1.0))
+    # A power of two near each column's largest entry, in two factors
+    # (2**1024 itself is not a float64).
+    low, high = np.ldexp(1.0, exponent // 2), np.ldexp(1.0, exponent - exponent // 2)
+    norms = np.linalg.norm(matrix / low / high, axis=0) * low * high
+    return np.where(usable, norms, np.where(big == 0, 0.0, np.linalg.norm(matrix, axis=0)))
 
 
 def _scales(matrix: np.ndarray) -> np.ndarray:
@@ -74,12 +92,25 @@ def _scales(matrix: np.ndarray) -> np.ndarray:
 
 def conditioning(matrix: np.ndarray, names: list[str], what: str = "the Jacobian") -> Conditioning:
     """Condition number and rank of ``matrix`` after scaling its columns to unit length."""
+    return _decompose(matrix, names, what)[0]
+
+
+def _decompose(matrix: np.ndarray, names: list[str], what: str):
+    """(Conditioning, singular values, right singular vectors, column scales) of the scaled matrix.
+
+    One Householder QR of the n-by-p column-scaled matrix (R only, Q is never
+    formed), then the SVD of the p-by-p R: the singular values and right
+    singular vectors of the scaled matrix itself (backward stable, as an SVD of
+    the tall matrix is) at the cost of one pass of QR over the rows.
+    """
     if matrix.size == 0:
-        return Conditioning(1.0, 0, None)
-    scaled = matrix / _scales(matrix)
+        return Conditioning(1.0, 0, None), None, None, None
+    scales = _scales(matrix)
+    scaled = matrix / scales
     if not np.all(np.isfinite(scaled)):
-        return Conditioning(math.inf, 0, f"{what} is not finite at the solution")
-    singular = np.linalg.svd(scaled, compute_uv=False)
+        return Conditioning(math.inf, 0, f"{what} is not finite at the solution"), None, None, scales
+    top_rows = np.linalg.qr(scaled, mode="r") if scaled.shape[0] > scaled.shape[1] else scaled
+    _, singular, vt = np.linalg.svd(top_rows, full_matrices=False)
     top = singular[0] if singular.size else 0.0
     tolerance = max(matrix.shape) * EPS * top
     rank = int(np.sum(singular > tolerance))
@@ -95,7 +126,7 @@ def conditioning(matrix: np.ndarray, names: list[str], what: str = "the Jacobian
             f"{what} is singular: rank {rank} for {p} parameters{which}; "
             "the parameters are not identifiable and have no standard errors"
         )
-        return Conditioning(math.inf, rank, note)
+        return Conditioning(math.inf, rank, note), singular, vt, scales
     condition = float(top / singular[-1])
     note = None
     if condition > ILL_CONDITIONED:
@@ -103,7 +134,7 @@ def conditioning(matrix: np.ndarray, names: list[str], what: str = "the Jacobian
             f"{what} is ill-conditioned (condition number {condition:.1e} after column scaling): "
             f"about {math.log10(condition):.0f} of the 16 significant digits may be lost"
         )
-    return Conditioning(condition, rank, note)
+    return Conditioning(condition, rank, note), singular, vt, scales
 
 
 def solve_direct(
@@ -157,13 +188,18 @@ def gauss_newton_step(matrix: np.ndarray, residual: np.ndarray) -> np.ndarray:
 def least_squares_stderr(
     matrix: np.ndarray, rss: float, names: list[str]
 ) -> tuple[np.ndarray | None, Conditioning]:
-    """Standard errors sqrt(diag(s² (JᵀJ)⁻¹)), s² = RSS/(n - p), from the SVD of the scaled J.
+    """Standard errors sqrt(diag(s² (JᵀJ)⁻¹)), s² = RSS/(n - p), from one decomposition of the scaled J.
+
+    The singular values that give the conditioning give the errors too:
+    (JᵀJ)⁻¹ = V S⁻² Vᵀ in the scaled columns (see ``_decompose``).
 
     Returns:
         (standard errors or None when singular or n <= p, conditioning).
     """
     n, p = matrix.shape
-    state = conditioning(matrix, names)
+    state, singular, vt, scales = _decompose(matrix, names, "the Jacobian")
+    if p == 0:
+        return np.zeros(0), state
     if state.rank < p:
         return None, state
     if n <= p:
@@ -171,8 +207,6 @@ def least_squares_stderr(
             f"no standard errors: {n} rows for {p} parameters leave no degrees of freedom"
         )
         return None, state
-    scales = _scales(matrix)
-    _, singular, vt = np.linalg.svd(matrix / scales, full_matrices=False)
     spread = np.sqrt(np.sum((vt / singular[:, None]) ** 2, axis=0))
     s = math.sqrt(rss / (n - p))
     return s * spread / scales, state

@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from .. import build
-from ..backends.evaluate import exact_sum
 from ..errors import ArgumentError, DataError, Mention, OptionError
+from ..kernels import block_sums, exact_sum
 from .catalog import AUTO, CHOICES, DEFAULT_OPTIONS, METHODS, FitOptions, learning_rate_methods
 from .linear import hessian_stderr, least_squares_stderr
 from .optimality import verify
@@ -254,7 +254,9 @@ def _uncertainty(problem: FitProblem, outcome, nll: bool):
         r, matrix = outcome.residuals, outcome.jacobian
         if r is None or matrix is None:
             r, matrix = objective.residuals_jacobian(outcome.x)
-        rss = exact_sum((r * r).tolist())  # inf past the float range, never OverflowError
+        with np.errstate(all="ignore"):
+            # The evaluator's sum over rows (exact sum of block sums): inf past the float range.
+            rss = exact_sum(block_sums(r * r))
     notes = []
     if nll:
         # A mean is the likelihood per row: the total negative log-likelihood is n times it.

@@ -1,0 +1,67 @@
+"""Standard errors and the residual sum of squares: one decomposition, the evaluator's sum.
+
+Classes tested: least-squares standard errors equal the textbook
+sqrt(diag(s² (JᵀJ)⁻¹)) for columns of any size; they and the conditioning
+come from one QR of the tall n-by-p Jacobian (every other factorization is of
+a p-by-p matrix), so they cost one pass of QR over the rows; the residual sum
+of squares is the evaluator's sum over rows (block sums added exactly), so it
+is the cost of a model fit bit for bit, whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from exprgrad.fitting import fit
+from exprgrad.fitting.linear import conditioning, least_squares_stderr
+
+
+def textbook(matrix: np.ndarray, rss: float) -> np.ndarray:
+    n, p = matrix.shape
+    scales = np.linalg.norm(matrix, axis=0)
+    scaled = matrix / scales
+    return np.sqrt(np.diag(rss / (n - p) * np.linalg.inv(scaled.T @ scaled))) / scales
+
+
+@pytest.mark.parametrize("sizes", [(1.0, 1.0, 1.0), (1e-100, 1.0, 1e100), (1e5, 3e-7, 2.0)])
+def test_standard_errors_are_the_textbook_formula(rng, sizes):
+    matrix = rng.normal(size=(500, 3)) * np.array(sizes)
+    errors, state = least_squares_stderr(matrix, 12.5, ["a", "b", "c"])
+    assert state.rank == 3 and state.note is None
+    assert np.allclose(errors, textbook(matrix, 12.5), rtol=1e-12, atol=0)
+    assert state.condition == pytest.approx(conditioning(matrix, ["a", "b", "c"]).condition, rel=1e-12)
+
+
+def test_standard_errors_factor_the_tall_jacobian_once(rng, monkeypatch):
+    rows, p = 4000, 3
+    matrix = rng.normal(size=(rows, p))
+    tall = []
+    for name in ("qr", "svd", "eigh", "lstsq", "matrix_rank", "inv", "pinv"):
+        original = getattr(np.linalg, name)
+
+        def counted(a, *args, _original=original, _name=name, **kwargs):
+            if np.shape(a)[0] >= rows:
+                tall.append(_name)
+            return _original(a, *args, **kwargs)
+
+        monkeypatch.setattr(np.linalg, name, counted)
+    errors, state = least_squares_stderr(matrix, 3.0, ["a", "b", "c"])
+    assert tall == ["qr"]
+    assert errors is not None and state.rank == p
+
+
+@pytest.mark.parametrize(("rows", "seed"), [(3, 0), (5000, 3), (5000, 14), (5000, 20), (70_001, 1)])
+def test_residual_sum_of_squares_is_the_evaluators_sum(rows, seed):
+    # Residuals of mixed sizes, where a correctly rounded sum of every square and
+    # the evaluator's block sums can differ in the last digit (seeds 3, 14, 20 do).
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=rows)
+    y = 0.3 * x + 1.7 + rng.normal(size=rows) * rng.choice([1e-4, 1.0, 1e4], size=rows)
+    for method in ("auto", "lm"):
+        result = fit({"x": x, "y": y}, model="a*x + b", target="y", method=method)
+        assert result.rss == result.cost  # the same sum of the same squares, bit for bit
+        assert math.isfinite(result.rss)
+        assert all(v is not None and v > 0 for v in result.stderr.values())
