@@ -1,8 +1,9 @@
 """Lark's LALR(1) analysis of a grammar, run in one fast loop: the parser engine of ``exprgrad.parse``.
 
 In: a ``lark.Lark`` built with ``parser="lalr"`` (its terminal definitions and
-parse table), then texts, and a builder object with a method per terminal
-(``NAME``, ``NUMBER``: ``(start, end)``) and per rule or alias
+parse table), or the saved form of that analysis (``dumps`` / ``loads``: plain
+JSON, no Lark objects), then texts, and a builder object with a method per
+terminal (``NAME``, ``NUMBER``: ``(start, end)``) and per rule or alias
 (``(children, start, end)``), offsets into the text.
 Out: what the builder makes of the text, reductions done in Lark's order
 with the children Lark's tree builder would keep (``?rule`` inlined,
@@ -16,7 +17,17 @@ definitions, in the order Lark's own lexer tries them, with the %ignore'd
 terminals (spaces, comments) skipped in front of every token; the loop
 shifts and reduces with explicit stacks and no Token or Tree objects (a
 100,000-term sum is ~300,000 tokens and ~500,000 reductions, so per-step cost
-is the whole budget).
+is the whole budget). States and rules are numbered in one canonical order
+(breadth first from the start state, symbols sorted), not in the order Lark
+happens to build them, so the same grammar always gives the same table and
+the same saved bytes.
+
+Why a saved form: Lark's analysis of the grammar takes a few times longer
+than the rest of a small command's start-up, and the loop needs only its
+result. ``exprgrad.parsing`` ships that result beside the grammar, with the
+grammar text it was made from; ``loads`` gives None for a file that is not
+exactly that (another grammar, another format, a damaged file), and parsing
+then analyses the grammar again in memory. Loading imports no Lark.
 
 Lark's parse table, rules and states are not Lark's public API, so this
 module supports the lark versions of ``SUPPORTED_LARK`` (also the pin in
@@ -31,19 +42,22 @@ this loop builds the AST Lark's own parser builds through a Transformer,
 spans included, and rejects where Lark does.
 
 It must not: know exprgrad's AST (the builder does), recurse on the depth of
-the text, let a Lark exception out, or build a Lark parser itself.
+the text, let a Lark exception out, build a Lark parser itself, or import
+lark at the top (a valid text is parsed from the saved table without it).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections import deque
 from collections.abc import Iterator
-
-from lark import Lark, Token
-from lark import __version__ as _LARK_VERSION
-from lark.lark import PostLex
+from typing import TYPE_CHECKING
 
 from exprgrad.syntax_errors import Rejection
+
+if TYPE_CHECKING:
+    from lark import Lark, Token
 
 # The lark versions whose private structures this loop was tested on; the same
 # range as the requirement in pyproject.toml.
@@ -55,9 +69,16 @@ DEPTH_STEP = {"LPAR": 1, "LSQB": 1, "RPAR": -1, "RSQB": -1}
 
 END = "_end_of_input"  # the scanner's group for the end of the text (terminals are upper case)
 
+# The version of the saved form (dumps / loads): a file of another version is not read.
+TABLE_FORMAT = 1
 
-class ContinueInsideBrackets(PostLex):
-    """Drops line breaks inside () and [], so a long expression may span lines (Lark's own parser)."""
+
+class ContinueInsideBrackets:
+    """Drops line breaks inside () and [], so a long expression may span lines (Lark's own parser).
+
+    Lark's ``postlex`` reads only ``process`` and ``always_accept``, so this
+    needs no Lark base class (importing this module does not import lark).
+    """
 
     # The contextual lexer must see a line break in every parser state to drop it here.
     always_accept = ("_SEP",)
@@ -83,8 +104,10 @@ class Rejected(Exception):
 
 def _unsupported(detail: str) -> RuntimeError:
     """The error for a Lark whose private structures are not the ones this loop reads."""
+    from lark import __version__ as installed
+
     return RuntimeError(
-        f"exprgrad's parser runs on lark {SUPPORTED_LARK}, but lark {_LARK_VERSION} is installed "
+        f"exprgrad's parser runs on lark {SUPPORTED_LARK}, but lark {installed} is installed "
         f"({detail}); install a supported version: pip install 'lark{SUPPORTED_LARK}'"
     )
 
@@ -98,31 +121,58 @@ _NODE = 3  # a rule or alias: the builder's method of that name (or, for a
 
 
 class _Rule:
-    """One grammar rule as the loop needs it."""
+    """One grammar rule as the loop needs it: plain fields, as read from Lark or from the saved form."""
 
     __slots__ = ("inline", "keep", "kind", "name", "origin", "size", "whole")
 
-    def __init__(self, rule):
+    def __init__(self, origin: str, name: str, size: int, inline: bool, keep: tuple, kind: int):
+        self.origin, self.name, self.size = origin, name, size
+        self.inline, self.keep, self.kind = inline, keep, kind
+        self.whole = keep == tuple((i, False) for i in range(size))  # kept as they are
+
+    @classmethod
+    def of(cls, rule) -> _Rule:
+        """The fields of one of Lark's rules."""
         expansion = rule.expansion
-        self.size = len(expansion)
-        self.origin = str(rule.origin.name)
-        self.name = str(rule.alias or self.origin)
-        self.inline = rule.options.expand1 and not rule.alias
+        size = len(expansion)
+        origin = str(rule.origin.name)
+        inline = bool(rule.options.expand1 and not rule.alias)
         # The children Lark keeps (anonymous strings and _TERMINALS are dropped),
         # and whether each is a _rule whose own children are spliced in.
-        self.keep = tuple(
+        keep = tuple(
             (i, not symbol.is_term and symbol.name.startswith("_"))
             for i, symbol in enumerate(expansion)
             if not (symbol.is_term and symbol.filter_out)
         )
-        self.whole = self.keep == tuple((i, False) for i in range(self.size))  # kept as they are
-        if self.origin.startswith("_"):
-            recursive = self.size > 1 and self.keep[:1] == ((0, True),) and expansion[0] == rule.origin
-            self.kind = _APPEND if recursive else _LIST
-        elif self.inline and self.keep == ((0, False),) and self.size == 1:
-            self.kind = _UNIT
+        if origin.startswith("_"):
+            recursive = size > 1 and keep[:1] == ((0, True),) and expansion[0] == rule.origin
+            kind = _APPEND if recursive else _LIST
+        elif inline and keep == ((0, False),) and size == 1:
+            kind = _UNIT
         else:
-            self.kind = _NODE
+            kind = _NODE
+        return cls(origin, str(rule.alias or origin), size, inline, keep, kind)
+
+    def saved(self) -> list:
+        """The saved form: origin, name, size, inline, keep (as lists), kind."""
+        return [self.origin, self.name, self.size, self.inline, [list(k) for k in self.keep], self.kind]
+
+    @classmethod
+    def load(cls, saved: list) -> _Rule:
+        """The rule of a saved form. Raises ValueError if it is not one."""
+        origin, name, size, inline, keep, kind = saved
+        keep = tuple((i, splice) for i, splice in keep)
+        well_formed = (
+            type(origin) is str
+            and type(name) is str
+            and type(size) is int
+            and type(inline) is bool
+            and all(type(i) is int and 0 <= i < size and type(splice) is bool for i, splice in keep)
+            and kind in (_UNIT, _APPEND, _LIST, _NODE)
+        )
+        if not well_formed:
+            raise ValueError(f"not a saved rule: {saved!r}")
+        return cls(origin, name, size, inline, keep, kind)
 
     def kept(self, stack: list, skip: int) -> list:
         """The kept children on top of ``stack``, _rule lists spliced, the first ``skip`` left out."""
@@ -179,27 +229,79 @@ class Automaton:
 
         conf = lark.parse_interactive("").parser_state.parse_conf
         states = conf.states
-        if sorted(states) != list(range(len(states))):
-            raise ValueError("the states are not numbered 0, 1, ...")
-        self.start_state, self.end_state = conf.start_state, conf.end_state
-        if self.start_state not in states or self.end_state not in states:
+        if conf.start_state not in states or conf.end_state not in states:
             raise ValueError("the start or end state is not a state")
+        # Lark's numbering of states and rules changes from one process to the
+        # next (it iterates over sets); number them canonically instead: states
+        # breadth first from the start state, rules as first reduced, symbols
+        # sorted. number[lark's state] = ours.
+        number = {conf.start_state: 0}
+        queue = deque([conf.start_state])
+        while queue:
+            row = states[queue.popleft()]
+            for symbol in sorted(row, key=str):
+                action, arg = row[symbol]
+                if action.name == "Shift" and arg not in number:
+                    if arg not in states:
+                        raise ValueError(f"a shift to {arg!r}, not a state")
+                    number[arg] = len(number)
+                    queue.append(arg)
+        if len(number) != len(states):
+            raise ValueError(f"{len(states) - len(number)} states cannot be reached from the start")
+        self.start_state, self.end_state = 0, number[conf.end_state]
         rules: dict = {}
         # table[state][symbol]: the next state (a shift, or a goto after a
         # reduction), or ~i to reduce by self.rules[i].
         self.table: list[dict[str, int]] = [{} for _ in states]
-        for state, row in states.items():
-            for symbol, (action, arg) in row.items():
+        for state in sorted(states, key=number.__getitem__):
+            row = states[state]
+            for symbol in sorted(row, key=str):
+                action, arg = row[symbol]
                 # str(): Lark's names are Token objects, slow to compare as dict keys.
                 if action.name == "Shift":
-                    if arg not in states:
-                        raise ValueError(f"a shift to {arg!r}, not a state")
-                    self.table[state][str(symbol)] = arg
+                    self.table[number[state]][str(symbol)] = number[arg]
                 elif action.name == "Reduce":
-                    self.table[state][str(symbol)] = ~rules.setdefault(arg, len(rules))
+                    self.table[number[state]][str(symbol)] = ~rules.setdefault(arg, len(rules))
                 else:
                     raise ValueError(f"an action {action.name!r}, neither Shift nor Reduce")
-        self.rules = [_Rule(rule) for rule in rules]
+        self.rules = [_Rule.of(rule) for rule in rules]
+
+    def saved(self) -> dict:
+        """The saved form: plain data that ``dumps`` writes and ``loads`` reads back."""
+        return {
+            "flags": self.scanner.flags,
+            "scanner": self.scanner.pattern,
+            "skipper": self.skipper.pattern,
+            "start_state": self.start_state,
+            "end_state": self.end_state,
+            "rules": [rule.saved() for rule in self.rules],
+            "table": self.table,
+        }
+
+    @classmethod
+    def load(cls, saved: dict) -> Automaton:
+        """The automaton of a saved form, checked so that ``run`` cannot index out of it.
+
+        Raises:
+            ValueError, KeyError, TypeError, re.error: ``saved`` is not a saved automaton.
+        """
+        automaton = cls.__new__(cls)
+        automaton.scanner = re.compile(saved["scanner"], saved["flags"])
+        automaton.skipper = re.compile(saved["skipper"], saved["flags"])
+        automaton.rules = [_Rule.load(rule) for rule in saved["rules"]]
+        table = saved["table"]
+        states, rules = range(len(table)), range(len(automaton.rules))
+        for row in table:
+            for symbol, action in row.items():
+                if type(action) is not int or not (action in states if action >= 0 else ~action in rules):
+                    raise ValueError(f"the action {action!r} for {symbol!r} is neither a state nor a rule")
+        automaton.table = table
+        automaton.start_state, automaton.end_state = saved["start_state"], saved["end_state"]
+        if automaton.start_state not in states or automaton.end_state not in states:
+            raise ValueError("the start or end state is not a state")
+        if END not in automaton.scanner.groupindex:
+            raise ValueError("the scanner does not match the end of the text")
+        return automaton
 
     def run(self, text: str, build) -> list:
         """The statements of ``text``, built by ``build``.
@@ -289,3 +391,33 @@ class Automaton:
             elif kind == "_SEP" and depth and text[start] == "\n":
                 continue
             yield kind, start, end
+
+
+def dumps(automaton: Automaton, grammar: str) -> str:
+    """The saved form of ``automaton``, made from the grammar text ``grammar``, as JSON text.
+
+    One table row per line, keys sorted: the same automaton always gives the
+    same text, and a change to the grammar shows as a readable diff.
+    """
+    saved = {"format": TABLE_FORMAT, "grammar": grammar, **automaton.saved()}
+    rows = saved.pop("table")
+    head = [f"{json.dumps(key)}: {json.dumps(value, sort_keys=True)}" for key, value in saved.items()]
+    table = ",\n".join(json.dumps(row, sort_keys=True) for row in rows)
+    return "{\n" + ",\n".join(head) + ',\n"table": [\n' + table + "\n]\n}\n"
+
+
+def loads(text: str, grammar: str) -> Automaton | None:
+    """The automaton saved in ``text`` if it was made from exactly the grammar text ``grammar``.
+
+    Returns:
+        None for anything else: another grammar, another ``TABLE_FORMAT``, a
+        file that is not JSON or not a whole saved automaton (the caller then
+        analyses the grammar again).
+    """
+    try:
+        saved = json.loads(text)
+        if saved.get("format") != TABLE_FORMAT or saved.get("grammar") != grammar:
+            return None
+        return Automaton.load(saved)
+    except (ValueError, KeyError, TypeError, AttributeError, re.error):
+        return None

@@ -5,9 +5,15 @@ ranges, then one expression), written in the language of ``grammar/exprgrad.lark
 Out: an ``exprgrad.ast_nodes.Program`` whose nodes carry 1-based source spans,
 or an ``ExprSyntaxError`` with line, column and a message in words.
 
-How: Lark analyses the grammar once (LALR(1)); ``exprgrad.lalr`` runs Lark's
-terminals and parse table in one loop, and ``_AstBuilder`` here makes the AST
-nodes at each reduction, with no parse tree and no Token objects. When that
+How: Lark's analysis of the grammar (LALR(1)) is shipped beside it, in
+``exprgrad.table.json`` (made by ``write_table``, checked by tests/test_startup.py),
+so a command reads it in a millisecond instead of asking Lark for it, and
+without importing Lark; if that file is missing, damaged, or was made from
+another grammar text, Lark analyses the grammar again, in memory only (nothing
+is ever written at run time, so a read-only install works the same).
+``exprgrad.lalr`` runs the terminals and parse table in one loop, and
+``_AstBuilder`` here makes the AST nodes at each reduction, with no parse
+tree and no Token objects. When that
 loop rejects the text it says where (the token, and the terminals its state
 allowed), and ``exprgrad.syntax_errors`` puts the error in words from that and
 the tokens before it, in time linear in the text (Lark's own parser, a few
@@ -17,8 +23,9 @@ It must not: evaluate or ``eval`` anything, know function names or arities
 (lowering checks those against the registry; the one set of names it knows is
 ``ast_nodes.REDUCTIONS``, which tells sum[j](x) from the missing operator of
 w[j](x)), recurse on expression depth
-(the LALR loop keeps explicit stacks), build the Lark parser at import time,
-or let a Lark exception out.
+(the LALR loop keeps explicit stacks), build the Lark parser at import time
+or when the shipped table serves, write a file while parsing (``write_table``
+is run by hand, after an edit of the grammar), or let a Lark exception out.
 """
 
 from __future__ import annotations
@@ -28,8 +35,7 @@ import re
 import unicodedata
 from bisect import bisect_left
 from pathlib import Path
-
-from lark import Lark
+from typing import TYPE_CHECKING
 
 from exprgrad.ast_nodes import (
     REDUCTIONS,
@@ -52,7 +58,7 @@ from exprgrad.ast_nodes import (
     Subscript,
 )
 from exprgrad.errors import quoted
-from exprgrad.lalr import Automaton, ContinueInsideBrackets, Rejected
+from exprgrad.lalr import Automaton, ContinueInsideBrackets, Rejected, dumps, loads
 from exprgrad.syntax_errors import (
     WHOLE_INDEX,
     diagnose,
@@ -61,8 +67,14 @@ from exprgrad.syntax_errors import (
     unexpected_character,
 )
 
-_parser: Lark | None = None  # built by the first parse() call, then reused
-_automaton: Automaton | None = None  # read from _parser at the same time
+if TYPE_CHECKING:
+    from lark import Lark
+
+_automaton: Automaton | None = None  # read by the first parse() call, then reused
+_parser: Lark | None = None  # Lark's own parser: built only when the saved table cannot be used, and by tests
+
+# The saved analysis of the grammar, in the folder of the grammar file.
+TABLE_NAME = "exprgrad.table.json"
 
 
 def grammar_path() -> Path:
@@ -81,21 +93,57 @@ def grammar_path() -> Path:
     )
 
 
+def table_path() -> Path:
+    """Where the saved analysis of the grammar is: beside the grammar file."""
+    return grammar_path().with_name(TABLE_NAME)
+
+
+def table_text() -> str:
+    """What ``exprgrad.table.json`` holds for the grammar as it is now (Lark analyses it)."""
+    return dumps(Automaton(_get_parser()), grammar_path().read_text(encoding="utf-8"))
+
+
+def write_table() -> Path:
+    """Writes ``exprgrad.table.json`` for the grammar as it is now; run after editing the grammar:
+
+        python -c "from exprgrad.parsing import write_table; write_table()"
+
+    Returns:
+        The path written.
+    """
+    path = table_path()
+    path.write_text(table_text(), encoding="utf-8")
+    return path
+
+
 def _get_parser() -> Lark:
-    global _parser, _automaton
+    """Lark's own LALR parser of the grammar, built once (``parse`` never runs it on a text)."""
+    global _parser
     if _parser is None:
-        lark = Lark(
+        from lark import Lark
+
+        _parser = Lark(
             grammar_path().read_text(encoding="utf-8"),
             parser="lalr",
             postlex=ContinueInsideBrackets(),
         )
-        _automaton = Automaton(lark)
-        _parser = lark
     return _parser
 
 
+def _saved_automaton() -> Automaton | None:
+    """The shipped analysis, if it was made from this very grammar text; else None."""
+    try:
+        grammar = grammar_path().read_text(encoding="utf-8")
+        saved = table_path().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return loads(saved, grammar)
+
+
 def _get_automaton() -> Automaton:
-    _get_parser()
+    global _automaton
+    if _automaton is None:
+        _automaton = _saved_automaton() or Automaton(_get_parser())
     return _automaton
 
 

@@ -26,11 +26,13 @@ import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-from lark import Token
+from typing import TYPE_CHECKING
 
 from exprgrad.ast_nodes import REDUCTIONS, Span
 from exprgrad.errors import ExprSyntaxError, quoted
+
+if TYPE_CHECKING:
+    from lark import Token  # imported where a message needs one: a valid text never loads lark
 
 _COMPARISONS = frozenset({"LT", "LE", "GT", "GE", "EQ", "NE"})
 _OPERATORS = frozenset({"PLUS", "MINUS", "STAR", "SLASH", "_POW"}) | _COMPARISONS
@@ -94,6 +96,8 @@ def diagnose(text: str, rejection: Rejection, tokens: Iterable[tuple[str, int, i
         return syntax_error(unexpected_character(text[rejection.start]), text, Span(line, column))
     ctx = _context(tokens, where_is)
     if rejection.kind == "$END":
+        from lark import Token
+
         token = Token("$END", "")
         last = ctx.prev
         if last is None:
@@ -128,6 +132,8 @@ class _Positions:
         return before + 1, offset - start + 1
 
     def token(self, kind: str, start: int, end: int) -> Token:
+        from lark import Token
+
         line, column = self(start)
         end_line, end_column = self(end)
         return Token(kind, self.text[start:end], start, line, column, end_line, end_column, end)

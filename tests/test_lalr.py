@@ -298,12 +298,13 @@ def test_parse_checks_the_lark_it_runs_on_at_first_use(monkeypatch):
     parse_module = importlib.import_module("exprgrad.parsing")
     monkeypatch.setattr(parse_module, "_parser", None)
     monkeypatch.setattr(parse_module, "_automaton", None)
+    monkeypatch.setattr(parse_module, "TABLE_NAME", "missing.table.json")  # Lark analyses the grammar
     monkeypatch.setattr(Lark, "parse_interactive", lambda self, text: object())
     with pytest.raises(
         RuntimeError, match=re.escape(f"exprgrad's parser runs on lark {lalr.SUPPORTED_LARK}")
     ):
         parse_module.parse("a*x + b")
-    assert parse_module._parser is None  # the next call tries again
+    assert parse_module._automaton is None  # the next call tries again
 
 
 def test_a_parser_other_than_lalr_is_refused():

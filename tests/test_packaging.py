@@ -42,6 +42,7 @@ def test_wheel_installed_elsewhere_finds_its_grammar(tmp_path):
     )
     (wheel,) = wheels.glob("exprgrad-*.whl")
     assert "exprgrad/grammar/exprgrad.lark" in zipfile.ZipFile(wheel).namelist()
+    assert "exprgrad/grammar/exprgrad.table.json" in zipfile.ZipFile(wheel).namelist()
 
     # The scratch environment sees this environment's dependencies (a .pth file
     # naming its site-packages) but not its exprgrad, and never the base
@@ -102,3 +103,9 @@ def test_wheel_installed_elsewhere_finds_its_grammar(tmp_path):
         env=clean,
     ).stdout
     assert str(env_dir) in where
+    # The installed copy parses from its shipped table: Lark is never imported to analyse the grammar.
+    probe = "import sys; from exprgrad import parsing; parsing.parse('x'); print(parsing._parser, 'lark' in sys.modules)"
+    shipped = subprocess.run(
+        [str(python), "-c", probe], capture_output=True, text=True, cwd=elsewhere, check=True, env=clean
+    ).stdout
+    assert shipped == "None False\n"

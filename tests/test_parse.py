@@ -344,7 +344,7 @@ def test_the_module_and_the_public_function_have_different_names():
 def test_importing_does_not_build_the_parser():
     code = (
         "import importlib; p = importlib.import_module('exprgrad.parsing'); "
-        "assert p._parser is None; p.parse('x'); assert p._parser is not None"
+        "assert p._automaton is None; p.parse('x'); assert p._automaton is not None"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
