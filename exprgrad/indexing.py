@@ -21,8 +21,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from . import ast_nodes as A
-from . import build, graph, ops
-from .errors import ArityError, NameResolutionError, quoted
+from . import build, graph, memory, ops
+from .errors import ArityError, LimitError, NameResolutionError, quoted
 from .graph import Node
 from .scope import Scan, Scope
 
@@ -145,7 +145,7 @@ class FamilyLowering(Scope):
         """Each index's labels, and each family's: every use of an index must agree."""
         why: dict[str, tuple[str, A.Span]] = {}
         for declaration in self.program.declarations:
-            labels = tuple(range(declaration.first, declaration.last + 1))
+            labels = range(declaration.first, declaration.last + 1)  # a tuple once the sizes are checked
             self._set_range(
                 declaration.index,
                 labels,
@@ -162,7 +162,7 @@ class FamilyLowering(Scope):
                 for i in v.var_axes:
                     self._set_range(
                         i.name,
-                        labels,
+                        range(labels[0], labels[-1] + 1),  # a data family's labels have no gaps
                         f"the data family {v.name} ({columns[0]}..{columns[-1]})",
                         use.span,
                         why,
@@ -194,17 +194,60 @@ class FamilyLowering(Scope):
                         f"{quoted(i.name)} ({len(labels)} labels, from {why[i.name][0]}) in the same place",
                         self._use_of(v.name, len(v.var_axes), position, i.name),
                     )
+        self._check_memory(variables)
+        for index, labels in self.ranges.items():
+            self.ranges[index] = tuple(labels)
         for name, use in sorted(self.family_uses.items(), key=lambda item: graph.natural_key(item[0])):
             if name in self.definitions:
                 continue
             found = axes.get(name)
             written = tuple(s.name for s in use.subscripts)
             labels = (
-                tuple(k[0] if k is not None else None for k in found) if found else (None,) * len(written)
+                tuple(tuple(k[0]) if k is not None else None for k in found)
+                if found
+                else (None,) * len(written)
             )
             data = self.data_families.get(name)
             kind = "data" if data is not None else "parameter"
             self.families[name] = Family(name, written, kind, labels, data[1] if data else ())
+
+    def _check_memory(self, variables: list[Node]) -> None:
+        """Refuse a family, or a declared index's labels, too large for the memory there is (``memory``)."""
+        checked = set()
+        for v in variables:
+            labels = [self.ranges.get(i.name) for i in v.var_axes]
+            if v.name in self.data_families or v.name in checked or None in labels:
+                continue
+            checked.add(v.name)
+            parts = [(i.name, len(r)) for i, r in zip(v.var_axes, labels, strict=True)]
+            written = f"{v.name}[{','.join(i.name for i, _ in zip(v.var_axes, labels, strict=True))}]"
+            message = memory.too_large(
+                memory.family_bytes(n for _, n in parts), f"the family {written}", memory.counted(parts)
+            )
+            if message is not None:
+                raise self.error(LimitError, message, self.family_uses[v.name].span)
+        for name, node in self.lowered.items():
+            definition = self.definitions[name]
+            parts = [(i.name, len(self.ranges[i.name])) for i in definition.indices if i.name in self.ranges]
+            if len(parts) < len(definition.indices) or not parts:
+                continue
+            rows = memory.BLOCK_ROWS if graph.ROWS in node.indices else 1
+            written = f"{name}[{','.join(i.name for i in definition.indices)}]"
+            how = memory.counted(parts)
+            message = memory.too_large(
+                rows * memory.family_bytes(n for _, n in parts),
+                f"the family {written}",
+                f"a chunk of {rows:,} rows x {how}" if rows > 1 else how,
+            )
+            if message is not None:
+                used = name in self.family_uses
+                raise self.error(
+                    LimitError, message, self._use_of(name, len(parts)) if used else definition.span
+                )
+        for declaration in self.program.declarations:
+            message = memory.check_labels(declaration.index, len(self.ranges[declaration.index]))
+            if message is not None:
+                raise self.error(LimitError, message, declaration.index_span)
 
     def _use_of(self, name: str, count: int, position: int | None = None, index: str = "") -> A.Span:
         """Where ``name`` is first written with ``count`` subscripts (``index`` at ``position``)."""
@@ -227,7 +270,7 @@ class FamilyLowering(Scope):
         if known is None:
             self.ranges[index] = labels
             why[index] = (reason, span)
-        elif known != labels:
+        elif len(known) != len(labels) or known[0] != labels[0]:  # ranges: consecutive labels
             raise self.error(
                 NameResolutionError,
                 f"the ranges of index {quoted(index)} disagree: {len(known)} labels "

@@ -16,6 +16,7 @@ STAGES = [
     "exprgrad.interning",
     "exprgrad.graph",
     "exprgrad.kernels",
+    "exprgrad.memory",  # sizes checked against the memory there is: lowering, backends and fit use it
     ("exprgrad.ops", "exprgrad.build"),  # one stage: the registry and its builders use each other
     "exprgrad.ast_nodes",
     "exprgrad.syntax_errors",

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .. import graph
+from .. import graph, memory
 from ..errors import EvaluationError
 from ..graph import ROWS, Node
 
@@ -112,6 +112,7 @@ def bind(schedule, params: Mapping, columns: Mapping, declared: Mapping | None) 
                 continue
             value = arrays[node]
             if value.ndim == 0:
+                memory.check_family(node, [size_of(i) for i in node.var_axes])
                 value = np.full([size_of(i) for i in node.var_axes], float(value))
             values[node] = np.transpose(value, [node.var_axes.index(i) for i in node.indices])
     for node in schedule.order:

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from .. import kernels, ops
+from .. import kernels, memory, ops
 from ..graph import ROWS, Node
 from ..kernels import BLOCK_ROWS
 from . import contract
@@ -188,6 +188,7 @@ def run(schedule, params, columns, chunk_rows: int, declared) -> list:
     """Evaluate every output of an indexed ``schedule`` (see ``Schedule.run``)."""
     has_data = bool(columns)
     inputs = bind(schedule, params, columns or {}, declared)
+    memory.check_evaluation(schedule, inputs, lambda plan: _chunk_rows(plan, inputs.sizes, chunk_rows))
     n = inputs.n
     values = _Values(dict(inputs.values), n, inputs.sizes)
     results: list = [None] * len(schedule.outputs)

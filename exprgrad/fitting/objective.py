@@ -22,13 +22,16 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .. import graph
+from .. import graph, memory
 from ..backends.evaluate import compile_schedule
 from ..errors import ExprgradError, FitError, Mention
 from ..graph import Node
 from ..passes.diff import diff, hessian, jacobian
 from ..passes.simplify import simplify_many
 from .members import Block, Members, arrange
+
+# What to do when a p-by-p or n-by-p matrix would not fit: a method that needs neither.
+_NO_MATRIX = (f"fit with {Mention('method', 'lbfgs')}, which needs neither", (Mention("method", "lbfgs"),))
 
 # Called after every evaluation: (evaluation number, cost, gradient norm or None).
 EvalHook = Callable[[int, float, "float | None"], None]
@@ -223,6 +226,7 @@ class Objective:
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
         """The p-by-p Hessian of the cost at ``x``, every entry in one pass."""
+        memory.check_matrix(len(x), len(x), "the Hessian of the cost", *_NO_MATRIX)
         if self.families:
             return self._family_hessian(x)
         values = self._run("hessian", lambda: self.hessian_nodes, x)
@@ -255,6 +259,7 @@ class Objective:
 
     def residuals_jacobian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The residuals and their n-by-p Jacobian at ``x``, in one pass over the data."""
+        memory.check_matrix(self.rows, len(x), "the Jacobian of the residuals", *_NO_MATRIX)
         values = self._run("residual_jacobian", lambda: [self.residual_node, *self.jacobian_nodes], x)
         r = self._per_row(values[0])
         matrix = np.empty((self.rows, len(self.params)))

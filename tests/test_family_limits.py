@@ -1,0 +1,252 @@
+"""Families too large for memory, and the other ways a family can be written wrong: one error line, exit 2.
+
+A memory limit is set for each test (``EXPRGRAD_MEMORY_LIMIT``), so no test
+needs a machine with much memory; each refusal is checked to come before the
+allocation (tracemalloc's peak stays far below what was refused).
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from exprgrad import graph, memory, parse
+from exprgrad.backends.evaluate import evaluate
+from exprgrad.cli import cli
+from exprgrad.errors import LimitError, OptionError
+
+NETWORK = "k in 1:{k}; h[k] = tanh(sum[j](W[k,j]*x[j]) + b[k]); mean((sum[k](v[k]*h[k]) + c - y)^2)"
+
+
+@pytest.fixture
+def limit(monkeypatch):
+    """Set EXPRGRAD_MEMORY_LIMIT for the test."""
+
+    def set_limit(size: str) -> None:
+        monkeypatch.setenv(memory.LIMIT_VARIABLE, size)
+
+    return set_limit
+
+
+def _write_network_data(path, features: int = 50, rows: int = 4):
+    rng = np.random.default_rng(0)
+    header = ",".join([f"x{i + 1}" for i in range(features)] + ["y"])
+    body = "\n".join(",".join(f"{v:.3f}" for v in row) for row in rng.normal(size=(rows, features + 1)))
+    path.write_text(header + "\n" + body + "\n")
+    return path
+
+
+def _one_error_line(result, code: int = 2) -> str:
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output and "MemoryError" not in result.output
+    assert result.stderr.startswith("error: ")
+    assert result.stderr.count("error:") == 1
+    return result.stderr
+
+
+# ---------------------------------------------------------------- sizes
+
+
+@pytest.mark.parametrize(
+    "text, size",
+    [
+        ("1GiB", 1 << 30),
+        ("512 MiB", 512 << 20),
+        ("2GB", 2 * 10**9),
+        ("1e9", 10**9),
+        ("4096", 4096),
+        ("3k", 3072),
+    ],
+)
+def test_sizes_are_read_in_binary_and_decimal_units(text, size):
+    assert memory.parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["abc", "-1GiB", "1 parsec", "0", ""])
+def test_a_limit_that_is_not_a_size_is_an_option_error(text):
+    with pytest.raises(OptionError, match="not a size of memory"):
+        memory.parse_size(text)
+
+
+def test_sizes_print_in_binary_units():
+    assert memory.format_size(40 * 10**9) == "37 GiB"
+    assert memory.format_size(1 << 30) == "1 GiB"
+    assert memory.format_size(3.7 * (1 << 30)) == "3.7 GiB"
+    assert memory.format_size(640) == "640 bytes"
+
+
+def test_the_limit_variable_replaces_the_memory_available(limit):
+    limit("1GiB")
+    assert memory.available() == (1 << 30, "the 1 GiB that EXPRGRAD_MEMORY_LIMIT allows")
+
+
+def test_without_a_limit_the_memory_available_is_the_machines(monkeypatch):
+    monkeypatch.delenv(memory.LIMIT_VARIABLE, raising=False)
+    size, said = memory.available()
+    assert size > 0 and said.endswith("this machine has available")
+
+
+def test_a_bad_limit_is_one_error_line_through_the_cli(runner, limit):
+    limit("lots")
+    result = runner.invoke(cli, ["diff", "k in 1:3; sum[k](w[k])"])
+    assert "EXPRGRAD_MEMORY_LIMIT is 'lots', which is not a size of memory" in _one_error_line(result)
+
+
+# ---------------------------------------------------------------- lowering
+
+
+def test_a_declared_range_that_makes_a_parameter_family_huge(runner, limit, tmp_path):
+    limit("1GiB")
+    data = _write_network_data(tmp_path / "wide.csv")
+    text = NETWORK.format(k=100_000_000)
+    result = runner.invoke(cli, ["eval", text, "--data", str(data), "--at", "W=0.1,b=0,v=0.1,c=0"])
+    shown = _one_error_line(result)
+    first = shown.splitlines()[0]
+    assert first == (
+        f"error: line 1, column {text.index('W[k,j]') + 1}: the family W[k,j] would need 37 GiB "
+        "(k: 100,000,000 labels x j: 50 labels x 8 bytes), more than the 1 GiB that EXPRGRAD_MEMORY_LIMIT allows"
+    )
+    assert shown.splitlines()[2].strip() == "^" * len("W[k,j]")
+
+
+@pytest.mark.parametrize("command", ["diff", "check", "render"])
+def test_every_command_refuses_the_family_before_its_work(runner, limit, command):
+    limit("1GiB")
+    args = [command, "k in 1:1000000000000; sum[k](w[k]^2)"]
+    if command == "check":
+        args += ["--at", "w=1"]
+    result = runner.invoke(cli, args)
+    assert "the family w[k] would need 7.3 TiB (k: 1,000,000,000,000 labels x 8 bytes)" in _one_error_line(
+        result
+    )
+
+
+def test_a_huge_range_is_refused_with_the_machines_memory_too(runner, monkeypatch):
+    monkeypatch.delenv(memory.LIMIT_VARIABLE, raising=False)
+    result = runner.invoke(cli, ["diff", "k in 1:999999999999999; sum[k](w[k]^2)"])
+    assert "this machine has available" in _one_error_line(result)
+
+
+def test_a_defined_family_over_the_rows_counts_a_chunk_of_rows(runner, limit):
+    limit("1GiB")
+    text = "k in 1:1000000; h[k] = tanh(w[k]*x1); mean(sum[k](h[k]))"
+    result = runner.invoke(cli, ["diff", text])
+    first = _one_error_line(result).splitlines()[0]
+    assert first.endswith(
+        "the family h[k] would need 7.6 GiB (a chunk of 1,024 rows x k: 1,000,000 labels x 8 bytes), "
+        "more than the 1 GiB that EXPRGRAD_MEMORY_LIMIT allows"
+    )
+    assert f"column {text.index('h[k]))') + 1}:" in first  # its first use
+
+
+def test_the_labels_of_a_declared_index_count_too(runner, limit):
+    limit("1GiB")
+    result = runner.invoke(cli, ["diff", "k in 1:100000000; sum[k](1)"])
+    assert _one_error_line(result).startswith(
+        "error: line 1, column 1: the 100,000,000 labels of index k would need 3.7 GiB (40 bytes a label)"
+    )
+
+
+def test_lowering_refuses_before_building_anything_large(limit):
+    limit("64MiB")
+    tracemalloc.start()
+    try:
+        with pytest.raises(LimitError, match="the family W\\[k,j\\] would need 29 TiB"):
+            parse(NETWORK.format(k=10**12), columns=[f"x{i}" for i in range(1, 5)] + ["y"])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+
+
+def test_a_family_that_fits_is_lowered_as_before(limit):
+    limit("1GiB")
+    f = parse(NETWORK.format(k=16), columns=[f"x{i}" for i in range(1, 51)] + ["y"])
+    assert f.ranges["k"] == tuple(range(1, 17)) and f.param_sizes["W"] == (16, 50)
+    assert f.families["x"].labels == (tuple(range(1, 51)),)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def test_evaluation_refuses_a_per_row_family_over_a_huge_index(limit):
+    limit("64MiB")
+    f = parse("h[k] = tanh(w[k]*x1); mean(sum[k](h[k]))", columns=["x1"])
+    w, x = np.full(100_000, 0.1), np.ones(50)
+    tracemalloc.start()
+    try:
+        with pytest.raises(LimitError) as caught:
+            f.evaluate({"x1": x}, w=w)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert caught.value.message.startswith("the evaluation would need 1.5 GiB (its largest value, ")
+    assert "is 1,024 rows x k: 100,000 labels x 8 bytes), more than the 64 MiB" in caught.value.message
+    assert peak < 16 << 20
+    # the same function over a family that fits
+    assert f.evaluate({"x1": x}, w=w[:1000]) == pytest.approx(1000 * np.tanh(0.1))
+
+
+def test_filling_a_huge_family_with_one_number_is_refused_before_the_fill(limit):
+    limit("64MiB")
+    k = graph.index("k")
+    w = graph.var("w", (k,))
+    from exprgrad import build, ops
+
+    total = build.reduce(ops.SUM, w, k)
+    with pytest.raises(
+        LimitError, match=r"the family w\[k\] would need 7.5 GiB \(k: 1,000,000,000 labels x 8"
+    ):
+        evaluate([total], {"w": 0.1}, sizes={"k": 10**9})
+    assert evaluate([total], {"w": 0.5}, sizes={"k": 10})[0] == 5.0
+
+
+def test_at_one_number_for_a_huge_family_through_the_cli(runner, limit):
+    limit("1GiB")
+    result = runner.invoke(cli, ["eval", "k in 1:200000000; sum[k](w[k])", "--at", "w=0.1"])
+    assert "the family w[k] would need 1.5 GiB (k: 200,000,000 labels x 8 bytes)" in _one_error_line(result)
+
+
+# ---------------------------------------------------------------- fit
+
+
+def _wide(tmp_path, features: int = 150, rows: int = 200):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(rows, features))
+    y = x @ rng.normal(size=features) + 0.1 * rng.normal(size=rows)
+    b = (rng.random(rows) < 0.5).astype(float)
+    header = ",".join([f"x{i + 1}" for i in range(features)] + ["y", "b"])
+    lines = [header] + [",".join(f"{v:.6f}" for v in row) for row in np.column_stack([x, y, b])]
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_a_newton_fit_whose_hessian_would_not_fit(runner, limit, tmp_path):
+    limit("128KiB")
+    cost = "z = c + sum[j](w[j]*x[j]); mean(softplus(z) - b*z)"
+    result = runner.invoke(cli, ["fit", _wide(tmp_path), "--cost", cost, "--method", "newton", "-q"])
+    assert _one_error_line(result).startswith(
+        "error: the Hessian of the cost would need 178 KiB (151 x 151 x 8 bytes), more than the 128 KiB that "
+        "EXPRGRAD_MEMORY_LIMIT allows; fit with --method lbfgs, which needs neither"
+    )
+
+
+def test_an_lm_fit_whose_jacobian_would_not_fit(runner, limit, tmp_path):
+    limit("128KiB")
+    args = ["fit", _wide(tmp_path), "--model", "c + dot(w, x)", "--target", "y", "--method", "lm", "-q"]
+    assert _one_error_line(runner.invoke(cli, args)).startswith(
+        "error: the Jacobian of the residuals would need 236 KiB (200 x 151 x 8 bytes)"
+    )
+
+
+def test_the_fit_api_names_the_python_argument(limit, tmp_path):
+    import exprgrad
+
+    limit("128KiB")
+    with pytest.raises(LimitError, match=r"fit with method='lbfgs'"):
+        exprgrad.fit(
+            _wide(tmp_path), cost="z = c + sum[j](w[j]*x[j]); mean(softplus(z) - b*z)", method="newton"
+        )
