@@ -301,6 +301,48 @@ def block_sums(x):
     return kept
 
 
+def block_dots(a, b):
+    # The sums of a*b over each BLOCK_ROWS-row block of the 1-d arrays a and b
+    # without forming a*b: one BLAS dot product per block (a row of row_dots),
+    # np.dot for the last, shorter block. A block whose dot is not finite gives
+    # the block sums of its products instead (block_sums' rules for overflow,
+    # inf and nan), so only a block's own rows choose its arithmetic.
+    m = len(a)
+    whole = m - m % BLOCK_ROWS
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = row_dots(a[:whole].reshape(-1, BLOCK_ROWS), b[:whole].reshape(-1, BLOCK_ROWS)) if whole else []
+        if whole < m:
+            sums.append(float(np.dot(a[whole:m], b[whole:m])))
+        if all(map(math.isfinite, sums)):
+            return sums
+        kept = []
+        for i, total in enumerate(sums):
+            if math.isfinite(total):
+                kept.append(total)
+            else:
+                rows = slice(i * BLOCK_ROWS, min((i + 1) * BLOCK_ROWS, m))
+                kept.extend(block_sums(np.multiply(a[rows], b[rows])))
+    return kept
+
+
+def row_dots(a, b):
+    # The dot product of each row of the 2-d arrays a and b, as a list (vecdot:
+    # one BLAS ddot a row; numpy before 2.0 has only einsum).
+    if hasattr(np, "vecdot"):
+        return np.vecdot(a, b).tolist()
+    return np.einsum("ij,ij->i", a, b).tolist()
+
+
+def reduce_dot(a, b, n=1, mean=False):
+    # The sum (mean) over rows of a*b, as the evaluator reduces a product of
+    # two per-row values: block_dots, the block sums added exactly; a scalar
+    # factor gives the reduction of the product itself.
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        product = np.multiply(a, b)
+        return reduce_mean(product, n) if mean else reduce_sum(product, n)
+    return total_of_blocks(block_dots(a, b), len(a), mean)
+
+
 def exact_sum(values):
     """The correctly rounded sum of ``values``, as IEEE arithmetic would give it when it is not finite.
 

@@ -8,14 +8,19 @@ indices an array over them in canonical order (rows first).
 
 The schedule runs the per-row part in passes over the rows, a chunk at a
 time so the working buffers stay in cache, reusing buffers once their last
-reader has run. A reduction (sum, mean) is accumulated across chunks: numpy's
-pairwise sum of each block of rows, an exact sum of the block sums (the two
-halves of ``kernels.reduce_sum``, which generated Python runs whole), so the
-result does not depend on the chunk size; a total past
-the float range is inf and inf - inf is nan, as numpy gives. A reduction that
-feeds later per-row work (x - mean(x)) is finished in an earlier pass. Every
-kernel runs under ``np.errstate(all="ignore")``: a non-finite result is the
-caller's to report, never a raw numpy warning. Nothing here changes the graph.
+reader has run (``chunks``: chunk rows from the pass's buffer count and the
+cache size, buffers kept between runs, rows split over threads). A reduction
+(sum, mean) is accumulated across chunks: numpy's pairwise sum of each block
+of rows, an exact sum of the block sums (the two halves of
+``kernels.reduce_sum``, which generated Python runs whole), so the result
+does not depend on the chunk size or the thread count; the sum of a product
+of two per-row values is one dot product per block, never forming the
+product (``kernels.reduce_dot``, which generated Python runs too). A total
+past the float range is inf and inf - inf is nan, as numpy gives. A
+reduction that feeds later per-row work (x - mean(x)) is finished in an
+earlier pass. Every kernel runs under ``np.errstate(all="ignore")``: a
+non-finite result is the caller's to report, never a raw numpy warning.
+Nothing here changes the graph.
 One planner serves every graph; a graph with indices besides the rows runs
 its passes and stages through ``indexed`` (arrays over a node's indices,
 contractions as matrix products), a scalar graph through the buffers here.
@@ -29,16 +34,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import graph, ops
-from ..errors import EvaluationError, Mention
+from ..errors import ArgumentError, EvaluationError, Mention
 from ..graph import Node
-from ..kernels import BLOCK_ROWS, block_sums, exact_sum, total_of_blocks
-from . import indexed
+from ..kernels import BLOCK_ROWS, exact_sum, total_of_blocks
+from . import chunks, indexed
 
-__all__ = ["BLOCK_ROWS", "DEFAULT_CHUNK_ROWS", "Schedule", "compile_schedule", "evaluate", "exact_sum"]
+__all__ = [
+    "BLOCK_ROWS",
+    "DEFAULT_CHUNK_ROWS",
+    "Schedule",
+    "compile_schedule",
+    "dot_factors",
+    "evaluate",
+    "exact_sum",
+]
 
-# 65536 float64 rows = 512 KiB per buffer: the live buffers stay in L2/L3
-# while the per-chunk Python overhead stays small (measured on 1M rows: 8192
-# is 40% slower; 131072 gains under 5% more).
+# The rows of a chunk of a graph with indices besides the rows, unless a
+# caller asks for others (``indexed`` also bounds them by the widest family);
+# scalar graphs choose theirs per pass (``chunks.chunk_rows``).
 DEFAULT_CHUNK_ROWS = 65536
 
 
@@ -58,8 +71,11 @@ class _Pass:
 
     steps: list[_Step]
     n_buffers: int
-    reductions: list[tuple[Node, tuple]]  # (reduction node, source)
+    # (reduction node, source); a sum of a product of two per-row values:
+    # (node, ("dot", (source, source))), the product not computed.
+    reductions: list[tuple[Node, tuple]]
     outputs: list[tuple[int, tuple]]  # (output position, source)
+    columns: int = 0  # the data columns its steps read
 
 
 class Schedule:
@@ -86,6 +102,9 @@ class Schedule:
         )
         if any(n.op is ops.LSE and n.axis is graph.ROWS for n in self.order):
             raise EvaluationError("logsumexp over the data rows is not supported: use log(sum(exp(e)))")
+        self._constants = {n: n.value for n in self.order if n.is_const}
+        self._parameter_nodes = [n for n in self.order if n.is_var and not n.per_row]
+        self._workspaces = chunks.Workspaces()  # buffers kept between runs
         self._plan()
 
     # ------------------------------------------------------------ planning
@@ -133,7 +152,8 @@ class Schedule:
                 self._scalar_stages[ready[node]].append(node)
 
     def _plan_pass(self, reductions: list[Node], outputs: list[tuple[int, Node]]) -> _Pass:
-        targets = [r.inputs[0] for r in reductions] + [n for _, n in outputs]
+        dots = {r: dot_factors(r) for r in reductions}
+        targets = [i for r in reductions for i in (dots[r] or r.inputs)] + [n for _, n in outputs]
         nodes = [n for n in graph.toposort(targets) if n.per_row and n.inputs]
         last_use: dict[Node, int] = {}
         for position, node in enumerate(nodes):
@@ -164,11 +184,19 @@ class Schedule:
             for i in set(node.inputs):
                 if i in buffer_of and last_use.get(i) == position:
                     free.append(buffer_of[i])
+        read = {i.name for node in nodes for i in node.inputs if i.is_var and i.per_row}
+        read |= {t.name for t in targets if t.is_var and t.per_row}
         return _Pass(
             steps=steps,
             n_buffers=n_buffers,
-            reductions=[(r, self._source(r.inputs[0], buffer_of)) for r in reductions],
+            reductions=[
+                (r, ("dot", tuple(self._source(f, buffer_of) for f in dots[r])))
+                if dots[r]
+                else (r, self._source(r.inputs[0], buffer_of))
+                for r in reductions
+            ],
             outputs=[(k, self._source(n, buffer_of)) for k, n in outputs],
+            columns=len(read),
         )
 
     @staticmethod
@@ -186,8 +214,9 @@ class Schedule:
         params: Mapping[str, float],
         columns: Mapping[str, np.ndarray] | None = None,
         *,
-        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        chunk_rows: int | None = None,
         sizes: Mapping[str | graph.Index, int] | None = None,
+        threads: int | None = None,
     ) -> list[float | np.ndarray]:
         """Evaluate every output.
 
@@ -199,25 +228,32 @@ class Schedule:
             columns: data columns, each a float64 array of the same length;
                 for a data family a 2-d rows x labels array or a sequence
                 of 1-d columns.
-            chunk_rows: rows per chunk (results do not depend on it).
+            chunk_rows: rows per chunk, rounded up to whole blocks of
+                BLOCK_ROWS (results do not depend on it); None chooses from
+                each pass's buffer count and the cache size.
             sizes: the number of labels of declared indices (``k in 1:16``),
                 for indices no array fixes.
+            threads: how many threads share the rows of each pass (results
+                do not depend on it); None: every core this process may use.
 
         Returns:
             One entry per output: float for a node without indices; for a
             per-row output an array of length n with data, a float without;
             for a node with indices an array over them in canonical order
-            (rows first).
+            (rows first). Arrays are new: none is a view into the schedule's
+            kept buffers.
 
         Raises:
             EvaluationError: a parameter or column has no value, columns
                 differ in length, or two uses of an index disagree on its size.
+            ArgumentError: ``threads`` or ``chunk_rows`` is not a whole number of at least 1.
         """
+        threads = _count("threads", threads, chunks.usable_cores())
+        chunk_rows = _count("chunk_rows", chunk_rows, None)
         if self.indexed:
-            return indexed.run(self, params, columns, chunk_rows, sizes)
+            return indexed.run(self, params, columns, chunk_rows or DEFAULT_CHUNK_ROWS, sizes)
         has_data = bool(columns)
         column_values, n = self._bind_columns(params, columns or {})
-        scalars: dict[Node, float] = {}
         missing = [name for name in self.parameters if name not in params]
         if missing:
             raise EvaluationError(
@@ -225,16 +261,14 @@ class Schedule:
                 + ("s " if len(missing) > 1 else " ")
                 + ", ".join(f"'{m}'" for m in missing)
             )
-        for node in self.order:
-            if node.is_const:
-                scalars[node] = node.value
-            elif node.is_var and not node.per_row:
-                scalars[node] = float(params[node.name])
+        scalars: dict[Node, float] = dict(self._constants)
+        for node in self._parameter_nodes:
+            scalars[node] = float(params[node.name])
         results: list = [None] * len(self.outputs)
         with np.errstate(all="ignore"):
             self._run_scalars(0, scalars, n)
             for number, plan in enumerate(self.passes, start=1):
-                self._run_pass(plan, scalars, column_values, n, chunk_rows, results)
+                self._run_pass(plan, scalars, column_values, n, chunk_rows, results, threads)
                 self._run_scalars(number, scalars, n)
         for k, node in enumerate(self.outputs):
             if not node.per_row:
@@ -273,56 +307,62 @@ class Schedule:
             value = spec.kernel(*args, n) if spec.reduction else spec.kernel(*args)
             scalars[node] = float(value)
 
-    def _run_pass(self, plan: _Pass, scalars, column_values, n, chunk_rows, results) -> None:
-        chunk_rows = max(1, -(-int(chunk_rows) // BLOCK_ROWS)) * BLOCK_ROWS
-        width = min(chunk_rows, n)
-        buffers = [np.empty(width) for _ in range(plan.n_buffers)]
-        # Block sums of each reduction's rows, chunk by chunk; a data column
-        # given as one number is reduced at once by the kernel itself.
-        blocks = [(r, source) for r, source in plan.reductions if not _is_number(source, column_values)]
-        partial_sums: dict[Node, list[float]] = {r: [] for r, _ in blocks}
+    def _run_pass(self, plan: _Pass, scalars, column_values, n, chunk_rows, results, threads=1) -> None:
+        """One pass over rows 0..n: its reductions into ``scalars``, its per-row outputs into ``results``."""
+        rows = chunks.chunk_rows(plan.n_buffers, plan.columns, chunk_rows)
         for k, _ in plan.outputs:
             results[k] = np.empty(n)
-        for start in range(0, n, chunk_rows):
-            stop = min(start + chunk_rows, n)
-            m = stop - start
-            views = buffers if m == width else [b[:m] for b in buffers]
-
-            # The chunk's columns, sliced once: views, not copies.
-            chunk_columns = {
-                name: value if isinstance(value, float) else value[start:stop]
-                for name, value in column_values.items()
-            }
-            sources = {"buf": views, "scalar": scalars, "column": chunk_columns}
-
-            def fetch(source, sources=sources):
-                kind, key = source
-                return sources[kind][key]
-
-            for step in plan.steps:
-                step.fn(*[fetch(s) for s in step.inputs], out=views[step.buffer])
-            for r, source in blocks:
-                partial_sums[r].extend(block_sums(fetch(source)))
-            for k, source in plan.outputs:
-                results[k][start:stop] = fetch(source)
-        for r, source in plan.reductions:
+        reducers, sums = chunks.run_pass(
+            plan, id(plan), scalars, column_values, n, rows, threads, self._workspaces, results
+        )
+        for (r, kind, sources), blocks in zip(reducers, sums, strict=True):
             spec = r.op
-            if r in partial_sums:
-                # The mean of no rows is nan, as np.mean gives (without its warning).
-                scalars[r] = float(total_of_blocks(partial_sums[r], n, spec.averages))
+            if kind == "number":  # a data column given as one number: reduced at once
+                values = [column_values[source[1]] for source in sources]
+                scalars[r] = float(spec.kernel(values[0] if len(values) == 1 else np.multiply(*values), n))
             else:
-                scalars[r] = float(spec.kernel(column_values[source[1]], n))
+                # The mean of no rows is nan, as np.mean gives (without its warning).
+                scalars[r] = float(total_of_blocks(blocks, n, spec.averages))
 
 
-def _is_number(source: tuple, column_values: Mapping[str, object]) -> bool:
-    """Whether ``source`` is a data column given as one number."""
-    kind, key = source
-    return kind == "column" and isinstance(column_values[key], float)
+def dot_factors(node: Node) -> tuple[Node, Node] | None:
+    """The two factors of a sum or mean over the rows of a product of two per-row values, else None.
+
+    Such a reduction is one dot product per block of rows (``kernels.reduce_dot``),
+    in the evaluator and in generated Python alike.
+    """
+    if not (node.op.reduction and node.inputs and node.axis is graph.ROWS):
+        return None
+    body = node.inputs[0]
+    if body.op is not ops.MUL or len(body.inputs) != 2 or body.indices != (graph.ROWS,):
+        return None
+    return body.inputs if all(i.per_row for i in body.inputs) else None
 
 
-def compile_schedule(outputs: Sequence[Node]) -> Schedule:
-    """Compile ``outputs`` into a reusable ``Schedule`` (see ``Schedule.run``)."""
-    return Schedule(outputs)
+def _count(name: str, value, default):
+    """A whole number of at least 1 given as ``name`` (None: ``default``)."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ArgumentError(f"{name}= must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
+def compile_schedule(outputs: Sequence[Node], backend: str = "numpy") -> Schedule:
+    """Compile ``outputs`` into a reusable ``Schedule`` (see ``Schedule.run``).
+
+    ``backend``: "numpy"; "compiled", each pass one numba loop (the extra
+    exprgrad[fast]; ``compiled.CompiledSchedule``); or "auto", compiled where
+    it is installed, takes the graph and repays compiling. numba is imported
+    only when a compiled kernel runs.
+    """
+    if backend == "numpy":
+        return Schedule(outputs)
+    if backend not in ("compiled", "auto"):
+        raise ArgumentError(f"backend= must be one of 'numpy', 'compiled', 'auto', not {backend!r}")
+    from .compiled import CompiledSchedule
+
+    return CompiledSchedule(outputs, backend)
 
 
 def evaluate(
@@ -330,8 +370,11 @@ def evaluate(
     params: Mapping[str, float],
     columns: Mapping[str, np.ndarray] | None = None,
     *,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    chunk_rows: int | None = None,
     sizes: Mapping[str | graph.Index, int] | None = None,
+    threads: int | None = None,
+    backend: str = "numpy",
 ) -> list[float | np.ndarray]:
-    """Compile and run once: the values of ``outputs`` (see ``Schedule.run``)."""
-    return Schedule(outputs).run(params, columns, chunk_rows=chunk_rows, sizes=sizes)
+    """Compile and run once: the values of ``outputs`` (see ``Schedule.run``, ``compile_schedule``)."""
+    schedule = compile_schedule(outputs, backend)
+    return schedule.run(params, columns, chunk_rows=chunk_rows, sizes=sizes, threads=threads)

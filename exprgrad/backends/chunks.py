@@ -1,0 +1,272 @@
+"""One pass of a scalar graph over the rows: chunk sizes, kept buffers, threads.
+
+In: a pass planned by ``evaluate`` (its steps, buffer count, reductions and
+per-row outputs), the run's scalar values and data columns, a chunk size
+(None: chosen from the pass's buffer count and the cache size) and a number
+of threads.
+Out: each reduction's block sums, in block order, and the per-row outputs
+written into fresh arrays.
+
+A pass's buffers are views into one flat array (a workspace) that its
+schedule keeps between runs, so a fit's hundreds of evaluations allocate and
+first-touch them once; each thread running the schedule takes a workspace of
+its own from the schedule's spares (under a lock) and gives it back, so two
+threads running one schedule never share one. Results are written into
+arrays made for the run: nothing returned is a view into a kept buffer.
+Chunks and the rows of each thread are whole blocks of ``BLOCK_ROWS`` rows
+(numbering from row 0), each block summed by the same numpy call whatever
+the chunk or the thread, and the block sums are added exactly in block
+order: the same bits for every chunk size and thread count.
+Must not: change the graph or the plan, or choose a block's arithmetic from
+anything but its rows (never from the chunk size or the thread count).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..kernels import BLOCK_ROWS, block_dots, block_sums
+
+# The rows of a chunk: its live buffers and the columns it reads should fit
+# in about half the cache a thread has (its L2, or its share of the L3 when
+# that is larger), between these bounds: below MIN_ROWS the Python overhead
+# of each numpy call dominates; past MAX_ROWS nothing is gained.
+MIN_ROWS = 4 * BLOCK_ROWS
+MAX_ROWS = 64 * BLOCK_ROWS
+DEFAULT_CACHE_BYTES = 8 << 20  # when /sys does not say
+# Each thread gets at least this many rows: fewer do not repay handing them over.
+MIN_THREAD_ROWS = 16 * BLOCK_ROWS
+# Workspaces kept per schedule beyond those in use (one per thread that ran it).
+KEPT_WORKSPACES = 8
+
+
+@functools.cache
+def cache_bytes() -> int:
+    """The cache one thread can count on: the larger of its L2 and its share of the L3 (bytes)."""
+    found = 0
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            level = int((index / "level").read_text())
+            kind = (index / "type").read_text().strip()
+            size = _bytes((index / "size").read_text().strip())
+            sharing = _cpu_count((index / "shared_cpu_list").read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if level >= 2 and kind != "Instruction":
+            found = max(found, size // max(1, sharing))
+    return found or DEFAULT_CACHE_BYTES
+
+
+def _bytes(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    if text[-1:].upper() in units:
+        return int(text[:-1]) * units[text[-1:].upper()]
+    return int(text)
+
+
+def _cpu_count(cpu_list: str) -> int:
+    count = 0
+    for part in cpu_list.split(","):
+        low, _, high = part.partition("-")
+        count += int(high or low) - int(low) + 1
+    return count
+
+
+def chunk_rows(n_buffers: int, n_columns: int, requested: int | None) -> int:
+    """The rows of a chunk of a pass with ``n_buffers`` buffers reading ``n_columns`` columns.
+
+    ``requested`` (a caller's chunk size) is rounded up to whole blocks;
+    None chooses from the cache size. Either way a multiple of BLOCK_ROWS.
+    """
+    if requested is not None:
+        return max(1, -(-int(requested) // BLOCK_ROWS)) * BLOCK_ROWS
+    rows = cache_bytes() // 2 // (8 * max(1, n_buffers + n_columns))
+    return min(MAX_ROWS, max(MIN_ROWS, rows // BLOCK_ROWS * BLOCK_ROWS))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class Workspace:
+    """One thread's buffers for a run: a flat array, and its views per (pass, width)."""
+
+    def __init__(self, cells: int):
+        self.cells = np.empty(cells)
+        self._views: dict[tuple[int, int], list[np.ndarray]] = {}
+
+    def views(self, key: int, count: int, width: int) -> list[np.ndarray]:
+        found = self._views.get((key, width))
+        if found is None:
+            found = self._views[(key, width)] = [
+                self.cells[k * width : (k + 1) * width] for k in range(count)
+            ]
+        return found
+
+
+class Workspaces:
+    """The workspaces one schedule keeps between runs; each is used by one thread at a time."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._spare: list[Workspace] = []
+
+    def take(self, cells: int) -> Workspace:
+        with self._lock:
+            for k, workspace in enumerate(self._spare):
+                if len(workspace.cells) >= cells:
+                    return self._spare.pop(k)
+        return Workspace(cells)
+
+    def give(self, workspace: Workspace) -> None:
+        with self._lock:
+            self._spare.append(workspace)
+            if len(self._spare) > KEPT_WORKSPACES:
+                self._spare.remove(min(self._spare, key=lambda w: len(w.cells)))
+
+
+_POOL_LOCK = threading.Lock()
+_POOL: list = []  # [executor, its worker count]
+
+
+def _pool(workers: int):
+    """A thread pool with at least ``workers`` threads, made once (and again only to grow)."""
+    with _POOL_LOCK:
+        if not _POOL or _POOL[1] < workers:
+            from concurrent.futures import ThreadPoolExecutor
+
+            if _POOL:
+                _POOL[0].shutdown(wait=False)
+            _POOL[:] = [ThreadPoolExecutor(workers, thread_name_prefix="exprgrad"), workers]
+        return _POOL[0]
+
+
+def ranges(n: int, threads: int) -> list[tuple[int, int]]:
+    """Rows 0..n split into up to ``threads`` ranges of whole blocks (the last may end mid-block)."""
+    blocks = -(-n // BLOCK_ROWS)
+    count = max(1, min(threads, n // MIN_THREAD_ROWS, blocks))
+    bounds = [min(n, (blocks * k // count) * BLOCK_ROWS) for k in range(count + 1)]
+    return list(itertools.pairwise(bounds))
+
+
+def run_pass(plan, key: int, scalars, columns, n: int, rows: int, threads: int, workspaces, results):
+    """Run ``plan`` over rows 0..n; the block sums of each reduction entry of ``reducers(plan)``.
+
+    ``columns``: name -> array (or a float for a column given as one number).
+    ``results``: the run's outputs, the per-row ones already made (length n).
+    """
+    reducers = _reducers(plan, columns)
+    parts = ranges(n, threads)
+    width = min(rows, max(stop - start for start, stop in parts))
+
+    def sweep(start: int, stop: int) -> list[list[float]]:
+        workspace = workspaces.take(plan.n_buffers * width)
+        try:
+            with np.errstate(all="ignore"):
+                return _sweep(
+                    plan, key, reducers, scalars, columns, start, stop, rows, width, workspace, results
+                )
+        finally:
+            workspaces.give(workspace)
+
+    if len(parts) == 1:
+        found = [sweep(*parts[0])]
+    else:
+        futures = [_pool(len(parts) - 1).submit(sweep, *part) for part in parts[1:]]
+        first = sweep(*parts[0])
+        found = [first] + [f.result() for f in futures]
+    sums = [[] for _ in reducers]
+    for part in found:  # in block order
+        for k, values in enumerate(part):
+            sums[k].extend(values)
+    return reducers, sums
+
+
+def _reducers(plan, columns) -> list[tuple]:
+    """Each reduction of ``plan`` as (node, kind, sources): kind "sum", "dot", "product" or "number".
+
+    "number": its rows are one number (a column given as one): reduced at
+    once by the kernel, with no block sums; "product": a dot with a factor
+    given as one number, summed as the product's block sums.
+    """
+    found = []
+    for r, source in plan.reductions:
+        if source[0] == "dot":
+            numbers = [_is_number(s, columns) for s in source[1]]
+            kind = "number" if all(numbers) else "product" if any(numbers) else "dot"
+            found.append((r, kind, source[1]))
+        else:
+            found.append((r, "number" if _is_number(source, columns) else "sum", (source,)))
+    return found
+
+
+def _is_number(source: tuple, columns) -> bool:
+    """Whether ``source`` is a data column given as one number."""
+    kind, key = source
+    return kind == "column" and isinstance(columns[key], float)
+
+
+def _sweep(plan, key, reducers, scalars, columns, start, stop, rows, width, workspace, results):
+    views = workspace.views(key, plan.n_buffers, width)
+    arrays = {name: value for name, value in columns.items() if not isinstance(value, float)}
+    numbers = {name: value for name, value in columns.items() if isinstance(value, float)}
+    bound = _bind(plan.steps, views, scalars, numbers)
+    sums: list[list[float]] = [[] for _ in reducers]
+    for lo in range(start, stop, rows):
+        hi = min(lo + rows, stop)
+        if views and hi - lo != len(views[0]):  # the last, shorter chunk
+            views = [v[: hi - lo] for v in views]
+            bound = _bind(plan.steps, views, scalars, numbers)
+        chunk = {name: value[lo:hi] for name, value in arrays.items()}
+        for fn, args, out, slots in bound:
+            for position, name in slots:
+                args[position] = chunk[name]
+            fn(*args, out=out)
+
+        def fetch(source, chunk=chunk, views=views):
+            kind, name = source
+            if kind == "buf":
+                return views[name]
+            if kind == "column":
+                return chunk.get(name, numbers.get(name))
+            return scalars[name]
+
+        for k, (_, kind, sources) in enumerate(reducers):
+            if kind == "sum":
+                sums[k].extend(block_sums(fetch(sources[0])))
+            elif kind == "dot":
+                sums[k].extend(block_dots(fetch(sources[0]), fetch(sources[1])))
+            elif kind == "product":
+                sums[k].extend(block_sums(np.multiply(fetch(sources[0]), fetch(sources[1]))))
+        for k, source in plan.outputs:
+            results[k][lo:hi] = fetch(source)
+    return sums
+
+
+def _bind(steps, views, scalars, numbers) -> list[tuple]:
+    """Each step as (kernel, argument list, out buffer, column slots): columns filled per chunk."""
+    bound = []
+    for step in steps:
+        args, slots = [], []
+        for position, (kind, name) in enumerate(step.inputs):
+            if kind == "buf":
+                args.append(views[name])
+            elif kind == "scalar":
+                args.append(scalars[name])
+            elif name in numbers:
+                args.append(numbers[name])
+            else:
+                args.append(None)
+                slots.append((position, name))
+        bound.append((step.fn, args, views[step.buffer], slots))
+    return bound
