@@ -28,6 +28,7 @@ import itertools
 import os
 import threading
 from pathlib import Path
+from queue import SimpleQueue
 
 import numpy as np
 
@@ -135,20 +136,56 @@ class Workspaces:
                 self._spare.remove(min(self._spare, key=lambda w: len(w.cells)))
 
 
-_POOL_LOCK = threading.Lock()
-_POOL: list = []  # [executor, its worker count]
+class _Task:
+    """One call handed to a worker thread; ``result()`` waits for it (and raises what it raised)."""
+
+    def __init__(self, fn, args):
+        self.fn, self.args, self.done, self.value, self.error = fn, args, threading.Event(), None, None
+
+    def run(self) -> None:
+        try:
+            self.value = self.fn(*self.args)
+        except Exception as error:  # noqa: BLE001 (raised again in the caller by result())
+            self.error = error
+        finally:
+            self.done.set()
+
+    def result(self):
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
-def _pool(workers: int):
-    """A thread pool with at least ``workers`` threads, made once (and again only to grow)."""
-    with _POOL_LOCK:
-        if not _POOL or _POOL[1] < workers:
-            from concurrent.futures import ThreadPoolExecutor
+class _Workers:
+    """Daemon threads that run handed-over tasks, started once and as many as ever needed.
 
-            if _POOL:
-                _POOL[0].shutdown(wait=False)
-            _POOL[:] = [ThreadPoolExecutor(workers, thread_name_prefix="exprgrad"), workers]
-        return _POOL[0]
+    A few lines instead of concurrent.futures, whose import (logging with it)
+    would slow the start-up of every command.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._tasks: SimpleQueue = SimpleQueue()
+        self._count = 0
+
+    def submit(self, fn, *args) -> _Task:
+        task = _Task(fn, args)
+        self._tasks.put(task)
+        return task
+
+    def ensure(self, count: int) -> None:
+        with self._lock:
+            while self._count < count:
+                threading.Thread(target=self._serve, name=f"exprgrad-{self._count}", daemon=True).start()
+                self._count += 1
+
+    def _serve(self) -> None:
+        while True:
+            self._tasks.get().run()
+
+
+_WORKERS = _Workers()
 
 
 def ranges(n: int, threads: int) -> list[tuple[int, int]]:
@@ -182,7 +219,8 @@ def run_pass(plan, key: int, scalars, columns, n: int, rows: int, threads: int, 
     if len(parts) == 1:
         found = [sweep(*parts[0])]
     else:
-        futures = [_pool(len(parts) - 1).submit(sweep, *part) for part in parts[1:]]
+        _WORKERS.ensure(len(parts) - 1)
+        futures = [_WORKERS.submit(sweep, *part) for part in parts[1:]]
         first = sweep(*parts[0])
         found = [first] + [f.result() for f in futures]
     sums = [[] for _ in reducers]
