@@ -11,6 +11,7 @@ import pytest
 from exprgrad import build, graph, kernels
 from exprgrad.backends import chunks
 from exprgrad.backends.evaluate import BLOCK_ROWS, compile_schedule, dot_factors, evaluate
+from exprgrad.backends.python_source import to_python
 from exprgrad.errors import ArgumentError
 
 x = graph.var("x", per_row=True)
@@ -185,3 +186,29 @@ def test_no_rows_and_short_data(rng):
             assert rows.shape == (n,)
             assert total == kernels.reduce_dot(data["x"], data["y"], n)
             assert (np.isnan(mean) and n == 0) or mean == kernels.reduce_mean(data["x"], n)
+
+
+def _run_generated(source: str, params, data):
+    namespace: dict = {}
+    exec(compile(source, "<generated>", "exec"), namespace)  # noqa: S102 - running generated code is the test
+    return namespace["f"](params, data)
+
+
+def test_generated_python_sums_a_product_as_the_evaluator_does_bit_for_bit(rng):
+    residual = build.sub(build.mul(a, x), y)
+    named = {
+        "dot": build.call("sum", build.mul(x, y)),
+        "grad": build.call("mean", build.mul(residual, build.call("exp", x))),
+        "three": build.call("mean", build.mul(residual, x, y)),  # not a dot: the product, summed
+    }
+    source = to_python(named)
+    assert "reduce_dot(" in source
+    for n in (5, ROWS):
+        data = {"x": rng.normal(size=n), "y": rng.normal(size=n)}
+        got = _run_generated(source, {"a": 0.3}, data)
+        for threads in (1, 2, 3):
+            expected = evaluate(list(named.values()), {"a": 0.3}, data, threads=threads)
+            assert [got[k] for k in named] == expected, (n, threads)
+    point = {"a": 0.3, "x": 1.5, "y": -2.0}  # no data: one row of numbers
+    got = _run_generated(source, point, None)
+    assert [got[k] for k in named] == evaluate(list(named.values()), point)

@@ -49,7 +49,7 @@ def test_python_source_golden():
         "    b = np.float64(params['b'])\n"
         "    x = np.asarray(data['x'], dtype=float) if 'x' in data else np.float64(params['x'])\n"
         "    y = np.asarray(data['y'], dtype=float) if 'y' in data else np.float64(params['y'])\n"
-        "    return 2.0 * reduce_mean(x * (b + a * x - y), n)\n"
+        "    return 2.0 * reduce_dot(x, b + a * x - y, n, True)\n"
     )
 
 

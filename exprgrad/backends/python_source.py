@@ -41,6 +41,7 @@ from .. import graph, kernels, ops
 from ..errors import OptionError
 from ..graph import Node
 from ..ops import OPS, PREC_ATOM, PREC_NEG, OpSpec
+from .evaluate import dot_factors
 from .layout import Style
 from .printing import Printer, reduction_word
 
@@ -76,7 +77,11 @@ class _PythonStyle(Style):
         # per block of rows when a factor has an index besides them; any other
         # row reduction sums each label's rows as the evaluator does (rows_sum).
         body = node.inputs[0]
-        if self.axes is None or reduction_word(node.op) == "logsumexp":
+        if self.axes is None:  # a product of two per-row values: one dot product per block, as evaluated
+            found = dot_factors(node)
+            mean = reduction_word(node.op) == "mean"
+            return None if found is None else ["reduce_dot(", found[0], ", ", found[1], f", n, {mean})"]
+        if reduction_word(node.op) == "logsumexp":
             return None
         axes = self.axes
         mean = reduction_word(node.op) == "mean"
@@ -281,6 +286,8 @@ def to_python(
     ]
     if axes is not None:
         sources += [kernels.source(k) for k in (*kernels.FAMILY_HELPERS, *_OVER_INDEX.values())]
+    elif any(dot_factors(n) for n in order if not n.is_leaf):
+        sources.append(kernels.source(kernels.reduce_dot))
     helpers = _helper_statements(sources)
     module_names = {"np", *_helper_names(helpers)}
     function_key = unicodedata.normalize("NFKC", function_name)
