@@ -473,6 +473,9 @@ def rename(node: Node, mapping: dict) -> Node:
                 done[(n, m)] = graph.var(n.name, axes, per_row=n.per_row) if axes != n.var_axes else n
             elif n.op is graph.SIZE and n.axis in table:
                 done[(n, m)] = graph.size(table[n.axis])
+            elif n.op is graph.DELTA:
+                first, second = n.indices
+                done[(n, m)] = graph.delta(table.get(first, first), table.get(second, second))
             else:
                 done[(n, m)] = n
             continue

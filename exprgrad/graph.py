@@ -1,8 +1,9 @@
 """The operation graph: immutable, interned nodes and one iterative toposort.
 
-In: an op (an ``ops`` entry, or the leaf ops ``CONST``, ``VAR`` and ``SIZE``),
-input nodes, for a reduction the index it sums over, and for leaves a constant
-value, a variable name and its indices, or the index whose size it is.
+In: an op (an ``ops`` entry, or the leaf ops ``CONST``, ``VAR``, ``SIZE`` and
+``DELTA``), input nodes, for a reduction the index it sums over, and for leaves
+a constant value, a variable name and its indices, the index whose size it is,
+or the two indices a Kronecker delta compares.
 Out: ``Node`` objects and ``Index`` objects. Building the same (op, inputs,
 axis) twice gives back the same node, so structural equality is identity and
 shared subexpressions are shared by construction.
@@ -43,6 +44,7 @@ class LeafSpec:
 CONST = LeafSpec("const")
 VAR = LeafSpec("var")
 SIZE = LeafSpec("size")
+DELTA = LeafSpec("delta")
 
 
 class Index:
@@ -164,6 +166,8 @@ class Node:
             return f"Node(var {self.name}{axes}{' per-row' if self.per_row else ''})"
         if self.op is SIZE:
             return f"Node(size {self.axis.name})"
+        if self.op is DELTA:
+            return f"Node(delta {', '.join(i.name for i in self.indices)})"
         over = f" over {self.axis.name}" if self.axis is not None else ""
         return f"Node({self.op.name}{over}, {len(self.inputs)} inputs)"
 
@@ -284,6 +288,24 @@ def size(axis: Index) -> Node:
     if node is None:
         digest = hash((3, _stable_hash(axis.name)))
         node = _make(SIZE, (), None, None, (), (3, axis.key, digest), axis)
+        interning.store(key, node)
+    return node
+
+
+def delta(i: Index, i2: Index) -> Node:
+    """The Kronecker delta of two indices with the same labels: 1 where their
+    labels agree, else 0. A leaf with indices ``canonical((i, i2))`` (the
+    order given does not matter); delta(i, i) is the constant 1."""
+    if i is i2:
+        return const(1.0)
+    if i is ROWS or i2 is ROWS:
+        raise ValueError("a Kronecker delta compares two indices other than the rows")
+    indices = canonical((i, i2))
+    key = (DELTA, indices)
+    node = _INTERNED.get(key)
+    if node is None:
+        digest = hash((4, *[_stable_hash(x.name) for x in indices]))
+        node = _make(DELTA, (), None, None, indices, (4, tuple(x.key for x in indices), digest))
         interning.store(key, node)
     return node
 

@@ -7,7 +7,9 @@ array or a sequence of 1-d columns) and the sizes of declared indices.
 Out: ``Inputs``: parameter families as arrays in canonical axes (views: a
 transpose), data sources the evaluator reads a chunk at a time, the row
 count, and every index's size, checked to agree between every use (an
-``EvaluationError`` names the index and both sizes).
+``EvaluationError`` names the index and both sizes); a Kronecker delta's
+two indices have one size (k2 of delta(k, k2) takes k's when nothing else
+fixes it) and its value is the identity matrix over them.
 Must not: copy data (a family's columns are gathered by the evaluator a
 chunk at a time, or read in place when they lie evenly in one buffer).
 """
@@ -87,6 +89,7 @@ def bind(schedule, params: Mapping, columns: Mapping, declared: Mapping | None) 
             fix(index, size, f"the values of '{node.name}'")
     for name, size in (declared or {}).items():
         fix(name if isinstance(name, graph.Index) else graph.index(name), int(size), "its declared range")
+    _share_delta_sizes([n for n in leaves if n.op is graph.DELTA], sizes, fix)
     known = {index: size for index, (size, _) in sizes.items()}
 
     def size_of(index: graph.Index) -> int:
@@ -102,6 +105,8 @@ def bind(schedule, params: Mapping, columns: Mapping, declared: Mapping | None) 
             values[node] = node.value
         elif node.op is graph.SIZE:
             values[node] = float(size_of(node.axis))
+        elif node.op is graph.DELTA:
+            values[node] = np.eye(size_of(node.indices[0]), size_of(node.indices[1]))
         elif node.is_var and not node.per_row:
             if node not in arrays:
                 if np.ndim(params[node.name]) != 0:
@@ -119,6 +124,23 @@ def bind(schedule, params: Mapping, columns: Mapping, declared: Mapping | None) 
         for index in node.indices:
             size_of(index)
     return Inputs(values, data, n, known)
+
+
+def _share_delta_sizes(deltas: list[Node], sizes: dict, fix) -> None:
+    """Each delta's two indices get one size: the one known gives it to the other, until none is new."""
+    changed = True
+    while changed:
+        changed = False
+        for node in deltas:
+            first, second = node.indices
+            for this, other in ((first, second), (second, first)):
+                if this in sizes and other not in sizes:
+                    fix(other, sizes[this][0], f"the comparison ({first.name} == {second.name})")
+                    changed = True
+    for node in deltas:
+        first, second = node.indices
+        if first in sizes and second in sizes:
+            fix(second, sizes[first][0], f"the comparison ({first.name} == {second.name})")
 
 
 def _one_array(columns: list[np.ndarray]):

@@ -159,6 +159,9 @@ class _LatexStyle(Style):
         index = "i" if axis is getattr(graph, "ROWS", None) else _latex_index(axis.name)
         return rf"\sum_{{{index}}}\left(1\right)", PREC_ATOM
 
+    def delta(self, first, second) -> tuple[str, int]:
+        return rf"\delta_{{{_latex_index(first.name)} {_latex_index(second.name)}}}", PREC_ATOM
+
     def separator(self, sep: str) -> tuple[str, str]:
         # Products by juxtaposition; \cdot only where a number follows (2 \cdot 3^{x}).
         if sep.strip() == r"\cdot":

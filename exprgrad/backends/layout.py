@@ -24,7 +24,8 @@ graph order and every nesting instead, so it rounds exactly as the evaluator.
 Index families: a family variable prints with its written axes (the style's
 ``leaf``), a reduction over an index with the index in its form (``sum[j](e)``,
 ``\\sum_{j}``: ``Style.index_reduction``), the size of an index as
-``Style.size`` says; reductions over the rows keep the registry's template.
+``Style.size`` says, a Kronecker delta as ``Style.delta`` does (``(k == k2)``);
+reductions over the rows keep the registry's template.
 
 Slot rules: an operand needs parentheses when its precedence is below its
 slot's, or equal where the op's associativity does not allow it (a - (b - c),
@@ -45,8 +46,9 @@ from .. import build, graph, ops
 from ..graph import Node
 from ..ops import PREC_ADD, PREC_ATOM, PREC_MUL, PREC_POW, OpSpec
 
-# The size leaf and the row index (graphs without index families have neither).
+# The size and delta leaves and the row index (graphs without index families have none).
 _SIZE = getattr(graph, "SIZE", None)
+_DELTA = getattr(graph, "DELTA", None)
 _ROWS = getattr(graph, "ROWS", None)
 
 # ---------------------------------------------------------------- templates
@@ -132,6 +134,10 @@ class Style:
 
     def size(self, axis) -> tuple[str, int]:
         """(text, precedence) of the size of ``axis`` (for the rows, the row count)."""
+        raise NotImplementedError
+
+    def delta(self, first, second) -> tuple[str, int]:
+        """(text, precedence) of the Kronecker delta of two indices (canonical order): 1 where they agree."""
         raise NotImplementedError
 
     def contraction(self, node: Node) -> list | None:
@@ -284,6 +290,8 @@ class Layout:
         if node.is_leaf:
             if node.op is _SIZE:
                 text, prec = self.style.size(node.axis)
+            elif node.op is _DELTA:
+                text, prec = self.style.delta(*node.indices)
             else:
                 text, prec = self.style.leaf(node)
             self.docs[node], self.prec[node] = [text], prec

@@ -305,6 +305,10 @@ class _TextStyle(Style):
         # The number of labels of j is sum[j](1), as the row count n is sum(1).
         return ("sum(1)" if axis is getattr(graph, "ROWS", None) else f"sum[{axis.name}](1)"), PREC_ATOM
 
+    def delta(self, first, second) -> tuple[str, int]:
+        # An Iverson bracket: the comparison of two indices is 1 where their labels agree.
+        return f"({first.name} == {second.name})", PREC_ATOM
+
 
 def indexed_name(node: Node) -> str:
     """A variable as written: ``a``, ``theta[1]``, the family ``w[j]``, ``W[k,j]`` (its written axes)."""

@@ -102,6 +102,12 @@ class _PythonStyle(Style):
     def size(self, axis) -> tuple[str, int]:
         return self.axes.sizes[axis], PREC_ATOM
 
+    def delta(self, first, second) -> tuple[str, int]:
+        # An identity matrix over the two indices' axes (their labels are the same), length 1 on the others.
+        axes = self.axes
+        others = tuple(p for p in range(axes.ndim) if p not in (axes.position[first], axes.position[second]))
+        return f"np.expand_dims(np.eye(int({axes.sizes[first]})), {others})", PREC_ATOM
+
     def leaf(self, node: Node) -> tuple[str, int]:
         if node.is_var:
             return self.local_names[node], PREC_ATOM
@@ -147,6 +153,17 @@ def is_indexed(order: Iterable[Node]) -> bool:
     rows = getattr(graph, "ROWS", None)
     size = getattr(graph, "SIZE", None)
     return any(n.op is size or any(i is not rows for i in getattr(n, "indices", ())) for n in order)
+
+
+def _delta_partners(order: Iterable[Node]) -> dict:
+    """For each index in a Kronecker delta, the indices it is compared with (they have one size)."""
+    partners: dict = {}
+    for node in order:
+        if node.op is getattr(graph, "DELTA", None):
+            first, second = node.indices
+            partners.setdefault(first, []).append(second)
+            partners.setdefault(second, []).append(first)
+    return partners
 
 
 # ---------------------------------------------------------------- source
@@ -301,7 +318,7 @@ def to_python(
     reserved = sorted(taken)  # the code's own names and the variables'
     user = _python_locals(list(names or {}), taken)
     if axes is not None:
-        _size_expressions(axes, variables, local)
+        _size_expressions(axes, variables, local, _delta_partners(order))
     printer = Printer(
         _PythonStyle(local, axes),
         roots,
@@ -392,15 +409,26 @@ def _family_load(v: Node, name: str, axes: _Axes, names: Sequence[str] = ()) -> 
     return f"{name} = place(columns({source}), {axes.places((graph.ROWS, *v.var_axes))}, {axes.ndim})"
 
 
-def _size_expressions(axes: _Axes, variables: list[Node], local: Mapping[Node, str]) -> None:
-    """The size of each index: the length of that axis of a family that has it."""
+def _size_expressions(axes: _Axes, variables: list[Node], local: Mapping[Node, str], partners=None) -> None:
+    """The size of each index: the length of that axis of a family that has it, or of
+    one an index is compared with in a Kronecker delta (k2 in delta(k, k2) has k's size)."""
+    partners = partners or {}
+
+    def family_axis(index):
+        for v in variables:
+            if index in v.var_axes:
+                return f"np.float64(np.shape({local[v]})[{axes.position[index]}])"
+        return None
+
     for index in axes.order:
         if index in axes.sizes:
             continue
-        for v in variables:
-            if index in v.var_axes:
-                axes.sizes[index] = f"np.float64(np.shape({local[v]})[{axes.position[index]}])"
-                break
+        found = family_axis(index)
+        for partner in partners.get(index, ()):
+            if found is None:
+                found = family_axis(partner)
+        if found is not None:
+            axes.sizes[index] = found
         else:
             # Only a size, no family over the index (1/size(k) of mean[k](b[k])'s
             # derivative): the caller gives it, sizes={"k": 16}.

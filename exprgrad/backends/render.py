@@ -165,6 +165,8 @@ def _title(node: Node, sizes: Mapping[str, int] | None = None) -> str:
     if node.is_const:
         return node.name or _number(node.value)
     axis = getattr(node, "axis", None)
+    if node.op is getattr(_graph, "DELTA", None):  # a Kronecker delta: 1 where two indices agree
+        return f"δ({', '.join(_short(i.name) for i in node.indices)})"
     if node.is_leaf:  # the size of an index
         if axis is getattr(_graph, "ROWS", None):
             return "n"

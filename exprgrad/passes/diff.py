@@ -48,10 +48,10 @@ the same whatever the family's size. Every use of the family counts: w[k]
 Hessians between families rename the first derivative's free indices to fresh
 names before differentiating again, so d2/dw[j]dw[j2] has two indices.
 Forward mode is ``passes.forward``; a family's uses and fresh index names are
-in ``passes.families``, signed terms in ``passes.signed``. What neither mode can write yet is a Kronecker delta
-left in the result (a Hessian's diagonal terms: sum[j](w[j]^3) has
-d2/dw[j]dw[j2] = 6*w[j] where j = j2, else 0): that is an OptionError, never
-a wrong graph.
+in ``passes.families``, signed terms in ``passes.signed``. A use of a family
+under an index free in the output (the Hessian's renamed b[k2], the variable
+b[k]) contributes delta(k, k2) times its adjoint (``graph.delta``, a Kronecker
+delta leaf): so sum[j](w[j]^3) has d2/dw[j]dw[j2] = 6*delta(j, j2)*w[j].
 """
 
 from __future__ import annotations
@@ -252,7 +252,7 @@ def diff(
     if mode == "reverse":
         uses = family_uses(output, variables)
         found = _reverse(output, [u for v in variables for u in uses[v]])
-        derivatives = {v.name: family_total(v, uses[v], found) for v in variables}
+        derivatives = {v.name: family_total(v, uses[v], found, output.indices) for v in variables}
     else:
         for v in variables:
             if v.per_row:
@@ -313,12 +313,13 @@ def hessian(output: Node, wrt: Sequence[Node], *, strict: bool = False) -> dict[
     Returns:
         {name: {name: graph}}, both levels in the order of ``wrt``.
 
+    A family used outside every reduction over its index has diagonal
+    terms, nonzero only where two indices agree: they come with a Kronecker
+    delta factor (``graph.delta``), so sum[j](w[j]^3) has d2/dw[j]dw[j2] =
+    6*delta(j, j2)*w[j], printed 6*(j == j2)*w[j].
+
     Raises:
         DisconnectedError: ``strict`` and the output does not reach a variable.
-        OptionError: a family's second derivative has diagonal terms (a use of
-            the family outside every reduction over its index: sum[j](w[j]^2)
-            has d2/dw[j]dw[j2] = 2 when j = j2, else 0), which the graph
-            cannot write yet.
     """
     variables = _unique_vars(wrt)
     gradient = diff(output, variables, strict=strict)
@@ -326,16 +327,7 @@ def hessian(output: Node, wrt: Sequence[Node], *, strict: bool = False) -> dict[
     taken = index_names([output, *variables])
     for i, first in enumerate(variables):
         renamed, mapping = _fresh_indices(gradient[first.name], output, set(taken))
-        try:
-            row = diff(renamed, variables[i:])
-        except OptionError as e:
-            family = getattr(e, "diagonal_family", None)
-            if family is None:
-                raise
-            raise OptionError(
-                f"the second derivatives between '{first.name}' and '{family}' have diagonal terms "
-                "(nonzero only where two of their indices agree), which exprgrad cannot write yet"
-            ) from None
+        row = diff(renamed, variables[i:])
         for second in variables[i:]:
             entry = row[second.name]  # first's indices fresh, second's as written
             back = {new: old for old, new in mapping.items() if old not in second.var_axes}

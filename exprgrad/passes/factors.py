@@ -7,8 +7,12 @@ dict base -> exponent, with powers of one base combined (x^2*x -> x^3),
 numeric factors folded (2*x*3 -> 6*x), integer powers of products expanded
 ((2*x)^2 -> 4*x^2) and the PRODUCT_RULES applied (exp(u)/(1 + exp(u)) ->
 sigmoid(u)); a difference and its negation are one base ((p - 1)/(1 - p) ->
--1). The owner assembles the result node. Also ``cancelling``: which shared
-operands of a product are spliced because their factors cancel.
+-1). A Kronecker delta is its own square (delta(k,k2)*delta(k,k2) ->
+delta(k,k2)) and the other factors are read where it is nonzero, at the
+same labels (``read_deltas``: delta(k,k2)*h[k2] -> delta(k,k2)*h[k]), so it
+stays one factor in front. The owner assembles the result node. Also
+``cancelling``: which shared operands of a product are spliced because
+their factors cancel.
 Must not: assemble the product node itself, print, or evaluate beyond
 constant folding.
 """
@@ -19,7 +23,7 @@ import math
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from .. import build
+from .. import build, graph
 from ..graph import Node
 from .coefficients import Number, is_integer, is_number_const, numeric_power, tidy
 from .rules import PRODUCT_RULES, linear_form, match_factors
@@ -41,6 +45,11 @@ class Factors:
 
     def add(self, base: Node, e) -> None:
         """Multiply by base^e."""
+        if base.op is graph.DELTA and not isinstance(e, Node) and e > 0:
+            held = self.factors.get(base)
+            if held is None or (not isinstance(held, Node) and held > 0):
+                self.factors[base] = 1  # delta^n -> delta: it is 0 or 1
+                return
         if base in self.factors:
             self.factors[base] = self.owner.add_exponents(self.factors[base], e)  # x^2*x -> x^3
             return
@@ -86,6 +95,26 @@ class Factors:
             # rebuilt through the owner's op (that would recurse on its depth)
             self.add(base, tidy(k * n) if not isinstance(k, Node) else self.owner.scale(n, k))
 
+    def read_deltas(self) -> None:
+        """delta(a,b)*e(b) -> delta(a,b)*e(a): where the delta is nonzero the two labels agree,
+        so the other factors read the delta's first index for its second (b is left to the delta)."""
+        for delta in [base for base in self.factors if base.op is graph.DELTA]:
+            if delta not in self.factors:
+                continue
+            first, second = delta.indices
+            moved = [
+                base
+                for base, e in self.factors.items()
+                if base is not delta
+                and (second in base.indices or (isinstance(e, Node) and second in e.indices))
+            ]
+            if not moved or any(merges(base, first, second) for base in moved):
+                continue
+            for base in moved:
+                e = self.factors.pop(base)
+                renamed = build.rename(base, {second: first})
+                self.add(renamed, build.rename(e, {second: first}) if isinstance(e, Node) else e)
+
     def apply_rules(self) -> None:
         """Rewrite the factors by PRODUCT_RULES until none applies."""
         fired = True
@@ -106,6 +135,12 @@ class Factors:
                 for pattern, e in put:
                     self.add(self.owner.instantiate(pattern, bound), e)
                 fired = True
+
+
+def merges(node: Node, first: graph.Index, second: graph.Index) -> bool:
+    """Whether reading ``second`` as ``first`` in ``node`` would give a variable one index twice
+    (W[k,k2] -> W[k,k], which is not a family member's name): then the delta is not read into it."""
+    return any(n.is_var and first in n.indices and second in n.indices for n in graph.toposort([node]))
 
 
 def cancelling(owner: Simplifier, kids: list[Node], private: list[bool], limit: int) -> list[bool]:

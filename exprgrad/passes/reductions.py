@@ -6,8 +6,10 @@ and the (base, exponent) factors of a product being assembled. Out: the
 reduction node in normal form: over rows, a constant factor comes out
 (mean(2*u) -> 2*mean(u)); over an index, by the laws of ``REDUCTION_LAWS``,
 every factor free of the index comes out and sum[i](u)/size(i) is mean[i](u)
-(``averaged`` does it among a product's factors); a sign goes into a
-difference inside (-mean(x*(y - s)) -> mean(x*(s - y))).
+(``averaged`` does it among a product's factors), and a Kronecker delta of
+the index with another meets its sum: sum[k2](delta(k,k2)*e) -> e with k2
+read as k (mean[k2]: divided by size(k)); a sign goes into a difference
+inside (-mean(x*(y - s)) -> mean(x*(s - y))).
 Must not: assemble a product itself (the owner's ``scale`` and ``assemble``
 do), print, evaluate beyond constant folding, or recurse on graph depth
 (every rebuild goes through the owner, which bounds its nesting).
@@ -17,9 +19,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import build, graph
+from .. import build, graph, ops
 from ..graph import Node
 from ..ops import OpSpec
+from .factors import Factors, merges
 from .rules import REDUCTION_LAWS
 
 if TYPE_CHECKING:
@@ -44,6 +47,9 @@ def reduce_over(owner: Simplifier, op: OpSpec, kid: Node, axis: graph.Index) -> 
     coefficient, factors = owner.parts(kid)
     if coefficient == 0:
         return build.ZERO  # sum[i](0) -> 0, mean[i](0) -> 0
+    met = _met_delta(factors, axis)
+    if met is not None:
+        return _meet_delta(owner, op, coefficient, axis, met)
     inside = [(b, e) for b, e in factors if axis in b.indices or (isinstance(e, Node) and axis in e.indices)]
     outside = [f for f in factors if f not in inside]
     size = graph.size(axis)
@@ -64,6 +70,36 @@ def reduce_over(owner: Simplifier, op: OpSpec, kid: Node, axis: graph.Index) -> 
         if outside
         else owner.scale(coefficient, node)
     )
+
+
+def _met_delta(factors: list[tuple[Node, object]], axis: graph.Index) -> tuple | None:
+    """(partner, the other factors) for a delta(axis, partner) factor of a sum over
+    ``axis``; None when there is none, or reading axis as partner would give a
+    variable one index twice (W[k,k2] -> W[k,k])."""
+    for delta, e in factors:
+        if delta.op is not graph.DELTA or axis not in delta.indices or isinstance(e, Node) or e != 1:
+            continue
+        (partner,) = [i for i in delta.indices if i is not axis]
+        rest = [(b, x) for b, x in factors if b is not delta]
+        if not any(
+            merges(b, axis, partner) or (isinstance(x, Node) and merges(x, axis, partner)) for b, x in rest
+        ):
+            return partner, rest
+    return None
+
+
+def _meet_delta(owner: Simplifier, op: OpSpec, coefficient, axis: graph.Index, met: tuple) -> Node:
+    """sum[k2](delta(k,k2)*e) -> e with k2 read as k; mean[k2]: divided by size(k)."""
+    partner, rest = met
+    acc = Factors(owner)
+    for base, x in rest:
+        acc.add(
+            build.rename(base, {axis: partner}),
+            build.rename(x, {axis: partner}) if isinstance(x, Node) else x,
+        )
+    if op is ops.MEAN:
+        acc.add(graph.size(partner), -1)
+    return owner.assemble(coefficient, list(acc.factors.items()))
 
 
 def averaged(factors: list[tuple[Node, object]]) -> list[tuple[Node, object]]:

@@ -247,6 +247,7 @@ class Simplifier:
             acc.absorb(kid, e, own)
         if acc.coefficient == 0:
             return build.ZERO  # 0*x -> 0
+        acc.read_deltas()
         acc.apply_rules()
         factors = list(acc.factors.items())
         distributed = distribute(self, acc.coefficient, factors)
