@@ -12,6 +12,7 @@ through the point_at function it is given (x -> the Point there).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,9 +39,10 @@ class Point:
     cost: float
     grad: np.ndarray
 
-    @property
+    @functools.cached_property
     def finite(self) -> bool:
-        return math.isfinite(self.cost) and bool(np.all(np.isfinite(self.grad)))
+        """The cost and every gradient entry are finite (asked several times per iteration: kept)."""
+        return math.isfinite(self.cost) and bool(np.isfinite(self.grad).all())
 
 
 # x -> the cost and gradient there, as a Point (one evaluation of the Objective).

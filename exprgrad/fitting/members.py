@@ -15,6 +15,7 @@ Must not: evaluate, differentiate, print, or know the command line.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,11 +41,11 @@ class Block:
     labels: tuple[tuple, ...] = ()
     offset: int = 0
 
-    @property
+    @functools.cached_property
     def shape(self) -> tuple[int, ...]:
         return tuple(len(labels) for labels in self.labels)
 
-    @property
+    @functools.cached_property
     def size(self) -> int:
         return math.prod(self.shape)
 
@@ -330,6 +331,8 @@ def arrange(value, have: Sequence[str], want: Sequence[str], shape: tuple[int, .
     the axes ``want`` and ``shape``: axes transposed into place, missing ones broadcast."""
     if not isinstance(value, np.ndarray) or value.ndim == 0:
         return np.full(shape, float(value))
+    if value.shape == tuple(shape) and tuple(have) == tuple(want):
+        return value  # already in place (a gradient, every iteration)
     have = list(have)
     extra = [name for name in have if name not in want]
     if extra or value.ndim != len(have):

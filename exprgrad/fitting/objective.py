@@ -174,14 +174,14 @@ class Objective:
         if self.families:
             values = schedule.run(self.members.values(x), self.columns or None, sizes=self.sizes or None)
         else:
-            bindings = {name: float(v) for name, v in zip(self.params, x)}
+            bindings = dict(zip(self.params, np.asarray(x, dtype=float).tolist()))
             values = schedule.run(bindings, self.columns or None)
         self.evaluations += 1
         return values
 
     def _record(self, x: np.ndarray, cost: float, grad_norm: float | None) -> None:
         self.history.append(cost)
-        if math.isfinite(cost) and np.all(np.isfinite(x)):
+        if math.isfinite(cost) and np.isfinite(x).all():
             self.last_finite = (np.array(x, dtype=float), cost)
             if self.best_finite is None or cost < self.best_finite[1]:
                 self.best_finite = self.last_finite
@@ -199,7 +199,8 @@ class Objective:
 
         Asking again for the point of the previous call costs no pass.
         """
-        key = np.asarray(x, dtype=float).tobytes()
+        x = np.asarray(x, dtype=float)
+        key = x.tobytes()
         if self._memo is not None and self._memo[0] == key:
             return self._memo[1], self._memo[2].copy()
         values = self._run("value_grad", lambda: self.value_grad_nodes, x)
@@ -207,22 +208,26 @@ class Objective:
         if self.families:
             grad = self._flat_gradient(values[1:])
         else:
-            grad = np.array([float(v) for v in values[1:]])
+            grad = np.array(values[1:], dtype=float)
         with np.errstate(all="ignore"):  # a huge gradient's norm is inf, not a warning
-            self.last_grad_norm = float(np.linalg.norm(grad))
+            self.last_grad_norm = float(np.sqrt(grad @ grad))  # np.linalg.norm's own formula
         self._memo = (key, cost, grad.copy())
         self._record(x, cost, self.last_grad_norm)
         return cost, grad
 
     def _flat_gradient(self, values: list) -> np.ndarray:
         """The gradient's values per family (arrays in canonical axes) as the flat vector."""
-        nodes = self.value_grad_nodes[1:]
         return np.concatenate(
             [
-                self.members.gradient(block, value, [i.name for i in node.indices])
-                for block, value, node in zip(self.members.blocks, values, nodes)
+                self.members.gradient(block, value, axes)
+                for block, value, axes in zip(self.members.blocks, values, self._gradient_axes)
             ]
         )
+
+    @functools.cached_property
+    def _gradient_axes(self) -> list[list[str]]:
+        """The index names of each gradient graph's value, block by block."""
+        return [[i.name for i in node.indices] for node in self.value_grad_nodes[1:]]
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
         """The p-by-p Hessian of the cost at ``x``, every entry in one pass."""

@@ -69,12 +69,13 @@ SECOND_ORDER_PARAMS = 20
 
 def scaled_gradient(x: np.ndarray, grad: np.ndarray, cost: float) -> float:
     """max_i |g_i| * max(|x_i|, 1) / max(|cost|, 1); inf when anything is not finite."""
-    x, grad = np.asarray(x, dtype=float), np.asarray(grad, dtype=float)
-    if not (math.isfinite(cost) and np.all(np.isfinite(grad)) and np.all(np.isfinite(x))):
+    if not math.isfinite(cost):
         return math.inf
+    x, grad = np.asarray(x, dtype=float), np.asarray(grad, dtype=float)
     with np.errstate(all="ignore"):
-        value = np.max(np.abs(grad) * np.maximum(np.abs(x), 1.0), initial=0.0) / max(abs(cost), 1.0)
-    return float(value) if math.isfinite(value) else math.inf
+        # A nan or inf in x or grad makes the largest term nan or inf: one test covers them.
+        value = float((np.abs(grad) * np.maximum(np.abs(x), 1.0)).max(initial=0.0))
+    return value / max(abs(cost), 1.0) if math.isfinite(value) else math.inf
 
 
 def residual_cosines(r: np.ndarray, jacobian: np.ndarray) -> np.ndarray:

@@ -231,7 +231,7 @@ def descend(objective, x0: np.ndarray, optimizer, max_iter: int, tol: float, pro
                 f"no step lowers the cost at floating-point precision (scaled gradient {measure:.2g})",
                 converged=False,
             )
-        if np.array_equal(trial.x, point.x):
+        if bool((trial.x == point.x).all()):
             reason = f"the steps no longer change the parameters (scaled gradient {measure:.2g})"
             if optimizer.fixed:
                 reason += f"; the {Mention('lr')} may be too small"
@@ -335,7 +335,7 @@ class _Watch:
             return "the gradient became nan/inf"
         if trial.cost - self.cost0 > GROWTH * self.scale:
             return f"the cost grew from {self.cost0:.6g} to {trial.cost:.6g}"
-        size = float(np.max(np.abs(trial.x), initial=0.0))
+        size = float(np.abs(trial.x).max(initial=0.0))
         if size > RUNAWAY:
             return (
                 f"the parameters ran away (largest |value| {size:.3g}); the cost may decrease without bound"
