@@ -67,7 +67,8 @@ def _labels_text(labels: tuple) -> str:
 class FamilyLowering(Scope):
     """The family half of lowering: ``lower._Lowering`` inherits it and sets, before any call,
     ``columns``, ``column_names``, ``given_columns``, ``definitions``, ``lowered``,
-    ``families``, ``ranges``, ``data_families``, ``family_uses`` and ``dot_families``."""
+    ``families``, ``ranges``, ``data_families``, ``family_uses``, ``dot_families`` and
+    ``renamed_uses`` (each use of a definition by index: its span and renamed graph)."""
 
     def _decide_data_families(self, columns: Collection[str] | None) -> None:
         """Which families are data: their columns and labels (x1..x50 -> labels 1..50)."""
@@ -159,12 +160,12 @@ class FamilyLowering(Scope):
             labels, columns = self.data_families.get(v.name, (None, ()))
             if labels is not None:
                 use = self.family_uses[v.name]
-                for i in v.var_axes:
+                for position, i in enumerate(v.var_axes):
                     self._set_range(
                         i.name,
                         range(labels[0], labels[-1] + 1),  # a data family's labels have no gaps
                         f"the data family {v.name} ({columns[0]}..{columns[-1]})",
-                        use.span,
+                        self._use_of(v.name, len(v.var_axes), position, i.name),
                         why,
                     )
         axes: dict[str, list] = {}
@@ -250,7 +251,11 @@ class FamilyLowering(Scope):
                 raise self.error(LimitError, message, declaration.index_span)
 
     def _use_of(self, name: str, count: int, position: int | None = None, index: str = "") -> A.Span:
-        """Where ``name`` is first written with ``count`` subscripts (``index`` at ``position``)."""
+        """Where ``name`` is first written with ``count`` subscripts (``index`` at ``position``).
+
+        A family used through a definition by index under another index (``w[k]``
+        inside ``h[k] = ...``, used as ``h[m]``) is found at that use (``h[m]``).
+        """
         found = None
         for scan in self.all_scans():
             for use in scan.family_uses:
@@ -260,6 +265,13 @@ class FamilyLowering(Scope):
                     continue
                 if found is None or span_before(use.span, found):
                     found = use.span
+        if found is None and position is not None:
+            for span, renamed in self.renamed_uses:
+                if (found is None or span_before(span, found)) and any(
+                    v.name == name and len(v.var_axes) == count and v.var_axes[position].name == index
+                    for v in graph.variables([renamed])
+                ):
+                    found = span
         if found is None:
             first = self.family_uses.get(name)
             return first.span if first is not None else self.program.result.span
@@ -311,7 +323,9 @@ class FamilyLowering(Scope):
                     node.span,
                 )
             mapping = {graph.index(d.name): i for d, i in zip(definition.indices, indices, strict=True)}
-            return build.rename(self.lowered[node.name], mapping)
+            renamed = build.rename(self.lowered[node.name], mapping)
+            self.renamed_uses.append((node.span, renamed))
+            return renamed
         if node.name in self.data_families:
             return graph.var(node.name, (graph.ROWS, *indices))
         return graph.var(node.name, indices)

@@ -76,6 +76,7 @@ class _Lowering(FamilyLowering):
                     self.family_uses[use.name] = use
         self.given_columns = columns
         self.dot_families: dict[str, A.Span] = {}
+        self.renamed_uses: list[tuple[A.Span, Node]] = []
         if self.family_uses:
             self._decide_data_families(columns)
         self.written = Written()  # sums: their terms as written; names: their first use

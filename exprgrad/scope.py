@@ -5,8 +5,9 @@ In: a parsed ``Program``. Out: a ``Scope``: the definitions by name, one
 AST nodes in the order lowering reads them), and the definitions in an order
 where each comes after those it uses. Refuses a name defined twice,
 definitions that refer to each other in a circle, a name used both plain and
-as a family, a member of a defined family, an index that is also a name, and
-two names that look alike.
+as a family, a member of a defined family, an index that is also a name, an
+index or a family named like a constant or a function (pi, exp), and two names
+that look alike.
 Must not: build graph nodes, or recurse on expression depth (explicit stacks).
 """
 
@@ -89,6 +90,14 @@ def scan(expr) -> Scan:
     return found
 
 
+def _builtin(name: str) -> str:
+    """What a name the language already gives a meaning means (``the constant pi``), or ''."""
+    if name in ops.CONSTANTS:
+        return f"the constant {name}"
+    spec = ops.OPS.get(name)
+    return f"the function {name}()" if spec is not None and spec.callable else ""
+
+
 class Scope:
     """A program's definitions and the scans of its expressions; the checks on its names."""
 
@@ -153,6 +162,13 @@ class Scope:
         for scan in self.all_scans():
             for name, span in scan.index_names.items():
                 indices.setdefault(name, span)
+        for name, span in indices.items():
+            if _builtin(name):
+                raise self.error(
+                    NameResolutionError,
+                    f"{quoted(name)} is {_builtin(name)}, so it cannot name an index; rename the index",
+                    span,
+                )
         if not indices:
             return
         for definition in self.program.definitions:
@@ -213,6 +229,13 @@ class Scope:
         for scan in self.all_scans():
             for use in scan.family_uses:
                 families.setdefault(use.name, use.span)
+        for name, span in families.items():  # a member pi[0] is a name of its own, as it always was
+            if _builtin(name):
+                raise self.error(
+                    NameResolutionError,
+                    f"{quoted(name)} is {_builtin(name)}, so it cannot name a family; rename the family",
+                    span,
+                )
         for name, span in families.items():
             if name in plain:
                 raise self._plain_and_family(name, plain[name])

@@ -2,9 +2,10 @@
 
 In: a function's output node and names as a caller writes them: a variable
 ``a``, a family ``theta`` (every ``theta[i]`` the function uses), a member
-``theta[2]``, a data column. Out: the variable nodes (``graph.var`` leaves)
-that ``passes.diff`` and the checks take, and warnings for names the function
-does not use; ``fill_families``: a value given for a family set on each member.
+``theta[2]`` (``W[2,3]``: its commas are its own, not a list's), an index
+family as written (``w[j]``: the family ``w``), a data column. Out: the
+variable nodes (``graph.var`` leaves) that ``passes.diff`` and the checks
+take, and warnings for names the function does not use; ``fill_families``: a value given for a family set on each member.
 Must not: differentiate, evaluate or print, or name a command-line option
 (the library speaks Python; the CLI says which flag the names came from).
 """
@@ -18,8 +19,9 @@ from . import graph
 from .errors import OptionError
 from .graph import Node
 
-# ``a``, ``θ``, ``x_2``, ``theta[3]``: a variable, a family or a member.
-_VARIABLE_NAME = re.compile(r"^[^\W\d]\w*(\[\d+\])?$")
+# ``a``, ``θ``, ``x_2``, ``theta[3]``, ``W[2,3]``, ``w[j]``: a variable, a family or a member.
+_SUBSCRIPT = r"(\d+|[^\W\d]\w*)"
+_VARIABLE_NAME = re.compile(rf"^[^\W\d]\w*(\[{_SUBSCRIPT}(,{_SUBSCRIPT})*\])?$")
 
 DEFAULTS = ("parameters", "variables")
 
@@ -48,7 +50,7 @@ def select(
         OptionError: a name that is not a variable name, or a bad default.
     """
     present = graph.variables([output])
-    names = [name.strip() for name in names if name.strip()]
+    names = [name for name in _rejoined([name.strip() for name in names]) if name]
     if not names:
         if default not in DEFAULTS:
             raise OptionError(f"unknown default '{default}' (choose parameters or variables)")
@@ -64,13 +66,24 @@ def select(
         if not _VARIABLE_NAME.match(name):
             raise OptionError(f"'{name}' is not a variable name (expected e.g. a, theta or theta[0])")
         family = name.split("[", 1)[0]
-        if "[" in name and getattr(by_name.get(family), "var_axes", ()):
+        subscripts = name[len(family) + 1 : -1].split(",") if "[" in name else []
+        if subscripts and getattr(by_name.get(family), "var_axes", ()):
             written = by_name[family]
             axes = ",".join(i.name for i in written.var_axes)
-            raise OptionError(
-                f"'{name}' is a member of the family {family}[{axes}]: select the family, "
-                f"'{family}' (its derivative is one graph over {axes}, one value per member)"
-            )
+            if name == f"{family}[{axes}]":
+                name = family  # the family as the program writes it: w[j]
+            elif all(s.isdigit() for s in subscripts):
+                raise OptionError(
+                    f"'{name}' is a member of the family {family}[{axes}]: select the family, "
+                    f"'{family}' (its derivative is one graph over {axes}, one value per member)"
+                )
+            else:
+                raise OptionError(
+                    f"'{name}' is not how the family {family}[{axes}] is written: select it as "
+                    f"'{family}' (or '{family}[{axes}]')"
+                )
+        elif not all(s.isdigit() for s in subscripts):
+            raise OptionError(f"'{name}' is not a variable name (expected e.g. a, theta or theta[0])")
         if name in by_name:
             selected = [by_name[name]]
         elif name in families:
@@ -80,6 +93,17 @@ def select(
             selected = [graph.var(name)]
         chosen.update(dict.fromkeys(selected))
     return list(chosen), warnings
+
+
+def _rejoined(names: Sequence[str]) -> list[str]:
+    """Names split at every comma, with a member's own commas put back (``W[1`` and ``2]``: ``W[1,2]``)."""
+    joined: list[str] = []
+    for name in names:
+        if joined and joined[-1].count("[") > joined[-1].count("]"):
+            joined[-1] += "," + name
+        else:
+            joined.append(name)
+    return joined
 
 
 def fill_families(params: Sequence[str], values: dict[str, float]) -> None:

@@ -15,7 +15,7 @@ import pytest
 from exprgrad import graph, memory, parse
 from exprgrad.backends.evaluate import evaluate
 from exprgrad.cli import cli
-from exprgrad.errors import LimitError, OptionError
+from exprgrad.errors import ExprgradError, LimitError, OptionError
 
 NETWORK = "k in 1:{k}; h[k] = tanh(sum[j](W[k,j]*x[j]) + b[k]); mean((sum[k](v[k]*h[k]) + c - y)^2)"
 
@@ -250,3 +250,170 @@ def test_the_fit_api_names_the_python_argument(limit, tmp_path):
         exprgrad.fit(
             _wide(tmp_path), cost="z = c + sum[j](w[j]*x[j]); mean(softplus(z) - b*z)", method="newton"
         )
+
+
+# ---------------------------------------------------------------- carets of range errors
+
+
+@pytest.mark.parametrize(
+    "text, columns, message, shown",
+    [
+        # a definition by index used under an index whose range disagrees: the caret is on that use
+        (
+            "j in 1:3; m in 1:4; h[k] = w[k]; sum[j](h[j]) + sum[m](h[m])",
+            None,
+            "the ranges disagree: 'w' is used with index 'j'",
+            "h[m]",
+        ),
+        # through two definitions
+        (
+            "j in 1:3; m in 1:4; h[k] = w[k]; g[q] = h[q]; sum[j](w[j]) + sum[m](g[m])",
+            None,
+            "the ranges disagree",
+            "g[m]",
+        ),
+        # a data family inside a definition, used under a declared index of another range
+        (
+            "j in 1:3; h[k] = x[k]; mean(sum[j](h[j]))",
+            ["x1", "x2"],
+            "the ranges of index 'j' disagree",
+            "h[j]",
+        ),
+        (
+            "m in 1:4; h[k] = w[k]*x[k]; mean(sum[j](h[j]) + sum[m](h[m]))",
+            ["x1", "x2", "x3"],
+            "the ranges of index 'm' disagree",
+            "h[m]",
+        ),
+        # written uses are found as before
+        ("k in 1:3; sum[k](x[k])", ["x1", "x2"], "the ranges of index 'k' disagree", "x[k]"),
+        ("j in 1:3; k in 1:4; sum[j](w[j]) + sum[k](w[k])", None, "the ranges disagree", "w[k]"),
+    ],
+)
+def test_a_range_error_points_at_the_use_whose_range_disagrees(text, columns, message, shown):
+    with pytest.raises(ExprgradError) as caught:
+        parse(text, columns=columns)
+    error = caught.value
+    assert message in error.message
+    assert text[error.column - 1 :].startswith(shown), (error.column, str(error))
+    assert error.width == len(shown)
+
+
+# ---------------------------------------------------------------- --wrt and a member of a family
+
+
+@pytest.mark.parametrize("command", ["diff", "check", "render"])
+@pytest.mark.parametrize("member", ["W[1,2]", "W[1, 2]", "b[1]"])
+def test_wrt_a_member_of_a_family_asks_for_the_family(runner, samples, command, member):
+    args = [command, f"@{samples / 'families' / 'network.exprgrad'}", "--wrt", member]
+    if command == "check":
+        args += ["--at", "W=0.1,b=0,v=0.1,c=0", "--data", str(samples / "families" / "network.csv")]
+    family = member[0]
+    shown = _one_error_line(runner.invoke(cli, args))
+    assert f"is a member of the family {family}[" in shown and f"select the family, '{family}'" in shown
+
+
+def test_wrt_a_family_written_with_its_indices_selects_the_family(runner, samples):
+    program = f"@{samples / 'families' / 'network.exprgrad'}"
+    by_name = runner.invoke(cli, ["diff", program, "--wrt", "W,c"])
+    by_indices = runner.invoke(cli, ["diff", program, "--wrt", "W[k,j],c"])
+    assert by_indices.exit_code == 0 and by_indices.output == by_name.output
+    assert "∂/∂W[k,j] = " in by_indices.output
+    other = runner.invoke(cli, ["diff", program, "--wrt", "W[j,k]"])
+    assert "'W[j,k]' is not how the family W[k,j] is written: select it as 'W'" in _one_error_line(other)
+
+
+def test_wrt_a_member_with_two_labels_of_scalar_members_is_that_member(runner):
+    result = runner.invoke(cli, ["diff", "W[1,2]*a + W[2,1]", "--wrt", "W[1,2],a"])
+    assert result.exit_code == 0 and result.output == "∂/∂W[1,2] = a\n∂/∂a = W[1,2]\n"
+
+
+def test_the_api_selects_a_family_by_its_written_indices():
+    f = parse("z = c + sum[j](w[j]*x[j]); mean(softplus(z) - y*z)")
+    assert f.grad("w[j]")["w"].output is f.grad("w")["w"].output
+    with pytest.raises(OptionError, match="'w\\[1\\]' is a member of the family w\\[j\\]"):
+        f.grad("w[1]")
+
+
+# ---------------------------------------------------------------- other bad family input
+
+
+@pytest.mark.parametrize(
+    "text, message, shown",
+    [
+        ("k in 1:3; sum[pi](w[pi])", "'pi' is the constant pi, so it cannot name an index", "pi"),
+        ("exp in 1:3; sum[exp](w[exp])", "'exp' is the function exp(), so it cannot name an index", "exp"),
+        ("k in 1:3; sum[k](sin[k])", "'sin' is the function sin(), so it cannot name a family", "sin[k]"),
+        ("k in 1:3; sum[k](e[k])", "'e' is the constant e, so it cannot name a family", "e[k]"),
+        ("k in 1:3; exp[k] = w[k]; sum[k](exp[k])", "cannot name a family", "exp[k]"),
+    ],
+)
+def test_a_builtin_name_cannot_name_an_index_or_a_family(runner, text, message, shown):
+    result = runner.invoke(cli, ["eval", text, "--at", "w=1"])
+    lines = _one_error_line(result).splitlines()
+    assert message in lines[0]
+    column = int(lines[0].split("column ")[1].split(":")[0])
+    assert text[column - 1 :].startswith(shown) and lines[2].strip() == "^" * len(shown)
+
+
+def test_a_member_named_like_a_constant_is_a_name_as_before(runner):
+    result = runner.invoke(cli, ["eval", "pi[0] + 1", "--at", "pi[0]=1"])
+    assert result.exit_code == 0 and result.output == "2\n"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("k in 3:1; sum[k](w[k])", "the range 3:1 is empty"),
+        ("k in 1:0; sum[k](w[k])", "the range 1:0 is empty"),
+        ("k in 1.5:3; sum[k](w[k])", "a range is two whole numbers"),
+        ("k in 1:1e12; sum[k](w[k])", "a range is two whole numbers"),
+        ("k in 1:99999999999999999999999; sum[k](w[k])", "is too large"),
+        ("k in 1:3; k in 1:4; sum[k](w[k])", "the ranges of index 'k' disagree"),
+        ("k in 1:3; k = 2; sum[k](w[k])", "'k' is an index and also defined as a name"),
+        ("k in 1:3; sum[k](w[k]) + w", "used both as a plain name and as a family"),
+        ("k in 1:3; sum[k](w[k]) + w[1]", "selecting a member of a family by its label is not supported"),
+        ("k in 1:3; sum[k](k[k])", "is an index and also the name of a family"),
+        ("k in 1:3; sum[k,k](w[k])", "the index 'k' appears twice"),
+        ("k in 1:3; sum[k](sum[k](w[k]))", "its body does not have that index"),
+        ("k in 1:3; j in 1:3; sum[k](w[k]*w[j])", "index 'j' is free in the result"),
+        ("k in 1:3; sum[k](w[k]) + sum[k](w[k,k])", "a diagonal is not supported"),
+        ("k in 1:2; h[k,k] = w[k]; sum[k](h[k,k])", "the index 'k' appears twice"),
+        ("k in 1:2; h[k] = w[j]; sum[k](h[k])", "index 'j' is free in the definition of 'h'"),
+        ("k in 1:3; h[k] = w[k]; sum[k](h[k]) + sum[k](h)", "use it with an index"),
+        ("sum[k](w[k]); k in 1:3", "a declaration cannot come last"),
+        ("k in 1:2; dot(w[k], v[j])", "these share no index"),
+        ("dot(W[k,j], V[k,j])", "share several indices"),
+    ],
+)
+def test_bad_family_input_is_one_error_line_with_a_caret(runner, text, message):
+    result = runner.invoke(cli, ["eval", text, "--at", "w=1,v=1,V=1,W=1"])
+    lines = _one_error_line(result).splitlines()
+    assert message in lines[0] and lines[0].startswith("error: line 1, column ")
+    assert len(lines) == 3 and set(lines[2].strip()) == {"^"}
+
+
+@pytest.mark.parametrize(
+    "csv, message",
+    [
+        ("x1,x2,x4,y\n1,2,3,1\n", "the data family 'x' has a gap: columns 1..4 without 'x3'"),
+        ("x_1,x_2,x_4,y\n1,2,3,1\n", "without 'x_3'"),
+        ("x[1],x[3],y\n1,2,1\n", "without 'x[2]'"),
+        ("x1,x_2,y\n1,2,1\n", "mix two namings (x1 and x_1)"),
+    ],
+)
+def test_bad_data_families_are_one_error_line_with_a_caret(runner, tmp_path, csv, message):
+    data = tmp_path / "data.csv"
+    data.write_text(csv)
+    result = runner.invoke(cli, ["eval", "mean(sum[j](w[j]*x[j]) - y)", "--data", str(data), "--at", "w=1"])
+    lines = _one_error_line(result).splitlines()
+    assert message in lines[0] and lines[2].strip() == "^^^^"
+
+
+def test_families_of_one_member_work_end_to_end(runner, tmp_path):
+    data = tmp_path / "one.csv"
+    data.write_text("x1,y\n1,2\n3,1\n")
+    result = runner.invoke(cli, ["eval", "mean(sum[j](w[j]*x[j]) - y)", "--data", str(data), "--at", "w=1"])
+    assert result.exit_code == 0 and result.output == "0.5\n"
+    checked = runner.invoke(cli, ["check", "k in 1:1; sum[k](w[k]^2)", "--at", "w=1"])
+    assert checked.exit_code == 0 and "w[1]" in checked.output
