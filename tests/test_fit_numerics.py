@@ -65,3 +65,29 @@ def test_residual_sum_of_squares_is_the_evaluators_sum(rows, seed):
         assert result.rss == result.cost  # the same sum of the same squares, bit for bit
         assert math.isfinite(result.rss)
         assert all(v is not None and v > 0 for v in result.stderr.values())
+
+
+def test_standard_errors_too_large_for_memory_are_a_note_not_a_failure(rng, monkeypatch):
+    from exprgrad import memory
+
+    refuse = memory.too_large
+
+    def too_large(need, what, how=""):
+        return (
+            f"{what} would need too much ({how})"
+            if what.startswith("the Hessian")
+            else refuse(need, what, how)
+        )
+
+    monkeypatch.setattr(memory, "too_large", too_large)
+    x = rng.normal(size=(400, 24))
+    y = (rng.random(400) < 1 / (1 + np.exp(-x @ np.linspace(-1, 1, 24)))).astype(float)
+    columns = {f"x{j + 1}": x[:, j] for j in range(24)} | {"y": y}
+    cost = "z = c + sum[j](w[j]*x[j]); sum(softplus(z) - y*z)"
+    result = fit(columns, cost=cost, method="lbfgs", nll=True)
+    assert result.converged, result.message
+    assert all(v is None for v in result.stderr.values())
+    assert (
+        "no standard errors: the Hessian of the cost would need too much (25 x 25 x 8 bytes)"
+        in result.message
+    )

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from .. import build
+from .. import build, memory
 from ..errors import ArgumentError, DataError, Mention, OptionError
 from ..kernels import block_sums, exact_sum
 from .catalog import AUTO, CHOICES, DEFAULT_OPTIONS, METHODS, FitOptions, learning_rate_methods
@@ -250,6 +250,10 @@ def _uncertainty(problem: FitProblem, outcome, nll: bool):
         return none, [], None, None
     objective = problem.objective
     rss = matrix = None
+    wanted = nll or (problem.residual is not None and (outcome.residuals is None or outcome.jacobian is None))
+    refusal = _matrix_too_large(problem, nll) if wanted else None
+    if refusal is not None:  # the fit stands; only its standard errors cannot be had
+        return none, [f"no standard errors: {refusal}"], None, None
     if problem.residual is not None:
         r, matrix = outcome.residuals, outcome.jacobian
         if r is None or matrix is None:
@@ -273,6 +277,14 @@ def _uncertainty(problem: FitProblem, outcome, nll: bool):
         return none, [], None, None
     stderr = none if errors is None else dict(zip(names, map(float, errors)))
     return stderr, [state.note, *notes], _finite_or_none(state.condition), rss
+
+
+def _matrix_too_large(problem: FitProblem, nll: bool) -> str | None:
+    """Why the matrix the standard errors need (p x p Hessian, n x p Jacobian) would not fit, or None."""
+    p = len(problem.params)
+    rows, what = (p, "the Hessian of the cost") if nll else (problem.rows, "the Jacobian of the residuals")
+    how = f"{rows:,} x {p:,} x {memory.VALUE_BYTES} bytes"
+    return memory.too_large(rows * p * memory.VALUE_BYTES, what, how)
 
 
 def _finite_or_none(value: float) -> float | None:
