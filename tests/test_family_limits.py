@@ -417,3 +417,14 @@ def test_families_of_one_member_work_end_to_end(runner, tmp_path):
     assert result.exit_code == 0 and result.output == "0.5\n"
     checked = runner.invoke(cli, ["check", "k in 1:1; sum[k](w[k]^2)", "--at", "w=1"])
     assert checked.exit_code == 0 and "w[1]" in checked.output
+
+
+def test_the_readmes_memory_example_is_what_diff_prints(runner, limit, samples, monkeypatch):
+    readme = (samples.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ EXPRGRAD_MEMORY_LIMIT=1GiB exprgrad diff ", 1)[1].split("\n```", 1)[0]
+    command, shown = block.split("\n", 1)
+    text = command.split('"')[1]
+    limit("1GiB")
+    monkeypatch.chdir(samples.parent)
+    result = runner.invoke(cli, ["diff", text, "--data", "samples/families/network.csv"])
+    assert result.exit_code == 2 and result.stderr == shown + "\n"
