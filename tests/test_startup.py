@@ -21,7 +21,7 @@ SAMPLES = ROOT / "samples"
 NEVER_AT_START = ("numba", "dask", "distributed", "pyarrow", "scipy", "graphviz", "matplotlib", "hypothesis")
 
 
-def _python(code: str, cwd: Path = ROOT, path: Path = ROOT) -> str:
+def _python(code: str, cwd: Path = ROOT, path: Path | str = ROOT) -> str:
     """Runs ``code`` in a fresh interpreter that imports exprgrad from ``path``; its stdout."""
     env = {**os.environ, "PYTHONPATH": str(path), "PYTHONDONTWRITEBYTECODE": "1"}
     done = subprocess.run(
@@ -124,15 +124,42 @@ def test_without_a_usable_table_lark_analyses_the_grammar_and_parses_the_same(wh
 # ---- what a command loads --------------------------------------------------------
 
 
-def test_commands_import_no_extra_and_parse_from_the_saved_table():
+@pytest.fixture
+def extras(tmp_path) -> str:
+    """A PYTHONPATH on which the optional packages are installed (stand-ins that import in no time)."""
+    site = tmp_path / "extras"
+    for name in NEVER_AT_START:
+        (site / name).mkdir(parents=True)
+        (site / name / "__init__.py").write_text('__version__ = "99.0"\n')
+    return f"{site}{os.pathsep}{ROOT}"
+
+
+def _small_commands() -> list[list[str]]:
+    """Small commands that use none of the optional packages, with --backend auto where there is one."""
+    from exprgrad.cli import COMMANDS
+
+    linear, network = str(SAMPLES / "linear.csv"), str(SAMPLES / "families" / "network.exprgrad")
+    commands = [
+        ["eval", "a*x + b", "--at", "a=1,b=2", "--data", linear],
+        ["eval", "mean((a*x + b - y)^2)", "--at", "a=1,b=2", "--data", linear],
+        ["diff", "mean((a*x + b - y)^2)"],
+        ["diff", "@" + network],
+        ["diff", "mean((a*x + b - y)^2)", "--at", "a=1,b=2", "--data", linear],
+        ["check", "mean((a*x + b - y)^2)", "--at", "a=1,b=2", "--data", linear],
+    ]
+    for command in list(commands):
+        if any(param.name == "backend" for param in COMMANDS[command[0]].params):
+            commands.append([*command, "--backend", "auto"])  # auto must not load a compiler for this
+    return commands
+
+
+def test_small_commands_import_no_extra_and_parse_from_the_saved_table(extras):
     code = f"""
 import sys
 from exprgrad import parsing
 from exprgrad.cli import cli
 assert parsing._automaton is None and parsing._parser is None, "the parser was built at import"
-for args in (["eval", "a*x + b", "--at", "a=1,b=2", "--data", {str(SAMPLES / "linear.csv")!r}],
-             ["diff", "mean((a*x + b - y)^2)"],
-             ["diff", "@" + {str(SAMPLES / "families" / "network.exprgrad")!r}]):
+for args in {_small_commands()!r}:
     try:
         cli(args)
     except SystemExit as exc:
@@ -140,12 +167,21 @@ for args in (["eval", "a*x + b", "--at", "a=1,b=2", "--data", {str(SAMPLES / "li
 assert parsing._automaton is not None
 print(parsing._parser, sorted(m for m in {NEVER_AT_START + ("lark",)!r} if m in sys.modules))
 """
-    assert _python(code).splitlines()[-1] == "None []"
+    assert _python(code, path=extras).splitlines()[-1] == "None []"
 
 
-def test_importing_the_cli_loads_no_extra():
-    code = f"import sys, exprgrad.cli; print(sorted(m for m in {NEVER_AT_START!r} if m in sys.modules))"
-    assert _python(code) == "[]\n"
+def test_importing_the_cli_or_the_library_loads_no_extra(extras):
+    code = (
+        "import sys, exprgrad, exprgrad.cli\n"
+        f"print(sorted(m for m in {NEVER_AT_START + ('lark',)!r} if m in sys.modules))"
+    )
+    assert _python(code, path=extras) == "[]\n"
+
+
+def test_the_stand_ins_are_what_an_import_finds(extras):
+    code = "import numba, pyarrow; print(numba.__version__, pyarrow.__file__)"
+    version, where = _python(code, path=extras).split()
+    assert version == "99.0" and where.startswith(extras.split(os.pathsep)[0])
 
 
 def test_a_syntax_error_is_still_reported_in_words_from_the_saved_table():
