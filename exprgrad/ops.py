@@ -78,6 +78,9 @@ class OpSpec:
         lowering refuses a number that is not whole, a negative order gives
         nan, and one computed from parameters is rounded to the nearest whole
         number (derivative 0).
+    shares: (common, rest), kernels with kernel(x) = rest(x, common(x)): ops
+        of one operand with the same common kernel (sigmoid, softplus:
+        exp(-|x|)) compute it once for that operand in a pass; None.
     """
 
     name: str
@@ -104,6 +107,7 @@ class OpSpec:
     power_form: tuple | str | None = ()
     inverse: str = ""
     complement: tuple[str, bool] | None = None
+    shares: tuple[Callable, Callable] | None = None
 
     def __repr__(self) -> str:
         return f"ops.{self.name.upper()}"
@@ -509,6 +513,7 @@ SIGMOID = _entry(
         _sigmoid_partials,
         python="sigmoid($0)",
         python_helper=kernels.sigmoid,
+        shares=(kernels.exp_neg_abs, kernels.sigmoid_of),
     ),
 )
 
@@ -525,6 +530,7 @@ SOFTPLUS = _entry(
         _softplus_partials,
         python="softplus($0)",
         python_helper=kernels.softplus,
+        shares=(kernels.exp_neg_abs, kernels.softplus_of),
     ),
 )
 

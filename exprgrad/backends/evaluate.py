@@ -33,11 +33,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import graph, ops
+from .. import graph, kernels, ops
 from ..errors import ArgumentError, EvaluationError, Mention
 from ..graph import Node
 from ..kernels import BLOCK_ROWS, exact_sum, total_of_blocks
-from . import chunks, indexed
+from . import chunks, compiled, indexed
 
 __all__ = [
     "BLOCK_ROWS",
@@ -62,7 +62,7 @@ class _Step:
     fn: object
     inputs: tuple  # ("buf", index) | ("scalar", node) | ("column", name)
     buffer: int
-    node: Node
+    node: object  # the node it computes, or a part shared by several (_Common)
 
 
 @dataclass
@@ -154,37 +154,32 @@ class Schedule:
     def _plan_pass(self, reductions: list[Node], outputs: list[tuple[int, Node]]) -> _Pass:
         dots = {r: dot_factors(r) for r in reductions}
         targets = [i for r in reductions for i in (dots[r] or r.inputs)] + [n for _, n in outputs]
-        nodes = [n for n in graph.toposort(targets) if n.per_row and n.inputs]
-        last_use: dict[Node, int] = {}
-        for position, node in enumerate(nodes):
-            for i in node.inputs:
+        work = _shared_work([n for n in graph.toposort(targets) if n.per_row and n.inputs])
+        last_use: dict = {}
+        for position, (_, _, inputs) in enumerate(work):
+            for i in inputs:
                 last_use[i] = position
         for t in targets:
-            last_use[t] = len(nodes)  # read after the steps: keep alive
-        buffer_of: dict[Node, int] = {}
+            last_use[t] = len(work)  # read after the steps: keep alive
+        buffer_of: dict = {}
         free: list[int] = []
         n_buffers = 0
         steps = []
-        for position, node in enumerate(nodes):
+        for position, (key, fn, inputs) in enumerate(work):
             if free:
                 buffer = free.pop()
             else:
                 buffer, n_buffers = n_buffers, n_buffers + 1
-            buffer_of[node] = buffer
-            steps.append(
-                _Step(
-                    node.op.kernel,
-                    tuple(self._source(i, buffer_of) for i in node.inputs),
-                    buffer,
-                    node,
-                )
-            )
+            buffer_of[key] = buffer
+            steps.append(_Step(fn, tuple(self._source(i, buffer_of) for i in inputs), buffer, key))
             # Inputs are freed only after the output buffer is chosen, so no
             # kernel ever writes into one of its own operands.
-            for i in set(node.inputs):
+            for i in set(inputs):
                 if i in buffer_of and last_use.get(i) == position:
                     free.append(buffer_of[i])
-        read = {i.name for node in nodes for i in node.inputs if i.is_var and i.per_row}
+        read = {
+            i.name for _, _, inputs in work for i in inputs if isinstance(i, Node) and i.is_var and i.per_row
+        }
         read |= {t.name for t in targets if t.is_var and t.per_row}
         return _Pass(
             steps=steps,
@@ -200,7 +195,9 @@ class Schedule:
         )
 
     @staticmethod
-    def _source(node: Node, buffer_of: dict[Node, int]) -> tuple:
+    def _source(node, buffer_of: dict) -> tuple:
+        if isinstance(node, _Common):
+            return ("buf", buffer_of[node])
         if not node.per_row:
             return ("scalar", node)
         if node.is_var:
@@ -325,6 +322,40 @@ class Schedule:
                 scalars[r] = float(total_of_blocks(blocks, n, spec.averages))
 
 
+@dataclass(frozen=True)
+class _Common:
+    """The value a pass computes once for several ops of one operand (``OpSpec.shares``)."""
+
+    kernel: object
+    operand: Node
+
+
+def _shared_work(nodes: list[Node]) -> list[tuple]:
+    """The pass's work in order: (key, function, inputs), one per node, and one per shared part.
+
+    Where two ops of one operand share a common kernel (sigmoid and softplus of
+    z: exp(-|z|)), it is computed once, before the first of them, and each
+    takes it (``rest(z, common)``): the same numbers as each op's own kernel.
+    """
+    users: dict[tuple, int] = {}
+    for node in nodes:
+        if node.op.shares is not None:
+            key = (node.op.shares[0], node.inputs[0])
+            users[key] = users.get(key, 0) + 1
+    work, done = [], set()
+    for node in nodes:
+        shares = node.op.shares
+        if shares is not None and users[(shares[0], node.inputs[0])] > 1:
+            common = _Common(shares[0], node.inputs[0])
+            if common not in done:
+                done.add(common)
+                work.append((common, shares[0], (node.inputs[0],)))
+            work.append((node, shares[1], (node.inputs[0], common)))
+        else:
+            work.append((node, kernels.for_operands(node.op.kernel, len(node.inputs)), node.inputs))
+    return work
+
+
 def dot_factors(node: Node) -> tuple[Node, Node] | None:
     """The two factors of a sum or mean over the rows of a product of two per-row values, else None.
 
@@ -360,9 +391,7 @@ def compile_schedule(outputs: Sequence[Node], backend: str = "numpy") -> Schedul
         return Schedule(outputs)
     if backend not in ("compiled", "auto"):
         raise ArgumentError(f"backend= must be one of 'numpy', 'compiled', 'auto', not {backend!r}")
-    from .compiled import CompiledSchedule
-
-    return CompiledSchedule(outputs, backend)
+    return compiled.CompiledSchedule(Schedule(outputs), backend)
 
 
 def evaluate(
