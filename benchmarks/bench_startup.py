@@ -19,6 +19,8 @@ the current folder never decides which exprgrad is imported.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -40,7 +42,11 @@ def _exprgrad() -> list[str]:
     return [found] if found else [sys.executable, "-m", "exprgrad"]
 
 
-def _cases() -> list[tuple[str, list[str]]]:
+TARGET = 0.3  # seconds, whole process: eval of a small expression, diff of each family sample
+
+
+def _cases() -> list[tuple[str, list[str], float | None]]:
+    """(label, command, target in seconds or None) of every row."""
     exprgrad = _exprgrad()
     linear = str(SAMPLES / "linear.csv")
     eval_args = ["eval", "a*x + b", "--at", "a=1,b=2", "--data", linear]
@@ -49,22 +55,34 @@ def _cases() -> list[tuple[str, list[str]]]:
         "from exprgrad.cli import cli\ncli(sys.argv[1:])"
     )
     cases = [
-        ("python -c pass", [sys.executable, "-c", "pass"]),
-        ('python -c "import numpy"', [sys.executable, "-c", "import numpy"]),
-        ("exprgrad --help", [*exprgrad, "--help"]),
-        ('exprgrad eval "a*x + b" --at a=1,b=2 --data linear.csv', [*exprgrad, *eval_args]),
-        ('exprgrad diff "mean((a*x + b - y)^2)"', [*exprgrad, "diff", "mean((a*x + b - y)^2)"]),
+        ("python -c pass", [sys.executable, "-c", "pass"], None),
+        ('python -c "import numpy"', [sys.executable, "-c", "import numpy"], None),
+        ("exprgrad --help", [*exprgrad, "--help"], None),
+        ('exprgrad eval "a*x + b" --at a=1,b=2 --data linear.csv', [*exprgrad, *eval_args], TARGET),
+        ('exprgrad diff "mean((a*x + b - y)^2)"', [*exprgrad, "diff", "mean((a*x + b - y)^2)"], None),
     ]
     for sample in sorted((SAMPLES / "families").glob("*.exprgrad")):
-        cases.append((f"exprgrad diff @families/{sample.name}", [*exprgrad, "diff", f"@{sample}"]))
+        cases.append((f"exprgrad diff @families/{sample.name}", [*exprgrad, "diff", f"@{sample}"], TARGET))
     cases += [
         (
             "exprgrad fit linear.csv --model a*x + b --target y",
             [*exprgrad, "fit", linear, "--model", "a*x + b", "--target", "y"],
+            None,
         ),
-        ("the same eval, without the shipped table", [sys.executable, "-c", without_table, *eval_args]),
+        ("the same eval, without the shipped table", [sys.executable, "-c", without_table, *eval_args], None),
     ]
     return cases
+
+
+def _extra() -> str:
+    """Whether the compiled backend's extra (numba) is installed: start-up must not depend on it."""
+    spec = importlib.util.find_spec("numba")
+    if spec is None:
+        return "numba not installed"
+    try:
+        return f"numba {importlib.metadata.version('numba')} installed"
+    except importlib.metadata.PackageNotFoundError:
+        return f"numba installed at {spec.origin}"
 
 
 def main() -> None:
@@ -75,16 +93,16 @@ def main() -> None:
     # Bytecode is written on the first run, as pip compiles an installed package:
     # a process that compiles every module it imports measures the compiler.
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
-    runs = [(label, command, env) for label, command in _cases()]
+    runs = [(label, command, target, env) for label, command, target in _cases()]
     if options.compare is not None:
         other = {**env, "PYTHONPATH": str(options.compare.resolve())}
-        runs += [(f"{label} [{options.compare}]", command, other) for label, command, _ in runs[2:]]
+        runs += [(f"{label} [{options.compare}]", command, None, other) for label, command, _, _ in runs[2:]]
     best = [float("inf")] * len(runs)
     with tempfile.TemporaryDirectory() as empty:
-        for _, command, env in runs:  # every command must work before it is timed
+        for _, command, _, env in runs:  # every command must work before it is timed
             subprocess.run(command, capture_output=True, check=True, cwd=empty, env=env)
         for _ in range(options.repeat):  # interleaved: a burst of load hits every row alike
-            for k, (_, command, env) in enumerate(runs):
+            for k, (_, command, _, env) in enumerate(runs):
                 start = time.perf_counter()
                 subprocess.run(
                     command,
@@ -96,13 +114,16 @@ def main() -> None:
                 )
                 best[k] = min(best[k], time.perf_counter() - start)
     bare, numpy = best[0], best[1]
-    width = max(len(label) for label, _, _ in runs)
-    print(f"best of {options.repeat} whole-process runs each, interleaved, in one run")
-    print(f"{'command':<{width}}  {'ms':>7}  {'x pass':>7}  {'x numpy':>7}  {'- numpy ms':>10}")
-    for (label, _, _), seconds in zip(runs, best, strict=True):
+    width = max(len(label) for label, *_ in runs)
+    print(f"best of {options.repeat} whole-process runs each, interleaved, in one run ({_extra()})")
+    print(f"{'command':<{width}}  {'ms':>7}  {'x pass':>7}  {'x numpy':>7}  {'- numpy ms':>10}  target")
+    for (label, _, target, _), seconds in zip(runs, best, strict=True):
+        verdict = (
+            "" if target is None else f"< {target * 1e3:.0f} ms {'PASS' if seconds < target else 'MISS'}"
+        )
         print(
             f"{label:<{width}}  {seconds * 1e3:7.1f}  {seconds / bare:7.2f}  {seconds / numpy:7.2f}  "
-            f"{(seconds - numpy) * 1e3:10.1f}"
+            f"{(seconds - numpy) * 1e3:10.1f}  {verdict}".rstrip()
         )
 
 

@@ -112,7 +112,9 @@ def write_table() -> Path:
         The path written.
     """
     path = table_path()
-    path.write_text(table_text(), encoding="utf-8")
+    partial = path.with_name(path.name + ".partial")  # renamed when whole: never a half-written table
+    partial.write_text(table_text(), encoding="utf-8")
+    partial.replace(path)
     return path
 
 
