@@ -29,6 +29,7 @@ from .output import (
     unicode_ok,
     warn,
 )
+from .speed import speed_options
 
 # What the commands say when --wrt selects nothing by default.
 NO_PARAMETERS = (
@@ -104,7 +105,8 @@ def differentiate(function, wrt_text: str, order: int, mode: str):
 )
 @click.option("--ascii", "ascii_only", is_flag=True, help="Write d/da instead of ∂/∂a.")
 @click.option("--allow-nan", is_flag=True, help="Keep NaN/inf cells in the data.")
-def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_nan):
+@speed_options
+def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_nan, backend, threads):
     """Partial derivatives of EXPR (the text, '-' for stdin, or @file).
 
     \b
@@ -124,7 +126,8 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
         columns = check_bindings(function, bindings, dataset)
         # The values are the printed formulas': the simplified graphs, never the raw ones
         # (the raw derivative of 1/(1 + exp(-a)) is inf*0 at a = -1000).
-        results = compile_schedule([function.output, *simplified.values()]).run(bindings, columns or None)
+        schedule = compile_schedule([function.output, *simplified.values()], backend)
+        results = schedule.run(bindings, columns or None, threads=threads)
         values = {"value": results[0]}
         for key, value in zip(simplified, results[1:]):
             per_row = function.output.per_row or any(name in function.columns for name in key)

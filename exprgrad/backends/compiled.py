@@ -1,0 +1,269 @@
+"""The compiled backend: each pass of a schedule as one fused numba loop over the rows.
+
+In: output nodes and a backend, "compiled" or "auto" (``CompiledSchedule``);
+the same parameters and columns as ``Schedule.run``.
+Out: the numpy backend's values, to 1e-14 relative: every per-row node of a
+pass is computed row by row in one loop (``kernel_source``), each reduction's
+block sums by numpy's pairwise summation of the same rows, added exactly as
+the numpy backend adds them. The kernels are a real Python module in the
+kernel cache folder (``cache_dir``: $EXPRGRAD_CACHE_DIR, or exprgrad/kernels
+in the user cache folder), named by a hash of its text and written
+atomically, so a second process loads numba's cached machine code instead of
+compiling and concurrent processes never see half a file; an entry whose
+text is not the expected one (stale, truncated, edited) is written again.
+Rows are split across threads as whole ranges of blocks; each block's sums
+are the same whatever range it falls in, so every thread count gives the
+same bits. "auto" runs the numpy backend when numba is not installed, the
+graph has something the compiled backend does not support yet, or one
+evaluation is too small to repay compiling (``AUTO_MIN_WORK``).
+Must not: import numba before a run needs a kernel (importing this module,
+or running a schedule on the numpy backend, never does).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import itertools
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ArgumentError, EvaluationError, Mention, ToolMissingError, WriteError
+from ..graph import Node
+from ..kernels import BLOCK_ROWS, total_of_blocks
+from . import chunks, kernel_source
+
+__all__ = ["AUTO_MIN_WORK", "BACKENDS", "CompiledSchedule", "available", "cache_dir"]
+
+BACKENDS = ("numpy", "compiled", "auto")
+
+# "auto" compiles when one evaluation computes at least this many per-row
+# values (rows x per-row nodes; 1,000,000 rows of a 20-node cost): there
+# the numpy backend takes tens of milliseconds per evaluation, and a fit's
+# evaluations repay the first compile (about a second), a cache hit at once.
+AUTO_MIN_WORK = 20_000_000
+
+
+@functools.cache
+def available() -> bool:
+    """Whether numba is installed (found, not imported)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def cache_dir() -> Path:
+    """The kernel cache folder: $EXPRGRAD_CACHE_DIR, else exprgrad/kernels in the user cache folder."""
+    own = os.environ.get("EXPRGRAD_CACHE_DIR")
+    if own:
+        return Path(own)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "exprgrad" / "kernels"
+
+
+class CompiledSchedule:
+    """A numpy ``Schedule`` whose passes over the rows run as compiled kernels.
+
+    It plans nothing of its own: its outputs, parameters, columns, passes and
+    scalar stages are the numpy schedule's (attributes are read through), and
+    it runs that schedule itself where the compiled backend does not.
+
+    Attributes:
+        schedule: the numpy schedule.
+        backend: "compiled" or "auto".
+        unsupported: what the compiled backend cannot run in this graph yet
+            (None: it runs all of it); "auto" then runs the numpy backend.
+        work: the per-row values one row of data costs (per-row nodes over
+            every pass), against which "auto" weighs compiling.
+    """
+
+    def __init__(self, schedule, backend: str = "compiled"):
+        self.schedule = schedule
+        self.backend = backend
+        self.unsupported = kernel_source.unsupported(schedule)
+        if backend == "compiled":
+            if self.unsupported:
+                numpy = Mention("backend", "numpy")
+                raise EvaluationError(
+                    f"the compiled backend does not support {self.unsupported} yet: use {numpy}",
+                    mentions=(numpy,),
+                )
+            if not available():
+                numpy = Mention("backend", "numpy")
+                raise ToolMissingError(
+                    f"the compiled backend needs numba: pip install 'exprgrad[fast]', or use {numpy}",
+                    mentions=(numpy,),
+                )
+        self._plan_text = None
+        self._module = None
+        self.work = 0 if schedule.indexed else sum(len(p.steps) + len(p.reductions) for p in schedule.passes)
+
+    def __getattr__(self, name: str):
+        return getattr(self.schedule, name)
+
+    def uses_compiled(self, n: int) -> bool:
+        """Whether a run over ``n`` rows runs the compiled kernels."""
+        if self.unsupported or not self.passes:
+            return False
+        if self.backend == "compiled":
+            return True
+        return available() and n * self.work >= AUTO_MIN_WORK
+
+    def run(self, params: Mapping[str, float], columns=None, **options):
+        """Evaluate every output (see ``Schedule.run``: the same arguments, the same values)."""
+        lengths = {len(v) for v in (columns or {}).values()}
+        n = lengths.pop() if len(lengths) == 1 else 0
+        if (
+            not columns
+            or not self.uses_compiled(n)
+            or any(name not in params for name in self.parameters)
+            or any(name not in columns for name in self.columns)
+        ):
+            return self.schedule.run(params, columns, **options)
+        threads = _thread_count(options.get("threads"))
+        if self.backend == "auto" and self._kernels(quiet=True) is None:
+            return self.schedule.run(params, columns, **options)
+        results = self._run_compiled(params, columns, threads)
+        if results is None:  # a block sum past the float range: the numpy backend's exact path
+            return self.schedule.run(params, columns, **options)
+        return results
+
+    # ------------------------------------------------------------ running
+
+    def _run_compiled(self, params, columns, threads) -> list | None:
+        module = self._kernels()
+        schedule = self.schedule
+        column_values, n = schedule._bind_columns(params, columns)
+        scalars: dict[Node, float] = {}
+        for node in self.order:
+            if node.is_const:
+                scalars[node] = node.value
+            elif node.is_var and not node.per_row:
+                scalars[node] = float(params[node.name])
+        results: list = [None] * len(self.outputs)
+        with np.errstate(all="ignore"):
+            schedule._run_scalars(0, scalars, n)
+            for number, arguments in enumerate(self._plan_text.passes, start=1):
+                kernel = getattr(module, f"pass_{number}")
+                if not _run_pass(kernel, arguments, scalars, column_values, n, threads, results):
+                    return None
+                schedule._run_scalars(number, scalars, n)
+        for k, node in enumerate(self.outputs):
+            if not node.per_row:
+                results[k] = float(scalars[node])
+        return results
+
+    def _kernels(self, quiet: bool = False):
+        """The loaded kernel module (written to the cache first when needed); None if quiet and unwritable."""
+        if self._module is None:
+            if self._plan_text is None:
+                self._plan_text = kernel_source.kernel_plan(self.schedule)
+            try:
+                self._module = load(self._plan_text.source)
+            except WriteError:
+                if quiet:
+                    return None
+                raise
+        return self._module
+
+
+def _thread_count(threads) -> int:
+    """``threads=`` as a whole number of at least 1 (None: every usable core), as the numpy backend takes it."""
+    if threads is None:
+        return chunks.usable_cores()
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ArgumentError(f"threads= must be a whole number of at least 1, not {threads!r}")
+    return int(threads)
+
+
+def _run_pass(kernel, arguments, scalars, column_values, n, threads, results) -> bool:
+    """Run one pass's kernel over every row; False when a block sum is not finite."""
+    columns = [column_values[name] for name in arguments.columns]
+    values = np.array([float(scalars[node]) for node in arguments.scalars] or [0.0])
+    blocks = -(-n // BLOCK_ROWS)
+    rows = np.empty((len(arguments.outputs), n))
+    sums = np.empty((len(arguments.reductions), blocks))
+    ranges = _block_ranges(blocks, threads)
+    if not kernel.signatures:  # compiled (or loaded from the cache) here, never by two threads at once
+        kernel(*columns, values, n, 0, 0, rows, sums)
+    if len(ranges) <= 1:
+        kernel(*columns, values, n, 0, blocks, rows, sums)
+    else:  # the numpy backend's worker threads; the kernels release the GIL
+        chunks._WORKERS.ensure(len(ranges) - 1)
+        tasks = [chunks._WORKERS.submit(kernel, *columns, values, n, a, b, rows, sums) for a, b in ranges[1:]]
+        kernel(*columns, values, n, *ranges[0], rows, sums)
+        for task in tasks:
+            task.result()
+    if not np.all(np.isfinite(sums)):
+        return False
+    for k, reduction in enumerate(arguments.reductions):
+        scalars[reduction] = float(total_of_blocks(sums[k].tolist(), n, reduction.op.averages))
+    for k, position in enumerate(arguments.outputs):
+        results[position] = rows[k]
+    return True
+
+
+def _block_ranges(blocks: int, threads: int) -> list[tuple[int, int]]:
+    """Whole blocks split into at most ``threads`` contiguous ranges (each of MIN_THREAD_ROWS rows or more)."""
+    count = min(threads, blocks // (chunks.MIN_THREAD_ROWS // BLOCK_ROWS))
+    if count <= 1:
+        return [(0, blocks)]
+    edges = [blocks * k // count for k in range(count + 1)]
+    return list(itertools.pairwise(edges))
+
+
+# ---------------------------------------------------------------- the kernel cache
+
+
+def kernel_path(source: str) -> Path:
+    """Where the module of ``source`` lives in the cache: named by the hash of its text."""
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:32]
+    return cache_dir() / f"kernels_{digest}.py"
+
+
+def load(source: str):
+    """The module of ``source``: written to the cache unless there already, then imported.
+
+    Raises:
+        WriteError: the cache folder cannot be written.
+    """
+    path = kernel_path(source)
+    name = f"exprgrad_kernels_{path.stem}"
+    if name in sys.modules:
+        return sys.modules[name]
+    try:
+        current = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        current = None
+    if current != source:  # missing, stale or corrupt: written again
+        _write_atomically(path, source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    return module
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    folder = path.parent
+    # A name of this process and thread alone, so two writers never share one.
+    temporary = folder / f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise WriteError(
+            f"cannot write the compiled backend's kernel to {folder} ({exc.strerror or exc}): "
+            "set EXPRGRAD_CACHE_DIR to a writable folder"
+        ) from None

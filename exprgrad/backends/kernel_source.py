@@ -1,0 +1,371 @@
+"""The source of the compiled backend's kernels: a schedule's passes as one fused loop each.
+
+In: a numpy ``Schedule`` of a graph without indices besides the rows.
+Out: ``KernelPlan``: the text of a Python module holding one numba function
+per pass (``pass_1``, ``pass_2``, ...) and, per pass, what its arguments
+are (the columns and scalar nodes it reads, the reductions it accumulates,
+the per-row outputs it writes). A pass function loops over the rows of a
+range of ``BLOCK_ROWS``-row blocks, computes every per-row node of the pass
+as a local number, keeps each reduction's per-row values of the block and
+sums them with numpy's own pairwise summation (the same tree of additions
+as ``np.sum`` over a block), so the block sums are the numpy backend's
+whenever the per-row values are; the caller adds them exactly.
+``unsupported(schedule)`` says what the compiled backend cannot run yet.
+Each op's number is computed as ``kernels`` computes it (the same formula:
+sigmoid's exp(-|x|), softplus as numpy's logaddexp, the fast exponents of
+``power``), from ``math`` functions where numpy calls the C library.
+Must not: import numba (the generated module does), run anything.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .. import graph, ops
+from ..graph import Node
+from ..kernels import BLOCK_ROWS
+
+# ---------------------------------------------------------------- the ops as scalar expressions
+# Each entry: the expression of one row's value from its operands' texts, the
+# C library's function where numpy calls it (1 ulp apart at most where numpy
+# has its own). Not here yet: the special functions whose scipy values the C
+# library's differ from by more than 1e-14 relative (erfc and normcdf far in
+# the tail, lgamma near its zeros) or lacks (digamma, erfcx).
+
+
+def _call(name):
+    return lambda *a: f"{name}({', '.join(a)})"
+
+
+def _infix(symbol):
+    return lambda *a: "(" + f" {symbol} ".join(a) + ")"
+
+
+def _compare(symbol):
+    return lambda a, b: f"(1.0 if {a} {symbol} {b} else 0.0)"
+
+
+def _logsumexp(*a):
+    text = f"_logaddexp({a[0]}, {a[1]})"
+    for x in a[2:]:
+        text = f"_logaddexp({text}, {x})"
+    return text
+
+
+EXPRESSIONS = {
+    ops.ADD: _infix("+"),
+    ops.SUB: _infix("-"),
+    ops.MUL: _infix("*"),
+    ops.DIV: _infix("/"),
+    ops.NEG: lambda a: f"(-{a})",
+    ops.EXP: _call("math.exp"),
+    ops.LOG: _call("math.log"),
+    ops.SQRT: _call("math.sqrt"),
+    ops.SIN: _call("math.sin"),
+    ops.COS: _call("math.cos"),
+    ops.TAN: _call("math.tan"),
+    ops.ASIN: _call("math.asin"),
+    ops.ACOS: _call("math.acos"),
+    ops.ATAN: _call("math.atan"),
+    ops.ATAN2: _call("math.atan2"),
+    ops.SINH: _call("math.sinh"),
+    ops.COSH: _call("math.cosh"),
+    ops.TANH: _call("math.tanh"),
+    ops.ASINH: _call("math.asinh"),
+    ops.ACOSH: _call("math.acosh"),
+    ops.ATANH: _call("math.atanh"),
+    ops.LOG1P: _call("math.log1p"),
+    ops.EXPM1: _call("math.expm1"),
+    ops.LOG2: _call("math.log2"),
+    ops.LOG10: _call("math.log10"),
+    ops.ERF: _call("math.erf"),
+    ops.SIGMOID: _call("_sigmoid"),
+    ops.SOFTPLUS: lambda a: f"_logaddexp(0.0, {a})",
+    ops.LOGSUMEXP: _logsumexp,
+    ops.RELU: lambda a: f"_maximum({a}, 0.0)",
+    ops.STEP: _call("_step"),
+    ops.ABS: _call("math.fabs"),
+    ops.SIGN: _call("_sign"),
+    ops.MIN: _call("_minimum"),
+    ops.MAX: _call("_maximum"),
+    ops.WHERE: _call("_where"),
+    ops.GT: _compare(">"),
+    ops.GE: _compare(">="),
+    ops.LT: _compare("<"),
+    ops.LE: _compare("<="),
+    ops.EQ: _compare("=="),
+    ops.NE: _compare("!="),
+}
+
+# The fast exponents of kernels.power for a constant exponent.
+_FAST_POWERS = {
+    2.0: "({0} * {0})",
+    3.0: "(({0} * {0}) * {0})",
+    0.5: "math.sqrt({0})",
+    -1.0: "(1.0 / {0})",
+}
+
+# The helpers every generated module starts with: numpy's pairwise sum and
+# the kernels' formulas for one number.
+PRELUDE = '''\
+"""exprgrad compiled kernels (generated: edits are overwritten)."""
+
+import math
+
+import numba
+import numpy as np
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)
+_LOGE2 = 0.6931471805599453
+
+
+@numba.njit(**_JIT)
+def _pairwise0(a, lo, n):
+    # numpy's pairwise sum of a[lo:lo + n] for n <= 128: eight running sums.
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    stop = n - n % 8
+    while i < stop:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+# numpy halves a longer run (the first half a multiple of 8) until it is at most
+# 128 long: four levels for the 1024 rows of a block (no recursion: numba
+# cannot cache a recursive function).
+@numba.njit(**_JIT)
+def _pairwise1(a, lo, n):
+    if n <= 128:
+        return _pairwise0(a, lo, n)
+    half = n // 2
+    half -= half % 8
+    return _pairwise0(a, lo, half) + _pairwise0(a, lo + half, n - half)
+
+
+@numba.njit(**_JIT)
+def _pairwise2(a, lo, n):
+    if n <= 128:
+        return _pairwise0(a, lo, n)
+    half = n // 2
+    half -= half % 8
+    return _pairwise1(a, lo, half) + _pairwise1(a, lo + half, n - half)
+
+
+@numba.njit(**_JIT)
+def _pairwise3(a, lo, n):
+    if n <= 128:
+        return _pairwise0(a, lo, n)
+    half = n // 2
+    half -= half % 8
+    return _pairwise2(a, lo, half) + _pairwise2(a, lo + half, n - half)
+
+
+@numba.njit(**_JIT)
+def _pairwise4(a, lo, n):
+    if n <= 128:
+        return _pairwise0(a, lo, n)
+    half = n // 2
+    half -= half % 8
+    return _pairwise3(a, lo, half) + _pairwise3(a, lo + half, n - half)
+
+
+@numba.njit(**_JIT)
+def _logaddexp(x, y):
+    if x == y:
+        return x + _LOGE2
+    d = x - y
+    if d > 0:
+        return x + math.log1p(math.exp(-d))
+    if d <= 0:
+        return y + math.log1p(math.exp(d))
+    return d
+
+
+@numba.njit(**_JIT)
+def _sigmoid(x):
+    z = math.exp(-math.fabs(x))
+    return (1.0 if x >= 0 else z) / (1.0 + z)
+
+
+@numba.njit(**_JIT)
+def _step(x):
+    if x != x:
+        return x
+    return 1.0 if x > 0 else 0.0
+
+
+@numba.njit(**_JIT)
+def _sign(x):
+    if x > 0:
+        return 1.0
+    if x < 0:
+        return -1.0
+    return x
+
+
+@numba.njit(**_JIT)
+def _minimum(a, b):
+    return a if (a <= b or a != a) else b
+
+
+@numba.njit(**_JIT)
+def _maximum(a, b):
+    return a if (a >= b or a != a) else b
+
+
+@numba.njit(**_JIT)
+def _where(c, a, b):
+    if c == 0:
+        return b
+    if c != c:
+        return math.nan
+    return a
+
+
+@numba.njit(**_JIT)
+def _power(x, y):
+    if y == 2.0:
+        return x * x
+    if y == 3.0:
+        return (x * x) * x
+    if y == 0.5:
+        return math.sqrt(x)
+    if y == -1.0:
+        return 1.0 / x
+    return x**y
+'''
+
+
+@dataclass
+class PassArguments:
+    """What one pass function reads and writes, in its arguments' order."""
+
+    columns: list[str]  # data columns c0, c1, ...
+    scalars: list[Node]  # scalar nodes, the array s: s[0], s[1], ...
+    reductions: list[Node]  # row reductions: rows of the block sums array
+    outputs: list[int]  # output positions: rows of the per-row outputs array
+
+
+@dataclass
+class KernelPlan:
+    """A generated module's text and each pass's arguments (pass_1 first)."""
+
+    source: str
+    passes: list[PassArguments] = field(default_factory=list)
+
+
+def unsupported(schedule) -> str | None:
+    """What the compiled backend cannot run in ``schedule`` yet (None: it runs all of it)."""
+    if schedule.indexed:
+        return "index families (w[j], x[i], sum[j](...))"
+    for node in schedule.order:
+        if node.per_row and node.inputs and node.op not in EXPRESSIONS and node.op is not ops.POW:
+            return f"{node.op.text}()" if node.op.notation == "call" else f"'{node.op.text}'"
+    return None
+
+
+def kernel_plan(schedule) -> KernelPlan:
+    """The module of ``schedule``'s passes (``unsupported(schedule)`` must be None)."""
+    parts = [PRELUDE]
+    plan = KernelPlan(source="")
+    for number, numpy_pass in enumerate(schedule.passes, start=1):
+        reductions = [r for r, _ in numpy_pass.reductions]
+        outputs = [(k, schedule.outputs[k]) for k, _ in numpy_pass.outputs]
+        text, arguments = _pass_source(number, reductions, outputs)
+        parts.append(text)
+        plan.passes.append(arguments)
+    plan.source = "\n\n".join(parts)
+    return plan
+
+
+def _pass_source(number: int, reductions: list[Node], outputs: list[tuple[int, Node]]):
+    targets = [r.inputs[0] for r in reductions] + [n for _, n in outputs]
+    nodes = [n for n in graph.toposort(targets) if n.per_row]
+    columns = sorted({n.name for n in nodes if n.is_var})
+    scalars = []
+    for node in nodes:
+        for i in node.inputs:
+            if not i.per_row and not i.is_const and i not in scalars:
+                scalars.append(i)
+    names: dict[Node, str] = {}
+    for node in nodes:
+        if node.is_var:
+            names[node] = f"x{columns.index(node.name)}"
+    body = []
+    for k, node in enumerate(n for n in nodes if n.inputs):
+        args = [_operand(i, names, scalars) for i in node.inputs]
+        names[node] = f"t{k}"
+        body.append(f"t{k} = {_expression(node, args)}")
+    columns_args = "".join(f"c{k}, " for k in range(len(columns)))
+    lines = [
+        "@numba.njit(**_JIT)",
+        f"def pass_{number}({columns_args}s, n, first, last, rows, sums):",
+        f"    buf = np.empty(({max(len(reductions), 1)}, {BLOCK_ROWS}))",
+    ]
+    lines += [f"    s{k} = s[{k}]" for k in range(len(scalars))]
+    lines += [
+        "    for b in range(first, last):",
+        f"        start = b * {BLOCK_ROWS}",
+        f"        m = min({BLOCK_ROWS}, n - start)",
+        "        for i in range(m):",
+        "            r = start + i",
+    ]
+    lines += [f"            x{k} = c{k}[r]" for k in range(len(columns))]
+    lines += [f"            {line}" for line in body]
+    for k, r in enumerate(reductions):
+        lines.append(f"            buf[{k}, i] = {_operand(r.inputs[0], names, scalars)}")
+    for k, (_, node) in enumerate(outputs):
+        lines.append(f"            rows[{k}, r] = {_operand(node, names, scalars)}")
+    for k in range(len(reductions)):
+        lines.append(f"        sums[{k}, b] = _pairwise4(buf[{k}], 0, m)")
+    lines.append("    return 0")
+    arguments = PassArguments(columns, scalars, reductions, [k for k, _ in outputs])
+    return "\n".join(lines) + "\n", arguments
+
+
+def _operand(node: Node, names: dict[Node, str], scalars: list[Node]) -> str:
+    if node.is_const:
+        return _literal(node.value)
+    if not node.per_row:
+        return f"s{scalars.index(node)}"
+    return names[node]
+
+
+def _literal(value: float) -> str:
+    value = float(value)
+    if math.isnan(value):
+        return "math.nan"
+    if value in (float("inf"), float("-inf")):
+        return "math.inf" if value > 0 else "(-math.inf)"
+    return f"({value!r})"
+
+
+def _expression(node: Node, args: list[str]) -> str:
+    if node.op is ops.POW:
+        exponent = node.inputs[1]
+        if exponent.per_row:  # float_power over the rows
+            return f"({args[0]} ** {args[1]})"
+        if exponent.is_const:
+            fast = _FAST_POWERS.get(float(exponent.value))
+            return fast.format(args[0]) if fast else f"({args[0]} ** {args[1]})"
+        return f"_power({args[0]}, {args[1]})"
+    return EXPRESSIONS[node.op](*args)

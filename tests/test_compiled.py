@@ -1,0 +1,390 @@
+"""The compiled backend: the numpy backend's numbers from one fused loop per pass, its kernel cache, its choice.
+
+Tests that run kernels need numba (``exprgrad[fast]``) and skip without it;
+the ones about the choice of backend and the start-up path run either way.
+Kernels compile into one folder for the whole module, so a graph compiled
+by one test is loaded by the next.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import exprgrad
+from exprgrad import ops
+from exprgrad.backends import compiled, kernel_source
+from exprgrad.backends.evaluate import Schedule, compile_schedule
+from exprgrad.cli import cli
+from exprgrad.errors import EvaluationError, ToolMissingError, WriteError
+from exprgrad.passes.diff import diff
+from exprgrad.passes.simplify import simplify_many
+from exprgrad.selection import select
+
+HAS_NUMBA = compiled.available()
+needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason="numba (exprgrad[fast]) is not installed")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernel_cache(tmp_path_factory):
+    """One kernel cache folder for the module's tests."""
+    folder = tmp_path_factory.mktemp("kernels")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EXPRGRAD_CACHE_DIR", str(folder))
+        yield folder
+
+
+def value_and_gradient(text: str):
+    """The output nodes of ``eval --grad``: the function, then its simplified partials."""
+    function = exprgrad.parse(text)
+    wrt, _ = select(function.output, [])
+    gradient = diff(function.output, wrt)
+    return function, [function.output, *simplify_many([gradient[name] for name in gradient])]
+
+
+def assert_close(numpy_values, compiled_values, rtol=1e-14):
+    for expected, got in zip(numpy_values, compiled_values, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=0, equal_nan=True)
+
+
+# ---------------------------------------------------------------- same numbers as numpy
+
+
+# x and y over ordinary values, zeros, tiny and huge ones, infinities and nan.
+SPECIAL = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    2.0,
+    0.5,
+    1e-300,
+    -1e-300,
+    1e300,
+    -1e300,
+    np.inf,
+    -np.inf,
+    np.nan,
+    709.0,
+    -745.0,
+]
+
+
+def op_columns(rng):
+    grid = np.concatenate([np.linspace(-4.0, 4.0, 997), rng.standard_normal(1500) * 30.0, SPECIAL])
+    x = np.repeat(grid, 1)
+    y = np.roll(grid, 7) * 0.75
+    return {"x": x, "y": y}
+
+
+def op_text(spec) -> str:
+    args = ["x", "y", "x"][: 2 if spec.arity == ops.VARIADIC else spec.arity]
+    if spec.notation == "call":
+        return f"{spec.text}({', '.join(args)})"
+    if spec.notation == "prefix":
+        return f"{spec.text}x"
+    return f" {spec.text} ".join(args)
+
+
+SUPPORTED = [spec for spec in kernel_source.EXPRESSIONS if not spec.reduction]
+
+
+@needs_numba
+def test_every_op_the_compiled_backend_runs_gives_the_numpy_values(rng):
+    # One schedule with every op as a per-row output: one compile for all.
+    texts = [op_text(spec) for spec in SUPPORTED]
+    texts += ["x^2", "x^3", "x^0.5", "x^-1", "x^1.7", "x^a", "a^x", "x^y", "x*y*x", "x + y + x"]
+    outputs = [exprgrad.parse(text, ["x", "y"]).output for text in texts]
+    columns = op_columns(rng)
+    expected = Schedule(outputs).run({"a": 2.0}, columns)
+    got = compile_schedule(outputs, backend="compiled").run({"a": 2.0}, columns)
+    for text, e, g in zip(texts, expected, got, strict=True):
+        # 1e-14 relative, but for the values below the normal range (1e-308).
+        np.testing.assert_allclose(g, e, rtol=1e-14, atol=1e-300, equal_nan=True, err_msg=text)
+
+
+@needs_numba
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mean((a*x + b - y)^2)",
+        "mean(softplus(a*x + b*z + c) - y*(a*x + b*z + c))",
+        "mean((a*exp(-b*x) + c*exp(-d*z) + e - y)^2)",
+        "sum((x - mean(x))^2)/n + a*mean(abs(y - a) + max(x, a*y))",
+        "mean(where(x > a, (x - a)^2, sigmoid(b*y)) + tanh(b*z))",
+    ],
+)
+def test_value_and_gradient_equal_the_numpy_backends(text, rng):
+    function, outputs = value_and_gradient(text)
+    n = 5 * 1024 + 7  # a part block at the end
+    columns = {name: rng.standard_normal(n) + 0.5 for name in function.columns}
+    params = {name: 0.3 + 0.1 * k for k, name in enumerate(function.params)}
+    params["n"] = float(n)
+    expected = Schedule(outputs).run(params, columns)
+    schedule = compile_schedule(outputs, backend="compiled")
+    assert schedule.uses_compiled(n)
+    assert_close(expected, schedule.run(params, columns))
+
+
+@needs_numba
+def test_threads_give_the_same_bits(rng):
+    _, outputs = value_and_gradient("mean((a*exp(-b*x) + c - y)^2)")
+    n = 40 * 1024 + 3
+    columns = {"x": rng.standard_normal(n), "y": rng.standard_normal(n)}
+    params = {"a": 1.5, "b": 0.25, "c": -0.5}
+    schedule = compile_schedule(outputs, backend="compiled")
+    runs = [schedule.run(params, columns, threads=threads) for threads in (1, 2, 3, 7, None)]
+    for run in runs[1:]:
+        assert [float(v) for v in run] == [float(v) for v in runs[0]]
+
+
+@needs_numba
+def test_per_row_outputs_and_later_passes(rng):
+    outputs = [exprgrad.parse(t, ["x", "y"]).output for t in ("(x - mean(x))^2 * a", "sum(x*y)", "x + a")]
+    n = 3000
+    columns = {"x": rng.standard_normal(n), "y": rng.standard_normal(n)}
+    expected = Schedule(outputs).run({"a": 2.0}, columns)
+    got = compile_schedule(outputs, backend="compiled").run({"a": 2.0}, columns)
+    assert got[0].shape == (n,)
+    assert_close(expected, got)
+
+
+@needs_numba
+def test_a_block_sum_past_the_float_range_is_added_exactly_as_numpy_adds_it():
+    # 1e308 + 1e308 - 1e308 ... overflows on the way: the numpy backend's exact path.
+    x = np.tile([1e308, 1e308, -1e308, -1e308], 600)
+    outputs = [exprgrad.parse("sum(x)").output, exprgrad.parse("sum(a*x)").output]
+    expected = Schedule(outputs).run({"a": 1.0}, {"x": x})
+    got = compile_schedule(outputs, backend="compiled").run({"a": 1.0}, {"x": x})
+    assert got == expected == [0.0, 0.0]
+
+
+# ---------------------------------------------------------------- choosing the backend
+
+
+def test_auto_runs_numpy_for_small_work_and_graphs_it_cannot_take(rng):
+    outputs = [exprgrad.parse("mean((a*x - y)^2)").output]
+    schedule = compile_schedule(outputs, backend="auto")
+    assert not schedule.uses_compiled(1000)
+    assert schedule.uses_compiled(compiled.AUTO_MIN_WORK) == HAS_NUMBA
+    family = compile_schedule([exprgrad.parse("mean(invmills(a*x))").output], backend="auto")
+    assert family.unsupported == "invmills()"
+    assert not family.uses_compiled(10**9)
+    x = rng.standard_normal(100)
+    assert family.run({"a": 1.0}, {"x": x}) == Schedule(family.outputs).run({"a": 1.0}, {"x": x})
+
+
+def test_explicit_compiled_says_what_it_cannot_take():
+    with pytest.raises(EvaluationError, match=r"does not support invmills\(\) yet: use backend='numpy'"):
+        compile_schedule([exprgrad.parse("mean(invmills(a*x))").output], backend="compiled")
+
+
+def test_without_numba_auto_is_numpy_and_compiled_says_how_to_install(monkeypatch, rng):
+    monkeypatch.setattr(compiled, "available", lambda: False)
+    outputs = [exprgrad.parse("mean((a*x - y)^2)").output]
+    schedule = compile_schedule(outputs, backend="auto")
+    assert not schedule.uses_compiled(10**9)
+    with pytest.raises(ToolMissingError, match=r"pip install 'exprgrad\[fast\]'"):
+        compile_schedule(outputs, backend="compiled")
+
+
+def test_an_unknown_backend_is_refused():
+    with pytest.raises(exprgrad.ArgumentError, match="backend= must be one of 'numpy', 'compiled', 'auto'"):
+        compile_schedule([exprgrad.parse("a*x").output], backend="fast")
+
+
+@needs_numba
+def test_an_unwritable_cache_folder(tmp_path, monkeypatch, rng):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("EXPRGRAD_CACHE_DIR", str(blocker / "kernels"))
+    outputs = [exprgrad.parse("mean((a*x - y)^2 + 0.125)").output]
+    columns = {"x": rng.standard_normal(50), "y": rng.standard_normal(50)}
+    with pytest.raises(WriteError, match="set EXPRGRAD_CACHE_DIR to a writable folder"):
+        compile_schedule(outputs, backend="compiled").run({"a": 1.0}, columns)
+    monkeypatch.setattr(compiled, "AUTO_MIN_WORK", 1)
+    auto = compile_schedule(outputs, backend="auto")
+    assert auto.run({"a": 1.0}, columns) == Schedule(outputs).run({"a": 1.0}, columns)
+
+
+def test_the_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("EXPRGRAD_CACHE_DIR", str(tmp_path / "own"))
+    assert compiled.cache_dir() == tmp_path / "own"
+    monkeypatch.delenv("EXPRGRAD_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert compiled.cache_dir() == tmp_path / "xdg" / "exprgrad" / "kernels"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert compiled.cache_dir() == Path.home() / ".cache" / "exprgrad" / "kernels"
+
+
+# ---------------------------------------------------------------- the command line
+
+
+@pytest.fixture
+def linear_csv(tmp_path, rng):
+    path = tmp_path / "data.csv"
+    x = rng.standard_normal(2500)
+    noise = rng.standard_normal(2500)
+    rows = "\n".join(f"{float(a)!r},{float(2 * a + 1 + 0.1 * b)!r}" for a, b in zip(x, noise))
+    path.write_text("x,y\n" + rows + "\n")
+    return path
+
+
+@needs_numba
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_eval_grad_with_the_compiled_backend(runner, linear_csv, threads):
+    base = ["eval", "mean((a*x + b - y)^2)", "--at", "a=2,b=1", "--data", str(linear_csv), "--grad"]
+    base += ["--format", "json"]
+    numpy_run = runner.invoke(cli, [*base, "--backend", "numpy"])
+    compiled_run = runner.invoke(cli, [*base, "--backend", "compiled", "--threads", threads])
+    assert numpy_run.exit_code == compiled_run.exit_code == 0, compiled_run.output
+    import json
+
+    expected, got = json.loads(numpy_run.output), json.loads(compiled_run.output)
+    assert got["value"] == pytest.approx(expected["value"], rel=1e-14)
+    for name, value in expected["gradient"].items():
+        assert got["gradient"][name] == pytest.approx(value, rel=1e-14)
+
+
+def test_eval_refuses_a_graph_the_compiled_backend_cannot_take(runner, linear_csv):
+    result = runner.invoke(
+        cli,
+        ["eval", "mean(invmills(a*x))", "--at", "a=2", "--data", str(linear_csv), "--backend", "compiled"],
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: the compiled backend does not support invmills() yet: use --backend numpy"
+    ]
+
+
+@pytest.mark.parametrize("command", ["eval", "diff"])
+def test_every_evaluating_command_takes_backend_and_threads(runner, command):
+    result = runner.invoke(cli, [command, "--help"])
+    assert "--backend [numpy|compiled|auto]" in result.output
+    assert "--threads" in result.output
+
+
+@pytest.mark.parametrize("threads", ["0", "-2", "two"])
+def test_bad_thread_counts(runner, threads):
+    result = runner.invoke(cli, ["eval", "a*2", "--at", "a=1", "--threads", threads])
+    assert result.exit_code == 2
+    assert "--threads" in result.output
+
+
+# ---------------------------------------------------------------- processes: start-up, cache
+
+
+def run_python(code: str, cache: Path, timeout: float = 300.0) -> subprocess.CompletedProcess:
+    env = dict(os.environ, EXPRGRAD_CACHE_DIR=str(cache))
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def test_numba_is_not_imported_without_the_compiled_backend(tmp_path):
+    code = """
+        import sys
+        from click.testing import CliRunner
+        from exprgrad.cli import cli
+        result = CliRunner().invoke(cli, ["eval", "mean(a*x)", "--at", "a=2,x=3", "--backend", "numpy"])
+        assert result.exit_code == 0, result.output
+        result = CliRunner().invoke(cli, ["eval", "a^2", "--at", "a=2"])
+        assert result.exit_code == 0, result.output
+        print("numba" in sys.modules, "llvmlite" in sys.modules)
+    """
+    done = run_python(code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
+
+
+# A process that evaluates the 5-feature logistic cost and its gradient with
+# the compiled backend and prints how many kernels numba compiled and loaded.
+CACHE_PROBE = """
+    import sys, time
+    import numpy as np
+    import exprgrad
+    from exprgrad.backends.evaluate import compile_schedule
+    from exprgrad.passes.diff import diff
+    from exprgrad.passes.simplify import simplify_many
+    from exprgrad.selection import select
+    f = exprgrad.parse("mean(softplus(a*x1 + b*x2 + c*x3 + d*x4 + e*x5 + g) - y*(a*x1 + b*x2 + c*x3 + d*x4 + e*x5 + g))")
+    wrt, _ = select(f.output, [])
+    grad = diff(f.output, wrt)
+    outputs = [f.output, *simplify_many(list(grad.values()))]
+    rng = np.random.default_rng(1)
+    columns = {name: rng.standard_normal(3000) for name in f.columns}
+    params = {name: 0.1 * k for k, name in enumerate(f.params)}
+    start = time.perf_counter()
+    schedule = compile_schedule(outputs, backend="compiled")
+    values = schedule.run(params, columns)
+    seconds = time.perf_counter() - start
+    module = schedule._kernels()
+    kernels = [getattr(module, name) for name in dir(module) if name.startswith("pass_")]
+    hits = sum(sum(k.stats.cache_hits.values()) for k in kernels)
+    misses = sum(sum(k.stats.cache_misses.values()) for k in kernels)
+    print(hits, misses, repr(float(values[0])), f"{seconds:.3f}", file=sys.stdout)
+"""
+
+
+@needs_numba
+@pytest.mark.slow
+def test_a_second_process_loads_the_cached_kernel(tmp_path):
+    first = run_python(CACHE_PROBE, tmp_path)
+    second = run_python(CACHE_PROBE, tmp_path)
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    hits, misses, value, _ = first.stdout.split()
+    assert (hits, misses) == ("0", "1")
+    hits, misses, second_value, _ = second.stdout.split()
+    assert (hits, misses) == ("1", "0")
+    assert second_value == value
+
+
+@needs_numba
+@pytest.mark.slow
+def test_a_corrupt_or_stale_cache_entry_is_written_again(tmp_path):
+    first = run_python(CACHE_PROBE, tmp_path)
+    assert first.returncode == 0, first.stderr
+    (entry,) = tmp_path.glob("kernels_*.py")
+    text = entry.read_text()
+    for broken in (text[: len(text) // 2], text.replace("return 0", "return 1"), "\x00\xff garbage"):
+        entry.write_bytes(broken.encode("utf-8", "surrogateescape") if isinstance(broken, str) else broken)
+        again = run_python(CACHE_PROBE, tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.split()[2] == first.stdout.split()[2]
+        assert entry.read_text() == text
+
+
+@needs_numba
+@pytest.mark.slow
+def test_processes_racing_on_an_empty_cache_agree(tmp_path):
+    env = dict(os.environ, EXPRGRAD_CACHE_DIR=str(tmp_path))
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(CACHE_PROBE)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        for _ in range(3)
+    ]
+    outputs = [racer.communicate(timeout=300) for racer in racers]
+    assert all(racer.returncode == 0 for racer in racers), [err for _, err in outputs]
+    assert len({out.split()[2] for out, _ in outputs}) == 1
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+    after = run_python(CACHE_PROBE, tmp_path)
+    assert after.stdout.split()[:2] == ["1", "0"]
