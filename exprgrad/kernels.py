@@ -305,12 +305,17 @@ BLOCK_ROWS = 1024
 
 def block_sums(x):
     # Pairwise sums of each BLOCK_ROWS-row block of the 1-d array x.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return raw_block_sums(x)
+
+
+def raw_block_sums(x):
+    # block_sums where the caller has silenced numpy's warnings (the evaluator, once a run).
     m = len(x)
     whole = m - m % BLOCK_ROWS
-    with np.errstate(over="ignore", invalid="ignore"):
-        sums = np.sum(x[:whole].reshape(-1, BLOCK_ROWS), axis=1).tolist() if whole else []
-        if whole < m:
-            sums.append(float(np.sum(x[whole:m])))
+    sums = np.sum(x[:whole].reshape(-1, BLOCK_ROWS), axis=1).tolist() if whole else []
+    if whole < m:
+        sums.append(float(np.sum(x[whole:m])))
     if all(map(math.isfinite, sums)):
         return sums
     # Slow path: a block of finite values whose pairwise sum overflowed on the
@@ -332,21 +337,26 @@ def block_dots(a, b):
     # np.dot for the last, shorter block. A block whose dot is not finite gives
     # the block sums of its products instead (block_sums' rules for overflow,
     # inf and nan), so only a block's own rows choose its arithmetic.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return raw_block_dots(a, b)
+
+
+def raw_block_dots(a, b):
+    # block_dots where the caller has silenced numpy's warnings (the evaluator, once a run).
     m = len(a)
     whole = m - m % BLOCK_ROWS
-    with np.errstate(over="ignore", invalid="ignore"):
-        sums = row_dots(a[:whole].reshape(-1, BLOCK_ROWS), b[:whole].reshape(-1, BLOCK_ROWS)) if whole else []
-        if whole < m:
-            sums.append(float(np.dot(a[whole:m], b[whole:m])))
-        if all(map(math.isfinite, sums)):
-            return sums
-        kept = []
-        for i, total in enumerate(sums):
-            if math.isfinite(total):
-                kept.append(total)
-            else:
-                rows = slice(i * BLOCK_ROWS, min((i + 1) * BLOCK_ROWS, m))
-                kept.extend(block_sums(np.multiply(a[rows], b[rows])))
+    sums = row_dots(a[:whole].reshape(-1, BLOCK_ROWS), b[:whole].reshape(-1, BLOCK_ROWS)) if whole else []
+    if whole < m:
+        sums.append(float(np.dot(a[whole:m], b[whole:m])))
+    if all(map(math.isfinite, sums)):
+        return sums
+    kept = []
+    for i, total in enumerate(sums):
+        if math.isfinite(total):
+            kept.append(total)
+        else:
+            rows = slice(i * BLOCK_ROWS, min((i + 1) * BLOCK_ROWS, m))
+            kept.extend(raw_block_sums(np.multiply(a[rows], b[rows])))
     return kept
 
 

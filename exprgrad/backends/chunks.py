@@ -32,7 +32,7 @@ from queue import SimpleQueue
 
 import numpy as np
 
-from ..kernels import BLOCK_ROWS, block_dots, block_sums
+from ..kernels import BLOCK_ROWS, raw_block_dots, raw_block_sums
 
 # The rows of a chunk: its live buffers and the columns it reads should fit
 # in about half the cache a thread has (its L2, or its share of the L3 when
@@ -43,8 +43,10 @@ MAX_ROWS = 64 * BLOCK_ROWS
 DEFAULT_CACHE_BYTES = 8 << 20  # when /sys does not say
 # Each thread gets at least this many rows: fewer do not repay handing them over.
 MIN_THREAD_ROWS = 16 * BLOCK_ROWS
-# Workspaces kept per schedule beyond those in use (one per thread that ran it).
+# Workspaces kept per schedule beyond those in use (one per thread that ran it),
+# and the widths (chunk rows) whose bound steps each keeps.
 KEPT_WORKSPACES = 8
+KEPT_WIDTHS = 16
 
 
 @functools.cache
@@ -104,14 +106,16 @@ class Workspace:
 
     def __init__(self, cells: int):
         self.cells = np.empty(cells)
-        self._views: dict[tuple[int, int], list[np.ndarray]] = {}
+        self._bound: dict[tuple[int, int], tuple] = {}
 
-    def views(self, key: int, count: int, width: int) -> list[np.ndarray]:
-        found = self._views.get((key, width))
+    def bound(self, key: int, steps, count: int, width: int) -> tuple:
+        """(views, steps bound to them, scalar slots) of pass ``key`` at ``width`` rows, made once."""
+        found = self._bound.get((key, width))
         if found is None:
-            found = self._views[(key, width)] = [
-                self.cells[k * width : (k + 1) * width] for k in range(count)
-            ]
+            if len(self._bound) > KEPT_WIDTHS:
+                self._bound.clear()
+            views = [self.cells[k * width : (k + 1) * width] for k in range(count)]
+            found = self._bound[(key, width)] = (views, *_bind(steps, views))
         return found
 
 
@@ -255,17 +259,20 @@ def _is_number(source: tuple, columns) -> bool:
 
 
 def _sweep(plan, key, reducers, scalars, columns, start, stop, rows, width, workspace, results):
-    views = workspace.views(key, plan.n_buffers, width)
+    views, bound, scalar_slots = workspace.bound(key, plan.steps, plan.n_buffers, width)
+    for args, position, node in scalar_slots:
+        args[position] = scalars[node]
     arrays = {name: value for name, value in columns.items() if not isinstance(value, float)}
     numbers = {name: value for name, value in columns.items() if isinstance(value, float)}
-    bound = _bind(plan.steps, views, scalars, numbers)
     sums: list[list[float]] = [[] for _ in reducers]
     for lo in range(start, stop, rows):
         hi = min(lo + rows, stop)
         if views and hi - lo != len(views[0]):  # the last, shorter chunk
-            views = [v[: hi - lo] for v in views]
-            bound = _bind(plan.steps, views, scalars, numbers)
+            views, bound, scalar_slots = workspace.bound(key, plan.steps, plan.n_buffers, hi - lo)
+            for args, position, node in scalar_slots:
+                args[position] = scalars[node]
         chunk = {name: value[lo:hi] for name, value in arrays.items()}
+        chunk.update(numbers)
         for fn, args, out, slots in bound:
             for position, name in slots:
                 args[position] = chunk[name]
@@ -276,35 +283,38 @@ def _sweep(plan, key, reducers, scalars, columns, start, stop, rows, width, work
             if kind == "buf":
                 return views[name]
             if kind == "column":
-                return chunk.get(name, numbers.get(name))
+                return chunk[name]
             return scalars[name]
 
         for k, (_, kind, sources) in enumerate(reducers):
             if kind == "sum":
-                sums[k].extend(block_sums(fetch(sources[0])))
+                sums[k].extend(raw_block_sums(fetch(sources[0])))
             elif kind == "dot":
-                sums[k].extend(block_dots(fetch(sources[0]), fetch(sources[1])))
+                sums[k].extend(raw_block_dots(fetch(sources[0]), fetch(sources[1])))
             elif kind == "product":
-                sums[k].extend(block_sums(np.multiply(fetch(sources[0]), fetch(sources[1]))))
+                sums[k].extend(raw_block_sums(np.multiply(fetch(sources[0]), fetch(sources[1]))))
         for k, source in plan.outputs:
             results[k][lo:hi] = fetch(source)
     return sums
 
 
-def _bind(steps, views, scalars, numbers) -> list[tuple]:
-    """Each step as (kernel, argument list, out buffer, column slots): columns filled per chunk."""
-    bound = []
+def _bind(steps, views) -> tuple[list[tuple], list[tuple]]:
+    """Each step as (kernel, argument list, out buffer, column slots), and the scalar slots.
+
+    Buffers are bound once; columns are filled in per chunk, scalars per run
+    (slots: (argument list, position, name or node)).
+    """
+    bound, scalar_slots = [], []
     for step in steps:
         args, slots = [], []
         for position, (kind, name) in enumerate(step.inputs):
             if kind == "buf":
                 args.append(views[name])
-            elif kind == "scalar":
-                args.append(scalars[name])
-            elif name in numbers:
-                args.append(numbers[name])
+                continue
+            args.append(None)
+            if kind == "scalar":
+                scalar_slots.append((args, position, name))
             else:
-                args.append(None)
                 slots.append((position, name))
         bound.append((step.fn, args, views[step.buffer], slots))
-    return bound
+    return bound, scalar_slots
