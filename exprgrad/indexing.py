@@ -214,37 +214,21 @@ class FamilyLowering(Scope):
 
     def _check_memory(self, variables: list[Node]) -> None:
         """Refuse a family, or a declared index's labels, too large for the memory there is (``memory``)."""
-        checked = set()
         for v in variables:
-            labels = [self.ranges.get(i.name) for i in v.var_axes]
-            if v.name in self.data_families or v.name in checked or None in labels:
-                continue
-            checked.add(v.name)
-            parts = [(i.name, len(r)) for i, r in zip(v.var_axes, labels, strict=True)]
-            written = f"{v.name}[{','.join(i.name for i, _ in zip(v.var_axes, labels, strict=True))}]"
-            message = memory.too_large(
-                memory.family_bytes(n for _, n in parts), f"the family {written}", memory.counted(parts)
-            )
-            if message is not None:
-                raise self.error(LimitError, message, self.family_uses[v.name].span)
+            if v.name not in self.data_families and all(i.name in self.ranges for i in v.var_axes):
+                parts = [(i.name, len(self.ranges[i.name])) for i in v.var_axes]
+                message = memory.family_too_large(v.name, parts)
+                if message is not None:
+                    raise self.error(LimitError, message, self.family_uses[v.name].span)
         for name, node in self.lowered.items():
-            definition = self.definitions[name]
-            parts = [(i.name, len(self.ranges[i.name])) for i in definition.indices if i.name in self.ranges]
-            if len(parts) < len(definition.indices) or not parts:
-                continue
-            rows = memory.BLOCK_ROWS if graph.ROWS in node.indices else 1
-            written = f"{name}[{','.join(i.name for i in definition.indices)}]"
-            how = memory.counted(parts)
-            message = memory.too_large(
-                rows * memory.family_bytes(n for _, n in parts),
-                f"the family {written}",
-                f"a chunk of {rows:,} rows x {how}" if rows > 1 else how,
-            )
-            if message is not None:
-                used = name in self.family_uses
-                raise self.error(
-                    LimitError, message, self._use_of(name, len(parts)) if used else definition.span
-                )
+            indices = [i.name for i in self.definitions[name].indices]
+            if indices and all(i in self.ranges for i in indices):
+                rows = memory.BLOCK_ROWS if graph.ROWS in node.indices else 1
+                message = memory.family_too_large(name, [(i, len(self.ranges[i])) for i in indices], rows)
+                if message is not None:
+                    used = name in self.family_uses
+                    span = self._use_of(name, len(indices)) if used else self.definitions[name].span
+                    raise self.error(LimitError, message, span)
         for declaration in self.program.declarations:
             message = memory.check_labels(declaration.index, len(self.ranges[declaration.index]))
             if message is not None:

@@ -148,6 +148,17 @@ def check(need: int, what: str, how: str = "", hint: str = "", mentions: Sequenc
         raise LimitError(message + (f"; {hint}" if hint else ""), mentions=mentions)
 
 
+def family_too_large(name: str, parts: Sequence[tuple[str, int]], rows: int = 1) -> str | None:
+    """The message refusing the family ``name`` over ``parts`` ((index, labels), as written), or None.
+
+    ``rows``: the rows of a chunk it is computed over (1 for a family without rows).
+    """
+    how = counted(parts)
+    need = rows * family_bytes(count for _, count in parts)
+    written = f"the family {name}[{','.join(index for index, _ in parts)}]"
+    return too_large(need, written, f"a chunk of {rows:,} rows x {how}" if rows > 1 else how)
+
+
 def check_labels(index: str, count: int) -> str | None:
     """The message refusing ``count`` labels of ``index`` (a declared range), or None."""
     return too_large(
