@@ -91,3 +91,23 @@ def test_standard_errors_too_large_for_memory_are_a_note_not_a_failure(rng, monk
         "no standard errors: the Hessian of the cost would need too much (25 x 25 x 8 bytes)"
         in result.message
     )
+
+
+@pytest.mark.parametrize("method", ["auto", "gd", "lbfgs", "newton"])
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"model": "a*x1 + b*x2 + c*x3 + d", "target": "y"},
+        {"cost": "k in 1:2; mean((sum[k](dot(W[k,j], x[j])) - y)^2)"},
+    ],
+)
+def test_fewer_rows_than_parameters_fit_without_standard_errors(method, form):
+    columns = {
+        "x1": np.array([1.0, 2.0, 0.5]),
+        "x2": np.array([2.0, 1.0, 1.0]),
+        "x3": np.array([3.0, 0.0, 2.0]),
+        "y": np.array([1.0, 0.0, 1.0]),
+    }
+    result = fit(columns, method=method, max_iter=200, **form)
+    assert math.isfinite(result.cost) and result.cost < 0.01  # from 2/3 or 2 at the start
+    assert all(v is None for v in result.stderr.values())

@@ -179,6 +179,8 @@ def gauss_newton_step(matrix: np.ndarray, residual: np.ndarray) -> np.ndarray:
     """The step that minimizes ||residual + matrix @ step|| (QR of the scaled matrix)."""
     scales = _scales(matrix)
     scaled = matrix / scales
+    if matrix.shape[0] < matrix.shape[1]:  # fewer rows than parameters: the minimum-norm step
+        return np.linalg.lstsq(scaled, -residual, rcond=None)[0] / scales
     q, r = np.linalg.qr(scaled)
     if np.min(np.abs(np.diag(r))) <= EPS * max(matrix.shape) * np.max(np.abs(np.diag(r))):
         return np.linalg.lstsq(scaled, -residual, rcond=None)[0] / scales
