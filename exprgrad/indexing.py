@@ -89,9 +89,16 @@ class FamilyLowering(Scope):
             for column in columns:
                 match = regex.match(column)
                 if match:
-                    found.setdefault(spelling, {})[int(match.group(1))] = self.column_names.get(
-                        column, column
-                    )
+                    members = found.setdefault(spelling, {})
+                    label = int(match.group(1))
+                    if label in members:  # x1 and x01: one label, two columns
+                        raise self.error(
+                            NameResolutionError,
+                            f"the data columns {quoted(members[label])} and {quoted(column)} are both member "
+                            f"{label} of the family {quoted(name)}: rename one of them",
+                            span,
+                        )
+                    members[label] = self.column_names.get(column, column)
         if not found:
             return False
         if len(found) > 1:

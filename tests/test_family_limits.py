@@ -428,3 +428,23 @@ def test_the_readmes_memory_example_is_what_diff_prints(runner, limit, samples, 
     monkeypatch.chdir(samples.parent)
     result = runner.invoke(cli, ["diff", text, "--data", "samples/families/network.csv"])
     assert result.exit_code == 2 and result.stderr == shown + "\n"
+
+
+@pytest.mark.parametrize(
+    "header, first, second",
+    [("x1,x01,x2,y", "x1", "x01"), ("x_1,x_01,y", "x_1", "x_01"), ("x[2],x[02],x[1],y", "x[2]", "x[02]")],
+)
+def test_two_columns_with_one_label_are_an_error_not_one_dropped(runner, tmp_path, header, first, second):
+    data = tmp_path / "data.csv"
+    data.write_text(header + "\n" + ",".join(["1"] * len(header.split(","))) + "\n")
+    result = runner.invoke(cli, ["eval", "mean(sum[j](w[j]*x[j]))", "--data", str(data), "--at", "w=1"])
+    lines = _one_error_line(result).splitlines()
+    assert f"the data columns '{first}' and '{second}' are both member" in lines[0]
+    assert "of the family 'x': rename one of them" in lines[0] and lines[2].strip() == "^^^^"
+
+
+def test_zero_padded_columns_alone_form_a_family(runner, tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text("x01,x02,x03,y\n1,5,2,1\n")
+    result = runner.invoke(cli, ["eval", "mean(sum[j](w[j]*x[j]))", "--data", str(data), "--at", "w=1"])
+    assert result.exit_code == 0 and result.output == "8\n"
