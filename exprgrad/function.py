@@ -129,6 +129,9 @@ class Function:
 
     def _split(self, data, bindings) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         family_values = {}
+        used = {*self.params, *self.columns, *self.families}
+        for name in [n for n in bindings if n not in used and np.ndim(bindings[n]) > 0]:
+            del bindings[name]  # an array for a name the function does not use (a family of J, not of d2J/dc2)
         for name in list(bindings):
             family = self.families.get(name)
             if family is not None and family.kind == "parameter" and np.ndim(bindings[name]) > 0:
@@ -138,7 +141,7 @@ class Function:
         for name, family in self.families.items():
             # a data family is the block of its columns (x1..x50), in label order
             complete = family.columns and all(c in columns for c in family.columns)
-            if family.kind == "data" and name not in columns and complete:
+            if family.kind == "data" and name not in columns and complete and name in self.columns:
                 columns[name] = [columns[c] for c in family.columns]
         per_row = [name for name in columns if name in self.params]
         if per_row:

@@ -175,6 +175,7 @@ class FamilyLowering(Scope):
                         self._use_of(v.name, len(v.var_axes), position, i.name),
                         why,
                     )
+        self._compare_ranges(why)
         axes: dict[str, list] = {}
         for v in variables:
             known = axes.setdefault(v.name, [None] * len(v.var_axes))
@@ -218,6 +219,30 @@ class FamilyLowering(Scope):
             data = self.data_families.get(name)
             kind = "data" if data is not None else "parameter"
             self.families[name] = Family(name, written, kind, labels, data[1] if data else ())
+
+    def _compare_ranges(self, why: dict) -> None:
+        """``k == k2`` compares labels: the two indices have one range (one known gives it to the other)."""
+        changed = True
+        while changed:
+            changed = False
+            for compare in self.index_compares:
+                left, right = compare.left.name, compare.right.name
+                known = [n for n in (left, right) if n in self.ranges]
+                if len(known) == 2 and tuple(self.ranges[left]) != tuple(self.ranges[right]):
+                    raise self.error(
+                        NameResolutionError,
+                        f"({left} == {right}) compares two indices with different ranges: {quoted(left)} has "
+                        f"{len(self.ranges[left])} labels (from {why[left][0]}), {quoted(right)} "
+                        f"{len(self.ranges[right])} (from {why[right][0]}); compare indices with the same labels",
+                        compare.span,
+                    )
+                if len(known) == 1:
+                    (source,) = known
+                    other = right if source == left else left
+                    self._set_range(
+                        other, self.ranges[source], f"the comparison ({left} == {right})", compare.span, why
+                    )
+                    changed = True
 
     def _check_memory(self, variables: list[Node]) -> None:
         """Refuse a family, or a declared index's labels, too large for the memory there is (``memory``)."""

@@ -53,7 +53,7 @@ class Lowered:
 
 class _Lowering(FamilyLowering):
     def __init__(self, program: A.Program, columns: Collection[str] | None, free_indices: bool = False):
-        super().__init__(program)
+        super().__init__(program, free_indices)
         self.free_indices = free_indices
         # The program's names are in NFC (parse put the text in that form); a
         # column named in another form (é as e + U+0301) is found by its NFC
@@ -159,7 +159,10 @@ class _Lowering(FamilyLowering):
                 results[-1] = build.neg(results[-1])
             elif kind is A.Compare:
                 right = results.pop()
-                results[-1] = build.call(_COMPARISON_OPS[node.op], results[-1], right)
+                if node in self.index_compares:  # k == k2 of two indices: a Kronecker delta
+                    results[-1] = graph.delta(graph.index(node.left.name), graph.index(node.right.name))
+                else:
+                    results[-1] = build.call(_COMPARISON_OPS[node.op], results[-1], right)
             elif kind is A.Indexed:
                 push(self._indexed(node))
             elif kind is A.Reduce:

@@ -7,7 +7,9 @@ where each comes after those it uses. Refuses a name defined twice,
 definitions that refer to each other in a circle, a name used both plain and
 as a family, a member of a defined family, an index that is also a name, an
 index or a family named like a constant or a function (pi, exp), and two names
-that look alike.
+that look alike. A comparison ``k == k2`` of two plain names one of which is
+an index compares indices (``Scope.index_compares``: lowering makes it a
+Kronecker delta); its names are indices there, not parameters.
 Must not: build graph nodes, or recurse on expression depth (explicit stacks).
 """
 
@@ -32,6 +34,7 @@ class Scan:
     uses: list[A.Name] = field(default_factory=list)  # every plain-name use, in order
     family_uses: list = field(default_factory=list)  # Indexed nodes with an index (w[j], W[k,3])
     index_names: dict[str, A.Span] = field(default_factory=dict)  # index names, first use
+    compares: list = field(default_factory=list)  # a == b of two plain names: maybe two indices
     # Every node, parents before children, a parent's last child first: read
     # backwards, children before parents in source order (what lowering needs).
     order: list = field(default_factory=list)
@@ -69,6 +72,8 @@ def scan(expr) -> Scan:
         elif kind is A.Compare:
             stack.append(node.left)
             stack.append(node.right)
+            if node.op == "EQ" and type(node.left) is A.Name and type(node.right) is A.Name:
+                found.compares.append(node)
         elif kind is A.Indexed:
             subscripts = node.subscripts
             if len(subscripts) == 1 and type(subscripts[0]) is int:
@@ -101,7 +106,7 @@ def _builtin(name: str) -> str:
 class Scope:
     """A program's definitions and the scans of its expressions; the checks on its names."""
 
-    def __init__(self, program: A.Program):
+    def __init__(self, program: A.Program, free_indices: bool = False):
         self.program = program
         self.source = program.source
         self.definitions: dict[str, A.Definition] = {}
@@ -116,6 +121,40 @@ class Scope:
             self.definitions[definition.name] = definition
         self.scans = {name: scan(d.value) for name, d in self.definitions.items()}
         self.result_scan = scan(program.result)
+        self.index_compares = self._index_compares(free_indices)
+
+    def _index_compares(self, free_indices: bool) -> list[A.Compare]:
+        """The comparisons ``k == k2`` of two names where one is an index (with ``free_indices``,
+        also two names used nowhere else: a printed derivative's -(k == k2)): both names are
+        then indices of their scan (no longer plain-name uses); in source order."""
+        known = {d.index for d in self.program.declarations}
+        known |= {i.name for d in self.program.definitions for i in d.indices}
+        known |= {name for found in self.all_scans() for name in found.index_names}
+        compared = {
+            id(side) for found in self.all_scans() for c in found.compares for side in (c.left, c.right)
+        }
+        plain = {use.name for found in self.all_scans() for use in found.uses if id(use) not in compared}
+        compares = []
+        for found in self.all_scans():
+            chosen = [
+                c
+                for c in found.compares
+                if c.left.name in known
+                or c.right.name in known
+                or (free_indices and c.left.name not in plain and c.right.name not in plain)
+            ]
+            if not chosen:
+                continue
+            names = {id(c.left) for c in chosen} | {id(c.right) for c in chosen}
+            found.uses[:] = [use for use in found.uses if id(use) not in names]
+            for compare in chosen:
+                for side in (compare.left, compare.right):
+                    found.index_names.setdefault(side.name, side.span)
+            still = {use.name for use in found.uses}
+            for name in [n for n in found.names if n not in still and n in found.index_names]:
+                del found.names[name]
+            compares += chosen
+        return sorted(compares, key=lambda c: (c.span.line, c.span.column))
 
     def error(self, cls, message: str, span: A.Span) -> ExprgradError:
         return cls(message, source=self.source, line=span.line, column=span.column, width=span.width)

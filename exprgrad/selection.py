@@ -54,7 +54,10 @@ def select(
     if not names:
         if default not in DEFAULTS:
             raise OptionError(f"unknown default '{default}' (choose parameters or variables)")
-        return [v for v in present if default == "variables" or not v.per_row], []
+        by_name = {v.name: v for v in present}  # a family used as b[k] and b[k2] is selected once
+        return list(
+            {v.name: by_name[v.name] for v in present if default == "variables" or not v.per_row}.values()
+        ), []
     by_name = {v.name: v for v in present}
     families: dict[str, list[Node]] = {}
     for v in present:

@@ -66,6 +66,9 @@ def family_layout(functions: Sequence, variables: Sequence[Node], given: Mapping
         blocks.append(Block(v.name, axes, labels))
         nodes.append(v)
     sizes = {axis: len(labels) for axis, labels in ranges.items()}
+    for block in blocks:  # a graph that reads no family (d2/dw[j]dw[j2] = 2*(j == j2)) still has its indices
+        for axis, labels in zip(block.axes, block.labels, strict=True):
+            sizes.setdefault(axis, len(labels))
     return Layout(Members(blocks), nodes, columns, sizes, origins)
 
 

@@ -229,8 +229,7 @@ def _choose(problem: FitProblem, method: str, nll: bool) -> str:
     hessian = problem.objective.has_hessian
     if not hessian and (method == "newton" or nll):
         raise OptionError(
-            "needs the exact Hessian, which exprgrad cannot write yet for this cost (a second "
-            "derivative between families with diagonal terms, as between W[k,j] and v[k]): "
+            "needs the exact Hessian, which could not be built for this cost: "
             f"fit with {Mention('method', 'lbfgs')} (or lm for a sum of squares)",
             argument="nll" if nll else "method",
             mentions=(Mention("method", "lbfgs"),),
