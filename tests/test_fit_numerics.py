@@ -111,3 +111,16 @@ def test_fewer_rows_than_parameters_fit_without_standard_errors(method, form):
     result = fit(columns, method=method, max_iter=200, **form)
     assert math.isfinite(result.cost) and result.cost < 0.01  # from 2/3 or 2 at the start
     assert all(v is None for v in result.stderr.values())
+
+
+@pytest.mark.parametrize("rows", [1, 4095, 4096, 4097, 10_000])
+def test_csv_columns_are_the_tables_columns_across_block_edges(tmp_path, rng, rows):
+    from exprgrad.fitting.data import load_csv
+
+    table = np.round(rng.normal(size=(rows, 3)), 6)
+    path = tmp_path / "t.csv"
+    np.savetxt(path, table, delimiter=",", header="a,b,c", comments="", fmt="%.6f")
+    columns = load_csv(path).columns
+    for j, name in enumerate("abc"):
+        assert np.array_equal(columns[name], table[:, j])
+        assert columns[name].flags.c_contiguous and not columns[name].flags.writeable
