@@ -130,8 +130,9 @@ class Function:
     def _split(self, data, bindings) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         family_values = {}
         used = {*self.params, *self.columns, *self.families}
+        # an array for a name the function does not use (a family of J, not read by d2J/dc2)
         for name in [n for n in bindings if n not in used and np.ndim(bindings[n]) > 0]:
-            del bindings[name]  # an array for a name the function does not use (a family of J, not of d2J/dc2)
+            del bindings[name]
         for name in list(bindings):
             family = self.families.get(name)
             if family is not None and family.kind == "parameter" and np.ndim(bindings[name]) > 0:
