@@ -371,3 +371,14 @@ def test_comparing_indices_with_different_ranges_is_an_error_with_a_caret(runner
     # an index used both in a comparison and as a parameter is refused too
     with pytest.raises(NameResolutionError, match="is an index"):
         exprgrad.parse("k in 1:3; sum[k]((k == a)*b[k]) + a")
+
+
+def test_readme_shows_what_the_network_hessian_prints(runner):
+    command = "exprgrad diff @samples/families/network.exprgrad --order 2 --wrt b,v"
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split(f"$ {command}\n", 1)[1].split("```", 1)[0]
+    args = command.split()[1:]
+    args[1] = f"@{FAMILIES}/network.exprgrad"
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == shown
