@@ -110,9 +110,10 @@ class FamilyLowering(Scope):
             )
         ((spelling, members),) = found.items()
         labels = tuple(sorted(members))
-        missing = [label for label in range(labels[0], labels[-1] + 1) if label not in members]
-        if missing:
-            absent = spelling.format(name).replace("1", str(missing[0]))
+        # the first label missing, found between neighbours (x1 and x100000000000: no walk over the gap)
+        missing = next((a + 1 for a, b in zip(labels, labels[1:]) if b != a + 1), None)
+        if missing is not None:
+            absent = spelling.replace("1", str(missing)).format(name)
             raise self.error(
                 NameResolutionError,
                 f"the data family {quoted(name)} has a gap: columns {_labels_text(labels)} without "

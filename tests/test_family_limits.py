@@ -448,3 +448,17 @@ def test_zero_padded_columns_alone_form_a_family(runner, tmp_path):
     data.write_text("x01,x02,x03,y\n1,5,2,1\n")
     result = runner.invoke(cli, ["eval", "mean(sum[j](w[j]*x[j]))", "--data", str(data), "--at", "w=1"])
     assert result.exit_code == 0 and result.output == "8\n"
+
+
+def test_a_huge_gap_in_a_data_family_is_found_without_walking_it(runner, tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text("x1,x100000000000,y\n1,5,1\n")
+    result = runner.invoke(cli, ["eval", "mean(sum[j](w[j]*x[j]))", "--data", str(data), "--at", "w=1"])
+    assert "the data family 'x' has a gap: columns 1..100000000000 without 'x2'" in _one_error_line(result)
+
+
+def test_a_gap_is_named_in_the_familys_own_spelling(runner, tmp_path):
+    data = tmp_path / "data.csv"
+    data.write_text("x1_1,x1_2,x1_4,y\n1,5,1,1\n")
+    result = runner.invoke(cli, ["eval", "mean(sum[j](w[j]*x1[j]))", "--data", str(data), "--at", "w=1"])
+    assert "the data family 'x1' has a gap: columns 1..4 without 'x1_3'" in _one_error_line(result)
