@@ -382,3 +382,22 @@ def test_readme_shows_what_the_network_hessian_prints(runner):
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert result.stdout == shown
+
+
+def test_fit_objectives_hessian_matrix_equals_central_differences_of_its_gradient():
+    # the blocks flattened into members (W[k,j] by v[k2]: a (k, j, k2) block) in the fit's order
+    from exprgrad.fitting.problem import prepare
+
+    problem = prepare(str(FAMILIES / "network.csv"), cost=(FAMILIES / "network.exprgrad").read_text())
+    objective = problem.objective
+    x = objective.members.random(3)
+    matrix = objective.hessian(x)
+    step = 1e-5
+    numeric = np.empty_like(matrix)
+    for q in range(len(x)):
+        moved = [np.array(x, dtype=float) for _ in range(2)]
+        moved[0][q] += step
+        moved[1][q] -= step
+        numeric[:, q] = (objective.value_grad(moved[0])[1] - objective.value_grad(moved[1])[1]) / (2 * step)
+    assert matrix.shape == (19, 19) and np.allclose(matrix, matrix.T, rtol=1e-12, atol=1e-15)
+    assert np.allclose(matrix, numeric, rtol=1e-6, atol=1e-8)
