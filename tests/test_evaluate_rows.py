@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from exprgrad import build, graph, kernels
+from exprgrad import build, graph, kernels, ops
 from exprgrad.backends import chunks
 from exprgrad.backends.evaluate import BLOCK_ROWS, compile_schedule, dot_factors, evaluate
 from exprgrad.backends.python_source import to_python
@@ -245,3 +245,38 @@ def test_one_op_alone_takes_its_own_kernel():
     (plan,) = compile_schedule([build.call("mean", build.call("softplus", z))]).passes
     assert kernels.exp_neg_abs not in [step.fn for step in plan.steps]
     assert kernels.softplus in [step.fn for step in plan.steps]
+
+
+def test_families_share_the_exp_too(rng):
+    j = graph.index("j")
+    w, xj = graph.var("w", (j,)), graph.var("x", (graph.ROWS, j))
+    z = build.add(build.reduce(ops.SUM, build.mul(w, xj), j), b)
+    outputs = [
+        build.call("softplus", z),
+        build.call("sigmoid", z),
+        build.call("mean", build.call("softplus", z)),
+    ]
+    calls = []
+    common = ops.SIGMOID.shares[0]
+    assert ops.SOFTPLUS.shares[0] is common is kernels.exp_neg_abs
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return common(*args, **kwargs)
+
+    X = rng.normal(0.0, 3.0, (3000, 4))
+    kept = {spec: spec.shares for spec in (ops.SIGMOID, ops.SOFTPLUS)}
+    try:
+        for spec, shares in kept.items():  # a frozen entry, counted for this test only
+            object.__setattr__(spec, "shares", (counted, shares[1]))
+        soft, sig, mean = evaluate(
+            outputs, {"w": np.arange(1.0, 5.0), "b": 0.5}, {"x": X}, chunk_rows=BLOCK_ROWS
+        )
+    finally:
+        for spec, shares in kept.items():
+            object.__setattr__(spec, "shares", shares)
+    assert len(calls) == 3  # once a chunk of 1,024 rows for both ops
+    zv = X @ np.arange(1.0, 5.0) + 0.5
+    np.testing.assert_allclose(soft, kernels.softplus(zv), rtol=1e-15)
+    np.testing.assert_allclose(sig, kernels.sigmoid(zv), rtol=1e-15)
+    assert abs(mean - np.mean(np.logaddexp(0.0, zv))) <= 1e-14 * abs(mean)

@@ -115,6 +115,12 @@ def compute(node: Node, value_of) -> object:
         kernel = _OVER.get(node.op, kernels.logsumexp_over)
         return kernel(value_of(body), body.indices.index(node.axis))
     args = [_aligned(value_of(i), i.indices, node.indices) for i in node.inputs]
+    if node.op.shares is not None:  # sigmoid(z), softplus(z): one exp(-|z|) for both
+        common, rest = node.op.shares
+        key = (common, node.inputs[0])
+        if key not in value_of.shared:
+            value_of.shared[key] = common(args[0])
+        return rest(args[0], value_of.shared[key])
     return node.op.kernel(*args)
 
 
@@ -179,6 +185,7 @@ class _Values:
 
     def __init__(self, scalars, n, sizes):
         self.scalars, self.n, self.sizes, self.rows = scalars, n, sizes, {}
+        self.shared: dict = {}  # parts several ops of one operand share (OpSpec.shares), this chunk's
 
     def __call__(self, node):
         return self.rows[node] if node.per_row else self.scalars[node]
@@ -284,6 +291,7 @@ def _run_pass(plan: Pass, inputs: Inputs, values: _Values, chunk_rows: int, resu
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         values.rows = rows = {}
+        values.shared = {}
         for node, dead in zip(plan.nodes, plan.release, strict=True):
             if node.is_leaf:
                 rows[node] = _chunk_of(inputs.data[node], gathered.get(node), start, stop)
