@@ -40,6 +40,7 @@ from .kernels import BLOCK_ROWS
 VALUE_BYTES = 8  # a float64
 LABEL_BYTES = 40  # a label kept as a Python int in a tuple: 8 for the reference, 32 for the int
 LIMIT_VARIABLE = "EXPRGRAD_MEMORY_LIMIT"
+MEMINFO = "/proc/meminfo"  # Linux: MemAvailable, what can be had without swapping
 # Work smaller than this is not checked against the machine (every evaluation
 # would read /proc/meminfo, about 50 us); a limit set by the variable always is.
 UNCHECKED = 64 << 20
@@ -102,7 +103,7 @@ def available() -> tuple[int, str] | None:
         return parse_size(limit), f"the {format_size(parse_size(limit))} that {LIMIT_VARIABLE} allows"
     found = None
     try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
+        with open(MEMINFO, encoding="ascii") as meminfo:
             for line in meminfo:
                 if line.startswith("MemAvailable:"):
                     found = int(line.split()[1]) * 1024

@@ -462,3 +462,30 @@ def test_a_gap_is_named_in_the_familys_own_spelling(runner, tmp_path):
     data.write_text("x1_1,x1_2,x1_4,y\n1,5,1,1\n")
     result = runner.invoke(cli, ["eval", "mean(sum[j](w[j]*x1[j]))", "--data", str(data), "--at", "w=1"])
     assert "the data family 'x1' has a gap: columns 1..4 without 'x1_3'" in _one_error_line(result)
+
+
+def test_the_memory_available_is_memavailable_of_meminfo(monkeypatch, tmp_path):
+    monkeypatch.delenv(memory.LIMIT_VARIABLE, raising=False)
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text(
+        "MemTotal:       32000000 kB\nMemFree:         1000000 kB\nMemAvailable:    2097152 kB\n"
+    )
+    monkeypatch.setattr(memory, "MEMINFO", str(meminfo))
+    assert memory.available() == (2 << 30, "the 2 GiB this machine has available")
+
+
+def test_without_meminfo_the_free_physical_pages_count(monkeypatch, tmp_path):
+    import os
+
+    monkeypatch.delenv(memory.LIMIT_VARIABLE, raising=False)
+    monkeypatch.setattr(memory, "MEMINFO", str(tmp_path / "absent"))
+    pages = {"SC_AVPHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}
+    monkeypatch.setattr(os, "sysconf", lambda name: pages[name])
+    assert memory.available() == (4096000, "the 3.9 MiB this machine has available")
+
+    def unknown(name):
+        raise ValueError(name)
+
+    monkeypatch.setattr(os, "sysconf", unknown)
+    assert memory.available() is None
+    assert memory.too_large(10**15, "the family w[k]") is None  # nothing known: nothing refused
