@@ -88,15 +88,18 @@ def exp_neg_abs(x, out=None):
 
 
 def sigmoid_of(x, z, out=None):
-    # sigmoid(x) from z = exp(-|x|): 1/(1+z) for x >= 0, z/(1+z) below.
-    return np.divide(np.where(np.asarray(x) >= 0, 1.0, z), 1.0 + z, out=out)
+    # sigmoid(x) from z = exp(-|x|): 1/(1+z) for x >= 0, z/(1+z) below (the
+    # denominator computed in out, which is neither x nor z).
+    denominator = np.add(1.0, z, out=out)
+    return np.divide(np.where(np.asarray(x) >= 0, 1.0, z), denominator, out=out)
 
 
 def softplus_of(x, z, out=None):
     # softplus(x) = log(1 + exp(x)) from z = exp(-|x|): max(x, 0) + log1p(z),
     # without overflow for large x or loss for very negative x (within 3 ulp
     # of numpy's logaddexp(0, x), at a quarter of its time).
-    return np.add(np.maximum(x, 0.0), np.log1p(z), out=out)
+    log = np.log1p(z, out=out)
+    return np.add(np.maximum(x, 0.0), log, out=out)
 
 
 def relu(x, out=None):
