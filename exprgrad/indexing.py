@@ -263,7 +263,7 @@ class FamilyLowering(Scope):
                     span = self._use_of(name, len(indices)) if used else self.definitions[name].span
                     raise self.error(LimitError, message, span)
         for declaration in self.program.declarations:
-            message = memory.check_labels(declaration.index, len(self.ranges[declaration.index]))
+            message = memory.labels_too_large(declaration.index, len(self.ranges[declaration.index]))
             if message is not None:
                 raise self.error(LimitError, message, declaration.index_span)
 

@@ -160,7 +160,7 @@ def family_too_large(name: str, parts: Sequence[tuple[str, int]], rows: int = 1)
     return too_large(need, written, f"a chunk of {rows:,} rows x {how}" if rows > 1 else how)
 
 
-def check_labels(index: str, count: int) -> str | None:
+def labels_too_large(index: str, count: int) -> str | None:
     """The message refusing ``count`` labels of ``index`` (a declared range), or None."""
     return too_large(
         count * LABEL_BYTES, f"the {count:,} labels of index {index}", f"{LABEL_BYTES} bytes a label"
