@@ -123,8 +123,8 @@ class Objective:
     @functools.cached_property
     def has_hessian(self) -> bool:
         """Whether the exact Hessian can be built. Always for scalars; for families
-        unless a second derivative needs terms exprgrad cannot write yet (a
-        Kronecker delta between two indices, as the network's d2/dW[k,j]dv[k2]):
+        (whose second derivatives may hold Kronecker deltas between two indices, as
+        the network's d2/dW[k,j]dv[k2]) unless building or placing an entry fails:
         then newton and nll are refused, and the scaling and second-order checks
         that read it where it is cheap do without."""
         if not self.families:
@@ -247,8 +247,8 @@ class Objective:
     def _family_hessian(self, x: np.ndarray) -> np.ndarray:
         if not self.has_hessian:
             raise FitError(
-                "the Hessian of this cost is not available (a second derivative between "
-                f"families needs terms exprgrad cannot write yet): fit it with {Mention('method', 'lbfgs')}",
+                "the Hessian of this cost could not be built (a second derivative between "
+                f"families could not be placed in the members): fit it with {Mention('method', 'lbfgs')}",
                 mentions=(Mention("method", "lbfgs"),),
             )
         values = self._run("hessian", lambda: self.hessian_nodes, x)
@@ -257,6 +257,8 @@ class Objective:
         for (i, j, have, want), value in zip(self._hessian_axes, values):
             a, b = blocks[i], blocks[j]
             entry = arrange(value, have, want, (*a.shape, *b.shape)).reshape(a.size, b.size)
+            if i == j:  # a family with itself: its two index orders may differ in the last bit
+                entry = (entry + entry.T) / 2
             rows, cols = slice(a.offset, a.offset + a.size), slice(b.offset, b.offset + b.size)
             matrix[rows, cols] = entry
             matrix[cols, rows] = entry.T
