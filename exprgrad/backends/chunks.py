@@ -35,10 +35,11 @@ import numpy as np
 from ..kernels import BLOCK_ROWS, raw_block_dots, raw_block_sums
 
 # The rows of a chunk: its live buffers and the columns it reads should fit
-# in about half the cache a thread has (its L2, or its share of the L3 when
-# that is larger), between these bounds: below MIN_ROWS the Python overhead
-# of each numpy call dominates; past MAX_ROWS nothing is gained.
-MIN_ROWS = 4 * BLOCK_ROWS
+# in the cache a thread has (its L2, or its share of the L3 when that is
+# larger), between these bounds: below MIN_ROWS the Python overhead of each
+# numpy call dominates (measured on 1,000,000 rows with 103 live buffers:
+# 4,096 rows 1.4x slower than 16,384); past MAX_ROWS nothing is gained.
+MIN_ROWS = 16 * BLOCK_ROWS
 MAX_ROWS = 64 * BLOCK_ROWS
 DEFAULT_CACHE_BYTES = 8 << 20  # when /sys does not say
 # Each thread gets at least this many rows: fewer do not repay handing them over.
@@ -89,7 +90,7 @@ def chunk_rows(n_buffers: int, n_columns: int, requested: int | None) -> int:
     """
     if requested is not None:
         return max(1, -(-int(requested) // BLOCK_ROWS)) * BLOCK_ROWS
-    rows = cache_bytes() // 2 // (8 * max(1, n_buffers + n_columns))
+    rows = cache_bytes() // (8 * max(1, n_buffers + n_columns))
     return min(MAX_ROWS, max(MIN_ROWS, rows // BLOCK_ROWS * BLOCK_ROWS))
 
 
