@@ -489,3 +489,15 @@ def test_without_meminfo_the_free_physical_pages_count(monkeypatch, tmp_path):
     monkeypatch.setattr(os, "sysconf", unknown)
     assert memory.available() is None
     assert memory.too_large(10**15, "the family w[k]") is None  # nothing known: nothing refused
+
+
+def test_a_fit_over_a_per_row_family_too_wide_for_memory(runner, limit, tmp_path):
+    limit("64MiB")
+    values = tmp_path / "w.json"
+    values.write_text("[" + ",".join(["0.01"] * 20_000) + "]")
+    cost = "h[k] = tanh(w[k]*x1); mean(log(1 + sum[k](h[k])^2))"
+    args = ["fit", _wide(tmp_path), "--cost", cost, "--init", f"w=@{values}", "--method", "lbfgs", "-q"]
+    assert _one_error_line(runner.invoke(cli, args)).startswith(
+        "error: the evaluation would need 313 MiB (its largest value, a value over the rows and k, is "
+        "1,024 rows x k: 20,000 labels x 8 bytes), more than the 64 MiB that EXPRGRAD_MEMORY_LIMIT allows"
+    )
