@@ -15,11 +15,12 @@ from helpers import assert_close, evaluate, evaluate_one, numeric_partial, show
 from hypothesis import HealthCheck, assume, given, settings
 from strategies import seeded_cases, seeded_graphs
 
+import exprgrad
 from exprgrad import build, graph, ops
 from exprgrad.backends import evaluate as backend
 from exprgrad.errors import DisconnectedError, OptionError
 from exprgrad.ops import OPS, VARIADIC
-from exprgrad.passes.diff import adjoints, diff, hessian, jacobian
+from exprgrad.passes.diff import OTHER_ROWS, adjoints, diff, hessian, jacobian
 
 A, B, C = graph.var("a"), graph.var("b"), graph.var("c")
 X, Y, Z = graph.var("x", per_row=True), graph.var("y", per_row=True), graph.var("z", per_row=True)
@@ -229,6 +230,75 @@ def test_mean_of_a_per_row_and_scalar_mix_without_data():
     grads = diff(f, [A, X])
     assert evaluate_one(grads["a"], {"a": 2.0, "x": 3.0}) == 9.0
     assert evaluate_one(grads["x"], {"a": 2.0, "x": 3.0}) == 12.0
+
+
+def _no_other_rows(*nodes):
+    """No node of ``nodes`` keeps the bound rows reverse mode reads row reductions over."""
+    for n in graph.toposort(list(nodes)):
+        assert OTHER_ROWS not in n.indices and n.axis is not OTHER_ROWS and OTHER_ROWS not in n.var_axes
+
+
+def _per_row_outputs():
+    """Per-row outputs whose row reductions read every row: x*sum(a*x), means
+    under a per-row factor and not, one node under two reductions, nested means."""
+    u = build.call("tanh", build.mul(A, X))
+    return [
+        build.mul(X, total(build.mul(A, X))),
+        build.sub(build.add(build.mul(B, X), mean(u)), build.mul(Y, mean(build.pow_(u, TWO)))),
+        build.mul(build.sub(X, mean(build.mul(A, X))), mean(build.mul(X, mean(build.mul(B, X))))),
+        build.div(build.sub(u, mean(u)), build.call("sqrt", mean(build.pow_(build.sub(u, mean(u)), TWO)))),
+    ]
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_per_row_output_row_reductions_read_other_rows(case):
+    # d out_i/d a per row, and for a column the Jacobian's diagonal d out_i/d x_i
+    output = _per_row_outputs()[case]
+    grads = check_gradient(output, [A, B, X])
+    _no_other_rows(*grads.values())
+    check_adjoints(output)
+    table = hessian(output, [A, B, X])
+    _no_other_rows(*(entry for row in table.values() for entry in row.values()))
+    for first, second in itertools.product([A, B, X], repeat=2):
+        numeric = numeric_partial(grads[first.name], second.name, PARAMS, COLUMNS)
+        assert_close(value(table[first.name][second.name]), numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_sum_of_a_value_the_same_in_every_row_is_n_times_it():
+    # sum(log(r) + y): the log(r) term is the same in every row, so d/dr is n/r
+    r = graph.var("r")
+    f = total(build.add(build.call("log", r), Y))
+    grads = check_gradient(f, [r], params={"r": 1.5})
+    assert grads["r"] is build.mul(build.div(build.ONE, r), total(build.ONE))
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "j in 1:3; sum[j](w[j] + c)^2",  # c is summed over j with w
+        "j in 1:3; mean[j](w[j]*c + c^2)",  # c^2 is the same for every j: its mean is itself
+        "j in 1:2; k in 1:3; sum[j](sum[k](W[k,j] + c)*c)",  # over two indices, c lacks both
+        "k in 1:3; logsumexp[k](v[k] + c)^2 + sum[k](v[k]*c)",
+        "j in 1:3; mean(sum[j](w[j]*y + c)^2 + c*y)",  # rows and j: c lacks both
+    ],
+)
+def test_an_operand_lacking_the_reduced_index_is_summed_over_it(program):
+    f = exprgrad.parse(program)
+    values = {
+        "c": 0.7,
+        "w": [0.1, -0.2, 0.3],
+        "v": [0.1, -0.2, 0.3],
+        "W": [[0.1, 0.2], [0.3, 0.4], [0.5, -0.6]],
+    }
+    values = {name: v for name, v in values.items() if name in f.params}
+    data = {name: np.linspace(-1, 1, 4) + k for k, name in enumerate(f.columns)}
+    for mode in ("reverse", "forward"):
+        wrt = [n for n in graph.variables([f.output]) if not n.per_row]
+        assert all(
+            diff(f.output, wrt, mode=mode)[n.name].indices == n.var_axes for n in wrt if not n.var_axes
+        )
+    results = f.check(values, data or None)
+    assert results and all(r.ok for r in results), [(r.name, r.status) for r in results]
 
 
 # ---------------------------------------------------------------- random expressions

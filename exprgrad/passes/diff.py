@@ -6,7 +6,7 @@ Out: one derivative graph per variable (or node), built with the checked
 builders of ``ops``, so (by interning) it shares every node of the function.
 Must not: simplify, evaluate, print, recurse on graph depth (every walk is an
 explicit loop over ``graph.toposort``), or branch on an operator's name: the
-registry entry says what is needed (``partials``, ``reduction``).
+registry entry says what is needed (``partials``, ``reduction``, ``averages``).
 
 What a derivative means. A scalar node has one value, a per-row node one per
 data row. The derivative of the output with respect to a parameter ``a`` is
@@ -15,38 +15,29 @@ one. With respect to a data column ``x`` it is per row: d out/d x_i for a
 scalar output, d out_i/d x_i (the diagonal of the Jacobian) for a per-row one.
 A derivative that is the same in every row may come back as a scalar node.
 
-Reverse mode and reductions. Adjoints flow backwards along the reverse
-toposort, contributions summed with ``build.add``. A scalar node (parameter,
-reduction, anything computed from scalars) has one adjoint, d out/d s (per
-row when the output is). A per-row node's adjoint lives in a *scope*: a
-reduction op and an optional per-row factor ``outer`` outside it (the rows of
-a per-row output are the scope with no op). With g the adjoint of per-row p in
-scope (op, outer), a scalar s that p uses gets
-
-    adj(s) += outer * op(g * dp/ds)        (no op(...) for the output's rows)
-
-and a data column x gets, per row, outer * g * op(1)/n (1 for sum, 1/n for
-mean; n is the node ``sum(1)``). A reduction R = op(e) is reached after all
-its users, so its adjoint A_R is complete; a scalar A_R is folded into the
-seed of scope (op, no outer), a per-row one (per-row output) becomes the outer
-factor of scope (op, A_R) seeded with 1. By linearity every sum reduction with
-a scalar adjoint shares one scope, and every mean another: d/da mean((a*x + b
-- y)^2) is mean(2*(a*x + b - y)*x), a scalar gets one reduction per scope, and
-a per-row node under several reductions one adjoint per scope (at most two for
-a scalar output). A reduction of a scalar (sum(a) = n*a) passes A_R * op(1).
-
-Indices other than rows: one broadcasting rule. The contribution of node n's
-adjoint to an input c is adj_n * dn/dc summed (``build.reduce``) over every
-index of that product that c lacks, rows and the output's own free indices
-excepted (rows are the scopes' business; the output's indices are the
-Jacobian's, never summed). A reduction over an index j is an op like any
-other: sum[j] passes its adjoint (it broadcasts over j by itself), mean[j]
-passes adj/size(j), logsumexp[j](e) passes adj*exp(e - logsumexp[j](e)). So
-the gradient with respect to a family w[j] is one graph with free index j,
-the same whatever the family's size. Every use of the family counts: w[k]
-(the family under another index name) contributes its adjoint renamed k -> j.
-Hessians between families rename the first derivative's free indices to fresh
-names before differentiating again, so d2/dw[j]dw[j2] has two indices.
+Reverse mode: one rule. Adjoints flow backwards along the reverse toposort;
+node n passes adj_n * dn/dc to each input c, summed over every index of n (a
+reduction's own index included) that c lacks, except the output's own
+indices (the Jacobian's, never summed). Rows are an index like j: sum(e) and
+sum[j](e) pass their adjoint (it broadcasts over the index), mean(e) and
+mean[j](e) adj/n and adj/size(j) (n is the node ``sum(1)``), logsumexp[j](e)
+adj*exp(e - logsumexp[j](e)). So d/da mean((a*x + b - y)^2) is
+mean(2*(a*x + b - y)*x), d/dr sum(log(r) + y) is n/r, and the gradient with
+respect to a family w[j] is one graph with free index j, the same whatever
+the family's size. Contributions are summed before they are reduced, each
+sum once: an adjoint is kept in parts by the 1/size a mean still to be built
+carries (mean(u) + mean(v) reduces as mean(u + v); a node under a sum and a
+mean has one part for each). In a per-row output a row reduction reads the
+other rows: before the sweep, its body reads them as a second, bound row
+index (``OTHER_ROWS``), while the output's rows stay free, so the rule holds
+as it is; a factor of the output's rows stays outside a sum over other rows
+(d/da x*sum(a*x) is x*sum(x)); in the result a reduction over the bound rows
+is a row reduction again and a free one is the output's rows: d out_i/d x_i
+adds the adjoint of x's uses inside the reductions read at row i (x - mean(x)
+has 1 - 1/n). Every use of a family counts: w[k] (the family under another
+index name) contributes its adjoint renamed k -> j. Hessians between families
+rename the first derivative's free indices to fresh names before
+differentiating again, so d2/dw[j]dw[j2] has two indices.
 Forward mode is ``passes.forward``; a family's uses and fresh index names are
 in ``passes.families``, signed terms in ``passes.signed``. A use of a family
 under an index free in the output (the Hessian's renamed b[k2], the variable
@@ -58,75 +49,95 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from .. import build, graph, ops
 from ..errors import DisconnectedError, OptionError
 from ..graph import Node
-from ..ops import OpSpec
 from .families import family_total, family_uses, fresh_name, index_names
 from .forward import forward
 from .signed import Signed, mapped, scaled, to_node, total
 
 MODES = ("reverse", "forward")
 
+# The rows a row reduction reads inside a per-row output, told apart from the
+# output's own rows (no user can write this name; it never leaves ``_reverse``).
+OTHER_ROWS = graph.index("#other rows")
 
-@dataclass(frozen=True)
-class _Scope:
-    """Where a per-row adjoint lives: under reduction ``op`` (None: the output's
-    own rows), times a per-row ``outer`` factor (None: folded into the seed)."""
-
-    op: OpSpec | None
-    outer: Node | None
-
-    def reduce(self, rows: Signed) -> Signed:
-        """The contribution to a scalar of per-row terms ``rows`` in this scope."""
-        if self.op is None:
-            return rows
-        reduced = mapped(rows, lambda u: build.call(self.op, u))
-        return reduced if self.outer is None else scaled(reduced, self.outer)
-
-    def row_share(self, adj: Signed) -> Signed:
-        """d out/d x_i for a data column x whose adjoint here is ``adj``."""
-        if self.op is None:
-            return adj
-        share = mapped(adj, lambda u: _row_weighted(self.op, u))
-        return share if self.outer is None else scaled(share, self.outer)
+# A part of an adjoint is kept by (means, outer): ``means``, the indices whose
+# 1/size a mean still to be built carries (canonical); ``outer``, a factor of
+# the output's rows that a sum over other rows leaves outside (None: none).
+Key = tuple[tuple, Node | None]
 
 
-def _index_reduction(node: Node) -> bool:
-    """True for a reduction over an index other than rows (sum[j](e))."""
-    return node.axis is not None and node.axis is not graph.ROWS and not node.is_leaf
+def _count(axis: graph.Index) -> Node:
+    """The number of labels of ``axis``: sum(1) for rows, as the graph writes n; size(j)."""
+    return build.call(ops.SUM, build.ONE) if axis is graph.ROWS else graph.size(axis)
+
+
+def _summed(u: Node, axis: graph.Index, average: bool) -> Node:
+    """``u`` summed over ``axis`` (``average``: its mean), ``u`` maybe lacking it."""
+    op = ops.MEAN if average else ops.SUM
+    if axis is graph.ROWS or axis is OTHER_ROWS:
+        if axis not in u.indices:
+            return u if average else build.mul(u, _count(axis))  # a sum of n equal terms
+        return graph.apply(op, (u,), axis=axis)  # as build.call builds a row reduction
+    return build.reduce(op, u, axis)
 
 
 def _partials(node: Node) -> tuple:
-    """d node/d input for each input. A reduction over an index j is an
-    elementwise op here: sum passes 1, mean 1/size(j), logsumexp exp(e - lse)."""
-    if _index_reduction(node):
-        if node.op is ops.SUM:
-            return (build.ONE,)
-        if node.op is ops.MEAN:
-            return (build.div(build.ONE, graph.size(node.axis)),)
+    """d node/d input for each input. A sum passes its adjoint as it is (it
+    broadcasts over its index), a mean too (its 1/size goes into the part's
+    ``means``), logsumexp its weight exp(e - logsumexp(e))."""
+    if node.op.reduction and node.op.partials is None:
+        return (build.ONE,)
     return node.op.partials(node)
 
 
-def _unbroadcast(term: Signed, child: Node, keep: frozenset) -> Signed:
-    """``term`` summed over its indices that ``child`` lacks (rows and ``keep`` excepted)."""
-    extra = [i for i in term[0].indices if i not in child.indices and i not in keep and i is not graph.ROWS]
-    if not extra:
-        return term
-    return mapped(term, lambda u: build.reduce(ops.SUM, u, tuple(extra)))
+def _value(parts: dict[Key, Signed]) -> Node:
+    """The adjoint the parts stand for: each part over its means' sizes, times its outer factor."""
+    terms = []
+    for (means, outer), term in parts.items():
+        for axis in means:
+            term = mapped(term, lambda u, a=axis: build.div(u, _count(a)))
+        terms.append(term if outer is None else scaled(term, outer))
+    return to_node(total(terms))
 
 
-def _row_weighted(op: OpSpec, adj: Node) -> Node:
-    """adj * d op(e)/d e_i. A linear reduction treats rows alike, so it is op(1)/n."""
-    whole = build.call(op, build.ONE)
-    count = build.call(ops.SUM, build.ONE)  # n, the number of rows, as the graph writes it
-    if whole is count:
-        return adj
-    if whole is build.ONE:
-        return build.div(adj, count)
-    return build.mul(adj, build.div(whole, count))
+def _received(groups: dict[tuple, list[Signed]]) -> dict[Key, Signed]:
+    """A node's adjoint parts from its contributions, grouped by (means, outer,
+    indices it lacks): each group summed, then reduced once over those indices
+    (a mean over the ones in ``means``), the outer factor put back after a sum
+    over other rows."""
+    parts: dict[Key, list[Signed]] = defaultdict(list)
+    for (means, outer, lacking), terms in groups.items():
+        term = total(terms)
+        for axis in reversed(lacking):  # the first index outermost, as build.reduce nests
+            term = mapped(term, lambda u, a=axis, m=axis in means: _summed(u, a, m))
+        if outer is not None and OTHER_ROWS in lacking:
+            term, outer = scaled(term, outer), None
+        parts[(tuple(i for i in means if i not in lacking), outer)].append(term)
+    return {key: total(terms) for key, terms in parts.items()}
+
+
+def _contribute(node: Node, parts: dict[Key, Signed], live: set, keep: tuple, incoming) -> None:
+    """Pass ``node``'s adjoint parts to its live inputs: each times the partial,
+    to be summed over the indices the input lacks (the output's own excepted)."""
+    reduction = node.axis is not None
+    domain = (*node.indices, node.axis) if reduction else node.indices
+    for child, partial in zip(node.inputs, _partials(node)):
+        if partial is None or child not in live:
+            continue
+        lacking = graph.canonical(i for i in domain if i not in child.indices and i not in keep)
+        for (means, outer), (magnitude, negated) in parts.items():
+            if reduction and node.op.averages:
+                means = graph.canonical((*means, node.axis))
+            if node.axis is OTHER_ROWS and graph.ROWS in magnitude.indices:
+                # a factor of the output's rows cannot go inside a sum over other rows
+                outer = magnitude if outer is None else build.mul(outer, magnitude)
+                term = (partial, negated)
+            else:
+                term = scaled((magnitude, negated), partial)
+            incoming[child][(means, outer, lacking)].append(term)
 
 
 def _live(order: list[Node], targets: set[Node]) -> set[Node]:
@@ -138,74 +149,102 @@ def _live(order: list[Node], targets: set[Node]) -> set[Node]:
     return live
 
 
+def _copy(node: Node, table: dict[Node, Node], inner: dict[Node, Node]) -> Node:
+    """``node`` rebuilt from its inputs in ``table``; a row reduction over OTHER_ROWS,
+    and in ``inner`` (a row reduction's body) a variable's rows renamed OTHER_ROWS."""
+    if node.is_leaf:
+        if table is inner and node.is_var and node.per_row:
+            return graph.var(node.name, (OTHER_ROWS, *node.var_axes))
+        return node
+    if node.axis is graph.ROWS:
+        # as it is, no factor pulled out: every node of the body keeps its copy
+        return graph.apply(node.op, (inner[node.inputs[0]],), axis=OTHER_ROWS)
+    inputs = tuple(table[c] for c in node.inputs)
+    if all(a is b for a, b in zip(inputs, node.inputs, strict=True)):
+        return node
+    return build.rebuild(node, inputs)
+
+
+def _bound(output: Node) -> tuple[Node, dict[Node, list[Node]]]:
+    """A per-row output with the rows of its row reductions bound apart.
+
+    Returns the output to sweep and, for each node, its copies there: as the
+    output reads it, and inside a row reduction (rows renamed OTHER_ROWS).
+    Other outputs are swept as they are: rows are an index like any other.
+    """
+    order = graph.toposort([output])
+    bodies = [n.inputs[0] for n in order if n.axis is graph.ROWS and not n.is_leaf]
+    if not output.per_row or not bodies:
+        return output, {n: [n] for n in order}
+    inner: dict[Node, Node] = {}
+    for n in graph.toposort(bodies):
+        inner[n] = _copy(n, inner, inner)
+    outer: dict[Node, Node] = {}
+    for n in order:
+        outer[n] = _copy(n, outer, inner)
+    copies: dict[Node, list[Node]] = defaultdict(list)
+    for table in (outer, inner):
+        for n, c in table.items():
+            if c not in copies[n]:
+                copies[n].append(c)
+    return outer[output], copies
+
+
+def _unbound(roots: list[Node]) -> dict[Node, Node]:
+    """Each of ``roots`` with OTHER_ROWS back as rows: a reduction over it is a
+    row reduction, a free one the output's rows (d out_i/d x_i, the Jacobian's
+    diagonal, reads row i's own x)."""
+    done: dict[Node, Node] = {}
+    for n in graph.toposort(roots):
+        if n.is_leaf:
+            if n.is_var and OTHER_ROWS in n.var_axes:
+                done[n] = graph.var(n.name, (graph.ROWS, *(a for a in n.var_axes if a is not OTHER_ROWS)))
+            elif n.op is graph.SIZE and n.axis is OTHER_ROWS:
+                done[n] = _count(graph.ROWS)
+            else:
+                done[n] = n
+            continue
+        inputs = tuple(done[c] for c in n.inputs)
+        if n.axis is OTHER_ROWS:
+            done[n] = build.call(n.op, inputs[0])
+        elif all(a is b for a, b in zip(inputs, n.inputs, strict=True)):
+            done[n] = n
+        else:
+            done[n] = build.rebuild(n, inputs)
+    return done
+
+
 def _reverse(output: Node, targets: Sequence[Node]) -> dict[Node, Node]:
     """One backward sweep: the adjoint of each connected target.
 
     A target the output does not reach is missing from the result; one it
     reaches only through ops with no derivative (sign) maps to ZERO.
     """
-    wanted = set(targets)
-    order = graph.toposort([output])
+    swept, copies = _bound(output)
+    wanted = {c for t in targets for c in copies.get(t, ())}
+    order = graph.toposort([swept])
     live = _live(order, wanted)
-    found: dict[Node, Node] = {}  # stays empty when the output reaches no target
-    keep = frozenset(output.indices)  # the output's own indices are never summed
-    scopes: dict[tuple, _Scope] = {(None, None): _Scope(None, None)}  # the output's own rows
-    # Contributions not yet summed: to scalars directly, to scalars as per-row
-    # terms still to be reduced (by scope), and to per-row nodes (by scope).
-    scalar_terms: dict[Node, list[Signed]] = defaultdict(list)
-    pending: dict[Node, dict[tuple, list[Signed]]] = defaultdict(lambda: defaultdict(list))
-    row_terms: dict[Node, dict[tuple, list[Signed]]] = defaultdict(lambda: defaultdict(list))
-    seeded = row_terms[output][(None, None)] if output.per_row else scalar_terms[output]
-    seeded.append((build.ONE, False))
-
+    keep = output.indices  # the output's own indices are the Jacobian's, never summed
+    incoming: dict[Node, dict[tuple, list[Signed]]] = defaultdict(lambda: defaultdict(list))
+    incoming[swept][((), None, ())].append((build.ONE, False))
+    adjoint: dict[Node, Node] = {}
     for node in reversed(order):
         if node not in live:
             continue
-        if node.per_row:
-            by_scope = row_terms.pop(node, None) or {}
-            adjs = {key: total(terms) for key, terms in by_scope.items()}
-            if node in wanted:
-                shares = [scopes[key].row_share(adj) for key, adj in adjs.items()]
-                found[node] = to_node(total(shares)) if shares else build.ZERO
-            if node.is_leaf or not adjs:
-                continue
-            partials = _partials(node)
-            for key, adj in adjs.items():
-                for child, partial in zip(node.inputs, partials):
-                    if partial is None or child not in live:
-                        continue
-                    bucket = row_terms if child.per_row else pending
-                    bucket[child][key].append(_unbroadcast(scaled(adj, partial), child, keep))
-            continue
-
-        terms = scalar_terms.pop(node, [])
-        for key, rows in pending.pop(node, {}).items():
-            terms.append(scopes[key].reduce(total(rows)))
-        adj = total(terms) if terms else None
+        groups = incoming.pop(node, None)
+        parts = _received(groups) if groups else {}
         if node in wanted:
-            found[node] = to_node(adj) if adj is not None else build.ZERO
-        if node.is_leaf or adj is None:
-            continue
-        if node.axis is graph.ROWS:
-            (child,) = node.inputs
-            if child not in live:
-                continue
-            magnitude, negated = adj
-            if not child.per_row:
-                scalar_terms[child].append(scaled(adj, build.call(node.op, build.ONE)))
-            elif magnitude.per_row:
-                key = (node.op, magnitude)
-                scopes[key] = _Scope(node.op, magnitude)
-                row_terms[child][key].append((build.ONE, negated))
-            else:
-                key = (node.op, None)
-                scopes.setdefault(key, _Scope(node.op, None))
-                row_terms[child][key].append(adj)
-            continue
-        # A node without rows that is not a row reduction has only inputs without rows.
-        for child, partial in zip(node.inputs, _partials(node)):
-            if partial is not None and child in live:
-                scalar_terms[child].append(_unbroadcast(scaled(adj, partial), child, keep))
+            adjoint[node] = _value(parts) if parts else build.ZERO
+        if parts and not node.is_leaf:
+            _contribute(node, parts, live, keep, incoming)
+    if swept is not output:
+        back = _unbound(list(adjoint.values()))
+        adjoint = {c: back[a] for c, a in adjoint.items()}
+    found: dict[Node, Node] = {}  # stays empty when the output reaches no target
+    for target in targets:
+        reached = [adjoint[c] for c in copies.get(target, ()) if c in adjoint]
+        if reached:
+            found[target] = reached[0] if len(reached) == 1 else build.add(*reached)
     return found
 
 

@@ -59,9 +59,7 @@ def forward(output: Node, wrt: Node) -> Node | None:
                 inner = mapped(inner, lambda u, a=node.axis, d=met: build.rename(u, {a: d}))
                 if node.op is ops.MEAN:
                     inner = scaled(inner, build.div(build.ONE, graph.size(node.axis)))
-            elif node.axis is graph.ROWS:
-                inner = mapped(inner, lambda u, op=node.op: build.call(op, u))
-            else:
+            else:  # rows are an index like any other (build.reduce over rows is the row reduction)
                 op = ops.SUM if node.op is ops.LSE else node.op
                 inner = mapped(inner, lambda u, op=op, n=node: build.reduce(op, u, n.axis))
             tangents[node] = (inner, deltas)
