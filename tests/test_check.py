@@ -290,9 +290,9 @@ def test_a_wrong_member_derivative_is_caught(monkeypatch, samples):
             out[0].flat[2] *= 1.001  # one member of the first family 0.1% off
             return out
 
-    def compile_schedule(outputs):
+    def compile_schedule(outputs, *options):
         calls.append(outputs)
-        return Wrong(real(outputs)) if len(calls) == 1 else real(outputs)
+        return Wrong(real(outputs, *options)) if len(calls) == 1 else real(outputs, *options)
 
     monkeypatch.setattr(partials, "compile_schedule", compile_schedule)
     data = load_csv(str(samples / "families" / "logistic.csv"))

@@ -264,7 +264,7 @@ def test_eval_refuses_a_graph_the_compiled_backend_cannot_take(runner, linear_cs
     ]
 
 
-@pytest.mark.parametrize("command", ["eval", "diff"])
+@pytest.mark.parametrize("command", ["eval", "diff", "check", "fit"])
 def test_every_evaluating_command_takes_backend_and_threads(runner, command):
     result = runner.invoke(cli, [command, "--help"])
     assert "--backend [numpy|compiled|auto]" in result.output
@@ -388,3 +388,48 @@ def test_processes_racing_on_an_empty_cache_agree(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
     after = run_python(CACHE_PROBE, tmp_path)
     assert after.stdout.split()[:2] == ["1", "0"]
+
+
+@needs_numba
+@pytest.mark.slow
+def test_check_and_fit_with_the_compiled_backend(runner, linear_csv):
+    check = [
+        "check",
+        "mean((a*x + b - y)^2)",
+        "--at",
+        "a=2,b=1",
+        "--data",
+        str(linear_csv),
+        "--format",
+        "json",
+    ]
+    numpy_check = runner.invoke(cli, [*check, "--backend", "numpy"])
+    compiled_check = runner.invoke(cli, [*check, "--backend", "compiled", "--threads", "2"])
+    assert numpy_check.exit_code == compiled_check.exit_code == 0, compiled_check.output
+    import json
+
+    assert json.loads(compiled_check.output)["ok"]
+    fit = [
+        "fit",
+        str(linear_csv),
+        "--cost",
+        "mean((a*x + b - y)^2)",
+        "--method",
+        "lbfgs",
+        "--format",
+        "json",
+        "-q",
+    ]
+    numpy_fit = runner.invoke(cli, [*fit, "--backend", "numpy"])
+    compiled_fit = runner.invoke(cli, [*fit, "--backend", "compiled"])
+    assert numpy_fit.exit_code == compiled_fit.exit_code == 0, compiled_fit.output
+    expected, got = json.loads(numpy_fit.output)["params"], json.loads(compiled_fit.output)["params"]
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+@needs_numba
+@pytest.mark.slow
+def test_the_python_fit_takes_backend_and_threads(linear_csv):
+    compiled_fit = exprgrad.fit(str(linear_csv), cost="mean((a*x + b - y)^2)", backend="compiled", threads=2)
+    numpy_fit = exprgrad.fit(str(linear_csv), cost="mean((a*x + b - y)^2)", backend="numpy")
+    assert compiled_fit.params == pytest.approx(numpy_fit.params, rel=1e-9)

@@ -12,7 +12,7 @@ as ``np.sum`` over a block), so the block sums are the numpy backend's
 whenever the per-row values are; the caller adds them exactly.
 ``unsupported(schedule)`` says what the compiled backend cannot run yet.
 Each op's number is computed as ``kernels`` computes it (the same formula:
-sigmoid's exp(-|x|), softplus as numpy's logaddexp, the fast exponents of
+sigmoid's and softplus's exp(-|x|), logsumexp as numpy's logaddexp, the fast exponents of
 ``power``), from ``math`` functions where numpy calls the C library.
 Must not: import numba (the generated module does), run anything.
 """
@@ -81,7 +81,7 @@ EXPRESSIONS = {
     ops.LOG10: _call("math.log10"),
     ops.ERF: _call("math.erf"),
     ops.SIGMOID: _call("_sigmoid"),
-    ops.SOFTPLUS: lambda a: f"_logaddexp(0.0, {a})",
+    ops.SOFTPLUS: _call("_softplus"),
     ops.LOGSUMEXP: _logsumexp,
     ops.RELU: lambda a: f"_maximum({a}, 0.0)",
     ops.STEP: _call("_step"),
@@ -198,6 +198,11 @@ def _logaddexp(x, y):
     if d <= 0:
         return y + math.log1p(math.exp(d))
     return d
+
+
+@numba.njit(**_JIT)
+def _softplus(x):
+    return _maximum(x, 0.0) + math.log1p(math.exp(-math.fabs(x)))
 
 
 @numba.njit(**_JIT)

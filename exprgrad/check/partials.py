@@ -142,6 +142,8 @@ def check_partials(
     members: int = DEFAULT_MEMBERS,
     labels: Mapping[str, Sequence[Sequence]] | None = None,
     sizes: Mapping[str, int] | None = None,
+    backend: str = "numpy",
+    threads: int | None = None,
 ) -> list[PartialCheck]:
     """Every partial derivative of ``output`` against finite differences.
 
@@ -158,6 +160,8 @@ def check_partials(
         labels: a family's labels per written axis (names its members: ``W[2,3]``);
             default 1..n along each axis.
         sizes: the number of labels of indices no array fixes (``k in 1:16``).
+        backend, threads: how the values are computed (``compile_schedule``,
+            ``Schedule.run``): "numpy", "compiled" or "auto"; threads sharing the rows.
 
     Returns:
         One ``PartialCheck`` per variable, in ``wrt`` order; for a family, one per
@@ -195,17 +199,17 @@ def check_partials(
     # The simplified derivatives, the ones `diff` prints: the raw graph of
     # d/da 1/(1 + exp(-a)) is inf*0 at a = -1000, its printed form is 0.
     simplified = simplify_many(list(derivatives.values()))
-    schedule = compile_schedule(simplified)
-    value_only = compile_schedule([output])
+    schedule = compile_schedule(simplified, backend)
+    value_only = compile_schedule([output], backend)
     sizes = dict(sizes or {}) or None
     # A data family (a list of columns) the derivatives do not read stays out: a
     # schedule without families takes only single columns (d/dx2 = 0 reads none).
     read = {v.name for v in graph.variables(simplified)}
     given = {k: v for k, v in columns.items() if k in read or not isinstance(v, list)}
-    analytic = schedule.run(params, given or None, sizes=sizes)
+    analytic = schedule.run(params, given or None, sizes=sizes, threads=threads)
 
     def run(p, c):
-        return value_only.run(p, c or None, sizes=sizes)[0]
+        return value_only.run(p, c or None, sizes=sizes, threads=threads)[0]
 
     budget = _member_budget([params[n.name].size for n in wrt if _is_family(n)], members)
     results = []

@@ -14,6 +14,7 @@ from .command import ExprCommand
 from .diff_cmd import NO_PARAMETERS
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
 from .output import json_value, warn
+from .speed import speed_options
 
 # What the stderr summary says about each failing status.
 PROBLEMS = {
@@ -57,7 +58,8 @@ PROBLEMS = {
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--allow-nan", is_flag=True, help="Keep NaN/inf cells in the data.")
-def check_command(expr, at, data, wrt, tol, rows, members, fmt, allow_nan):
+@speed_options
+def check_command(expr, at, data, wrt, tol, rows, members, fmt, allow_nan, backend, threads):
     """Compare every partial derivative of EXPR with finite differences.
 
     The numeric side is Ridders' extrapolation of central differences, with
@@ -106,6 +108,8 @@ def check_command(expr, at, data, wrt, tol, rows, members, fmt, allow_nan):
         members=members,
         labels=labels,
         sizes=sizes,
+        backend=backend,
+        threads=threads,
     )
 
     if fmt == "json":

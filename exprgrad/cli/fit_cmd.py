@@ -29,6 +29,7 @@ from ..fitting.plot import plot_fit, require_matplotlib
 from .flags import as_options
 from .inputs import data_options, load_data, parse_bindings, read_expr, split_random
 from .output import check_output_folder, json_text, warn, write_atomically
+from .speed import speed_options
 
 # Seconds between redraws of the progress line.
 PROGRESS_INTERVAL = 0.1
@@ -118,8 +119,25 @@ def one_data_source(command):
     "--nll", is_flag=True, help="The --cost is a negative log-likelihood: standard errors from its Hessian."
 )
 @click.option("--allow-nan", is_flag=True, help="Keep NaN/inf cells in the data instead of refusing them.")
+@speed_options
 def fit_command(
-    data, cost, model, target, init, method, lr, max_iter, tol, fmt, output, plot, quiet, nll, allow_nan
+    data,
+    cost,
+    model,
+    target,
+    init,
+    method,
+    lr,
+    max_iter,
+    tol,
+    fmt,
+    output,
+    plot,
+    quiet,
+    nll,
+    allow_nan,
+    backend,
+    threads,
 ):
     """Fit parameters to DATA.csv: minimize --cost, or fit --model to the column --target.
 
@@ -158,6 +176,7 @@ def fit_command(
         init=start if random_start is None else [random_start, start],
         allow_nan=allow_nan,
     )
+    problem.objective.backend, problem.objective.threads = backend, threads
     options = FitOptions(method, lr=lr, max_iter=max_iter, tol=tol, nll=nll)
     plan(problem, options)  # option mistakes before any note
     if not quiet:

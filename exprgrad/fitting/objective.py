@@ -87,6 +87,8 @@ class Objective:
         self.last_grad_norm: float | None = None
         self._memo: tuple[bytes, float, np.ndarray] | None = None
         self._schedules: dict[str, object] = {}
+        # The evaluation backend and thread count of every schedule (see compile_schedule).
+        self.backend, self.threads = "numpy", None
 
     # ------------------------------------------------------------ graphs
 
@@ -170,12 +172,14 @@ class Objective:
     def _run(self, key: str, outputs: Callable[[], list[Node]], x: np.ndarray) -> list:
         schedule = self._schedules.get(key)
         if schedule is None:
-            schedule = self._schedules[key] = compile_schedule(outputs())
+            schedule = self._schedules[key] = compile_schedule(outputs(), self.backend)
         if self.families:
-            values = schedule.run(self.members.values(x), self.columns or None, sizes=self.sizes or None)
+            values = schedule.run(
+                self.members.values(x), self.columns or None, sizes=self.sizes or None, threads=self.threads
+            )
         else:
             bindings = dict(zip(self.params, np.asarray(x, dtype=float).tolist()))
-            values = schedule.run(bindings, self.columns or None)
+            values = schedule.run(bindings, self.columns or None, threads=self.threads)
         self.evaluations += 1
         return values
 

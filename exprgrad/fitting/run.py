@@ -161,6 +161,8 @@ def fit(
     nll: bool = False,
     allow_nan: bool = False,
     progress: Progress | None = None,
+    backend: str = "auto",
+    threads: int | None = None,
 ) -> FitResult:
     """Fit the parameters of ``cost`` (or of ``model`` to column ``target``) to ``data``.
 
@@ -183,6 +185,11 @@ def fit(
             inverse of its exact Hessian.
         allow_nan: keep nan/inf cells when reading a CSV file.
         progress: called as progress(step, limit, cost, gradient norm or None).
+        backend: how the passes over the data run: "numpy", "compiled" (numba,
+            the extra exprgrad[fast]) or "auto" (compiled when installed and
+            the data is large enough to repay compiling).
+        threads: threads sharing the rows of each pass (None: every core);
+            the results do not depend on it.
 
     Returns:
         A ``FitResult`` (``diverged`` set, and the best finite point reached, when the
@@ -192,6 +199,7 @@ def fit(
         OptionError, DataError, ExprSyntaxError, NameResolutionError: bad input.
     """
     problem = prepare(data, cost, model, target, init, allow_nan=allow_nan)
+    problem.objective.backend, problem.objective.threads = backend, threads
     options = FitOptions(method, lr=lr, max_iter=max_iter, tol=tol, nll=nll)
     return solve(problem, options, progress)
 
