@@ -25,9 +25,10 @@ MISS against each target:
 3. memory bandwidth: value + gradient of ``mean((a*x + b - y)^2)`` over
    10,000,000 rows against reading the two columns once (``np.add.reduce`` of
    each, single-threaded numpy), target at most 1.5x;
-4. compile time of the compiled backend for the 16-unit network, in a first
-   process (empty cache folder) and a second one (the same folder: a cache
-   hit), and the number of evaluations after which compiling pays for itself;
+4. compile time of the compiled backend for the 16-unit network (and for the
+   100-parameter exp-sum cost), in a first process (empty cache folder) and a
+   second one (the same folder: a cache hit), and the number of evaluations
+   after which compiling pays for itself;
 5. the whole ``exprgrad eval`` process of a small expression (bench_startup.py).
 
 A part of exprgrad that is not there (the compiled backend, ``threads=``) shows
@@ -559,53 +560,58 @@ def bench_bandwidth(rows, repeat, record):
 # ---------------------------------------------------------------- 4. compile time (parent)
 
 COMPILE_PROBE = r"""
-import json, sys, time
+import json, os, sys, time
 sys.path.insert(0, sys.argv[1])
-rows = int(sys.argv[2])
+rows, which = int(sys.argv[2]), sys.argv[3]
 import numpy as np
 import bench_speed as bs
 out = {}
 try:
-    case = bs.network_case(rows)
+    case = bs.network_case(rows) if which == "network" else bs.expsum_case(rows, 50)
     for backend in ("compiled", "numpy"):
         objective, _ = bs.objective_of(case["columns"], case["text"], backend, 1)
         start = np.array([case["members"][name] for name in objective.params], dtype=float)
-        began = time.perf_counter()
-        objective.value_grad_nodes  # differentiate and simplify: the same for both backends
-        graphs = time.perf_counter() - began
+        objective.value_grad_nodes  # differentiate and simplify first: the same for both backends
         began = time.perf_counter()
         objective.value_grad(start)
         first = time.perf_counter() - began
         both = bs.alternating(objective.value_grad, start)
         steady = min(bs.timed(both) for _ in range(3))
-        out[backend] = {"graphs": graphs, "first": first, "steady": steady}
+        out[backend] = {"first": first, "steady": steady}
+    out["kernels"] = sum(len(files) for _, _, files in os.walk(os.environ["EXPRGRAD_CACHE_DIR"]))
 except Exception as error:
     out["error"] = bs.why(error)
 print(json.dumps(out))
 """
+COMPILE_CASES = {
+    "network": "16-unit tanh network, 50 features",
+    "expsum": "exp-sum least squares, 100 parameters",
+}
 
 
 def bench_compile(rows):
-    """Two processes sharing a fresh EXPRGRAD_CACHE_DIR: the first compiles, the second finds the cache."""
+    """Per case, two processes sharing a fresh EXPRGRAD_CACHE_DIR: the first compiles, the second
+    finds the cache. Returns (case, which process, its measurements)."""
     results = []
-    with tempfile.TemporaryDirectory(prefix="exprgrad-cache-") as cache:
-        env = dict(os.environ, EXPRGRAD_CACHE_DIR=cache)
-        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-            env[name] = "1"
-        for which in ("first process (empty cache)", "second process (cache hit)"):
-            print(f"  compile: {which}", file=sys.stderr, flush=True)
-            done = subprocess.run(
-                [sys.executable, "-c", COMPILE_PROBE, str(HERE), str(rows)],
-                check=False,
-                capture_output=True,
-                text=True,
-                env=env,
-            )
-            try:
-                results.append((which, json.loads(done.stdout.strip().splitlines()[-1])))
-            except (ValueError, IndexError):
-                lines = done.stderr.strip().splitlines() or ["no output"]
-                results.append((which, {"error": lines[-1][:120]}))
+    for case, label in COMPILE_CASES.items():
+        with tempfile.TemporaryDirectory(prefix="exprgrad-cache-") as cache:
+            env = dict(os.environ, EXPRGRAD_CACHE_DIR=cache)
+            for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+                env[name] = "1"
+            for which in ("first process (empty cache)", "second process (cache hit)"):
+                print(f"  compile: {label}, {which}", file=sys.stderr, flush=True)
+                done = subprocess.run(
+                    [sys.executable, "-c", COMPILE_PROBE, str(HERE), str(rows), case],
+                    check=False,
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                )
+                try:
+                    out = json.loads(done.stdout.strip().splitlines()[-1])
+                except (ValueError, IndexError):
+                    out = {"error": (done.stderr.strip().splitlines() or ["no output"])[-1][:120]}
+                results.append((f"{label}, {rows:,} rows", which, out))
     return results
 
 
@@ -813,7 +819,7 @@ def print_tables(records, compile_results=None, startup=None, header=""):
         "   ratios:",
     )
     if compile_results is not None:
-        print("\n4. compile time of the compiled backend, 16-unit tanh network (one thread)")
+        print("\n4. compile time of the compiled backend (one thread), value + gradient")
         print_compile(compile_results)
     if startup is not None:
         print("\n5. exprgrad eval of a small expression, whole process")
@@ -822,22 +828,25 @@ def print_tables(records, compile_results=None, startup=None, header=""):
 
 
 def print_compile(results):
-    for which, out in results:
+    for label, which, out in results:
         if "error" in out or "compiled" not in out:
-            print(f"  {which}: n/a ({out.get('error', 'no result')})")
+            print(f"  {label}, {which}: n/a ({out.get('error', 'no result')})")
+            continue
+        if not out.get("kernels"):
+            print(f"  {label}, {which}: n/a (no kernel in the cache folder: the numpy backend ran)")
             continue
         compiled, numpy_ = out["compiled"], out["numpy"]
         cost = compiled["first"] - compiled["steady"]
         saving = numpy_["steady"] - compiled["steady"]
         pays = (
-            f"pays for itself after {math.ceil(cost / saving):,} evaluations"
+            f"pays for itself after {max(1, math.ceil(cost / saving)):,} evaluations"
             if saving > 0
             else "never pays (not faster)"
         )
         print(
-            f"  {which}: first evaluation {compiled['first']:.2f} s, of which compiling or loading "
-            f"{cost:.2f} s (numpy backend's planning {numpy_['first'] - numpy_['steady']:.3f} s); "
-            f"an evaluation then {ms(compiled['steady'])} ms against {ms(numpy_['steady'])} ms: {pays}"
+            f"  {label}, {which}: first evaluation {compiled['first']:.2f} s, of which compiling or "
+            f"loading {cost:.2f} s; then {ms(compiled['steady'])} ms an evaluation against the numpy "
+            f"backend's {ms(numpy_['steady'])} ms: {pays}"
         )
 
 
