@@ -492,12 +492,12 @@ def test_without_meminfo_the_free_physical_pages_count(monkeypatch, tmp_path):
 
 
 def test_a_fit_over_a_per_row_family_too_wide_for_memory(runner, limit, tmp_path):
-    limit("64MiB")
+    limit("16MiB")
     values = tmp_path / "w.json"
-    values.write_text("[" + ",".join(["0.01"] * 20_000) + "]")
+    values.write_text("[" + ",".join(["0.01"] * 4_000) + "]")
     cost = "h[k] = tanh(w[k]*x1); mean(log(1 + sum[k](h[k])^2))"
     args = ["fit", _wide(tmp_path), "--cost", cost, "--init", f"w=@{values}", "--method", "lbfgs", "-q"]
     assert _one_error_line(runner.invoke(cli, args)).startswith(
-        "error: the evaluation would need 313 MiB (its largest value, a value over the rows and k, is "
-        "1,024 rows x k: 20,000 labels x 8 bytes), more than the 64 MiB that EXPRGRAD_MEMORY_LIMIT allows"
+        "error: the evaluation would need 63 MiB (its largest value, a value over the rows and k, is "
+        "1,024 rows x k: 4,000 labels x 8 bytes), more than the 16 MiB that EXPRGRAD_MEMORY_LIMIT allows"
     )
