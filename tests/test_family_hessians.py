@@ -401,3 +401,25 @@ def test_fit_objectives_hessian_matrix_equals_central_differences_of_its_gradien
         numeric[:, q] = (objective.value_grad(moved[0])[1] - objective.value_grad(moved[1])[1]) / (2 * step)
     assert matrix.shape == (19, 19) and np.allclose(matrix, matrix.T, rtol=1e-12, atol=1e-15)
     assert np.allclose(matrix, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_a_printed_block_that_is_only_a_delta_reparses_as_one():
+    # -(k == k2) names no family: with free indices, two names compared and used nowhere else are indices
+    again = exprgrad.parse("-(k == k2)", free_indices=True)
+    assert again.output is build.neg(graph.delta(K, K2)) and again.params == []
+    assert exprgrad.parse("-(k == k2)").params == ["k", "k2"]  # without free indices: parameters, as before
+
+
+def test_a_family_used_under_two_index_names_is_differentiated_once(runner):
+    result = runner.invoke(cli, ["diff", "k in 1:3; sum[k](sum[k2](b[k]*b[k2]))", "--order", "2"])
+    assert result.exit_code == 0, result.output
+    assert len([line for line in result.stdout.splitlines() if line.startswith("∂/∂b")]) == 1
+    assert result.stdout.splitlines()[-1].endswith(" = 2")
+
+
+def test_evaluate_ignores_family_values_the_block_does_not_read():
+    function, params, data = _network_sample()
+    block = function.hessian()["c"]["c"]
+    assert block.evaluate(data, **params) == 2.0  # W, b and v are arrays: not mistaken for columns
+    again = exprgrad.parse("2*mean(h[k])", columns=list(data), free_indices=True)
+    assert again.evaluate(data, h=np.ones(3), W=np.ones((3, 4))).shape == (3,)
