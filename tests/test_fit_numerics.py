@@ -124,3 +124,29 @@ def test_csv_columns_are_the_tables_columns_across_block_edges(tmp_path, rng, ro
     for j, name in enumerate("abc"):
         assert np.array_equal(columns[name], table[:, j])
         assert columns[name].flags.c_contiguous and not columns[name].flags.writeable
+
+
+def test_end_point_check_of_least_squares_factors_the_tall_jacobian_once(rng, monkeypatch):
+    from exprgrad.fitting import optimality
+
+    rows = 5000
+    matrix = np.column_stack([rng.normal(size=rows), np.ones(rows), rng.normal(size=rows) ** 2])
+    r = rng.normal(size=rows)
+    projected = matrix @ np.linalg.lstsq(matrix, r, rcond=None)[0]
+    want_cosine = np.linalg.norm(projected) / np.linalg.norm(r)
+    want_step = -np.linalg.lstsq(matrix, r, rcond=None)[0]
+    tall = []
+    for name in ("qr", "svd", "lstsq", "matrix_rank", "pinv"):
+        original = getattr(np.linalg, name)
+
+        def counted(a, *args, _original=original, _name=name, **kwargs):
+            if np.shape(a)[0] >= rows:
+                tall.append(_name)
+            return _original(a, *args, **kwargs)
+
+        monkeypatch.setattr(np.linalg, name, counted)
+    cosine, step, _ = optimality._geometry(r, matrix)
+    assert tall == ["qr"]
+    assert cosine == pytest.approx(want_cosine, rel=1e-10)
+    assert np.allclose(step, want_step, rtol=1e-10)
+    assert optimality.residual_cosine(r, matrix) == cosine

@@ -98,20 +98,43 @@ def residual_cosine(r: np.ndarray, jacobian: np.ndarray) -> float:
     by nearly collinear columns (a long flat valley). Directions with singular
     values below rounding (n·eps of the largest) are left out.
     """
+    return _geometry(r, jacobian)[0]
+
+
+def _geometry(r: np.ndarray, jacobian: np.ndarray) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    """(residual_cosine, the Gauss-Newton step, J's column norms); None for what the cosine alone decides.
+
+    One Householder QR of [J/||J_j|| | r/||r||] (its R only): the first p
+    columns give R of the scaled J, the last Qᵀr, as accurate as with Q
+    formed; the SVD of the p-by-p R then gives the range of J (directions
+    above rounding), the projection's length and the minimum-norm step.
+    """
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(jacobian))):
-        return math.inf
+        return math.inf, None, None
     size = float(column_norms(r))
     if size == 0.0 or jacobian.size == 0:
-        return 0.0
+        return 0.0, None, None
     if not math.isfinite(size):
-        return math.inf
+        return math.inf, None, None
     norms = column_norms(jacobian)  # safe at any magnitude: 1e160 columns do not overflow
-    scaled = jacobian[:, norms > 0] / norms[norms > 0]
-    if scaled.shape[1] == 0:
-        return 0.0
-    basis, singular, _ = np.linalg.svd(scaled, full_matrices=False)
-    keep = singular > max(scaled.shape) * np.finfo(float).eps * singular[0]
-    return float(column_norms(basis[:, keep].T @ (r / size)))
+    n, p = jacobian.shape
+    if n <= p:  # no more rows than parameters: the SVD of the scaled J itself
+        scaled = jacobian[:, norms > 0] / norms[norms > 0]
+        if scaled.shape[1] == 0:
+            return 0.0, None, norms
+        basis, singular, _ = np.linalg.svd(scaled, full_matrices=False)
+        keep = singular > max(scaled.shape) * np.finfo(float).eps * singular[0]
+        return float(column_norms(basis[:, keep].T @ (r / size))), None, norms
+    scales = np.where(norms > 0, norms, 1.0)
+    augmented = np.empty((n, p + 1))
+    np.divide(jacobian, scales, out=augmented[:, :p])
+    np.divide(r, size, out=augmented[:, p])
+    top = np.linalg.qr(augmented, mode="r")
+    u, singular, vt = np.linalg.svd(top[:p, :p])
+    keep = singular > max(n, p) * np.finfo(float).eps * singular[0]
+    along = u[:, keep].T @ top[:p, p]  # the unit residual's coordinates in J's range
+    step = -(vt[keep].T @ (along / singular[keep])) * size / scales
+    return float(column_norms(along)), step, norms
 
 
 @dataclass
@@ -266,18 +289,18 @@ def _at_best(objective, outcome: Outcome, best) -> Outcome:
 
 
 def _least_squares_stationary(x, r, jacobian, tol) -> tuple[bool, float]:
-    cosine = residual_cosine(r, jacobian)
+    cosine, step, effect = _geometry(r, jacobian)
     if cosine <= (COSINE_TOL if tol is None else tol):
         return True, cosine
     if not math.isfinite(cosine):
         return False, cosine
     with np.errstate(all="ignore"):
-        step = gauss_newton_step(jacobian, r)
+        if step is None:
+            step = gauss_newton_step(jacobian, r)
         # Each parameter's move and size by its effect on the fit (|x_j| * ||J_j||), so the
         # test is free of the parameters' units; at most XTOL of its own size, or XTOL² of
         # the largest effect (a parameter that is 0 at the solution). A point where no
         # parameter has any effect yet (every x_j = 0) is not at rounding level.
-        effect = column_norms(jacobian)
         size = np.abs(x) * effect
         moves = np.abs(step) * effect
         floor = np.all(np.isfinite(moves)) and bool(
