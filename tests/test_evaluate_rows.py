@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import multiprocessing
+import os
+import pickle
 import threading
 
 import numpy as np
@@ -280,3 +283,27 @@ def test_families_share_the_exp_too(rng):
     np.testing.assert_allclose(soft, kernels.softplus(zv), rtol=1e-15)
     np.testing.assert_allclose(sig, kernels.sigmoid(zv), rtol=1e-15)
     assert abs(mean - np.mean(np.logaddexp(0.0, zv))) <= 1e-14 * abs(mean)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_threads_work_in_a_forked_child(data):
+    schedule = compile_schedule(_outputs())
+    expected = schedule.run({"a": 0.7, "b": -0.2}, data, threads=2)  # the parent's workers start
+    receive, send = multiprocessing.Pipe(duplex=False)
+
+    def child():
+        send.send(schedule.run({"a": 0.7, "b": -0.2}, data, threads=2))
+
+    process = multiprocessing.get_context("fork").Process(target=child, daemon=True)
+    process.start()
+    assert receive.poll(60), "the forked child's threads never ran"
+    got = receive.recv()
+    process.join(10)
+    assert _same(got, expected)
+
+
+def test_a_schedule_pickles_without_its_buffers(data):
+    schedule = compile_schedule([build.call("sum", build.mul(x, y))])
+    schedule.run({}, data)
+    copy = pickle.loads(pickle.dumps(schedule._workspaces))
+    assert copy._spare == []

@@ -127,6 +127,12 @@ class Workspaces:
         self._lock = threading.Lock()
         self._spare: list[Workspace] = []
 
+    def __getstate__(self) -> dict:
+        return {}  # a copy (pickle) starts with no buffers of its own
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
     def take(self, cells: int) -> Workspace:
         with self._lock:
             for k, workspace in enumerate(self._spare):
@@ -170,6 +176,10 @@ class _Workers:
     """
 
     def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        """No workers yet (also in a forked child, where the parent's threads do not exist)."""
         self._lock = threading.Lock()
         self._tasks: SimpleQueue = SimpleQueue()
         self._count = 0
@@ -191,6 +201,8 @@ class _Workers:
 
 
 _WORKERS = _Workers()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WORKERS.reset)
 
 
 def ranges(n: int, threads: int) -> list[tuple[int, int]]:
