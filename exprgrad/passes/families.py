@@ -71,11 +71,10 @@ def family_total(v: Node, uses: list[Node], found: dict[Node, Node], free: tuple
                 if used is own:
                     continue
                 if used in free:
-                    deltas.append(graph.delta(own, used))
-                if used not in free or own not in free:
                     # where the delta is nonzero the labels agree: the adjoint
                     # reads own for used, and used is left to the delta alone
-                    mapping[used] = own
+                    deltas.append(graph.delta(own, used))
+                mapping[used] = own  # own is not free in the output (family_uses refuses that)
             if mapping:
                 adj = build.rename(adj, mapping)
             if deltas:
