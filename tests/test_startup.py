@@ -41,6 +41,7 @@ def test_the_shipped_table_is_the_one_the_grammar_gives():
     )
 
 
+@pytest.mark.slow
 def test_the_table_is_the_same_bytes_in_every_process():
     # Lark numbers states in an order that changes with the string hash seed.
     code = "from exprgrad.parsing import table_text; import sys; sys.stdout.write(table_text())"
@@ -211,6 +212,7 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stale", [False, True], ids=["shipped table", "table of another grammar"])
 def test_a_read_only_install_parses_and_writes_nothing(tmp_path, stale):
     site = _install(tmp_path, "\n// edited after the table was made\n" if stale else "")
