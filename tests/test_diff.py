@@ -210,9 +210,10 @@ def test_per_row_node_shared_by_a_sum_and_a_mean():
     check_gradient(mean(f), [A, B, C, X])
 
 
-def test_reductions_of_one_kind_share_one_scope():
-    # mean(u) + mean(u^2) + ... + sum(sin(u)): u's adjoint is built once per
-    # kind of reduction, and each parameter gets one mean and one sum.
+def test_reductions_of_one_kind_are_built_once():
+    # mean(u) + mean(u^2) + ... + sum(sin(u)): contributions are summed before
+    # they are reduced, so u's adjoint has one part per kind of reduction and
+    # each parameter gets one mean and one sum.
     u = build.call("tanh", build.add(build.mul(A, X), B))
     means = [mean(build.pow_(u, build.const(k))) for k in range(1, 6)]
     f = build.add(*means, total(build.call("sin", u)))
@@ -415,6 +416,30 @@ def test_random_forward_mode_matches_reverse_mode(case):
             atol=1e-12,
             message=f"forward vs reverse d/d{v.name} {show(output)}",
         )
+
+
+@settings(_RANDOM, max_examples=30)
+@given(cases(depth=4))
+def test_random_outputs_with_row_reductions_match_differences(case):
+    # e*mean(e*x) + sum(tanh(e)) - mean(e) per row, and its mean: row reductions
+    # inside a per-row output read the other rows, inside a scalar one the rows
+    e, params, columns = case
+    assume(_well_behaved(e, params, columns))
+    per_row = build.sub(build.add(build.mul(e, mean(build.mul(e, X))), total(build.call("tanh", e))), mean(e))
+    for output in (per_row, mean(build.mul(per_row, Z))):
+        assume(_well_behaved(output, params, columns))
+        grads = diff(output, _ALL_VARS)
+        _no_other_rows(*grads.values())
+        for v in _ALL_VARS:
+            numeric, smooth = _smooth_partial(output, v.name, params, columns)
+            assume(smooth)
+            assert_close(
+                evaluate_one(grads[v.name], params, columns),
+                numeric,
+                rtol=1e-4,
+                atol=1e-5,
+                message=f"d/d{v.name} {show(output)}",
+            )
 
 
 @settings(_RANDOM, max_examples=30)
