@@ -174,6 +174,12 @@ def test_auto_runs_numpy_for_small_work_and_graphs_it_cannot_take(rng):
     schedule = compile_schedule(outputs, backend="auto")
     assert not schedule.uses_compiled(1000)
     assert schedule.uses_compiled(compiled.AUTO_MIN_WORK) == HAS_NUMBA
+    # Mostly exp per row: numpy's vectorized exp beats a loop calling the C library's.
+    calls = compile_schedule(
+        [exprgrad.parse("mean((a*exp(-b*x) + c*exp(-d*x) - y)^2)").output], backend="auto"
+    )
+    assert calls.speedup < compiled.AUTO_MIN_SPEEDUP <= schedule.speedup
+    assert not calls.uses_compiled(10**9)
     family = compile_schedule([exprgrad.parse("mean(invmills(a*x))").output], backend="auto")
     assert family.unsupported == "invmills()"
     assert not family.uses_compiled(10**9)

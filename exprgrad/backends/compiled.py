@@ -1,7 +1,7 @@
 """The compiled backend: each pass of a schedule as one fused numba loop over the rows.
 
-In: output nodes and a backend, "compiled" or "auto" (``CompiledSchedule``);
-the same parameters and columns as ``Schedule.run``.
+In: a numpy ``Schedule`` and a backend, "compiled" or "auto"
+(``CompiledSchedule``); the same parameters and columns as ``Schedule.run``.
 Out: the numpy backend's values, to 1e-14 relative: every per-row node of a
 pass is computed row by row in one loop (``kernel_source``), each reduction's
 block sums by numpy's pairwise summation of the same rows, added exactly as
@@ -14,8 +14,10 @@ text is not the expected one (stale, truncated, edited) is written again.
 Rows are split across threads as whole ranges of blocks; each block's sums
 are the same whatever range it falls in, so every thread count gives the
 same bits. "auto" runs the numpy backend when numba is not installed, the
-graph has something the compiled backend does not support yet, or one
-evaluation is too small to repay compiling (``AUTO_MIN_WORK``).
+graph has something the compiled backend does not support yet, one
+evaluation is too small to repay compiling (``AUTO_MIN_WORK``), or the passes
+are mostly exp, log and other library calls, which numpy runs vectorized and
+a compiled loop one row at a time (``AUTO_MIN_SPEEDUP``).
 Must not: import numba before a run needs a kernel (importing this module,
 or running a schedule on the numpy backend, never does).
 """
@@ -39,7 +41,7 @@ from ..graph import Node
 from ..kernels import BLOCK_ROWS, total_of_blocks
 from . import chunks, kernel_source
 
-__all__ = ["AUTO_MIN_WORK", "BACKENDS", "CompiledSchedule", "available", "cache_dir"]
+__all__ = ["AUTO_MIN_SPEEDUP", "AUTO_MIN_WORK", "BACKENDS", "CompiledSchedule", "available", "cache_dir"]
 
 BACKENDS = ("numpy", "compiled", "auto")
 
@@ -48,6 +50,11 @@ BACKENDS = ("numpy", "compiled", "auto")
 # the numpy backend takes tens of milliseconds per evaluation, and a fit's
 # evaluations repay the first compile (about a second), a cache hit at once.
 AUTO_MIN_WORK = 20_000_000
+# ... and when its cost model expects the compiled passes to be at least this
+# many times faster: a pass of arithmetic is (several times over); one of exp,
+# log and other library calls per row is not (numpy's exp and log are
+# vectorized, a compiled loop calls the C library's once per row).
+AUTO_MIN_SPEEDUP = 1.5
 
 
 @functools.cache
@@ -111,7 +118,12 @@ class CompiledSchedule:
             return False
         if self.backend == "compiled":
             return True
-        return available() and n * self.work >= AUTO_MIN_WORK
+        return available() and n * self.work >= AUTO_MIN_WORK and self.speedup >= AUTO_MIN_SPEEDUP
+
+    @functools.cached_property
+    def speedup(self) -> float:
+        """About how many times faster the compiled passes run than numpy's (``kernel_source.speedup``)."""
+        return kernel_source.speedup(self.schedule)
 
     def run(self, params: Mapping[str, float], columns=None, **options):
         """Evaluate every output (see ``Schedule.run``: the same arguments, the same values)."""
