@@ -150,3 +150,20 @@ def test_end_point_check_of_least_squares_factors_the_tall_jacobian_once(rng, mo
     assert cosine == pytest.approx(want_cosine, rel=1e-10)
     assert np.allclose(step, want_step, rtol=1e-10)
     assert optimality.residual_cosine(r, matrix) == cosine
+
+
+def test_a_data_family_given_as_separate_arrays_is_read_in_place(rng):
+    from exprgrad.backends.binding import _one_array
+    from exprgrad.fitting import prepare
+
+    columns = {f"x{j}": rng.normal(size=300) for j in range(1, 6)}
+    columns["y"] = (rng.random(300) < 0.5).astype(float)
+    cost = "z = c + sum[j](w[j]*x[j]); mean(softplus(z) - y*z)"
+    family = prepare(columns, cost=cost).objective.columns["x"]
+    assert _one_array([np.asarray(c) for c in family]) is not None  # no gathering per evaluation
+    for j, column in enumerate(family, start=1):
+        assert np.array_equal(column, columns[f"x{j}"])
+    table = np.asfortranarray(np.column_stack([columns[f"x{j}"] for j in range(1, 6)]))
+    views = {f"x{j}": table[:, j - 1] for j in range(1, 6)} | {"y": columns["y"]}
+    assert prepare(views, cost=cost).objective.columns["x"][0].base is table  # already together: no copy
+    assert fit(columns, cost=cost, method="lbfgs").params == fit(views, cost=cost, method="lbfgs").params

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import build, graph
+from .. import build, graph, memory
 from ..backends.evaluate import compile_schedule
 from ..errors import ArgumentError, DataError, ExprgradError, Mention, OptionError
 from ..function import Function, parse
@@ -214,7 +214,7 @@ def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
     x0, defaulted, _ = members.start(init, seed=seed)
     columns = dict(dataset.columns)
     for name, family in layout.columns.items():
-        columns[name] = [columns[c] for c in family]  # a data family: its columns, in label order
+        columns[name] = _in_one_buffer([columns[c] for c in family])  # a data family, in label order
     if members.has_families:
         objective = Objective(
             cost_node,
@@ -417,6 +417,24 @@ def _symmetric_start(objective: Objective, x0: np.ndarray) -> list[str]:
     if not np.all(np.isfinite(gradient)):
         return []
     return objective.members.symmetric(x0, gradient)
+
+
+def _in_one_buffer(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """A data family's columns as rows of one labels x rows array, so every evaluation reads
+    them in place instead of gathering a block of each (10-15% of a logistic regression's
+    value and gradient over 50 columns). Columns already in one buffer (a CSV file's) stay
+    as they are, and so do columns whose copy would not fit in memory."""
+    first = arrays[0] if arrays else None
+    if first is None or (first.base is not None and all(a.base is first.base for a in arrays)):
+        return arrays
+    need = len(arrays) * len(first) * memory.VALUE_BYTES
+    if memory.too_large(need, "a copy of a data family") is not None:
+        return arrays
+    together = np.empty((len(arrays), len(first)))
+    for row, array in zip(together, arrays):
+        row[...] = array
+    together.flags.writeable = False
+    return list(together)
 
 
 def _finite_rows(dataset: Dataset, used: list[str]) -> tuple[Dataset, int]:
