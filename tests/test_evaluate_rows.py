@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from exprgrad import build, graph, kernels, ops
-from exprgrad.backends import chunks
+from exprgrad.backends import chunks, indexed
 from exprgrad.backends.evaluate import BLOCK_ROWS, compile_schedule, dot_factors, evaluate
 from exprgrad.backends.python_source import to_python
 from exprgrad.errors import ArgumentError
@@ -307,3 +307,36 @@ def test_a_schedule_pickles_without_its_buffers(data):
     schedule.run({}, data)
     copy = pickle.loads(pickle.dumps(schedule._workspaces))
     assert copy._spare == []
+
+
+# ---------------------------------------------------------------- index families over threads
+
+
+# 20: over 61 blocks the block sums are kept in groups of 16 (3 labels) and 8 (2 labels) blocks,
+# which threads splitting the rows at blocks 20 and 40 would cut.
+@pytest.mark.parametrize("kept_sums", [indexed.KEPT_SUMS, 20])
+def test_family_results_identical_whatever_the_threads_and_chunks(rng, monkeypatch, kept_sums):
+    monkeypatch.setattr(indexed, "KEPT_SUMS", kept_sums)
+    rows = 60 * BLOCK_ROWS + 5
+    j, k = graph.index("j"), graph.index("k")
+    xj, w, W = graph.var("x", (graph.ROWS, j)), graph.var("w", (j,)), graph.var("W", (k, j))
+    z = build.add(build.reduce(ops.SUM, build.mul(w, xj), j), b)
+    h = build.call("tanh", build.reduce(ops.SUM, build.mul(W, xj), j))
+    t1 = build.sub(build.call("sigmoid", z), y)
+    outputs = [
+        build.call("mean", build.sub(build.call("softplus", z), build.mul(y, z))),
+        build.reduce(ops.MEAN, build.mul(xj, t1), graph.ROWS),  # one sum a block and label
+        build.reduce(ops.SUM, build.mul(h, t1), graph.ROWS),
+        build.reduce(ops.MEAN, h, graph.ROWS),
+        h,
+    ]
+    data = {"x": rng.normal(size=(rows, 3)), "y": rng.uniform(size=rows)}
+    params = {"w": np.array([0.5, -1.0, 2.0]), "W": rng.normal(size=(2, 3)), "b": 0.1}
+    schedule = compile_schedule(outputs)
+    first = schedule.run(params, data, threads=1, chunk_rows=BLOCK_ROWS)
+    for threads in (1, 2, 3):
+        for chunk_rows in (None, 3 * BLOCK_ROWS):
+            assert _same(schedule.run(params, data, threads=threads, chunk_rows=chunk_rows), first), threads
+    zv = data["x"] @ params["w"] + 0.1
+    expected = np.mean(data["x"] * (kernels.sigmoid(zv) - data["y"])[:, None], axis=0)
+    np.testing.assert_allclose(first[1], expected, rtol=1e-12)

@@ -205,12 +205,25 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_WORKERS.reset)
 
 
-def ranges(n: int, threads: int) -> list[tuple[int, int]]:
-    """Rows 0..n split into up to ``threads`` ranges of whole blocks (the last may end mid-block)."""
-    blocks = -(-n // BLOCK_ROWS)
-    count = max(1, min(threads, n // MIN_THREAD_ROWS, blocks))
-    bounds = [min(n, (blocks * k // count) * BLOCK_ROWS) for k in range(count + 1)]
+def ranges(n: int, threads: int, align: int = 1) -> list[tuple[int, int]]:
+    """Rows 0..n split into up to ``threads`` ranges of whole groups of ``align`` blocks.
+
+    Each range starts on a group of blocks (counted from row 0); the last may end mid-block.
+    """
+    groups = -(-n // (BLOCK_ROWS * align))
+    count = max(1, min(threads, n // max(MIN_THREAD_ROWS, BLOCK_ROWS * align), groups))
+    bounds = [min(n, (groups * k // count) * BLOCK_ROWS * align) for k in range(count + 1)]
     return list(itertools.pairwise(bounds))
+
+
+def in_threads(sweep, parts: list[tuple[int, int]]) -> list:
+    """``sweep(start, stop)`` of every range, the first in this thread, the others on workers; in order."""
+    if len(parts) == 1:
+        return [sweep(*parts[0])]
+    _WORKERS.ensure(len(parts) - 1)
+    futures = [_WORKERS.submit(sweep, *part) for part in parts[1:]]
+    first = sweep(*parts[0])
+    return [first] + [f.result() for f in futures]
 
 
 def run_pass(plan, key: int, scalars, columns, n: int, rows: int, threads: int, workspaces, results):
@@ -233,15 +246,8 @@ def run_pass(plan, key: int, scalars, columns, n: int, rows: int, threads: int, 
         finally:
             workspaces.give(workspace)
 
-    if len(parts) == 1:
-        found = [sweep(*parts[0])]
-    else:
-        _WORKERS.ensure(len(parts) - 1)
-        futures = [_WORKERS.submit(sweep, *part) for part in parts[1:]]
-        first = sweep(*parts[0])
-        found = [first] + [f.result() for f in futures]
     sums = [[] for _ in reducers]
-    for part in found:  # in block order
+    for part in in_threads(sweep, parts):  # in block order
         for k, values in enumerate(part):
             sums[k].extend(values)
     return reducers, sums

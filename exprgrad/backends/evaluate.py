@@ -248,7 +248,7 @@ class Schedule:
         threads = _count("threads", threads, chunks.usable_cores())
         chunk_rows = _count("chunk_rows", chunk_rows, None)
         if self.indexed:
-            return indexed.run(self, params, columns, chunk_rows or DEFAULT_CHUNK_ROWS, sizes)
+            return indexed.run(self, params, columns, chunk_rows or DEFAULT_CHUNK_ROWS, sizes, threads)
         has_data = bool(columns)
         column_values, n = self._bind_columns(params, columns or {})
         missing = [name for name in self.parameters if name not in params]

@@ -27,7 +27,7 @@ import numpy as np
 from .. import kernels, memory, ops
 from ..graph import ROWS, Node
 from ..kernels import BLOCK_ROWS
-from . import contract
+from . import chunks, contract
 from .binding import Inputs, bind
 
 # A chunk of a family holds about this many values (2 MiB of float64), so the
@@ -191,7 +191,7 @@ class _Values:
         return self.rows[node] if node.per_row else self.scalars[node]
 
 
-def run(schedule, params, columns, chunk_rows: int, declared) -> list:
+def run(schedule, params, columns, chunk_rows: int, declared, threads: int = 1) -> list:
     """Evaluate every output of an indexed ``schedule`` (see ``Schedule.run``)."""
     has_data = bool(columns)
     inputs = bind(schedule, params, columns or {}, declared)
@@ -202,7 +202,7 @@ def run(schedule, params, columns, chunk_rows: int, declared) -> list:
     with np.errstate(all="ignore"):
         _run_stage(schedule, 0, values)
         for number, plan in enumerate(schedule.passes, start=1):
-            _run_pass(plan, inputs, values, chunk_rows, results)
+            _run_pass(plan, inputs, values, chunk_rows, results, threads)
             _run_stage(schedule, number, values)
     for k, node in enumerate(schedule.outputs):
         value = results[k] if node.per_row else values.scalars[node]
@@ -271,10 +271,41 @@ class _BlockSums:
         return np.concatenate(self.kept) if self.kept else np.zeros((0, *shape))
 
 
-def _run_pass(plan: Pass, inputs: Inputs, values: _Values, chunk_rows: int, results: list) -> None:
+def _run_pass(
+    plan: Pass, inputs: Inputs, values: _Values, chunk_rows: int, results: list, threads: int = 1
+) -> None:
     n = inputs.n
     chunk = _chunk_rows(plan, inputs.sizes, chunk_rows)
-    width = min(chunk, n)
+    labels = {r: math.prod(inputs.sizes[i] for i in r.indices) for r in plan.reductions}
+    labelled = [r for r in plan.reductions if r.inputs[0].indices != (ROWS,)]
+    # Threads take whole groups of blocks (``_BlockSums``), so each keeps the sums a single sweep would.
+    align = max([_BlockSums(n, labels[r]).group for r in labelled], default=1)
+    parts = chunks.ranges(n, threads, align)
+    # The chunks of all threads together hold what one thread's would (CHUNK_CELLS): the same memory.
+    chunk = max(BLOCK_ROWS, chunk // len(parts) // BLOCK_ROWS * BLOCK_ROWS)
+    for k, node in plan.outputs:
+        results[k] = np.empty((n, *[inputs.sizes[i] for i in node.indices[1:]]))
+
+    def sweep(start: int, stop: int) -> dict:
+        with np.errstate(all="ignore"):
+            return _sweep(plan, inputs, _Values(values.scalars, n, inputs.sizes), start, stop, chunk, results)
+
+    found = chunks.in_threads(sweep, parts)
+    for r in plan.reductions:
+        if r not in labelled:
+            total = kernels.exact_sum([s for part in found for s in part[r]])
+            values.scalars[r] = float(total / n if n else math.nan) if r.op.averages else float(total)
+            continue
+        whole = _BlockSums(n, labels[r])  # the ranges' sums in row order, the last one's tail pending
+        whole.kept = [s for part in found for s in part[r].kept]
+        whole.pending, whole.count = found[-1][r].pending, found[-1][r].count
+        stacked = whole.all([inputs.sizes[i] for i in r.indices])
+        values.scalars[r] = kernels.total_of_label_blocks(stacked, n, r.op.averages)
+
+
+def _sweep(plan: Pass, inputs: Inputs, values: _Values, start: int, stop: int, chunk: int, results) -> dict:
+    """Rows start..stop of ``plan`` a chunk at a time: each row reduction's block sums (a list or ``_BlockSums``)."""
+    width = min(chunk, stop - start)
     gathered = {
         node: np.empty((len(source), width))
         for node, source in inputs.data.items()
@@ -283,18 +314,16 @@ def _run_pass(plan: Pass, inputs: Inputs, values: _Values, chunk_rows: int, resu
     blocks: dict[Node, object] = {
         r: []
         if r.inputs[0].indices == (ROWS,)
-        else _BlockSums(n, math.prod(inputs.sizes[i] for i in r.indices))
+        else _BlockSums(inputs.n, math.prod(inputs.sizes[i] for i in r.indices))
         for r in plan.reductions
     }
-    for k, node in plan.outputs:
-        results[k] = np.empty((n, *[inputs.sizes[i] for i in node.indices[1:]]))
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
+    for first in range(start, stop, chunk):
+        last = min(first + chunk, stop)
         values.rows = rows = {}
         values.shared = {}
         for node, dead in zip(plan.nodes, plan.release, strict=True):
             if node.is_leaf:
-                rows[node] = _chunk_of(inputs.data[node], gathered.get(node), start, stop)
+                rows[node] = _chunk_of(inputs.data[node], gathered.get(node), first, last)
             else:
                 rows[node] = compute(node, values)
             for done in dead:
@@ -306,14 +335,8 @@ def _run_pass(plan: Pass, inputs: Inputs, values: _Values, chunk_rows: int, resu
             else:
                 blocks[r].add(part)
         for k, node in plan.outputs:
-            results[k][start:stop] = values(node)
-    for r in plan.reductions:
-        if isinstance(blocks[r], list):
-            total = kernels.exact_sum(blocks[r])
-            values.scalars[r] = float(total / n if n else math.nan) if r.op.averages else float(total)
-        else:
-            stacked = blocks[r].all([inputs.sizes[i] for i in r.indices])
-            values.scalars[r] = kernels.total_of_label_blocks(stacked, n, r.op.averages)
+            results[k][first:last] = values(node)
+    return blocks
 
 
 def _chunk_of(source, buffer, start: int, stop: int):
