@@ -736,7 +736,8 @@ def ratio_table(records, table, columns, title):
     print(f"  {'case':<{width}}{'threads':>7}" + "".join(f"{c[0]:>{w}}" for c, w in zip(columns, widths)))
     for case, threads in keys:
         cells = []
-        for (_, top, bottom, bound, strict), w in zip(columns, widths):
+        for (_, top, bottom, target, strict), w in zip(columns, widths):
+            bound = target
             field = "check" if top.endswith(":check") else "seconds"
             a = lookup(records, table, case, threads, top.removesuffix(":check"))
             b = lookup(records, table, case, threads, bottom)
@@ -747,12 +748,19 @@ def ratio_table(records, table, columns, title):
                 cells.append("n/a")
                 continue
             ratio = a[field] / b["seconds"]
+            if callable(bound):
+                bound = bound(case)
             if bound is None:
                 cells.append(f"{ratio:.2f}")
             else:
                 ok = ratio < bound if strict else ratio <= bound
                 cells.append(f"{ratio:.2f} {'PASS' if ok else 'MISS'}")
         print(f"  {case:<{width}}{threads:>7}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
+
+
+def at_most_rows(case: str) -> float | None:
+    """The bound of "ahead of every peer": 1 at 1,000,000 rows (the target's), none below."""
+    return 1.0 if case.endswith("1,000,000 rows") else None
 
 
 def print_tables(records, compile_results=None, startup=None, header=""):
@@ -793,14 +801,15 @@ def print_tables(records, compile_results=None, startup=None, header=""):
         records,
         "vg",
         [
-            ("compiled / hand < 1", "exprgrad compiled", "numpy by hand", 1.0, True),
-            ("compiled / JAX < 1", "exprgrad compiled", "JAX jit", 1.0, True),
-            ("compiled / torch < 1", "exprgrad compiled", "torch", 1.0, True),
+            ("compiled / hand < 1", "exprgrad compiled", "numpy by hand", at_most_rows, True),
+            ("compiled / JAX < 1", "exprgrad compiled", "JAX jit", at_most_rows, True),
+            ("compiled / torch < 1", "exprgrad compiled", "torch", at_most_rows, True),
             ("numpy / hand", "exprgrad numpy", "numpy by hand", None, False),
             ("numpy / JAX", "exprgrad numpy", "JAX jit", None, False),
             ("numpy / torch", "exprgrad numpy", "torch", None, False),
         ],
-        "   ratios, exprgrad / peer (target: the compiled backend ahead of every peer at 1,000,000 rows):",
+        "   ratios, exprgrad / peer (target: the compiled backend ahead of every peer at 1,000,000 rows; "
+        "peers run at the largest row count only):",
     )
     time_table(
         records,
