@@ -10,11 +10,26 @@ family sizes 1, 2 and 5 at random points over random data.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
-from helpers import evaluate
+from helpers import (
+    ROWS,
+    J,
+    K,
+    R,
+    close,
+    data,
+    entry_env,
+    evaluate,
+    logistic,
+    member,
+    members_of,
+    network,
+    point,
+    scalar_inside,
+    softmax,
+    unroll,
+)
 
 from exprgrad import build, graph, ops
 from exprgrad.backends.printing import to_text
@@ -22,86 +37,6 @@ from exprgrad.cli import cli
 from exprgrad.errors import OptionError
 from exprgrad.passes.diff import diff, hessian, jacobian
 from exprgrad.passes.simplify import simplify
-
-R = graph.ROWS
-J, K = graph.index("j"), graph.index("k")
-ROWS = 6
-
-
-def member(name: str, labels) -> str:
-    return f"{name}[{','.join(str(label) for label in labels)}]"
-
-
-def size_of(axis, sizes: dict) -> int:
-    """The size of ``axis``; a renamed index (j2, j3) has the size of the one it renames (j)."""
-    if axis in sizes:
-        return sizes[axis]
-    return sizes[graph.index(axis.name.rstrip("0123456789"))]
-
-
-def unroll(node, env: dict, sizes: dict, memo=None):
-    """``node`` with every index replaced by labels 1..size: a scalar program."""
-    memo = {} if memo is None else memo
-    key = (node, tuple(sorted((i.name, env[i]) for i in node.indices if i is not R)))
-    if key in memo:
-        return memo[key]
-    if node.is_var and node.var_axes:
-        found = graph.var(member(node.name, [env[i] for i in node.var_axes]), per_row=node.per_row)
-    elif node.op is graph.SIZE:
-        found = build.const(float(size_of(node.axis, sizes)) if node.axis is not R else ROWS)
-    elif node.op is graph.DELTA:  # 1 where the two labels agree
-        first, second = node.indices
-        found = build.const(1.0 if env[first] == env[second] else 0.0)
-    elif node.is_leaf:
-        found = node
-    elif node.axis is not None and node.axis is not R:
-        members = [
-            unroll(node.inputs[0], {**env, node.axis: n}, sizes, memo)
-            for n in range(1, size_of(node.axis, sizes) + 1)
-        ]
-        if node.op is ops.LSE:
-            found = members[0] if len(members) == 1 else build.call(ops.OPS["logsumexp"], *members)
-        else:
-            found = build.add(*members) if len(members) > 1 else members[0]
-            if node.op is ops.MEAN:
-                found = build.div(found, build.const(float(len(members))))
-    else:
-        found = build.call(node.op, *[unroll(child, env, sizes, memo) for child in node.inputs])
-    memo[key] = found
-    return found
-
-
-def logistic():
-    w, x, c, y = graph.var("w", (J,)), graph.var("x", (R, J)), graph.var("c"), graph.var("y", per_row=True)
-    z = build.add(c, build.reduce(ops.SUM, build.mul(w, x), J))
-    cost = build.call(ops.MEAN, build.sub(build.call(ops.OPS["softplus"], z), build.mul(y, z)))
-    return cost, [w, c]
-
-
-def network():
-    W, b, v = graph.var("W", (K, J)), graph.var("b", (K,)), graph.var("v", (K,))
-    x, c, y = graph.var("x", (R, J)), graph.var("c"), graph.var("y", per_row=True)
-    h = build.call(ops.TANH, build.add(build.reduce(ops.SUM, build.mul(W, x), J), b))
-    out = build.add(build.reduce(ops.SUM, build.mul(v, h), K), c)
-    cost = build.call(ops.MEAN, build.pow_(build.sub(out, y), build.const(2)))
-    return cost, [W, b, v, c]
-
-
-def softmax():
-    W, b, x, Y = graph.var("W", (K, J)), graph.var("b", (K,)), graph.var("x", (R, J)), graph.var("Y", (R, K))
-    z = build.add(build.reduce(ops.SUM, build.mul(W, x), J), b)
-    cost = build.call(
-        ops.MEAN, build.sub(build.reduce(ops.LSE, z, K), build.reduce(ops.SUM, build.mul(Y, z), K))
-    )
-    return cost, [W, b]
-
-
-def scalar_inside():
-    """A scalar inside a family (summed over k on the way back) and mean[j]."""
-    u, x, a = graph.var("u", (K,)), graph.var("x", (R, J)), graph.var("a")
-    inner = build.call(ops.SIN, build.add(build.mul(a, u), build.reduce(ops.MEAN, x, J)))
-    cost = build.call(ops.MEAN, build.reduce(ops.SUM, build.mul(inner, inner), K))
-    return build.add(cost, build.reduce(ops.MEAN, build.pow_(u, build.const(2)), K)), [u, a]
 
 
 def transposed():
@@ -115,41 +50,6 @@ def transposed():
 
 
 MODELS = {"logistic": logistic, "network": network, "softmax": softmax, "scalar_inside": scalar_inside}
-
-
-def data(sizes, seed):
-    rng = np.random.default_rng(seed)
-    columns = {"y": rng.normal(size=ROWS)}
-    for n in range(1, max(sizes.values()) + 1):
-        columns[member("x", [n])] = rng.normal(size=ROWS)
-        columns[member("Y", [n])] = rng.normal(size=ROWS)
-    return columns
-
-
-def point(variables, sizes, seed):
-    rng = np.random.default_rng(seed + 1000)
-    params = {}
-    for v in variables:
-        if not v.var_axes:
-            params[v.name] = rng.normal()
-            continue
-        for labels in itertools.product(*[range(1, sizes[i] + 1) for i in v.var_axes]):
-            params[member(v.name, labels)] = 0.5 * rng.normal()
-    return params
-
-
-def members_of(v, sizes):
-    if not v.var_axes:
-        return [({}, v.name)]
-    result = []
-    for labels in itertools.product(*[range(1, sizes[i] + 1) for i in v.var_axes]):
-        result.append((dict(zip(v.var_axes, labels)), member(v.name, labels)))
-    return result
-
-
-def close(a, b):
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    assert np.allclose(a, b, rtol=1e-12, atol=1e-12), (a, b)
 
 
 def all_sizes():
@@ -217,15 +117,6 @@ def two_families():
 
 
 HESSIAN_MODELS = {"logistic": logistic, "two_families": two_families}
-
-
-def entry_env(first, second, env1: dict, env2: dict) -> dict:
-    """Labels for entry [first][second]: first's indices as written, second's
-    that clash with them fresh (j -> j2)."""
-    env = dict(env1)
-    for i, label in env2.items():
-        env[graph.index(i.name + "2") if i in first.var_axes else i] = label
-    return env
 
 
 @pytest.mark.parametrize("model", sorted(HESSIAN_MODELS))

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import evaluate
-from test_diff_families import (
+from helpers import (
     J,
     K,
     close,
     data,
     entry_env,
+    evaluate,
     members_of,
     network,
     point,
