@@ -423,3 +423,26 @@ def test_evaluate_ignores_family_values_the_block_does_not_read():
     assert block.evaluate(data, **params) == 2.0  # W, b and v are arrays: not mistaken for columns
     again = exprgrad.parse("2*mean(h[k])", columns=list(data), free_indices=True)
     assert again.evaluate(data, h=np.ones(3), W=np.ones((3, 4))).shape == (3,)
+
+
+@pytest.mark.parametrize("case", range(len(SIZES)))
+def test_hessian_with_a_data_family_equals_the_unrolled_one_per_row(case):
+    # d2/dx[j]dW[k,j2] has the delta (x[j] meets W[k,j] outside a reduction): per row, as for a column
+    sizes = SIZES[case]
+    cost, parameters = network()
+    x = graph.var("x", (graph.ROWS, J))
+    variables = [x, graph.var("W", (K, J)), graph.var("b", (K,))]
+    table = hessian(cost, variables)
+    assert graph.delta(J, graph.index("j2")) in graph.toposort([simplify(table["x"]["W"])])
+    scalar_cost = unroll(cost, {}, sizes)
+    columns, params = data(sizes, case), point(parameters, sizes, case)
+    scalar_vars = [graph.var(n, per_row=v.per_row) for v in variables for _, n in members_of(v, sizes)]
+    scalar = hessian(scalar_cost, scalar_vars)
+    for first in variables:
+        for second in variables:
+            entry = simplify(table[first.name][second.name])
+            for env1, name1 in members_of(first, sizes):
+                for env2, name2 in members_of(second, sizes):
+                    env = entry_env(first, second, env1, env2)
+                    got, want = evaluate([unroll(entry, env, sizes), scalar[name1][name2]], params, columns)
+                    close(np.broadcast_to(got, np.shape(want)), want)
