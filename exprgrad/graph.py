@@ -12,7 +12,7 @@ Indices: every node knows its free indices (``Node.indices``, in canonical
 order: ``ROWS``, the data rows, first, then by natural name order). An
 elementwise node has the union of its inputs' indices (it broadcasts), a
 reduction removes its ``axis``. An index has no range here: sizes are bound
-when a graph is evaluated, so a graph does not grow with its families. This module knows no ops beyond the two leaves; the algebra that
+when a graph is evaluated, so a graph does not grow with its families. This module knows no ops beyond the leaves; the algebra that
 runs while nodes are built (folding, identities, operand order) lives in the
 checked builders of ``build``; the interning table and its sweeps are
 ``interning``'s. Nothing here recurses on graph depth.
@@ -29,7 +29,7 @@ from . import interning, names
 
 
 class LeafSpec:
-    """The op of a leaf node: ``CONST`` or ``VAR``, compared by identity."""
+    """The op of a leaf node: ``CONST``, ``VAR``, ``SIZE`` or ``DELTA``, compared by identity."""
 
     __slots__ = ("name",)
 
@@ -126,7 +126,7 @@ class Node:
     """One vertex of the operation graph. Never build one directly: use ``build``.
 
     Attributes:
-        op: ``CONST``, ``VAR``, or an entry of ``ops.OPS`` (compare with ``is``).
+        op: ``CONST``, ``VAR``, ``SIZE``, ``DELTA``, or an entry of ``ops.OPS`` (compare with ``is``).
         inputs: the ordered operand nodes (empty for leaves).
         value: the float of a constant (None otherwise).
         name: the variable name ("a", "theta[1]", the family "w" of ``w[j]``),
