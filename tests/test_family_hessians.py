@@ -37,7 +37,7 @@ from exprgrad import build, graph, ops
 from exprgrad.backends import printing
 from exprgrad.backends.printing import to_text
 from exprgrad.cli import cli
-from exprgrad.errors import NameResolutionError
+from exprgrad.errors import EvaluationError, NameResolutionError
 from exprgrad.passes.diff import hessian
 from exprgrad.passes.simplify import simplify
 
@@ -446,3 +446,20 @@ def test_hessian_with_a_data_family_equals_the_unrolled_one_per_row(case):
                     env = entry_env(first, second, env1, env2)
                     got, want = evaluate([unroll(entry, env, sizes), scalar[name1][name2]], params, columns)
                     close(np.broadcast_to(got, np.shape(want)), want)
+
+
+def test_a_comparison_of_indices_sized_differently_by_the_values_is_an_evaluation_error(runner, tmp_path):
+    function = exprgrad.parse("sum[k](sum[j]((k == j)*W[k,j]))")
+    assert function.evaluate(W=np.arange(9.0).reshape(3, 3)) == 12.0  # the trace
+    with pytest.raises(
+        EvaluationError, match=r"'k' has 3 labels in the values of 'W' but 4 in the comparison"
+    ):
+        function.evaluate(W=np.ones((3, 4)))
+    values = tmp_path / "W.json"
+    values.write_text("[[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4]]")
+    result = runner.invoke(cli, ["eval", "sum[k](sum[j]((k == j)*W[k,j]))", "--at", f"W=@{values}"])
+    assert result.exit_code == 2
+    assert (
+        result.output
+        == "error: index 'k' has 3 labels in the values of 'W' but 4 in the comparison (j == k)\n"
+    )
