@@ -18,7 +18,7 @@ the end point and the standard errors are not in it: only the loop, as
 numpy's loop is. The best of ``--repeat`` interleaved rounds counts (the
 machine may be shared). Target: at most 1.0x numpy by hand.
 
-    python benchmarks/bench_fit_iteration.py [--rows N] [--iterations K] [--repeat R] [--threads 1]
+    python benchmarks/bench_fit_iteration.py [--rows N] [--iterations K] [--repeat R] [--threads 1] [--backend numpy]
 """
 
 from __future__ import annotations
@@ -169,8 +169,12 @@ def main(argv=None) -> None:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="threads of numpy's BLAS and of exprgrad")
+    parser.add_argument("--backend", default="numpy", help="exprgrad's backend (numpy, compiled, auto)")
     args = parser.parse_args(argv)
-    keywords = {"threads": args.threads} if "threads" in inspect.signature(exprgrad.fit).parameters else {}
+    accepted = inspect.signature(exprgrad.fit).parameters
+    keywords = {"threads": args.threads} if "threads" in accepted else {}
+    if "backend" in accepted:
+        keywords["backend"] = args.backend
     rows, iterations = args.rows, args.iterations
     rng = np.random.default_rng(7)
     problems = []
@@ -205,7 +209,7 @@ def main(argv=None) -> None:
         )
     print(
         f"{rows:,} rows, {iterations} iterations, best of {args.repeat}, {THREADS} BLAS thread(s)"
-        + (f", exprgrad threads={args.threads}" if keywords else "")
+        + "".join(f", exprgrad {key}={value}" for key, value in keywords.items())
     )
     print(
         f"{'problem':<23} {'rule':<12} {'exprgrad ms/it':>14} {'numpy ms/it':>12} {'ratio':>6} {'evals/it':>8}"
