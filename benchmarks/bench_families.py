@@ -11,7 +11,10 @@ c. graph nodes, diff time and printed derivative length of the three examples
 d. `exprgrad fit --method lbfgs` of (a) against scipy.optimize.minimize
    (L-BFGS-B, jac=True) fed by numpy by hand: total time (target: at most 1.5x)
    and the largest parameter difference (target: 1e-8), both measured against
-   a Newton solve to machine precision.
+   a Newton solve to machine precision; `exprgrad.fit` on the arrays in memory
+   against scipy on the same arrays, and the `exprgrad fit` command against a
+   Python process that reads the same CSV with np.loadtxt and runs the same
+   minimize (both whole processes, both reading the file).
 
 exprgrad's value + gradient is the compiled schedule of the cost and its
 reverse-mode gradient, one pass over the rows, as benchmarks/bench_gradient.py
