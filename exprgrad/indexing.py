@@ -16,6 +16,7 @@ printer, or recurse on expression depth; plain names and calls are ``lower``'s.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ class FamilyLowering(Scope):
         ((spelling, members),) = found.items()
         labels = tuple(sorted(members))
         # the first label missing, found between neighbours (x1 and x100000000000: no walk over the gap)
-        missing = next((a + 1 for a, b in zip(labels, labels[1:]) if b != a + 1), None)
+        missing = next((a + 1 for a, b in itertools.pairwise(labels) if b != a + 1), None)
         if missing is not None:
             absent = spelling.replace("1", str(missing)).format(name)
             raise self.error(
