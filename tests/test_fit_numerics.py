@@ -167,3 +167,28 @@ def test_a_data_family_given_as_separate_arrays_is_read_in_place(rng):
     views = {f"x{j}": table[:, j - 1] for j in range(1, 6)} | {"y": columns["y"]}
     assert prepare(views, cost=cost).objective.columns["x"][0].base is table  # already together: no copy
     assert fit(columns, cost=cost, method="lbfgs").params == fit(views, cost=cost, method="lbfgs").params
+
+
+@pytest.mark.parametrize("model", ["a*x + b", "a*exp(b*x)"])
+def test_auto_fits_a_sum_of_squares_whose_jacobian_would_not_fit_by_lbfgs(rng, monkeypatch, model):
+    from exprgrad import memory
+
+    refuse = memory.too_large
+
+    def too_large(need, what, how=""):
+        return (
+            f"{what} would need too much ({how})"
+            if what.startswith("the Jacobian")
+            else refuse(need, what, how)
+        )
+
+    monkeypatch.setattr(memory, "too_large", too_large)
+    x = rng.uniform(0, 1, size=500)
+    y = 1.5 * np.exp(0.7 * x) + rng.normal(scale=0.01, size=500)
+    result = fit({"x": x, "y": y}, model=model, target="y", init={"a": 1, "b": 0.5})
+    assert result.method == "lbfgs"
+    assert result.converged, result.message
+    assert all(v is None for v in result.stderr.values())
+    assert "no standard errors: the Jacobian of the residuals would need too much (500 x 2 x 8 bytes)" in (
+        result.message
+    )

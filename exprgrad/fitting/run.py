@@ -47,9 +47,9 @@ def plan(problem: FitProblem, options: FitOptions = DEFAULT_OPTIONS) -> tuple[st
 
     A chosen method runs as chosen. ``auto`` picks: for a sum of squares (a
     model and a target, or a cost of the form sum/mean of squares) a direct QR
-    solve when the residuals are linear in the parameters, else lm; for any
-    other cost Newton's method with the exact Hessian (up to NEWTON_PARAMS
-    parameters), else lbfgs.
+    solve when the residuals are linear in the parameters, else lm (lbfgs when
+    their n x p Jacobian would not fit in memory); for any other cost Newton's
+    method with the exact Hessian (up to NEWTON_PARAMS parameters), else lbfgs.
 
     Raises:
         OptionError: an unknown method, lm without a sum of squares, nll with a
@@ -92,7 +92,8 @@ def solve(
     lr, nll = options.lr, options.nll
     report = None if progress is None else (lambda step, cost, norm: progress(step, limit, cost, norm))
     x0 = problem.x0.copy()
-    least_squares = problem.residual is not None
+    # A sum of squares whose n x p Jacobian would not fit in memory is checked as a general cost.
+    least_squares = problem.residual is not None and _matrix_too_large(problem, False) is None
     # Overflow in a trial point is a rejected step, not news for the user: every
     # claim is checked below, so numpy's and scipy's warnings stay inside.
     with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -245,6 +246,8 @@ def _choose(problem: FitProblem, method: str, nll: bool) -> str:
     if method != AUTO:
         return method  # the user's choice runs as chosen
     if least_squares:
+        if _matrix_too_large(problem, False) is not None:
+            return "lbfgs"  # qr and lm need the n x p Jacobian, which would not fit in memory
         return "qr" if problem.objective.residuals_are_linear() else "lm"
     return "newton" if hessian and len(problem.params) <= NEWTON_PARAMS else "lbfgs"
 
