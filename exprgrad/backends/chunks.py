@@ -5,7 +5,8 @@ per-row outputs), the run's scalar values and data columns, a chunk size
 (None: chosen from the pass's buffer count and the cache size) and a number
 of threads.
 Out: each reduction's block sums, in block order, and the per-row outputs
-written into fresh arrays.
+written into fresh arrays. ``ranges`` and ``in_threads`` also split the rows
+of a graph with index families (``indexed``) over threads.
 
 A pass's buffers are views into one flat array (a workspace) that its
 schedule keeps between runs, so a fit's hundreds of evaluations allocate and
@@ -32,6 +33,7 @@ from queue import SimpleQueue
 
 import numpy as np
 
+from ..errors import ArgumentError
 from ..kernels import BLOCK_ROWS, raw_block_dots, raw_block_sums
 
 # The rows of a chunk: its live buffers and the columns it reads should fit
@@ -92,6 +94,19 @@ def chunk_rows(n_buffers: int, n_columns: int, requested: int | None) -> int:
         return max(1, -(-int(requested) // BLOCK_ROWS)) * BLOCK_ROWS
     rows = cache_bytes() // (8 * max(1, n_buffers + n_columns))
     return min(MAX_ROWS, max(MIN_ROWS, rows // BLOCK_ROWS * BLOCK_ROWS))
+
+
+def whole_number(name: str, value, default):
+    """``value``, a whole number of at least 1 given as ``name`` (None: ``default``).
+
+    Raises:
+        ArgumentError: it is not (a bool, a float, text, 0).
+    """
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ArgumentError(f"{name}= must be a whole number of at least 1, not {value!r}")
+    return int(value)
 
 
 def usable_cores() -> int:

@@ -245,8 +245,8 @@ class Schedule:
                 differ in length, or two uses of an index disagree on its size.
             ArgumentError: ``threads`` or ``chunk_rows`` is not a whole number of at least 1.
         """
-        threads = _count("threads", threads, chunks.usable_cores())
-        chunk_rows = _count("chunk_rows", chunk_rows, None)
+        threads = chunks.whole_number("threads", threads, chunks.usable_cores())
+        chunk_rows = chunks.whole_number("chunk_rows", chunk_rows, None)
         if self.indexed:
             return indexed.run(self, params, columns, chunk_rows or DEFAULT_CHUNK_ROWS, sizes, threads)
         has_data = bool(columns)
@@ -368,15 +368,6 @@ def dot_factors(node: Node) -> tuple[Node, Node] | None:
     if body.op is not ops.MUL or len(body.inputs) != 2 or body.indices != (graph.ROWS,):
         return None
     return body.inputs if all(i.per_row for i in body.inputs) else None
-
-
-def _count(name: str, value, default):
-    """A whole number of at least 1 given as ``name`` (None: ``default``)."""
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ArgumentError(f"{name}= must be a whole number of at least 1, not {value!r}")
-    return int(value)
 
 
 def compile_schedule(outputs: Sequence[Node], backend: str = "numpy") -> Schedule:

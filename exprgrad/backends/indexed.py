@@ -14,7 +14,9 @@ over rows is accumulated as fixed blocks of ``BLOCK_ROWS`` rows (a block sum
 per label; for a product, one batched matmul per chunk), and per label the
 exact sum of the block sums, so no result depends on the chunk size. A data
 family given as columns is gathered a chunk at a time: memory is the data
-plus O(chunk x widest family).
+plus O(chunk x widest family). Threads take ranges of whole groups of the
+blocks whose sums are kept (``chunks.ranges``), so they change no bit, and
+share one thread's chunk memory between them.
 Must not: change the graph, or run the scalar-only graphs (``evaluate`` does).
 """
 
