@@ -46,10 +46,12 @@ __all__ = ["AUTO_MIN_SPEEDUP", "AUTO_MIN_WORK", "BACKENDS", "CompiledSchedule", 
 BACKENDS = ("numpy", "compiled", "auto")
 
 # "auto" compiles when one evaluation computes at least this many per-row
-# values (rows x per-row nodes; 1,000,000 rows of a 20-node cost): there
-# the numpy backend takes tens of milliseconds per evaluation, and a fit's
-# evaluations repay the first compile (about a second), a cache hit at once.
-AUTO_MIN_WORK = 20_000_000
+# values (rows x per-row nodes: 10,000,000 rows of a 20-node cost). Loading
+# numba alone takes about a second, compiling a graph a few more (measured:
+# 1.3 s with the cache, 5 s without), and a compiled pass of arithmetic
+# saves about a quarter to a half of the numpy backend's time: only
+# evaluations this large repay it within a fit's tens of evaluations.
+AUTO_MIN_WORK = 200_000_000
 # ... and when its cost model expects the compiled passes to be at least this
 # many times faster: a pass of arithmetic is (several times over); one of exp,
 # log and other library calls per row is not (numpy's exp and log are
