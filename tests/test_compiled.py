@@ -439,3 +439,30 @@ def test_the_python_fit_takes_backend_and_threads(linear_csv):
     compiled_fit = exprgrad.fit(str(linear_csv), cost="mean((a*x + b - y)^2)", backend="compiled", threads=2)
     numpy_fit = exprgrad.fit(str(linear_csv), cost="mean((a*x + b - y)^2)", backend="numpy")
     assert compiled_fit.params == pytest.approx(numpy_fit.params, rel=1e-9)
+
+
+@needs_numba
+@pytest.mark.parametrize(
+    "columns",
+    [
+        {"x": np.zeros(0), "y": np.zeros(0)},
+        {"x": [1.0, 2.0], "y": [0.0, 1.0]},
+        {"x": np.arange(7.0), "y": 2.0},
+    ],
+    ids=["no rows", "lists", "a column as one number"],
+)
+def test_odd_data_gives_the_numpy_backends_values(columns):
+    outputs = [exprgrad.parse(t, ["x", "y"]).output for t in ("mean((a*x - y)^2)", "sum((a*x - y)^2)")]
+    params = {"a": 1.5, "y": 2.0} if not isinstance(columns["y"], float) else {"a": 1.5}
+    if isinstance(columns["y"], float):
+        params["y"], columns = columns["y"], {"x": columns["x"]}
+    expected = Schedule(outputs).run(params, columns)
+    got = compile_schedule(outputs, backend="compiled").run(params, columns)
+    np.testing.assert_equal(got, expected)
+
+
+def test_columns_that_differ_in_length_are_refused_on_either_backend():
+    outputs = [exprgrad.parse("mean((a*x - y)^2)").output]
+    for backend in ("numpy", "auto") + (("compiled",) if HAS_NUMBA else ()):
+        with pytest.raises(EvaluationError, match="data columns differ in length"):
+            compile_schedule(outputs, backend=backend).run({"a": 1.0}, {"x": np.zeros(3), "y": np.zeros(4)})
