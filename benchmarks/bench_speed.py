@@ -583,6 +583,7 @@ except Exception as error:
     out["error"] = bs.why(error)
 print(json.dumps(out))
 """
+COMPILE_TIMEOUT = 300  # seconds for one process
 COMPILE_CASES = {
     "network": "16-unit tanh network, 50 features",
     "expsum": "exp-sum least squares, 100 parameters",
@@ -600,15 +601,18 @@ def bench_compile(rows):
                 env[name] = "1"
             for which in ("first process (empty cache)", "second process (cache hit)"):
                 print(f"  compile: {label}, {which}", file=sys.stderr, flush=True)
-                done = subprocess.run(
-                    [sys.executable, "-c", COMPILE_PROBE, str(HERE), str(rows), case],
-                    check=False,
-                    capture_output=True,
-                    text=True,
-                    env=env,
-                )
                 try:
+                    done = subprocess.run(
+                        [sys.executable, "-c", COMPILE_PROBE, str(HERE), str(rows), case],
+                        check=False,
+                        capture_output=True,
+                        text=True,
+                        env=env,
+                        timeout=COMPILE_TIMEOUT,
+                    )
                     out = json.loads(done.stdout.strip().splitlines()[-1])
+                except subprocess.TimeoutExpired:
+                    out = {"error": f"stopped after {COMPILE_TIMEOUT} s"}
                 except (ValueError, IndexError):
                     out = {"error": (done.stderr.strip().splitlines() or ["no output"])[-1][:120]}
                 results.append((f"{label}, {rows:,} rows", which, out))
@@ -665,6 +669,8 @@ def run_half(args) -> list[dict]:
                 "check": check,
             }
         )
+        if args.records is not None:  # written as it goes: a half stopped by --half-timeout keeps its part
+            args.records.write_text(json.dumps(records))
 
     rows = 100_000 if args.quick else 1_000_000
     cases = set(args.cases.split(","))
@@ -868,6 +874,9 @@ def main(argv=None) -> None:
     parser.add_argument("--repeat", type=int, default=None, help="best of this many (default 3, quick 2)")
     parser.add_argument("--threads", type=int, default=None, help="run one half at this many threads")
     parser.add_argument("--cases", default=",".join(CASES), help=f"which of {','.join(CASES)}")
+    parser.add_argument(
+        "--half-timeout", type=float, default=None, help="stop a half after this many seconds"
+    )
     parser.add_argument("--records", type=Path, help=argparse.SUPPRESS)  # a half writes its records here
     args = parser.parse_args(argv)
     args.repeat = args.repeat or (2 if args.quick else 3)
@@ -884,7 +893,7 @@ def main(argv=None) -> None:
         else:
             print_tables(records, header=header)
         return
-    records = []
+    records, stops = [], []
     if cases & {"gd", "grad", "bandwidth"}:
         for threads in dict.fromkeys((1, ALL_THREADS)):
             print(f"half at {threads} thread(s)", file=sys.stderr, flush=True)
@@ -894,14 +903,21 @@ def main(argv=None) -> None:
                 command += ["--repeat", str(args.repeat), "--cases", args.cases] + (
                     ["--quick"] if args.quick else []
                 )
-                done = subprocess.run(command, check=False)
+                try:
+                    done = subprocess.run(command, check=False, timeout=args.half_timeout)
+                    if done.returncode != 0:
+                        stops.append(f"the half at {threads} thread(s) exited {done.returncode}")
+                except subprocess.TimeoutExpired:
+                    stops.append(
+                        f"the half at {threads} thread(s) was stopped after {args.half_timeout:.0f} s"
+                    )
                 if path.exists():
                     records += json.loads(path.read_text())
-                if done.returncode != 0:
-                    print(f"(the half at {threads} thread(s) exited {done.returncode})", file=sys.stderr)
     compile_results = bench_compile(100_000 if args.quick else 1_000_000) if "compile" in cases else None
     startup = bench_startup() if "startup" in cases else None
     print_tables(records, compile_results, startup, header)
+    for stop in stops:
+        print(f"({stop}: what it had not measured is missing above)")
 
 
 if __name__ == "__main__":
