@@ -37,7 +37,7 @@ from .. import graph, kernels, ops
 from ..errors import ArgumentError, EvaluationError, Mention
 from ..graph import Node
 from ..kernels import BLOCK_ROWS, exact_sum, total_of_blocks
-from . import chunks, compiled, indexed
+from . import chunks, compiled, hoist, indexed
 
 __all__ = [
     "BLOCK_ROWS",
@@ -92,7 +92,7 @@ class Schedule:
     """
 
     def __init__(self, outputs: Sequence[Node]):
-        self.outputs = list(outputs)
+        self.outputs = hoist.hoist(outputs)  # equal nodes, signs moved off the rows
         self.order = graph.toposort(self.outputs)
         self.parameters = [n.name for n in graph.variables(self.outputs) if not n.per_row]
         self.columns = [n.name for n in graph.variables(self.outputs) if n.per_row]
