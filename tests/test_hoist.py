@@ -106,6 +106,35 @@ def test_the_exp_sum_cost_and_gradient_keep_their_bits():
     assert all(np.array_equal(got[k], expected[f"o{k}"]) for k in range(len(outputs)))
 
 
+@pytest.mark.parametrize("scalar", ["a", "zz", "b1", 2.5, "pi"])
+def test_a_moved_sign_keeps_the_bits_of_products_and_sums_of_several_rows(scalar):
+    s = (
+        build.named_const("pi")
+        if scalar == "pi"
+        else build.const(scalar)
+        if isinstance(scalar, float)
+        else None
+    )
+    s = s if s is not None else graph.var(scalar)
+    z = graph.var("z", per_row=True)
+    sums = [build.add(Y, build.neg(build.mul(s, X)), U, z), build.add(build.neg(build.mul(s, X)), Y, U)]
+    nodes = sums + [
+        build.neg(build.mul(s, X, Y)),
+        build.neg(build.mul(U, s, z, X)),
+        build.neg(build.mul(s, graph.var("c"), X, Y)),
+    ]
+    rng = np.random.default_rng(5)
+    data = {name: rng.normal(0.0, 1e3, 4000) * rng.choice([1.0, 1e-160, 1e160], 4000) for name in "xyuz"}
+    params = {"a": -0.7, "zz": 1.3, "b1": 1e-3, "c": -3.1}
+    for node in nodes:
+        (moved,) = hoist.hoist([node])
+        assert ops.NEG not in {n.op for n in graph.toposort([moved]) if n.per_row}  # gone from the rows
+        got = evaluator.evaluate([node], params, data)[0]
+        expected = _run_python({"f": node}, params, data)
+        assert np.array_equal(got, expected, equal_nan=True)
+        assert np.array_equal(np.signbit(got), np.signbit(expected))
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(expressions, points)
 def test_hoisting_keeps_values(node, point):

@@ -52,7 +52,9 @@ def hoist(outputs: Sequence[Node], exact: bool = True) -> list[Node]:
         inputs = tuple(new[i] for i in node.inputs)
         done = _rewrite(node, inputs, readers, exact)
         if done is None:
-            done = node if inputs == node.inputs else build.rebuild(node, inputs)
+            # Operands where they stood (no builder reorders a sum's terms):
+            # the same operations in the same order on equal values.
+            done = node if inputs == node.inputs else graph.apply(node.op, inputs, axis=node.axis)
         new[node] = done
     return [new[n] for n in outputs]
 
@@ -62,7 +64,7 @@ def _rewrite(node: Node, inputs: tuple[Node, ...], readers: dict[Node, int], exa
         if node.op is ops.NEG:
             parts = _product(inputs[0])
             if parts is not None and parts[0]:
-                return _row_product([build.neg(_scalar(parts[0]))], parts[1])
+                return _negated_in_place(inputs[0], parts[0][0])
         elif node.op is ops.MUL and not exact:
             scalars, rows, flattened = [], [], False
             for factor in inputs:
@@ -104,6 +106,14 @@ def _product(node: Node) -> tuple[list[Node], list[Node]] | None:
     if any(f.indices not in ((), _ROWS_ONLY) for f in node.inputs):
         return None
     return [f for f in node.inputs if not f.per_row], [f for f in node.inputs if f.per_row]
+
+
+def _negated_in_place(product: Node, scalar: Node) -> Node:
+    # The scalar negated where it stands: the same multiplications in the
+    # same order, every one of them exactly negated, so the same bits.
+    factors = list(product.inputs)
+    factors[factors.index(scalar)] = build.neg(scalar)
+    return graph.apply(ops.MUL, tuple(factors))
 
 
 def _scalar(factors: list[Node]) -> Node:
