@@ -371,6 +371,12 @@ def test_a_corrupt_or_stale_cache_entry_is_written_again(tmp_path):
         assert again.returncode == 0, again.stderr
         assert again.stdout.split()[2] == first.stdout.split()[2]
         assert entry.read_text() == text
+    # numba's own cache files damaged: the machine code is made again.
+    for cached in (tmp_path / "__pycache__").iterdir():
+        cached.write_bytes(b"garbage")
+    again = run_python(CACHE_PROBE, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split()[2] == first.stdout.split()[2]
 
 
 @needs_numba

@@ -10,7 +10,8 @@ kernel cache folder (``cache_dir``: $EXPRGRAD_CACHE_DIR, or exprgrad/kernels
 in the user cache folder), named by a hash of its text and written
 atomically, so a second process loads numba's cached machine code instead of
 compiling and concurrent processes never see half a file; an entry whose
-text is not the expected one (stale, truncated, edited) is written again.
+text is not the expected one (stale, truncated, edited) is written again,
+and numba's cached machine code, when it cannot be read, is made again.
 Rows are split across threads as whole ranges of blocks; each block's sums
 are the same whatever range it falls in, so every thread count gives the
 same bits. "auto" runs the numpy backend when numba is not installed, the
@@ -203,7 +204,11 @@ def _run_pass(kernel, arguments, scalars, column_values, n, threads, results) ->
     sums = np.empty((len(arguments.reductions), blocks))
     ranges = _block_ranges(blocks, threads)
     if not kernel.signatures:  # compiled (or loaded from the cache) here, never by two threads at once
-        kernel(*columns, values, n, 0, 0, rows, sums)
+        try:
+            kernel(*columns, values, n, 0, 0, rows, sums)
+        except Exception:  # noqa: BLE001 (numba's cached machine code unreadable: compiled again)
+            _forget_machine_code(kernel)
+            kernel(*columns, values, n, 0, 0, rows, sums)
     if len(ranges) <= 1:
         kernel(*columns, values, n, 0, blocks, rows, sums)
     else:  # the numpy backend's worker threads; the kernels release the GIL
@@ -219,6 +224,13 @@ def _run_pass(kernel, arguments, scalars, column_values, n, threads, results) ->
     for k, position in enumerate(arguments.outputs):
         results[position] = rows[k]
     return True
+
+
+def _forget_machine_code(kernel) -> None:
+    """Delete numba's cached machine code of the module ``kernel`` is in (damaged: it is made again)."""
+    source = Path(kernel.py_func.__code__.co_filename)
+    for path in (source.parent / "__pycache__").glob(f"{source.stem}.*"):
+        path.unlink(missing_ok=True)
 
 
 def _block_ranges(blocks: int, threads: int) -> list[tuple[int, int]]:
