@@ -216,7 +216,9 @@ def test_an_unwritable_cache_folder(tmp_path, monkeypatch, rng):
     with pytest.raises(WriteError, match="set EXPRGRAD_CACHE_DIR to a writable folder"):
         compile_schedule(outputs, backend="compiled").run({"a": 1.0}, columns)
     monkeypatch.setattr(compiled, "AUTO_MIN_WORK", 1)
+    monkeypatch.setattr(compiled, "AUTO_MIN_SPEEDUP", 0.0)
     auto = compile_schedule(outputs, backend="auto")
+    assert auto.uses_compiled(50)
     assert auto.run({"a": 1.0}, columns) == Schedule(outputs).run({"a": 1.0}, columns)
 
 
@@ -472,3 +474,16 @@ def test_columns_that_differ_in_length_are_refused_on_either_backend():
     for backend in ("numpy", "auto") + (("compiled",) if HAS_NUMBA else ()):
         with pytest.raises(EvaluationError, match="data columns differ in length"):
             compile_schedule(outputs, backend=backend).run({"a": 1.0}, {"x": np.zeros(3), "y": np.zeros(4)})
+
+
+@needs_numba
+def test_numba_that_cannot_be_imported(monkeypatch, rng):
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
+    outputs = [exprgrad.parse("mean((a*x - y)^2 + 0.375)").output]
+    columns = {"x": rng.standard_normal(50), "y": rng.standard_normal(50)}
+    with pytest.raises(ToolMissingError, match="cannot load numba .*use backend='numpy'"):
+        compile_schedule(outputs, backend="compiled").run({"a": 1.0}, columns)
+    monkeypatch.setattr(compiled, "AUTO_MIN_WORK", 1)
+    monkeypatch.setattr(compiled, "AUTO_MIN_SPEEDUP", 0.0)
+    auto = compile_schedule(outputs, backend="auto")
+    assert auto.run({"a": 1.0}, columns) == Schedule(outputs).run({"a": 1.0}, columns)

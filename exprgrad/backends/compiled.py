@@ -179,7 +179,7 @@ class CompiledSchedule:
                 self._plan_text = kernel_source.kernel_plan(self.schedule)
             try:
                 self._module = load(self._plan_text.source)
-            except WriteError:
+            except (WriteError, ToolMissingError):
                 if quiet:
                     return None
                 raise
@@ -256,6 +256,7 @@ def load(source: str):
 
     Raises:
         WriteError: the cache folder cannot be written.
+        ToolMissingError: numba is installed but cannot be imported.
     """
     path = kernel_path(source)
     name = f"exprgrad_kernels_{path.stem}"
@@ -269,7 +270,14 @@ def load(source: str):
         _write_atomically(path, source)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except ImportError as exc:  # numba (or llvmlite) installed but unusable
+        numpy = Mention("backend", "numpy")
+        raise ToolMissingError(
+            f"the compiled backend cannot load numba ({exc}): pip install 'exprgrad[fast]' again, or use {numpy}",
+            mentions=(numpy,),
+        ) from None
     sys.modules[name] = module
     return module
 
