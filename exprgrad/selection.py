@@ -92,10 +92,43 @@ def select(
         elif name in families:
             selected = families[name]  # already in natural order
         else:
+            _refuse_member(name, by_name, families)
             warnings.append(f"'{name}' does not occur in the function; its derivative is 0")
             selected = [graph.var(name)]
         chosen.update(dict.fromkeys(selected))
     return list(chosen), warnings
+
+
+# x1, x_2: how data columns name a member of the family x (labels are whole numbers).
+_SUFFIXED = re.compile(r"^([^\W\d]\w*?)_?(\d+)$")
+
+
+def _refuse_member(name: str, by_name: dict[str, Node], families: dict[str, list[Node]]) -> None:
+    """An OptionError for ``x1``/``x_1`` when ``x`` is a family of the function, never a derivative of 0.
+
+    A member's derivative is part of its family's (one graph over the index), so the family is
+    what is selected; a family of written members (theta[1]) is selected member by member.
+    """
+    match = _SUFFIXED.match(name)
+    if match is None:
+        return
+    family, label = match.group(1), match.group(2)
+    written = by_name.get(family)
+    axes = getattr(written, "var_axes", ())
+    if len(axes) == 1:
+        kind = "data family" if written.per_row else "family"
+        raise OptionError(
+            f"'{name}' is a member of the {kind} {family}[{axes[0].name}] (label {int(label)}): "
+            f"select the family, '{family}' (its derivative is one graph over {axes[0].name}, "
+            "one value per member)"
+        )
+    if axes:
+        indices = ",".join(i.name for i in axes)
+        raise OptionError(
+            f"'{name}' names no member of the family {family}[{indices}]: select the family, '{family}'"
+        )
+    if family in families and f"{family}[{label}]" in by_name:
+        raise OptionError(f"'{name}' does not occur in the function: select the member '{family}[{label}]'")
 
 
 def _rejoined(names: Sequence[str]) -> list[str]:

@@ -324,7 +324,7 @@ def test_the_member_limit_is_said_in_one_note(runner, samples, tmp_path):
 
 
 def test_a_column_beside_a_data_family(runner, samples):
-    # d/dx2 of a program that reads x1..x5 as the family x[j] only: 0 per row
+    # x2 is member 2 of the data family x[j], not a column beside it: refused, never a 0
     folder = samples / "families"
     args = [
         "check",
@@ -335,8 +335,9 @@ def test_a_column_beside_a_data_family(runner, samples):
         "c=0,w=0.1",
     ]
     result = runner.invoke(cli, [*args, "--wrt", "x2,w"])
-    assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[1].startswith("x2 (row ")
+    assert result.exit_code == 2 and result.output.startswith(
+        "error: 'x2' is a member of the data family x[j]"
+    )
     refused = runner.invoke(cli, [*args, "--wrt", "x"])
     assert refused.exit_code == 2 and refused.output.startswith("error: --wrt x: x[j] is a data family")
 

@@ -93,8 +93,9 @@ def check_command(expr, at, data, wrt, tol, rows, members, fmt, allow_nan, backe
     if data_families:
         node = data_families[0]
         raise OptionError(
-            f"--wrt {node.name}: {_written(node)} is a data family; check moves parameters "
-            "(and single data columns such as x1)"
+            f"--wrt {node.name}: {_written(node)} is a data family; check moves parameters and data "
+            "columns the function uses by their own name, not a data family or its members "
+            f"(diff --wrt {node.name} gives its derivative)"
         )
     labels = {name: family.labels for name, family in families.items() if family.kind == "parameter"}
     sizes = {index: len(found) for index, found in (function.ranges or {}).items() if found is not None}
