@@ -240,18 +240,25 @@ class Members:
 
     # ------------------------------------------------------------ symmetry
 
-    def symmetric(self, x: np.ndarray, gradient: np.ndarray) -> list[str]:
-        """A warning (a list of at most one) when the start is symmetric in some family.
+    def symmetric(
+        self, x: np.ndarray, gradient: np.ndarray, data: Mapping[str, Sequence[np.ndarray]] | None = None
+    ) -> list[str]:
+        """A warning (a list of at most one) when the start is symmetric in some index.
 
-        For each family and each of its axes, the members are grouped into units
-        along that axis (W[k,j] along k: the rows W[k,:]). Units whose start
-        values are exactly equal and whose gradients agree to rounding
-        (SYMMETRY_TOL of the family's largest gradient entry: the order of a
-        matrix product's sums may differ per unit) stay equal under every
-        gradient step when the cost is symmetric in them (every hidden unit the
-        same): they are named, with a random start as the way out.
+        Labels k and k' of an index are alike when the whole unit at k equals the
+        one at k': for every family that carries the index (W[k,j], b[k], v[k]),
+        the members at k and at k' have exactly equal start values and gradients
+        that agree to rounding (SYMMETRY_TOL of the family's largest gradient
+        entry: the order of a matrix product's sums may differ per unit), and
+        every data family on the index (``data``: {index: [labels x rows arrays]},
+        Y[k]) has equal columns at k and k'. Such units stay equal under every
+        gradient step (every hidden unit the same): the families are named, with
+        a random start as the way out. Equal members of one family whose units
+        differ elsewhere (b[k] of two classes of the same count, whose W[k,:]
+        gradients or Y[k] columns differ) are not.
         """
-        found = []
+        data = data or {}
+        units: dict[tuple, list] = {}  # (index, labels) -> [(block, position, its unit rows)]
         for block in self.blocks:
             if not block.is_family:
                 continue
@@ -266,26 +273,42 @@ class Members:
                 count = block.shape[a]
                 if count < 2:
                     continue
-                units = np.concatenate(
+                rows = np.concatenate(
                     [
                         np.moveaxis(values, a, 0).reshape(count, -1),
                         np.moveaxis(rounded, a, 0).reshape(count, -1),
                     ],
                     axis=1,
                 )
-                _, inverse, counts = np.unique(units, axis=0, return_inverse=True, return_counts=True)
-                if len(counts) == count:
-                    continue
+                units.setdefault((axis, block.labels[a]), []).append((block, a, rows))
+        found, named = [], set()
+        for (axis, labels), carried in units.items():
+            count = len(labels)
+            columns = [rows for _, _, rows in carried]
+            for array in data.get(axis, ()):
+                if len(array) == count:  # a data family on the index: one id per distinct column
+                    seen: dict[bytes, int] = {}
+                    ids = [seen.setdefault(np.ascontiguousarray(c).tobytes(), len(seen)) for c in array]
+                    columns.append(np.asarray(ids, dtype=float).reshape(count, 1))
+            _, inverse, counts = np.unique(
+                np.concatenate(columns, axis=1), axis=0, return_inverse=True, return_counts=True
+            )
+            if len(counts) == count:
+                continue
+            inverse = inverse.reshape(-1)
+            alike = [labels[i] for i in range(count) if counts[inverse[i]] > 1]
+            more = ", ..." if len(alike) > 3 else ""
+            for block, _, _ in carried:
+                if block.name in named:
+                    continue  # one mention per family
+                named.add(block.name)
                 thing = "member" if len(block.axes) == 1 else "unit"
                 if len(counts) == 1:
                     found.append(f"{block.written()} (all {count} {thing}s along {axis})")
                 else:
-                    alike = [block.labels[a][i] for i in range(count) if counts[inverse.reshape(-1)[i]] > 1]
-                    more = ", ..." if len(alike) > 3 else ""
                     found.append(
                         f"{block.written()} ({thing}s {axis} = {', '.join(map(str, alike[:3]))}{more})"
                     )
-                break  # one mention per family
         if not found:
             return []
         return [

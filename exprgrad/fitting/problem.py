@@ -27,7 +27,7 @@ from ..graph import Node
 from ..indexing import presumed_column
 from ..selection import fill_families
 from .data import Dataset, load_csv, require_columns
-from .families import family_layout
+from .families import axes_of, family_layout
 from .members import RANDOM_START
 from .objective import Objective
 
@@ -93,10 +93,18 @@ def load_data(data, allow_nan: bool = False) -> Dataset:
     if isinstance(data, Mapping):
         columns = {}
         for name, values in data.items():
-            array = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+            array = np.asarray(values, dtype=np.float64)
             if not allow_nan and not np.all(np.isfinite(array)):
                 raise DataError(f"column '{name}' holds nan or inf values (pass allow_nan=True to keep them)")
-            columns[str(name)] = array
+            if array.ndim == 2:  # a data family, rows x labels: its columns x1..xm, in one buffer
+                for label, column in enumerate(np.ascontiguousarray(array.T), start=1):
+                    if f"{name}{label}" in data:
+                        raise DataError(
+                            f"'{name}{label}' is given twice: as a column and in the 2-d array '{name}'"
+                        )
+                    columns[f"{name}{label}"] = column
+                continue
+            columns[str(name)] = array.reshape(-1)
         if (
             not columns
             or len({len(c) for c in columns.values()}) != 1
@@ -180,6 +188,7 @@ def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
         residual = _squared_residual(cost_node)
         what = COST
     variables = graph.variables([cost_node])
+    _check_tables(data, variables)
     init, seed = _start_values(init)
     given = {n: v for n, v in init.items() if isinstance(v, (list, tuple, np.ndarray))}
     layout = family_layout(functions, variables, given=given)
@@ -228,7 +237,7 @@ def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
             sizes=layout.sizes,
         )
         if not objective.residuals_are_linear():  # a direct solve does not start anywhere
-            warnings += _symmetric_start(objective, x0)
+            warnings += _symmetric_start(objective, x0, _data_on_indices(variables, columns))
     else:
         objective = Objective(cost_node, params, columns, dataset.rows, residual)
     mentions = (INIT, what, RANDOM_START) if warnings else ()
@@ -407,17 +416,41 @@ def _lower(expr, names, functions: list) -> Node:
     return function.output
 
 
-def _symmetric_start(objective: Objective, x0: np.ndarray) -> list[str]:
+def _check_tables(data, variables) -> None:
+    """A 2-d array in a data mapping is a data family (rows x labels): refused for a name
+    the cost reads as one column."""
+    if not isinstance(data, Mapping):
+        return
+    for v in variables:
+        if not axes_of(v) and np.ndim(data.get(v.name, 0)) == 2:
+            raise DataError(
+                f"'{v.name}' is given as a 2-d array (rows x labels), a data family read as "
+                f"{v.name}[j], but the expression reads it as one column: give one value per row"
+            )
+
+
+def _data_on_indices(variables, columns: Mapping) -> dict[str, list]:
+    """{index: the (labels x rows) values of each data family written on it} (Y[k]: its
+    columns Y1..Y10), what tells units of a parameter family apart besides the gradient."""
+    found: dict[str, list] = {}
+    for name, axis in sorted(
+        {(v.name, axes_of(v)[0].name) for v in variables if v.per_row and len(axes_of(v)) == 1}
+    ):
+        found.setdefault(axis, []).append(columns[name])
+    return found
+
+
+def _symmetric_start(objective: Objective, x0: np.ndarray, data: Mapping | None = None) -> list[str]:
     """Notes on families whose start the gradient cannot break (``Members.symmetric``):
     found from the gradient at the start, one pass over the data that the first
-    step then reuses."""
+    step then reuses. ``data``: {index: data families on it}, as ``Members.symmetric`` takes."""
     try:
         _, gradient = objective.value_grad(x0)
     except ExprgradError:
         return []  # the fit itself reports it
     if not np.all(np.isfinite(gradient)):
         return []
-    return objective.members.symmetric(x0, gradient)
+    return objective.members.symmetric(x0, gradient, data)
 
 
 def _in_one_buffer(arrays: list[np.ndarray]) -> list[np.ndarray]:
