@@ -137,8 +137,16 @@ class Function:
             family = self.families.get(name)
             if family is not None and family.kind == "parameter" and np.ndim(bindings[name]) > 0:
                 family_values[name] = _family_values(name, bindings.pop(name), len(family.axes))
+        tables = {}  # a data family as one rows x labels array (labels 1..m)
+        for source in (bindings, data if isinstance(data, Mapping) else {}):
+            for name, value in source.items():
+                if getattr(self.families.get(name), "kind", None) == "data" and np.ndim(value) == 2:
+                    tables[name] = _column(name, np.reshape(value, -1), name).reshape(np.shape(value))
+        bindings = {n: v for n, v in bindings.items() if n not in tables}
+        data = {n: v for n, v in data.items() if n not in tables} if isinstance(data, Mapping) else data
         params, columns = _split_bindings(data, bindings)
         params.update(family_values)
+        columns.update(tables)
         for name, family in self.families.items():
             # a data family is the block of its columns (x1..x50), in label order
             complete = family.columns and all(c in columns for c in family.columns)
