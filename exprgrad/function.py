@@ -261,7 +261,7 @@ class Function:
 
     def __str__(self) -> str:
 
-        return to_text(self.output, self.written)
+        return to_text(self.output, self.written, self.ranges, self.families)
 
     def __repr__(self) -> str:
         return f"exprgrad.Function({str(self)!r})"

@@ -365,8 +365,16 @@ def reduction_word(spec: OpSpec) -> str:
     return spec.text
 
 
-def to_text(node: Node, written: Mapping[Node, tuple] | None = None) -> str:
+def to_text(
+    node: Node,
+    written: Mapping[Node, tuple] | None = None,
+    ranges: Mapping[str, Sequence[int] | None] | None = None,
+    families: Mapping[str, object] | None = None,
+) -> str:
     """``node`` as exprgrad text that parses back to the same function.
+
+    With ``ranges`` (as ``Function.ranges``) the text begins with the
+    declarations it needs (``k in 1:16; ...``): see ``declarations``.
 
     Numbers print exactly (repr, integers without .0), pi and e by name, terms
     in a textbook order, except the sums of ``written`` ({node: operands},
@@ -378,7 +386,42 @@ def to_text(node: Node, written: Mapping[Node, tuple] | None = None) -> str:
         LimitError: the inline text would pass MAX_INLINE_CHARS.
     """
     printer = Printer(_TextStyle(), [node], written=written)
-    return printer.write(node)
+    text = printer.write(node)
+    return "; ".join([*declarations([text], ranges, families), text])
+
+
+def declarations(
+    texts: Sequence[str],
+    ranges: Mapping[str, Sequence[int] | None] | None,
+    families: Mapping[str, object] | None = None,
+) -> list[str]:
+    """``k in 1:16`` for each index of ``ranges`` that ``texts`` subscript with, in ``ranges``' order.
+
+    An index whose labels come from a data family's columns (``families``, as
+    ``Function.families``: kind "data" with labels) is left to the data, and
+    so is a range that is not whole numbers in a row.
+    """
+    implied = {
+        axis
+        for family in (families or {}).values()
+        if getattr(family, "kind", None) == "data"
+        for axis, labels in zip(family.axes, family.labels, strict=False)
+        if labels is not None
+    }
+    used = {
+        name.strip()
+        for text in texts
+        for group in re.findall(r"\[([^\[\]]*)\]", text)
+        for name in group.split(",")
+    }
+    lines = []
+    for index, labels in (ranges or {}).items():
+        if labels is None or index in implied or index not in used:
+            continue
+        labels = tuple(labels)
+        if labels and labels == tuple(range(labels[0], labels[-1] + 1)):
+            lines.append(f"{index} in {labels[0]}:{labels[-1]}")
+    return lines
 
 
 def to_text_many(
@@ -418,11 +461,17 @@ def to_text_many(
     return printer.lets(), results
 
 
-def program_text(lets: Sequence[tuple[str, str]], result_text: str) -> str:
-    """One exprgrad program: the definitions ``result_text`` needs, then the result.
+def program_text(
+    lets: Sequence[tuple[str, str]],
+    result_text: str,
+    ranges: Mapping[str, Sequence[int] | None] | None = None,
+    families: Mapping[str, object] | None = None,
+) -> str:
+    """One exprgrad program: the declarations and definitions ``result_text`` needs, then the result.
 
     Only the lets the result uses (directly or through other lets) are kept,
-    in their order: ``t1 = ...`` lines, then the expression.
+    in their order: ``k in 1:16`` lines (from ``ranges``, see ``declarations``),
+    ``t1 = ...`` lines, then the expression.
     """
     # A let of a node with indices is named t1[k]: found by its name t1.
     definitions = {name.split("[", 1)[0]: text for name, text in lets}
@@ -434,4 +483,4 @@ def program_text(lets: Sequence[tuple[str, str]], result_text: str) -> str:
                 needed.add(word)
                 stack.append(definitions[word])
     lines = [f"{name} = {text}" for name, text in lets if name.split("[", 1)[0] in needed]
-    return "\n".join([*lines, result_text])
+    return "\n".join([*declarations([*lines, result_text], ranges, families), *lines, result_text])

@@ -216,7 +216,7 @@ def _json_result(function, names, simplified, values, let) -> dict:
     lets, texts = printing.to_text_many(named, let=let, names=function.definitions, written=function.written)
 
     def program(key: str) -> str:
-        return printing.program_text(lets, texts[key]).replace("\n", "; ")
+        return printing.program_text(lets, texts[key], function.ranges, function.families).replace("\n", "; ")
 
     pairs = [key for key in simplified if len(key) == 2]
     result: dict = {

@@ -401,7 +401,7 @@ def _family_values(function, bindings: dict) -> dict[str, tuple[str, ...]]:
     variables = graph.variables([function.output])
     if not any(axes_of(v) for v in variables):
         return {}
-    given = {name: value for name, value in bindings.items() if isinstance(value, list)}
+    given = {name: value for name, value in bindings.items() if isinstance(value, (list, dict))}
     layout = family_layout([function], variables, given=given)
     for name, columns in layout.columns.items():
         if name in bindings or any(c in bindings for c in columns):

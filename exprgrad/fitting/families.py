@@ -10,6 +10,8 @@ Must not: evaluate, differentiate, or know the command line.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -34,8 +36,10 @@ class Layout:
 def family_layout(functions: Sequence, variables: Sequence[Node], given: Mapping | None = None) -> Layout:
     """The Layout of a cost whose variable nodes are ``variables`` (sorted by name).
 
-    ``given``: values given for families as lists (nested for several axes):
-    a family whose index has no range from the program takes labels 1..n from them.
+    ``given``: values given for families as lists (nested for several axes)
+    or, for one axis, objects label -> value ({"1": 0.5, "2": 0.1}): a family
+    whose index has no range from the program takes labels 1..n from a list,
+    an object's labels as given (whole numbers in a row).
     """
     given = given or {}
     ranges: dict[str, tuple] = {}
@@ -59,9 +63,11 @@ def family_layout(functions: Sequence, variables: Sequence[Node], given: Mapping
             continue  # w[j] and w[k]: one family, differentiated through either node
         seen.add(v.name)
         axes = tuple(i.name for i in axes_of(v))
-        shape = _shape(given.get(v.name), len(axes))
+        value = given.get(v.name)
+        shape = _shape(value, len(axes))
+        keyed = value if isinstance(value, Mapping) and len(axes) == 1 else None
         labels = tuple(
-            _labels(v, axis, ranges, families.get(v.name), a, shape) for a, axis in enumerate(axes)
+            _labels(v, axis, ranges, families.get(v.name), a, shape, keyed) for a, axis in enumerate(axes)
         )
         blocks.append(Block(v.name, axes, labels))
         nodes.append(v)
@@ -90,14 +96,39 @@ def _shape(values, axes: int) -> tuple[int, ...] | None:
     return tuple(shape)
 
 
-def _labels(node: Node, axis: str, ranges: dict, family, position: int, shape) -> tuple:
+def _object_labels(node: Node, values: Mapping) -> tuple[int, ...]:
+    """The labels of an object label -> value given for a one-axis family: whole numbers in a row."""
+    written = f"{node.name}[{','.join(i.name for i in axes_of(node))}]"
+    if not values:
+        raise OptionError(f"{node.name}: the object of values for {written} is empty")
+    labels = []
+    for key in values:
+        if not re.fullmatch(r"\s*[+-]?\d+\s*", str(key)):
+            raise OptionError(
+                f"{node.name}: the label {str(key)!r} of {written} is not a whole number (labels are 1, 2, 3, ...)"
+            )
+        labels.append(int(key))
+    labels.sort()
+    missing = next((a + 1 for a, b in itertools.pairwise(labels) if b != a + 1), None)
+    if missing is not None or len(set(labels)) != len(labels):
+        problem = f"no label {missing}" if missing is not None else "a label given twice"
+        raise OptionError(
+            f"{node.name}: the labels of {written} run {labels[0]}..{labels[-1]} with {problem} "
+            "(a family's labels are whole numbers in a row)"
+        )
+    return tuple(labels)
+
+
+def _labels(node: Node, axis: str, ranges: dict, family, position: int, shape, keyed=None) -> tuple:
     """The labels of a parameter family's axis: the family's own, its index's range,
-    or 1..n from the values given for it."""
+    the labels of an object given for it, or 1..n from a list given for it."""
     own = getattr(family, "labels", None)
     if own is not None and len(own) > position and own[position] is not None:
         return tuple(own[position])
     if axis in ranges:
         return tuple(ranges[axis])
+    if keyed is not None:
+        return _object_labels(node, keyed)  # checked only where its labels are the range
     if shape is not None:
         return tuple(range(1, shape[position] + 1))
     raise OptionError(
