@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from . import graph, interning
+from .backends.binding import arrange, written_axes
 from .backends.evaluate import evaluate
 from .backends.latex import latex_derivative_label, to_latex
 from .backends.printing import to_text
@@ -66,6 +67,8 @@ class Function:
         self.written: dict[Node, tuple[Node, ...]] = {}
         self.families: dict[str, Family] = {}
         self.ranges: dict[str, tuple[int, ...]] = {}
+        # A derivative by families: the written axes of the variables (values come back in them).
+        self._layout: tuple[tuple[str, ...], ...] = ()
 
     @property
     def label(self) -> str:
@@ -125,7 +128,32 @@ class Function:
         if data is None and isinstance(bindings.get("data"), Mapping) and "data" not in self.params:
             data = bindings.pop("data")
         params, columns = self._split(data, bindings)
-        return evaluate([self.output], params, columns or None, sizes=self._sizes())[0]
+        value = evaluate([self.output], params, columns or None, sizes=self._sizes())[0]
+        return self._in_written_axes(self.output, self._layout, value, params) if any(self._layout) else value
+
+    def _in_written_axes(self, node: Node, layout: tuple, value, params: Mapping) -> np.ndarray:
+        """The value of ``node``, a derivative by variables with the written axes ``layout``
+        (one tuple per variable), in those axes, broadcast over an index it lacks."""
+        if not any(layout):
+            return value
+        have = [index.name for index in node.indices]
+        want = written_axes(have, *layout)
+        rows = (graph.ROWS.name,) if graph.ROWS.name in have else ()
+        sizes = {name: len(labels) for name, labels in self.ranges.items() if labels is not None}
+        for name, family in self.families.items():
+            if family.kind == "parameter" and np.ndim(params.get(name, 0.0)) == len(family.axes):
+                sizes.update(zip(family.axes, np.shape(params[name])))
+        if isinstance(value, np.ndarray):
+            sizes.update(zip(have, value.shape))
+        shape = []
+        for axis, source in zip(want, (*rows, *(a for axes in layout for a in axes))):
+            size = sizes.get(axis, sizes.get(source))
+            if size is None:
+                raise EvaluationError(
+                    f"no size for index '{source}': give the values of a family that has it"
+                )
+            shape.append(size)
+        return np.ascontiguousarray(arrange(value, have, want, shape))
 
     def _split(self, data, bindings) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         family_values = {}
@@ -202,21 +230,25 @@ class Function:
     def grad(self, names: str | Iterable[str] | None = None) -> dict[str, Function]:
         """Partial derivatives for ``names`` (default: every parameter), one reverse sweep."""
         wrt = self._wrt(names)
-        return {
-            name: self._inherit(Function(simplify(node), derivative_of=(*self.derivative_of, name)))
-            for name, node in diff(self.output, wrt).items()
-        }
+        axes = {v.name: tuple(i.name for i in v.var_axes) for v in wrt}
+        result = {}
+        for name, node in diff(self.output, wrt).items():
+            result[name] = self._inherit(Function(simplify(node), derivative_of=(*self.derivative_of, name)))
+            result[name]._layout = (axes.get(name, ()),)
+        return result
 
     def hessian(self, names: str | Iterable[str] | None = None) -> dict[str, dict[str, Function]]:
         """Second partial derivatives for ``names`` (default: every parameter)."""
         wrt = self._wrt(names)
-        return {
-            a: {
-                b: self._inherit(Function(simplify(node), derivative_of=(*self.derivative_of, a, b)), False)
-                for b, node in row.items()
-            }
-            for a, row in hessian(self.output, wrt).items()
-        }
+        axes = {v.name: tuple(i.name for i in v.var_axes) for v in wrt}
+        result: dict[str, dict[str, Function]] = {}
+        for a, row in hessian(self.output, wrt).items():
+            result[a] = {}
+            for b, node in row.items():
+                entry = Function(simplify(node), derivative_of=(*self.derivative_of, a, b))
+                result[a][b] = self._inherit(entry, False)
+                entry._layout = (axes.get(a, ()), axes.get(b, ()))
+        return result
 
     def check(
         self,

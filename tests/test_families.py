@@ -413,5 +413,5 @@ def test_indexed_program_equals_its_unrolled_scalar_program(features, seed):
     expected = np.array(
         [[scalar.diff(f"W{k}_{i}").evaluate(data, **flat) for i in range(1, features + 1)] for k in units]
     )
-    # the derivative's value is over canonical axes (j, k): the transpose of W's written (k, j)
-    np.testing.assert_allclose(gradient.T, expected, rtol=1e-10)
+    # the derivative's value is in W's written axes (k, j), as the values given
+    np.testing.assert_allclose(gradient, expected, rtol=1e-10)

@@ -35,6 +35,7 @@ from helpers import (
 import exprgrad
 from exprgrad import build, graph, ops
 from exprgrad.backends import printing
+from exprgrad.backends.binding import arrange, written_axes
 from exprgrad.backends.printing import to_text
 from exprgrad.cli import cli
 from exprgrad.errors import EvaluationError, NameResolutionError
@@ -126,29 +127,6 @@ def _program(model: str, nj: int, nk: int, seed: int):
     return exprgrad.parse(text, columns=list(columns)), params, columns
 
 
-def _written_axes(function, name: str) -> tuple[str, ...]:
-    family = function.families.get(name)
-    return tuple(family.axes) if family is not None else ()
-
-
-def _arranged(value, have: list[str], want: list[str], shape: tuple) -> np.ndarray:
-    """``value`` (axes ``have``) over the axes ``want``, constant along those it lacks."""
-    value = np.asarray(value, dtype=float)
-    present = [n for n in want if n in have]
-    value = np.transpose(value, [have.index(n) for n in present]) if have else value
-    for position, name in enumerate(want):
-        if name not in have:
-            value = np.expand_dims(value, position)
-    return np.broadcast_to(value, shape)
-
-
-def _block_axes(function, first: str, second: str) -> tuple[list[str], list[str]]:
-    """Entry [first][second]: first's axes as written, second's fresh where they clash (k -> k2)."""
-    a = list(_written_axes(function, first))
-    b = [f"{n}2" if n in a else n for n in _written_axes(function, second)]
-    return a, b
-
-
 @pytest.mark.parametrize("model", ["network", "softmax"])
 @pytest.mark.parametrize(("nj", "nk", "seed"), [(1, 1, 0), (2, 1, 1), (1, 2, 2), (3, 3, 3)])
 def test_evaluated_blocks_equal_central_differences_of_the_gradient(model, nj, nk, seed):
@@ -157,17 +135,11 @@ def test_evaluated_blocks_equal_central_differences_of_the_gradient(model, nj, n
     table = function.hessian()
     step = 1e-5
     for first, row in table.items():
-        a_axes = list(_written_axes(function, first))
         a_shape = np.shape(params[first])
         for second, block in row.items():
-            _, b_axes = _block_axes(function, first, second)
             b_shape = np.shape(params[second])
-            got = _arranged(
-                block.evaluate(columns, **params),
-                [i.name for i in block.output.indices],
-                [*a_axes, *b_axes],
-                (*a_shape, *b_shape),
-            )
+            got = block.evaluate(columns, **params)  # in the written axes: a's, then b's
+            assert np.shape(got) == (*a_shape, *b_shape), (first, second)
             for q in itertools.product(*[range(n) for n in b_shape]):
                 sides = []
                 for sign in (1, -1):
@@ -177,11 +149,7 @@ def test_evaluated_blocks_equal_central_differences_of_the_gradient(model, nj, n
                     else:
                         moved[second] = float(moved[second]) + sign * step
                     g = gradient[first]
-                    sides.append(
-                        _arranged(
-                            g.evaluate(columns, **moved), [i.name for i in g.output.indices], a_axes, a_shape
-                        )
-                    )
+                    sides.append(np.broadcast_to(g.evaluate(columns, **moved), a_shape))
                 numeric = (sides[0] - sides[1]) / (2 * step)
                 analytic = got[(Ellipsis, *q)] if q else got
                 assert np.allclose(analytic, numeric, rtol=1e-6, atol=1e-7), (first, second, q)
@@ -206,12 +174,10 @@ def test_evaluated_blocks_equal_the_unrolled_scalar_hessian(model, nj, nk, seed)
             flat[name] = float(np.asarray(params[v.name])[labels]) if labels else float(params[v.name])
     unrolled_columns = {(f"{n[0]}[{n[1:]}]" if n[0] in "xY" else n): col for n, col in columns.items()}
     for first, row in function.hessian().items():
-        a_axes = list(_written_axes(function, first))
         for second, block in row.items():
-            _, b_axes = _block_axes(function, first, second)
             shape = (*np.shape(params[first]), *np.shape(params[second]))
-            value = block.evaluate(columns, **params)
-            got = _arranged(value, [i.name for i in block.output.indices], [*a_axes, *b_axes], shape)
+            got = block.evaluate(columns, **params)  # in the written axes: a's, then b's
+            assert np.shape(got) == shape, (first, second)
             v1 = next(v for v in variables if v.name == first)
             v2 = next(v for v in variables if v.name == second)
             for env1, name1 in members_of(v1, sizes):
@@ -255,8 +221,13 @@ def test_printed_network_hessian_reparses_to_the_same_values():
         program = printing.program_text(lets, texts[key])
         again = exprgrad.parse(program, columns=list(data), free_indices=True)
         assert again.output.indices == node.indices, program
-        want = table[key[0]][key[1]].evaluate(data, **params)
-        np.testing.assert_allclose(again.evaluate(data, **params), want, rtol=1e-12, atol=1e-14)
+        want = table[key[0]][key[1]].evaluate(data, **params)  # in the written axes
+        have = [i.name for i in node.indices]
+        layout = written_axes(
+            have, *(tuple(function.families[n].axes) if n in function.families else () for n in key)
+        )
+        got = arrange(again.evaluate(data, **params), have, layout, np.shape(want))
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
         seen.update([key] if "(k == k2)" in program else [])
     blocks = {("W", "W"), ("W", "b"), ("W", "v"), ("b", "b"), ("b", "v")}
     assert seen == blocks | {(b, a) for a, b in blocks}

@@ -494,7 +494,7 @@ def test_diff_prints_one_line_per_family():
     latex_text = _diff(network, "--wrt", "W", "--format", "latex")
     assert r"\frac{\partial J}{\partial W_{k,j}} = 2 \operatorname{mean}" in latex_text
     source = _diff(network, "--wrt", "W", "--format", "python")
-    assert "'d/dW[k,j]': own(2.0 * rows_contract(" in source
+    assert "'d/dW[k,j]': np.transpose(own(2.0 * rows_contract(" in source  # in W's written axes (k, j)
 
 
 # ---------------------------------------------------------------- property: random family programs

@@ -9,14 +9,18 @@ transpose), data sources the evaluator reads a chunk at a time, the row
 count, and every index's size, checked to agree between every use (an
 ``EvaluationError`` names the index and both sizes); a Kronecker delta's
 two indices have one size (k2 of delta(k, k2) takes k's when nothing else
-fixes it) and its value is the identity matrix over them.
+fixes it) and its value is the identity matrix over them. The way back:
+``written_axes`` and ``arrange`` put an evaluated derivative (canonical axes)
+into its variables' written axes (d/dW[k,j]: k by j; a Hessian block d2/da db:
+a's axes, then b's; an index it lacks broadcast), the one layout the API, the
+command line and the fit show.
 Must not: copy data (a family's columns are gathered by the evaluator a
 chunk at a time, or read in place when they lie evenly in one buffer).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -190,3 +194,44 @@ def _data(node: Node, params: Mapping, columns: Mapping) -> object:
         return float(params[node.name])  # a column given as one number
     what = "data family" if node.var_axes else "data column"
     raise EvaluationError(f"no values for '{node.name}', which the function reads as a {what}")
+
+
+def written_axes(have: Sequence[str], first: Sequence[str], second: Sequence[str] = ()) -> tuple[str, ...]:
+    """The axes a derivative is shown in: the rows (when ``have``, its canonical axes, has
+    them), then ``first``'s written axes, then ``second``'s (a Hessian block), where one
+    clashes with ``first``'s the fresh name the derivative gives it (j -> j2; an absent one
+    is ``j'``: the block is constant along it)."""
+    fresh = [name for name in have if name not in first and name not in second]
+    renamed = []
+    for name in second:
+        if name not in first:
+            renamed.append(name)
+            continue
+        match = [f for f in fresh if f.rstrip("0123456789") == name and f != name]
+        if len(match) > 1:
+            raise ValueError(f"cannot tell which index of {list(have)} is the second {name}")
+        renamed.append(match[0] if match else f"{name}'")
+    rows = (ROWS.name,) if ROWS.name in have else ()
+    return (*rows, *first, *renamed)
+
+
+def arrange(
+    value, have: Sequence[str], want: Sequence[str], shape: Sequence[int] | None = None
+) -> np.ndarray:
+    """``value`` (a float, or an array with the axes named ``have``) as an array with
+    the axes ``want`` and ``shape``: axes transposed into place, missing ones broadcast
+    (without ``shape``: length 1 on them)."""
+    if not isinstance(value, np.ndarray) or value.ndim == 0:
+        if shape is None:
+            return np.asarray(value, dtype=np.float64).reshape([1] * len(want))
+        return np.full(tuple(shape), float(value))
+    if shape is not None and value.shape == tuple(shape) and tuple(have) == tuple(want):
+        return value  # already in place (a gradient, every iteration)
+    have = list(have)
+    extra = [name for name in have if name not in want]
+    if extra or value.ndim != len(have):
+        raise ValueError(f"a value with axes {have} cannot be arranged as {list(want)}")
+    order = [have.index(name) for name in want if name in have]
+    moved = np.transpose(value, order) if order != sorted(order) else value
+    expand = tuple(slice(None) if name in have else None for name in want)
+    return moved[expand] if shape is None else np.broadcast_to(moved[expand], tuple(shape))

@@ -15,7 +15,8 @@ graph's; ``sum[j]``/``mean[j]`` of a product is one ``np.einsum`` over its
 factors (``contract``), other row reductions sum each label's rows with the
 evaluator's kernels (``rows_sum``: block sums, exact per label), reductions
 over an index are its kernels (``sum_over``, ``logsumexp_over``), and each
-output comes back over its own indices in canonical order. A parameter
+output comes back over its own indices in canonical order (``layouts``: in
+the axes named there, transposed and broadcast, as ``binding.arrange``). A parameter
 family's value is an array in its written axes (``W[k,j]``: k by j), a data
 family's a rows x labels array or a sequence of columns; ``sizes`` gives the
 size of an index no family has. The values are the evaluator's bit for bit
@@ -261,6 +262,7 @@ def to_python(
     names: Mapping[str, Node] | None = None,
     written: Mapping[Node, tuple] | None = None,
     columns: Mapping[str, Sequence[str]] | None = None,
+    layouts: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None,
 ) -> str:
     """A self-contained Python module defining ``function_name(params, data=None)``.
 
@@ -284,6 +286,9 @@ def to_python(
         columns: for a data family, the names of its columns in label order
             ({"x": ("x1", ..., "x50")}, as ``Function.families`` has them):
             the generated function also reads it from those columns of ``data``.
+        layouts: output name -> (the axes it comes back in, for each the index
+            whose size it has): a derivative by families in their written axes
+            (``binding.written_axes``), broadcast over an index it lacks.
 
     Raises:
         OptionError: ``function_name`` is not a valid Python identifier, or
@@ -359,6 +364,8 @@ def to_python(
                 values[name] = f"own({values[name]}, {places} if data else {places[1:]})"
             else:
                 values[name] = f"own({values[name]}, {places})"
+            if name in (layouts or {}):
+                values[name] = _arranged(values[name], node, axes, *layouts[name])
     if len(values) == 1:
         body.append(f"return {next(iter(values.values()))}")
     else:
@@ -387,6 +394,29 @@ def to_python(
     lines.extend(["", "", f"def {function_name}({signature}):"])
     lines.extend("    " + line if line else "" for line in [*doc, *body])
     return "\n".join(lines) + "\n"
+
+
+def _arranged(text: str, node: Node, axes: _Axes, want: Sequence[str], sources: Sequence[str]) -> str:
+    """``text`` (an output over ``node``'s canonical axes) in the axes ``want``, as ``binding.arrange``."""
+    have = [index.name for index in node.indices]
+    if list(have) == list(want):
+        return text
+    by_name = {index.name: index for index in axes.order}
+
+    def one(have: list[str], want: list[str], sources: list[str]) -> str:
+        order = [have.index(name) for name in want if name in have]
+        moved = f"np.transpose({text}, {tuple(order)})" if order != sorted(order) else text
+        if all(name in have for name in want):
+            return moved
+        expand = ", ".join(":" if name in have else "None" for name in want)
+        shape = ", ".join(
+            "n" if source == graph.ROWS.name else f"int({axes.sizes[by_name[source]]})" for source in sources
+        )
+        return f"np.broadcast_to({moved}[{expand}], ({shape},))"
+
+    if graph.ROWS.name in have:
+        return f"({one(have, list(want), list(sources))} if data else {one(have[1:], list(want[1:]), list(sources[1:]))})"
+    return one(have, list(want), list(sources))
 
 
 def _family_load(v: Node, name: str, axes: _Axes, names: Sequence[str] = ()) -> str:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import graph
+from ..backends.binding import arrange
 from ..backends.evaluate import compile_schedule
 from ..errors import ArgumentError
 from ..graph import Node
@@ -290,7 +291,7 @@ def _check_family(
     have = [i.name for i in derivative_node.indices]
     want = [i.name for i in derivative_node.indices if i is graph.ROWS] + written
     exact = np.asarray(exact, dtype=float)
-    arranged = _arrange(exact, have, want)
+    arranged = arrange(exact, have, want)
     labels = (
         labels
         if labels is not None and all(found is not None for found in labels)
@@ -311,16 +312,6 @@ def _check_family(
         verdict = compare(member, a, estimate, chosen, tol)
         results.append(dataclasses.replace(verdict, family=name, members=int(values.size)))
     return results
-
-
-def _arrange(value: np.ndarray, have: Sequence[str], want: Sequence[str]) -> np.ndarray:
-    """An evaluated derivative (axes named ``have``, canonical order) with the axes ``want``:
-    transposed into place; an index the derivative lacks (it does not depend on it) broadcast."""
-    if value.ndim == 0:
-        return value
-    order = [have.index(axis) for axis in want if axis in have]
-    moved = np.transpose(value, order)
-    return moved[tuple(slice(None) if axis in have else None for axis in want)]
 
 
 def compare(name: str, exact, estimate: Estimate, rows: list[int] | None, tol: float) -> PartialCheck:

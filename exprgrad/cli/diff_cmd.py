@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 import numpy as np
 
+from .. import graph
 from ..backends import latex, printing, python_source
+from ..backends.binding import written_axes
 from ..backends.evaluate import compile_schedule
 from ..passes.diff import diff, hessian
 from ..passes.simplify import simplify_many
@@ -38,12 +40,13 @@ NO_PARAMETERS = (
 )
 
 
-def differentiate(function, wrt_text: str, order: int, mode: str):
+def differentiate(function, wrt_text: str, order: int, mode: str, mirrored: bool = False):
     """The wrt names and {key: simplified derivative node}.
 
     Keys are tuples of variable names: (a,) for each first partial, and with
     order 2 also (a, b) for each Hessian entry with a not after b in --wrt
-    order (each symmetric pair once).
+    order (each symmetric pair once); ``mirrored``: also (b, a) where a or b is
+    a family (its axes come in another order: d2/dv[k]dW[k2,j]).
     """
     wrt_nodes, warnings = select(function.output, wrt_text.split(","))
     for message in warnings:
@@ -51,6 +54,7 @@ def differentiate(function, wrt_text: str, order: int, mode: str):
     if not wrt_nodes:
         warn(NO_PARAMETERS)
     names = [node.name for node in wrt_nodes]
+    families = {node.name: node.var_axes for node in wrt_nodes}
     raw: dict[tuple[str, ...], object] = {
         (name,): node for name, node in diff(function.output, wrt_nodes, mode=mode).items()
     }
@@ -59,6 +63,8 @@ def differentiate(function, wrt_text: str, order: int, mode: str):
         for i, first in enumerate(names):
             for second in names[i:]:
                 raw[(first, second)] = table[first][second]
+                if mirrored and first != second and (families.get(first) or families.get(second)):
+                    raw[(second, first)] = table[second][first]
     simplified = dict(zip(raw, simplify_many(list(raw.values()))))
     return names, simplified
 
@@ -119,7 +125,7 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
 
     dataset = load_data(data, allow_nan)
     function = build_function(expr, dataset)
-    names, simplified = differentiate(function, wrt, order, mode)
+    names, simplified = differentiate(function, wrt, order, mode, mirrored=fmt == "json")
     values = None
     if at or data:
         bindings = parse_bindings(at)
@@ -130,6 +136,9 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
         results = schedule.run(bindings, columns or None, threads=threads)
         values = {"value": results[0]}
         for key, value in zip(simplified, results[1:]):
+            if fmt == "json":  # by families: their written axes (d/dW[k,j]: k by j; a block: a's, then b's)
+                layout = tuple(_written(function, name) for name in key)
+                value = function._in_written_axes(simplified[key], layout, value, bindings)
             per_row = function.output.per_row or any(name in function.columns for name in key)
             values[key] = as_rows(value, per_row, dataset)
         _warn_nonfinite(values, unicode_ok(ascii_only))
@@ -140,9 +149,22 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
         outputs = {"value": function.output}
         shown = printing.wrt_names(function.output, simplified)
         outputs.update({derivative_label(shown[key], False): node for key, node in simplified.items()})
+        layouts = {}
+        for key, node in simplified.items():
+            layout = tuple(_written(function, name) for name in key)
+            if any(layout):
+                have = [index.name for index in node.indices]
+                rows = (graph.ROWS.name,) if graph.ROWS.name in have else ()
+                sources = (*rows, *(axis for axes in layout for axis in axes))
+                layouts[derivative_label(shown[key], False)] = (written_axes(have, *layout), sources)
         columns = {name: family.columns for name, family in function.families.items() if family.columns}
         source = python_source.to_python(
-            outputs, "derivatives", names=function.definitions, written=function.written, columns=columns
+            outputs,
+            "derivatives",
+            names=function.definitions,
+            written=function.written,
+            columns=columns,
+            layouts=layouts,
         )
         click.echo(source, nl=False)
     elif fmt == "latex":
@@ -185,6 +207,12 @@ def _members(function, key, node, value, bindings, dataset):
         return None
     names, values = per_member(function, list(key), [node], [value], bindings, dataset)
     return None if names == list(key) else list(zip(names, values))
+
+
+def _written(function, name: str) -> tuple[str, ...]:
+    """The written axes of the family ``name`` (W[k,j]: k, j); () for a scalar or a member."""
+    family = function.families.get(name)
+    return tuple(family.axes) if family is not None else ()
 
 
 def _warn_nonfinite(values, unicode: bool) -> None:

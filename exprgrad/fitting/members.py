@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backends.binding import arrange
 from ..errors import Mention, OptionError
 from ..names import natural_key
 
@@ -347,20 +348,3 @@ def _span(labels: tuple) -> str:
 
 # How a note names the random start: the library's init='random', the command line's --init random.
 RANDOM_START = Mention("init", "random")
-
-
-def arrange(value, have: Sequence[str], want: Sequence[str], shape: tuple[int, ...]) -> np.ndarray:
-    """``value`` (a float, or an array with the axes named ``have``) as an array with
-    the axes ``want`` and ``shape``: axes transposed into place, missing ones broadcast."""
-    if not isinstance(value, np.ndarray) or value.ndim == 0:
-        return np.full(shape, float(value))
-    if value.shape == tuple(shape) and tuple(have) == tuple(want):
-        return value  # already in place (a gradient, every iteration)
-    have = list(have)
-    extra = [name for name in have if name not in want]
-    if extra or value.ndim != len(have):
-        raise ValueError(f"a value with axes {have} cannot be arranged as {list(want)}")
-    order = [have.index(name) for name in want if name in have]
-    moved = np.transpose(value, order) if order != sorted(order) else value
-    expand = tuple(slice(None) if name in have else None for name in want)
-    return np.broadcast_to(moved[expand], shape)

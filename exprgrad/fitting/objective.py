@@ -23,12 +23,13 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from .. import graph, memory
+from ..backends.binding import arrange, written_axes
 from ..backends.evaluate import compile_schedule
 from ..errors import ExprgradError, FitError, Mention
 from ..graph import Node
 from ..passes.diff import diff, hessian, jacobian
 from ..passes.simplify import simplify_many
-from .members import Block, Members, arrange
+from .members import Block, Members
 
 # What to do when a p-by-p or n-by-p matrix would not fit: a method that needs neither.
 _NO_MATRIX = (f"fit with {Mention('method', 'lbfgs')}, which needs neither", (Mention("method", "lbfgs"),))
@@ -146,19 +147,7 @@ class Objective:
         placed = []
         for (i, j), node in zip(pairs, self.hessian_nodes):
             have = [index.name for index in node.indices]
-            first, second = blocks[i].axes, blocks[j].axes
-            fresh = [name for name in have if name not in first and name not in second]
-            renamed = []
-            for name in second:
-                if name not in first:
-                    renamed.append(name)
-                    continue
-                # The second variable's clashing index gets a fresh name: j -> j2.
-                match = [f for f in fresh if f.rstrip("0123456789") == name and f != name]
-                if len(match) > 1:
-                    raise ValueError(f"cannot tell which index of {have} is the second {name}")
-                renamed.append(match[0] if match else f"{name}'")  # absent: constant along it
-            placed.append((i, j, have, (*first, *renamed)))
+            placed.append((i, j, have, written_axes(have, blocks[i].axes, blocks[j].axes)))
         return placed
 
     def residuals_are_linear(self) -> bool:
