@@ -102,8 +102,16 @@ class FamilyLowering(Scope):
                     members[label] = self.column_names.get(column, column)
         if not found:
             return False
-        if len(found) > 1:
-            kinds = " and ".join(sorted(spelling.format(name) for spelling in found))
+        if name in columns:  # x beside x1, x2: never dropped from the family silently
+            first = min(next(iter(found.values())).items())[1]
+            raise self.error(
+                NameResolutionError,
+                f"the data has a column {quoted(name)} and the columns {quoted(first)}, ... of the family "
+                f"{quoted(name)}: rename the column {quoted(name)} (a name is a column or a family, not both)",
+                span,
+            )
+        if len(found) > 1:  # named by the columns present: x1 and x_2
+            kinds = " and ".join(sorted(members[min(members)] for members in found.values()))
             raise self.error(
                 NameResolutionError,
                 f"the data columns of family {quoted(name)} mix two namings ({kinds}): name every member one way",
@@ -393,6 +401,23 @@ class FamilyLowering(Scope):
                 ]
         u, v = args
         shared = [i for i in u.indices if i is not graph.ROWS and i in v.indices]
+        plain = [
+            w.name
+            for w, a in zip(node.args, args, strict=True)
+            if type(w) is A.Name
+            and a.is_var
+            and not a.var_axes
+            and self.given_columns is not None
+            and w.name in self.columns
+        ]
+        if not shared and plain:
+            self._data_family(plain[0], node.name_span, 1, self.given_columns)  # x beside x1, x2: that error
+            raise self.error(
+                NameResolutionError,
+                f"dot(u, v) sums over an index two families share, and {quoted(plain[0])} is a data column, "
+                f"not a family (columns {plain[0]}1, {plain[0]}2, ... make one); for one column write the product",
+                node.name_span,
+            )
         if len(shared) != 1:
             said = "no index" if not shared else "several indices (" + ", ".join(i.name for i in shared) + ")"
             raise self.error(

@@ -399,7 +399,7 @@ def test_bad_family_input_is_one_error_line_with_a_caret(runner, text, message):
         ("x1,x2,x4,y\n1,2,3,1\n", "the data family 'x' has a gap: columns 1..4 without 'x3'"),
         ("x_1,x_2,x_4,y\n1,2,3,1\n", "without 'x_3'"),
         ("x[1],x[3],y\n1,2,1\n", "without 'x[2]'"),
-        ("x1,x_2,y\n1,2,1\n", "mix two namings (x1 and x_1)"),
+        ("x1,x_2,y\n1,2,1\n", "mix two namings (x1 and x_2)"),
     ],
 )
 def test_bad_data_families_are_one_error_line_with_a_caret(runner, tmp_path, csv, message):
