@@ -36,30 +36,14 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from timing import pin_threads  # before numpy loads
 
-def _threads(argv: list[str]) -> int:
-    """--threads N (default 1): set for numpy's BLAS, XLA and torch before any of them loads."""
-    count = 1
-    for k, arg in enumerate(argv):
-        if arg == "--threads" and k + 1 < len(argv) and argv[k + 1].isdigit():
-            count = int(argv[k + 1])
-        elif arg.startswith("--threads=") and arg[10:].isdigit():
-            count = int(arg[10:])
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(count)
-    if count == 1:
-        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flags).strip()
-    return count
-
-
-THREADS = _threads(sys.argv[1:])
+THREADS = pin_threads(sys.argv[1:], default=1)
 UNROLLED_ROWS = 100_000  # the scalar form of the network (800 terms) runs up to this many rows
 
 import numpy as np

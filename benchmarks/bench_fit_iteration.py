@@ -26,24 +26,13 @@ from __future__ import annotations
 import argparse
 import inspect
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
+from timing import pin_threads  # before numpy loads
 
-def _threads(argv: list[str]) -> int:
-    """--threads N (default 1): numpy's BLAS threads, set before numpy loads."""
-    count = 1
-    for k, arg in enumerate(argv):
-        if arg == "--threads" and k + 1 < len(argv) and argv[k + 1].isdigit():
-            count = int(argv[k + 1])
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = str(count)
-    return count
-
-
-THREADS = _threads(sys.argv[1:])
+THREADS = pin_threads(sys.argv[1:], default=1)
 
 import numpy as np
 

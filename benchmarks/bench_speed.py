@@ -59,24 +59,9 @@ ALL_THREADS = os.cpu_count() or 1
 CASES = ("gd", "grad", "bandwidth", "compile", "startup")
 
 
-def _threads(argv: list[str]) -> int | None:
-    """--threads N of a half, set for every library before any of them loads (None: the parent)."""
-    count = None
-    for k, arg in enumerate(argv):
-        if arg == "--threads" and k + 1 < len(argv) and argv[k + 1].isdigit():
-            count = int(argv[k + 1])
-        elif arg.startswith("--threads=") and arg[10:].isdigit():
-            count = int(arg[10:])
-    if count is not None:
-        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-            os.environ[name] = str(count)
-        if count == 1:
-            flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flags).strip()
-    return count
+from timing import pin_threads  # before numpy loads
 
-
-THREADS = _threads(sys.argv[1:])
+THREADS = pin_threads(sys.argv[1:], default=None)
 sys.path.insert(0, str(HERE))
 
 import numpy as np
