@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .backends import render as render_backend
+from .backends.binding import arrange, written_axes
 from .backends.evaluate import compile_schedule
 from .backends.render import DEFAULT_MAX_NODES, DEFAULT_TIMEOUT, GRAPHS, RenderError, render
 from .errors import ArgumentError, DrawingTooLarge, LimitError, OptionError, ToolMissingError
@@ -66,17 +67,27 @@ def node_values(output: Node, others: Sequence[Node], values: Mapping[str, objec
     nodes = toposort([output, *others])
     results = compile_schedule([*nodes, *adj_graphs]).run(params, columns or None)
     value = dict(zip(nodes, results))
+    for node in (n for n in nodes if n.is_var and len(n.var_axes) > 1):
+        value[node] = _written(value[node], node, node)  # W[k,j]'s members in the order k, j
     adjoint = {}
     rows = 0
     for v in columns.values():
         rows = len(v[0] if isinstance(v, list) else v)
         break
-    for node, adj in zip(shown, results[len(nodes) :]):
+    for node, adj, graph in zip(shown, results[len(nodes) :], adj_graphs):
+        if node.is_var and len(node.var_axes) > 1:
+            adj = _written(adj, graph, node)
         if columns and (node.per_row or output.per_row) and np.ndim(adj) == 0:
             # The same in every row (1/n under a mean), yet one value per row.
             adj = np.full(rows, adj)
         adjoint[node] = adj
     return value, adjoint
+
+
+def _written(value, node: Node, variable: Node):
+    """``value`` (``node``'s, canonical axes) in ``variable``'s written axes, length 1 where it lacks one."""
+    have = [i.name for i in node.indices]
+    return arrange(value, have, written_axes(have, [i.name for i in variable.var_axes]))
 
 
 def _column(value):

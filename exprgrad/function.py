@@ -158,6 +158,7 @@ class Function:
     def _split(self, data, bindings) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         family_values = {}
         used = {*self.params, *self.columns, *self.families}
+        used.update(c for family in self.families.values() for c in family.columns)  # x1..x50 of x[j]
         # an array for a name the function does not use (a family of J, not read by d2J/dc2)
         for name in [n for n in bindings if n not in used and np.ndim(bindings[n]) > 0]:
             del bindings[name]

@@ -173,3 +173,17 @@ def test_an_index_the_derivative_lacks_is_broadcast(runner, tmp_path):
     assert np.array_equal(generated["d/dW[k,j]"], want)
     assert np.array_equal(generated["d2/dW[k,j]dW[k2,j2]"], np.zeros((3, 3, 3, 3)))
     assert np.array_equal(generated["d2/dW[k,j]dc[j2]"], np.broadcast_to(eye[None, :, :], (3, 3, 3)))
+
+
+def test_a_drawing_lists_a_family_in_its_written_order():
+    W = np.arange(9.0).reshape(3, 3)  # written order 0, 1, 2, ...; the transpose's 0, 3, 6, ...
+    c = np.array([1.0, 2.0, 3.0])
+    function = exprgrad.parse("k in 1:3; j in 1:3; sum[k,j](W[k,j]^2*c[j])")
+    dot = function.to_dot("W", values={"W": W, "c": c})
+    assert "[0, 1, 2, …]" in dot and "[0, 3, 6" not in dot
+    assert "[0, 4, 12, …]" in dot  # dJ/dW[k,j] = 2*W[k,j]*c[j], k by j (its transpose: 0, 6, 12)
+    # a data family's columns given by name (x1, x2, x3) beside the family W
+    columns, params, _ = _sample(3, 3, rows=10, seed=3)
+    network = exprgrad.parse(NETWORK.format(K=3), columns=list(columns))
+    dot = network.to_dot(values={**columns, **params, "W": W})
+    assert "[0, 1, 2, …]" in dot
