@@ -90,3 +90,24 @@ def test_fit_takes_a_data_family_as_one_rows_by_labels_array():
         exprgrad.fit({"x": x, "y": y}, cost="mean((a*x - y)^2)")
     with pytest.raises(DataError, match="'x1' is given twice"):
         exprgrad.fit({"x": x, "x1": y, "y": y}, cost=NETWORK)
+
+
+def test_a_damped_newton_step_solves_on_the_cholesky_factor(monkeypatch):
+    from exprgrad.fitting import newton
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(30, 30))
+    hess, grad = a @ a.T, rng.normal(size=30)
+    expected = -np.linalg.solve(hess + 0.5 * np.eye(30), grad)
+
+    def general_solve(*args, **kwargs):  # an LU solve per step: slow on busy cores
+        raise AssertionError("the step refactors the matrix with a general solve")
+
+    monkeypatch.setattr(np.linalg, "solve", general_solve)
+    step, damping = newton._damped_step(hess, grad, 0.5)
+    assert damping == 0.5 and step == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    # Not positive definite: the damping rises until it is, and the step solves that system.
+    step, damping = newton._damped_step(
+        hess - 2 * np.abs(np.linalg.eigvalsh(hess)).max() * np.eye(30), grad, 0.0
+    )
+    assert damping > 0 and np.all(np.isfinite(step))

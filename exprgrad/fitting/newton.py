@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from ..errors import Mention
 from .optimality import scaled_gradient
@@ -148,7 +149,10 @@ def _damped_step(hess: np.ndarray, grad: np.ndarray, damping: float) -> tuple[np
         except np.linalg.LinAlgError:
             damping = max(2.0 * damping, FIRST_DAMPING)
             continue
-        step = -np.linalg.solve(factor.T, np.linalg.solve(factor, grad))
+        # Two triangular solves on the factor (L L^T s = -grad): a general solve factors it
+        # again (LU) on threads that wait for busy cores (0.2-40 ms against 0.03 ms at p = 113).
+        half = solve_triangular(factor, grad, lower=True, check_finite=False)
+        step = -solve_triangular(factor, half, lower=True, trans="T", check_finite=False)
         if np.all(np.isfinite(step)):
             return step, damping
         damping = max(2.0 * damping, FIRST_DAMPING)
