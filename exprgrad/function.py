@@ -316,7 +316,19 @@ class Function:
                 f"must be a Python identifier, got {function_name!r}", argument="function_name"
             )
         columns = {name: family.columns for name, family in self.families.items() if family.columns}
-        return to_python({"value": self.output}, function_name, written=self.written, columns=columns or None)
+        layouts = None
+        if any(self._layout):  # a derivative by families: in their written axes, as evaluate
+            have = [index.name for index in self.output.indices]
+            rows = (graph.ROWS.name,) if graph.ROWS.name in have else ()
+            sources = (*rows, *(axis for axes in self._layout for axis in axes))
+            layouts = {"value": (written_axes(have, *self._layout), sources)}
+        return to_python(
+            {"value": self.output},
+            function_name,
+            written=self.written,
+            columns=columns or None,
+            layouts=layouts,
+        )
 
     def _repr_latex_(self) -> str:
         """The expression; a derivative is titled (\\frac{\\partial J}{\\partial a} = ...)."""

@@ -187,3 +187,21 @@ def test_a_drawing_lists_a_family_in_its_written_order():
     network = exprgrad.parse(NETWORK.format(K=3), columns=list(columns))
     dot = network.to_dot(values={**columns, **params, "W": W})
     assert "[0, 1, 2, …]" in dot
+
+
+def test_a_derivative_function_s_python_is_in_the_written_axes():
+    W = np.arange(9.0).reshape(3, 3)
+    c = np.array([1.0, 2.0, 3.0])
+    function = exprgrad.parse("k in 1:3; j in 1:3; sum[k,j](W[k,j]^2*c[j])")
+    table = function.hessian("W,c")
+    for derivative in [function.grad("W")["W"], table["W"]["W"], table["W"]["c"], table["c"]["W"]]:
+        namespace: dict = {}
+        exec(compile(derivative.python(), "<generated>", "exec"), namespace)  # noqa: S102 - running generated code is the test
+        # (k == k2) of d2/dW dW has no family over k: the caller gives k's size
+        assert np.array_equal(
+            namespace["f"]({"W": W, "c": c}, sizes={"k": 3}), derivative.evaluate(W=W, c=c)
+        ), str(derivative)
+    lacking = exprgrad.parse("k in 1:3; j in 1:3; sum[k,j](W[k,j]*c[j])").grad("W")["W"]  # c[j]: no k
+    namespace = {}
+    exec(compile(lacking.python(), "<generated>", "exec"), namespace)  # noqa: S102 - running generated code is the test
+    assert np.array_equal(namespace["f"]({"W": W, "c": c}, sizes={"k": 3}), np.broadcast_to(c, (3, 3)))

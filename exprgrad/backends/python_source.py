@@ -409,14 +409,19 @@ def _arranged(text: str, node: Node, axes: _Axes, want: Sequence[str], sources: 
         if all(name in have for name in want):
             return moved
         expand = ", ".join(":" if name in have else "None" for name in want)
-        shape = ", ".join(
-            "n" if source == graph.ROWS.name else f"int({axes.sizes[by_name[source]]})" for source in sources
-        )
+        shape = ", ".join(_size_text(source, axes, by_name) for source in sources)
         return f"np.broadcast_to({moved}[{expand}], ({shape},))"
 
     if graph.ROWS.name in have:
         return f"({one(have, list(want), list(sources))} if data else {one(have[1:], list(want[1:]), list(sources[1:]))})"
     return one(have, list(want), list(sources))
+
+
+def _size_text(name: str, axes: _Axes, by_name: Mapping) -> str:
+    """The size of the index ``name`` in the generated code (one the graph lacks: sizes={"k": 16})."""
+    if name == graph.ROWS.name:
+        return "n"
+    return f"int({axes.sizes[by_name[name]]})" if name in by_name else f"int(sizes[{name!r}])"
 
 
 def _family_load(v: Node, name: str, axes: _Axes, names: Sequence[str] = ()) -> str:
