@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
 from ..errors import Mention
 from .optimality import scaled_gradient
@@ -142,6 +141,8 @@ def _polish(objective, x, cost, grad, hess, max_steps: int = 4):
 
 def _damped_step(hess: np.ndarray, grad: np.ndarray, damping: float) -> tuple[np.ndarray, float]:
     """Solve (hess + damping I) s = -grad, raising damping until the matrix is positive definite."""
+    from scipy.linalg import solve_triangular  # here: evaluating a plain expression never imports scipy
+
     identity = np.eye(len(grad))
     for _ in range(200):
         try:
