@@ -411,7 +411,7 @@ def _checked_mapping(value, argument: str) -> Mapping:
     wrong = [key for key in value if not isinstance(key, str)]
     if wrong:
         raise ArgumentError(f"names must be text, got {wrong[0]!r}", argument=argument)
-    return value
+    return dict(value)  # a copy: binding takes names out of it, never out of the caller's dict
 
 
 def _real(name: str, value, argument: str) -> float:

@@ -291,6 +291,9 @@ def row_block_sums(x):
 
 def total_of_label_blocks(sums, n, mean):
     # Per label, the exact sum of its block sums (sums: blocks first), or over n for a mean.
+    if len(sums) == 1:  # one block: its sums are the totals (+ 0.0: fsum's 0.0 for -0.0)
+        totals = np.asarray(sums[0], dtype=np.float64) + 0.0
+        return totals if not mean else (totals / n if n else np.full_like(totals, np.nan))
     labels = math.prod(np.shape(sums)[1:])
     flat = np.ascontiguousarray(np.reshape(sums, (len(sums), labels)).T)
     totals = np.array([exact_sum(row.tolist()) for row in flat], dtype=np.float64)

@@ -5,6 +5,7 @@ data-family columns."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -176,3 +177,25 @@ def test_every_mix_of_namings_names_columns_present(runner, tmp_path, names):
     line = _one_error(result, "mix")
     for name in names[:2]:
         assert name in line
+
+
+def test_check_leaves_the_callers_values_as_they_were():
+    f = exprgrad.parse("k in 1:2; mean((sum[k](w[k]*x) + c - y)^2)")
+    values = {"w": [0.5, -0.25], "c": 0.1}
+    f.check(values, data={"x": [1.0, 2.0, 3.0], "y": [0.0, 1.0, 0.5]})
+    assert set(values) == {"w", "c"}
+
+
+def test_one_block_of_label_sums_gives_the_exact_totals():
+    from exprgrad import kernels
+
+    sums = np.array([[-0.0, 1.5, np.inf, np.nan]])
+    many = np.vstack([sums, np.zeros_like(sums)])
+    one = kernels.total_of_label_blocks(sums, 3, False)
+    assert np.array_equal(one, kernels.total_of_label_blocks(many, 3, False), equal_nan=True)
+    assert math.copysign(1.0, one[0]) == 1.0
+    assert np.array_equal(
+        kernels.total_of_label_blocks(sums, 3, True),
+        kernels.total_of_label_blocks(many, 3, True),
+        equal_nan=True,
+    )
