@@ -358,10 +358,22 @@ def test_readme_fit_examples_print_what_the_readme_shows(runner, monkeypatch, ar
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
 
-    def timeless(text):
-        return re.sub(r"time \S+ s", "time - s", text).rstrip()
+    # The words are the README's exactly; the numbers to the last digits a CPU's own
+    # rounding (its BLAS kernels, its libm) may move: values to 1e-6 relative, the
+    # iteration and evaluation counts to 2%, gradient norms below 1e-9 as such.
+    number = r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 
-    assert timeless(result.output) == timeless(shown)
+    def words(text):
+        text = re.sub(r"time \S+ s", "time - s", text)
+        return " ".join(re.sub(number, "#", text).split())
+
+    assert words(result.output) == words(shown)
+    got, want = (re.findall(number, re.sub(r"time \S+ s", "", text)) for text in (result.output, shown))
+    for one, other in zip(got, want, strict=True):
+        a, b = float(one), float(other)
+        close = math.isclose(a, b, rel_tol=1e-6) or max(abs(a), abs(b)) < 1e-9
+        counts = "." not in one + other and "e" not in one + other and abs(a - b) <= 0.02 * max(a, b)
+        assert close or counts, (one, other)
 
 
 @pytest.mark.parametrize("method", TEXTBOOK)
