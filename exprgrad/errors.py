@@ -234,3 +234,9 @@ class WriteError(ExprgradError):
     """The output could not be written (exit 1: not the user's input)."""
 
     exit_code = 1
+
+
+class EngineError(ExprgradError):
+    """The cluster could not do the work: its scheduler cannot be reached, or was lost (exit 1)."""
+
+    exit_code = 1

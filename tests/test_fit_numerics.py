@@ -145,6 +145,14 @@ def test_end_point_check_of_least_squares_factors_the_tall_jacobian_once(rng, mo
             return _original(a, *args, **kwargs)
 
         monkeypatch.setattr(np.linalg, name, counted)
+    from scipy.linalg import lapack  # the factors' QR calls LAPACK itself
+
+    def geqrf(a, *args, _original=lapack.dgeqrf, **kwargs):
+        if np.shape(a)[0] >= rows:
+            tall.append("qr")
+        return _original(a, *args, **kwargs)
+
+    monkeypatch.setattr(lapack, "dgeqrf", geqrf)
     cosine, step, _ = optimality._geometry(r, matrix)
     assert tall == ["qr"]
     assert cosine == pytest.approx(want_cosine, rel=1e-10)

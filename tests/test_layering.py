@@ -18,6 +18,7 @@ STAGES = [
     "exprgrad.kernels",
     "exprgrad.memory",  # sizes checked against the memory there is: lowering, backends and fit use it
     ("exprgrad.ops", "exprgrad.build"),  # one stage: the registry and its builders use each other
+    "exprgrad.graph_text",  # graphs as text, for a cluster's workers
     "exprgrad.ast_nodes",
     "exprgrad.syntax_errors",
     "exprgrad.lalr",
@@ -31,6 +32,7 @@ STAGES = [
     "exprgrad.passes.forward",
     "exprgrad.passes",
     "exprgrad.backends",
+    "exprgrad.engines",  # where passes run: here, or on a Dask cluster (over backends' schedules)
     "exprgrad.drawing",
     "exprgrad.check",
     "exprgrad.function",
@@ -291,7 +293,9 @@ def test_every_error_class_is_defined_in_errors():
 # load and that most runs never need; everything else is imported at the top.
 # lark: a valid text is parsed from the shipped table (exprgrad.parsing); Lark loads
 # only for a syntax error's message, or to analyse a grammar the table was not made from.
-DEFERRED_PACKAGES = ("scipy", "graphviz", "matplotlib", "lark")
+# pyarrow: only a Parquet data source reads it (exprgrad.fitting.parquet).
+# distributed: only --engine dask (exprgrad.engines.cluster).
+DEFERRED_PACKAGES = ("scipy", "graphviz", "matplotlib", "lark", "pyarrow", "distributed")
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))

@@ -352,3 +352,47 @@ def _bind(steps, views) -> tuple[list[tuple], list[tuple]]:
                 slots.append((position, name))
         bound.append((step.fn, args, views[step.buffer], slots))
     return bound, scalar_slots
+
+
+# ---------------------------------------------------------------- partitions
+
+
+def reduce_rows(
+    found: list, reductions: int, outputs: list, plan_outputs: list, scalars, reducer, start: int
+):
+    """A partition's pass results with its per-row outputs handed to ``reducer`` where it ran.
+
+    ``found``: the pass's sums (``reductions`` of them), then its per-row
+    outputs; ``reducer``: (function, extra arguments), called as
+    function(values, start, *extra) with ``values`` one per output of the
+    schedule (``outputs``): this partition's rows for a per-row output of the
+    pass, the value for a scalar one already known, else None. What it
+    returns replaces the rows: ("reduced", value), to send in their place.
+    """
+    if reducer is None or not plan_outputs or len(plan_outputs) != sum(n.per_row for n in outputs):
+        return found  # the rows of outputs made in different passes are sent whole
+    values = [None if node.per_row else scalars.get(node) for node in outputs]
+    for offset, (k, _) in enumerate(plan_outputs):
+        values[k] = found[reductions + offset]
+    function, extra = reducer
+    return found[:reductions] + [("reduced", function(values, start, *extra))]
+
+
+def finish_rows(parts: list, at: int, plan_outputs: list, results: list) -> None:
+    """Every partition's rows of the per-row outputs, in row order, into ``results``; reduced
+    rows (``reduce_rows``) as ``Reduced``, one value per partition, at the first output's place."""
+    if not plan_outputs:
+        return
+    first = parts[0][at] if len(parts[0]) > at else None
+    if isinstance(first, tuple) and first[0] == "reduced":
+        for k, _ in plan_outputs:
+            results[k] = None
+        results[plan_outputs[0][0]] = Reduced(part[at][1] for part in parts)
+        return
+    for offset, (k, _) in enumerate(plan_outputs):
+        pieces = [part[at + offset] for part in parts]
+        results[k] = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+
+class Reduced(list):
+    """What a reducer made of each partition's rows (``reduce_rows``), in row order."""

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import graph, kernels, ops
+from .. import graph, graph_text, kernels, ops
 from ..errors import ArgumentError, EvaluationError, Mention
 from ..graph import Node
 from ..kernels import BLOCK_ROWS, exact_sum, total_of_blocks
@@ -92,6 +92,8 @@ class Schedule:
     """
 
     def __init__(self, outputs: Sequence[Node]):
+        self._given = list(outputs)  # as compiled: ``text`` writes these
+        self._text: str | None = None
         self.outputs = hoist.hoist(outputs)  # equal nodes, signs moved off the rows
         self.order = graph.toposort(self.outputs)
         self.parameters = [n.name for n in graph.variables(self.outputs) if not n.per_row]
@@ -214,6 +216,8 @@ class Schedule:
         chunk_rows: int | None = None,
         sizes: Mapping[str | graph.Index, int] | None = None,
         threads: int | None = None,
+        engine=None,
+        reduce_rows=None,
     ) -> list[float | np.ndarray]:
         """Evaluate every output.
 
@@ -232,6 +236,17 @@ class Schedule:
                 for indices no array fixes.
             threads: how many threads share the rows of each pass (results
                 do not depend on it); None: every core this process may use.
+            engine: None, the passes run here over ``columns``; or an engine
+                (``exprgrad.engines``) that holds the data in partitions and
+                runs each pass on every partition (``part_sums``), wherever
+                they are: the same bits as one process gives.
+            reduce_rows: None, or (function, extra arguments): each
+                partition's rows of the per-row outputs are handed to
+                function(values, start row, *extra) where the partition is
+                (``chunks.reduce_rows``; a function a worker can import), and
+                the run returns a ``chunks.Reduced`` of what it made, one per
+                partition in row order, at the first per-row output's place
+                (None at the others'). With no engine, all rows are one partition.
 
         Returns:
             One entry per output: float for a node without indices; for a
@@ -248,9 +263,101 @@ class Schedule:
         threads = chunks.whole_number("threads", threads, chunks.usable_cores())
         chunk_rows = chunks.whole_number("chunk_rows", chunk_rows, None)
         if self.indexed:
-            return indexed.run(self, params, columns, chunk_rows or DEFAULT_CHUNK_ROWS, sizes, threads)
-        has_data = bool(columns)
-        column_values, n = self._bind_columns(params, columns or {})
+            return indexed.run(
+                self, params, columns, chunk_rows or DEFAULT_CHUNK_ROWS, sizes, threads, engine, reduce_rows
+            )
+        has_data = bool(columns) or engine is not None
+        if engine is None:
+            column_values, n = self._bind_columns(params, columns or {})
+        else:
+            column_values, n = None, engine.rows
+            self._check_engine_columns(params, engine)
+        scalars = self._bind_scalars(params)
+        results: list = [None] * len(self.outputs)
+        with np.errstate(all="ignore"):
+            self._run_scalars(0, scalars, n)
+            for number, plan in enumerate(self.passes, start=1):
+                if engine is None:
+                    found = self._pass_sums(plan, scalars, column_values, n, n, chunk_rows, threads)
+                    parts = [self.reduced(plan, found, scalars, reduce_rows, 0)]
+                else:
+                    payload = self.payload(scalars, params, sizes, n, reduce_rows)
+                    parts = engine.map_pass(self, number, payload)
+                self._finish_pass(plan, parts, scalars, n, results)
+                self._run_scalars(number, scalars, n)
+        for k, node in enumerate(self.outputs):
+            if not node.per_row:
+                results[k] = float(scalars[node])
+            elif not has_data and reduce_rows is None:
+                results[k] = float(np.asarray(results[k]).reshape(-1)[0])
+        return results
+
+    # ------------------------------------------------------------ engines
+
+    def reduced(self, plan, found: list, scalars: dict, reducer, start: int) -> list:
+        """``found``, a partition's results of ``plan``, with its rows reduced by ``reducer`` (``chunks.reduce_rows``)."""
+        return chunks.reduce_rows(
+            found, len(plan.reductions), self.outputs, plan.outputs, scalars, reducer, start
+        )
+
+    @property
+    def text(self) -> str:
+        """The graph of the outputs as text (``graph_text``): what a cluster's workers rebuild this schedule from."""
+        if self._text is None:
+            self._text = graph_text.dumps(self._given)
+        return self._text
+
+    def payload(self, scalars: dict, params, sizes, n: int, reduce_rows=None) -> dict:
+        """What a worker needs for one pass over its rows: plain numbers and arrays, no nodes.
+
+        ``scalars``: the values known so far, by node; sent as a list by the
+        node's position in ``order`` (the worker's schedule, rebuilt from
+        ``text``, has the same order).
+        """
+        position = {node: k for k, node in enumerate(self.order)}
+        values = [None] * len(self.order)
+        for node, value in scalars.items():
+            if node in position:
+                values[position[node]] = value
+        given = {name: params[name] for name in self.parameters if name in params}
+        given |= {name: params[name] for name in self.columns if name in params}
+        return {
+            "scalars": values,
+            "params": given,
+            "sizes": dict(sizes or {}),
+            "rows": n,
+            "reduce": reduce_rows,
+            "start": 0,  # each partition's own first row (the engine sets it)
+        }
+
+    def part_sums(self, number: int, payload: dict, columns, *, chunk_rows=None, threads=None) -> list:
+        """Pass ``number`` over one partition's rows (``columns``): its sums, to add to the others'.
+
+        The partition is rows [start, start + len) of the whole data with
+        start a multiple of BLOCK_ROWS, so its block sums are the whole run's;
+        the caller adds every partition's in row order (``Schedule.run`` with
+        an engine). One entry per reduction of the pass, then one per per-row output.
+        """
+        threads = chunks.whole_number("threads", threads, chunks.usable_cores())
+        chunk_rows = chunks.whole_number("chunk_rows", chunk_rows, None)
+        scalars = {node: v for node, v in zip(self.order, payload["scalars"]) if v is not None}
+        plan = self.passes[number - 1]
+        with np.errstate(all="ignore"):
+            if self.indexed:
+                found = indexed.part_sums(
+                    self, plan, payload, scalars, columns, chunk_rows or DEFAULT_CHUNK_ROWS, threads
+                )
+            else:
+                column_values, m = self._bind_columns(payload["params"], columns)
+                found = self._pass_sums(plan, scalars, column_values, m, payload["rows"], chunk_rows, threads)
+            return self.reduced(plan, found, scalars, payload.get("reduce"), payload.get("start", 0))
+
+    def _check_engine_columns(self, params, engine) -> None:
+        missing = [name for name in self.columns if name not in engine.columns and name not in params]
+        if missing:
+            raise EvaluationError(f"no values for '{missing[0]}', which the function reads as a data column")
+
+    def _bind_scalars(self, params) -> dict[Node, float]:
         missing = [name for name in self.parameters if name not in params]
         if missing:
             raise EvaluationError(
@@ -261,18 +368,7 @@ class Schedule:
         scalars: dict[Node, float] = dict(self._constants)
         for node in self._parameter_nodes:
             scalars[node] = float(params[node.name])
-        results: list = [None] * len(self.outputs)
-        with np.errstate(all="ignore"):
-            self._run_scalars(0, scalars, n)
-            for number, plan in enumerate(self.passes, start=1):
-                self._run_pass(plan, scalars, column_values, n, chunk_rows, results, threads)
-                self._run_scalars(number, scalars, n)
-        for k, node in enumerate(self.outputs):
-            if not node.per_row:
-                results[k] = float(scalars[node])
-            elif not has_data:
-                results[k] = float(np.asarray(results[k]).reshape(-1)[0])
-        return results
+        return scalars
 
     def _bind_columns(self, params, columns) -> tuple[dict[str, object], int]:
         lengths = {len(v) for v in columns.values()}
@@ -304,22 +400,37 @@ class Schedule:
             value = spec.kernel(*args, n) if spec.reduction else spec.kernel(*args)
             scalars[node] = float(value)
 
-    def _run_pass(self, plan: _Pass, scalars, column_values, n, chunk_rows, results, threads=1) -> None:
-        """One pass over rows 0..n: its reductions into ``scalars``, its per-row outputs into ``results``."""
+    def _pass_sums(self, plan: _Pass, scalars, column_values, m, n, chunk_rows, threads) -> list:
+        """One pass over ``m`` rows (of ``n`` in all): per reduction its block sums, then the per-row outputs.
+
+        A reduction of a column given as one number is ("value", its total over all n rows).
+        """
         rows = chunks.chunk_rows(plan.n_buffers, plan.columns, chunk_rows)
-        for k, _ in plan.outputs:
-            results[k] = np.empty(n)
+        results = {k: np.empty(m) for k, _ in plan.outputs}
         reducers, sums = chunks.run_pass(
-            plan, id(plan), scalars, column_values, n, rows, threads, self._workspaces, results
+            plan, id(plan), scalars, column_values, m, rows, threads, self._workspaces, results
         )
+        found: list = []
         for (r, kind, sources), blocks in zip(reducers, sums, strict=True):
-            spec = r.op
             if kind == "number":  # a data column given as one number: reduced at once
                 values = [column_values[source[1]] for source in sources]
-                scalars[r] = float(spec.kernel(values[0] if len(values) == 1 else np.multiply(*values), n))
+                value = values[0] if len(values) == 1 else np.multiply(*values)
+                found.append(("value", float(r.op.kernel(value, n))))
             else:
+                found.append(blocks)
+        return found + [results[k] for k, _ in plan.outputs]
+
+    def _finish_pass(self, plan: _Pass, parts: list, scalars, n: int, results: list) -> None:
+        """The partitions' sums of one pass (in row order) into ``scalars``, their rows into ``results``."""
+        for position, (r, _) in enumerate(plan.reductions):
+            first = parts[0][position]
+            if isinstance(first, tuple):
+                scalars[r] = first[1]
+            else:
+                blocks = first if len(parts) == 1 else [s for part in parts for s in part[position]]
                 # The mean of no rows is nan, as np.mean gives (without its warning).
-                scalars[r] = float(total_of_blocks(blocks, n, spec.averages))
+                scalars[r] = float(total_of_blocks(blocks, n, r.op.averages))
+        chunks.finish_rows(parts, len(plan.reductions), plan.outputs, results)
 
 
 @dataclass(frozen=True)

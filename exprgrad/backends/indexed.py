@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from .. import kernels, memory, ops
+from ..errors import EvaluationError
 from ..graph import ROWS, Node
 from ..kernels import BLOCK_ROWS
 from . import chunks, contract
@@ -193,25 +194,53 @@ class _Values:
         return self.rows[node] if node.per_row else self.scalars[node]
 
 
-def run(schedule, params, columns, chunk_rows: int, declared, threads: int = 1) -> list:
+def run(
+    schedule, params, columns, chunk_rows: int, declared, threads=1, engine=None, reduce_rows=None
+) -> list:
     """Evaluate every output of an indexed ``schedule`` (see ``Schedule.run``)."""
-    has_data = bool(columns)
-    inputs = bind(schedule, params, columns or {}, declared)
-    memory.check_evaluation(schedule, inputs, lambda plan: _chunk_rows(plan, inputs.sizes, chunk_rows))
+    has_data = bool(columns) or engine is not None
+    if engine is None:
+        inputs = bind(schedule, params, columns or {}, declared)
+        memory.check_evaluation(schedule, inputs, lambda plan: _chunk_rows(plan, inputs.sizes, chunk_rows))
+    else:  # a few rows fix the data families' sizes; the partitions hold the rest
+        inputs = bind(schedule, params, engine.sample(), declared)
+        inputs.n = engine.rows
     n = inputs.n
     values = _Values(dict(inputs.values), n, inputs.sizes)
     results: list = [None] * len(schedule.outputs)
     with np.errstate(all="ignore"):
         _run_stage(schedule, 0, values)
         for number, plan in enumerate(schedule.passes, start=1):
-            _run_pass(plan, inputs, values, chunk_rows, results, threads)
+            if engine is None:
+                found = _pass_sums(plan, inputs, values, chunk_rows, threads, n)
+                parts = [schedule.reduced(plan, found, values.scalars, reduce_rows, 0)]
+            else:
+                payload = schedule.payload(values.scalars, params, _declared(inputs.sizes), n, reduce_rows)
+                parts = engine.map_pass(schedule, number, payload)
+            _finish_pass(plan, parts, inputs, values, results)
             _run_stage(schedule, number, values)
     for k, node in enumerate(schedule.outputs):
         value = results[k] if node.per_row else values.scalars[node]
+        if node.per_row and (reduce_rows is not None or value is None):
+            continue  # rows reduced where they are (``chunks.reduce_rows``)
         if node.per_row and not has_data:
             value = value[0]
         results[k] = float(value) if np.ndim(value) == 0 else np.asarray(value)
     return results
+
+
+def part_sums(schedule, plan: Pass, payload: dict, scalars: dict, columns, chunk_rows: int, threads: int):
+    """Pass ``plan`` over one partition's rows (``Schedule.part_sums``): per reduction its block
+    sums (a list, or the kept sums of ``_BlockSums`` with the tail still pending), then the rows
+    of each per-row output."""
+    inputs = bind(schedule, payload["params"], columns, payload["sizes"])
+    values = _Values(scalars, inputs.n, inputs.sizes)
+    return _pass_sums(plan, inputs, values, chunk_rows, threads, payload["rows"])
+
+
+def _declared(sizes: dict) -> dict:
+    """Every index's size by name: a worker's run binds them as declared, whatever fixed them here."""
+    return {index.name: size for index, size in sizes.items() if index is not ROWS}
 
 
 def _run_stage(schedule, stage: int, values: _Values) -> None:
@@ -273,39 +302,64 @@ class _BlockSums:
         return np.concatenate(self.kept) if self.kept else np.zeros((0, *shape))
 
 
-def _run_pass(
-    plan: Pass, inputs: Inputs, values: _Values, chunk_rows: int, results: list, threads: int = 1
-) -> None:
-    n = inputs.n
+def _pass_sums(plan: Pass, inputs: Inputs, values: _Values, chunk_rows: int, threads: int, n: int) -> list:
+    """One pass over the ``inputs.n`` rows bound (of ``n`` in all, the first on a block boundary
+    counted from row 0): per reduction its block sums, then each per-row output's rows."""
+    m = inputs.n
     chunk = _chunk_rows(plan, inputs.sizes, chunk_rows)
     labels = {r: math.prod(inputs.sizes[i] for i in r.indices) for r in plan.reductions}
     labelled = [r for r in plan.reductions if r.inputs[0].indices != (ROWS,)]
     # Threads take whole groups of blocks (``_BlockSums``), so each keeps the sums a single sweep would.
     align = max([_BlockSums(n, labels[r]).group for r in labelled], default=1)
-    parts = chunks.ranges(n, threads, align)
+    parts = chunks.ranges(m, threads, align)
     # The chunks of all threads together hold what one thread's would (CHUNK_CELLS): the same memory.
     chunk = max(BLOCK_ROWS, chunk // len(parts) // BLOCK_ROWS * BLOCK_ROWS)
-    for k, node in plan.outputs:
-        results[k] = np.empty((n, *[inputs.sizes[i] for i in node.indices[1:]]))
+    results = {k: np.empty((m, *[inputs.sizes[i] for i in node.indices[1:]])) for k, node in plan.outputs}
 
     def sweep(start: int, stop: int) -> dict:
         with np.errstate(all="ignore"):
-            return _sweep(plan, inputs, _Values(values.scalars, n, inputs.sizes), start, stop, chunk, results)
+            return _sweep(
+                plan, inputs, _Values(values.scalars, m, inputs.sizes), start, stop, chunk, results, n
+            )
 
     found = chunks.in_threads(sweep, parts)
+    sums = []
     for r in plan.reductions:
         if r not in labelled:
-            total = kernels.exact_sum([s for part in found for s in part[r]])
+            sums.append([s for part in found for s in part[r]])
+            continue
+        if any(part[r].pending for part in found[:-1]):
+            raise EvaluationError(
+                f"a partition of {m} rows does not end on a group of {BLOCK_ROWS * align} rows: "
+                "the row sums of a family this wide need partitions of whole groups"
+            )
+        last = found[-1][r]
+        sums.append(([s for part in found for s in part[r].kept], last.pending, last.count))
+    return sums + [results[k] for k, _ in plan.outputs]
+
+
+def _finish_pass(plan: Pass, parts: list, inputs: Inputs, values: _Values, results: list) -> None:
+    """The partitions' sums of one pass (in row order) into the run's values, their rows into ``results``."""
+    n = values.n
+    for position, r in enumerate(plan.reductions):
+        if r.inputs[0].indices == (ROWS,):
+            total = kernels.exact_sum([s for part in parts for s in part[position]])
             values.scalars[r] = float(total / n if n else math.nan) if r.op.averages else float(total)
             continue
-        whole = _BlockSums(n, labels[r])  # the ranges' sums in row order, the last one's tail pending
-        whole.kept = [s for part in found for s in part[r].kept]
-        whole.pending, whole.count = found[-1][r].pending, found[-1][r].count
+        whole = _BlockSums(n, math.prod(inputs.sizes[i] for i in r.indices))
+        for k, (kept, pending, count) in enumerate(part[position] for part in parts):
+            if pending and k < len(parts) - 1:
+                raise EvaluationError("a partition ends inside a group of row blocks")
+            whole.kept.extend(kept)
+        whole.pending, whole.count = parts[-1][position][1], parts[-1][position][2]
         stacked = whole.all([inputs.sizes[i] for i in r.indices])
         values.scalars[r] = kernels.total_of_label_blocks(stacked, n, r.op.averages)
+    chunks.finish_rows(parts, len(plan.reductions), plan.outputs, results)
 
 
-def _sweep(plan: Pass, inputs: Inputs, values: _Values, start: int, stop: int, chunk: int, results) -> dict:
+def _sweep(
+    plan: Pass, inputs: Inputs, values: _Values, start: int, stop: int, chunk: int, results, n: int
+) -> dict:
     """Rows start..stop of ``plan`` a chunk at a time: each row reduction's block sums (a list or ``_BlockSums``)."""
     width = min(chunk, stop - start)
     gathered = {
@@ -316,7 +370,7 @@ def _sweep(plan: Pass, inputs: Inputs, values: _Values, start: int, stop: int, c
     blocks: dict[Node, object] = {
         r: []
         if r.inputs[0].indices == (ROWS,)
-        else _BlockSums(inputs.n, math.prod(inputs.sizes[i] for i in r.indices))
+        else _BlockSums(n, math.prod(inputs.sizes[i] for i in r.indices))
         for r in plan.reductions
     }
     for first in range(start, stop, chunk):

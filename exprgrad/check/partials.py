@@ -145,6 +145,7 @@ def check_partials(
     sizes: Mapping[str, int] | None = None,
     backend: str = "numpy",
     threads: int | None = None,
+    engine=None,
 ) -> list[PartialCheck]:
     """Every partial derivative of ``output`` against finite differences.
 
@@ -163,6 +164,8 @@ def check_partials(
         sizes: the number of labels of indices no array fixes (``k in 1:16``).
         backend, threads: how the values are computed (``compile_schedule``,
             ``Schedule.run``): "numpy", "compiled" or "auto"; threads sharing the rows.
+        engine: an engine holding ``columns`` (``exprgrad.engines``): the runs over
+            the data as given go there; those that move a data column run here.
 
     Returns:
         One ``PartialCheck`` per variable, in ``wrt`` order; for a family, one per
@@ -207,9 +210,14 @@ def check_partials(
     # schedule without families takes only single columns (d/dx2 = 0 reads none).
     read = {v.name for v in graph.variables(simplified)}
     given = {k: v for k, v in columns.items() if k in read or not isinstance(v, list)}
-    analytic = schedule.run(params, given or None, sizes=sizes, threads=threads)
+    if engine is not None:
+        analytic = schedule.run(params, None, sizes=sizes, threads=threads, engine=engine)
+    else:
+        analytic = schedule.run(params, given or None, sizes=sizes, threads=threads)
 
     def run(p, c):
+        if engine is not None and c is columns:  # the data as the engine holds it
+            return value_only.run(p, None, sizes=sizes, threads=threads, engine=engine)[0]
         return value_only.run(p, c or None, sizes=sizes, threads=threads)[0]
 
     budget = _member_budget([params[n.name].size for n in wrt if _is_family(n)], members)

@@ -14,7 +14,7 @@ from .command import ExprCommand
 from .diff_cmd import NO_PARAMETERS
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings
 from .output import json_value, warn
-from .speed import speed_options
+from .speed import engine_over, speed_options
 
 # What the stderr summary says about each failing status.
 PROBLEMS = {
@@ -29,7 +29,7 @@ PROBLEMS = {
 @data_options
 @click.argument("expr")
 @click.option("--at", "at", multiple=True, metavar="a=1,b=2", help="The point to check at.")
-@click.option("--data", type=click.Path(dir_okay=False), metavar="FILE.csv", help="Data columns.")
+@click.option("--data", type=click.Path(), metavar="FILE.csv", help="Data columns.")
 @click.option(
     "--wrt", default="", metavar="NAMES", help="Names or families to check (default: every parameter)."
 )
@@ -59,7 +59,9 @@ PROBLEMS = {
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--allow-nan", is_flag=True, help="Keep NaN/inf cells in the data.")
 @speed_options
-def check_command(expr, at, data, wrt, tol, rows, members, fmt, allow_nan, backend, threads):
+def check_command(
+    expr, at, data, wrt, tol, rows, members, fmt, allow_nan, backend, threads, engine, scheduler
+):
     """Compare every partial derivative of EXPR with finite differences.
 
     The numeric side is Ridders' extrapolation of central differences, with
@@ -99,19 +101,21 @@ def check_command(expr, at, data, wrt, tol, rows, members, fmt, allow_nan, backe
         )
     labels = {name: family.labels for name, family in families.items() if family.kind == "parameter"}
     sizes = {index: len(found) for index, found in (function.ranges or {}).items() if found is not None}
-    results = check_partials(
-        function.output,
-        bindings,
-        columns,
-        wrt_nodes,
-        tol=tol,
-        rows=rows,
-        members=members,
-        labels=labels,
-        sizes=sizes,
-        backend=backend,
-        threads=threads,
-    )
+    with engine_over(engine, scheduler, columns) as opened:
+        results = check_partials(
+            function.output,
+            bindings,
+            columns,
+            wrt_nodes,
+            tol=tol,
+            rows=rows,
+            members=members,
+            labels=labels,
+            sizes=sizes,
+            backend=backend,
+            threads=threads,
+            engine=opened,
+        )
 
     if fmt == "json":
         click.echo(

@@ -31,7 +31,7 @@ from .output import (
     unicode_ok,
     warn,
 )
-from .speed import speed_options
+from .speed import engine_over, speed_options
 
 # What the commands say when --wrt selects nothing by default.
 NO_PARAMETERS = (
@@ -93,7 +93,7 @@ def differentiate(function, wrt_text: str, order: int, mode: str, mirrored: bool
     show_default=True,
 )
 @click.option("--at", "at", multiple=True, metavar="a=1,b=2", help="Also evaluate at these parameter values.")
-@click.option("--data", type=click.Path(dir_okay=False), metavar="FILE.csv", help="Data columns for --at.")
+@click.option("--data", type=click.Path(), metavar="FILE.csv", help="Data columns for --at.")
 @click.option(
     "--let",
     "let",
@@ -112,7 +112,9 @@ def differentiate(function, wrt_text: str, order: int, mode: str, mirrored: bool
 @click.option("--ascii", "ascii_only", is_flag=True, help="Write d/da instead of ∂/∂a.")
 @click.option("--allow-nan", is_flag=True, help="Keep NaN/inf cells in the data.")
 @speed_options
-def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_nan, backend, threads):
+def diff_command(
+    expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_nan, backend, threads, engine, scheduler
+):
     """Partial derivatives of EXPR (the text, '-' for stdin, or @file).
 
     \b
@@ -133,7 +135,10 @@ def diff_command(expr, wrt, order, fmt, at, data, let, mode, ascii_only, allow_n
         # The values are the printed formulas': the simplified graphs, never the raw ones
         # (the raw derivative of 1/(1 + exp(-a)) is inf*0 at a = -1000).
         schedule = compile_schedule([function.output, *simplified.values()], backend)
-        results = schedule.run(bindings, columns or None, threads=threads)
+        with engine_over(engine, scheduler, columns) as opened:
+            results = schedule.run(
+                bindings, None if opened else columns or None, threads=threads, engine=opened
+            )
         values = {"value": results[0]}
         for key, value in zip(simplified, results[1:]):
             if fmt == "json":  # by families: their written axes (d/dW[k,j]: k by j; a block: a's, then b's)

@@ -13,7 +13,7 @@ from .command import ExprCommand
 from .diff_cmd import NO_PARAMETERS
 from .inputs import build_function, check_bindings, data_options, load_data, parse_bindings, per_member
 from .output import as_rows, derivative_label, json_text, json_value, text_lines, unicode_ok, warn
-from .speed import speed_options
+from .speed import engine_over, speed_options
 
 
 def warn_nonfinite(what: str, value) -> None:
@@ -30,7 +30,7 @@ def warn_nonfinite(what: str, value) -> None:
 @click.option("--at", "at", multiple=True, metavar="a=1,b=2", help="Parameter values.")
 @click.option(
     "--data",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     metavar="FILE.csv",
     help="CSV file whose header names the data columns.",
 )
@@ -42,7 +42,7 @@ def warn_nonfinite(what: str, value) -> None:
 @click.option("--ascii", "ascii_only", is_flag=True, help="With --grad: write dJ/da instead of ∂J/∂a.")
 @click.option("--allow-nan", is_flag=True, help="Keep NaN/inf cells in the data instead of refusing them.")
 @speed_options
-def eval_command(expr, at, data, fmt, grad, wrt, ascii_only, allow_nan, backend, threads):
+def eval_command(expr, at, data, fmt, grad, wrt, ascii_only, allow_nan, backend, threads, engine, scheduler):
     """Evaluate EXPR (the text, '-' for stdin, or @file).
 
     \b
@@ -67,7 +67,10 @@ def eval_command(expr, at, data, fmt, grad, wrt, ascii_only, allow_nan, backend,
         # The simplified graphs, the ones `diff` prints and evaluates: the raw
         # derivative of 1/(1 + exp(-a)) is inf*0 at a = -1000.
         outputs += simplify_many([gradient[name] for name in names])
-    values = compile_schedule(outputs, backend).run(bindings, columns or None, threads=threads)
+    with engine_over(engine, scheduler, columns) as opened:
+        values = compile_schedule(outputs, backend).run(
+            bindings, None if opened else columns or None, threads=threads, engine=opened
+        )
     value = values[0]
     names, derivatives = per_member(function, names, outputs[1:], values[1:], bindings, dataset)
     partials = {

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import click
 
-from ..errors import FitError, OptionError
+from ..errors import FitError, Mention, OptionError
 from ..fitting import plan, prepare, solve
 from ..fitting.catalog import CHOICES, METHODS, FitOptions, learning_rate_methods
 from ..fitting.plot import plot_fit, require_matplotlib
+from ..fitting.run import engine_for
 from .flags import as_options
 from .inputs import data_options, load_data, parse_bindings, read_expr, split_random
 from .output import check_output_folder, json_text, warn, write_atomically
@@ -51,7 +52,7 @@ def one_data_source(command):
     return click.option(
         "--data",
         "data_file",
-        type=click.Path(dir_okay=False),
+        type=click.Path(),
         metavar="FILE.csv",
         help="The data file, as DATA.csv ('-' for standard input).",
     )(run)
@@ -60,7 +61,7 @@ def one_data_source(command):
 @click.command("fit", context_settings={"help_option_names": ["-h", "--help"]})
 @one_data_source
 @data_options
-@click.argument("data", type=click.Path(dir_okay=False), metavar="[DATA.csv]", required=False)
+@click.argument("data", type=click.Path(), metavar="[DATA.csv]", required=False)
 @click.option("--cost", metavar="EXPR", help="A scalar cost to minimize (text, '-' for stdin, or @file).")
 @click.option(
     "--model", metavar="EXPR", help="A per-row model; with --target, minimize sum((model - target)^2)."
@@ -138,6 +139,8 @@ def fit_command(
     allow_nan,
     backend,
     threads,
+    engine,
+    scheduler,
 ):
     """Fit parameters to DATA.csv: minimize --cost, or fit --model to the column --target.
 
@@ -192,7 +195,11 @@ def fit_command(
         require_matplotlib()
     progress = None if quiet or not _stderr_is_terminal() else TerminalProgress()
     try:
-        result = solve(problem, options, progress)
+        if scheduler is not None and engine != "dask":
+            dask = Mention("engine", "dask")
+            raise OptionError(f"--scheduler is for {dask}", mentions=(dask,))
+        with engine_for(problem, engine, scheduler):
+            result = solve(problem, options, progress)
     finally:
         if progress is not None:
             progress.clear()

@@ -25,6 +25,8 @@ from ..fitting.data import load_csv, require_columns
 from ..fitting.families import axes_of, family_layout
 from ..fitting.reading import read_text
 from ..fitting.reading import shown as escaped
+from ..fitting.sources import load as load_source
+from ..fitting.sources import terminal_progress
 from ..function import parse
 from ..indexing import presumed_column
 from ..ops import CONSTANTS
@@ -272,7 +274,8 @@ SEPARATOR_NAMES = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t"}
 
 @dataclass(frozen=True)
 class DataSource:
-    """A data file as the command line names it: a path or '-', and how to read it."""
+    """Data as the command line names it: a CSV or Parquet file, a glob or folder
+    of them (exprgrad.fitting.sources), or '-'; and how to read it."""
 
     path: str
     sep: str | None = None
@@ -331,18 +334,16 @@ def data_options(command):
 
 
 def load_data(source, allow_nan: bool = False):
-    """The Dataset of --data or DATA (None without one): a path, or '-' for
-    standard input, read once."""
+    """The Dataset of --data or DATA (None without one): a source (a file, a glob
+    or a folder, sources.load), or '-' for standard input, read once in memory."""
     if source is None:
         return None
     if not isinstance(source, DataSource):
         source = DataSource(str(source))
-    path, label = source.path, None
-    if path == "-":
-        path, label = read_stdin("--data -", binary=True), "<stdin>"
-    return load_csv(
-        path, allow_nonfinite=bool(allow_nan), sep=source.sep, decimal=source.decimal, label=label
-    )
+    options = {"allow_nonfinite": bool(allow_nan), "sep": source.sep, "decimal": source.decimal}
+    if source.path == "-":
+        return load_csv(read_stdin("--data -", binary=True), **options, label="<stdin>")
+    return load_source(source.path, **options, progress=terminal_progress())
 
 
 def build_function(expr: str, dataset=None):

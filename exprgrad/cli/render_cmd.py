@@ -84,7 +84,7 @@ def choose_format(fmt: str | None, output: str | None) -> str:
 )
 @click.option(
     "--data",
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     metavar="FILE.csv",
     help="CSV file whose header names the data columns; with --at, values are over its rows.",
 )

@@ -1,16 +1,24 @@
-"""--backend and --threads: how the commands that evaluate over data run their passes.
+"""--backend, --threads, --engine, --scheduler: how the commands that evaluate over data run their passes.
 
 In: a click command that evaluates (eval, diff --at, check, fit). Out: the
 same command with ``--backend numpy|compiled|auto`` (default auto: the
 compiled backend where the extra exprgrad[fast] is installed, takes the graph
-and repays compiling) and ``--threads N`` (default: every core), passed to it
-as ``backend`` and ``threads``, the names the library takes.
-Must not: import numba or the compiled backend (a command's start-up never does).
+and repays compiling), ``--threads N`` (default: every core), ``--engine
+local|dask`` and ``--scheduler ADDRESS`` (a running Dask scheduler; without
+it ``--engine dask`` starts a LocalCluster), passed to it as ``backend``,
+``threads``, ``engine`` and ``scheduler``, the names the library takes;
+``engine_over`` opens the engine a command's runs use and closes it after.
+Must not: import numba, the compiled backend or dask (a command's start-up never does).
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import click
+
+from ..engines import ENGINES, open_engine
+from ..errors import Mention, OptionError
 
 # The library's backends (exprgrad.backends.compiled.BACKENDS), written here so
 # that declaring the option imports nothing.
@@ -18,7 +26,22 @@ BACKENDS = ("numpy", "compiled", "auto")
 
 
 def speed_options(command):
-    """Add --backend and --threads to ``command``."""
+    """Add --backend, --threads, --engine and --scheduler to ``command``."""
+    command = click.option(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="A running Dask scheduler (tcp://host:8786) for --engine dask (default: a LocalCluster "
+        "on this machine, one worker process per core).",
+    )(command)
+    command = click.option(
+        "--engine",
+        type=click.Choice(ENGINES),
+        default="local",
+        show_default=True,
+        help="Where the passes over the data run: here, or on a Dask cluster (pip install "
+        "'exprgrad[dask]'); the same numbers either way.",
+    )(command)
     command = click.option(
         "--threads",
         type=click.IntRange(min=1),
@@ -34,3 +57,24 @@ def speed_options(command):
         help="numpy, compiled (numba: pip install 'exprgrad[fast]') or auto (compiled when installed "
         "and the data is large enough to repay compiling).",
     )(command)
+
+
+@contextlib.contextmanager
+def engine_over(engine: str, scheduler, columns):
+    """The engine for ``columns`` (None: local) while in the block; a cluster it started is closed after.
+
+    Raises:
+        OptionError: --engine dask without data, or --scheduler without --engine dask.
+    """
+    if engine == "dask" and not columns:
+        dask = Mention("engine", "dask")
+        raise OptionError(f"{dask} runs passes over data: give a data file", mentions=(dask,))
+    if scheduler is not None and engine != "dask":
+        dask = Mention("engine", "dask")
+        raise OptionError(f"--scheduler is for {dask}", mentions=(dask,))
+    opened = open_engine(engine, columns or {}, scheduler=scheduler)
+    try:
+        yield opened
+    finally:
+        if opened is not None:
+            opened.close()

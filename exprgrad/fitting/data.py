@@ -27,6 +27,10 @@ escaped. This module must not print, exit, know the expression language, or
 import anything from exprgrad but ``errors``, ``reading`` (the bounded read)
 and ``cells`` (the rows below the header).
 
+``read_header`` and ``read_rows`` are the one parser: ``load_csv`` runs them
+over the whole file, ``sources`` over each chunk of a file it streams (with
+the line number before the chunk, so messages name the line in the file).
+
 Speed: the common, clean file is read by ``np.loadtxt`` (numpy's C parser)
 from the bytes already in memory. Only when that fails, or finds a value that
 is not finite, does a slower scan split the rows and read each column on its
@@ -45,7 +49,18 @@ from exprgrad.errors import DataError, Mention, OptionError
 from exprgrad.fitting.cells import HINTS, SEPARATORS, name_shown, names_shown, read_table, scan_rows
 from exprgrad.fitting.reading import label_of, read_bytes, shown
 
-__all__ = ["MAX_CSV_BYTES", "SEPARATORS", "Dataset", "load_csv", "require_columns"]
+__all__ = [
+    "MAX_CSV_BYTES",
+    "SEPARATORS",
+    "Dataset",
+    "check_options",
+    "load_csv",
+    "normalized",
+    "read_header",
+    "read_rows",
+    "require_columns",
+    "require_same_header",
+]
 
 # The most a data file may hold; a larger one is refused before it is read.
 MAX_CSV_BYTES = 1 << 30
@@ -87,12 +102,19 @@ class Dataset:
             message of the DataError raised when it is asked for).
         header: every column name, in file order (default: the names of
             ``columns``).
+        files: the files the rows come from, in order, as (name, rows): their
+            row counts add up to ``rows`` (empty when the data was not read
+            from files, as for a dict of arrays or standard input).
+        source: how to read the data again, in another process
+            (``sources.SourceSpec``), or None.
     """
 
     path: str
     columns: dict[str, np.ndarray]
     problems: dict[str, str] = field(default_factory=dict)
     header: tuple[str, ...] = ()
+    files: tuple[tuple[str, int], ...] = ()
+    source: object = None
 
     def __post_init__(self):
         if not isinstance(self.path, str):
@@ -112,6 +134,7 @@ class Dataset:
             n for n in self.problems if n not in self.columns
         )
         object.__setattr__(self, "header", header)
+        object.__setattr__(self, "files", tuple((str(name), int(rows)) for name, rows in self.files))
         object.__setattr__(self, "columns", _Columns(self.columns, self.problems))
         object.__setattr__(self, "problems", dict(self.problems))
 
@@ -173,29 +196,74 @@ def load_csv(
         OptionError: ``sep``, ``decimal``, ``allow_nonfinite`` or
             ``max_bytes`` is not one of the accepted values.
     """
-    _check_options(sep, decimal, allow_nonfinite, max_bytes)
+    check_options(sep, decimal, allow_nonfinite, max_bytes)
     label = label_of(path) if label is None else str(label)
-    data = read_bytes(path, label, max_bytes=max_bytes, what="data file", error=DataError)
-    if b"\r" in data:  # numpy splits a stream on \n only
-        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    header_line, header, body = _find_header(data, label)
-    if sep is None:
-        sep = _sniff(header, data, body, decimal)
-    names = _parse_header(label, header_line, header, sep)
-    table = read_table(data, body, len(names), sep, decimal, allow_nonfinite)
-    problems: dict[str, str] = {}
-    if table is None:
-        text = data[body:].decode("utf-8")
-        del data
-        columns, problems = scan_rows(label, header_line, text, names, sep, decimal, allow_nonfinite)
-    else:
-        columns = dict(zip(names, _transposed(table)))
-        del table
+    data = normalized(read_bytes(path, label, max_bytes=max_bytes, what="data file", error=DataError))
+    header_line, names, sep, body = read_header(data, label, sep, decimal)
+    columns, problems = read_rows(label, data, body, header_line, names, sep, decimal, allow_nonfinite)
+    del data
     for name, column in columns.items():
         column = np.ascontiguousarray(column, dtype=np.float64)
         column.flags.writeable = False
         columns[name] = column
     return Dataset(path=label, columns=columns, problems=problems, header=tuple(names))
+
+
+def normalized(data: bytes) -> bytes:
+    """The bytes with every line ending \\n (from \\r\\n or \\r): numpy splits a stream on \\n only."""
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return data
+
+
+def read_header(data: bytes, label: str, sep: str | None, decimal: str) -> tuple[int, list[str], str, int]:
+    """The header of ``normalized`` bytes: its line number, the names, the separator, where the rows start.
+
+    ``sep`` None sniffs the separator from the header and the first rows after
+    it (up to 64 KiB of them), so ``data`` should hold at least that much of
+    the file when there is that much.
+
+    Raises:
+        DataError: no header (the data is blank), an empty or repeated name.
+    """
+    header_line, header, body = _find_header(data, label)
+    if sep is None:
+        sep = _sniff(header, data, body, decimal)
+    return header_line, _parse_header(label, header_line, header, sep), sep, body
+
+
+def read_rows(
+    label: str,
+    data: bytes,
+    body: int,
+    header_line: int,
+    names: list[str],
+    sep: str,
+    decimal: str,
+    allow_nonfinite: bool,
+    *,
+    empty_ok: bool = False,
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The rows of ``data[body:]`` (``normalized``, whole lines), whose first line is ``header_line + 1``.
+
+    A streamed file passes each chunk with the line number before it, so a
+    message names the line in the file. With ``empty_ok``, rows that are all
+    blank give empty columns instead of the "no data rows" error.
+
+    Returns:
+        (column name -> float64 array, for the columns of numbers;
+        column name -> the problem of a column that is not), as ``scan_rows``.
+
+    Raises:
+        DataError: a row has the wrong number of cells; no data rows.
+    """
+    table = read_table(data, body, len(names), sep, decimal, allow_nonfinite)
+    if table is not None:
+        return dict(zip(names, _transposed(table))), {}
+    text = data[body:].decode("utf-8")
+    if empty_ok and not text.strip():
+        return {name: np.empty(0) for name in names}, {}
+    return scan_rows(label, header_line, text, names, sep, decimal, allow_nonfinite)
 
 
 def _transposed(table: np.ndarray) -> np.ndarray:
@@ -256,7 +324,8 @@ def _separator_hint(dataset: Dataset) -> str:
     return ""
 
 
-def _check_options(sep, decimal, allow_nonfinite, max_bytes) -> None:
+def check_options(sep, decimal, allow_nonfinite, max_bytes: int = MAX_CSV_BYTES) -> None:
+    """Refuse a ``sep``, ``decimal``, ``allow_nonfinite`` or ``max_bytes`` load_csv does not take (OptionError)."""
     if sep is not None and sep not in SEPARATORS:
         raise OptionError(f"sep must be None (sniff it), ',', ';' or '\\t', not {sep!r}")
     if decimal not in (".", ","):
@@ -318,6 +387,15 @@ def _parse_header(label: str, line: int, header: str, sep: str) -> list[str]:
             )
         first_seen[column_name] = column
     return names
+
+
+def require_same_header(label: str, names: list[str], first_label: str, first_names: list[str]) -> None:
+    """Refuse a file of a source whose column names (or their order) are not the first file's."""
+    if names != first_names:
+        raise DataError(
+            f"{shown(label)}: its header is {names_shown(names)} but "
+            f"{shown(first_label)}'s is {names_shown(first_names)}"
+        )
 
 
 def _unquote(text: str) -> str:

@@ -1,16 +1,20 @@
 """Dense least-squares numerics: direct solves, Gauss-Newton steps, standard errors.
 
 In: numpy arrays: a Jacobian J (n rows, p parameters), residuals r, or a
-Hessian H. Out: parameter steps, standard errors, the condition number of the
-column-scaled matrix, and a note when the matrix is singular or so
-ill-conditioned that digits are lost.
+Hessian H; or, in place of J and r, their ``Factors`` (R of [J | r], see
+``factors``): a function taking J takes R with ``rows=n`` (same column
+norms, singular values and normal equations). Out: parameter steps,
+standard errors, the condition number of the column-scaled matrix, and a
+note when the matrix is singular or so ill-conditioned that digits are lost.
 
 Every solve works on J with its columns scaled to unit length (so parameters
 of very different sizes weigh alike) through a Householder QR, never through
 the normal equations JᵀJ (which square the condition number). The direct
 solve then refines the solution on Björck's augmented system with residuals
 accumulated in extended precision, which recovers the digits the first solve
-lost (NIST Wampler5: 5.6 -> 14 correct digits).
+lost (NIST Wampler5: 5.6 -> 14 correct digits). From factors, Qᵀf is
+R⁻ᵀJᵀf, so each refinement pass needs only two p-vectors summed over the
+rows (per partition), never Q or the whole J.
 
 Must not: evaluate graphs, print, or import scipy (numpy only).
 """
@@ -23,11 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import Mention
+from .factors import Factors, Refinement, add_sums, factor
 
 EPS = np.finfo(float).eps
 # Past this condition number a result loses more than half its digits: say so.
 ILL_CONDITIONED = 1e8
-WIDE = np.longdouble  # 64-bit mantissa on x86; float64 elsewhere (then refinement helps less)
 
 
 @dataclass
@@ -90,18 +94,21 @@ def _scales(matrix: np.ndarray) -> np.ndarray:
     return np.where((norms > 0) & np.isfinite(norms), norms, 1.0)
 
 
-def conditioning(matrix: np.ndarray, names: list[str], what: str = "the Jacobian") -> Conditioning:
-    """Condition number and rank of ``matrix`` after scaling its columns to unit length."""
-    return _decompose(matrix, names, what)[0]
+def conditioning(
+    matrix: np.ndarray, names: list[str], what: str = "the Jacobian", rows: int | None = None
+) -> Conditioning:
+    """Condition number and rank of ``matrix`` (or of the J whose R it is, with ``rows``) after scaling its columns."""
+    return _decompose(matrix, names, what, rows)[0]
 
 
-def _decompose(matrix: np.ndarray, names: list[str], what: str):
+def _decompose(matrix: np.ndarray, names: list[str], what: str, rows: int | None = None):
     """(Conditioning, singular values, right singular vectors, column scales) of the scaled matrix.
 
     One Householder QR of the n-by-p column-scaled matrix (R only, Q is never
     formed), then the SVD of the p-by-p R: the singular values and right
     singular vectors of the scaled matrix itself (backward stable, as an SVD of
-    the tall matrix is) at the cost of one pass of QR over the rows.
+    the tall matrix is) at the cost of one pass of QR over the rows. Given R
+    itself (and J's ``rows``), only its SVD.
     """
     if matrix.size == 0:
         return Conditioning(1.0, 0, None), None, None, None
@@ -112,7 +119,7 @@ def _decompose(matrix: np.ndarray, names: list[str], what: str):
     top_rows = np.linalg.qr(scaled, mode="r") if scaled.shape[0] > scaled.shape[1] else scaled
     _, singular, vt = np.linalg.svd(top_rows, full_matrices=False)
     top = singular[0] if singular.size else 0.0
-    tolerance = max(matrix.shape) * EPS * top
+    tolerance = max(matrix.shape[0] if rows is None else rows, matrix.shape[1]) * EPS * top
     rank = int(np.sum(singular > tolerance))
     p = matrix.shape[1]
     if rank < p or top == 0.0:
@@ -142,64 +149,82 @@ def solve_direct(
 ) -> tuple[np.ndarray, int, bool]:
     """The least-squares solution of ``matrix @ delta ≈ target``, accurate to the last digits.
 
-    Householder QR of the column-scaled matrix, then augmented-system refinement
-    (Björck 1967): both the solution and the residual are corrected from
-    residuals of [I A; Aᵀ 0][r; x] = [b; 0] computed in extended precision.
-    A rank-deficient matrix gets the minimum-norm solution instead.
+    ``solve_factored`` on the factors of [matrix | -target], refined over these rows.
 
     Returns:
         (delta, number of refinement steps taken, whether the matrix had full rank).
     """
-    n, p = matrix.shape
-    scales = _scales(matrix)
-    scaled = matrix / scales
-    if n < p or np.linalg.matrix_rank(scaled) < p:
+    matrix, target = np.asarray(matrix, dtype=float), np.asarray(target, dtype=float)
+    return solve_factored(factor(-target, matrix), Refinement(matrix, target), refinements)
+
+
+def solve_factored(factors: Factors, rows: Refinement, refinements: int = 3) -> tuple[np.ndarray, int, bool]:
+    """The delta minimizing ||J delta + r|| from the factors of [J | r] (b = -r), accurate to the last digits.
+
+    R⁻¹(-Qᵀr) with J's columns scaled to unit length (the scales are R's
+    column norms, which are J's), then augmented-system refinement (Björck
+    1967): from the sums Jᵀf and Jᵀs over ``rows`` (``factors.Refinement``: s
+    the residual estimates, f their misfits, in extended precision; one pass
+    each), the correction R⁻¹(R⁻ᵀJᵀf + R⁻ᵀJᵀs), as [I J; Jᵀ 0][ds; dx] =
+    [f; -Jᵀs] gives it with Qᵀf = R⁻ᵀJᵀf; up to ``refinements`` passes, until
+    no component moves by more than 4 eps. A rank-deficient J gets the
+    minimum-norm solution instead.
+
+    Returns:
+        (delta, number of refinement steps taken, whether J had full rank).
+    """
+    n, p = factors.rows, factors.params
+    scales = _scales(factors.R)
+    scaled = factors.R / scales
+    target = -factors.qtr
+    if n < p or not _full_rank(scaled, n):
         return np.linalg.lstsq(scaled, target, rcond=None)[0] / scales, 0, False
-    q, top = np.linalg.qr(scaled)  # reduced: q is n-by-p, never n-by-n
-    solution = _back(top, q.T @ target)
-    residual = target - scaled @ solution
-    wide_matrix, wide_target = matrix.astype(WIDE), target.astype(WIDE)
+    solution = _back(scaled, target)
+    rows.begin(solution / scales)
     steps = 0
     for steps in range(1, refinements + 1):
-        # Residuals of r + A x = b and Aᵀ r = 0, in extended precision, in the unscaled A.
-        f = (wide_target - residual.astype(WIDE) - wide_matrix @ (solution / scales).astype(WIDE)).astype(
-            float
+        along_misfit, along_estimate = add_sums(rows.sums(solution / scales), p)
+        step = _back(
+            scaled, _forward(scaled.T, along_misfit / scales) + _forward(scaled.T, along_estimate / scales)
         )
-        g = (-(wide_matrix.T @ residual.astype(WIDE))).astype(float) / scales
-        # [I A; Aᵀ 0][dr; dx] = [f; g]:  dx = R⁻¹(Qᵀf - R⁻ᵀg),  dr = f - A dx.
-        step = _back(top, q.T @ f - _forward(top.T, g))
-        residual = residual + (f - scaled @ step)
+        rows.advance(step / scales)
         solution = solution + step
         if not np.any(np.abs(step) > 4 * EPS * np.abs(solution)):
             break
     return solution / scales, steps, True
 
 
-def gauss_newton_step(matrix: np.ndarray, residual: np.ndarray) -> np.ndarray:
-    """The step that minimizes ||residual + matrix @ step|| (QR of the scaled matrix)."""
+def gauss_newton_step(matrix: np.ndarray, residual: np.ndarray, rows: int | None = None) -> np.ndarray:
+    """The step that minimizes ||residual + matrix @ step|| (QR of the scaled matrix).
+
+    With ``rows`` (J's row count), ``matrix`` and ``residual`` may be R and Qᵀr:
+    ||r + J s|| and ||Qᵀr + R s|| have the same minimizer.
+    """
+    n = matrix.shape[0] if rows is None else rows
     scales = _scales(matrix)
     scaled = matrix / scales
-    if matrix.shape[0] < matrix.shape[1]:  # fewer rows than parameters: the minimum-norm step
+    if n < matrix.shape[1]:  # fewer rows than parameters: the minimum-norm step
         return np.linalg.lstsq(scaled, -residual, rcond=None)[0] / scales
     q, r = np.linalg.qr(scaled)
-    if np.min(np.abs(np.diag(r))) <= EPS * max(matrix.shape) * np.max(np.abs(np.diag(r))):
+    if np.min(np.abs(np.diag(r))) <= EPS * max(n, matrix.shape[1]) * np.max(np.abs(np.diag(r))):
         return np.linalg.lstsq(scaled, -residual, rcond=None)[0] / scales
     return _back(r, -(q.T @ residual)) / scales
 
 
 def least_squares_stderr(
-    matrix: np.ndarray, rss: float, names: list[str]
+    matrix: np.ndarray, rss: float, names: list[str], rows: int | None = None
 ) -> tuple[np.ndarray | None, Conditioning]:
     """Standard errors sqrt(diag(s² (JᵀJ)⁻¹)), s² = RSS/(n - p), from one decomposition of the scaled J.
 
     The singular values that give the conditioning give the errors too:
-    (JᵀJ)⁻¹ = V S⁻² Vᵀ in the scaled columns (see ``_decompose``).
+    (JᵀJ)⁻¹ = V S⁻² Vᵀ in the scaled columns (see ``_decompose``). ``matrix``
+    may be J's R, with n given as ``rows``.
 
     Returns:
         (standard errors or None when singular or n <= p, conditioning).
     """
-    n, p = matrix.shape
-    state, singular, vt, scales = _decompose(matrix, names, "the Jacobian")
+    n, p = (matrix.shape[0] if rows is None else rows), matrix.shape[1]
+    state, singular, vt, scales = _decompose(matrix, names, "the Jacobian", rows)
     if p == 0:
         return np.zeros(0), state
     if state.rank < p:
@@ -242,6 +267,13 @@ def hessian_stderr(matrix: np.ndarray, names: list[str]) -> tuple[np.ndarray | N
         )
     spread = np.sqrt(np.sum(vectors**2 / values, axis=1))
     return spread / scales, Conditioning(condition, p, note)
+
+
+def _full_rank(scaled: np.ndarray, rows: int) -> bool:
+    """Whether the (column-scaled) R has full rank at numpy's matrix_rank tolerance for J's size."""
+    singular = np.linalg.svd(scaled, compute_uv=False)
+    top = singular[0] if singular.size else 0.0
+    return bool(np.all(singular > max(rows, scaled.shape[1]) * EPS * top)) and top > 0
 
 
 def _back(upper: np.ndarray, rhs: np.ndarray) -> np.ndarray:

@@ -8,7 +8,8 @@ converged is then checked by ``optimality`` (Newton's method is ``newton``).
   past a large drift of the parameters it asks ``optimality`` whether the
   cost falls without bound, and stops only then.
 - ``lm``: Levenberg-Marquardt (MINPACK, through least_squares) with the exact
-  Jacobian of the residuals, then Gauss-Newton polishing steps solved by QR.
+  Jacobian of the residuals, then Gauss-Newton polishing steps solved by QR;
+  both from the factors (R of [J | r], ``factors``), never the whole J.
 - ``direct``: residuals linear in the parameters: one QR solve, no iterations.
 
 scipy is imported inside these functions only, so nothing on the eval path
@@ -23,19 +24,20 @@ import math
 import numpy as np
 
 from ..errors import Mention
-from .linear import column_norms, gauss_newton_step, solve_direct
-from .objective import sum_of_squares
+from .factors import HUGE, Factors, Refinement, combine, leaf_factors
+from .linear import column_norms, gauss_newton_step, solve_factored
 from .optimizers import DRIFT, RUNAWAY, Outcome, bad_start
 from .probes import falls_without_bound
 
 # How much a polishing step may raise the residual sum of squares (rounding).
 RSS_NOISE = 1e-10
+# At most this many polishing steps, each taken only while it still helps: Gauss-Newton
+# converges slowly where residuals are large (NIST Thurber from its second start
+# needs 16 steps for 10.4 digits; 8 stopped it at 9.2).
+POLISH_STEPS = 30
 # Up to this many parameters L-BFGS-B works on parameters scaled by the Hessian's
 # diagonal at the start (it costs the Hessian's graphs, which verify uses anyway).
 LBFGS_SCALED = 20
-# Residuals past this are replaced so MINPACK sees a huge, finite misfit and
-# shrinks its step, instead of propagating nan through its norms.
-_HUGE = 1e150
 
 
 def lbfgs(objective, x0: np.ndarray, max_iter: int, tol: float, progress=None) -> Outcome:
@@ -101,30 +103,34 @@ def _curvature_scale(objective, x0: np.ndarray) -> np.ndarray:
 def lm(objective, x0: np.ndarray, max_iter: int, tol: float, progress=None) -> Outcome:
     """Levenberg-Marquardt with the exact Jacobian, then Gauss-Newton polishing.
 
-    ``max_iter`` bounds the residual evaluations; ``tol`` is MINPACK's
-    ftol, xtol and gtol. Parameters are scaled by the Jacobian's column norms.
+    MINPACK works on the reduced problem of the factors (``factors``):
+    residuals [Qᵀr; ρ] and Jacobian [R; 0], p+1 rows whatever the data's n.
+    Its steps are those of the full problem (J̃ᵀJ̃ = JᵀJ, J̃ᵀr̃ = Jᵀr,
+    ||r̃|| = ||r||), and so are its column norms and convergence tests; the
+    n-by-p Jacobian is never needed whole. ``max_iter`` bounds the residual
+    evaluations; ``tol`` is MINPACK's ftol, xtol and gtol. Parameters are
+    scaled by the Jacobian's column norms.
     """
     from scipy.optimize import least_squares
 
-    cache: dict[str, np.ndarray] = {}
+    cache: dict[str, object] = {}
+
+    def factors_at(x) -> Factors:
+        if "x" not in cache or not np.array_equal(cache["x"], x):
+            cache["x"], cache["factors"] = np.array(x), objective.residual_factors(x)
+            if progress is not None:
+                progress(objective.evaluations, cache["factors"].rss, None)
+        return cache["factors"]
 
     def residuals(x):
-        if "x" in cache and np.array_equal(cache["x"], x):
-            r = cache["r"]  # the point just evaluated (x0): no second pass
-        else:
-            r, cache["jac"] = objective.residuals_jacobian(x)
-            cache["x"], cache["r"] = np.array(x), r
-            if progress is not None:
-                progress(objective.evaluations, sum_of_squares(r), None)
-        return np.where(np.isfinite(r), r, _HUGE)
+        reduced = factors_at(x).reduced
+        return np.where(np.isfinite(reduced), reduced, HUGE)
 
     def jacobian(x):
-        if "x" not in cache or not np.array_equal(cache["x"], x):
-            residuals(x)
-        return np.where(np.isfinite(cache["jac"]), cache["jac"], 0.0)
+        matrix = factors_at(x).top[:, :-1]
+        return np.where(np.isfinite(matrix), matrix, 0.0)
 
-    residuals(np.asarray(x0, dtype=float))
-    cost0 = sum_of_squares(cache["r"])
+    cost0 = factors_at(np.asarray(x0, dtype=float)).rss
     if not math.isfinite(cost0):
         return bad_start(x0, cost0)
     result = least_squares(
@@ -141,19 +147,23 @@ def lm(objective, x0: np.ndarray, max_iter: int, tol: float, progress=None) -> O
     x, iterations = result.x, int(result.njev or 0)
     converged = result.status > 0
     reason = _lm_reason(result.status, max_iter)
-    x, polished, r, matrix = _polish(objective, x)
+    x, polished, factors = _polish(objective, x)
     if polished:
         reason += f"; then {polished} Gauss-Newton step{'s' if polished > 1 else ''}"
     # Trial points MINPACK rejects are in the evaluation log; the history keeps the best so far.
     history = np.fmin.accumulate(np.array(objective.history, dtype=float)).tolist()
-    outcome = _finish(objective, x0, x, sum_of_squares(r), iterations + polished, converged, reason, history)
+    outcome = _finish(objective, x0, x, factors.rss, iterations + polished, converged, reason, history)
     if not outcome.diverged:
-        outcome.residuals, outcome.jacobian = r, matrix
+        outcome.factors = factors
     return outcome
 
 
 def direct(objective, x0: np.ndarray) -> Outcome:
-    """Residuals linear in the parameters: the least-squares solution by one QR solve."""
+    """Residuals linear in the parameters: the least-squares solution by one QR solve.
+
+    The factors of [J | r] at the origin give the solution, refined by passes
+    over the same rows (``factors.Refinement``, ``linear.solve_factored``).
+    """
     origin = np.zeros_like(x0)
     r0, matrix = objective.residuals_jacobian(origin)
     if not (np.all(np.isfinite(r0)) and np.all(np.isfinite(matrix))):
@@ -161,10 +171,12 @@ def direct(objective, x0: np.ndarray) -> Outcome:
         origin = x0
     if not (np.all(np.isfinite(r0)) and np.all(np.isfinite(matrix))):
         return bad_start(x0, math.nan)
-    step, refinements, full_rank = solve_direct(matrix, -r0)
+    # Per leaf of rows of J and r0, as a partition of the data would compute them.
+    factors = combine(leaf_factors(r0, matrix))
+    step, refinements, full_rank = solve_factored(factors, Refinement(matrix, -r0))
     x = origin + step
-    r, matrix = objective.residuals_jacobian(x)
-    cost = sum_of_squares(r)
+    factors = objective.residual_factors(x)
+    cost = factors.rss
     reason = "linear in the parameters: solved directly by QR"
     if not full_rank:
         reason = "linear in the parameters: solved directly (minimum-norm solution by SVD)"
@@ -172,14 +184,14 @@ def direct(objective, x0: np.ndarray) -> Outcome:
         reason += f" ({refinements} refinement step{'s' if refinements > 1 else ''} in extended precision)"
     outcome = _finish(objective, x0, x, cost, 0, math.isfinite(cost), reason, [cost])
     if not outcome.diverged:
-        outcome.residuals, outcome.jacobian = r, matrix
+        outcome.factors = factors
     return outcome
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def _polish(objective, x: np.ndarray, max_steps: int = 8):
+def _polish(objective, x: np.ndarray, max_steps: int = POLISH_STEPS):
     """Gauss-Newton steps from LM's answer while they bring it closer to the minimum.
 
     Near the minimum the sum of squares changes below its own rounding (which
@@ -187,34 +199,39 @@ def _polish(objective, x: np.ndarray, max_steps: int = 8):
     small against the data), so a step is judged by the column-scaled gradient
     Jᵀr: kept while that shrinks and the sum of squares grows by no more than
     RSS_NOISE relatively. Measured on the 27 NIST nonlinear problems from both
-    starts: minimum LRE 6.8 without polishing, 8.0 with it.
+    starts: minimum LRE 6.8 without polishing, 8.0 with up to 8 steps, 10.3
+    with up to POLISH_STEPS (ENSO, MGH09 and Thurber creep in for 20-30). Steps and
+    gradients come from the factors (R s = -Qᵀr; Jᵀr = RᵀQᵀr).
 
-    Returns (x, steps taken, residuals at x, Jacobian at x).
+    Returns (x, steps taken, the factors at x).
     """
-    r, matrix = objective.residuals_jacobian(x)
-    rss, slope = sum_of_squares(r), _scaled_gradient(matrix, r)
+    factors = objective.residual_factors(x)
+    rss, slope = factors.rss, _scaled_gradient(factors)
     taken = 0
     for _ in range(max_steps):
         if not (math.isfinite(rss) and math.isfinite(slope)) or slope == 0.0:
             break
-        step = gauss_newton_step(matrix, r)
+        step = gauss_newton_step(factors.R, factors.qtr, rows=factors.rows)
         if not np.all(np.isfinite(step)) or not np.any(step):
             break
         candidate = x + step
-        r_new, matrix_new = objective.residuals_jacobian(candidate)
-        rss_new, slope_new = sum_of_squares(r_new), _scaled_gradient(matrix_new, r_new)
+        trial = objective.residual_factors(candidate)
+        rss_new, slope_new = trial.rss, _scaled_gradient(trial)
         if not (rss_new <= rss * (1 + RSS_NOISE) and slope_new < slope):
             break
-        x, r, matrix, rss, slope = candidate, r_new, matrix_new, rss_new, slope_new
+        x, factors, rss, slope = candidate, trial, rss_new, slope_new
         taken += 1
-    return x, taken, r, matrix
+    return x, taken, factors
 
 
-def _scaled_gradient(matrix: np.ndarray, r: np.ndarray) -> float:
-    """max |Jᵀr| with J's columns scaled to unit length: how far from stationary."""
+def _scaled_gradient(factors: Factors) -> float:
+    """max |Jᵀr| with J's columns scaled to unit length: how far from stationary (Jᵀr = RᵀQᵀr)."""
+    if not factors.finite:
+        return math.nan
     with np.errstate(all="ignore"):
+        matrix = factors.R
         norms = column_norms(matrix)
-        return float(np.max(np.abs((matrix / np.where(norms > 0, norms, 1.0)).T @ r), initial=0.0))
+        return float(np.max(np.abs((matrix / np.where(norms > 0, norms, 1.0)).T @ factors.qtr), initial=0.0))
 
 
 class _Callback:

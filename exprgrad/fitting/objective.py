@@ -6,7 +6,8 @@ per-row residual graph whose squares it sums, the names of the parameters
 ``Members`` layout and one variable node per parameter, and the data columns
 (a data family as a sequence of its columns).
 Out: ``Objective``, whose methods return the cost with its gradient, the
-Hessian, the residuals with their Jacobian: each call is one run of one
+Hessian, the residuals with their Jacobian or their least-squares factors
+(R of [J | r], ``factors``): each call is one run of one
 compiled schedule, that is one pass over the rows whatever the number of
 parameters. The derivative graphs come from ``passes.diff`` and are compiled
 once, when first needed.
@@ -24,15 +25,22 @@ import numpy as np
 
 from .. import graph, memory
 from ..backends.binding import arrange, written_axes
+from ..backends.chunks import Reduced
 from ..backends.evaluate import compile_schedule
+from ..engines import InProcess
 from ..errors import ExprgradError, FitError, Mention
 from ..graph import Node
 from ..passes.diff import diff, hessian, jacobian
 from ..passes.simplify import simplify_many
+from .factors import LEAF_ROWS, Factors, combine, leaf_factors
 from .members import Block, Members
 
 # What to do when a p-by-p or n-by-p matrix would not fit: a method that needs neither.
 _NO_MATRIX = (f"fit with {Mention('method', 'lbfgs')}, which needs neither", (Mention("method", "lbfgs"),))
+
+# The least-squares factors are made this many rows at a time (16 leaves): the
+# Jacobian of one partition, never of all the rows, is in memory at once.
+FACTOR_PARTITION_ROWS = 16 * LEAF_ROWS
 
 # Called after every evaluation: (evaluation number, cost, gradient norm or None).
 EvalHook = Callable[[int, float, "float | None"], None]
@@ -90,6 +98,8 @@ class Objective:
         self._schedules: dict[str, object] = {}
         # The evaluation backend and thread count of every schedule (see compile_schedule).
         self.backend, self.threads = "numpy", None
+        # Where the passes run: None here, or an engine holding the data's partitions (``engines``).
+        self.engine = None
 
     # ------------------------------------------------------------ graphs
 
@@ -158,17 +168,26 @@ class Objective:
 
     # ------------------------------------------------------------ running
 
-    def _run(self, key: str, outputs: Callable[[], list[Node]], x: np.ndarray) -> list:
+    def _run(
+        self, key: str, outputs: Callable[[], list[Node]], x: np.ndarray, *, engine=None, reduce_rows=None
+    ):
         schedule = self._schedules.get(key)
         if schedule is None:
             schedule = self._schedules[key] = compile_schedule(outputs(), self.backend)
+        engine = engine if engine is not None else self.engine
+        columns = None if engine is not None else self.columns or None
         if self.families:
-            values = schedule.run(
-                self.members.values(x), self.columns or None, sizes=self.sizes or None, threads=self.threads
-            )
+            params = self.members.values(x)
         else:
-            bindings = dict(zip(self.params, np.asarray(x, dtype=float).tolist()))
-            values = schedule.run(bindings, self.columns or None, threads=self.threads)
+            params = dict(zip(self.params, np.asarray(x, dtype=float).tolist()))
+        values = schedule.run(
+            params,
+            columns,
+            sizes=(self.sizes or None) if self.families else None,
+            threads=self.threads,
+            engine=engine,
+            reduce_rows=reduce_rows,
+        )
         self.evaluations += 1
         return values
 
@@ -277,7 +296,72 @@ class Objective:
         self._record(x, cost, norm)
         return r, matrix
 
+    def residual_factors(self, x: np.ndarray, leaf_rows: int = LEAF_ROWS) -> Factors:
+        """The least-squares factors at ``x``: R of [J | r], the RSS, the row count (``factors``).
+
+        One pass over the data (the residual-and-Jacobian schedule) in
+        partitions: each partition's rows become its leaves where the
+        partition is (``partition_leaves``, on a cluster's worker with an
+        engine), and only the leaves come back to be combined, so the n-by-p
+        Jacobian is never whole: memory is a partition's rows by p. Without
+        an engine the partitions are FACTOR_PARTITION_ROWS-row slices of the
+        columns, run here one after another.
+        """
+        memory.check_matrix(
+            min(self.rows, FACTOR_PARTITION_ROWS), len(x), "the Jacobian of the residuals", *_NO_MATRIX
+        )
+        engine = self.engine
+        if engine is None:
+            count = max(1, -(-self.rows // FACTOR_PARTITION_ROWS))
+            engine = InProcess(self.columns, count, threads=self.threads) if self.columns else None
+        layout = self._jacobian_layout if self.families else None
+        reducer = (partition_leaves, (layout, len(self.params), leaf_rows))
+        values = self._run("residual_jacobian", self._residual_outputs, x, engine=engine, reduce_rows=reducer)
+        if isinstance(values[0], Reduced):
+            leaves = [leaf for part in values[0] for leaf in part]
+        else:  # rows that could not be reduced where they are (see chunks.reduce_rows), or none
+            r = self._per_row(values[0])
+            leaves = partition_leaves([r, *values[1:]], 0, layout, len(self.params), leaf_rows)
+        factors = combine(leaves)
+        cost = factors.rss
+        with np.errstate(all="ignore"):
+            norm = float(np.linalg.norm(2.0 * (factors.R.T @ factors.qtr))) if math.isfinite(cost) else None
+        self._record(x, cost, norm)
+        return factors
+
+    def _residual_outputs(self) -> list[Node]:
+        return [self.residual_node, *self.jacobian_nodes]
+
+    @functools.cached_property
+    def _jacobian_layout(self) -> list[tuple]:
+        """Per Jacobian graph: (offset, members, its value's axes, the block's axes, the block's shape)."""
+        return [
+            (block.offset, block.size, tuple(i.name for i in node.indices), tuple(block.axes), block.shape)
+            for block, node in zip(self.members.blocks, self.jacobian_nodes, strict=True)
+        ]
+
     def _per_row(self, value) -> np.ndarray:
         if isinstance(value, np.ndarray):
             return value
         return np.full(self.rows, float(value))
+
+
+def partition_leaves(values: list, start: int, layout, params: int, leaf_rows: int = LEAF_ROWS) -> list:
+    """The least-squares leaves of one partition's rows (a reducer for ``Schedule.run(reduce_rows=...)``).
+
+    ``values``: the residual's rows, then each Jacobian graph's value (its
+    rows, or one number for every row); ``layout``: for families, each
+    graph's place in the parameter vector (``Objective._jacobian_layout``),
+    None when every parameter is one number. Runs where the partition is.
+    """
+    r = np.asarray(values[0], dtype=float)
+    rows = len(r)
+    matrix = np.empty((rows, params))
+    if layout is None:
+        for j, column in enumerate(values[1:]):
+            matrix[:, j] = column  # a scalar (the same in every row) broadcasts
+    else:
+        for (offset, size, axes, block_axes, shape), value in zip(layout, values[1:], strict=True):
+            columns = arrange(value, axes, (graph.ROWS.name, *block_axes), (rows, *shape)).reshape(rows, size)
+            matrix[:, offset : offset + size] = columns
+    return leaf_factors(r, matrix, start, leaf_rows)

@@ -19,7 +19,8 @@ The measures are free of the units of the parameters and of the cost:
   more than ``XTOL`` of its size, sizes and moves measured by their effect
   on the fit |x_j|·||J_j|| (a fit whose residuals are rounding noise).
   Norms are taken with each column prescaled by a power of two, so columns
-  of 1e-160 or 1e160 neither underflow nor overflow.
+  of 1e-160 or 1e160 neither underflow nor overflow. All of it is read from
+  the least-squares factors (R of [J | r], ``factors``), never the whole J.
 - with up to ``SECOND_ORDER_PARAMS`` parameters a general cost's Hessian is
   used too: the Newton decrement ½ gᵀH⁻¹g / max(|f|, 1), the relative
   decrease a Newton step still promises, must be at most ``DECREMENT_TOL``.
@@ -47,6 +48,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import Mention
+from .factors import Factors, factor
 from .linear import column_norms, gauss_newton_step
 from .probes import find_runoff, quiet_value, quiet_value_grad, second_order
 
@@ -80,11 +82,17 @@ def scaled_gradient(x: np.ndarray, grad: np.ndarray, cost: float) -> float:
 
 def residual_cosines(r: np.ndarray, jacobian: np.ndarray) -> np.ndarray:
     """|J_jᵀr| / (||J_j|| ||r||) per column (0 for a zero column or zero residuals)."""
+    return _cosines(factor(r, jacobian))
+
+
+def _cosines(factors: Factors) -> np.ndarray:
+    """``residual_cosines`` from the factors: J_jᵀr = (RᵀQᵀr)_j, ||J_j|| = ||R_j||, ||r|| = ||[Qᵀr; ρ]||."""
     with np.errstate(all="ignore"):
-        norms, size = column_norms(jacobian), float(column_norms(r))
+        matrix = factors.R
+        norms, size = column_norms(matrix), float(column_norms(factors.reduced))
         good = (norms > 0) & (size > 0)
-        unit = jacobian / np.where(good, norms, 1.0)
-        dots = np.abs(unit.T @ (r / (size if size > 0 else 1.0)))
+        unit = matrix / np.where(good, norms, 1.0)
+        dots = np.abs(unit.T @ (factors.qtr / (size if size > 0 else 1.0)))
         return np.where(good, dots, 0.0)
 
 
@@ -102,37 +110,43 @@ def residual_cosine(r: np.ndarray, jacobian: np.ndarray) -> float:
 
 
 def _geometry(r: np.ndarray, jacobian: np.ndarray) -> tuple[float, np.ndarray | None, np.ndarray | None]:
-    """(residual_cosine, the Gauss-Newton step, J's column norms); None for what the cosine alone decides.
-
-    One Householder QR of [J/||J_j|| | r/||r||] (its R only): the first p
-    columns give R of the scaled J, the last Qᵀr, as accurate as with Q
-    formed; the SVD of the p-by-p R then gives the range of J (directions
-    above rounding), the projection's length and the minimum-norm step.
-    """
+    """``_factored_geometry`` of the factors of r and J (one Householder QR of [J | r], R only)."""
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(jacobian))):
         return math.inf, None, None
-    size = float(column_norms(r))
-    if size == 0.0 or jacobian.size == 0:
+    return _factored_geometry(factor(r, jacobian))
+
+
+def _factored_geometry(factors: Factors) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+    """(residual_cosine, the Gauss-Newton step, J's column norms); None for what the cosine alone decides.
+
+    R of [J | r] with its columns scaled (J's to unit length, r's by ||r||)
+    is R of [J/||J_j|| | r/||r||]: the first p columns give R of the scaled J,
+    the last Qᵀr; the SVD of the p-by-p R then gives the range of J
+    (directions above rounding), the projection's length and the
+    minimum-norm step. Norms of R's columns are J's (safe at any magnitude:
+    1e160 columns do not overflow).
+    """
+    if not factors.finite:
+        return math.inf, None, None
+    n, p = factors.rows, factors.params
+    size = float(column_norms(factors.reduced))
+    if size == 0.0 or n == 0 or p == 0:
         return 0.0, None, None
     if not math.isfinite(size):
         return math.inf, None, None
-    norms = column_norms(jacobian)  # safe at any magnitude: 1e160 columns do not overflow
-    n, p = jacobian.shape
-    if n <= p:  # no more rows than parameters: the SVD of the scaled J itself
-        scaled = jacobian[:, norms > 0] / norms[norms > 0]
+    norms = column_norms(factors.R)
+    if n <= p:  # no more rows than parameters: the SVD of the scaled R (Q is square)
+        scaled = factors.R[:, norms > 0] / norms[norms > 0]
         if scaled.shape[1] == 0:
             return 0.0, None, norms
         basis, singular, _ = np.linalg.svd(scaled, full_matrices=False)
-        keep = singular > max(scaled.shape) * np.finfo(float).eps * singular[0]
-        return float(column_norms(basis[:, keep].T @ (r / size))), None, norms
+        keep = singular > max(n, scaled.shape[1]) * np.finfo(float).eps * singular[0]
+        return float(column_norms(basis[:, keep].T @ (factors.reduced[:p] / size))), None, norms
     scales = np.where(norms > 0, norms, 1.0)
-    augmented = np.empty((n, p + 1))
-    np.divide(jacobian, scales, out=augmented[:, :p])
-    np.divide(r, size, out=augmented[:, p])
-    top = np.linalg.qr(augmented, mode="r")
-    u, singular, vt = np.linalg.svd(top[:p, :p])
+    top = factors.R / scales
+    u, singular, vt = np.linalg.svd(top)
     keep = singular > max(n, p) * np.finfo(float).eps * singular[0]
-    along = u[:, keep].T @ top[:p, p]  # the unit residual's coordinates in J's range
+    along = u[:, keep].T @ (factors.qtr / size)  # the unit residual's coordinates in J's range
     step = -(vt[keep].T @ (along / singular[keep])) * size / scales
     return float(column_norms(along)), step, norms
 
@@ -198,13 +212,13 @@ def verify(
         )
         diverged = replace(outcome, cost=cost, converged=False, diverged=True, reason=reason)
         return Verdict(_at_best(objective, diverged, seen))
-    residuals = jacobian = None
+    factors = None
     if least_squares:
-        residuals, jacobian = outcome.residuals, outcome.jacobian
-        if residuals is None or jacobian is None:
-            residuals, jacobian = objective.residuals_jacobian(x)
-            outcome = replace(outcome, residuals=residuals, jacobian=jacobian)
-        stationary, measure = _least_squares_stationary(x, residuals, jacobian, tol)
+        factors = outcome.factors
+        if factors is None:
+            factors = objective.residual_factors(x)
+            outcome = replace(outcome, factors=factors)
+        stationary, measure = _least_squares_stationary(x, factors, tol)
     else:
         measure = scaled_gradient(x, grad, cost)
         stationary = measure <= (GTOL if tol is None else max(tol, GTOL))
@@ -247,7 +261,7 @@ def verify(
         return Verdict(replace(outcome, cost=cost, converged=True, reason=reason))
     what = "residual-Jacobian cosine" if least_squares else "scaled gradient"
     threshold = (COSINE_TOL if least_squares else GTOL) if tol is None else tol
-    worst = _worst(names, x, grad, cost, residuals, jacobian)
+    worst = _worst(names, x, grad, cost, factors)
     if decrement is not None and decrement > DECREMENT_TOL:
         verdict = (
             f"not a verified minimum: a Newton step would still lower the cost by a fraction "
@@ -285,18 +299,18 @@ def _at_best(objective, outcome: Outcome, best) -> Outcome:
     cost = quiet_value(objective, x)
     if not (math.isfinite(cost) and cost < own):
         return outcome
-    return replace(outcome, x=x, cost=cost, residuals=None, jacobian=None)
+    return replace(outcome, x=x, cost=cost, factors=None)
 
 
-def _least_squares_stationary(x, r, jacobian, tol) -> tuple[bool, float]:
-    cosine, step, effect = _geometry(r, jacobian)
+def _least_squares_stationary(x, factors: Factors, tol) -> tuple[bool, float]:
+    cosine, step, effect = _factored_geometry(factors)
     if cosine <= (COSINE_TOL if tol is None else tol):
         return True, cosine
     if not math.isfinite(cosine):
         return False, cosine
     with np.errstate(all="ignore"):
         if step is None:
-            step = gauss_newton_step(jacobian, r)
+            step = gauss_newton_step(factors.R, factors.qtr, rows=factors.rows)
         # Each parameter's move and size by its effect on the fit (|x_j| * ||J_j||), so the
         # test is free of the parameters' units; at most XTOL of its own size, or XTOL² of
         # the largest effect (a parameter that is 0 at the solution). A point where no
@@ -341,8 +355,8 @@ def _point(names, x) -> str:
     return ", ".join(f"{name} = {value:.3g}" for name, value in zip(names, x))
 
 
-def _worst(names, x, grad, cost, r, jacobian) -> str:
-    if r is not None:
-        return names[int(np.argmax(residual_cosines(r, jacobian)))]
+def _worst(names, x, grad, cost, factors) -> str:
+    if factors is not None:
+        return names[int(np.argmax(_cosines(factors)))]
     with np.errstate(all="ignore"):
         return names[int(np.argmax(np.abs(grad) * np.maximum(np.abs(x), 1.0)))]

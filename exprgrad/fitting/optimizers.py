@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import Mention
+from .factors import Factors
 from .linesearch import MAX_HALVINGS, NOISE, Point, PointAt, backtrack, first_step
 from .optimality import scaled_gradient
 from .probes import falls_without_bound
@@ -184,8 +185,7 @@ class Outcome:
     reason: str
     diverged: bool = False
     history: list[float] = field(default_factory=list)
-    residuals: np.ndarray | None = None  # least squares: at x, when the method has them
-    jacobian: np.ndarray | None = None
+    factors: Factors | None = None  # least squares: R of [J | r] at x, when the method has it
 
 
 def descend(objective, x0: np.ndarray, optimizer, max_iter: int, tol: float, progress=None) -> Outcome:

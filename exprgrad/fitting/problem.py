@@ -26,10 +26,12 @@ from ..function import Function, parse
 from ..graph import Node
 from ..indexing import presumed_column
 from ..selection import fill_families
-from .data import Dataset, load_csv, require_columns
+from .data import Dataset, require_columns
 from .families import axes_of, family_layout
 from .members import RANDOM_START
 from .objective import Objective
+from .sources import load as load_source
+from .sources import terminal_progress
 
 COST, MODEL, TARGET, INIT = Mention("cost"), Mention("model"), Mention("target"), Mention("init")
 
@@ -85,11 +87,12 @@ NO_DATA = Dataset(path="<no data>", columns={})
 
 
 def load_data(data, allow_nan: bool = False) -> Dataset:
-    """A Dataset from a CSV path, a Dataset, or a dict of equal-length arrays."""
+    """A Dataset from a data source (a CSV or Parquet path, a glob or folder of
+    them: ``sources.load``), a Dataset, or a dict of equal-length arrays."""
     if isinstance(data, Dataset):
         return data
     if isinstance(data, (str, os.PathLike)):
-        return load_csv(data, allow_nonfinite=allow_nan)
+        return load_source(data, allow_nonfinite=allow_nan, progress=terminal_progress())
     if isinstance(data, Mapping):
         columns = {}
         for name, values in data.items():
@@ -112,7 +115,10 @@ def load_data(data, allow_nan: bool = False) -> Dataset:
         ):
             raise DataError("data must be non-empty columns of the same length")
         return Dataset(path="<data>", columns=columns)
-    raise DataError(f"data must be a CSV path, a Dataset or a dict of arrays, not {type(data).__name__}")
+    raise DataError(
+        "data must be a path (a CSV or Parquet file, a glob or a folder of them), a Dataset "
+        f"or a dict of arrays, not {type(data).__name__}"
+    )
 
 
 def prepare(
@@ -303,7 +309,15 @@ def _target_column(dataset: Dataset, target, allow_nan: bool) -> tuple[Dataset, 
             mentions=(named, allow),
         )
     columns = {**dataset.columns, text: values}
-    return Dataset(path=dataset.path, columns=columns, header=(*dataset.names, text)), text
+    # The same rows: their files (and the source, which a worker reads the columns from) stay.
+    extended = Dataset(
+        path=dataset.path,
+        columns=columns,
+        header=(*dataset.names, text),
+        files=dataset.files,
+        source=dataset.source,
+    )
+    return extended, text
 
 
 def _start_values(init) -> tuple[dict[str, float], int | None]:

@@ -16,6 +16,7 @@ Must not: print, exit, read options, or know the CLI.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -24,10 +25,11 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from .. import build, memory
+from ..engines import open_engine
 from ..errors import ArgumentError, DataError, Mention, OptionError
-from ..kernels import block_sums, exact_sum
 from .catalog import AUTO, CHOICES, DEFAULT_OPTIONS, METHODS, FitOptions, learning_rate_methods
 from .linear import hessian_stderr, least_squares_stderr
+from .objective import FACTOR_PARTITION_ROWS
 from .optimality import verify
 from .problem import FitProblem, load_data, prepare
 from .result import NLL, FitResult
@@ -164,6 +166,9 @@ def fit(
     progress: Progress | None = None,
     backend: str = "auto",
     threads: int | None = None,
+    engine: str = "local",
+    scheduler=None,
+    partitions: int | None = None,
 ) -> FitResult:
     """Fit the parameters of ``cost`` (or of ``model`` to column ``target``) to ``data``.
 
@@ -191,6 +196,14 @@ def fit(
             the data is large enough to repay compiling).
         threads: threads sharing the rows of each pass (None: every core);
             the results do not depend on it.
+        engine: where the passes over the data run: "local" (this process)
+            or "dask" (the data's partitions kept on a Dask cluster's
+            workers, the extra exprgrad[dask]); the same result bits either way.
+        scheduler: for "dask": None (a LocalCluster on this machine, one
+            worker process per core, closed at the end), a scheduler's
+            address ("tcp://host:8786") or a ``distributed.Client``.
+        partitions: for "dask": how many partitions to cut the rows into
+            (None: one per worker thread); the result does not depend on it.
 
     Returns:
         A ``FitResult`` (``diverged`` set, and the best finite point reached, when the
@@ -202,7 +215,25 @@ def fit(
     problem = prepare(data, cost, model, target, init, allow_nan=allow_nan)
     problem.objective.backend, problem.objective.threads = backend, threads
     options = FitOptions(method, lr=lr, max_iter=max_iter, tol=tol, nll=nll)
-    return solve(problem, options, progress)
+    plan(problem, options)  # option mistakes before a cluster starts
+    with engine_for(problem, engine, scheduler, partitions):
+        return solve(problem, options, progress)
+
+
+@contextlib.contextmanager
+def engine_for(problem: FitProblem, engine: str, scheduler=None, partitions: int | None = None):
+    """``problem``'s objective running its passes on ``engine`` while in the block; closed after it."""
+    if engine == "dask" and not problem.objective.columns:
+        dask = Mention("engine", "dask")
+        raise OptionError(f"{dask} runs passes over data: this fit has none", mentions=(dask,))
+    opened = open_engine(engine, problem.objective.columns, scheduler=scheduler, partitions=partitions)
+    problem.objective.engine = opened
+    try:
+        yield opened
+    finally:
+        problem.objective.engine = None
+        if opened is not None:
+            opened.close()
 
 
 # ---------------------------------------------------------------- helpers
@@ -247,8 +278,11 @@ def _choose(problem: FitProblem, method: str, nll: bool) -> str:
         return method  # the user's choice runs as chosen
     if least_squares:
         if _matrix_too_large(problem, False) is not None:
-            return "lbfgs"  # qr and lm need the n x p Jacobian, which would not fit in memory
-        return "qr" if problem.objective.residuals_are_linear() else "lm"
+            return "lbfgs"  # lm needs a partition's rows of the Jacobian, which would not fit in memory
+        if problem.objective.residuals_are_linear():
+            # qr holds the whole n x p Jacobian (its refinement keeps every row); lm only its factors.
+            return "qr" if _matrix_too_large(problem, False, whole=True) is None else "lm"
+        return "lm"
     return "newton" if hessian and len(problem.params) <= NEWTON_PARAMS else "lbfgs"
 
 
@@ -259,18 +293,15 @@ def _uncertainty(problem: FitProblem, outcome, nll: bool):
     if outcome.diverged:
         return none, [], None, None
     objective = problem.objective
-    rss = matrix = None
-    wanted = nll or (problem.residual is not None and (outcome.residuals is None or outcome.jacobian is None))
+    rss = factors = None
+    wanted = nll or (problem.residual is not None and outcome.factors is None)
     refusal = _matrix_too_large(problem, nll) if wanted else None
     if refusal is not None:  # the fit stands; only its standard errors cannot be had
         return none, [f"no standard errors: {refusal}"], None, None
     if problem.residual is not None:
-        r, matrix = outcome.residuals, outcome.jacobian
-        if r is None or matrix is None:
-            r, matrix = objective.residuals_jacobian(outcome.x)
-        with np.errstate(all="ignore"):
-            # The evaluator's sum over rows (exact sum of block sums): inf past the float range.
-            rss = exact_sum(block_sums(r * r))
+        factors = outcome.factors if outcome.factors is not None else objective.residual_factors(outcome.x)
+        # The evaluator's sum over rows (exact sum of block sums): inf past the float range.
+        rss = factors.rss
     notes = []
     if nll:
         # A mean is the likelihood per row: the total negative log-likelihood is n times it.
@@ -281,18 +312,24 @@ def _uncertainty(problem: FitProblem, outcome, nll: bool):
             notes.append(
                 "the cost is a mean, so standard errors use n times its Hessian (the total likelihood)"
             )
-    elif matrix is not None:
-        errors, state = least_squares_stderr(matrix, rss, names)
+    elif factors is not None:
+        # R of J in place of J (same singular values and column norms); a J that was
+        # not finite (the factors saw 0 there) is reported as such.
+        matrix = factors.R if factors.finite_jacobian else np.full_like(factors.R, np.nan)
+        errors, state = least_squares_stderr(matrix, rss, names, rows=factors.rows)
     else:
         return none, [], None, None
     stderr = none if errors is None else dict(zip(names, map(float, errors)))
     return stderr, [state.note, *notes], _finite_or_none(state.condition), rss
 
 
-def _matrix_too_large(problem: FitProblem, nll: bool) -> str | None:
-    """Why the matrix the standard errors need (p x p Hessian, n x p Jacobian) would not fit, or None."""
+def _matrix_too_large(problem: FitProblem, nll: bool, whole: bool = False) -> str | None:
+    """Why the matrix the standard errors need (p x p Hessian; the Jacobian of the residuals, of a
+    partition's rows, which is what the least-squares factors hold at once, or with ``whole``
+    of every row) would not fit, or None."""
     p = len(problem.params)
-    rows, what = (p, "the Hessian of the cost") if nll else (problem.rows, "the Jacobian of the residuals")
+    rows = problem.rows if whole else min(problem.rows, FACTOR_PARTITION_ROWS)
+    rows, what = (p, "the Hessian of the cost") if nll else (rows, "the Jacobian of the residuals")
     how = f"{rows:,} x {p:,} x {memory.VALUE_BYTES} bytes"
     return memory.too_large(rows * p * memory.VALUE_BYTES, what, how)
 

@@ -1,0 +1,299 @@
+"""The Dask engine: the data's partitions kept on a cluster's workers, each pass one round of tasks.
+
+In: the data columns of a run or a fit, and a scheduler address
+(``tcp://host:8786``), a ``distributed.Client``, or nothing (a LocalCluster
+on this machine: one worker process per core, closed with the engine).
+Out: ``DaskEngine``, an engine for ``Schedule.run`` (see ``engines``).
+
+Each partition is loaded once, by a task (``_load``), and kept in its
+worker's memory while the engine lives; a column the data cache maps from a
+file that every worker can read (one machine, or a shared folder) is read by
+the worker from that file, any other is sent once inside the load task. A
+load task is a task like any other, so when a worker dies Dask loads its
+partitions again elsewhere and the pass goes on. A pass is one round: every
+partition's task (``_run_part``) gets the graph as text, the pass number and
+the values known so far (numbers and parameter arrays), rebuilds the schedule
+once per worker process (``graph_text``; kept by the text's digest), and
+returns its block sums; nothing else crosses the network.
+Must not: be imported unless ``--engine dask`` is asked for (it imports
+distributed); leave a LocalCluster it started running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import uuid
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+
+from .. import graph_text
+from ..backends.evaluate import Schedule
+from ..errors import EngineError, Mention, ToolMissingError
+from . import as_float_columns, partition_bounds, rows_of, slice_rows, work_of
+
+# How long to wait for a scheduler to answer before saying it cannot be reached.
+CONNECT_SECONDS = 10
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise ToolMissingError(
+            f"{Mention('engine', 'dask')} needs dask.distributed: pip install 'exprgrad[dask]'",
+            mentions=(Mention("engine", "dask"),),
+        ) from None
+    return distributed
+
+
+class DaskEngine:
+    """The rows of ``columns`` in partitions on a Dask cluster (see the module docstring).
+
+    Attributes:
+        rows: the number of data rows.
+        columns: the names of the columns it holds.
+        bounds: each partition's rows (start, stop), in row order.
+        address: the scheduler's address.
+    """
+
+    def __init__(self, columns: Mapping, *, scheduler=None, partitions: int | None = None):
+        distributed = _distributed()
+        self.rows = rows_of(columns)
+        self.columns = set(columns)
+        self._columns = dict(columns)
+        self._cluster = None
+        self._own_client = False
+        self._parts: list = []
+        self._homes: list = []
+        if isinstance(scheduler, distributed.Client):
+            self.client = scheduler
+        else:
+            self.client = self._connect(distributed, scheduler)
+            self._own_client = True
+        self.address = self.client.scheduler.address
+        try:
+            try:
+                self.client.wait_for_workers(1, timeout=CONNECT_SECONDS)
+            except TimeoutError:
+                raise EngineError(
+                    f"the Dask scheduler at {self.address} has no workers: start some with "
+                    f"`dask worker {self.address}`"
+                ) from None
+            threads = sum(w["nthreads"] for w in self.client.scheduler_info()["workers"].values())
+            self.bounds = partition_bounds(self.rows, partitions or work_of(self.rows, max(1, threads)))
+            self._load(distributed)
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self, distributed, address):
+        if address is None:
+            # Worker processes, one per core: numpy runs in each without the GIL of another.
+            # They start with Ctrl-C ignored (a disposition children keep): Ctrl-C reaches the
+            # terminal's whole process group, and it is this process that stops them, cleanly.
+            with _sigint_ignored():
+                self._cluster = self._local_cluster(distributed)
+            return distributed.Client(self._cluster)
+        try:
+            return distributed.Client(str(address), timeout=f"{CONNECT_SECONDS}s")
+        except (OSError, TimeoutError) as exc:
+            raise EngineError(
+                f"cannot reach the Dask scheduler at {address} within {CONNECT_SECONDS} s: "
+                "is `dask scheduler` running there, and its port open?"
+            ) from exc
+
+    @staticmethod
+    def _local_cluster(distributed):
+        return distributed.LocalCluster(
+            n_workers=max(1, len(os.sched_getaffinity(0))),
+            threads_per_worker=1,
+            processes=True,
+            # No dashboard; the scheduler's HTTP routes on a free port, never a taken 8787.
+            dashboard_address=":0",
+            scheduler_kwargs={"dashboard": False},
+            silence_logs=logging.ERROR,
+        )
+
+    def _load(self, distributed) -> None:
+        """One load task per partition; the futures are held, so Dask keeps the partitions in memory."""
+        mapped = self._mapped_columns()
+        token = uuid.uuid4().hex[:12]
+        for k, (start, stop) in enumerate(self.bounds):
+            spec = {
+                name: ("file", *mapped[name], start, stop) if name in mapped else ("values", value)
+                for name, value in as_float_columns(slice_rows(self._columns, start, stop)).items()
+            }
+            with warnings.catch_warnings():  # values sent once, on purpose: "Sending large graph"
+                warnings.simplefilter("ignore", UserWarning)
+                self._parts.append(self.client.submit(_load, spec, key=f"exprgrad-partition-{token}-{k}"))
+        try:
+            distributed.wait(self._parts)
+        except (OSError, TimeoutError) as exc:
+            raise EngineError(f"lost the Dask scheduler at {self.address} ({_reason(exc)})") from None
+        for part in self._parts:
+            if part.status == "error":
+                part.result()  # a failed load raises here, in this process
+        # Where each partition lives: its pass runs there (a preference, so a lost worker's
+        # partitions run where Dask loads them again), rather than be moved to balance a round.
+        held = self.client.who_has(self._parts)
+        self._homes = [list(held.get(part.key, ())) or None for part in self._parts]
+
+    def _mapped_columns(self) -> dict:
+        """Columns that are whole float64 files every worker can map: name -> (path, rows)."""
+        found = {}
+        for name, value in self._columns.items():
+            path = getattr(value, "filename", None)
+            if (
+                isinstance(value, np.memmap)
+                and path
+                and value.dtype == np.float64
+                and value.ndim == 1
+                and value.offset == 0
+                and os.path.getsize(path) == value.nbytes
+            ):
+                found[name] = (str(path), len(value))
+        if not found:
+            return found
+        sizes = {path: rows * 8 for path, rows in found.values()}
+        seen = self.client.run(_file_sizes, list(sizes))  # worker -> sizes it sees
+        if not all(got == list(sizes.values()) for got in seen.values()):
+            return {}  # some worker lacks the files: send the values instead
+        return found
+
+    def sample(self) -> dict:
+        """The first row of every column: enough to fix the data families' sizes."""
+        return slice_rows(self._columns, 0, min(1, self.rows))
+
+    def map_pass(self, schedule, number: int, payload: dict) -> list:
+        """Pass ``number`` of ``schedule`` over every partition: their sums, in row order."""
+        text = schedule.text
+        futures = [
+            self.client.submit(
+                _run_part,
+                text,
+                number,
+                {**payload, "start": start},
+                part,
+                pure=False,
+                workers=home,
+                allow_other_workers=True,
+            )
+            for part, home, (start, _) in zip(self._parts, self._homes, self.bounds, strict=True)
+        ]
+        try:
+            return self._gather(futures)
+        except KeyboardInterrupt:
+            # The client's event loop reports the cancelled gather as a never-retrieved
+            # task error on the way out: nothing the user needs after Ctrl-C.
+            logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+            self.client.cancel(futures)
+            raise
+        except BaseException:
+            self.client.cancel(futures)
+            raise
+
+    def _gather(self, futures) -> list:
+        try:
+            return self.client.gather(futures)
+        except (OSError, TimeoutError) as exc:
+            raise EngineError(f"lost the Dask scheduler at {self.address} ({_reason(exc)})") from None
+
+    def close(self) -> None:
+        """Forget the partitions; close the client and the LocalCluster this engine started."""
+        parts, self._parts = self._parts, []
+        if parts and self.client.status == "running":
+            with contextlib.suppress(Exception):  # a lost scheduler: nothing to cancel
+                self.client.cancel(parts)
+        if self._own_client:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set signal handlers
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+# ---------------------------------------------------------------- on the workers
+
+_SCHEDULES: dict[str, object] = {}  # a worker's schedules, by the digest of their graph text
+
+
+def _file_sizes(paths: list[str]) -> list[int]:
+    return [os.path.getsize(p) if os.path.exists(p) else -1 for p in paths]
+
+
+def _load(spec: dict) -> dict:
+    """A partition's columns in this worker's memory: read from a mapped file, or the values sent."""
+    columns = {}
+    for name, (kind, *rest) in spec.items():
+        if kind == "file":
+            path, rows, start, stop = rest
+            columns[name] = np.array(np.memmap(path, dtype=np.float64, mode="r", shape=(rows,))[start:stop])
+        else:  # a fresh copy, aligned (see _copied)
+            value = rest[0]
+            columns[name] = [np.array(c) for c in value] if isinstance(value, list) else np.array(value)
+    return columns
+
+
+def _run_part(text: str, number: int, payload: dict, columns: dict) -> list:
+    """One pass of the schedule of ``text`` over one partition's columns (``Schedule.part_sums``)."""
+    key = graph_text.digest(text)
+    schedule = _SCHEDULES.get(key)
+    if schedule is None:
+        if len(_SCHEDULES) > 64:
+            _SCHEDULES.clear()
+        schedule = _SCHEDULES[key] = Schedule(graph_text.loads(text))
+    return schedule.part_sums(number, _copied(payload), _aligned(columns), threads=1)
+
+
+def _aligned(columns: dict) -> dict:
+    """A partition's columns, each lying on 16 bytes. A partition Dask moved to another worker
+    arrives as a message, anywhere in it (see ``_copied``): such a column is copied, and the
+    copy put in the partition's own dict, which the worker keeps, so it is copied once."""
+
+    def fresh(value):
+        return value if value.ctypes.data % 16 == 0 else np.array(value)
+
+    for name, value in columns.items():
+        columns[name] = [fresh(c) for c in value] if isinstance(value, list) else fresh(value)
+    return columns
+
+
+def _copied(payload: dict) -> dict:
+    """``payload`` with its arrays copied: arrays as they arrive lie anywhere in a message,
+    not always on 8 bytes, and BLAS rounds a product of unaligned data otherwise."""
+
+    def fresh(value):
+        return np.array(value) if isinstance(value, np.ndarray) else value
+
+    return {
+        **payload,
+        "scalars": [fresh(v) for v in payload["scalars"]],
+        "params": {name: fresh(v) for name, v in payload["params"].items()},
+    }
