@@ -280,7 +280,7 @@ def processes_cluster(tmp_path):
     try:
         with distributed.Client(address, timeout="30s") as probe:
             probe.wait_for_workers(2, timeout=60)
-        yield address, started[1:]
+        yield address, started[1:], started[0]
     finally:
         for process in started[::-1]:
             if process.poll() is None:
@@ -294,7 +294,7 @@ def processes_cluster(tmp_path):
 
 @pytest.mark.slow
 def test_the_cli_fits_on_a_scheduler_and_workers_started_by_the_dask_commands(processes_cluster, tmp_path):
-    address, _ = processes_cluster
+    address, _, _ = processes_cluster
     data = tmp_path / "data.csv"
     np.savetxt(data, np.column_stack([X1, Y_LINEAR]), delimiter=",", header="x,y", comments="", fmt="%.17g")
     fit = [
@@ -322,7 +322,7 @@ def test_the_cli_fits_on_a_scheduler_and_workers_started_by_the_dask_commands(pr
 
 @pytest.mark.slow
 def test_a_worker_killed_during_a_fit_has_its_partitions_loaded_again(processes_cluster):
-    address, workers = processes_cluster
+    address, workers, _ = processes_cluster
     data = {"x": X1, "y": Y_LINEAR}
     # Small adam steps: every one of the 300 iterations runs, whatever the data.
     options = {"model": "a*x + b", "target": "y", "method": "adam", "lr": 1e-4, "max_iter": 150, "tol": 0.0}
@@ -406,3 +406,53 @@ def test_a_nist_linear_problem_in_four_partitions_keeps_its_certified_digits(cli
         for n, c in zip(problem["params"], problem["certified_values"], strict=True)
     )
     assert found >= {"Longley": 12, "Filip": 7}[name], found
+
+
+def test_workers_read_columns_from_the_files_they_can_see(client, tmp_path, monkeypatch):
+    from exprgrad.engines import cluster
+    from exprgrad.fitting import problem as problems
+
+    monkeypatch.setenv("EXPRGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for k, (a, b) in enumerate([(0, 70_000), (70_000, N)]):
+        part = np.column_stack([X1[a:b], Y_LINEAR[a:b]])
+        np.savetxt(shards / f"part{k + 1}.csv", part, delimiter=",", header="x,y", comments="", fmt="%.17g")
+    one = tmp_path / "one.csv"
+    np.savetxt(one, np.column_stack([X1[:5000], Y_LINEAR[:5000]]), delimiter=",", header="x,y", comments="")
+    opened = []
+    real = cluster.DaskEngine._load
+
+    def spy(self, distributed):
+        real(self, distributed)
+        opened.append(dict(self.read_from))
+
+    monkeypatch.setattr(cluster.DaskEngine, "_load", spy)
+    for data, how in ((str(shards / "*.csv"), "cache file"), (str(one), "data source")):
+        here = exprgrad.fit(data, model="a*x + b", target="y")
+        there = exprgrad.fit(data, model="a*x + b", target="y", engine="dask", scheduler=client, partitions=2)
+        assert there.params == here.params and there.cost == here.cost
+        assert opened[-1] == {"x": how, "y": how}
+    rows = problems.load_data(str(shards / "*.csv"))
+    assert rows.rows == N and isinstance(rows.columns["x"], np.memmap)
+
+
+@pytest.mark.slow
+def test_a_scheduler_lost_mid_fit_is_one_error_line_and_nothing_written(processes_cluster, tmp_path):
+    address, _, scheduler = processes_cluster
+    sample = os.path.join(os.path.dirname(__file__), "..", "samples", "linear.csv")
+    result = tmp_path / "result.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exprgrad", "fit", sample, "--model", "a*x + b", "--target", "y",
+         "--method", "adam", "--lr", "1e-9", "--max-iter", "1000000", "--tol", "0", "--engine", "dask",
+         "--scheduler", address, "-o", str(result)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    threading.Timer(6, lambda: os.killpg(scheduler.pid, signal.SIGKILL)).start()
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert lines == [f"error: lost the Dask scheduler at {address}"] or (
+        len(lines) == 1 and "lost the Dask scheduler" in lines[0]
+    ), err
+    assert "Traceback" not in err and not result.exists()

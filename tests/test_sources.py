@@ -592,3 +592,27 @@ def test_a_conversion_that_finishes_second_keeps_the_entry_already_there(tmp_pat
     assert entry.folder == str(folder) and entry_files(cache_dir) == before
     assert sorted(p.name for p in cache_dir.iterdir()) == [folder.name]  # its temporary folder is gone
     same_columns(expected, load(str(tmp_path / "shards" / "*.csv")))
+
+
+def test_a_folder_on_the_command_line_and_an_output_into_it(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    monkeypatch.setenv("EXPRGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    sample = Path(__file__).resolve().parent.parent / "samples" / "linear.csv"
+    lines = sample.read_text().splitlines()
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    (folder / "a.csv").write_text("\n".join(lines[:21]) + "\n")
+    (folder / "b.csv").write_text("\n".join([lines[0], *lines[21:]]) + "\n")
+    runner = CliRunner()
+    whole = runner.invoke(cli, ["fit", str(sample), "--model", "a*x + b", "--target", "y", "-q"])
+    split = runner.invoke(cli, ["fit", str(folder), "--model", "a*x + b", "--target", "y", "-q"])
+    assert split.exit_code == 0
+    assert split.output.splitlines()[-3:] == whole.output.splitlines()[-3:]  # the parameter table
+    for data in (str(folder), str(folder / "*.csv")):
+        before = (folder / "b.csv").read_text()
+        refused = runner.invoke(
+            cli, ["fit", data, "--model", "a*x + b", "--target", "y", "-o", str(folder / "b.csv")]
+        )
+        assert refused.exit_code == 2 and "is an input of this fit" in refused.output
+        assert (folder / "b.csv").read_text() == before

@@ -22,15 +22,16 @@ from pathlib import Path
 
 import click
 
-from ..errors import FitError, Mention, OptionError
+from ..errors import ExprgradError, FitError, Mention, OptionError
 from ..fitting import plan, prepare, solve
 from ..fitting.catalog import CHOICES, METHODS, FitOptions, learning_rate_methods
 from ..fitting.plot import plot_fit, require_matplotlib
 from ..fitting.run import engine_for
+from ..fitting.sources import describe
 from .flags import as_options
 from .inputs import data_options, load_data, parse_bindings, read_expr, split_random
 from .output import check_output_folder, json_text, warn, write_atomically
-from .speed import speed_options
+from .speed import quiet_cluster_logs, speed_options
 
 # Seconds between redraws of the progress line.
 PROGRESS_INTERVAL = 0.1
@@ -198,6 +199,8 @@ def fit_command(
         if scheduler is not None and engine != "dask":
             dask = Mention("engine", "dask")
             raise OptionError(f"--scheduler is for {dask}", mentions=(dask,))
+        if engine == "dask":
+            quiet_cluster_logs()
         with engine_for(problem, engine, scheduler):
             result = solve(problem, options, progress)
     finally:
@@ -227,7 +230,14 @@ def _refuse_overwriting_inputs(outputs: dict[str, str | None], data, files: list
     """An output (-o, --plot) that is one of the fit's own input files (the data, an
     @file expression or --init @file) is refused before anything is read or written."""
     data = getattr(data, "path", data)  # a DataSource when --sep or --decimal is given
-    named = [data] + [text[1:] for text in files if text and text.startswith("@")]
+    named = [text[1:] for text in files if text and text.startswith("@")]
+    if data and data != "-" and not os.path.isfile(data):
+        try:  # a glob or a folder: each of its files
+            named += list(describe(data).labels)
+        except ExprgradError:
+            pass  # reading the data says what is wrong with it
+    else:
+        named.append(data)
     read = [path for path in named if path and path != "-" and os.path.isfile(path)]
     for option, target in outputs.items():
         if not target or not os.path.exists(target):

@@ -14,6 +14,7 @@ Must not: import numba, the compiled backend or dask (a command's start-up never
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import click
 
@@ -72,9 +73,26 @@ def engine_over(engine: str, scheduler, columns):
     if scheduler is not None and engine != "dask":
         dask = Mention("engine", "dask")
         raise OptionError(f"--scheduler is for {dask}", mentions=(dask,))
+    if engine == "dask":
+        quiet_cluster_logs()
     opened = open_engine(engine, columns or {}, scheduler=scheduler)
     try:
         yield opened
     finally:
         if opened is not None:
             opened.close()
+
+
+def quiet_cluster_logs() -> None:
+    """No log records of Dask's (a lost scheduler's reconnection tracebacks) on a command's
+    stderr: the command's own one ``error:`` line says what went wrong. After distributed is
+    imported, which sets its loggers' levels from its configuration."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return  # the engine says what to install
+    for name in list(logging.root.manager.loggerDict):
+        if name.split(".")[0] in ("distributed", "asyncio", "tornado"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    for name in ("distributed", "asyncio", "tornado"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)

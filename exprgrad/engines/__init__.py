@@ -94,8 +94,12 @@ class InProcess:
         self._parts = []
 
 
-def open_engine(name: str, columns: Mapping, *, scheduler=None, partitions: int | None = None, quiet=True):
+def open_engine(name: str, columns: Mapping, *, scheduler=None, partitions: int | None = None, source=None):
     """The engine ``name`` over ``columns``: None for "local" (``Schedule.run`` sweeps them itself).
+
+    ``source``: None, or (a data source's ``SourceSpec``, the names of the
+    columns that are its columns unchanged): a cluster's workers that see its
+    files read those columns from them, rather than be sent them.
 
     Raises:
         OptionError: an unknown engine, or a scheduler given to the local one.
@@ -113,7 +117,7 @@ def open_engine(name: str, columns: Mapping, *, scheduler=None, partitions: int 
             raise OptionError(f"a scheduler is for {dask}: the local engine runs here", mentions=(dask,))
         return None
     # Only the Dask engine imports distributed, when it starts.
-    return cluster.DaskEngine(columns, scheduler=scheduler, partitions=partitions)
+    return cluster.DaskEngine(columns, scheduler=scheduler, partitions=partitions, source=source)
 
 
 def as_float_columns(columns: Mapping) -> dict:

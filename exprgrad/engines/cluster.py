@@ -21,6 +21,8 @@ distributed); leave a LocalCluster it started running.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -60,13 +62,18 @@ class DaskEngine:
         columns: the names of the columns it holds.
         bounds: each partition's rows (start, stop), in row order.
         address: the scheduler's address.
+        read_from: how each column reaches the workers: "cache file" (mapped
+            from the data cache), "data source" (read from the source's files)
+            or "sent" (inside the load tasks).
     """
 
-    def __init__(self, columns: Mapping, *, scheduler=None, partitions: int | None = None):
+    def __init__(self, columns: Mapping, *, scheduler=None, partitions: int | None = None, source=None):
         distributed = _distributed()
         self.rows = rows_of(columns)
         self.columns = set(columns)
         self._columns = dict(columns)
+        # (SourceSpec, names): columns the data source's files hold as they are (``open_engine``).
+        self._source = source
         self._cluster = None
         self._own_client = False
         self._parts: list = []
@@ -123,12 +130,21 @@ class DaskEngine:
     def _load(self, distributed) -> None:
         """One load task per partition; the futures are held, so Dask keeps the partitions in memory."""
         mapped = self._mapped_columns()
+        readable = self._source_columns(set(mapped))
+        self.read_from = {
+            name: "cache file" if name in mapped else "data source" if name in readable else "sent"
+            for name in self._columns
+        }
         token = uuid.uuid4().hex[:12]
         for k, (start, stop) in enumerate(self.bounds):
-            spec = {
-                name: ("file", *mapped[name], start, stop) if name in mapped else ("values", value)
-                for name, value in as_float_columns(slice_rows(self._columns, start, stop)).items()
-            }
+            spec = {}
+            for name, value in as_float_columns(slice_rows(self._columns, start, stop)).items():
+                if name in mapped:
+                    spec[name] = ("file", *mapped[name], start, stop)
+                elif name in readable:
+                    spec[name] = ("source", self._source[0], start, stop)
+                else:
+                    spec[name] = ("values", value)
             with warnings.catch_warnings():  # values sent once, on purpose: "Sending large graph"
                 warnings.simplefilter("ignore", UserWarning)
                 self._parts.append(self.client.submit(_load, spec, key=f"exprgrad-partition-{token}-{k}"))
@@ -165,6 +181,18 @@ class DaskEngine:
         if not all(got == list(sizes.values()) for got in seen.values()):
             return {}  # some worker lacks the files: send the values instead
         return found
+
+    def _source_columns(self, mapped: set) -> set:
+        """Columns the workers read from the data source's own files: every worker sees them."""
+        if self._source is None:
+            return set()
+        spec, names = self._source
+        wanted = set(names) - mapped
+        if not wanted:
+            return set()
+        seen = self.client.run(_file_sizes, list(spec.paths))
+        expected = _file_sizes(list(spec.paths))
+        return wanted if all(got == expected for got in seen.values()) else set()
 
     def sample(self) -> dict:
         """The first row of every column: enough to fix the data families' sizes."""
@@ -203,6 +231,11 @@ class DaskEngine:
             return self.client.gather(futures)
         except (OSError, TimeoutError) as exc:
             raise EngineError(f"lost the Dask scheduler at {self.address} ({_reason(exc)})") from None
+        except (asyncio.CancelledError, concurrent.futures.CancelledError):
+            # The client cancels what it waits for when the scheduler's connection is gone.
+            if self.client.status == "running":
+                raise
+            raise EngineError(f"lost the Dask scheduler at {self.address}") from None
 
     def close(self) -> None:
         """Forget the partitions; close the client and the LocalCluster this engine started."""
@@ -251,13 +284,19 @@ def _file_sizes(paths: list[str]) -> list[int]:
 def _load(spec: dict) -> dict:
     """A partition's columns in this worker's memory: read from a mapped file, or the values sent."""
     columns = {}
+    sources = {}  # (source, start, stop) -> the names read from it
     for name, (kind, *rest) in spec.items():
-        if kind == "file":
+        if kind == "source":
+            sources.setdefault(tuple(rest), []).append(name)
+        elif kind == "file":
             path, rows, start, stop = rest
             columns[name] = np.array(np.memmap(path, dtype=np.float64, mode="r", shape=(rows,))[start:stop])
         else:  # a fresh copy, aligned (see _copied)
             value = rest[0]
             columns[name] = [np.array(c) for c in value] if isinstance(value, list) else np.array(value)
+    for (source, start, stop), names in sources.items():  # one read of the rows for all its columns
+        found = source.open(names, start, stop)
+        columns.update({name: np.array(found.columns[name]) for name in names})
     return columns
 
 

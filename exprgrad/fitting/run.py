@@ -226,7 +226,12 @@ def engine_for(problem: FitProblem, engine: str, scheduler=None, partitions: int
     if engine == "dask" and not problem.objective.columns:
         dask = Mention("engine", "dask")
         raise OptionError(f"{dask} runs passes over data: this fit has none", mentions=(dask,))
-    opened = open_engine(engine, problem.objective.columns, scheduler=scheduler, partitions=partitions)
+    columns = problem.objective.columns
+    spec = getattr(problem.dataset, "source", None)
+    kept = problem.dataset.columns if problem.dataset is not None else {}
+    unchanged = [name for name, value in columns.items() if name in kept and kept[name] is value]
+    source = (spec, unchanged) if spec is not None and unchanged else None
+    opened = open_engine(engine, columns, scheduler=scheduler, partitions=partitions, source=source)
     problem.objective.engine = opened
     try:
         yield opened
