@@ -295,7 +295,8 @@ def test_every_error_class_is_defined_in_errors():
 # only for a syntax error's message, or to analyse a grammar the table was not made from.
 # pyarrow: only a Parquet data source reads it (exprgrad.fitting.parquet).
 # distributed: only --engine dask (exprgrad.engines.cluster).
-DEFERRED_PACKAGES = ("scipy", "graphviz", "matplotlib", "lark", "pyarrow", "distributed")
+# threadpoolctl: only a run over data limits BLAS's threads (exprgrad.backends.chunks).
+DEFERRED_PACKAGES = ("scipy", "graphviz", "matplotlib", "lark", "pyarrow", "distributed", "threadpoolctl")
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import sys
 import threading
 from pathlib import Path
 from queue import SimpleQueue
@@ -396,3 +397,54 @@ def finish_rows(parts: list, at: int, plan_outputs: list, results: list) -> None
 
 class Reduced(list):
     """What a reducer made of each partition's rows (``reduce_rows``), in row order."""
+
+
+# ---------------------------------------------------------------- BLAS threads
+
+_BLAS = threading.local()
+_CONTROLLERS: dict[tuple, object] = {}
+
+
+def one_blas_thread(function=None, *, lapack: bool = False):
+    """``function`` run with the BLAS libraries (numpy's, scipy's) on one thread.
+
+    ``lapack``: the function calls scipy's LAPACK, which is loaded first so
+    that its BLAS is limited too (``@one_blas_thread(lapack=True)``).
+
+    A matrix product or a QR that OpenBLAS splits over two threads rounds
+    otherwise than on one (measured: the QR of a 65,536 x 12 block differs in
+    the last bits), so results would depend on how many threads BLAS has:
+    another process, a cluster's worker (Dask gives each one thread), another
+    machine. exprgrad runs its own threads over rows (``threads=``) instead.
+    Reentrant; the limit is lifted when the outermost call returns.
+    """
+
+    if function is None:
+        return functools.partial(one_blas_thread, lapack=lapack)
+
+    @functools.wraps(function)
+    def limited(*args, **kwargs):
+        if getattr(_BLAS, "depth", 0):
+            return function(*args, **kwargs)
+        if lapack:
+            import scipy.linalg.lapack  # noqa: F401  (its BLAS, to be limited below)
+        controller = _controller()
+        _BLAS.depth = 1
+        try:
+            with controller.limit(limits=1, user_api="blas"):
+                return function(*args, **kwargs)
+        finally:
+            _BLAS.depth = 0
+
+    return limited
+
+
+def _controller():
+    """A threadpoolctl controller of the BLAS libraries loaded so far (made again when one more may be)."""
+    key = tuple(name in sys.modules for name in ("numpy", "scipy.linalg", "numba"))
+    found = _CONTROLLERS.get(key)
+    if found is None:
+        import threadpoolctl  # a few milliseconds: only when a run needs it
+
+        found = _CONTROLLERS[key] = threadpoolctl.ThreadpoolController()
+    return found

@@ -128,6 +128,7 @@ class CompiledSchedule:
         """About how many times faster the compiled passes run than numpy's (``kernel_source.speedup``)."""
         return kernel_source.speedup(self.schedule)
 
+    @chunks.one_blas_thread
     def run(self, params: Mapping[str, float], columns=None, **options):
         """Evaluate every output (see ``Schedule.run``: the same arguments, the same values)."""
         lengths = {len(v) for v in (columns or {}).values()}

@@ -208,6 +208,7 @@ class Schedule:
 
     # ------------------------------------------------------------ running
 
+    @chunks.one_blas_thread
     def run(
         self,
         params: Mapping[str, float],
@@ -330,6 +331,7 @@ class Schedule:
             "start": 0,  # each partition's own first row (the engine sets it)
         }
 
+    @chunks.one_blas_thread
     def part_sums(self, number: int, payload: dict, columns, *, chunk_rows=None, threads=None) -> list:
         """Pass ``number`` over one partition's rows (``columns``): its sums, to add to the others'.
 

@@ -21,12 +21,11 @@ distributed); leave a LocalCluster it started running.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import uuid
 import warnings
@@ -231,7 +230,7 @@ class DaskEngine:
             return self.client.gather(futures)
         except (OSError, TimeoutError) as exc:
             raise EngineError(f"lost the Dask scheduler at {self.address} ({_reason(exc)})") from None
-        except (asyncio.CancelledError, concurrent.futures.CancelledError):
+        except _cancelled():
             # The client cancels what it waits for when the scheduler's connection is gone.
             if self.client.status == "running":
                 raise
@@ -266,6 +265,15 @@ def _sigint_ignored():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _cancelled() -> tuple:
+    """The errors of a cancelled wait (asyncio's, concurrent.futures'): the modules are loaded by
+    distributed by now; importing them here would slow every command's start-up."""
+    found = (
+        getattr(sys.modules.get(name), "CancelledError", None) for name in ("asyncio", "concurrent.futures")
+    )
+    return tuple(c for c in found if c is not None)
 
 
 def _reason(exc: BaseException) -> str:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backends.chunks import one_blas_thread
 from ..kernels import BLOCK_ROWS, exact_sum, raw_block_sums
 
 # Rows per leaf: partitions of the data are whole numbers of leaves. A multiple
@@ -103,6 +104,7 @@ class Factors:
         return self.finite_residuals and self.finite_jacobian
 
 
+@one_blas_thread(lapack=True)
 def leaf_factors(
     r: np.ndarray, jacobian: np.ndarray, start_row: int = 0, leaf_rows: int = LEAF_ROWS
 ) -> list[Leaf]:
@@ -128,6 +130,7 @@ def leaf_factors(
     return [_leaf(first + i, r[s : s + leaf_rows], jacobian[s : s + leaf_rows]) for i, s in enumerate(starts)]
 
 
+@one_blas_thread(lapack=True)
 def combine(leaves) -> Factors:
     """The leaves' factors combined pairwise by leaf number, whatever their order or grouping.
 
