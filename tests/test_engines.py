@@ -344,7 +344,8 @@ def test_a_worker_killed_during_a_fit_has_its_partitions_loaded_again(processes_
     assert there.params == here.params and there.cost == here.cost
 
 
-def test_ctrl_c_during_a_cluster_fit_stops_cleanly(tmp_path):
+@pytest.mark.parametrize("delay", [1.5, 8], ids=["while the cluster starts", "during the fit"])
+def test_ctrl_c_during_a_cluster_fit_stops_cleanly(tmp_path, delay):
     data = tmp_path / "data.csv"
     np.savetxt(data, np.column_stack([X1, Y_LINEAR]), delimiter=",", header="x,y", comments="")
     result = tmp_path / "result.json"
@@ -354,9 +355,10 @@ def test_ctrl_c_during_a_cluster_fit_stops_cleanly(tmp_path):
          "-o", str(result)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
-    threading.Timer(8, lambda: os.killpg(process.pid, signal.SIGINT)).start()
+    threading.Timer(delay, lambda: os.killpg(process.pid, signal.SIGINT)).start()
     _, err = process.communicate(timeout=120)
-    assert process.returncode != 0 and "Traceback" not in err, err
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "error: interrupted", err
     assert not result.exists()
 
 
@@ -456,3 +458,26 @@ def test_a_scheduler_lost_mid_fit_is_one_error_line_and_nothing_written(processe
         len(lines) == 1 and "lost the Dask scheduler" in lines[0]
     ), err
     assert "Traceback" not in err and not result.exists()
+
+
+@pytest.mark.parametrize("address", ["nonsense", "tcp://", "8786", "inproc://x"])
+def test_a_malformed_scheduler_address_is_one_error_line(address):
+    sample = os.path.join(os.path.dirname(__file__), "..", "samples", "linear.csv")
+    out = subprocess.run(
+        [sys.executable, "-m", "exprgrad", "eval", "mean(x)", "--data", sample, "--engine", "dask",
+         "--scheduler", address],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert (
+        out.stderr.strip()
+        == f"error: --scheduler {address}: not a scheduler address; give one such as tcp://host:8786"
+    )
+    with pytest.raises(OptionError, match="scheduler="):
+        exprgrad.fit(sample, model="a*x + b", target="y", engine="dask", scheduler=address)
+
+
+def test_the_compiled_backend_is_not_taken_for_a_cluster():
+    sample = os.path.join(os.path.dirname(__file__), "..", "samples", "linear.csv")
+    with pytest.raises(OptionError, match="numpy backend"):
+        exprgrad.fit(sample, model="a*x + b", target="y", engine="dask", backend="compiled")

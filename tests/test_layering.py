@@ -296,7 +296,19 @@ def test_every_error_class_is_defined_in_errors():
 # pyarrow: only a Parquet data source reads it (exprgrad.fitting.parquet).
 # distributed: only --engine dask (exprgrad.engines.cluster).
 # threadpoolctl: only a run over data limits BLAS's threads (exprgrad.backends.chunks).
-DEFERRED_PACKAGES = ("scipy", "graphviz", "matplotlib", "lark", "pyarrow", "distributed", "threadpoolctl")
+# dask, multiprocessing: only the Dask engine's LocalCluster start (its config, its fork server:
+# 35 ms to import).
+DEFERRED_PACKAGES = (
+    "scipy",
+    "graphviz",
+    "matplotlib",
+    "lark",
+    "pyarrow",
+    "distributed",
+    "threadpoolctl",
+    "dask",
+    "multiprocessing",
+)
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))

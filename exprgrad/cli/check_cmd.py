@@ -101,7 +101,7 @@ def check_command(
         )
     labels = {name: family.labels for name, family in families.items() if family.kind == "parameter"}
     sizes = {index: len(found) for index, found in (function.ranges or {}).items() if found is not None}
-    with engine_over(engine, scheduler, columns) as opened:
+    with engine_over(engine, scheduler, columns, backend) as opened:
         results = check_partials(
             function.output,
             bindings,

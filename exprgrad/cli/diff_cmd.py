@@ -135,7 +135,7 @@ def diff_command(
         # The values are the printed formulas': the simplified graphs, never the raw ones
         # (the raw derivative of 1/(1 + exp(-a)) is inf*0 at a = -1000).
         schedule = compile_schedule([function.output, *simplified.values()], backend)
-        with engine_over(engine, scheduler, columns) as opened:
+        with engine_over(engine, scheduler, columns, backend) as opened:
             results = schedule.run(
                 bindings, None if opened else columns or None, threads=threads, engine=opened
             )

@@ -67,7 +67,7 @@ def eval_command(expr, at, data, fmt, grad, wrt, ascii_only, allow_nan, backend,
         # The simplified graphs, the ones `diff` prints and evaluates: the raw
         # derivative of 1/(1 + exp(-a)) is inf*0 at a = -1000.
         outputs += simplify_many([gradient[name] for name in names])
-    with engine_over(engine, scheduler, columns) as opened:
+    with engine_over(engine, scheduler, columns, backend) as opened:
         values = compile_schedule(outputs, backend).run(
             bindings, None if opened else columns or None, threads=threads, engine=opened
         )

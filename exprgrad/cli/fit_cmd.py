@@ -22,7 +22,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import ExprgradError, FitError, Mention, OptionError
+from ..errors import ExprgradError, FitError, OptionError
 from ..fitting import plan, prepare, solve
 from ..fitting.catalog import CHOICES, METHODS, FitOptions, learning_rate_methods
 from ..fitting.plot import plot_fit, require_matplotlib
@@ -196,9 +196,6 @@ def fit_command(
         require_matplotlib()
     progress = None if quiet or not _stderr_is_terminal() else TerminalProgress()
     try:
-        if scheduler is not None and engine != "dask":
-            dask = Mention("engine", "dask")
-            raise OptionError(f"--scheduler is for {dask}", mentions=(dask,))
         if engine == "dask":
             quiet_cluster_logs()
         with engine_for(problem, engine, scheduler):

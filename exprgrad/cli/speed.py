@@ -18,8 +18,7 @@ import logging
 
 import click
 
-from ..engines import ENGINES, open_engine
-from ..errors import Mention, OptionError
+from ..engines import ENGINES, check_request, open_engine
 
 # The library's backends (exprgrad.backends.compiled.BACKENDS), written here so
 # that declaring the option imports nothing.
@@ -61,18 +60,13 @@ def speed_options(command):
 
 
 @contextlib.contextmanager
-def engine_over(engine: str, scheduler, columns):
+def engine_over(engine: str, scheduler, columns, backend: str = "auto"):
     """The engine for ``columns`` (None: local) while in the block; a cluster it started is closed after.
 
     Raises:
-        OptionError: --engine dask without data, or --scheduler without --engine dask.
+        OptionError: what ``engines.check_request`` refuses.
     """
-    if engine == "dask" and not columns:
-        dask = Mention("engine", "dask")
-        raise OptionError(f"{dask} runs passes over data: give a data file", mentions=(dask,))
-    if scheduler is not None and engine != "dask":
-        dask = Mention("engine", "dask")
-        raise OptionError(f"--scheduler is for {dask}", mentions=(dask,))
+    check_request(engine, scheduler, bool(columns), backend)
     if engine == "dask":
         quiet_cluster_logs()
     opened = open_engine(engine, columns or {}, scheduler=scheduler)

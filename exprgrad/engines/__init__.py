@@ -65,6 +65,35 @@ def slice_rows(columns: Mapping, start: int, stop: int) -> dict:
     return found
 
 
+def first_row(columns: Mapping) -> dict:
+    """The first row of every column (an engine's ``sample``): enough to fix the data families' sizes."""
+    return slice_rows(columns, 0, min(1, rows_of(columns)))
+
+
+def check_request(engine: str, scheduler, has_data: bool, backend: str = "auto") -> None:
+    """The one check of what a command or ``fit`` asks of the engines, before any work.
+
+    Raises:
+        OptionError: an unknown engine; a scheduler without ``dask``; ``dask``
+            without data to pass over; ``dask`` with the compiled backend
+            (the workers run the numpy backend; ``auto`` does there).
+    """
+    dask = Mention("engine", "dask")
+    if engine not in ENGINES:
+        raise OptionError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}", mentions=(dask,))
+    if scheduler is not None and engine != "dask":
+        raise OptionError(f"a scheduler is for {dask}: the local engine runs here", mentions=(dask,))
+    if engine == "dask" and not has_data:
+        raise OptionError(f"{dask} runs the passes over data: there is no data here", mentions=(dask,))
+    if engine == "dask" and backend == "compiled":
+        auto = Mention("backend", "auto")
+        raise OptionError(
+            f"a cluster's workers run the numpy backend: use {Mention('backend', 'compiled')} "
+            f"without {dask}, or {auto}",
+            mentions=(dask, Mention("backend", "compiled"), auto),
+        )
+
+
 class InProcess:
     """The data in partitions, each pass run over them one after another in this process.
 
@@ -81,8 +110,7 @@ class InProcess:
         self.threads = threads  # for each partition's pass (None: every core)
 
     def sample(self) -> dict:
-        """The first row of every column: enough to fix the data families' sizes."""
-        return slice_rows(self._columns, 0, min(1, self.rows))
+        return first_row(self._columns)
 
     def map_pass(self, schedule, number: int, payload: dict) -> list:
         return [
@@ -106,15 +134,8 @@ def open_engine(name: str, columns: Mapping, *, scheduler=None, partitions: int 
         ToolMissingError: "dask" without dask.distributed installed.
         EngineError: the scheduler cannot be reached.
     """
-    if name not in ENGINES:
-        raise OptionError(
-            f"engine must be one of {', '.join(ENGINES)}, not {name!r}",
-            mentions=(Mention("engine", "dask"),),
-        )
+    check_request(name, scheduler, has_data=bool(columns))
     if name == "local":
-        if scheduler is not None:
-            dask = Mention("engine", "dask")
-            raise OptionError(f"a scheduler is for {dask}: the local engine runs here", mentions=(dask,))
         return None
     # Only the Dask engine imports distributed, when it starts.
     return cluster.DaskEngine(columns, scheduler=scheduler, partitions=partitions, source=source)

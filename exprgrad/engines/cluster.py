@@ -35,8 +35,8 @@ import numpy as np
 
 from .. import graph_text
 from ..backends.evaluate import Schedule
-from ..errors import EngineError, Mention, ToolMissingError
-from . import as_float_columns, partition_bounds, rows_of, slice_rows, work_of
+from ..errors import EngineError, Mention, OptionError, ToolMissingError
+from . import as_float_columns, first_row, partition_bounds, rows_of, slice_rows, work_of
 
 # How long to wait for a scheduler to answer before saying it cannot be reached.
 CONNECT_SECONDS = 10
@@ -101,11 +101,15 @@ class DaskEngine:
     def _connect(self, distributed, address):
         if address is None:
             # Worker processes, one per core: numpy runs in each without the GIL of another.
-            # They start with Ctrl-C ignored (a disposition children keep): Ctrl-C reaches the
-            # terminal's whole process group, and it is this process that stops them, cleanly.
-            with _sigint_ignored():
+            # They ignore Ctrl-C: it reaches the terminal's whole process group, and it is this
+            # process that stops them, cleanly. Forked from a fork server that ignores it, they
+            # ignore it from their first instruction. Here a Ctrl-C during the start waits
+            # until it is over, then stops the command.
+            method = _forkserver_ignoring_sigint()
+            with _sigint_held(), _dask_config({"distributed.worker.multiprocessing-method": method}):
                 self._cluster = self._local_cluster(distributed)
             return distributed.Client(self._cluster)
+        _check_address(distributed, address)
         try:
             return distributed.Client(str(address), timeout=f"{CONNECT_SECONDS}s")
         except (OSError, TimeoutError) as exc:
@@ -123,7 +127,8 @@ class DaskEngine:
             # No dashboard; the scheduler's HTTP routes on a free port, never a taken 8787.
             dashboard_address=":0",
             scheduler_kwargs={"dashboard": False},
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL,  # the workers' own records too (a missed heartbeat)
+            preload=["exprgrad.engines.worker_setup"],  # passed on to each worker
         )
 
     def _load(self, distributed) -> None:
@@ -175,10 +180,11 @@ class DaskEngine:
                 found[name] = (str(path), len(value))
         if not found:
             return found
-        sizes = {path: rows * 8 for path, rows in found.values()}
-        seen = self.client.run(_file_sizes, list(sizes))  # worker -> sizes it sees
-        if not all(got == list(sizes.values()) for got in seen.values()):
-            return {}  # some worker lacks the files: send the values instead
+        paths = [path for path, _ in found.values()]
+        expected = _file_stamps(paths)
+        seen = self.client.run(_file_stamps, paths)  # worker -> what it sees at those paths
+        if not all(got == expected for got in seen.values()):
+            return {}  # some worker lacks the files, or has others there: send the values instead
         return found
 
     def _source_columns(self, mapped: set) -> set:
@@ -189,13 +195,12 @@ class DaskEngine:
         wanted = set(names) - mapped
         if not wanted:
             return set()
-        seen = self.client.run(_file_sizes, list(spec.paths))
-        expected = _file_sizes(list(spec.paths))
+        seen = self.client.run(_file_stamps, list(spec.paths))
+        expected = _file_stamps(list(spec.paths))
         return wanted if all(got == expected for got in seen.values()) else set()
 
     def sample(self) -> dict:
-        """The first row of every column: enough to fix the data families' sizes."""
-        return slice_rows(self._columns, 0, min(1, self.rows))
+        return first_row(self._columns)
 
     def map_pass(self, schedule, number: int, payload: dict) -> list:
         """Pass ``number`` of ``schedule`` over every partition: their sums, in row order."""
@@ -255,16 +260,60 @@ class DaskEngine:
         self.close()
 
 
+def _forkserver_ignoring_sigint() -> str:
+    """The start method for the workers: "forkserver", its server started (once) with Ctrl-C
+    ignored, a disposition it and every process it forks keep from their first instruction;
+    "spawn" where there is no fork server (``worker_setup`` then ignores Ctrl-C in each worker).
+    This process ignores Ctrl-C only while it starts the server (one fork and exec)."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    if threading.current_thread() is threading.main_thread():
+        forkserver.set_forkserver_preload(["distributed"])  # imported once, not in every worker
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, handler)
+    return "forkserver"
+
+
+def _dask_config(values: dict):
+    import dask
+
+    return dask.config.set(values)
+
+
 @contextlib.contextmanager
-def _sigint_ignored():
+def _sigint_held():
+    """A Ctrl-C while in the block is held back and raised when the block is over (the
+    LocalCluster is then up, and closed by the caller), never lost or raised half-way."""
     if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set signal handlers
+        yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    caught = []
+    handler = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, handler)
+        if caught:  # also over what the Ctrl-C broke on the way (a worker it reached too early)
+            raise KeyboardInterrupt
+
+
+def _check_address(distributed, address) -> None:
+    """A scheduler address Dask can read (tcp://host:8786), else one OptionError."""
+    try:
+        text = str(address)
+        _, location = distributed.comm.parse_address(text, strict=True)
+        distributed.comm.parse_host_port(location)
+    except (ValueError, TypeError):
+        given = Mention("scheduler", str(address))
+        raise OptionError(
+            f"{given}: not a scheduler address; give one such as tcp://host:8786", mentions=(given,)
+        ) from None
 
 
 def _cancelled() -> tuple:
@@ -285,8 +334,16 @@ def _reason(exc: BaseException) -> str:
 _SCHEDULES: dict[str, object] = {}  # a worker's schedules, by the digest of their graph text
 
 
-def _file_sizes(paths: list[str]) -> list[int]:
-    return [os.path.getsize(p) if os.path.exists(p) else -1 for p in paths]
+def _file_stamps(paths: list[str]) -> list[tuple[int, int] | None]:
+    """Each file's size and modification time (None: not there): the same file, as far as a look can tell."""
+    found = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+            found.append((info.st_size, info.st_mtime_ns))
+        except OSError:
+            found.append(None)
+    return found
 
 
 def _load(spec: dict) -> dict:
@@ -299,7 +356,7 @@ def _load(spec: dict) -> dict:
         elif kind == "file":
             path, rows, start, stop = rest
             columns[name] = np.array(np.memmap(path, dtype=np.float64, mode="r", shape=(rows,))[start:stop])
-        else:  # a fresh copy, aligned (see _copied)
+        else:  # a fresh copy, aligned (see _aligned)
             value = rest[0]
             columns[name] = [np.array(c) for c in value] if isinstance(value, list) else np.array(value)
     for (source, start, stop), names in sources.items():  # one read of the rows for all its columns
@@ -334,7 +391,7 @@ def _aligned(columns: dict) -> dict:
 
 def _copied(payload: dict) -> dict:
     """``payload`` with its arrays copied: arrays as they arrive lie anywhere in a message,
-    not always on 8 bytes, and BLAS rounds a product of unaligned data otherwise."""
+    not always on 16 bytes, and BLAS rounds a product of unaligned data otherwise."""
 
     def fresh(value):
         return np.array(value) if isinstance(value, np.ndarray) else value

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from .. import build, memory
-from ..engines import open_engine
+from ..engines import check_request, open_engine
 from ..errors import ArgumentError, DataError, Mention, OptionError
 from .catalog import AUTO, CHOICES, DEFAULT_OPTIONS, METHODS, FitOptions, learning_rate_methods
 from .linear import hessian_stderr, least_squares_stderr
@@ -223,10 +223,8 @@ def fit(
 @contextlib.contextmanager
 def engine_for(problem: FitProblem, engine: str, scheduler=None, partitions: int | None = None):
     """``problem``'s objective running its passes on ``engine`` while in the block; closed after it."""
-    if engine == "dask" and not problem.objective.columns:
-        dask = Mention("engine", "dask")
-        raise OptionError(f"{dask} runs passes over data: this fit has none", mentions=(dask,))
     columns = problem.objective.columns
+    check_request(engine, scheduler, bool(columns), problem.objective.backend)
     spec = getattr(problem.dataset, "source", None)
     kept = problem.dataset.columns if problem.dataset is not None else {}
     unchanged = [name for name, value in columns.items() if name in kept and kept[name] is value]
