@@ -9,30 +9,17 @@ certified accuracy test_nist requires.
 from __future__ import annotations
 
 import itertools
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
+from test_nist import DATA, PROBLEMS, lre  # the NIST problems and their digits, counted one way
 
 from exprgrad.fitting import fit, prepare
 from exprgrad.fitting.data import load_csv
 from exprgrad.fitting.factors import LEAF_ROWS, Factors, Refinement, add_sums, combine, factor, leaf_factors
 from exprgrad.fitting.linear import least_squares_stderr, solve_direct, solve_factored
 from exprgrad.kernels import BLOCK_ROWS, block_sums, exact_sum
-
-DATA = Path(__file__).resolve().parent / "data" / "nist"
-PROBLEMS = {p["name"]: p for p in json.loads((DATA / "problems.json").read_text())["problems"]}
-
-
-def lre(estimate, certified: str, digits: int) -> float:
-    """Digits of ``estimate`` that agree with the certified value (as test_nist counts them)."""
-    truth = float(certified)
-    if estimate is None or not math.isfinite(estimate):
-        return 0.0
-    error = abs(estimate - truth) / abs(truth) if truth else abs(estimate - truth)
-    return float(digits) if error == 0 else max(0.0, min(float(digits), -math.log10(error)))
 
 
 class Partitions:

@@ -19,7 +19,7 @@ import stat
 
 from exprgrad.errors import DataError, ExprgradError
 
-__all__ = ["label_of", "read_bytes", "read_text", "shown"]
+__all__ = ["label_of", "raise_not_utf8", "read_bytes", "read_text", "shown"]
 
 # Bytes per read: a NUL byte or invalid UTF-8 is refused after at most this much.
 _CHUNK_BYTES = 1 << 20
@@ -184,14 +184,14 @@ def _read_stream(stream, label, max_bytes, what, error, validate, too_large) -> 
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError:
-                _raise_not_utf8(b"".join(chunks) + chunk, label, what, error)
+                raise_not_utf8(b"".join(chunks) + chunk, label, what, error)
         chunks.append(chunk)
     data = b"".join(chunks)
     if validate:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            _raise_not_utf8(data, label, what, error)
+            raise_not_utf8(data, label, what, error)
     return data
 
 
@@ -218,14 +218,15 @@ def _utf16_as_utf8(first: bytes, stream, label, room: int, what, error, too_larg
     return text.encode("utf-8")
 
 
-def _raise_not_utf8(data: bytes, label: str, what: str, error) -> None:
-    """Raise the error naming the first byte of ``data`` that is not UTF-8, and its line."""
+def raise_not_utf8(data: bytes, label: str, what: str, error, first_line: int = 1) -> None:
+    """Raise the error naming the first byte of ``data`` that is not UTF-8, and its line
+    (``data`` starting on line ``first_line``: a later chunk of a file); nothing if all is UTF-8."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line = first_line - 1 + _line_of(data[: exc.start])
         raise error(
-            f"cannot read {_named(what, label)}: it is not UTF-8 text "
-            f"(byte 0x{data[exc.start]:02x} on line {_line_of(data[: exc.start])})"
+            f"cannot read {_named(what, label)}: it is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})"
         ) from None
 
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from exprgrad.errors import DataError
 from exprgrad.fitting.cache import Writer
 from exprgrad.fitting.data import MAX_CSV_BYTES, normalized, read_header, read_rows, require_same_header
-from exprgrad.fitting.reading import read_bytes, shown
+from exprgrad.fitting.reading import raise_not_utf8, read_bytes, shown
 
 __all__ = ["convert_csv"]
 
@@ -143,7 +143,7 @@ def _chunks(path: str, label: str, chunk_bytes: int) -> Iterator[tuple[bytes, in
                 carry = block[cut:]
             del block
             size = len(piece)
-            _check_utf8(piece, label, line)
+            raise_not_utf8(piece, label, "data file", DataError, first_line=line)
             piece = normalized(piece)
             if piece:
                 yield piece, line, size
@@ -158,17 +158,6 @@ def _opened(path: str, label: str):
     except OSError:  # read_bytes says why, in load_csv's words
         read_bytes(path, label, max_bytes=MAX_CSV_BYTES, what="data file", error=DataError)
         raise
-
-
-def _check_utf8(piece: bytes, label: str, line: int) -> None:
-    """Refuse bytes that are not UTF-8 in a chunk of whole lines whose first line is ``line``."""
-    try:
-        piece.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"cannot read data file '{shown(label)}': it is not UTF-8 text "
-            f"(byte 0x{piece[exc.start]:02x} on line {line + _line_ends(piece[: exc.start])})"
-        ) from None
 
 
 def _line_ends(before: bytes) -> int:
