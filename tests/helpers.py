@@ -10,8 +10,11 @@ rows; a reduction of a scalar sees it repeated in every row (sum(a) = n*a).
 from __future__ import annotations
 
 import itertools
+import json
+import math
 import shutil
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -283,3 +286,17 @@ def entry_env(first, second, env1: dict, env2: dict) -> dict:
     for i, label in env2.items():
         env[graph.index(i.name + "2") if i in first.var_axes else i] = label
     return env
+
+
+# The NIST StRD problems the tests fit (tests/data/nist), and how their digits are counted.
+NIST_DATA = Path(__file__).resolve().parent / "data" / "nist"
+NIST_PROBLEMS = {p["name"]: p for p in json.loads((NIST_DATA / "problems.json").read_text())["problems"]}
+
+
+def lre(estimate, certified: str, digits: int) -> float:
+    """The log relative error of ``estimate`` against a certified value: its agreeing digits, at most ``digits``."""
+    truth = float(certified)
+    if estimate is None or not math.isfinite(estimate):
+        return 0.0
+    error = abs(estimate - truth) / abs(truth) if truth else abs(estimate - truth)
+    return float(digits) if error == 0 else max(0.0, min(float(digits), -math.log10(error)))

@@ -356,7 +356,11 @@ def test_ctrl_c_during_a_cluster_fit_stops_cleanly(tmp_path, delay):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     threading.Timer(delay, lambda: os.killpg(process.pid, signal.SIGINT)).start()
-    _, err = process.communicate(timeout=120)
+    try:
+        _, err = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # nothing left running, whatever happened
+        raise
     assert process.returncode == 130 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == "error: interrupted", err
     assert not result.exists()

@@ -13,7 +13,9 @@ import math
 
 import numpy as np
 import pytest
-from test_nist import DATA, PROBLEMS, lre  # the NIST problems and their digits, counted one way
+from helpers import NIST_DATA as DATA
+from helpers import NIST_PROBLEMS as PROBLEMS
+from helpers import lre
 
 from exprgrad.fitting import fit, prepare
 from exprgrad.fitting.data import load_csv

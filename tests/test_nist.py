@@ -6,26 +6,14 @@ runs all 38 problems. LRE = digits that agree with the certified value.
 
 from __future__ import annotations
 
-import json
-import math
-from pathlib import Path
-
 import numpy as np
 import pytest
+from helpers import NIST_DATA as DATA
+from helpers import NIST_PROBLEMS as PROBLEMS
+from helpers import lre
 
 from exprgrad.fitting import fit
 from exprgrad.fitting.data import load_csv
-
-DATA = Path(__file__).resolve().parent / "data" / "nist"
-PROBLEMS = {p["name"]: p for p in json.loads((DATA / "problems.json").read_text())["problems"]}
-
-
-def lre(estimate, certified: str, digits: int) -> float:
-    truth = float(certified)
-    if estimate is None or not math.isfinite(estimate):
-        return 0.0
-    error = abs(estimate - truth) / abs(truth) if truth else abs(estimate - truth)
-    return float(digits) if error == 0 else max(0.0, min(float(digits), -math.log10(error)))
 
 
 def solve(name: str, start: str | None):

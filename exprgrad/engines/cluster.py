@@ -264,19 +264,26 @@ def _forkserver_ignoring_sigint() -> str:
     """The start method for the workers: "forkserver", its server started (once) with Ctrl-C
     ignored, a disposition it and every process it forks keep from their first instruction;
     "spawn" where there is no fork server (``worker_setup`` then ignores Ctrl-C in each worker).
-    This process ignores Ctrl-C only while it starts the server (one fork and exec)."""
+    This process holds Ctrl-C back only while it starts the server (one fork and exec)."""
     import multiprocessing
     from multiprocessing import forkserver
 
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return "spawn"
     if threading.current_thread() is threading.main_thread():
+        from multiprocessing import resource_tracker
+
         forkserver.set_forkserver_preload(["distributed"])  # imported once, not in every worker
+        resource_tracker.ensure_running()  # its own start, outside the window below
+        # Blocked as well as ignored: a Ctrl-C in the window stays pending here (Linux keeps a
+        # signal its thread blocks) and arrives once the handler is back.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             forkserver.ensure_running()
         finally:
             signal.signal(signal.SIGINT, handler)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     return "forkserver"
 
 
