@@ -279,17 +279,10 @@ class Objective:
     def residuals_jacobian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The residuals and their n-by-p Jacobian at ``x``, in one pass over the data."""
         memory.check_matrix(self.rows, len(x), "the Jacobian of the residuals", *_NO_MATRIX)
-        values = self._run("residual_jacobian", lambda: [self.residual_node, *self.jacobian_nodes], x)
+        values = self._run("residual_jacobian", self._residual_outputs, x)
         r = self._per_row(values[0])
-        matrix = np.empty((self.rows, len(self.params)))
-        if self.families:
-            for block, column, node in zip(self.members.blocks, values[1:], self.jacobian_nodes):
-                axes = [i.name for i in node.indices]
-                part = slice(block.offset, block.offset + block.size)
-                matrix[:, part] = self.members.jacobian_columns(block, column, axes, self.rows)
-        else:
-            for j, column in enumerate(values[1:]):
-                matrix[:, j] = column  # a scalar (the same in every row) broadcasts
+        layout = self._jacobian_layout if self.families else None
+        matrix = jacobian_matrix(values[1:], self.rows, layout, len(self.params))
         cost = sum_of_squares(r)
         with np.errstate(all="ignore"):
             norm = float(np.linalg.norm(2.0 * (matrix.T @ r))) if math.isfinite(cost) else None
@@ -355,13 +348,18 @@ def partition_leaves(values: list, start: int, layout, params: int, leaf_rows: i
     None when every parameter is one number. Runs where the partition is.
     """
     r = np.asarray(values[0], dtype=float)
-    rows = len(r)
+    return leaf_factors(r, jacobian_matrix(values[1:], len(r), layout, params), start, leaf_rows)
+
+
+def jacobian_matrix(values: list, rows: int, layout, params: int) -> np.ndarray:
+    """The rows-by-params Jacobian from each Jacobian graph's value (its rows, or one number for
+    every row), placed by ``layout`` (``Objective._jacobian_layout``; None: one column per graph)."""
     matrix = np.empty((rows, params))
     if layout is None:
-        for j, column in enumerate(values[1:]):
+        for j, column in enumerate(values):
             matrix[:, j] = column  # a scalar (the same in every row) broadcasts
-    else:
-        for (offset, size, axes, block_axes, shape), value in zip(layout, values[1:], strict=True):
-            columns = arrange(value, axes, (graph.ROWS.name, *block_axes), (rows, *shape)).reshape(rows, size)
-            matrix[:, offset : offset + size] = columns
-    return leaf_factors(r, matrix, start, leaf_rows)
+        return matrix
+    for (offset, size, axes, block_axes, shape), value in zip(layout, values, strict=True):
+        columns = arrange(value, axes, (graph.ROWS.name, *block_axes), (rows, *shape)).reshape(rows, size)
+        matrix[:, offset : offset + size] = columns
+    return matrix
