@@ -90,6 +90,12 @@ class Function:
         return list(dict.fromkeys(v.name for v in self._variables if v.per_row))
 
     @property
+    def data_columns(self) -> list[str]:
+        """The data file's columns it reads: each column, and a data family's member columns (x1, x2, ...)."""
+        families = {name: family.columns for name, family in self.families.items() if family.columns}
+        return list(dict.fromkeys(c for name in self.columns for c in families.get(name, (name,))))
+
+    @property
     def param_sizes(self) -> dict[str, tuple[int | None, ...]]:
         """Each parameter family's number of labels per written axis (None: fixed by the values given)."""
         return {

@@ -454,6 +454,45 @@ def test_fit_over_a_glob_gives_the_parameters_of_the_concatenated_file(tmp_path,
     assert result.params == exprgrad.fit(whole, model="a*x + b", target="y").params
 
 
+def entry_columns(cache_dir: Path) -> list[list[str]]:
+    """The columns each cache entry holds."""
+    return sorted(sorted(json.loads((e / "meta.json").read_text())["columns"]) for e in cache_dir.iterdir())
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_the_commands_read_only_the_columns_the_expression_needs(tmp_path, runner, cache_dir, kind):
+    rng = np.random.default_rng(5)
+    x, z = rng.normal(size=(2, 300))
+    y = 2.5 * x - 1
+    columns = {"x": x, "y": y, "z": z, "u1": x, "u2": z, "name": [f"t{i}" for i in range(300)]}
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for k in range(3):
+        part = {n: v[100 * k : 100 * (k + 1)] for n, v in columns.items()}
+        if kind == "parquet":
+            write_parquet(folder / f"p{k}.parquet", part)
+        else:
+            table = zip(*(list(map(str, v)) for v in part.values()))
+            write(folder / f"p{k}.csv", ",".join(part) + "\n" + "".join(",".join(r) + "\n" for r in table))
+    data = str(folder)
+    fitted = runner.invoke(cli, ["fit", data, "--model", "a*x + b", "--target", "y", "--format", "json", "-q"])
+    assert fitted.exit_code == 0, fitted.output
+    assert json.loads(fitted.output)["params"] == pytest.approx({"a": 2.5, "b": -1.0})
+    assert entry_columns(cache_dir) == [["x", "y"]]  # z, u1, u2 and the text column never read
+    evaluated = runner.invoke(cli, ["eval", "sum[j](w[j]*u[j])", "--at", "w=1", "--data", data])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert entry_columns(cache_dir) == [["u1", "u2"], ["x", "y"]]
+    checked = runner.invoke(cli, ["check", "mean((a*x - log(y + 10))^2)", "--at", "a=1", "--data", data])
+    assert checked.exit_code == 0, checked.output
+    target = runner.invoke(cli, ["fit", data, "--model", "a*z", "--target", "log(y + 10)", "-q"])
+    assert target.exit_code == 0, target.output
+    assert ["y", "z"] in entry_columns(cache_dir)
+    counted = runner.invoke(cli, ["eval", "sum(1)", "--data", data])  # no column read: rows from all of them
+    assert counted.exit_code == 0 and float(counted.output) == 300
+    refused = runner.invoke(cli, ["eval", "mean(name)", "--data", data])
+    assert refused.exit_code == 2 and "name" in refused.output and "Traceback" not in refused.output
+
+
 def test_a_source_error_is_one_line_on_the_command_line(tmp_path, runner):
     write(tmp_path / "a.csv", "x,y\n1,2\n")
     write(tmp_path / "b.csv", "x\n1\n")

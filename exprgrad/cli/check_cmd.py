@@ -82,7 +82,7 @@ def check_command(
     """
     tol = check_tol(tol)
     dataset = load_data(data, allow_nan)
-    function = build_function(expr, dataset)
+    function, dataset = build_function(expr, dataset)
     families = getattr(function, "families", None) or {}
     bindings = parse_bindings(at)
     columns = check_bindings(function, bindings, dataset)

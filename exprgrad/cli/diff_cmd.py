@@ -126,7 +126,7 @@ def diff_command(
     """
 
     dataset = load_data(data, allow_nan)
-    function = build_function(expr, dataset)
+    function, dataset = build_function(expr, dataset)
     names, simplified = differentiate(function, wrt, order, mode, mirrored=fmt == "json")
     values = None
     if at or data:

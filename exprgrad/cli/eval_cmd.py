@@ -52,7 +52,7 @@ def eval_command(expr, at, data, fmt, grad, wrt, ascii_only, allow_nan, backend,
       exprgrad eval "mean((a*x + b - y)^2)" --at a=2,b=1 --data samples/linear.csv --grad
     """
     dataset = load_data(data, allow_nan)
-    function = build_function(expr, dataset)
+    function, dataset = build_function(expr, dataset)
     bindings = parse_bindings(at)
     columns = check_bindings(function, bindings, dataset)
     outputs, names = [function.output], []

@@ -26,7 +26,7 @@ from ..fitting.families import axes_of, family_layout
 from ..fitting.reading import read_text
 from ..fitting.reading import shown as escaped
 from ..fitting.sources import load as load_source
-from ..fitting.sources import terminal_progress
+from ..fitting.sources import read_columns, terminal_progress
 from ..function import parse
 from ..indexing import presumed_column
 from ..ops import CONSTANTS
@@ -335,7 +335,8 @@ def data_options(command):
 
 def load_data(source, allow_nan: bool = False):
     """The Dataset of --data or DATA (None without one): a source (a file, a glob
-    or a folder, sources.load), or '-' for standard input, read once in memory."""
+    or a folder, sources.load), or '-' for standard input, read once in memory.
+    A large source is deferred: build_function reads the columns it needs."""
     if source is None:
         return None
     if not isinstance(source, DataSource):
@@ -343,12 +344,17 @@ def load_data(source, allow_nan: bool = False):
     options = {"allow_nonfinite": bool(allow_nan), "sep": source.sep, "decimal": source.decimal}
     if source.path == "-":
         return load_csv(read_stdin("--data -", binary=True), **options, label="<stdin>")
-    return load_source(source.path, **options, progress=terminal_progress())
+    return load_source(source.path, **options, progress=terminal_progress(), deferred=True)
 
 
 def build_function(expr: str, dataset=None):
-    """Parse EXPR (text, '-' or '@path'), with the data file's header naming the columns."""
-    return parse(read_expr(expr), columns=None if dataset is None else dataset.names)
+    """Parse EXPR (text, '-' or '@path'), with the data file's header naming the columns;
+    returns the Function and the Dataset with the columns it reads (a large
+    source is read only now, only those columns)."""
+    function = parse(read_expr(expr), columns=None if dataset is None else dataset.names)
+    if dataset is not None:
+        dataset = read_columns(dataset, function.data_columns, progress=terminal_progress())
+    return function, dataset
 
 
 def check_bindings(function, bindings: dict[str, float], dataset) -> dict:

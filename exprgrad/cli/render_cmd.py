@@ -127,7 +127,7 @@ def render_command(expr, wrt, output, fmt, graph_kind, at, data, rankdir, max_no
     fmt = choose_format(fmt, output)
     check_output_folder(output)  # a missing folder or a read-only file, before any drawing
     dataset = load_data(data)
-    function = build_function(expr, dataset)
+    function, dataset = build_function(expr, dataset)
     names = [name for name in wrt.split(",") if name.strip()]
     kind = graph_kind or ("both" if names else "function")
     wrt_nodes = []

@@ -107,6 +107,8 @@ class Dataset:
             from files, as for a dict of arrays or standard input).
         source: how to read the data again, in another process
             (``sources.SourceSpec``), or None.
+        deferred: only the header is read yet (``sources.load(deferred=True)``);
+            ``sources.read_columns`` reads the columns.
     """
 
     path: str
@@ -115,6 +117,7 @@ class Dataset:
     header: tuple[str, ...] = ()
     files: tuple[tuple[str, int], ...] = ()
     source: object = None
+    deferred: bool = False
 
     def __post_init__(self):
         if not isinstance(self.path, str):
@@ -141,6 +144,8 @@ class Dataset:
     @property
     def rows(self) -> int:
         """The number of data rows (every column has this many values)."""
+        if self.deferred:  # a caller's mistake, not the user's: no count is better than 0
+            raise RuntimeError(f"the columns of {self.path} are not read yet (sources.read_columns)")
         return len(next(iter(self.columns.values()), ()))
 
     @property

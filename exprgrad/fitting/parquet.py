@@ -24,7 +24,7 @@ from exprgrad.fitting.cells import ALLOW_NONFINITE, name_shown
 from exprgrad.fitting.data import require_same_header
 from exprgrad.fitting.reading import shown
 
-__all__ = ["convert_parquet"]
+__all__ = ["convert_parquet", "parquet_header"]
 
 
 def _pyarrow():
@@ -46,11 +46,7 @@ def convert_parquet(spec, wanted, writer: Writer, progress, chunk_bytes: int) ->
     bad: dict[str, str] = {}
     files = []
     for path, label in zip(spec.paths, spec.labels):
-        try:
-            parquet = pq.ParquetFile(path)
-        except (OSError, pa.ArrowException) as exc:
-            raise DataError(f"cannot read Parquet file '{shown(label)}': {_reason(exc)}") from None
-        with parquet:
+        with _opened(pa, pq, path, label) as parquet:
             schema = parquet.schema_arrow
             names = list(schema.names)
             repeated = next((n for n in names if names.count(n) > 1), None)
@@ -91,6 +87,20 @@ def convert_parquet(spec, wanted, writer: Writer, progress, chunk_bytes: int) ->
     if progress is not None:
         progress(spec.label, total, total)
     return {"header": first_names, "problems": bad, "files": files}
+
+
+def parquet_header(spec) -> tuple[str, ...]:
+    """The column names of a Parquet source's first file, from its schema alone."""
+    pa, pq = _pyarrow()
+    with _opened(pa, pq, spec.paths[0], spec.labels[0]) as parquet:
+        return tuple(parquet.schema_arrow.names)
+
+
+def _opened(pa, pq, path: str, label: str):
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"cannot read Parquet file '{shown(label)}': {_reason(exc)}") from None
 
 
 def _numeric(pa, kind) -> bool:

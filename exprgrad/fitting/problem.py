@@ -31,7 +31,7 @@ from .families import axes_of, family_layout
 from .members import RANDOM_START
 from .objective import Objective
 from .sources import load as load_source
-from .sources import terminal_progress
+from .sources import read_columns, terminal_progress
 
 COST, MODEL, TARGET, INIT = Mention("cost"), Mention("model"), Mention("target"), Mention("init")
 
@@ -175,14 +175,16 @@ def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
     names = dataset.names if data is not None else None
     functions: list = []  # the parsed Functions, whose families say their labels and columns
     if model is not None:
-        dataset, target = _target_column(dataset, target, allow_nan)
         model_node = _lower(model, names, functions)
+        dataset = _read_columns(dataset, model, functions, _target_reads(target, names))
+        dataset, target = _target_column(dataset, target, allow_nan)
         residual = build.sub(model_node, graph.var(target, per_row=True))
         cost_node = build.call("sum", build.pow_(residual, build.const(2)))
         what = MODEL
     else:
         model_node = None
         cost_node = _lower(cost, names, functions)
+        dataset = _read_columns(dataset, cost, functions)
         if cost_node.per_row:
             raise OptionError(
                 "must be one number, but it has one value per data row: "
@@ -260,6 +262,14 @@ def _prepare(data, cost, model, target, init, allow_nan: bool) -> FitProblem:
         mentions,
         dict(layout.columns),
     )
+
+
+def _target_reads(target, names) -> list[str]:
+    """The columns the target reads: itself when it is one, else its expression's (see _target_column)."""
+    if not isinstance(target, str):
+        return []  # _target_column says what it must be
+    text = target.strip()
+    return [text] if text in names else parse(text, columns=names).data_columns
 
 
 def _target_column(dataset: Dataset, target, allow_nan: bool) -> tuple[Dataset, str]:
@@ -412,6 +422,14 @@ def _refuse_reductions(cost: Node) -> None:
                 "give one (DATA.csv), or write the cost without sum and mean",
                 argument="cost",
             )
+
+
+def _read_columns(dataset: Dataset, expr, functions: list, more=()) -> Dataset:
+    """The dataset with the columns the parsed ``functions`` (and ``more``) read; every
+    column when ``expr`` is a bare graph, whose data families are not named by a header."""
+    if isinstance(expr, Node):
+        return read_columns(dataset, ())
+    return read_columns(dataset, [*(c for f in functions for c in f.data_columns), *more])
 
 
 def _lower(expr, names, functions: list) -> Node:

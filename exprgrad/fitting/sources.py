@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from exprgrad.errors import DataError, OptionError
 from exprgrad.fitting import cache
 from exprgrad.fitting.data import Dataset, check_options, load_csv, require_columns
-from exprgrad.fitting.parquet import convert_parquet
+from exprgrad.fitting.parquet import convert_parquet, parquet_header
 from exprgrad.fitting.reading import shown
-from exprgrad.fitting.streaming import convert_csv
+from exprgrad.fitting.streaming import convert_csv, csv_header
 
 __all__ = ["CHUNK_BYTES", "STREAM_BYTES", "SourceSpec", "describe", "load", "terminal_progress"]
 
@@ -113,6 +113,14 @@ class SourceSpec:
         return _part(
             self, entry.header, numeric, entry.mapped, entry.problems, entry.files, wanted, start, stop
         )
+
+    def header(self) -> tuple[str, ...]:
+        """Every column name, read from the first file's header (or schema) alone, not its rows.
+
+        Raises:
+            DataError: the first file cannot be read, or has no header.
+        """
+        return parquet_header(self) if self.format == "parquet" else csv_header(self)
 
     def _options(self) -> dict:
         return {"sep": self.sep, "decimal": self.decimal, "allow_nonfinite": self.allow_nonfinite}
@@ -248,14 +256,37 @@ def load(
     decimal: str = ".",
     allow_nonfinite: bool = False,
     progress: Progress | None = None,
+    deferred: bool = False,
 ) -> Dataset:
     """Every column of a data source (``describe``), as ``SourceSpec.open`` reads them.
+
+    deferred: a source that is converted to the cache (not one small CSV file)
+    is not read yet: the Dataset has its header only, and ``read_columns``
+    reads the columns an expression needs, once it is parsed.
 
     Raises:
         DataError, OptionError: as ``describe`` and ``SourceSpec.open``.
     """
     spec = describe(data, sep=sep, decimal=decimal, allow_nonfinite=allow_nonfinite)
+    if deferred and not spec._in_memory():
+        return Dataset(path=spec.label, columns={}, header=spec.header(), source=spec, deferred=True)
     return spec.open(progress=progress)
+
+
+def read_columns(dataset: Dataset, names: Sequence[str], progress: Progress | None = None) -> Dataset:
+    """A deferred Dataset (``load(deferred=True)``) with the columns ``names`` read; any other as it is.
+
+    Only the names in its header are read (the others are the caller's to
+    report); with none of them, every column is (the rows are counted from
+    a column).
+
+    Raises:
+        DataError, OptionError: as ``SourceSpec.open``.
+    """
+    if not dataset.deferred:
+        return dataset
+    wanted = [n for n in dict.fromkeys(names) if n in dataset.header]
+    return dataset.source.open(wanted or None, progress=progress)
 
 
 def natural_key(path: str) -> list:

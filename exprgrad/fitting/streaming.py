@@ -25,7 +25,7 @@ from exprgrad.fitting.cache import Writer
 from exprgrad.fitting.data import MAX_CSV_BYTES, normalized, read_header, read_rows, require_same_header
 from exprgrad.fitting.reading import raise_not_utf8, read_bytes, shown
 
-__all__ = ["convert_csv"]
+__all__ = ["convert_csv", "csv_header"]
 
 # load_csv's sniffer reads this much after the header: a streamed file's first chunk holds it.
 SNIFF_BYTES = 64 * 1024
@@ -40,21 +40,8 @@ def convert_csv(spec, wanted, writer: Writer, progress, chunk_bytes: int) -> dic
     files = []
     for path, label in zip(spec.paths, spec.labels):
         chunks = _chunks(path, label, chunk_bytes)
-        head, at_end = b"", False
-        while True:  # the header, and as much after it as load_csv's sniffer reads
-            piece = next(chunks, None)
-            if piece is None:
-                at_end = True
-                break
-            head += piece[0]
-            done += piece[2]
-            text = head.decode("utf-8")
-            if text.strip():
-                header_line, names, file_sep, body = read_header(head, label, sep or spec.sep, spec.decimal)
-                if (sep or spec.sep) is not None or len(head) > body + SNIFF_BYTES:
-                    break
-        if at_end:
-            header_line, names, file_sep, body = read_header(head, label, sep or spec.sep, spec.decimal)
+        head, read, (header_line, names, file_sep, body) = _head(chunks, label, sep or spec.sep, spec.decimal)
+        done += read
         if first_names is None:
             first_names, sep = names, file_sep
             writer.header = tuple(names)
@@ -74,6 +61,29 @@ def convert_csv(spec, wanted, writer: Writer, progress, chunk_bytes: int) -> dic
     if progress is not None:
         progress(spec.label, total, total)
     return {"header": first_names, "problems": bad, "files": files}
+
+
+def csv_header(spec) -> tuple[str, ...]:
+    """The column names of a CSV source's first file, read from its first chunk alone."""
+    chunks = _chunks(spec.paths[0], spec.labels[0], 256 * 1024)
+    try:
+        return tuple(_head(chunks, spec.labels[0], spec.sep, spec.decimal)[2][1])
+    finally:
+        chunks.close()
+
+
+def _head(chunks, label: str, sep: str | None, decimal: str) -> tuple[bytes, int, tuple]:
+    """The first chunks of a file, up to the header and as much after it as load_csv's sniffer reads:
+    their bytes, how many were read, and ``read_header``'s answer for them."""
+    head, read = b"", 0
+    for data, _, size in chunks:
+        head += data
+        read += size
+        if head.decode("utf-8").strip():
+            found = read_header(head, label, sep, decimal)
+            if sep is not None or len(head) > found[3] + SNIFF_BYTES:
+                return head, read, found
+    return head, read, read_header(head, label, sep, decimal)
 
 
 def _append_rows(label, data, body, header_line, names, sep, spec, columns, bad, writer) -> int:
