@@ -475,7 +475,9 @@ def test_the_commands_read_only_the_columns_the_expression_needs(tmp_path, runne
             table = zip(*(list(map(str, v)) for v in part.values()))
             write(folder / f"p{k}.csv", ",".join(part) + "\n" + "".join(",".join(r) + "\n" for r in table))
     data = str(folder)
-    fitted = runner.invoke(cli, ["fit", data, "--model", "a*x + b", "--target", "y", "--format", "json", "-q"])
+    fitted = runner.invoke(
+        cli, ["fit", data, "--model", "a*x + b", "--target", "y", "--format", "json", "-q"]
+    )
     assert fitted.exit_code == 0, fitted.output
     assert json.loads(fitted.output)["params"] == pytest.approx({"a": 2.5, "b": -1.0})
     assert entry_columns(cache_dir) == [["x", "y"]]  # z, u1, u2 and the text column never read
