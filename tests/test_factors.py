@@ -21,6 +21,7 @@ from exprgrad.fitting import fit, prepare
 from exprgrad.fitting.data import load_csv
 from exprgrad.fitting.factors import LEAF_ROWS, Factors, Refinement, add_sums, combine, factor, leaf_factors
 from exprgrad.fitting.linear import least_squares_stderr, solve_direct, solve_factored
+from exprgrad.fitting.objective import Objective
 from exprgrad.kernels import BLOCK_ROWS, block_sums, exact_sum
 
 
@@ -194,3 +195,25 @@ def test_lm_hands_minpack_the_reduced_problem_not_the_rows(monkeypatch):
     result = fit(columns, model=problem["model"], target="y", init=init, method="lm")
     assert shapes == [((3,), (3, 2))]
     assert result.converged and certified_lre(problem, problem["params"], list(result.params.values())) >= 6
+
+
+@pytest.mark.parametrize("name", sorted(SPLITS))
+def test_the_direct_fit_never_holds_the_whole_jacobian_and_partitions_change_no_bit(name, monkeypatch):
+    problem = PROBLEMS[name]
+    rows = dict(load_csv(DATA / problem["csv"]).columns)
+    # Each row repeated until the data fills four partitions of leaves: the same solution.
+    copies = -(-(3 * 65536 + 1) // len(rows["y"]))
+    data = {column: np.tile(values, copies) for column, values in rows.items()}
+
+    def whole(self, x):
+        raise AssertionError("the direct solve asked for the whole n-by-p Jacobian")
+
+    monkeypatch.setattr(Objective, "residuals_jacobian", whole)
+    one = fit(data, model=problem["model"], target="y")
+    four = fit(data, model=problem["model"], target="y", engine="local", partitions=4)
+    assert one.method == four.method == "qr" and "refinement" in one.message
+    assert one.params == four.params and one.to_dict()["stderr"] == four.to_dict()["stderr"]
+    assert (
+        certified_lre(problem, list(one.params), list(one.params.values()))
+        >= {"Longley": 12, "Filip": 7}[name]
+    )

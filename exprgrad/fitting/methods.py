@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ..errors import Mention
-from .factors import HUGE, Factors, Refinement, combine, leaf_factors
+from .factors import HUGE, Factors
 from .linear import column_norms, gauss_newton_step, solve_factored
 from .optimizers import DRIFT, RUNAWAY, Outcome, bad_start
 from .probes import falls_without_bound
@@ -161,19 +161,19 @@ def lm(objective, x0: np.ndarray, max_iter: int, tol: float, progress=None) -> O
 def direct(objective, x0: np.ndarray) -> Outcome:
     """Residuals linear in the parameters: the least-squares solution by one QR solve.
 
-    The factors of [J | r] at the origin give the solution, refined by passes
-    over the same rows (``factors.Refinement``, ``linear.solve_factored``).
+    The factors of [J | r] at the origin (``Objective.residual_factors``, made
+    where the partitions are) give the solution, refined by passes over the
+    same rows (``linear.solve_factored``), each one round over the partitions
+    (``Objective.refinement_sums``): the n-by-p Jacobian is never whole.
     """
     origin = np.zeros_like(x0)
-    r0, matrix = objective.residuals_jacobian(origin)
-    if not (np.all(np.isfinite(r0)) and np.all(np.isfinite(matrix))):
-        r0, matrix = objective.residuals_jacobian(x0)
+    factors = objective.residual_factors(origin)
+    if not _finite(factors):
         origin = x0
-    if not (np.all(np.isfinite(r0)) and np.all(np.isfinite(matrix))):
+        factors = objective.residual_factors(origin)
+    if not _finite(factors):
         return bad_start(x0, math.nan)
-    # Per leaf of rows of J and r0, as a partition of the data would compute them.
-    factors = combine(leaf_factors(r0, matrix))
-    step, refinements, full_rank = solve_factored(factors, Refinement(matrix, -r0))
+    step, refinements, full_rank = solve_factored(factors, _Refinement(objective, origin))
     x = origin + step
     factors = objective.residual_factors(x)
     cost = factors.rss
@@ -189,6 +189,30 @@ def direct(objective, x0: np.ndarray) -> Outcome:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _finite(factors: Factors) -> bool:
+    return bool(
+        np.all(np.isfinite(factors.R)) and np.all(np.isfinite(factors.qtr)) and math.isfinite(factors.rss)
+    )
+
+
+class _Refinement:
+    """``factors.Refinement``'s calls, each "sums" one pass over the objective's partitions, which
+    replay every call so far on their own rows (``Objective.refinement_sums``)."""
+
+    def __init__(self, objective, origin: np.ndarray):
+        self.objective, self.origin, self.calls = objective, origin, ()
+
+    def begin(self, x: np.ndarray) -> None:
+        self.calls = (("begin", np.array(x, dtype=float)),)
+
+    def sums(self, x: np.ndarray) -> list:
+        self.calls += (("sums", np.array(x, dtype=float)),)
+        return self.objective.refinement_sums(self.origin, self.calls)
+
+    def advance(self, delta: np.ndarray) -> None:
+        self.calls += (("advance", np.array(delta, dtype=float)),)
 
 
 def _polish(objective, x: np.ndarray, max_steps: int = POLISH_STEPS):

@@ -32,7 +32,7 @@ from ..errors import ExprgradError, FitError, Mention
 from ..graph import Node
 from ..passes.diff import diff, hessian, jacobian
 from ..passes.simplify import simplify_many
-from .factors import LEAF_ROWS, Factors, combine, leaf_factors
+from .factors import LEAF_ROWS, Factors, Refinement, combine, leaf_factors
 from .members import Block, Members
 
 # What to do when a p-by-p or n-by-p matrix would not fit: a method that needs neither.
@@ -300,6 +300,28 @@ class Objective:
         an engine the partitions are FACTOR_PARTITION_ROWS-row slices of the
         columns, run here one after another.
         """
+        factors = combine(self._per_partition(x, partition_leaves, leaf_rows))
+        cost = factors.rss
+        with np.errstate(all="ignore"):
+            norm = float(np.linalg.norm(2.0 * (factors.R.T @ factors.qtr))) if math.isfinite(cost) else None
+        self._record(x, cost, norm)
+        return factors
+
+    def refinement_sums(self, origin: np.ndarray, calls: tuple, leaf_rows: int = LEAF_ROWS) -> list:
+        """``factors.Refinement``'s sums after ``calls`` ((method name, vector), ..., ending with
+        "sums"), its rows those of the residuals and Jacobian at ``origin``, per leaf.
+
+        One pass over the data, like ``residual_factors``: each partition
+        rebuilds its leaves' rows at ``origin`` and replays the calls on them
+        where it is, so the refinement's per-row state (a residual estimate
+        per row) is never gathered, and a recomputed partition replays the
+        same numbers. Without an engine, the partitions run here.
+        """
+        return self._per_partition(origin, partition_refinement, leaf_rows, calls)
+
+    def _per_partition(self, x: np.ndarray, reducer, leaf_rows: int, *more) -> list:
+        """``reducer(values, start, layout, params, leaf_rows, *more)`` of every partition's
+        residual and Jacobian rows at ``x``, where the partition is; their lists joined."""
         memory.check_matrix(
             min(self.rows, FACTOR_PARTITION_ROWS), len(x), "the Jacobian of the residuals", *_NO_MATRIX
         )
@@ -307,20 +329,14 @@ class Objective:
         if engine is None:
             count = max(1, -(-self.rows // FACTOR_PARTITION_ROWS))
             engine = InProcess(self.columns, count, threads=self.threads) if self.columns else None
-        layout = self._jacobian_layout if self.families else None
-        reducer = (partition_leaves, (layout, len(self.params), leaf_rows))
-        values = self._run("residual_jacobian", self._residual_outputs, x, engine=engine, reduce_rows=reducer)
+        arguments = (self._jacobian_layout if self.families else None, len(self.params), leaf_rows, *more)
+        values = self._run(
+            "residual_jacobian", self._residual_outputs, x, engine=engine, reduce_rows=(reducer, arguments)
+        )
         if isinstance(values[0], Reduced):
-            leaves = [leaf for part in values[0] for leaf in part]
-        else:  # rows that could not be reduced where they are (see chunks.reduce_rows), or none
-            r = self._per_row(values[0])
-            leaves = partition_leaves([r, *values[1:]], 0, layout, len(self.params), leaf_rows)
-        factors = combine(leaves)
-        cost = factors.rss
-        with np.errstate(all="ignore"):
-            norm = float(np.linalg.norm(2.0 * (factors.R.T @ factors.qtr))) if math.isfinite(cost) else None
-        self._record(x, cost, norm)
-        return factors
+            return [item for part in values[0] for item in part]
+        # Rows that could not be reduced where they are (see chunks.reduce_rows), or none.
+        return reducer([self._per_row(values[0]), *values[1:]], 0, *arguments)
 
     def _residual_outputs(self) -> list[Node]:
         return [self.residual_node, *self.jacobian_nodes]
@@ -349,6 +365,17 @@ def partition_leaves(values: list, start: int, layout, params: int, leaf_rows: i
     """
     r = np.asarray(values[0], dtype=float)
     return leaf_factors(r, jacobian_matrix(values[1:], len(r), layout, params), start, leaf_rows)
+
+
+def partition_refinement(values: list, start: int, layout, params: int, leaf_rows: int, calls: tuple) -> list:
+    """One partition's part of ``Objective.refinement_sums``: ``calls`` replayed on a
+    ``factors.Refinement`` of its rows (a reducer for ``Schedule.run(reduce_rows=...)``)."""
+    r = np.asarray(values[0], dtype=float)
+    rows = Refinement(jacobian_matrix(values[1:], len(r), layout, params), -r, start, leaf_rows)
+    parts = []
+    for method, vector in calls:
+        parts = getattr(rows, method)(vector)
+    return parts
 
 
 def jacobian_matrix(values: list, rows: int, layout, params: int) -> np.ndarray:

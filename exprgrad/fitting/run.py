@@ -282,10 +282,8 @@ def _choose(problem: FitProblem, method: str, nll: bool) -> str:
     if least_squares:
         if _matrix_too_large(problem, False) is not None:
             return "lbfgs"  # lm needs a partition's rows of the Jacobian, which would not fit in memory
-        if problem.objective.residuals_are_linear():
-            # qr holds the whole n x p Jacobian (its refinement keeps every row); lm only its factors.
-            return "qr" if _matrix_too_large(problem, False, whole=True) is None else "lm"
-        return "lm"
+        # qr, like lm, holds a partition's rows of the Jacobian at a time (its factors, its refinement).
+        return "qr" if problem.objective.residuals_are_linear() else "lm"
     return "newton" if hessian and len(problem.params) <= NEWTON_PARAMS else "lbfgs"
 
 
@@ -326,12 +324,11 @@ def _uncertainty(problem: FitProblem, outcome, nll: bool):
     return stderr, [state.note, *notes], _finite_or_none(state.condition), rss
 
 
-def _matrix_too_large(problem: FitProblem, nll: bool, whole: bool = False) -> str | None:
+def _matrix_too_large(problem: FitProblem, nll: bool) -> str | None:
     """Why the matrix the standard errors need (p x p Hessian; the Jacobian of the residuals, of a
-    partition's rows, which is what the least-squares factors hold at once, or with ``whole``
-    of every row) would not fit, or None."""
+    partition's rows, which is what the least-squares factors hold at once) would not fit, or None."""
     p = len(problem.params)
-    rows = problem.rows if whole else min(problem.rows, FACTOR_PARTITION_ROWS)
+    rows = min(problem.rows, FACTOR_PARTITION_ROWS)
     rows, what = (p, "the Hessian of the cost") if nll else (rows, "the Jacobian of the residuals")
     how = f"{rows:,} x {p:,} x {memory.VALUE_BYTES} bytes"
     return memory.too_large(rows * p * memory.VALUE_BYTES, what, how)
