@@ -8,8 +8,12 @@ certified accuracy test_nist requires.
 
 from __future__ import annotations
 
+import ast
 import itertools
 import math
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -217,3 +221,26 @@ def test_the_direct_fit_never_holds_the_whole_jacobian_and_partitions_change_no_
         certified_lre(problem, list(one.params), list(one.params.values()))
         >= {"Longley": 12, "Filip": 7}[name]
     )
+
+
+def test_the_first_fit_of_a_process_has_the_bits_of_the_next(tmp_path):
+    # scipy's LAPACK is loaded during the first fit, inside an evaluation that had already limited
+    # the BLAS libraries loaded before it: it must run on one thread too (a QR on two rounds otherwise).
+    script = textwrap.dedent(
+        """
+        import numpy as np, sys
+        assert "scipy.linalg" not in sys.modules
+        from exprgrad.fitting import fit
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=140_000)
+        data = {"x": x, "y": np.exp(x / 4) + rng.normal(size=x.size)}
+        model = " + ".join(f"b{k}*x^{k}" for k in range(1, 11)) + " + b0"
+        print([fit(data, model=model, target="y").params for _ in range(2)])
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = ast.literal_eval(done.stdout)
+    assert first == second

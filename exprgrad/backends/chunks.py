@@ -424,17 +424,19 @@ def one_blas_thread(function=None, *, lapack: bool = False):
 
     @functools.wraps(function)
     def limited(*args, **kwargs):
-        if getattr(_BLAS, "depth", 0):
+        # Within a limited call, only a LAPACK loaded now (its BLAS not limited yet) needs a limit.
+        nested = getattr(_BLAS, "depth", 0)
+        if nested and not (lapack and "scipy.linalg.lapack" not in sys.modules):
             return function(*args, **kwargs)
         if lapack:
             import scipy.linalg.lapack  # noqa: F401  (its BLAS, to be limited below)
         controller = _controller()
-        _BLAS.depth = 1
+        _BLAS.depth = nested + 1
         try:
             with controller.limit(limits=1, user_api="blas"):
                 return function(*args, **kwargs)
         finally:
-            _BLAS.depth = 0
+            _BLAS.depth = nested
 
     return limited
 
