@@ -8,6 +8,7 @@ by one test is loaded by the next.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -154,6 +155,23 @@ def test_per_row_outputs_and_later_passes(rng):
     got = compile_schedule(outputs, backend="compiled").run({"a": 2.0}, columns)
     assert got[0].shape == (n,)
     assert_close(expected, got)
+
+
+@needs_numba
+def test_whole_and_part_blocks_sum_with_numpys_pairwise_tree(rng):
+    # Whole blocks take the unrolled pairwise tree with running sums, the last part
+    # block numpy's halving rule: each block's sum must be np.sum's of the same
+    # rows to the bit, and the total their exact sum.
+    texts = ("sum(x)", "sum((a*x + b - y)^2)", "sum(x*(a*x + b - y))")
+    outputs = [exprgrad.parse(t, ["x", "y"]).output for t in texts]
+    for n in (1024, 3 * 1024 + 1000, 4 * 1024 + 7):
+        x = rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)
+        y = 2.5 * x - 1.0 + rng.standard_normal(n)
+        r = 2.5 * x + -1.0 - y
+        got = compile_schedule(outputs, backend="compiled").run({"a": 2.5, "b": -1.0}, {"x": x, "y": y})
+        for rows, total in zip((x, r * r, x * r), got):
+            blocks = [np.sum(rows[k : k + 1024]) for k in range(0, n, 1024)]
+            assert float(total) == math.fsum(blocks)
 
 
 @needs_numba

@@ -6,10 +6,11 @@ per pass (``pass_1``, ``pass_2``, ...) and, per pass, what its arguments
 are (the columns and scalar nodes it reads, the reductions it accumulates,
 the per-row outputs it writes). A pass function loops over the rows of a
 range of ``BLOCK_ROWS``-row blocks, computes every per-row node of the pass
-as a local number, keeps each reduction's per-row values of the block and
-sums them with numpy's own pairwise summation (the same tree of additions
-as ``np.sum`` over a block), so the block sums are the numpy backend's
-whenever the per-row values are; the caller adds them exactly.
+as a local number, and sums each reduction's values of a block with numpy's
+own pairwise summation (the same tree of additions as ``np.sum`` over a
+block: unrolled, with running sums, for whole blocks), so the block sums are
+the numpy backend's whenever the per-row values are; the caller adds them
+exactly.
 ``unsupported(schedule)`` says what the compiled backend cannot run yet.
 Each op's number is computed as ``kernels`` computes it (the same formula:
 sigmoid's and softplus's exp(-|x|), logsumexp as numpy's logaddexp, the fast exponents of
@@ -25,6 +26,11 @@ from dataclasses import dataclass, field
 from .. import graph, ops
 from ..graph import Node
 from ..kernels import BLOCK_ROWS
+
+# numpy's pairwise sum adds runs of at most 128 numbers with eight running sums;
+# a block is eight such leaves (the unrolled tree of whole blocks relies on it).
+_LEAF_ROWS = 128
+assert BLOCK_ROWS == 8 * _LEAF_ROWS
 
 # ---------------------------------------------------------------- the ops as scalar expressions
 # Each entry: the expression of one row's value from its operands' texts, the
@@ -186,6 +192,12 @@ def _pairwise4(a, lo, n):
     half = n // 2
     half -= half % 8
     return _pairwise3(a, lo, half) + _pairwise3(a, lo + half, n - half)
+
+
+# The tree that joins eight running sums, or eight 128-row leaves of a block.
+@numba.njit(**_JIT)
+def _join8(r):
+    return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
 
 
 @numba.njit(**_JIT)
@@ -357,31 +369,59 @@ def _pass_source(number: int, reductions: list[Node], outputs: list[tuple[int, N
         names[node] = f"t{k}"
         body.append(f"t{k} = {_expression(node, args)}")
     columns_args = "".join(f"c{k}, " for k in range(len(columns)))
-    # Each reduction keeps its values of one block in a buffer of its own, and
-    # each column and output is sliced to the block: plain 1-d arrays indexed
-    # from 0, a loop the compiler vectorizes.
     lines = [
         "@numba.njit(**_JIT)",
         f"def pass_{number}({columns_args}s, n, first, last, rows, sums):",
     ]
     lines += [f"    s{k} = s[{k}]" for k in range(len(scalars))]
-    lines += [f"    acc{k} = np.empty({BLOCK_ROWS})" for k in range(len(reductions))]
+    for k in range(len(reductions)):
+        lines += [
+            f"    acc{k} = np.empty({BLOCK_ROWS})",
+            f"    lane{k} = np.empty(8)",
+            f"    leaf{k} = np.empty(8)",
+        ]
     lines += [
         "    for b in range(first, last):",
         f"        start = b * {BLOCK_ROWS}",
         f"        m = min({BLOCK_ROWS}, n - start)",
+        f"        if m == {BLOCK_ROWS}:",
     ]
-    lines += [f"        col{k} = c{k}[start : start + m]" for k in range(len(columns))]
-    lines += [f"        out{k} = rows[{k}, start : start + m]" for k in range(len(outputs))]
-    lines.append("        for i in range(m):")
-    lines += [f"            x{k} = col{k}[i]" for k in range(len(columns))]
-    lines += [f"            {line}" for line in body]
+    # A whole block: numpy's pairwise tree unrolled (eight 128-row leaves, each
+    # the join of eight running sums over every eighth row), the running sums
+    # kept as the rows are computed, so no row's value is stored. Each starts
+    # at -0.0, which adds to any number exactly; the loop over the eight is one
+    # the compiler turns into vector instructions.
+    lines += [f"            for q in range({BLOCK_ROWS // _LEAF_ROWS}):"]
+    if reductions:
+        lines.append("                for j in range(8):")
+        lines += [f"                    lane{k}[j] = -0.0" for k in range(len(reductions))]
+    lines += [
+        f"                for g in range(start + q * {_LEAF_ROWS}, start + (q + 1) * {_LEAF_ROWS}, 8):",
+        "                    for j in range(8):",
+        "                        i = g + j",
+    ]
+    lines += [f"                        x{k} = c{k}[i]" for k in range(len(columns))]
+    lines += [f"                        {line}" for line in body]
     for k, r in enumerate(reductions):
-        lines.append(f"            acc{k}[i] = {_operand(r.inputs[0], names, scalars)}")
+        lines.append(f"                        lane{k}[j] += {_operand(r.inputs[0], names, scalars)}")
     for k, (_, node) in enumerate(outputs):
-        lines.append(f"            out{k}[i] = {_operand(node, names, scalars)}")
+        lines.append(f"                        rows[{k}, i] = {_operand(node, names, scalars)}")
+    lines += [f"                leaf{k}[q] = _join8(lane{k})" for k in range(len(reductions))]
+    lines += [f"            sums[{k}, b] = _join8(leaf{k})" for k in range(len(reductions))]
+    # The last, partial block: each reduction's values of the block kept in a
+    # buffer and summed with numpy's halving rule, a plain 1-d loop from 0.
+    lines.append("        else:")
+    lines += [f"            col{k} = c{k}[start : start + m]" for k in range(len(columns))]
+    lines += [f"            out{k} = rows[{k}, start : start + m]" for k in range(len(outputs))]
+    lines.append("            for i in range(m):")
+    lines += [f"                x{k} = col{k}[i]" for k in range(len(columns))]
+    lines += [f"                {line}" for line in body]
+    for k, r in enumerate(reductions):
+        lines.append(f"                acc{k}[i] = {_operand(r.inputs[0], names, scalars)}")
+    for k, (_, node) in enumerate(outputs):
+        lines.append(f"                out{k}[i] = {_operand(node, names, scalars)}")
     for k in range(len(reductions)):
-        lines.append(f"        sums[{k}, b] = _pairwise4(acc{k}, 0, m)")
+        lines.append(f"            sums[{k}, b] = _pairwise4(acc{k}, 0, m)")
     lines.append("    return 0")
     arguments = PassArguments(columns, scalars, reductions, [k for k, _ in outputs])
     return "\n".join(lines) + "\n", arguments
