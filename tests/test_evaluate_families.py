@@ -448,3 +448,30 @@ def test_a_reduction_over_an_index_its_body_lacks_counts_the_labels():
     np.testing.assert_array_equal(total, [3.0, 6.0])
     np.testing.assert_array_equal(mean, [1.0, 2.0])
     np.testing.assert_allclose(lse, np.array([1.0, 2.0]) + math.log(3), rtol=1e-15)
+
+
+def test_no_rows_by_data_width_product_is_formed_for_the_network_gradient(monkeypatch):
+    # dJ/dW[k,j] of the network sums t * v[k] * (1 - h[k]^2) * x[j] over each
+    # block's rows: the per-row factors join the 16-wide side, and only the
+    # matrix product meets the 50-wide data (no rows x 50 array is made).
+    from exprgrad.backends import contract
+    from exprgrad.fitting import prepare
+
+    rng = np.random.default_rng(3)
+    n, width = 3000, 50
+    columns = {f"x{j + 1}": rng.standard_normal(n) for j in range(width)} | {"y": rng.standard_normal(n)}
+    text = "k in 1:16; h[k] = tanh(sum[j](W[k,j]*x[j]) + b[k]); mean((sum[k](v[k]*h[k]) + c - y)^2)"
+    objective = prepare(columns, cost=text).objective
+    formed = []
+    real = contract._contract
+
+    def watched(left, right, needed):
+        array, labels = real(left, right, needed)
+        if array.ndim >= 2 and any(a.ndim >= 2 and a.shape[-1] == width for a, _ in (left, right)):
+            formed.append((left[1], right[1], labels, array.shape))
+        return array, labels
+
+    monkeypatch.setattr(contract, "_contract", watched)
+    objective.value_grad(np.full(len(objective.params), 0.1))
+    wide = [f for f in formed if width in f[3] and any(s >= 1024 for s in f[3])]
+    assert not wide, wide

@@ -99,7 +99,10 @@ def _contract(left: tuple, right: tuple, needed: set) -> tuple:
     shared = [label for label in la if label in lb]
     summed = [label for label in shared if label not in needed]
     if not summed:  # nothing to sum: a broadcast product over the union
-        labels = la + tuple(label for label in lb if label not in la)
+        # in the axis order of the operand with more axes, so the large one is
+        # read in its own order (v[k] times a rows x k array stays rows x k)
+        first, second = (lb, la) if len(lb) > len(la) else (la, lb)
+        labels = first + tuple(label for label in second if label not in first)
         return _aligned(a, la, labels) * _aligned(b, lb, labels), labels
     batch = [label for label in shared if label in needed]
     a_free = [label for label in la if label not in lb]

@@ -147,11 +147,15 @@ def _contraction(found, arrays, kept, split_rows: bool = False):
     if split_rows:  # rows as (block, row in block): a sum per block
         labels = [(_BLOCK, _ROW, *f.indices[1:]) if f.per_row else f.indices for f in found]
         kept = (_BLOCK, *kept)
-    key = (tuple(labels), kept)
+    # The order is chosen from the families' own sizes (fixed for a schedule) and
+    # a nominal length for the rows, never the chunk's: so the per-row factor of
+    # the network's dJ/dW[k,j] joins the 16-wide side, not the 50-wide data.
+    rows = (ROWS, _ROW, _BLOCK)
+    sizes = {i: n for f, a in zip(labels, arrays) for i, n in zip(f, np.shape(a)) if i not in rows}
+    key = (tuple(labels), kept, tuple(sorted(sizes.items(), key=repr)))
     steps = _PLANS.get(key)
     if steps is None:
-        nominal = {ROWS: BLOCK_ROWS, _ROW: BLOCK_ROWS, _BLOCK: 1}
-        nominal = {i: 16 for f in found for i in f.indices} | nominal
+        nominal = sizes | {ROWS: BLOCK_ROWS, _ROW: BLOCK_ROWS, _BLOCK: 1}
         steps = _PLANS[key] = contract.plan(labels, kept, nominal)
     return contract.run(steps, arrays, labels, kept)
 
