@@ -369,6 +369,22 @@ def _pass_source(number: int, reductions: list[Node], outputs: list[tuple[int, N
         names[node] = f"t{k}"
         body.append(f"t{k} = {_expression(node, args)}")
     columns_args = "".join(f"c{k}, " for k in range(len(columns)))
+
+    def one_row(indent: str, column: str, reduction: str, output: str) -> list[str]:
+        # One row's numbers: its columns read, every node, each reduction's value
+        # added or stored and each output written (the targets as templates).
+        rows = [f"{indent}x{k} = {column.format(k)}" for k in range(len(columns))]
+        rows += [f"{indent}{line}" for line in body]
+        rows += [
+            f"{indent}{reduction.format(k)} {_operand(r.inputs[0], names, scalars)}"
+            for k, r in enumerate(reductions)
+        ]
+        rows += [
+            f"{indent}{output.format(k)} {_operand(node, names, scalars)}"
+            for k, (_, node) in enumerate(outputs)
+        ]
+        return rows
+
     lines = [
         "@numba.njit(**_JIT)",
         f"def pass_{number}({columns_args}s, n, first, last, rows, sums):",
@@ -400,12 +416,7 @@ def _pass_source(number: int, reductions: list[Node], outputs: list[tuple[int, N
         "                    for j in range(8):",
         "                        i = g + j",
     ]
-    lines += [f"                        x{k} = c{k}[i]" for k in range(len(columns))]
-    lines += [f"                        {line}" for line in body]
-    for k, r in enumerate(reductions):
-        lines.append(f"                        lane{k}[j] += {_operand(r.inputs[0], names, scalars)}")
-    for k, (_, node) in enumerate(outputs):
-        lines.append(f"                        rows[{k}, i] = {_operand(node, names, scalars)}")
+    lines += one_row(" " * 24, "c{}[i]", "lane{}[j] +=", "rows[{}, i] =")
     lines += [f"                leaf{k}[q] = _join8(lane{k})" for k in range(len(reductions))]
     lines += [f"            sums[{k}, b] = _join8(leaf{k})" for k in range(len(reductions))]
     # The last, partial block: each reduction's values of the block kept in a
@@ -414,12 +425,7 @@ def _pass_source(number: int, reductions: list[Node], outputs: list[tuple[int, N
     lines += [f"            col{k} = c{k}[start : start + m]" for k in range(len(columns))]
     lines += [f"            out{k} = rows[{k}, start : start + m]" for k in range(len(outputs))]
     lines.append("            for i in range(m):")
-    lines += [f"                x{k} = col{k}[i]" for k in range(len(columns))]
-    lines += [f"                {line}" for line in body]
-    for k, r in enumerate(reductions):
-        lines.append(f"                acc{k}[i] = {_operand(r.inputs[0], names, scalars)}")
-    for k, (_, node) in enumerate(outputs):
-        lines.append(f"                out{k}[i] = {_operand(node, names, scalars)}")
+    lines += one_row(" " * 16, "col{}[i]", "acc{}[i] =", "out{}[i] =")
     for k in range(len(reductions)):
         lines.append(f"            sums[{k}, b] = _pairwise4(acc{k}, 0, m)")
     lines.append("    return 0")
