@@ -205,21 +205,29 @@ class DaskEngine:
     def map_pass(self, schedule, number: int, payload: dict) -> list:
         """Pass ``number`` of ``schedule`` over every partition: their sums, in row order."""
         text = schedule.text
-        futures = [
-            self.client.submit(
-                _run_part,
-                text,
-                number,
-                {**payload, "start": start},
-                part,
-                pure=False,
-                workers=home,
-                allow_other_workers=True,
-            )
-            for part, home, (start, _) in zip(self._parts, self._homes, self.bounds, strict=True)
-        ]
+        futures = []
         try:
-            return self._gather(futures)
+            # A Ctrl-C is raised only in the wait: one that lands in Dask's own
+            # bookkeeping (a future's __del__ sending its release) would be
+            # printed as ignored and lost, and the fit would run on.
+            with _sigint_held():
+                futures = [
+                    self.client.submit(
+                        _run_part,
+                        text,
+                        number,
+                        {**payload, "start": start},
+                        part,
+                        pure=False,
+                        workers=home,
+                        allow_other_workers=True,
+                    )
+                    for part, home, (start, _) in zip(self._parts, self._homes, self.bounds, strict=True)
+                ]
+            sums = self._gather(futures)
+            with _sigint_held():
+                futures.clear()
+            return sums
         except KeyboardInterrupt:
             # The client's event loop reports the cancelled gather as a never-retrieved
             # task error on the way out: nothing the user needs after Ctrl-C.
@@ -295,8 +303,9 @@ def _dask_config(values: dict):
 
 @contextlib.contextmanager
 def _sigint_held():
-    """A Ctrl-C while in the block is held back and raised when the block is over (the
-    LocalCluster is then up, and closed by the caller), never lost or raised half-way."""
+    """A Ctrl-C while in the block is held back and raised when the block is over, never
+    lost or raised half-way (in a LocalCluster's start, which the caller then closes, or in
+    the client's bookkeeping of a pass's tasks)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
