@@ -20,7 +20,7 @@ import pytest
 
 import exprgrad
 from exprgrad import ops
-from exprgrad.backends import compiled, kernel_source
+from exprgrad.backends import binding, compiled, kernel_source
 from exprgrad.backends.evaluate import Schedule, compile_schedule
 from exprgrad.cli import cli
 from exprgrad.errors import EvaluationError, ToolMissingError, WriteError
@@ -192,10 +192,8 @@ def test_auto_runs_numpy_for_small_work_and_graphs_it_cannot_take(rng):
     schedule = compile_schedule(outputs, backend="auto")
     assert not schedule.uses_compiled(1000)
     assert schedule.uses_compiled(compiled.AUTO_MIN_WORK) == HAS_NUMBA
-    # Mostly exp per row: numpy's vectorized exp beats a loop calling the C library's.
-    calls = compile_schedule(
-        [exprgrad.parse("mean((a*exp(-b*x) + c*exp(-d*x) - y)^2)").output], backend="auto"
-    )
+    # Mostly log per row: numpy's vectorized log beats a loop calling the C library's.
+    calls = compile_schedule([exprgrad.parse("mean((a*log(b*x) + c*log(d*x) - y)^2)").output], backend="auto")
     assert calls.speedup < compiled.AUTO_MIN_SPEEDUP <= schedule.speedup
     assert not calls.uses_compiled(10**9)
     family = compile_schedule([exprgrad.parse("mean(invmills(a*x))").output], backend="auto")
@@ -505,3 +503,118 @@ def test_numba_that_cannot_be_imported(monkeypatch, rng):
     monkeypatch.setattr(compiled, "AUTO_MIN_SPEEDUP", 0.0)
     auto = compile_schedule(outputs, backend="auto")
     assert auto.run({"a": 1.0}, columns) == Schedule(outputs).run({"a": 1.0}, columns)
+
+
+# ---------------------------------------------------------------- index families
+
+NETWORK = "k in 1:6; h[k] = tanh(sum[j](W[k,j]*x[j]) + b[k]); mean((sum[k](v[k]*h[k]) + c - y)^2)"
+LOGISTIC = "z = c + sum[j](w[j]*x[j]); mean(softplus(z) - y*z)"
+
+
+def family_case(text: str, rng, n: int, features: int = 5):
+    """The value and gradient outputs of ``text``, its data (the family as a list of columns) and parameters."""
+    names = [f"x{j}" for j in range(1, features + 1)]
+    function = exprgrad.parse(text, columns=[*names, "y"])
+    wrt, _ = select(function.output, [])
+    outputs = [function.output, *diff(function.output, wrt).values()]
+    columns = [rng.standard_normal(n) for _ in names]
+    data = {"x": columns, "y": (rng.standard_normal(n) > 0).astype(float)}
+    params = {
+        "W": rng.standard_normal((6, features)) / 3,
+        "b": 0.1 * rng.standard_normal(6),
+        "v": rng.standard_normal(6),
+        "w": 0.2 * rng.standard_normal(features),
+        "c": 0.3,
+    }
+    return outputs, data, params
+
+
+def assert_family_close(expected, got, rtol=1e-13):
+    # Each value against the largest of its own: a gradient entry near 0 sums the
+    # same rows in another order (matrix products and loops over labels).
+    for e, g in zip(expected, got, strict=True):
+        e, g = np.asarray(e), np.asarray(g)
+        assert g.shape == e.shape
+        assert np.max(np.abs(g - e)) <= rtol * max(np.max(np.abs(e)), 1e-300)
+
+
+@needs_numba
+@pytest.mark.parametrize("text", [NETWORK, LOGISTIC, "mean(sum[j]((w[j]*x[j] - y)^2)) + mean[j](exp(w[j]))"])
+def test_a_family_graphs_value_and_gradient_equal_the_numpy_backends(text, rng):
+    outputs, data, params = family_case(text, rng, n=4 * 1024 + 37)  # a part block at the end
+    expected = Schedule(outputs).run(params, data)
+    schedule = compile_schedule(outputs, backend="compiled")
+    assert schedule.unsupported is None and schedule.uses_compiled(1)
+    assert_family_close(expected, schedule.run(params, data))
+    # The family as one rows x labels array: the same numbers.
+    table = {"x": np.column_stack(data["x"]), "y": data["y"]}
+    assert_family_close(expected, schedule.run(params, table))
+
+
+@needs_numba
+def test_a_family_graph_gives_the_same_bits_on_any_thread_count(rng):
+    outputs, data, params = family_case(NETWORK, rng, n=40 * 1024 + 5)
+    schedule = compile_schedule(outputs, backend="compiled")
+    runs = [schedule.run(params, data, threads=t) for t in (1, 2, 3)]
+    for run in runs[1:]:
+        for a, b in zip(runs[0], run, strict=True):
+            assert np.array_equal(a, b)
+
+
+@needs_numba
+def test_per_row_family_outputs_are_written_row_by_row(rng):
+    # A model's rows and their derivatives (the Jacobian a least-squares fit uses): rows x labels.
+    function = exprgrad.parse("tanh(sum[j](w[j]*x[j]) + c*y)", columns=["x1", "x2", "x3", "y"])
+    wrt, _ = select(function.output, [])
+    outputs = [function.output, *diff(function.output, wrt).values()]
+    n = 2 * 1024 + 11
+    data = {"x": rng.standard_normal((n, 3)), "y": rng.standard_normal(n)}
+    params = {"w": np.array([1.0, -2.0, 0.5]), "c": 0.7}
+    expected = Schedule(outputs).run(params, data)
+    got = compile_schedule(outputs, backend="compiled").run(params, data)
+    assert sorted(np.shape(g) for g in got) == [(n,), (n,), (n, 3)]
+    assert_family_close(expected, got)
+
+
+def test_auto_weighs_a_family_graph_by_its_widths_and_compiled_says_what_it_cannot_take(rng):
+    outputs, data, params = family_case(NETWORK, rng, n=100)
+    auto = compile_schedule(outputs, backend="auto")
+    sizes = binding.bind(auto.schedule, params, data, None).sizes
+    # The network over 50 features computes ten times the values per row of one over 5.
+    wide = {index: (50 if size == 5 else size) for index, size in sizes.items()}
+    assert compiled.family_work(auto.schedule, wide) > 5 * compiled.family_work(auto.schedule, sizes)
+    rows = compiled.AUTO_MIN_WORK // compiled.family_work(auto.schedule, sizes) + 1
+    assert auto.uses_compiled(rows, sizes) == HAS_NUMBA
+    assert not auto.uses_compiled(rows // 2, sizes)
+    if HAS_NUMBA:  # a small run stays on numpy: its numbers are the numpy backend's, bit for bit
+        for got, expected in zip(auto.run(params, data), Schedule(outputs).run(params, data), strict=True):
+            assert np.array_equal(got, expected)
+    softmax = exprgrad.parse("mean(logsumexp[j](w[j]*x[j]))", columns=["x1", "x2"]).output
+    assert compile_schedule([softmax], backend="auto").unsupported == "logsumexp[j]"
+    if HAS_NUMBA:
+        with pytest.raises(
+            EvaluationError, match=r"does not support logsumexp\[j\] yet: use backend='numpy'"
+        ):
+            compile_schedule([softmax], backend="compiled")
+
+
+@needs_numba
+def test_the_compiled_backend_fits_a_family_model_from_the_command_line(runner, tmp_path, rng):
+    n = 3000
+    x = rng.standard_normal((n, 3))
+    y = x @ [1.0, -2.0, 0.5] + 0.3 + 0.01 * rng.standard_normal(n)
+    path = tmp_path / "data.csv"
+    np.savetxt(path, np.column_stack([x, y]), delimiter=",", header="x1,x2,x3,y", comments="")
+    runs = [
+        runner.invoke(
+            cli,
+            ["fit", str(path), "--model", "sum[j](w[j]*x[j]) + c", "--target", "y"]
+            + ["--method", "lbfgs", "--format", "json", "--backend", backend],
+        )
+        for backend in ("numpy", "compiled")
+    ]
+    assert [r.exit_code for r in runs] == [0, 0], runs[1].output
+    numpy_fit, compiled_fit = (__import__("json").loads(r.stdout)["params"] for r in runs)
+    assert compiled_fit.keys() == numpy_fit.keys()
+    for name, value in numpy_fit.items():
+        assert compiled_fit[name] == pytest.approx(value, rel=1e-9, abs=1e-12)

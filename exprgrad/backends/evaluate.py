@@ -49,10 +49,7 @@ __all__ = [
     "exact_sum",
 ]
 
-# The rows of a chunk of a graph with indices besides the rows, unless a
-# caller asks for others (``indexed`` also bounds them by the widest family);
-# scalar graphs choose theirs per pass (``chunks.chunk_rows``).
-DEFAULT_CHUNK_ROWS = 65536
+DEFAULT_CHUNK_ROWS = indexed.DEFAULT_CHUNK_ROWS
 
 
 @dataclass

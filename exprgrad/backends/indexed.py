@@ -33,6 +33,10 @@ from ..kernels import BLOCK_ROWS
 from . import chunks, contract
 from .binding import Inputs, bind
 
+# The rows of a chunk, unless a caller asks for others (also bounded by the
+# widest family); scalar graphs choose theirs per pass (``chunks.chunk_rows``).
+DEFAULT_CHUNK_ROWS = 65536
+
 # A chunk of a family holds about this many values (2 MiB of float64), so the
 # gathered block and the arrays computed from it stay in cache.
 CHUNK_CELLS = 1 << 18
@@ -199,9 +203,13 @@ class _Values:
 
 
 def run(
-    schedule, params, columns, chunk_rows: int, declared, threads=1, engine=None, reduce_rows=None
+    schedule, params, columns, chunk_rows: int, declared, threads=1, engine=None, reduce_rows=None, sweep=None
 ) -> list:
-    """Evaluate every output of an indexed ``schedule`` (see ``Schedule.run``)."""
+    """Evaluate every output of an indexed ``schedule`` (see ``Schedule.run``).
+
+    ``sweep``: what runs a pass over the rows here, as ``_pass_sums`` does and
+    with its results (the compiled backend's kernels); None: ``_pass_sums``.
+    """
     has_data = bool(columns) or engine is not None
     if engine is None:
         inputs = bind(schedule, params, columns or {}, declared)
@@ -216,7 +224,7 @@ def run(
         _run_stage(schedule, 0, values)
         for number, plan in enumerate(schedule.passes, start=1):
             if engine is None:
-                found = _pass_sums(plan, inputs, values, chunk_rows, threads, n)
+                found = (sweep or _pass_sums)(plan, inputs, values, chunk_rows, threads, n)
                 parts = [schedule.reduced(plan, found, values.scalars, reduce_rows, 0)]
             else:
                 payload = schedule.payload(values.scalars, params, _declared(inputs.sizes), n, reduce_rows)

@@ -65,7 +65,7 @@ EXPRESSIONS = {
     ops.MUL: _infix("*"),
     ops.DIV: _infix("/"),
     ops.NEG: lambda a: f"(-{a})",
-    ops.EXP: _call("math.exp"),
+    ops.EXP: _call("_exp"),
     ops.LOG: _call("math.log"),
     ops.SQRT: _call("math.sqrt"),
     ops.SIN: _call("math.sin"),
@@ -77,7 +77,7 @@ EXPRESSIONS = {
     ops.ATAN2: _call("math.atan2"),
     ops.SINH: _call("math.sinh"),
     ops.COSH: _call("math.cosh"),
-    ops.TANH: _call("math.tanh"),
+    ops.TANH: _call("_tanh"),
     ops.ASINH: _call("math.asinh"),
     ops.ACOSH: _call("math.acosh"),
     ops.ATANH: _call("math.atanh"),
@@ -121,9 +121,60 @@ import math
 
 import numba
 import numpy as np
+from numba.core import types
+from numba.extending import intrinsic
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)
+# The vectorized functions are inlined where they are called: a call left in
+# the loop over the rows keeps the compiler from running it on vectors.
+_INLINE = dict(_JIT, inline="always")
 _LOGE2 = 0.6931471805599453
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 in two parts: k * _LN2_HI is exact
+_LN2_LO = 1.90821492927058770002e-10
+_ROUND = 6755399441055744.0  # 1.5 * 2**52: adding and subtracting it rounds to a whole number
+
+
+@intrinsic
+def _from_bits(typingctx, bits):
+    # The float64 whose bits are the int64 ``bits`` (2**k from (k + 1023) << 52).
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+# exp, expm1 and tanh written in arithmetic the compiler runs on vectors (the C
+# library's are one call per row, several times slower than numpy's own):
+# x = k ln 2 + r with |r| <= ln 2 / 2, a series for exp(r), and 2**k from its
+# bits. Within 1 ulp of numpy's exp and 2 ulp of its tanh (tests/test_compiled.py).
+@numba.njit(**_INLINE)
+def _exp(x):
+    c = min(max(x, -746.0), 710.0)
+    kf = (c * _LOG2E + _ROUND) - _ROUND
+    r = (c - kf * _LN2_HI) - kf * _LN2_LO
+    p = EXP_SERIES
+    k = np.int64(kf)
+    half = k >> 1  # 2**k as two factors: each in the normal range from 2**-1075 to 2**1024
+    y = (p * _from_bits((half + 1023) << 52)) * _from_bits((k - half + 1023) << 52)
+    return y if x == x else x
+
+
+@numba.njit(**_INLINE)
+def _expm1_core(x):
+    # expm1 for -40 <= x <= 40: 2**k * expm1(r) + (2**k - 1), expm1(r) by its series.
+    kf = (x * _LOG2E + _ROUND) - _ROUND
+    r = (x - kf * _LN2_HI) - kf * _LN2_LO
+    p = EXPM1_SERIES
+    s = _from_bits((np.int64(kf) + 1023) << 52)
+    return s * ((p * r) * r + r) + (s - 1.0)
+
+
+@numba.njit(**_INLINE)
+def _tanh(x):
+    # expm1(2|x|) / (expm1(2|x|) + 2), the sign of x; past |x| = 20 it rounds to 1.
+    e = _expm1_core(2.0 * min(math.fabs(x), 20.0))
+    return math.copysign(e / (e + 2.0), x)
 
 
 @numba.njit(**_JIT)
@@ -206,20 +257,20 @@ def _logaddexp(x, y):
         return x + _LOGE2
     d = x - y
     if d > 0:
-        return x + math.log1p(math.exp(-d))
+        return x + math.log1p(_exp(-d))
     if d <= 0:
-        return y + math.log1p(math.exp(d))
+        return y + math.log1p(_exp(d))
     return d
 
 
 @numba.njit(**_JIT)
 def _softplus(x):
-    return _maximum(x, 0.0) + math.log1p(math.exp(-math.fabs(x)))
+    return _maximum(x, 0.0) + math.log1p(_exp(-math.fabs(x)))
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_INLINE)
 def _sigmoid(x):
-    z = math.exp(-math.fabs(x))
+    z = _exp(-math.fabs(x))
     return (1.0 if x >= 0 else z) / (1.0 + z)
 
 
@@ -272,21 +323,38 @@ def _power(x, y):
 '''
 
 
+def _series(first: int, last: int) -> str:
+    # Horner's rule for sum of r**(n - first) / n! for n = first..last, as generated lines.
+    lines = [f"{1.0 / math.factorial(last)!r}"]
+    lines += [f"    p = p * r + {1.0 / math.factorial(n)!r}" for n in range(last - 1, first - 1, -1)]
+    return "\n".join(lines)
+
+
+# exp(r) to degree 13 and (expm1(r) - r) / r**2 to degree 14: the first
+# term left out is below 2**-60 of the sum for |r| <= ln 2 / 2.
+PRELUDE = PRELUDE.replace("EXP_SERIES", _series(0, 13)).replace("EXPM1_SERIES", _series(2, 14))
+
+
 # The C library calls of each op's expression (the rest is arithmetic the
 # compiler vectorizes): the compiled loop pays a scalar call per row for each,
 # where numpy runs its own vectorized exp and log. ``speedup`` weighs them.
 _CALLS = {
-    **{spec: 1 for spec in (ops.EXP, ops.LOG, ops.SIN, ops.COS, ops.TAN, ops.ASIN, ops.ACOS, ops.ATAN)},
-    **{spec: 1 for spec in (ops.ATAN2, ops.SINH, ops.COSH, ops.TANH, ops.ASINH, ops.ACOSH, ops.ATANH)},
-    **{spec: 1 for spec in (ops.LOG1P, ops.EXPM1, ops.LOG2, ops.LOG10, ops.ERF, ops.SIGMOID)},
-    ops.SOFTPLUS: 2,
-    ops.LOGSUMEXP: 2,
+    **{spec: 1 for spec in (ops.LOG, ops.SIN, ops.COS, ops.TAN, ops.ASIN, ops.ACOS, ops.ATAN)},
+    **{spec: 1 for spec in (ops.ATAN2, ops.SINH, ops.COSH, ops.ASINH, ops.ACOSH, ops.ATANH)},
+    **{spec: 1 for spec in (ops.LOG1P, ops.EXPM1, ops.LOG2, ops.LOG10, ops.ERF)},
+    ops.SOFTPLUS: 1,  # log1p (its exp is vectorized)
+    ops.LOGSUMEXP: 1,
 }
+# The functions written in vectorized arithmetic (``_exp``, ``_tanh``): about
+# as costly per row as numpy's own vectorized kernel of them.
+_VECTORIZED = {ops.EXP: 1, ops.TANH: 1, ops.SIGMOID: 1, ops.SOFTPLUS: 1, ops.LOGSUMEXP: 1}
 # Costs per row, in units of one numpy kernel over one row (measured on 1M rows:
 # an add or multiply fused into the loop costs a fifth of numpy's; a scalar
-# exp ten to fifteen times numpy's vectorized one).
+# exp ten to fifteen times numpy's vectorized one; a vectorized exp or tanh
+# about what numpy's costs).
 _FUSED_ARITHMETIC = 0.2
 _SCALAR_CALL = 12.0
+_VECTORIZED_CALL = 1.0
 
 
 @dataclass
@@ -309,8 +377,8 @@ class KernelPlan:
 
 def unsupported(schedule) -> str | None:
     """What the compiled backend cannot run in ``schedule`` yet (None: it runs all of it)."""
-    if schedule.indexed:
-        return "index families (w[j], x[i], sum[j](...))"
+    if schedule.indexed:  # family_kernel_source's
+        return "index families (w[j], x[i], sum[j](...)) in this kernel generator"
     for node in schedule.order:
         if node.per_row and node.inputs and node.op not in EXPRESSIONS and node.op is not ops.POW:
             return f"{node.op.text}()" if node.op.notation == "call" else f"'{node.op.text}'"
@@ -329,8 +397,9 @@ def speedup(schedule) -> float:
                 if node.op is ops.POW:
                     exponent = node.inputs[1]
                     calls = 0 if exponent.is_const and float(exponent.value) in _FAST_POWERS else 1
-                numpy += 1.0 + calls
-                compiled += _FUSED_ARITHMETIC + calls * _SCALAR_CALL
+                vectorized = _VECTORIZED.get(node.op, 0)
+                numpy += 1.0 + calls + vectorized
+                compiled += _FUSED_ARITHMETIC + calls * _SCALAR_CALL + vectorized * _VECTORIZED_CALL
         numpy += 0.5 * len(reductions)
         compiled += 0.3 * len(reductions)
     return numpy / compiled if compiled else 1.0
