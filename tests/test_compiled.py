@@ -599,7 +599,9 @@ def test_auto_weighs_a_family_graph_by_its_widths_and_compiled_says_what_it_cann
 
 
 @needs_numba
-def test_the_compiled_backend_fits_a_family_model_from_the_command_line(runner, tmp_path, rng):
+def test_the_compiled_backend_fits_a_family_model_from_the_command_line(runner, tmp_path, rng, monkeypatch):
+    kernel_cache = tmp_path / "kernels"  # its own: the kernels this fit writes
+    monkeypatch.setenv("EXPRGRAD_CACHE_DIR", str(kernel_cache))
     n = 3000
     x = rng.standard_normal((n, 3))
     y = x @ [1.0, -2.0, 0.5] + 0.3 + 0.01 * rng.standard_normal(n)
@@ -615,6 +617,36 @@ def test_the_compiled_backend_fits_a_family_model_from_the_command_line(runner, 
     ]
     assert [r.exit_code for r in runs] == [0, 0], runs[1].output
     numpy_fit, compiled_fit = (__import__("json").loads(r.stdout)["params"] for r in runs)
+    # The fit's evaluations ran a family kernel (one that reads a data family, d0), not the numpy backend.
+    assert any("def pass_1(d0" in path.read_text() for path in kernel_cache.glob("kernels_*.py"))
     assert compiled_fit.keys() == numpy_fit.keys()
     for name, value in numpy_fit.items():
         assert compiled_fit[name] == pytest.approx(value, rel=1e-9, abs=1e-12)
+
+
+@needs_numba
+def test_the_vectorized_exp_and_tanh_are_within_two_ulp_of_numpys(rng):
+    source = kernel_source.PRELUDE + textwrap.dedent(
+        """
+
+        @numba.njit(**_JIT)
+        def apply(x, e, t):
+            for i in range(len(x)):
+                e[i] = _exp(x[i])
+                t[i] = _tanh(x[i])
+            return 0
+        """
+    )
+    module = compiled.load(source)
+    grid = np.concatenate(
+        [rng.standard_normal(20000) * s for s in (1e-9, 1e-3, 0.3, 1.0, 5.0, 30.0, 300.0)]
+        + [np.array([0.0, -0.0, 0.55, 709.78, 709.79, 710.0, -708.4, -745.1, -746.0, 20.0, -25.0])]
+        + [np.array([math.inf, -math.inf, math.nan, 5e-324, -1e-310])]
+    )
+    e, t = np.empty_like(grid), np.empty_like(grid)
+    module.apply(grid, e, t)
+    with np.errstate(over="ignore"):
+        for got, expected in ((e, np.exp(grid)), (t, np.tanh(grid))):
+            # 2 ulp (2**-51 relative) for normal results; subnormal ones to their own spacing.
+            np.testing.assert_allclose(got, expected, rtol=2.0**-51, atol=5e-324, equal_nan=True)
+            assert np.array_equal(np.signbit(got), np.signbit(expected))

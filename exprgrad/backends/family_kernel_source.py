@@ -30,6 +30,8 @@ from ..kernels import BLOCK_ROWS
 from . import indexed, kernel_source
 
 _OVER_INDEX = (ops.SUM, ops.MEAN)
+# Each loop nest runs one node over its labels and rows: there exp and tanh run on vectors.
+_EXPRESSIONS = {**kernel_source.EXPRESSIONS, **kernel_source.VECTORIZED}
 
 
 @dataclass
@@ -205,7 +207,8 @@ class _PassWriter:
         return f"t{self.slot[node]}[{at + ', ' if at else ''}i]"
 
     def expression(self, node: Node, hoists: dict) -> str:
-        return kernel_source._expression(node, [self.access(i, hoists) for i in node.inputs])
+        args = [self.access(i, hoists) for i in node.inputs]
+        return kernel_source._expression(node, args, _EXPRESSIONS)
 
     def block_of(self, node: Node, hoists: dict) -> tuple[str, str]:
         """A 1-d array holding ``node``'s block values at the loop's labels, and where they start in it."""

@@ -65,7 +65,7 @@ EXPRESSIONS = {
     ops.MUL: _infix("*"),
     ops.DIV: _infix("/"),
     ops.NEG: lambda a: f"(-{a})",
-    ops.EXP: _call("_exp"),
+    ops.EXP: _call("math.exp"),
     ops.LOG: _call("math.log"),
     ops.SQRT: _call("math.sqrt"),
     ops.SIN: _call("math.sin"),
@@ -77,7 +77,7 @@ EXPRESSIONS = {
     ops.ATAN2: _call("math.atan2"),
     ops.SINH: _call("math.sinh"),
     ops.COSH: _call("math.cosh"),
-    ops.TANH: _call("_tanh"),
+    ops.TANH: _call("math.tanh"),
     ops.ASINH: _call("math.asinh"),
     ops.ACOSH: _call("math.acosh"),
     ops.ATANH: _call("math.atanh"),
@@ -148,6 +148,9 @@ def _from_bits(typingctx, bits):
 # library's are one call per row, several times slower than numpy's own):
 # x = k ln 2 + r with |r| <= ln 2 / 2, a series for exp(r), and 2**k from its
 # bits. Within 1 ulp of numpy's exp and 2 ulp of its tanh (tests/test_compiled.py).
+# The family kernels' loops over one node's labels and rows run them on vectors
+# (``VECTORIZED``); in the scalar kernels' one loop of every node they stay
+# scalar code, slower than the C library's, which those call.
 @numba.njit(**_INLINE)
 def _exp(x):
     c = min(max(x, -746.0), 710.0)
@@ -257,20 +260,20 @@ def _logaddexp(x, y):
         return x + _LOGE2
     d = x - y
     if d > 0:
-        return x + math.log1p(_exp(-d))
+        return x + math.log1p(math.exp(-d))
     if d <= 0:
-        return y + math.log1p(_exp(d))
+        return y + math.log1p(math.exp(d))
     return d
 
 
 @numba.njit(**_JIT)
 def _softplus(x):
-    return _maximum(x, 0.0) + math.log1p(_exp(-math.fabs(x)))
+    return _maximum(x, 0.0) + math.log1p(math.exp(-math.fabs(x)))
 
 
-@numba.njit(**_INLINE)
+@numba.njit(**_JIT)
 def _sigmoid(x):
-    z = _exp(-math.fabs(x))
+    z = math.exp(-math.fabs(x))
     return (1.0 if x >= 0 else z) / (1.0 + z)
 
 
@@ -334,27 +337,25 @@ def _series(first: int, last: int) -> str:
 # term left out is below 2**-60 of the sum for |r| <= ln 2 / 2.
 PRELUDE = PRELUDE.replace("EXP_SERIES", _series(0, 13)).replace("EXPM1_SERIES", _series(2, 14))
 
+# The ops the family kernels compute with the vectorized functions above.
+VECTORIZED = {ops.EXP: _call("_exp"), ops.TANH: _call("_tanh")}
+
 
 # The C library calls of each op's expression (the rest is arithmetic the
 # compiler vectorizes): the compiled loop pays a scalar call per row for each,
 # where numpy runs its own vectorized exp and log. ``speedup`` weighs them.
 _CALLS = {
-    **{spec: 1 for spec in (ops.LOG, ops.SIN, ops.COS, ops.TAN, ops.ASIN, ops.ACOS, ops.ATAN)},
-    **{spec: 1 for spec in (ops.ATAN2, ops.SINH, ops.COSH, ops.ASINH, ops.ACOSH, ops.ATANH)},
-    **{spec: 1 for spec in (ops.LOG1P, ops.EXPM1, ops.LOG2, ops.LOG10, ops.ERF)},
-    ops.SOFTPLUS: 1,  # log1p (its exp is vectorized)
-    ops.LOGSUMEXP: 1,
+    **{spec: 1 for spec in (ops.EXP, ops.LOG, ops.SIN, ops.COS, ops.TAN, ops.ASIN, ops.ACOS, ops.ATAN)},
+    **{spec: 1 for spec in (ops.ATAN2, ops.SINH, ops.COSH, ops.TANH, ops.ASINH, ops.ACOSH, ops.ATANH)},
+    **{spec: 1 for spec in (ops.LOG1P, ops.EXPM1, ops.LOG2, ops.LOG10, ops.ERF, ops.SIGMOID)},
+    ops.SOFTPLUS: 2,
+    ops.LOGSUMEXP: 2,
 }
-# The functions written in vectorized arithmetic (``_exp``, ``_tanh``): about
-# as costly per row as numpy's own vectorized kernel of them.
-_VECTORIZED = {ops.EXP: 1, ops.TANH: 1, ops.SIGMOID: 1, ops.SOFTPLUS: 1, ops.LOGSUMEXP: 1}
 # Costs per row, in units of one numpy kernel over one row (measured on 1M rows:
 # an add or multiply fused into the loop costs a fifth of numpy's; a scalar
-# exp ten to fifteen times numpy's vectorized one; a vectorized exp or tanh
-# about what numpy's costs).
+# exp ten to fifteen times numpy's vectorized one).
 _FUSED_ARITHMETIC = 0.2
 _SCALAR_CALL = 12.0
-_VECTORIZED_CALL = 1.0
 
 
 @dataclass
@@ -397,9 +398,8 @@ def speedup(schedule) -> float:
                 if node.op is ops.POW:
                     exponent = node.inputs[1]
                     calls = 0 if exponent.is_const and float(exponent.value) in _FAST_POWERS else 1
-                vectorized = _VECTORIZED.get(node.op, 0)
-                numpy += 1.0 + calls + vectorized
-                compiled += _FUSED_ARITHMETIC + calls * _SCALAR_CALL + vectorized * _VECTORIZED_CALL
+                numpy += 1.0 + calls
+                compiled += _FUSED_ARITHMETIC + calls * _SCALAR_CALL
         numpy += 0.5 * len(reductions)
         compiled += 0.3 * len(reductions)
     return numpy / compiled if compiled else 1.0
@@ -519,7 +519,7 @@ def _literal(value: float) -> str:
     return f"({value!r})"
 
 
-def _expression(node: Node, args: list[str]) -> str:
+def _expression(node: Node, args: list[str], table=None) -> str:
     if node.op is ops.POW:
         exponent = node.inputs[1]
         if exponent.per_row:  # float_power over the rows
@@ -528,4 +528,4 @@ def _expression(node: Node, args: list[str]) -> str:
             fast = _FAST_POWERS.get(float(exponent.value))
             return fast.format(args[0]) if fast else f"({args[0]} ** {args[1]})"
         return f"_power({args[0]}, {args[1]})"
-    return EXPRESSIONS[node.op](*args)
+    return (table or EXPRESSIONS)[node.op](*args)

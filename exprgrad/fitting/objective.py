@@ -171,9 +171,10 @@ class Objective:
     def _run(
         self, key: str, outputs: Callable[[], list[Node]], x: np.ndarray, *, engine=None, reduce_rows=None
     ):
-        schedule = self._schedules.get(key)
+        # By backend too: ``prepare`` evaluates before a fit sets the backend it asks for.
+        schedule = self._schedules.get((key, self.backend))
         if schedule is None:
-            schedule = self._schedules[key] = compile_schedule(outputs(), self.backend)
+            schedule = self._schedules[key, self.backend] = compile_schedule(outputs(), self.backend)
         engine = engine if engine is not None else self.engine
         columns = None if engine is not None else self.columns or None
         if self.families:
