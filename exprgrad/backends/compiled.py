@@ -197,7 +197,7 @@ class CompiledSchedule:
         chunks.whole_number(
             "chunk_rows", options.get("chunk_rows"), None
         )  # checked, as the numpy backend does
-        lengths = {len(c) for v in columns.values() for c in (v if _is_columns(v) else [v])}
+        lengths = {len(c) for v in columns.values() for c in (v if binding._is_columns(v) else [v])}
         n = lengths.pop() if len(lengths) == 1 else 0
         if self.backend == "auto":
             try:
@@ -296,11 +296,7 @@ class _NotFinite(Exception):
     """A block sum of a compiled pass is not finite: the run is the numpy backend's."""
 
 
-def _is_columns(value) -> bool:
-    return not isinstance(value, np.ndarray) and len(value) > 0 and np.ndim(value[0]) == 1
-
-
-def _family_columns(source, n: int) -> tuple:
+def _family_columns(source) -> tuple:
     """A data family's values as a tuple of 1-d columns, one per label (views: nothing copied)."""
     if isinstance(source, list):
         return tuple(source)
@@ -319,7 +315,7 @@ def _run_family_pass(kernel, arguments, inputs, values, threads) -> list | None:
 
     if any(math.prod(shape(r)) * blocks > indexed.KEPT_SUMS for r in arguments.reductions):
         return None  # too many block sums to keep: the numpy backend sums groups of blocks first
-    reads = [_family_columns(inputs.data[node], n) for node in arguments.families]
+    reads = [_family_columns(inputs.data[node]) for node in arguments.families]
     for node in arguments.columns:
         source = inputs.data[node]
         reads.append(np.full(n, source) if isinstance(source, float) else source)
