@@ -170,7 +170,7 @@ def exprgrad_runner(text, columns, params, backend="numpy"):
             data[name] = [columns[column] for column in family.columns]
 
     def run():
-        value, *partials = schedule.run(params, data)
+        value, *partials = schedule.run(params, data, threads=THREADS)
         return float(value), dict(zip(names, partials, strict=True))
 
     run()

@@ -99,6 +99,7 @@ class _PassWriter:
 
     def __init__(self, plan: indexed.Pass):
         self.plan = plan
+        self.matrices: list[str] = []  # parameter matrices made C-contiguous once, before the blocks
         nodes = plan.nodes
         self.arguments = FamilyPassArguments([], [], [], [], [], list(plan.reductions), list(plan.outputs))
         kept = {f for r in plan.reductions for f in indexed.operands(r)} | {n for _, n in plan.outputs}
@@ -249,7 +250,9 @@ class _PassWriter:
                 return None
             q = self.arguments.arrays.index(other)
             matrix = f"p{q}" if other.indices[-1] is node.axis else f"p{q}.T"
-            return [f"np.dot(np.ascontiguousarray({matrix}), {self.block_array(rows[0])}, {target})"]
+            if matrix not in self.matrices:
+                self.matrices.append(matrix)
+            return [f"np.dot(m{self.matrices.index(matrix)}, {self.block_array(rows[0])}, {target})"]
         if len(rows) != 2 or any(self.block_array(f) is None for f in rows):
             return None
         first, second = rows
@@ -350,6 +353,23 @@ class _PassWriter:
         names += ["s", "sizes", "n", "first", "last"]
         names += [f"r{q}" for q in range(len(arguments.reductions))]
         names += [f"o{q}" for q in range(len(arguments.outputs))]
+        body: list[str] = []  # the loop over the blocks, first: it names the matrices made contiguous
+        # A data family's rows of the block gathered into one array: labels x rows, as the stored nodes.
+        for q, family in enumerate(arguments.families):
+            loop = self._loop(family.var_axes[0])
+            body += [
+                f"        for {loop} in range({self._size(family.var_axes[0])}):",
+                f"            column = d{q}[{loop}]",
+                f"            row = g{q}[{loop}]",
+                "            for i in range(m):",
+                "                row[i] = column[start + i]",
+            ]
+        for node in self.stored:
+            body += self.compute(node, " " * 8)
+        for k, r in enumerate(arguments.reductions):
+            body += self.reduce(k, r, " " * 8)
+        for k, (_, node) in enumerate(arguments.outputs):
+            body += self.write_output(k, node, " " * 8)
         lines = ["@numba.njit(**_JIT)", f"def pass_{number}({', '.join(names)}):"]
         lines += [f"    s{q} = s[{q}]" for q in range(len(arguments.scalars))]
         lines += [f"    n{q} = sizes[{q}]" for q in range(len(arguments.indices))]
@@ -358,27 +378,12 @@ class _PassWriter:
             lines.append(f"    t{slot} = np.empty(({shape}{BLOCK_ROWS}))")
         for q, family in enumerate(arguments.families):
             lines.append(f"    g{q} = np.empty(({self._size(family.var_axes[0])}, {BLOCK_ROWS}))")
+        lines += [f"    m{q} = np.ascontiguousarray({matrix})" for q, matrix in enumerate(self.matrices)]
         lines += [
             f"    part = np.empty({BLOCK_ROWS})",
             "    for b in range(first, last):",
             f"        start = b * {BLOCK_ROWS}",
             f"        m = min({BLOCK_ROWS}, n - start)",
         ]
-        # A data family's rows of the block gathered into one array: labels x rows, as the stored nodes.
-        for q, family in enumerate(arguments.families):
-            loop = self._loop(family.var_axes[0])
-            lines += [
-                f"        for {loop} in range({self._size(family.var_axes[0])}):",
-                f"            column = d{q}[{loop}]",
-                f"            row = g{q}[{loop}]",
-                "            for i in range(m):",
-                "                row[i] = column[start + i]",
-            ]
-        for node in self.stored:
-            lines += self.compute(node, " " * 8)
-        for k, r in enumerate(arguments.reductions):
-            lines += self.reduce(k, r, " " * 8)
-        for k, (_, node) in enumerate(arguments.outputs):
-            lines += self.write_output(k, node, " " * 8)
-        lines.append("    return 0")
+        lines += [*body, "    return 0"]
         return "\n".join(lines) + "\n"
