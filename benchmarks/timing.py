@@ -36,4 +36,9 @@ def pin_threads(argv: list[str], default: int | None = 1) -> int | None:
         if count == 1:
             flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
             os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flags).strip()
+        # The process on ``count`` cores too: XLA still runs some dots on a thread pool of
+        # every core whatever its flags say, and exprgrad's threads= default is every usable core.
+        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        if 0 < count < len(cores):
+            os.sched_setaffinity(0, cores[:count])
     return count

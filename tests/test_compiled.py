@@ -599,6 +599,37 @@ def test_auto_weighs_a_family_graph_by_its_widths_and_compiled_says_what_it_cann
 
 
 @needs_numba
+@pytest.mark.parametrize("text", [NETWORK, LOGISTIC])
+def test_a_fits_value_and_gradient_of_a_family_model_run_compiled_equal_the_numpy_backends(
+    text, rng, tmp_path, monkeypatch
+):
+    # The fit's own gradient is simplified: the first layer's is one row sum of
+    # v[k]*x[j]*(1 - h[k]^2)*d, which the kernel runs as a matrix product of x
+    # against the product of the rest, not as a loop over every (j, k).
+    monkeypatch.setenv("EXPRGRAD_CACHE_DIR", str(tmp_path))
+    from exprgrad.fitting import prepare
+
+    names = [f"x{j}" for j in range(1, 6)]
+    columns = {name: rng.standard_normal(3 * 1024 + 11) for name in names}
+    columns["y"] = (rng.standard_normal(3 * 1024 + 11) > 0).astype(float)
+    point = 0.3 * rng.standard_normal(len(prepare(columns, cost=text).params))
+    results = {}
+    for backend in ("numpy", "compiled"):
+        objective = prepare(
+            columns, cost=text
+        ).objective  # its own: an objective keeps its last point's values
+        objective.backend = backend
+        results[backend] = objective.value_grad(point)
+    value, gradient = results["numpy"]
+    assert results["compiled"][0] == pytest.approx(value, rel=1e-13)
+    assert_family_close([gradient], [results["compiled"][1]])
+    kernels = "".join(path.read_text() for path in tmp_path.glob("kernels_*.py"))
+    assert "def pass_1(d0" in kernels  # a family kernel ran the fit's value + gradient
+    if text == NETWORK:
+        assert "= np.dot(g0, u0.T)" in kernels  # the first layer's gradient as one matrix product
+
+
+@needs_numba
 def test_the_compiled_backend_fits_a_family_model_from_the_command_line(runner, tmp_path, rng, monkeypatch):
     kernel_cache = tmp_path / "kernels"  # its own: the kernels this fit writes
     monkeypatch.setenv("EXPRGRAD_CACHE_DIR", str(kernel_cache))

@@ -100,6 +100,9 @@ class _PassWriter:
     def __init__(self, plan: indexed.Pass):
         self.plan = plan
         self.matrices: list[str] = []  # parameter matrices made C-contiguous once, before the blocks
+        self.scratch: list[
+            list
+        ] = []  # the labels of each scratch block array u0, u1, ... of a matrix product
         nodes = plan.nodes
         self.arguments = FamilyPassArguments([], [], [], [], [], list(plan.reductions), list(plan.outputs))
         kept = {f for r in plan.reductions for f in indexed.operands(r)} | {n for _, n in plan.outputs}
@@ -238,13 +241,13 @@ class _PassWriter:
         the numpy backend runs as matmul too.
         """
         found = indexed.factors(node)
-        if found is None or len(found) != 2:
+        if found is None or len(found) < 2:
             return None
         rows = [f for f in found if f.per_row]
         kept = _labels(node.indices)
         if node.axis is not ROWS:
             other = next((f for f in found if not f.per_row), None)
-            if len(rows) != 1 or other is None or self.block_array(rows[0]) is None:
+            if len(found) != 2 or len(rows) != 1 or other is None or self.block_array(rows[0]) is None:
                 return None
             if _labels(rows[0].indices) != [node.axis] or len(kept) > 1:
                 return None
@@ -253,21 +256,58 @@ class _PassWriter:
             if matrix not in self.matrices:
                 self.matrices.append(matrix)
             return [f"np.dot(m{self.matrices.index(matrix)}, {self.block_array(rows[0])}, {target})"]
-        if len(rows) != 2 or any(self.block_array(f) is None for f in rows):
+        return self.row_product(found, kept, target)
+
+    def row_product(self, found: list[Node], kept: list, target: str) -> list[str] | None:
+        """A row sum of a product of factors as one matrix product of two block arrays.
+
+        The factors over one kept label a (and no other; one of them per row) make
+        the first array, labels a x rows; the rest, over the other kept label or none (parameters
+        and per-row values alike), the second. The gradient of the network's first
+        layer, sum(v[k]*x[j]*(1 - h[k]^2)*d), is x against v[k]*(1 - h[k]^2)*d.
+        A side of more than one factor is first multiplied out into a scratch array.
+        """
+        if len(kept) not in (1, 2):
             return None
-        first, second = rows
-        if len(_labels(first.indices)) != 1:
-            first, second = second, first
-        if len(_labels(first.indices)) != 1 or len(_labels(second.indices)) > 1:
+        for first_label in kept:
+            first = [f for f in found if first_label in f.indices]
+            if all(_labels(f.indices) == [first_label] for f in first) and any(f.per_row for f in first):
+                break
+        else:
             return None
-        if set(_labels(first.indices)) & set(_labels(second.indices)):
-            return None  # one index in both: a product of labels, not of matrices
-        a, b = self.block_array(first), self.block_array(second)
-        if not _labels(second.indices):
-            return [f"{target} = np.dot({a}, {b})"]
-        if kept[0] is _labels(first.indices)[0]:
-            return [f"{target} = np.dot({a}, {b}.T)"]
-        return [f"{target} = np.dot({b}, {a}.T)"]
+        second = [f for f in found if first_label not in f.indices]
+        second_labels = [i for i in kept if i is not first_label]
+        if not second or not any(f.per_row for f in second):
+            return None  # a row sum of one array, or of a family times a parameter: no matrix product
+        if any(not set(_labels(f.indices)) <= set(second_labels) for f in second):
+            return None
+        lines: list[str] = []
+        a = self._operand(first, [first_label], lines)
+        b = self._operand(second, second_labels, lines)
+        if not second_labels:
+            return [*lines, f"{target} = np.dot({a}, {b})"]
+        if kept[0] is first_label:
+            return [*lines, f"{target} = np.dot({a}, {b}.T)"]
+        return [*lines, f"{target} = np.dot({b}, {a}.T)"]
+
+    def _operand(self, factors: list[Node], labels: list, lines: list[str]) -> str:
+        """A block array of the product of ``factors`` over ``labels``: the factor's own, or a scratch
+        array the lines added to ``lines`` fill."""
+        if len(factors) == 1 and _labels(factors[0].indices) == labels:
+            name = self.block_array(factors[0])
+            if name is not None:
+                return name
+        name = f"u{len(self.scratch)}"
+        self.scratch.append(labels)
+        at = ", ".join(self._loop(i) for i in labels)
+        target = f"{name}[{at + ', ' if at else ''}i]"
+
+        def fill(indent, hoists):
+            product = " * ".join(self.access(f, hoists) for f in factors)
+            return self.rows(indent, f"{target} = {product}")
+
+        lines += self.nest(labels, "", fill)
+        return name
 
     # ------------------------------------------------------------ text
 
@@ -379,6 +419,9 @@ class _PassWriter:
         for q, family in enumerate(arguments.families):
             lines.append(f"    g{q} = np.empty(({self._size(family.var_axes[0])}, {BLOCK_ROWS}))")
         lines += [f"    m{q} = np.ascontiguousarray({matrix})" for q, matrix in enumerate(self.matrices)]
+        for q, labels in enumerate(self.scratch):
+            shape = "".join(f"{self._size(i)}, " for i in labels)
+            lines.append(f"    u{q} = np.empty(({shape}{BLOCK_ROWS}))")
         lines += [
             f"    part = np.empty({BLOCK_ROWS})",
             "    for b in range(first, last):",
