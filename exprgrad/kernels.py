@@ -19,6 +19,7 @@ other than ``np``, ``math`` and this module's own functions and constants
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import inspect
 import math
@@ -297,11 +298,11 @@ def total_of_label_blocks(sums, n, mean):
     labels = math.prod(np.shape(sums)[1:])
     flat = np.ascontiguousarray(np.reshape(sums, (len(sums), labels)).T)
     rows = flat.tolist()
-    try:  # one call per label: a gradient over a 50 x 16 family has 800 of them
-        if not np.isfinite(flat).all():
-            raise OverflowError  # exact_sum's own rules for inf and nan
-        totals = np.fromiter(map(math.fsum, rows), dtype=np.float64, count=labels)
-    except OverflowError:  # a total past the float range
+    totals = None
+    if np.isfinite(flat).all():  # one fsum call per label: a 50 x 16 family's gradient has 800
+        with contextlib.suppress(OverflowError):  # a total past the float range: exact_sum's rules
+            totals = np.fromiter(map(math.fsum, rows), dtype=np.float64, count=labels)
+    if totals is None:
         totals = np.array([exact_sum(row) for row in rows], dtype=np.float64)
     totals = totals.reshape(np.shape(sums)[1:])
     if not mean:

@@ -100,9 +100,8 @@ class _PassWriter:
     def __init__(self, plan: indexed.Pass):
         self.plan = plan
         self.matrices: list[str] = []  # parameter matrices made C-contiguous once, before the blocks
-        self.scratch: list[
-            list
-        ] = []  # the labels of each scratch block array u0, u1, ... of a matrix product
+        # The labels of each scratch block array u0, u1, ... a matrix product multiplies out.
+        self.scratch: list[list] = []
         nodes = plan.nodes
         self.arguments = FamilyPassArguments([], [], [], [], [], list(plan.reductions), list(plan.outputs))
         kept = {f for r in plan.reductions for f in indexed.operands(r)} | {n for _, n in plan.outputs}
@@ -236,9 +235,8 @@ class _PassWriter:
         """A whole block's contraction as one matrix product (BLAS), where its shape is one.
 
         A sum over index a of a block array over a times a value without rows
-        over a (and at most one kept index), or a row sum of the product of two
-        block arrays over one index each (or one index and none): the products
-        the numpy backend runs as matmul too.
+        over a (and at most one kept index), or a row sum of a product
+        (``row_product``): the products the numpy backend runs as matmul too.
         """
         found = indexed.factors(node)
         if found is None or len(found) < 2:
