@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import exprgrad
-from exprgrad import ops
+from exprgrad import kernels, ops
 from exprgrad.backends import binding, compiled, kernel_source
 from exprgrad.backends.evaluate import Schedule, compile_schedule
 from exprgrad.cli import cli
@@ -633,7 +633,7 @@ def test_a_fits_value_and_gradient_of_a_family_model_run_compiled_equal_the_nump
     assert_family_close([gradient], [results["compiled"][1]])
     assert kernels  # a family kernel ran the fit's value + gradient
     if text == NETWORK:  # the first layer's gradient as one matrix product
-        assert any("= np.dot(g0, u0.T)" in source for source in kernels)
+        assert any("= np.dot(g0, np.ascontiguousarray(u0.T))" in source for source in kernels)
 
 
 @needs_numba
@@ -663,15 +663,23 @@ def test_the_compiled_backend_fits_a_family_model_from_the_command_line(runner, 
 
 
 @needs_numba
-def test_the_vectorized_exp_and_tanh_are_within_two_ulp_of_numpys(rng):
+def test_the_vectorized_functions_are_within_two_ulp_of_numpys(rng):
     source = kernel_source.PRELUDE + textwrap.dedent(
         """
 
         @numba.njit(**_JIT)
-        def apply(x, e, t):
+        def apply(x, e, t, p, s):
             for i in range(len(x)):
                 e[i] = _exp(x[i])
                 t[i] = _tanh(x[i])
+                p[i] = _vector_softplus(x[i])
+                s[i] = _vector_sigmoid(x[i])
+            return 0
+
+        @numba.njit(**_JIT)
+        def log1p_unit(x, out):
+            for i in range(len(x)):
+                out[i] = _log1p_unit(x[i])
             return 0
         """
     )
@@ -679,12 +687,45 @@ def test_the_vectorized_exp_and_tanh_are_within_two_ulp_of_numpys(rng):
     grid = np.concatenate(
         [rng.standard_normal(20000) * s for s in (1e-9, 1e-3, 0.3, 1.0, 5.0, 30.0, 300.0)]
         + [np.array([0.0, -0.0, 0.55, 709.78, 709.79, 710.0, -708.4, -745.1, -746.0, 20.0, -25.0])]
-        + [np.array([math.inf, -math.inf, math.nan, 5e-324, -1e-310])]
+        + [np.array([math.inf, -math.inf, math.nan, 5e-324, -1e-310, 36.7, -36.7, 37.5, -37.5])]
     )
-    e, t = np.empty_like(grid), np.empty_like(grid)
-    module.apply(grid, e, t)
-    with np.errstate(over="ignore"):
-        for got, expected in ((e, np.exp(grid)), (t, np.tanh(grid))):
-            # 2 ulp (2**-51 relative) for normal results; subnormal ones to their own spacing.
-            np.testing.assert_allclose(got, expected, rtol=2.0**-51, atol=5e-324, equal_nan=True)
-            assert np.array_equal(np.signbit(got), np.signbit(expected))
+    e, t, p, s = (np.empty_like(grid) for _ in range(4))
+    module.apply(grid, e, t, p, s)
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = (np.exp(grid), np.tanh(grid), kernels.softplus(grid), kernels.sigmoid(grid))
+        for got, wanted in zip((e, t, p, s), expected, strict=True):
+            # 2 ulp (2**-51 relative) of the numpy backend's; subnormal results to their own spacing.
+            np.testing.assert_allclose(got, wanted, rtol=2.0**-51, atol=5e-324, equal_nan=True)
+            assert np.array_equal(np.signbit(got), np.signbit(wanted))
+    # log1p over softplus's whole range [0, 1], densely, and at both sides of the sqrt(2) switch.
+    unit = np.concatenate([np.linspace(0.0, 1.0, 200001), rng.random(20000) ** 8, [5e-324, 1e-300, 1e-17]])
+    unit = np.concatenate([unit, np.nextafter(np.sqrt(2.0) - 1.0, [0.0, 1.0]), [np.sqrt(2.0) - 1.0]])
+    out = np.empty_like(unit)
+    module.log1p_unit(unit, out)
+    np.testing.assert_allclose(out, np.log1p(unit), rtol=2.0**-52, atol=5e-324)
+
+
+@needs_numba
+def test_the_compiled_exact_totals_are_math_fsums_bits(rng):
+    module = compiled.load(kernel_source.PRELUDE)
+    hard = [
+        [1e-16, 1.0, 1e16],  # fsum's half-even correction across partials
+        [1e308, 1e308, -1e308, -1e308] + [0.0] * 4,
+        [0.1] * 10 + [-1.0],
+        [1.0, 1e100, 1.0, -1e100] * 2,
+        [-0.0, -0.0, -0.0, -0.0],
+        [2.0**-1074, 2.0**-1074, -(2.0**-1073), 5e-324],
+    ]
+    width = max(map(len, hard))
+    rows = [row + [0.0] * (width - len(row)) for row in hard]
+    scales = 10.0 ** rng.integers(-300, 300, size=(200, 98))
+    random = rng.standard_normal((200, 98)) * scales
+    random[:100] -= random[:100].mean(axis=1, keepdims=True)  # cancellation
+    for sums in (np.array(rows[:1] + rows[2:]), random):
+        totals = np.empty(len(sums))
+        assert module._exact_totals(np.ascontiguousarray(sums), totals) == 0
+        expected = [math.fsum(row) for row in sums.tolist()]
+        assert totals.tobytes() == np.array(expected).tobytes()
+    # An intermediate overflow (fsum raises) and a sum that is not finite are left to fsum's rules.
+    for row in ([1e308, 1e308, -1e308, -1e308], [1.0, math.inf, 2.0, 3.0]):
+        assert module._exact_totals(np.array([row]), np.empty(1)) == 1

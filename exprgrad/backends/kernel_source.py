@@ -144,7 +144,7 @@ def _from_bits(typingctx, bits):
     return types.float64(types.int64), codegen
 
 
-# exp, expm1 and tanh written in arithmetic the compiler runs on vectors (the C
+# exp, expm1, tanh, softplus and sigmoid written in arithmetic the compiler runs on vectors (the C
 # library's are one call per row, several times slower than numpy's own):
 # x = k ln 2 + r with |r| <= ln 2 / 2, a series for exp(r), and 2**k from its
 # bits. exp within 1 ulp of numpy's, tanh within 2**-51 relative (tests/test_compiled.py).
@@ -179,6 +179,36 @@ def _tanh(x):
     # expm1(2|x|) / (expm1(2|x|) + 2), the sign of x; past |x| = 20 it rounds to 1.
     e = _expm1_core(2.0 * min(math.fabs(x), 20.0))
     return math.copysign(e / (e + 2.0), x)
+
+
+@numba.njit(**_INLINE)
+def _log1p_unit(e):
+    # log1p(e) for 0 <= e <= 1, the exp(-|x|) of softplus: fdlibm's log1p, where
+    # 1 + e = 2**k (1 + f) with k 0 or 1 needs no exponent bits. Within 1 ulp.
+    u = 1.0 + e
+    big = u > 1.4142135623730951
+    k = 1.0 if big else 0.0
+    f = u * 0.5 - 1.0 if big else e
+    c = (e - (u - 1.0)) / u if big else 0.0  # the rounding of 1 + e
+    s = f / (2.0 + f)
+    z = s * s
+    hfsq = 0.5 * f * f
+    R = z * (6.666666666666735130e-01 + z * (3.999999999940941908e-01 + z * (2.857142874366239149e-01
+        + z * (2.222219843214978396e-01 + z * (1.818357216161805012e-01 + z * (1.531383769920937332e-01
+        + z * 1.479819860511658591e-01))))))
+    return k * _LN2_HI - ((hfsq - (s * (hfsq + R) + (k * _LN2_LO + c))) - f)
+
+
+@numba.njit(**_INLINE)
+def _vector_softplus(x):
+    # max(x, 0) + log1p(exp(-|x|)), as kernels.softplus_of computes it.
+    return (x if (x >= 0.0 or x != x) else 0.0) + _log1p_unit(_exp(-math.fabs(x)))
+
+
+@numba.njit(**_INLINE)
+def _vector_sigmoid(x):
+    z = _exp(-math.fabs(x))
+    return (1.0 if x >= 0.0 else z) / (1.0 + z)
 
 
 @numba.njit(**_JIT)
@@ -247,6 +277,58 @@ def _pairwise4(a, lo, n):
     half = n // 2
     half -= half % 8
     return _pairwise3(a, lo, half) + _pairwise3(a, lo + half, n - half)
+
+
+# math.fsum of each row of ``sums`` (labels by blocks) into ``totals``: CPython's
+# algorithm (Shewchuk's partials, then its half-even correction), so the same
+# bits, without a Python call per label. 1 when a row is not finite or
+# overflows on the way: fsum's own rules apply then, outside.
+@numba.njit(**_JIT)
+def _exact_totals(sums, totals):
+    partials = np.empty(64)  # nonoverlapping partials of finite doubles: at most about 40
+    for row in range(sums.shape[0]):
+        n = 0
+        for b in range(sums.shape[1]):
+            x = sums[row, b]
+            if not math.isfinite(x):
+                return 1
+            i = 0
+            for j in range(n):
+                y = partials[j]
+                if math.fabs(x) < math.fabs(y):
+                    x, y = y, x
+                hi = x + y
+                lo = y - (hi - x)
+                if lo != 0.0:
+                    partials[i] = lo
+                    i += 1
+                x = hi
+            n = i
+            if x != 0.0:
+                if not math.isfinite(x) or n == 64:
+                    return 1
+                partials[n] = x
+                n += 1
+        hi = 0.0
+        if n > 0:
+            n -= 1
+            hi = partials[n]
+            lo = 0.0
+            while n > 0:  # from the top, until the sum is inexact
+                x = hi
+                n -= 1
+                y = partials[n]
+                hi = x + y
+                lo = y - (hi - x)
+                if lo != 0.0:
+                    break
+            if n > 0 and ((lo < 0.0 and partials[n - 1] < 0.0) or (lo > 0.0 and partials[n - 1] > 0.0)):
+                y = lo * 2.0  # half-even rounding across the partials left
+                x = hi + y
+                if y == x - hi:
+                    hi = x
+        totals[row] = hi
+    return 0
 
 
 # The tree that joins eight running sums, or eight 128-row leaves of a block.
@@ -349,7 +431,12 @@ def _series(first: int, last: int) -> str:
 PRELUDE = PRELUDE.replace("p = EXP_SERIES", _series(2, 13)).replace("p = EXPM1_SERIES", _series(2, 14))
 
 # The ops the family kernels compute with the vectorized functions above.
-VECTORIZED = {ops.EXP: _call("_exp"), ops.TANH: _call("_tanh")}
+VECTORIZED = {
+    ops.EXP: _call("_exp"),
+    ops.TANH: _call("_tanh"),
+    ops.SOFTPLUS: _call("_vector_softplus"),
+    ops.SIGMOID: _call("_vector_sigmoid"),
+}
 
 
 # The C library calls of each op's expression (the rest is arithmetic the
