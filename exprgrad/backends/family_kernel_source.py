@@ -104,7 +104,13 @@ class _PassWriter:
         self.scratch: list[list] = []
         nodes = plan.nodes
         self.arguments = FamilyPassArguments([], [], [], [], [], list(plan.reductions), list(plan.outputs))
-        kept = {f for r in plan.reductions for f in indexed.operands(r)} | {n for _, n in plan.outputs}
+        # A row sum of a product the pass computes anyway (a factor of a matrix product too)
+        # adds up that node's block array: its factors are not multiplied again.
+        computed = {n for n in nodes if n.inputs}
+        self.summed_whole = {r for r in plan.reductions if r.inputs[0] in computed}
+        kept = {n for _, n in plan.outputs}
+        for r in plan.reductions:
+            kept.update(r.inputs if r in self.summed_whole else indexed.operands(r))
         readers: dict[Node, list[Node]] = {}
         for node in nodes:
             for i in indexed.operands(node):
@@ -362,7 +368,7 @@ class _PassWriter:
         """Row reduction ``r``'s block sums, one per label, into r{k}."""
         at = self._at(r)
         target = f"r{k}[{at + ', ' if at else ''}b]"
-        found = indexed.factors(r)
+        found = None if r in self.summed_whole else indexed.factors(r)
 
         def block_sum(ind, hoists):
             if found is None:
@@ -372,7 +378,7 @@ class _PassWriter:
             return self.rows(ind, f"part[i] = {product}") + [f"{ind}{target} = _pairwise4(part, 0, m)"]
 
         at_block = f"r{k}[{', '.join([':'] * len(_labels(r.indices)) + ['b'])}]"
-        product = self.matrix_product(r, at_block) if r.indices else None
+        product = self.matrix_product(r, at_block) if r.indices and found is not None else None
         if product is None:
             return self.nest(_labels(r.indices), indent, block_sum)
         lines = [f"{indent}if m == {BLOCK_ROWS}:"] + [f"{indent}    {line}" for line in product]
