@@ -159,6 +159,21 @@ def test_per_row_outputs_and_later_passes(rng):
 
 
 @needs_numba
+def test_a_pass_with_exp_runs_a_loop_per_node_and_gives_the_numpy_values(rng):
+    # exp, tanh, sigmoid and softplus in arithmetic, each stored node one loop over a
+    # 128-row leaf (``_leaf_loops``): a raw column summed, a per-row output, a part block.
+    texts = ("sum(y) + mean(exp(a*x))", "exp(a*x)*y", "mean(tanh(x) + sigmoid(a*y) - softplus(x*y))")
+    outputs = [exprgrad.parse(t, ["x", "y"]).output for t in texts]
+    n = 4 * 1024 + 300
+    columns = {"x": rng.standard_normal(n), "y": rng.standard_normal(n)}
+    schedule = compile_schedule(outputs, backend="compiled")
+    got = schedule.run({"a": 0.7}, columns)
+    assert "lo = start + q * 128" in schedule._plan_text.source
+    assert "_exp(" in schedule._plan_text.source
+    assert_close(Schedule(outputs).run({"a": 0.7}, columns), got)
+
+
+@needs_numba
 def test_whole_and_part_blocks_sum_with_numpys_pairwise_tree(rng):
     # Whole blocks take the unrolled pairwise tree with running sums, the last part
     # block numpy's halving rule: each block's sum must be np.sum's of the same
