@@ -286,6 +286,8 @@ class Members:
         for (axis, labels), carried in units.items():
             count = len(labels)
             columns = [rows for _, _, rows in carried]
+            if len(np.unique(np.concatenate(columns, axis=1), axis=0)) == count:
+                continue  # the parameters alone tell every unit apart: the data columns need no look
             for array in data.get(axis, ()):
                 if len(array) == count:  # a data family on the index: one id per distinct column
                     seen: dict[bytes, int] = {}
