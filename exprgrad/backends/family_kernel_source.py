@@ -30,8 +30,6 @@ from ..kernels import BLOCK_ROWS
 from . import indexed, kernel_source
 
 _OVER_INDEX = (ops.SUM, ops.MEAN)
-# Each loop nest runs one node over its labels and rows: there exp and tanh run on vectors.
-_EXPRESSIONS = {**kernel_source.EXPRESSIONS, **kernel_source.VECTORIZED}
 
 
 @dataclass
@@ -217,7 +215,7 @@ class _PassWriter:
 
     def expression(self, node: Node, hoists: dict) -> str:
         args = [self.access(i, hoists) for i in node.inputs]
-        return kernel_source._expression(node, args, _EXPRESSIONS)
+        return kernel_source._expression(node, args, kernel_source.VECTOR_EXPRESSIONS)
 
     def block_of(self, node: Node, hoists: dict) -> tuple[str, str]:
         """A 1-d array holding ``node``'s block values at the loop's labels, and where they start in it."""

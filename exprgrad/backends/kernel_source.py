@@ -148,9 +148,9 @@ def _from_bits(typingctx, bits):
 # library's are one call per row, several times slower than numpy's own):
 # x = k ln 2 + r with |r| <= ln 2 / 2, a series for exp(r), and 2**k from its
 # bits. exp within 1 ulp of numpy's, tanh within 2**-51 relative (tests/test_compiled.py).
-# The family kernels' loops over one node's labels and rows run them on vectors
-# (``VECTORIZED``); in the scalar kernels' one loop of every node they stay
-# scalar code, slower than the C library's, which those call.
+# Loops of one node run them on vectors (``VECTORIZED``: the family kernels, and the
+# scalar kernels' leaves); in a loop of many nodes they stay scalar code, slower
+# than the C library's.
 @numba.njit(**_INLINE)
 def _exp(x):
     c = min(max(x, -746.0), 710.0)
@@ -201,7 +201,8 @@ def _log1p_unit(e):
 
 @numba.njit(**_INLINE)
 def _vector_softplus(x):
-    # max(x, 0) + log1p(exp(-|x|)), as kernels.softplus_of computes it.
+    # max(x, 0) + log1p(exp(-|x|)), as kernels.softplus_of computes it (_maximum written
+    # inline: a call would keep the loop from vectors).
     return (x if (x >= 0.0 or x != x) else 0.0) + _log1p_unit(_exp(-math.fabs(x)))
 
 
@@ -430,13 +431,15 @@ def _series(first: int, last: int) -> str:
 # first term left out is below 2**-60 of the sum for |r| <= ln 2 / 2.
 PRELUDE = PRELUDE.replace("p = EXP_SERIES", _series(2, 13)).replace("p = EXPM1_SERIES", _series(2, 14))
 
-# The ops the family kernels compute with the vectorized functions above.
+# The ops computed with the vectorized functions above: in the family kernels' loops, and in the
+# scalar kernels' loops over a leaf (``_leaf_loops``).
 VECTORIZED = {
     ops.EXP: _call("_exp"),
     ops.TANH: _call("_tanh"),
     ops.SOFTPLUS: _call("_vector_softplus"),
     ops.SIGMOID: _call("_vector_sigmoid"),
 }
+VECTOR_EXPRESSIONS = {**EXPRESSIONS, **VECTORIZED}
 
 
 # The C library calls of each op's expression (the rest is arithmetic the
@@ -492,7 +495,7 @@ def speedup(schedule) -> float:
         reductions = [r for r, _ in numpy_pass.reductions]
         targets = [r.inputs[0] for r in reductions] + [schedule.outputs[k] for k, _ in numpy_pass.outputs]
         nodes = [node for node in graph.toposort(targets) if node.per_row and node.inputs]
-        leaves = any(node.op in VECTORIZED for node in nodes)  # ``_leaf_loops``
+        leaves = _vectorizes(nodes)
         for node in nodes:
             calls = _CALLS.get(node.op, 0)
             if node.op is ops.POW:
@@ -568,7 +571,7 @@ def _pass_source(number: int, reductions: list[Node], outputs: list[tuple[int, N
             f"    lane{k} = np.empty(8)",
             f"    leaf{k} = np.empty(8)",
         ]
-    leaves = _leaf_loops(nodes, reductions, outputs, scalars, columns)
+    leaves = _leaf_loops(nodes, reductions, outputs, scalars, columns) if _vectorizes(nodes) else None
     if leaves is not None:
         lines += [f"    v{k} = np.empty({_LEAF_ROWS})" for k in range(leaves[0])]
     lines += [
@@ -576,20 +579,19 @@ def _pass_source(number: int, reductions: list[Node], outputs: list[tuple[int, N
         f"        start = b * {BLOCK_ROWS}",
         f"        m = min({BLOCK_ROWS}, n - start)",
         f"        if m == {BLOCK_ROWS}:",
+        f"            for q in range({BLOCK_ROWS // _LEAF_ROWS}):",
     ]
     if leaves is not None:
         lines += leaves[1]
-        lines += [f"            sums[{k}, b] = _join8(leaf{k})" for k in range(len(reductions))]
-    # A whole block: numpy's pairwise tree unrolled (eight 128-row leaves, each
-    # the join of eight running sums over every eighth row), the running sums
-    # kept as the rows are computed, so no row's value is stored. Each starts
-    # at -0.0, which adds to any number exactly; the loop over the eight is one
-    # the compiler turns into vector instructions.
-    lines += [f"            for q in range({BLOCK_ROWS // _LEAF_ROWS}):"] if leaves is None else []
-    if reductions and leaves is None:
-        lines.append("                for j in range(8):")
-        lines += [f"                    lane{k}[j] = -0.0" for k in range(len(reductions))]
-    if leaves is None:
+    else:
+        # A whole block: numpy's pairwise tree unrolled (eight 128-row leaves, each
+        # the join of eight running sums over every eighth row), the running sums
+        # kept as the rows are computed, so no row's value is stored. Each starts
+        # at -0.0, which adds to any number exactly; the loop over the eight is one
+        # the compiler turns into vector instructions.
+        if reductions:
+            lines.append("                for j in range(8):")
+            lines += [f"                    lane{k}[j] = -0.0" for k in range(len(reductions))]
         lines += [
             f"                for g in range(start + q * {_LEAF_ROWS}, start + (q + 1) * {_LEAF_ROWS}, 8):",
             "                    for j in range(8):",
@@ -597,7 +599,7 @@ def _pass_source(number: int, reductions: list[Node], outputs: list[tuple[int, N
         ]
         lines += one_row(" " * 24, "c{}[i]", "lane{}[j] +=", "rows[{}, i] =")
         lines += [f"                leaf{k}[q] = _join8(lane{k})" for k in range(len(reductions))]
-        lines += [f"            sums[{k}, b] = _join8(leaf{k})" for k in range(len(reductions))]
+    lines += [f"            sums[{k}, b] = _join8(leaf{k})" for k in range(len(reductions))]
     # The last, partial block: each reduction's values of the block kept in a
     # buffer and summed with numpy's halving rule, a plain 1-d loop from 0.
     lines.append("        else:")
@@ -612,9 +614,14 @@ def _pass_source(number: int, reductions: list[Node], outputs: list[tuple[int, N
     return "\n".join(lines) + "\n", arguments
 
 
-def _leaf_loops(nodes, reductions, outputs, scalars, columns) -> tuple[int, list[str]] | None:
-    """A whole block's lines as eight 128-row leaves, each stored node one loop over the leaf, when
-    the pass has a function ``VECTORIZED`` has (else None: one loop of every node, above).
+def _vectorizes(nodes) -> bool:
+    """Whether a pass over ``nodes`` runs ``_leaf_loops``: it has a function ``VECTORIZED`` has."""
+    return any(node.op in VECTORIZED for node in nodes)
+
+
+def _leaf_loops(nodes, reductions, outputs, scalars, columns) -> tuple[int, list[str]]:
+    """The lines of one 128-row leaf ``q`` of a whole block, each stored node one loop over the
+    leaf, for a pass that ``_vectorizes`` (the others run one loop of every node).
 
     A loop of one node, exp or tanh written inline in arithmetic, is one the compiler runs on
     vectors; the one loop of every node calls the C library per row (the 100-parameter exp-sum
@@ -623,8 +630,6 @@ def _leaf_loops(nodes, reductions, outputs, scalars, columns) -> tuple[int, list
     sum is _pairwise0 of its 128 values: the running sums and tree of the loop above, the same bits.
     Returns the number of leaf arrays v0, v1, ... and the lines.
     """
-    if not any(n.op in VECTORIZED for n in nodes):
-        return None
     computed = [n for n in nodes if n.inputs]
     readers: dict[Node, int] = {}
     for node in computed:
@@ -633,7 +638,6 @@ def _leaf_loops(nodes, reductions, outputs, scalars, columns) -> tuple[int, list
     ends = {r.inputs[0] for r in reductions} | {n for _, n in outputs}
     inline = {n for n in computed if readers.get(n) == 1 and n not in ends}
     stored = [n for n in computed if n not in inline]
-    table = {**EXPRESSIONS, **VECTORIZED}
 
     def value(node: Node) -> str:
         if node.is_const or not node.per_row:
@@ -641,16 +645,13 @@ def _leaf_loops(nodes, reductions, outputs, scalars, columns) -> tuple[int, list
         if not node.inputs:
             return f"c{columns.index(node.name)}[lo + i]"
         if node in inline:
-            return _expression(node, [value(i) for i in node.inputs], table)
+            return _expression(node, [value(i) for i in node.inputs], VECTOR_EXPRESSIONS)
         return f"v{stored.index(node)}[i]"
 
     indent = " " * 16
-    lines = [
-        f"            for q in range({BLOCK_ROWS // _LEAF_ROWS}):",
-        f"{indent}lo = start + q * {_LEAF_ROWS}",
-    ]
+    lines = [f"{indent}lo = start + q * {_LEAF_ROWS}"]
     for k, node in enumerate(stored):
-        expression = _expression(node, [value(i) for i in node.inputs], table)
+        expression = _expression(node, [value(i) for i in node.inputs], VECTOR_EXPRESSIONS)
         lines += [f"{indent}for i in range({_LEAF_ROWS}):", f"{indent}    v{k}[i] = {expression}"]
     for k, r in enumerate(reductions):
         summed = r.inputs[0]
