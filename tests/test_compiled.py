@@ -174,6 +174,23 @@ def test_a_pass_with_exp_runs_a_loop_per_node_and_gives_the_numpy_values(rng):
 
 
 @needs_numba
+def test_a_leafs_running_sums_are_numpys_pairwise_sums_to_the_bit(rng):
+    # In a pass with exp, a summed product nothing else reads is added up as it is
+    # computed (eight running sums a leaf, not stored), the others from their stored
+    # leaf: each block's sum np.sum's of the same rows to the bit.
+    texts = ("sum(exp(a*x))", "sum(x*y + y)", "sum(y)")
+    outputs = [exprgrad.parse(t, ["x", "y"]).output for t in texts]
+    for n in (2048, 3 * 1024 + 515):
+        x = rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)
+        y = rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)
+        schedule = compile_schedule(outputs, backend="compiled")
+        got = schedule.run({"a": 1e-9}, {"x": x, "y": y})
+        assert "r0 = r1 = r2 = r3 = r4 = r5 = r6 = r7 = -0.0" in schedule._plan_text.source
+        for rows, total in zip((x * y + y, y), got[1:]):
+            assert float(total) == math.fsum(np.sum(rows[k : k + 1024]) for k in range(0, n, 1024))
+
+
+@needs_numba
 def test_whole_and_part_blocks_sum_with_numpys_pairwise_tree(rng):
     # Whole blocks take the unrolled pairwise tree with running sums, the last part
     # block numpy's halving rule: each block's sum must be np.sum's of the same

@@ -25,6 +25,7 @@ or running a schedule on the numpy backend, never does).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -260,11 +261,12 @@ def _run_blocks(kernel, reads: list, n: int, writes: list, threads: int) -> None
     blocks = -(-n // BLOCK_ROWS)
     ranges = _block_ranges(blocks, threads)
     if not kernel.signatures:  # compiled (or loaded from the cache) here, never by two threads at once
-        try:
-            kernel(*reads, n, 0, 0, *writes)
-        except Exception:  # noqa: BLE001 (numba's cached machine code unreadable: compiled again)
-            _forget_machine_code(kernel)
-            kernel(*reads, n, 0, 0, *writes)
+        with _slp_vectorizing():
+            try:
+                kernel(*reads, n, 0, 0, *writes)
+            except Exception:  # noqa: BLE001 (numba's cached machine code unreadable: compiled again)
+                _forget_machine_code(kernel)
+                kernel(*reads, n, 0, 0, *writes)
     if len(ranges) <= 1:
         kernel(*reads, n, 0, blocks, *writes)
         return
@@ -274,6 +276,24 @@ def _run_blocks(kernel, reads: list, n: int, writes: list, threads: int) -> None
     kernel(*reads, n, *ranges[0], *writes)
     for task in tasks:
         task.result()
+
+
+@contextlib.contextmanager
+def _slp_vectorizing():
+    """LLVM's SLP vectorizer on while a kernel compiles (numba leaves it off by default).
+
+    It packs side-by-side arithmetic, such as a leaf's eight running sums, into vector
+    instructions, never reordering it: the same bits. Those sums ran 4x faster so
+    (0.4 to 0.1 ns a row each). Only exprgrad's kernels compile under it.
+    """
+    from numba.core import config
+
+    before = config.SLP_VECTORIZE
+    config.SLP_VECTORIZE = 1
+    try:
+        yield
+    finally:
+        config.SLP_VECTORIZE = before
 
 
 def _run_pass(kernel, arguments, scalars, column_values, n, threads, results) -> bool:
