@@ -209,7 +209,7 @@ class _PassWriter:
         if not node.inputs:
             if node.var_axes:
                 return f"g{arguments.families.index(node)}[{self._at(node)}, i]"
-            return f"c{arguments.columns.index(node)}[start + i]"
+            return f"w{arguments.columns.index(node)}[i]"
         at = self._at(node)
         return f"t{self.slot[node]}[{at + ', ' if at else ''}i]"
 
@@ -384,7 +384,7 @@ class _PassWriter:
 
     def write_output(self, k: int, node: Node, indent: str) -> list[str]:
         at = self._at(node)
-        target = f"o{k}[start + i{', ' + at if at else ''}]"
+        target = f"ow{k}[i{', ' + at if at else ''}]"
         return self.nest(
             _labels(node.indices), indent, lambda ind, h: self.rows(ind, f"{target} = {self.access(node, h)}")
         )
@@ -405,8 +405,7 @@ class _PassWriter:
                 f"        for {loop} in range({self._size(family.var_axes[0])}):",
                 f"            column = d{q}[{loop}]",
                 f"            row = g{q}[{loop}]",
-                "            for i in range(m):",
-                "                row[i] = column[start + i]",
+                "            row[:m] = column[start : start + m]",
             ]
         for node in self.stored:
             body += self.compute(node, " " * 8)
@@ -432,5 +431,9 @@ class _PassWriter:
             f"        start = b * {BLOCK_ROWS}",
             f"        m = min({BLOCK_ROWS}, n - start)",
         ]
+        # The block's columns and outputs as views from 0: an index ``start + i`` the
+        # compiler cannot prove positive keeps numba's wraparound test in the loop.
+        lines += [f"        w{q} = c{q}[start : start + m]" for q in range(len(arguments.columns))]
+        lines += [f"        ow{q} = o{q}[start : start + m]" for q in range(len(arguments.outputs))]
         lines += [*body, "    return 0"]
         return "\n".join(lines) + "\n"
