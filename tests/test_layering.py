@@ -298,6 +298,8 @@ def test_every_error_class_is_defined_in_errors():
 # threadpoolctl: only a run over data limits BLAS's threads (exprgrad.backends.chunks).
 # dask, multiprocessing: only the Dask engine's LocalCluster start (its config, its fork server:
 # 35 ms to import).
+# numba: only while the compiled backend compiles a kernel (its SLP setting); the generated
+# kernel modules import it themselves.
 DEFERRED_PACKAGES = (
     "scipy",
     "graphviz",
@@ -308,6 +310,7 @@ DEFERRED_PACKAGES = (
     "threadpoolctl",
     "dask",
     "multiprocessing",
+    "numba",
 )
 
 
