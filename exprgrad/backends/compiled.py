@@ -283,8 +283,9 @@ def _slp_vectorizing():
     """LLVM's SLP vectorizer on while a kernel compiles (numba leaves it off by default).
 
     It packs side-by-side arithmetic, such as a leaf's eight running sums, into vector
-    instructions, never reordering it: the same bits. Those sums ran 4x faster so
-    (0.4 to 0.1 ns a row each). Only exprgrad's kernels compile under it.
+    instructions, never reordering it: the same bits (the 10-parameter exp-sum gradient's
+    kernel: 105 packed additions without it, 344 with it). Only exprgrad's kernels
+    compile under it; the setting is put back after.
     """
     from numba.core import config
 

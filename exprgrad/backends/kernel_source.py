@@ -656,18 +656,17 @@ def _leaf_loops(nodes, reductions, outputs, scalars, columns) -> tuple[int, list
     for node in computed:
         for i in node.inputs:
             readers[i] = readers.get(i, 0) + 1
-    ends = {r.inputs[0] for r in reductions} | {n for _, n in outputs}
-    inline = {n for n in computed if readers.get(n) == 1 and n not in ends}
+    summed = [r.inputs[0] for r in reductions]
+    written = {n for _, n in outputs}
+    inline = {n for n in computed if readers.get(n) == 1 and n not in summed and n not in written}
 
     def cheap(node: Node) -> bool:
         return node.op not in VECTORIZED and all(cheap(i) for i in node.inputs if i in inline)
 
-    summed = [r.inputs[0] for r in reductions]
-    outputs_nodes = {n for _, n in outputs}
     running = {
         n
         for n in summed
-        if n.inputs and summed.count(n) == 1 and n not in readers and n not in outputs_nodes and cheap(n)
+        if n.inputs and summed.count(n) == 1 and n not in readers and n not in written and cheap(n)
     }
     stored = [n for n in computed if n not in inline and n not in running]
 
